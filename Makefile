@@ -1,0 +1,73 @@
+# The pipeline as a graph of real files: each stage's outputs are targets, and its module, shared code,
+# inputs and config.yaml are prerequisites, so `make all` rebuilds only what changed.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+CONFIG := config.yaml
+RAW := data/raw
+PROCESSED := data/processed
+
+# Code every stage imports; a change here reruns every stage.
+SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py $(CONFIG)
+RAW_INPUTS := $(filter-out $(RAW)/README.md,$(wildcard $(RAW)/*))
+
+RESPONSES := $(PROCESSED)/responses_coordinator.parquet $(PROCESSED)/responses_partner.parquet
+INGESTED := $(RESPONSES) $(PROCESSED)/ingest_repairs.csv $(PROCESSED)/manifest.json
+VALIDATED := $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
+	$(PROCESSED)/rejected.csv $(PROCESSED)/validation_report.json
+
+.PHONY: all help venv synthetic ingest validate test lint clean
+
+## all: create the virtual environment if needed, then run every stage that is out of date
+all: $(VALIDATED)
+
+## help: list the targets with one line each
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+## venv: create .venv and install the locked dependencies (requirements.lock)
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]' \
+		|| { echo "error: set PYTHON=/path/to/python3.11 (found $(PYTHON))" >&2; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9 \
+		&& $(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock \
+		|| $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	touch $@
+
+## synthetic: regenerate the synthetic survey exports in data/raw (not part of `all`; the output is committed)
+synthetic: $(INSTALLED)
+	$(PY) -m pipeline.simulate
+
+## ingest: read the survey exports into tidy tables and write the manifest
+ingest: $(INGESTED)
+
+$(INGESTED) &: pipeline/ingest.py $(SHARED) $(RAW_INPUTS) $(INSTALLED)
+	$(PY) -m pipeline.ingest
+
+## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
+validate: $(VALIDATED)
+
+$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py $(RESPONSES) $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.validate
+
+## test: run the whole test suite
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+## lint: ruff over the project
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+
+## clean: remove every generated output (keeps the virtual environment and data/raw)
+clean:
+	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete

@@ -1,0 +1,183 @@
+"""The one configuration file (config.yaml), read and checked before any stage runs.
+
+Paths are anchored on the project root, never on the working directory. An unknown key, a missing key
+or a value of the wrong type stops the run with one message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import PipelineError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
+INPUT_FORMATS = ("csv", "xlsx", "sav")
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+
+# key: (type, required, help). Nested mappings are described by their own tables.
+_TOP_LEVEL = {
+    "dataset": (dict, True),
+    "synthetic": (dict, True),
+    "seeds": (dict, True),
+    "processed_dir": (str, True),
+    "analysis_dir": (str, True),
+    "figures_dir": (str, True),
+    "disclosure": (dict, True),
+}
+_DATASET = {
+    "synthetic": (bool, True),
+    "frame": (str, True),
+    "codebook": (str, True),
+    "published_figures": (str, True),
+    "inputs": (list, True),
+}
+_INPUT = {
+    "path": (str, True),
+    "instrument": (str, True),
+    "format": (str, False),
+    "sheet": ((str, int), False),
+    "encoding": (str, False),
+    "header_row": (int, False),
+    "column_map": (dict, False),
+}
+_SYNTHETIC = {
+    "seed": (int, True),
+    "n_coordinators": (int, True),
+    "n_partners": (int, True),
+    "out_dir": (str, True),
+}
+_SEEDS = {"methods_validation": (int, True)}
+_DISCLOSURE = {"min_cell": (int, True)}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One survey export and how to read it."""
+
+    path: Path
+    instrument: str
+    format: str
+    sheet: str | int | None = None
+    encoding: str | None = None
+    header_row: int | None = None
+    column_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration, with absolute paths."""
+
+    source: Path
+    synthetic_data: bool
+    frame: Path
+    codebook: Path
+    published_figures: Path
+    inputs: tuple[InputFile, ...]
+    synthetic_seed: int
+    n_coordinators: int
+    n_partners: int
+    synthetic_dir: Path
+    methods_validation_seed: int
+    processed_dir: Path
+    analysis_dir: Path
+    figures_dir: Path
+    min_cell: int
+    raw: dict[str, Any]
+
+
+def _check(mapping: Any, spec: dict[str, tuple[Any, bool]], where: str) -> None:
+    if not isinstance(mapping, dict):
+        raise PipelineError(f"config: {where} must be a mapping, got {type(mapping).__name__}")
+    unknown = sorted(set(mapping) - set(spec))
+    if unknown:
+        raise PipelineError(f"config: unknown key {where}.{unknown[0]} (allowed: {', '.join(spec)})")
+    for key, (expected, required) in spec.items():
+        if key not in mapping:
+            if required:
+                raise PipelineError(f"config: missing key {where}.{key}")
+            continue
+        value = mapping[key]
+        # bool is an int in Python; a seed of `true` is a mistake, not a seed.
+        wrong_bool = isinstance(value, bool) and expected is not bool
+        if wrong_bool or not isinstance(value, expected):
+            wanted = (
+                expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            )
+            raise PipelineError(
+                f"config: {where}.{key} must be {wanted}, got {type(value).__name__} ({value!r})"
+            )
+
+
+def _resolve(root: Path, relative: str) -> Path:
+    path = Path(relative)
+    return path if path.is_absolute() else root / path
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read config.yaml (or PIPELINE_CONFIG, or the given path) and check every key."""
+    path = Path(path or os.environ.get("PIPELINE_CONFIG") or DEFAULT_CONFIG).resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"config: {path} not found") from None
+    except yaml.YAMLError as error:
+        raise PipelineError(f"config: {path} is not valid YAML ({error})") from None
+    _check(raw, _TOP_LEVEL, "config")
+    _check(raw["dataset"], _DATASET, "dataset")
+    _check(raw["synthetic"], _SYNTHETIC, "synthetic")
+    _check(raw["seeds"], _SEEDS, "seeds")
+    _check(raw["disclosure"], _DISCLOSURE, "disclosure")
+    root = path.parent
+    inputs = []
+    for number, entry in enumerate(raw["dataset"]["inputs"], start=1):
+        where = f"dataset.inputs[{number}]"
+        _check(entry, _INPUT, where)
+        if entry["instrument"] not in ("coordinator", "partner"):
+            raise PipelineError(
+                f"config: {where}.instrument must be coordinator or partner, got {entry['instrument']!r}"
+            )
+        input_path = _resolve(root, entry["path"])
+        file_format = entry.get("format") or _FORMAT_BY_SUFFIX.get(input_path.suffix.lower())
+        if file_format not in INPUT_FORMATS:
+            raise PipelineError(
+                f"config: {where}: cannot tell the format of {entry['path']}; "
+                f"set format to one of {INPUT_FORMATS}"
+            )
+        inputs.append(
+            InputFile(
+                path=input_path,
+                instrument=entry["instrument"],
+                format=file_format,
+                sheet=entry.get("sheet"),
+                encoding=entry.get("encoding"),
+                header_row=entry.get("header_row"),
+                column_map=dict(entry.get("column_map") or {}),
+            )
+        )
+    if not inputs:
+        raise PipelineError("config: dataset.inputs lists no input file")
+    dataset, synthetic = raw["dataset"], raw["synthetic"]
+    return Config(
+        source=path,
+        synthetic_data=dataset["synthetic"],
+        frame=_resolve(root, dataset["frame"]),
+        codebook=_resolve(root, dataset["codebook"]),
+        published_figures=_resolve(root, dataset["published_figures"]),
+        inputs=tuple(inputs),
+        synthetic_seed=synthetic["seed"],
+        n_coordinators=synthetic["n_coordinators"],
+        n_partners=synthetic["n_partners"],
+        synthetic_dir=_resolve(root, synthetic["out_dir"]),
+        methods_validation_seed=raw["seeds"]["methods_validation"],
+        processed_dir=_resolve(root, raw["processed_dir"]),
+        analysis_dir=_resolve(root, raw["analysis_dir"]),
+        figures_dir=_resolve(root, raw["figures_dir"]),
+        min_cell=raw["disclosure"]["min_cell"],
+        raw=raw,
+    )
