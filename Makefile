@@ -15,18 +15,21 @@ RAW := data/raw
 PROCESSED := data/processed
 
 # Code every stage imports; a change here reruns every stage.
-SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py $(CONFIG)
+SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py $(CONFIG) \
+	$(RAW)/codebook.yaml
+FRAME := $(RAW)/lsp_frame_2008.csv
 RAW_INPUTS := $(filter-out $(RAW)/README.md,$(wildcard $(RAW)/*))
 
 RESPONSES := $(PROCESSED)/responses_coordinator.parquet $(PROCESSED)/responses_partner.parquet
 INGESTED := $(RESPONSES) $(PROCESSED)/ingest_repairs.csv $(PROCESSED)/manifest.json
 VALIDATED := $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
 	$(PROCESSED)/rejected.csv $(PROCESSED)/validation_report.json
+DERIVED := $(PROCESSED)/analysis_base.parquet analysis/tables/scale_reliability.csv
 
-.PHONY: all help venv synthetic ingest validate test lint clean
+.PHONY: all help venv synthetic ingest validate derive test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(VALIDATED)
+all: $(DERIVED)
 
 ## help: list the targets with one line each
 help:
@@ -57,8 +60,15 @@ $(INGESTED) &: pipeline/ingest.py $(SHARED) $(RAW_INPUTS) $(INSTALLED)
 ## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
 validate: $(VALIDATED)
 
-$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py $(RESPONSES) $(SHARED) $(INSTALLED)
+$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py $(RESPONSES) $(FRAME) $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.validate
+
+## derive: join frame variables, score the 7S scales (with Cronbach's alpha), define maturity
+derive: $(DERIVED)
+
+$(DERIVED) &: pipeline/derive.py $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
+		$(FRAME) $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.derive
 
 ## test: run the whole test suite
 test: $(INSTALLED)
@@ -71,3 +81,4 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
+	rm -rf analysis/tables

@@ -29,6 +29,7 @@ _TOP_LEVEL = {
     "analysis_dir": (str, True),
     "figures_dir": (str, True),
     "disclosure": (dict, True),
+    "maturity": (dict, True),
 }
 _DATASET = {
     "synthetic": (bool, True),
@@ -54,6 +55,13 @@ _SYNTHETIC = {
 }
 _SEEDS = {"methods_validation": (int, True)}
 _DISCLOSURE = {"min_cell": (int, True)}
+_MATURITY = {"primary": (str, True), "alternatives": (list, True), "mature_min_years": (int, True)}
+MATURITY_DEFINITIONS = (
+    "development_stage",
+    "years_joint_working",
+    "laa_first_round",
+    "composite_other_elements",
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,15 @@ class Config:
     analysis_dir: Path
     figures_dir: Path
     min_cell: int
+    maturity_primary: str
+    maturity_alternatives: tuple[str, ...]
+    mature_min_years: int
     raw: dict[str, Any]
+
+    @property
+    def maturity_definitions(self) -> tuple[str, ...]:
+        """The primary definition first, then the alternatives."""
+        return (self.maturity_primary, *self.maturity_alternatives)
 
 
 def _check(mapping: Any, spec: dict[str, tuple[Any, bool]], where: str) -> None:
@@ -133,6 +149,15 @@ def load_config(path: Path | None = None) -> Config:
     _check(raw["synthetic"], _SYNTHETIC, "synthetic")
     _check(raw["seeds"], _SEEDS, "seeds")
     _check(raw["disclosure"], _DISCLOSURE, "disclosure")
+    _check(raw["maturity"], _MATURITY, "maturity")
+    maturity = raw["maturity"]
+    for definition in (maturity["primary"], *maturity["alternatives"]):
+        if definition not in MATURITY_DEFINITIONS:
+            raise PipelineError(
+                f"config: maturity definition {definition!r} is not one of {', '.join(MATURITY_DEFINITIONS)}"
+            )
+    if maturity["primary"] in maturity["alternatives"]:
+        raise PipelineError("config: maturity.alternatives must not repeat maturity.primary")
     root = path.parent
     inputs = []
     for number, entry in enumerate(raw["dataset"]["inputs"], start=1):
@@ -179,5 +204,8 @@ def load_config(path: Path | None = None) -> Config:
         analysis_dir=_resolve(root, raw["analysis_dir"]),
         figures_dir=_resolve(root, raw["figures_dir"]),
         min_cell=raw["disclosure"]["min_cell"],
+        maturity_primary=maturity["primary"],
+        maturity_alternatives=tuple(maturity["alternatives"]),
+        mature_min_years=maturity["mature_min_years"],
         raw=raw,
     )
