@@ -25,11 +25,14 @@ INGESTED := $(RESPONSES) $(PROCESSED)/ingest_repairs.csv $(PROCESSED)/manifest.j
 VALIDATED := $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
 	$(PROCESSED)/rejected.csv $(PROCESSED)/validation_report.json
 DERIVED := $(PROCESSED)/analysis_base.parquet analysis/tables/scale_reliability.csv
+TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis/tables/maturity_sensitivity.csv \
+	analysis/tables/power.csv analysis/tables/summary.md analysis/manifest.json
+SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
 
-.PHONY: all help venv synthetic ingest validate derive test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(DERIVED)
+all: $(TABLES)
 
 ## help: list the targets with one line each
 help:
@@ -70,6 +73,13 @@ $(DERIVED) &: pipeline/derive.py $(PROCESSED)/valid_coordinator.parquet $(PROCES
 		$(FRAME) $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.derive
 
+## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
+analyse: $(TABLES)
+
+$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py $(SURVEY_ENGINE) \
+		$(PROCESSED)/analysis_base.parquet $(FRAME) $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.analyse
+
 ## test: run the whole test suite
 test: $(INSTALLED)
 	$(PY) -m pytest
@@ -81,4 +91,4 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables
+	rm -rf analysis/tables analysis/manifest.json

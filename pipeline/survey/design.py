@@ -348,6 +348,10 @@ class PreparedDesign:
         stratum = self.stratum if present is None else self.stratum[present]
         return int(np.unique(psu).size - np.unique(stratum).size)
 
+    def psu_totals(self, x: np.ndarray) -> np.ndarray:
+        """Column totals of ``(n, p)`` row values within each PSU: a ``(PSUs, p)`` array."""
+        return np.asarray(self._psu_sum @ x)
+
     def variance(self, influence: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
         """Linearisation variance of estimates with the given influence values (R: svyrecvar).
 

@@ -1,0 +1,173 @@
+"""Analyse stage: the design is wired in, comparisons find a planted effect, disclosure and FDR hold."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.analyse import analyse, outcome_columns
+from pipeline.codebook import load_codebook
+from pipeline.config import load_config
+from pipeline.derive import derive
+from pipeline.disclosure import suppress
+from pipeline.study_design import design_columns
+from pipeline.survey import p_adjust_bh
+from tests.toy_survey import toy_validated
+
+TIER_SHIFT = 1.0
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def codebook(config):
+    return load_codebook(config.codebook)
+
+
+@pytest.fixture(scope="module")
+def frame(config):
+    return pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def base(codebook, frame, config):
+    responses = toy_validated(codebook, frame, seed=7, tier_shift=TIER_SHIFT)
+    return derive(responses, frame, codebook, config)[0]
+
+
+@pytest.fixture(scope="module")
+def tables(base, frame, codebook, config):
+    return analyse(base, frame, codebook, config)
+
+
+def test_coordinator_weights_post_stratify_to_the_frame(base, frame):
+    weighted = design_columns(base, frame)
+    coordinators = weighted[weighted["respondent_type"] == "coordinator"]
+    totals = coordinators.groupby("authority_type")["weight"].sum()
+    expected = frame["authority_type"].value_counts()
+    expected = expected.sort_index().astype(float)
+    pd.testing.assert_series_equal(totals.sort_index(), expected, check_names=False)
+
+
+def test_weighted_proportion_and_se_match_a_hand_computation(tables, base, frame, codebook):
+    """Stratified SRSWOR, by plain pandas: the ratio estimator and its linearised variance."""
+    item = "members_challenge_performance"
+    data, _ = outcome_columns(design_columns(base, frame), codebook)
+    coordinators = data[data["respondent_type"] == "coordinator"].copy()
+    y = coordinators[f"{item}__agree"].astype(float)
+    observed = y.notna()
+    w = coordinators["weight"].where(observed, 0.0)
+    estimate = (w * y.fillna(0)).sum() / w.sum()
+    coordinators["z"] = (w * (y.fillna(0) - estimate) / w.sum()).where(observed, 0.0)
+    variance = 0.0
+    for _, stratum in coordinators.groupby("authority_type"):
+        n_h, big_n = len(stratum), stratum["lsp_population"].iloc[0]
+        variance += (1 - n_h / big_n) * n_h / (n_h - 1) * ((stratum["z"] - stratum["z"].mean()) ** 2).sum()
+    row = tables["estimates"].query(
+        "instrument == 'coordinator' and item == @item and measure == 'agree' and group == 'all' "
+        "and weighting == 'weighted'"
+    )
+    assert len(row) == 1
+    assert row["estimate"].iloc[0] == pytest.approx(estimate, rel=1e-9)
+    assert row["se"].iloc[0] == pytest.approx(np.sqrt(variance), rel=1e-9)
+    assert row["n"].iloc[0] == observed.sum()
+    assert row["ci_low"].iloc[0] < estimate < row["ci_high"].iloc[0]
+
+
+def test_unweighted_estimate_is_the_raw_share(tables, base):
+    item = "members_challenge_performance"
+    coordinators = base[base["respondent_type"] == "coordinator"]
+    codes = coordinators[item].astype("Float64")
+    answered = codes[codes.between(1, 5)]
+    row = tables["estimates"].query(
+        "instrument == 'coordinator' and item == @item and measure == 'agree' and group == 'all' "
+        "and weighting == 'unweighted'"
+    )
+    assert row["estimate"].iloc[0] == pytest.approx(float(answered.isin([4, 5]).mean()), rel=1e-12)
+    assert np.isfinite(row["deff"].iloc[0])
+
+
+def test_planted_tier_effect_is_found_after_fdr(tables, codebook):
+    comparisons = tables["comparisons"]
+    tier = comparisons.query(
+        "instrument == 'coordinator' and group == 'tier' and weighting == 'weighted' "
+        "and test == 'difference (design-based t)' and measure == 'agree'"
+    )
+    assert len(tier) == len(codebook.likert_items("coordinator"))
+    assert (tier["estimate"] < 0).all()  # multi-tier coordinators were pushed towards disagreement
+    assert (tier["p_fdr"] < 0.05).mean() > 0.8
+    # No effect was planted for partners: few of their tier differences survive FDR control.
+    partners = comparisons.query(
+        "instrument == 'partner' and group == 'tier' and weighting == 'weighted' "
+        "and test == 'difference (design-based t)' and measure == 'agree'"
+    )
+    assert (partners["p_fdr"] < 0.05).mean() < 0.2
+
+
+def test_every_likert_item_gets_each_test(tables, codebook):
+    weighted = tables["comparisons"].query("weighting == 'weighted' and measure == 'agree'")
+    tests = weighted.groupby(["instrument", "group", "item"])["test"].agg(frozenset)
+    expected = {"difference (design-based t)", "Rao-Scott F", "proportional-odds regression (Wald z)"}
+    assert set(tests) == {frozenset(expected)}
+    coordinator_items = {v.name for v in codebook.likert_items("coordinator")}
+    assert set(tests.loc["coordinator", "tier"].index) == coordinator_items
+    odds = weighted[weighted["test"].str.startswith("proportional-odds")]
+    assert (odds["effect_name"] == "odds ratio").all()
+    assert np.allclose(odds["effect_size"], np.exp(odds["estimate"]))
+
+
+def test_fdr_is_benjamini_hochberg_within_each_family(tables):
+    comparisons = tables["comparisons"]
+    for _, family in comparisons.groupby("fdr_family"):
+        published = family["p"].notna()
+        assert (family.loc[published, "p_fdr"] >= family.loc[published, "p"] - 1e-12).all()
+    # Suppression blanks p-values after adjustment, so recompute on a family with nothing suppressed.
+    complete = [f for _, f in comparisons.groupby("fdr_family") if f["p"].notna().all()]
+    assert complete
+    family = complete[0]
+    np.testing.assert_allclose(family["p_fdr"], p_adjust_bh(family["p"].to_numpy()), rtol=1e-9)
+
+
+def test_no_published_cell_rests_on_fewer_than_five(tables, config):
+    for name in ("estimates", "comparisons", "maturity_sensitivity"):
+        table = tables[name]
+        base = table["n_smaller_group"] if "n_smaller_group" in table else table["n"]
+        published = table["estimate"].notna()
+        assert (base[published] >= config.min_cell).all(), name
+        assert table.loc[table["suppressed"].ne(""), "estimate"].isna().all(), name
+
+
+def test_secondary_suppression_hides_a_level_recoverable_from_the_total():
+    table = pd.DataFrame(
+        {
+            "item": ["q"] * 4,
+            "level": ["all", "a", "b", "c"],
+            "n": [30, 3, 12, 15],
+            "estimate": [0.5, 0.2, 0.4, 0.7],
+        }
+    )
+    result = suppress(table, 5, ["estimate"], ["item"])
+    assert result["suppressed"].tolist()[1].startswith("primary")
+    assert result["suppressed"].tolist()[2].startswith("secondary")
+    assert result["estimate"].isna().tolist() == [False, True, True, False]
+
+
+def test_every_definition_is_in_the_sensitivity_table(tables, config):
+    sensitivity = tables["maturity_sensitivity"]
+    assert set(sensitivity["definition"]) == set(config.maturity_definitions)
+    assert sensitivity.loc[sensitivity["primary"], "definition"].eq(config.maturity_primary).all()
+
+
+def test_outputs_say_synthetic_and_hold_no_ids(tables, config, codebook):
+    assert config.synthetic_data
+    for name, table in tables.items():
+        assert table["data"].eq("SYNTHETIC").all(), name
+        assert not set(codebook.unpublishable()) & set(table.columns), name
+
+
+def test_power_table_gives_a_detectable_difference_for_each_comparison(tables):
+    power = tables["power"]
+    assert set(power["group"]) == {"tier", "maturity"}
+    assert power["minimum_detectable_difference"].between(0.05, 0.6).all()

@@ -1,0 +1,72 @@
+"""A small random survey in the validated layout, for tests of the stages after validation.
+
+Deliberately simpler than the synthetic generator (pipeline/simulate.py), so that the analysis tests do
+not depend on the generator's calibration: answers are independent draws, except that multi-tier
+coordinators are pushed towards disagreement on every Likert item by ``tier_shift`` (a planted effect
+the tests can look for).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.codebook import Codebook
+
+
+def toy_validated(
+    codebook: Codebook,
+    frame: pd.DataFrame,
+    seed: int = 1,
+    n_coordinators: int = 191,
+    n_partners: int = 282,
+    tier_shift: float = 0.0,
+) -> dict[str, pd.DataFrame]:
+    """Validated coordinator and partner tables: every codebook column, ids as strings, codes as Int64."""
+    rng = np.random.default_rng(seed)
+    lsps = frame["lsp_id"].to_numpy()
+    coordinator_lsps = rng.choice(lsps, size=n_coordinators, replace=False)
+    partner_lsps = rng.choice(lsps, size=n_partners, replace=True)
+    multi = frame.set_index("lsp_id")["tier"].eq("multi")
+    tables = {}
+    for instrument, lsp_ids, prefix in (
+        ("coordinator", coordinator_lsps, "C"),
+        ("partner", partner_lsps, "P"),
+    ):
+        n = len(lsp_ids)
+        is_multi = multi.loc[lsp_ids].to_numpy()
+        columns: dict[str, object] = {}
+        for variable in codebook.for_instrument(instrument):
+            if variable.name == "respondent_id":
+                columns[variable.name] = pd.array(
+                    [f"{prefix}{k:04d}" for k in range(1, n + 1)], dtype="string"
+                )
+            elif variable.name == "lsp_id":
+                columns[variable.name] = pd.array(lsp_ids, dtype="string")
+            elif variable.type == "free_text":
+                columns[variable.name] = pd.array([pd.NA] * n, dtype="string")
+            elif variable.type == "likert5":
+                shift = np.where(is_multi & (instrument == "coordinator"), tier_shift, 0.0)
+                latent = rng.normal(3.3, 1.1, size=n) - shift
+                codes = np.clip(np.rint(latent), 1, 5).astype(int)
+                codes[rng.random(n) < 0.05] = -8
+                codes[rng.random(n) < 0.03] = -9
+                columns[variable.name] = pd.array(codes, dtype="Int64")
+            elif variable.codes:
+                columns[variable.name] = pd.array(rng.choice(sorted(variable.codes), size=n), dtype="Int64")
+            elif variable.range is not None:
+                low, high = variable.range
+                columns[variable.name] = pd.array(rng.integers(low, high + 1, size=n), dtype="Int64")
+            else:
+                columns[variable.name] = pd.array(rng.integers(0, 20, size=n), dtype="Int64")
+        table = pd.DataFrame(columns)
+        for variable in codebook.for_instrument(instrument):
+            parts = variable.asked_if_parts()
+            if parts is None:
+                continue
+            condition, operator, value = parts
+            codes = table[condition]
+            asked = codes.eq(value) if operator == "==" else codes.ge(value)
+            table[variable.name] = table[variable.name].where(asked, -1)
+        tables[instrument] = table
+    return tables
