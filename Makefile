@@ -26,7 +26,8 @@ VALIDATED := $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.p
 	$(PROCESSED)/rejected.csv $(PROCESSED)/validation_report.json
 DERIVED := $(PROCESSED)/analysis_base.parquet analysis/tables/scale_reliability.csv
 TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis/tables/maturity_sensitivity.csv \
-	analysis/tables/power.csv analysis/tables/summary.md analysis/manifest.json
+	analysis/tables/power.csv analysis/tables/published_vs_reproduced.csv analysis/tables/summary.md \
+	analysis/manifest.json
 SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
 
 .PHONY: all help venv synthetic ingest validate derive analyse test lint clean
@@ -76,8 +77,9 @@ $(DERIVED) &: pipeline/derive.py $(PROCESSED)/valid_coordinator.parquet $(PROCES
 ## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
 analyse: $(TABLES)
 
-$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py $(SURVEY_ENGINE) \
-		$(PROCESSED)/analysis_base.parquet $(FRAME) $(SHARED) $(INSTALLED)
+$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py pipeline/published.py \
+		$(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) $(SHARED) \
+		$(INSTALLED)
 	$(PY) -m pipeline.analyse
 
 ## test: run the whole test suite

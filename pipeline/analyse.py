@@ -35,6 +35,7 @@ from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column, scale_col
 from pipeline.disclosure import suppress
 from pipeline.errors import PipelineError
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_text
+from pipeline.published import load_targets, published_vs_reproduced
 from pipeline.study_design import StudyDesigns, design_columns, design_record, prepare_designs
 from pipeline.survey import (
     PreparedDesign,
@@ -623,6 +624,8 @@ def analyse(
         comparison_tables.append(comparisons(designs, outcomes, config))
         if weighting == "weighted":
             weighted_designs = designs
+        else:
+            unweighted_designs = designs
     estimates_table = pd.concat(estimate_tables, ignore_index=True)
     tables["estimates"] = _finish(
         estimates_table, config, ["instrument", "item", "measure", "group", "weighting"]
@@ -630,6 +633,14 @@ def analyse(
     tables["comparisons"] = _finish(add_fdr(pd.concat(comparison_tables, ignore_index=True)), config, [])
     tables["maturity_sensitivity"] = _finish(
         maturity_sensitivity(weighted_designs, outcomes, config), config, []
+    )
+    tables["published_vs_reproduced"] = published_vs_reproduced(
+        load_targets(config.published_targets),
+        {"weighted": weighted_designs, "unweighted": unweighted_designs},
+        codebook,
+        config.synthetic_data,
+        config.min_cell,
+        tables["comparisons"],
     )
     tables["power"] = power_table(weighted_designs, estimates_table, config).assign(
         data="SYNTHETIC" if config.synthetic_data else "survey"

@@ -36,6 +36,7 @@ _DATASET = {
     "frame": (str, True),
     "codebook": (str, True),
     "published_figures": (str, True),
+    "published_targets": (str, True),
     "inputs": (list, True),
 }
 _INPUT = {
@@ -86,6 +87,7 @@ class Config:
     frame: Path
     codebook: Path
     published_figures: Path
+    published_targets: Path
     inputs: tuple[InputFile, ...]
     synthetic_seed: int
     n_coordinators: int
@@ -194,6 +196,7 @@ def load_config(path: Path | None = None) -> Config:
         frame=_resolve(root, dataset["frame"]),
         codebook=_resolve(root, dataset["codebook"]),
         published_figures=_resolve(root, dataset["published_figures"]),
+        published_targets=_resolve(root, dataset["published_targets"]),
         inputs=tuple(inputs),
         synthetic_seed=synthetic["seed"],
         n_coordinators=synthetic["n_coordinators"],

@@ -171,3 +171,42 @@ def test_power_table_gives_a_detectable_difference_for_each_comparison(tables):
     power = tables["power"]
     assert set(power["group"]) == {"tier", "maturity"}
     assert power["minimum_detectable_difference"].between(0.05, 0.6).all()
+
+
+def test_every_published_number_has_a_row(tables, config):
+    import json
+
+    published = tables["published_vs_reproduced"]
+    ids = {entry["id"] for entry in json.loads(config.published_figures.read_text(encoding="utf-8"))}
+    assert set(published["published_id"]) == ids
+    compared = published[(published["status"] == "compared") & (published["value_basis"] != "direction")]
+    assert len(compared) >= 10
+    assert compared["estimate"].between(0, 100).all()
+    assert (compared["ci_low"] <= compared["estimate"]).all()
+    assert (compared["estimate"] <= compared["ci_high"]).all()
+    numeric = compared["published_value"].notna()
+    np.testing.assert_allclose(
+        compared.loc[numeric, "difference"],
+        compared.loc[numeric, "estimate"] - compared.loc[numeric, "published_value"],
+    )
+    directions = published[published["value_basis"] == "direction"]
+    assert set(directions["quantity_key"]) == {"multi_tier_direction", "maturity_direction"}
+    tier = directions.set_index("quantity_key").loc["multi_tier_direction"]
+    assert tier["estimate"] < 0 and tier["published_in_ci"]  # the toy survey's planted tier effect
+
+
+def test_published_quantity_uses_its_domain_and_codes(tables, base):
+    """80% of county, metropolitan and London coordinators (para 57): the unweighted share by hand."""
+    row = (
+        tables["published_vs_reproduced"]
+        .set_index("quantity_key")
+        .loc["challenge_coordinators_county_met_london"]
+    )
+    coordinators = base[
+        (base["respondent_type"] == "coordinator")
+        & base["authority_type"].isin(["county", "metropolitan_district", "london_borough"])
+    ]
+    codes = coordinators["members_challenge_performance"].astype("Float64")
+    answered = codes[codes.between(1, 5)]
+    assert row["n"] == len(answered)
+    assert row["unweighted_estimate"] == pytest.approx(100 * answered.isin([4, 5]).mean(), rel=1e-12)
