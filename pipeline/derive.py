@@ -215,7 +215,9 @@ def derive(
     base = pd.concat([base, maturity_composite_other_elements(base, codebook)], axis=1)
     base["tier"] = pd.Categorical(base["tier"], categories=["single", "multi"])
     base = base.sort_values(["respondent_type", "respondent_id"], kind="stable", ignore_index=True)
-    return base, scale_reliability(base, codebook)
+    reliability = scale_reliability(base, codebook)
+    reliability.insert(0, "data", "SYNTHETIC" if config.synthetic_data else "survey")
+    return base, reliability
 
 
 def main() -> None:

@@ -75,6 +75,14 @@ def quantity_domain(
     return domain.fillna(False).astype(bool), event
 
 
+def _published_number(quantity: dict[str, Any]) -> float | None:
+    """The published percentage, when the report gives a number (not wording, not an assumption)."""
+    value = quantity.get("value")
+    if quantity.get("value_basis") == "published" and isinstance(value, int | float):
+        return float(value)
+    return None
+
+
 def _direction_row(
     published_id: str, quantity: dict[str, Any], comparisons: pd.DataFrame, codebook: Codebook
 ) -> dict[str, Any]:
@@ -145,15 +153,14 @@ def published_vs_reproduced(
                 "instrument": quantity["instrument"],
                 "variable": quantity["variable"],
                 "published": quantity["published"],
-                "published_value": quantity["value"]
-                if quantity.get("value_basis") == "published"
-                else np.nan,
+                "published_value": _published_number(quantity) or np.nan,
                 "value_basis": quantity.get("value_basis"),
                 "bounds": "" if not quantity.get("bounds") else "-".join(str(b) for b in quantity["bounds"]),
                 "status": "compared",
                 "reason": ""
-                if quantity.get("value_basis") == "published"
-                else "the report gives wording, not a number: compared with the wording's bounds",
+                if _published_number(quantity) is not None
+                else "the report gives wording, not a number: the estimate is checked against the wording's "
+                "bounds",
             }
             estimates = {}
             for weighting, study_designs in designs.items():
@@ -180,7 +187,7 @@ def published_vs_reproduced(
                 "ci_high": 100 * weighted.ci_high,
                 "unweighted_estimate": 100 * estimates["unweighted"].estimate,
             }
-            if quantity.get("value_basis") == "published":
+            if _published_number(quantity) is not None:
                 row["difference"] = row["estimate"] - quantity["value"]
                 row["published_in_ci"] = bool(row["ci_low"] <= quantity["value"] <= row["ci_high"])
             elif quantity.get("bounds"):

@@ -4,14 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.analyse import analyse, outcome_columns
+from pipeline.analyse import outcome_columns
 from pipeline.codebook import load_codebook
 from pipeline.config import load_config
-from pipeline.derive import derive
 from pipeline.disclosure import suppress
 from pipeline.study_design import design_columns
 from pipeline.survey import p_adjust_bh
-from tests.toy_survey import toy_validated
+from tests.toy_survey import toy_analysis
 
 TIER_SHIFT = 1.0
 
@@ -32,14 +31,13 @@ def frame(config):
 
 
 @pytest.fixture(scope="module")
-def base(codebook, frame, config):
-    responses = toy_validated(codebook, frame, seed=7, tier_shift=TIER_SHIFT)
-    return derive(responses, frame, codebook, config)[0]
+def base():
+    return toy_analysis(seed=7, tier_shift=TIER_SHIFT)[0]
 
 
 @pytest.fixture(scope="module")
-def tables(base, frame, codebook, config):
-    return analyse(base, frame, codebook, config)
+def tables():
+    return toy_analysis(seed=7, tier_shift=TIER_SHIFT)[1]
 
 
 def test_coordinator_weights_post_stratify_to_the_frame(base, frame):

@@ -8,6 +8,8 @@ the tests can look for).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -70,3 +72,21 @@ def toy_validated(
             table[variable.name] = table[variable.name].where(asked, -1)
         tables[instrument] = table
     return tables
+
+
+@functools.cache
+def toy_analysis(seed: int = 7, tier_shift: float = 1.0) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The toy survey through derive and analyse, computed once per test session (treat as read-only)."""
+    from pipeline.analyse import analyse
+    from pipeline.codebook import load_codebook
+    from pipeline.config import load_config
+    from pipeline.derive import derive
+
+    config = load_config()
+    codebook = load_codebook(config.codebook)
+    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    base, reliability = derive(
+        toy_validated(codebook, frame, seed=seed, tier_shift=tier_shift), frame, codebook, config
+    )
+    tables = analyse(base, frame, codebook, config)
+    return base, tables | {"scale_reliability": reliability}
