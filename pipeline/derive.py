@@ -198,7 +198,8 @@ def derive(
     stacked = []
     for instrument in INSTRUMENTS:
         table = responses[instrument].copy()
-        for name in set(codebook.columns("coordinator")) | set(codebook.columns("partner")):
+        # Codebook order, so the stacked table has the same columns in the same order on every run.
+        for name in (v.name for v in codebook.variables):
             if name not in table:
                 table[name] = pd.NA
         stacked.append(table.assign(respondent_type=instrument))

@@ -1,0 +1,41 @@
+"""Fixtures shared by the stage tests: the project's codebook and frame, and a temporary config writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def project_codebook() -> Codebook:
+    return load_codebook(PROJECT_ROOT / "data/raw/codebook.yaml")
+
+
+@pytest.fixture(scope="session")
+def project_frame() -> pd.DataFrame:
+    return pd.read_csv(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a copy of config.yaml with other inputs and a temporary processed_dir; returns its path."""
+
+    def write(inputs: list[dict[str, Any]], **dataset: Any) -> Path:
+        raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+        for key in ("frame", "codebook", "published_figures"):
+            raw["dataset"][key] = str(PROJECT_ROOT / raw["dataset"][key])
+        raw["dataset"].update(dataset)
+        raw["dataset"]["inputs"] = inputs
+        raw["processed_dir"] = str(tmp_path / "processed")
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,265 @@
+"""Validate stage: generated schemas, planted faults reported exactly, cross-table checks, reconciliation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipeline.config import PROJECT_ROOT, load_config
+from pipeline.errors import PipelineError
+from pipeline.ingest import build_manifest, ingest, write_outputs
+from pipeline.schemas import (
+    AUTHORITY_TIERS,
+    ensure_validation_enabled,
+    failures,
+    frame_schema,
+    response_schema,
+)
+from pipeline.validate import REJECTED_COLUMNS, check_frame, reconciliation_lines, validate
+from tests.fixtures.survey_exports import code_rows, expected_tidy, to_labels, write_csv_export
+
+
+def _tidy(codebook, instrument, codes, file="data/raw/test.csv"):
+    table = expected_tidy(codebook, instrument, codes)
+    table["source_file"] = pd.Series(file, index=table.index, dtype="string")
+    table["source_row"] = pd.array(range(2, len(table) + 2), dtype="Int64")
+    return table
+
+
+@pytest.fixture(scope="module")
+def lsp_ids(project_frame):
+    return project_frame["lsp_id"].tolist()
+
+
+@pytest.fixture
+def clean(project_codebook, lsp_ids):
+    """Clean tidy tables: 12 coordinators (distinct LSPs) and 20 partners."""
+    return {
+        "coordinator": _tidy(
+            project_codebook, "coordinator", code_rows(project_codebook, "coordinator", 12, lsp_ids, 5)
+        ),
+        "partner": _tidy(
+            project_codebook,
+            "partner",
+            code_rows(project_codebook, "partner", 20, lsp_ids[:6], 6),
+            "data/raw/p.xlsx",
+        ),
+    }
+
+
+def _faults(result):
+    return set(result.rejected[["row", "column", "check"]].itertuples(index=False, name=None))
+
+
+# ---------------------------------------------------------------------------------- schemas
+
+
+def test_schemas_are_generated_from_the_codebook(project_codebook):
+    for instrument in project_codebook.instruments:
+        schema = response_schema(project_codebook, instrument)
+        assert list(schema.columns) == project_codebook.columns(instrument)
+        for variable in project_codebook.for_instrument(instrument):
+            if variable.is_coded:
+                (check,) = schema.columns[variable.name].checks
+                assert sorted(check.statistics["allowed_values"]) == sorted(
+                    str(c) for c in variable.allowed_codes
+                )
+
+
+def test_the_real_frame_passes_its_schema(project_frame):
+    assert failures(frame_schema(), project_frame).empty
+    assert set(project_frame["authority_type"]) == set(AUTHORITY_TIERS)
+
+
+def test_clean_tables_are_all_valid_and_typed(project_codebook, project_frame, clean):
+    result = validate(clean, project_frame, project_codebook)
+    assert result.rejected.empty and list(result.rejected.columns) == REJECTED_COLUMNS
+    valid = result.valid["coordinator"]
+    assert len(valid) == 12 and len(result.valid["partner"]) == 20
+    for variable in project_codebook.for_instrument("coordinator"):
+        assert str(valid[variable.name].dtype) == ("string" if variable.is_text else "Int64")
+    assert str(valid["source_row"].dtype) == "Int64"
+    assert (valid["support_team_fte"] == -1).any() or (valid["support_team_fte"] >= -9).all()
+    assert reconciliation_lines(result.report) == [
+        "validate: data/raw/p.xlsx: read 20 = valid 20 + rejected 0",
+        "validate: data/raw/test.csv: read 12 = valid 12 + rejected 0",
+    ]
+
+
+def test_five_planted_faults_are_each_reported_exactly(project_codebook, project_frame, clean):
+    table = clean["coordinator"]
+    table.loc[0, "leaders_competent"] = "Agreee"  # a label ingest could not map
+    table.loc[1, "forum_size"] = "1000"  # above the range [3, 250]
+    table.loc[2, "respondent_id"] = "X12"  # not ^C[0-9]{4}$
+    table.loc[3, "joint_working_year"] = "about 1990"  # not an integer
+    table.loc[4, "lsp_id"] = "ZZZZ"  # not in the frame
+    table.loc[4, "partner_sector"] = "1"  # a partner column on a coordinator table: ignored
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {
+        (2, "leaders_competent", "allowed_codes"),
+        (3, "forum_size", "range_or_missing_code"),
+        (4, "respondent_id", "respondent_id_pattern"),
+        (5, "joint_working_year", "integer"),
+        (6, "lsp_id", "lsp_in_frame"),
+    }
+    assert len(result.rejected) == 5
+    values = dict(zip(result.rejected["check"], result.rejected["value"], strict=True))
+    assert values["allowed_codes"] == "Agreee" and values["lsp_in_frame"] == "ZZZZ"
+    assert result.report["files"]["data/raw/test.csv"] == {
+        "instrument": "coordinator",
+        "read": 12,
+        "valid": 7,
+        "rejected": 5,
+    }
+
+
+def test_a_row_with_three_bad_cells_has_three_lines(project_codebook, project_frame, clean):
+    table = clean["partner"]
+    table.loc[0, ["scs_shared_vision", "leaders_competent", "partner_sector"]] = ["Agree strongly", "9", "-1"]
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {
+        (2, "scs_shared_vision", "allowed_codes"),
+        (2, "leaders_competent", "allowed_codes"),
+        (2, "partner_sector", "allowed_codes"),
+    }
+    assert result.report["files"]["data/raw/p.xlsx"]["rejected"] == 1
+
+
+def test_missing_codes_outside_a_variables_list_are_rejected(project_codebook, project_frame, clean):
+    table = clean["coordinator"]
+    table.loc[0, "forum_size"] = "-1"  # forum_size allows -8 and -9 only
+    table.loc[1, "chair_type"] = "Not applicable"  # no -1 for chair_type: ingest left the label
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {(2, "forum_size", "range_or_missing_code"), (3, "chair_type", "allowed_codes")}
+
+
+# ---------------------------------------------------------------------------------- cross-table checks
+
+
+def test_duplicates_and_second_coordinators(project_codebook, project_frame, clean):
+    table = clean["coordinator"]
+    extra = table.iloc[[0, 1, 2]].copy()
+    extra["source_row"] = pd.array([14, 15, 16], dtype="Int64")
+    extra.loc[extra.index[1], "leaders_competent"] = "5" if table.loc[1, "leaders_competent"] != "5" else "4"
+    extra.loc[extra.index[2], "respondent_id"] = "C0999"  # a second coordinator for row 2's LSP
+    clean["coordinator"] = pd.concat([table, extra], ignore_index=True)
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {
+        (14, "respondent_id", "duplicate_submission"),  # exact copy of row 2: row 2 is kept
+        (3, "respondent_id", "duplicate_respondent_id_conflicting"),  # same id, other answers: both go
+        (15, "respondent_id", "duplicate_respondent_id_conflicting"),
+        (15, "lsp_id", "one_coordinator_per_lsp"),
+        (16, "lsp_id", "one_coordinator_per_lsp"),  # the earliest coordinator of the LSP is kept
+    }
+    assert result.report["files"]["data/raw/test.csv"] == {
+        "instrument": "coordinator",
+        "read": 15,
+        "valid": 11,
+        "rejected": 4,
+    }
+
+
+def test_partner_without_lsp_and_partners_sharing_an_lsp(project_codebook, project_frame, clean):
+    table = clean["partner"]
+    table.loc[3, "lsp_id"] = pd.NA
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {(5, "lsp_id", "not_nullable")}  # several partners per LSP are fine
+
+
+def test_routing_is_checked_both_ways(project_codebook, project_frame, clean):
+    table = clean["coordinator"]
+    table.loc[0:2, "has_support_team"] = ["2", "1", "-8"]
+    table.loc[0:2, "support_team_fte"] = ["3", "-1", "-1"]  # asked only if has_support_team == 1
+    table.loc[0:2, "support_team_partner_staff"] = ["-1", "1", "1"]
+    table.loc[3:4, "research_budget_band"] = ["1", "3"]
+    table.loc[3:4, "research_budget_joint"] = ["-8", "-1"]  # asked only if research_budget_band >= 2
+    result = validate(clean, project_frame, project_codebook)
+    assert _faults(result) == {
+        (2, "support_team_fte", "routing"),  # answered although routed out
+        (3, "support_team_fte", "routing"),  # "not applicable" although asked
+        (5, "research_budget_joint", "routing"),  # "don't know" is an answer: routed out
+        (6, "research_budget_joint", "routing"),
+    }
+
+
+def test_every_row_is_valid_or_rejected(project_codebook, project_frame, lsp_ids):
+    codes = code_rows(project_codebook, "partner", 200, lsp_ids, 11)
+    table = _tidy(project_codebook, "partner", codes)
+    bad = table.sample(frac=0.3, random_state=2).index
+    table.loc[bad, "risks_managed"] = "Maybe"
+    table.loc[bad[::2], "lsp_id"] = "nowhere"
+    coordinators = code_rows(project_codebook, "coordinator", 0, lsp_ids)
+    responses = {"partner": table, "coordinator": _tidy(project_codebook, "coordinator", coordinators)}
+    result = validate(responses, project_frame, project_codebook)
+    entry = result.report["files"]["data/raw/test.csv"]
+    assert entry["read"] == entry["valid"] + entry["rejected"] == 200
+    assert entry["rejected"] == len(bad)
+    kept = set(result.valid["partner"]["source_row"]) | set(result.rejected["row"])
+    assert kept == set(table["source_row"])
+    assert result.report["checks"]["allowed_codes"] == {"failures": len(bad), "rows": len(bad)}
+
+
+# ---------------------------------------------------------------------------------- frame and refusal
+
+
+def test_a_broken_frame_stops_the_run_naming_row_and_column(project_frame):
+    frame = project_frame.copy()
+    frame.loc[4, "tier"] = ""
+    with pytest.raises(PipelineError) as error:
+        check_frame(frame)
+    message = str(error.value)
+    assert f"row 6 (lsp_id {frame.loc[4, 'lsp_id']}) column tier" in message and "\n" not in message
+    frame = project_frame.copy()
+    frame.loc[0, "tier"] = "single"  # a county is multi-tier
+    with pytest.raises(
+        PipelineError, match=r"row 2 .* column tier: 'single' fails tier_matches_authority_type"
+    ):
+        check_frame(frame)
+
+
+def test_refuses_when_pandera_is_switched_off_at_runtime():
+    from pandera.config import config_context
+
+    with config_context(validation_enabled=False), pytest.raises(PipelineError, match="switched off"):
+        ensure_validation_enabled()
+    ensure_validation_enabled()
+
+
+def _run(module, config, **environment):
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PIPELINE_CONFIG": str(config), **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_end_to_end_and_refusal_without_pandera(tmp_path, write_config, project_codebook, lsp_ids):
+    codes = code_rows(project_codebook, "coordinator", 10, lsp_ids, 9)
+    labels = to_labels(project_codebook, "coordinator", codes)
+    labels.loc[3, "development_stage"] = "Colaboration"
+    path = write_csv_export(tmp_path / "c.csv", labels)
+    config = write_config([{"path": str(path), "instrument": "coordinator"}])
+    # Ingest in-process (the ingest CLI has its own test); validate runs as make runs it.
+    settings = load_config(config)
+    ingested = ingest(settings.inputs, project_codebook)
+    write_outputs(ingested, build_manifest(ingested, project_codebook), settings.processed_dir)
+    refused = _run("pipeline.validate", config, PANDERA_VALIDATION_ENABLED="False")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "PANDERA_VALIDATION_ENABLED=False" in refused.stderr
+    assert not (tmp_path / "processed" / "rejected.csv").exists()
+    validated = _run("pipeline.validate", config)
+    assert validated.returncode == 0, validated.stderr
+    assert f"validate: {path.as_posix()}: read 10 = valid 9 + rejected 1" in validated.stderr.splitlines()
+    rejected = pd.read_csv(tmp_path / "processed" / "rejected.csv", dtype=str)
+    assert rejected[["row", "column", "check", "value"]].to_numpy().tolist() == [
+        ["5", "development_stage", "allowed_codes", "Colaboration"]
+    ]
+    valid = pd.read_parquet(tmp_path / "processed" / "valid_coordinator.parquet")
+    assert len(valid) == 9 and str(valid["leaders_competent"].dtype) == "Int64"
