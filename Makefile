@@ -30,10 +30,27 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 	analysis/manifest.json
 SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
 
+# Figures: see the figures section below.
+FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
+	support_team_composition forest maturity_profile case_studies published
+LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering standards systems,\
+	likert_$(e)_tier likert_$(e)_maturity)
+FIGURES_DIR := figures
+FIGURE_SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py \
+	pipeline/frame.py pipeline/derive.py pipeline/study_design.py pipeline/figures/__init__.py \
+	pipeline/figures/__main__.py pipeline/figures/common.py
+FIGURE_MODULES := $(filter-out $(FIGURE_SHARED),$(wildcard pipeline/figures/*.py))
+FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/estimates.csv \
+	analysis/tables/comparisons.csv analysis/tables/published_vs_reproduced.csv
+FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
+	$(FIGURES_DIR)/$(n).caption.txt)
+FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
+REPORT := analysis/report.html
+
 .PHONY: all help venv synthetic ingest validate derive analyse test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES)
+all: $(TABLES) $(FIGURES) $(REPORT)
 
 ## help: list the targets with one line each
 help:
@@ -93,4 +110,33 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables analysis/manifest.json
+	rm -rf analysis/tables analysis/manifest.json analysis/report.html $(FIGURES_DIR)
+
+# ---------------------------------------------------------------------------------------------- figures
+# Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
+# all in one process, so the import floor is paid once: when any prerequisite changed, make runs
+# `python -m pipeline.figures --stale-only`, which redraws only the figures whose files are older than
+# their own module, their own inputs or the shared figure code, and marks the rest up to date. Touching
+# one figure module therefore redraws that figure alone; touching estimates.csv redraws the figures
+# drawn from it. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
+# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry in pipeline/figures,
+# and FIGURE_SHARED against its SHARED_SOURCES.
+
+.PHONY: figures report verify
+
+## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
+figures: $(FIGURES)
+
+$(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RAW)/codebook.yaml $(INSTALLED)
+	$(PY) -m pipeline.figures --stale-only
+
+## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
+report: $(REPORT)
+
+$(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.report
+
+## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
+verify: $(FIGURES) $(INSTALLED)
+	$(PY) -m pipeline.verify

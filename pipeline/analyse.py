@@ -34,6 +34,7 @@ from pipeline.config import Config, load_config
 from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column, scale_column
 from pipeline.disclosure import suppress
 from pipeline.errors import PipelineError
+from pipeline.frame import AUTHORITY_TYPES, TIERS
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_text
 from pipeline.published import load_targets, published_vs_reproduced
 from pipeline.study_design import StudyDesigns, design_columns, design_record, prepare_designs
@@ -51,8 +52,6 @@ from pipeline.survey.batch import batch_differences, batch_means, logit_interval
 log = logging.getLogger("pipeline.analyse")
 
 LEVEL = 0.95
-TIERS = ("single", "multi")
-AUTHORITY_TYPES = ("county", "shire_district", "metropolitan_district", "london_borough", "unitary")
 INSTRUMENTS = ("coordinator", "partner")
 # The design effect compares with simple random sampling without replacement from the weighted
 # population; an unweighted design has no population beyond its sample, so there the comparison is

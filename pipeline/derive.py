@@ -25,7 +25,6 @@ from pipeline.io import relative_to_root, run_stage, write_csv, write_parquet
 log = logging.getLogger("pipeline.derive")
 
 INSTRUMENTS = ("coordinator", "partner")
-SINGLE_TIER_TYPES = ("metropolitan_district", "london_borough", "unitary")
 MORE_MATURE, LESS_MATURE = "more mature", "less mature"
 # A scale score counts as "positive" when the respondent leans to agreement on average: closer to
 # "agree" (4) than to "neither" (3).

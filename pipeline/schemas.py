@@ -27,16 +27,8 @@ from pandera.errors import SchemaErrors
 
 from pipeline.codebook import Codebook, Variable
 from pipeline.errors import PipelineError
+from pipeline.frame import AUTHORITY_TIERS
 
-# Which tier each authority type belongs to (the frame's SOURCES.md: single = London boroughs,
-# metropolitan districts and unitaries; multi = counties and shire districts).
-AUTHORITY_TIERS = {
-    "county": "multi",
-    "shire_district": "multi",
-    "metropolitan_district": "single",
-    "london_borough": "single",
-    "unitary": "single",
-}
 FAILURE_COLUMNS = ["index", "column", "check", "value"]
 _TRUTHY = ("True", "true", "1")  # what pandera itself accepts as "enabled" (pandera.config)
 

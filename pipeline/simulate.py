@@ -37,9 +37,9 @@ from openpyxl.writer.excel import ExcelWriter
 from pipeline.codebook import Codebook, Variable, load_codebook
 from pipeline.config import load_config
 from pipeline.errors import PipelineError
+from pipeline.frame import AUTHORITY_TYPES
 from pipeline.io import atomic_path, relative_to_root, run_stage, write_csv, write_json
 from pipeline.synthetic_model import (
-    AUTHORITY_TYPES,
     DEFAULT_TARGETS_PATH,
     INSTRUMENTS,
     LIKERT_THRESHOLDS,
@@ -250,8 +250,12 @@ def _answers(
     codebook: Codebook,
     params: dict[str, Any],
     rng: np.random.Generator,
+    sort: bool = True,
 ) -> pd.DataFrame:
-    """Every codebook column of the instrument for the selected members (validated layout)."""
+    """Every codebook column of the instrument for the selected members (validated layout).
+
+    Rows are sorted by respondent id (which carries no information), or kept in member order.
+    """
     p = PARAMETERS
     elements = element_index(codebook)
     n = len(people)
@@ -336,7 +340,7 @@ def _answers(
         elif variable.name in columns:
             table[variable.name] = columns[variable.name]
     frame = pd.DataFrame(table)[codebook.columns(instrument)]
-    return frame.sort_values("respondent_id", ignore_index=True)
+    return frame.sort_values("respondent_id", ignore_index=True) if sort else frame
 
 
 # Support teams are larger where the LSP serves a county or a metropolitan area.
@@ -363,6 +367,21 @@ def _partner_responses(
     rng: np.random.Generator,
 ) -> pd.DataFrame:
     return _answers("partner", members(population, "partner", rows), population, codebook, params, rng)
+
+
+def population_answers(
+    population: Population,
+    instrument: str,
+    codebook: Codebook,
+    params: dict[str, Any],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The answers every member of the population would give (respondents and nonrespondents alike),
+    in member order: row i is coordinator i (LSP i) or board member i. A method-validation study samples
+    respondents from these realised answers, so its truth is the finite population's own proportions."""
+    return _answers(
+        instrument, members(population, instrument), population, codebook, params, rng, sort=False
+    )
 
 
 # ---------------------------------------------------------------------------------------------- truth

@@ -22,8 +22,8 @@ from scipy.special import expit
 
 from pipeline.codebook import Codebook, Variable
 from pipeline.errors import PipelineError
+from pipeline.frame import AUTHORITY_TYPES
 
-AUTHORITY_TYPES = ("county", "shire_district", "metropolitan_district", "london_borough", "unitary")
 PARA57_HIGH_GROUP = ("county", "metropolitan_district", "london_borough")
 INSTRUMENTS = ("coordinator", "partner")
 # A fixed seed for the calibration population, so the solved intercepts are a property of the model

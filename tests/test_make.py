@@ -39,10 +39,28 @@ EXPECTED_OUTPUTS = [
     "analysis/tables/power.csv",
     "analysis/tables/summary.md",
     "analysis/manifest.json",
+    "analysis/report.html",
 ]
-# Outputs that must be byte-identical between runs (the manifest records the git state, which differs
-# between a checkout and a copy, so it is compared separately).
-DETERMINISTIC = [path for path in EXPECTED_OUTPUTS if path != "data/processed/manifest.json"]
+
+
+def _make_variable(name: str) -> list[str]:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "--eval", f"print-variable: ; @echo $({name})", "print-variable"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.split()
+
+
+# Every figure's png, svg, csv and caption, as the Makefile names them.
+FIGURE_FILES = _make_variable("FIGURES")
+EXPECTED_OUTPUTS += FIGURE_FILES
+# Nothing the pipeline writes carries a timestamp; the manifests record the git commit, the same for two
+# clones of one commit (and absent in these copies, which leave .git out). So every output is compared.
+DETERMINISTIC = list(EXPECTED_OUTPUTS)
 
 
 def _make(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -58,9 +76,9 @@ def _make(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    copy = tmp_path_factory.mktemp("project") / "lsp"
+def fresh_copy(destination: Path) -> Path:
+    """A copy of the project as a clean clone has it: no generated outputs, no caches, no .git."""
+    copy = destination / "lsp"
     shutil.copytree(PROJECT_ROOT, copy, ignore=IGNORED)
     for generated in ("data/processed", "analysis", "figures"):
         folder = copy / generated
@@ -68,13 +86,19 @@ def project(tmp_path_factory) -> Path:
             for path in folder.rglob("*"):
                 if path.is_file() and path.name != ".gitkeep":
                     path.unlink()
-    result = _make(copy, "all")
-    assert result.returncode == 0, result.stdout + result.stderr
     return copy
 
 
-def _snapshot(project: Path) -> dict[str, bytes]:
+def snapshot(project: Path) -> dict[str, bytes]:
     return {path: (project / path).read_bytes() for path in DETERMINISTIC}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    copy = fresh_copy(tmp_path_factory.mktemp("project"))
+    result = _make(copy, "all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return copy
 
 
 def test_make_all_builds_every_output(project):
@@ -94,15 +118,29 @@ def test_touching_one_stage_reruns_it_and_what_follows_only(project):
     (project / "pipeline/derive.py").touch()
     result = _make(project, "all")
     assert result.returncode == 0, result.stderr
-    assert "pipeline.derive" in result.stdout
+    for stage in ("pipeline.derive", "pipeline.analyse", "pipeline.figures", "pipeline.report"):
+        assert f"-m {stage}" in result.stdout
     assert "pipeline.ingest" not in result.stdout
     assert "pipeline.validate" not in result.stdout
 
 
-def test_parallel_make_gives_the_same_outputs(project):
-    before = _snapshot(project)
-    assert _make(project, "clean").returncode == 0
-    result = _make(project, "-j2", "all")
+def test_touching_one_figure_module_redraws_that_figure_only(project):
+    time.sleep(1.1)
+    (project / "pipeline/figures/forest.py").touch()
+    result = _make(project, "all")
     assert result.returncode == 0, result.stderr
-    after = _snapshot(project)
-    assert [path for path in DETERMINISTIC if before[path] != after[path]] == []
+    drawn = [
+        line for line in result.stderr.splitlines() + result.stdout.splitlines() if "wrote figures/" in line
+    ]
+    assert len(drawn) == 1 and "figures/forest." in drawn[0]
+    assert "pipeline.analyse" not in result.stdout
+    assert _make(project, "-q", "all").returncode == 0
+
+
+def test_two_clean_copies_with_j1_and_j2_give_identical_bytes(project, tmp_path_factory):
+    """A second clean copy, built in parallel (-j2), against the first, built serially."""
+    second = fresh_copy(tmp_path_factory.mktemp("second"))
+    result = _make(second, "-j2", "all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, other = snapshot(project), snapshot(second)
+    assert [path for path in DETERMINISTIC if first[path] != other[path]] == []

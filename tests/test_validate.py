@@ -11,9 +11,9 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT, load_config
 from pipeline.errors import PipelineError
+from pipeline.frame import AUTHORITY_TIERS
 from pipeline.ingest import build_manifest, ingest, write_outputs
 from pipeline.schemas import (
-    AUTHORITY_TIERS,
     ensure_validation_enabled,
     failures,
     frame_schema,

@@ -7,29 +7,44 @@ Pure functions over numpy arrays and pandas frames; the method is specified in
     svymean(design, "item_bin", domain=coordinators["tier"] == "single_tier")
 """
 
-from pipeline.survey.chisq import RaoScottTest, svychisq
-from pipeline.survey.design import (
-    LONELY_PSU_RULES,
-    PreparedDesign,
-    SurveyDesign,
-    SurveyDesignError,
-)
-from pipeline.survey.estimators import (
-    DomainDifference,
-    DomainMeans,
-    MeanEstimate,
-    ProportionCI,
-    TotalEstimate,
-    domain_difference,
-    svyby_mean,
-    svyciprop,
-    svymean,
-    svytotal,
-    t_quantile,
-)
-from pipeline.survey.multiplicity import p_adjust_bh
-from pipeline.survey.olr import OrdinalFit, svyolr
-from pipeline.survey.power import minimum_detectable_difference, power_two_proportions
+import importlib
+from typing import Any
+
+# Where each public name lives. Submodules are imported on first use (PEP 562), so a stage that needs
+# only the design record (e.g. the figures, through pipeline.study_design) does not pay for scipy.stats.
+_HOMES = {
+    "RaoScottTest": "chisq",
+    "svychisq": "chisq",
+    "LONELY_PSU_RULES": "design",
+    "PreparedDesign": "design",
+    "SurveyDesign": "design",
+    "SurveyDesignError": "design",
+    "DomainDifference": "estimators",
+    "DomainMeans": "estimators",
+    "MeanEstimate": "estimators",
+    "ProportionCI": "estimators",
+    "TotalEstimate": "estimators",
+    "domain_difference": "estimators",
+    "svyby_mean": "estimators",
+    "svyciprop": "estimators",
+    "svymean": "estimators",
+    "svytotal": "estimators",
+    "t_quantile": "estimators",
+    "p_adjust_bh": "multiplicity",
+    "OrdinalFit": "olr",
+    "svyolr": "olr",
+    "minimum_detectable_difference": "power",
+    "power_two_proportions": "power",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'pipeline.survey' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pipeline.survey.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LONELY_PSU_RULES",

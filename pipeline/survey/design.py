@@ -77,9 +77,7 @@ class SurveyDesign:
 
     def __post_init__(self) -> None:
         if self.lonely_psu not in LONELY_PSU_RULES:
-            raise SurveyDesignError(
-                f"lonely_psu must be one of {LONELY_PSU_RULES}, got {self.lonely_psu!r}"
-            )
+            raise SurveyDesignError(f"lonely_psu must be one of {LONELY_PSU_RULES}, got {self.lonely_psu!r}")
         if self.df_rule not in DF_RULES:
             raise SurveyDesignError(f"df_rule must be one of {DF_RULES}, got {self.df_rule!r}")
 
@@ -169,9 +167,7 @@ class SurveyDesign:
         psu_stratum = np.full(n_psu_total, -1, dtype=np.int64)
         psu_stratum[psu] = stratum
         if np.any(psu_stratum[psu] != stratum):
-            raise SurveyDesignError(
-                f"PSUs ({self.cluster!r}) are not nested in strata ({self.strata!r})"
-            )
+            raise SurveyDesignError(f"PSUs ({self.cluster!r}) are not nested in strata ({self.strata!r})")
         n_psu = np.bincount(psu_stratum, minlength=n_strata).astype(np.int64)
 
         if self.fpc is None:
@@ -257,9 +253,7 @@ class PreparedDesign:
 
     def __post_init__(self) -> None:
         n = self.weights.size
-        agg = sparse.csr_matrix(
-            (np.ones(n), (self.psu, np.arange(n))), shape=(self.psu_stratum.size, n)
-        )
+        agg = sparse.csr_matrix((np.ones(n), (self.psu, np.arange(n))), shape=(self.psu_stratum.size, n))
         object.__setattr__(self, "_psu_sum", agg)
 
     @property

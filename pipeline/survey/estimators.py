@@ -243,9 +243,7 @@ class TotalEstimate:
         return asdict(self)
 
 
-def svytotal(
-    design: PreparedDesign, y: ArrayLike, *, domain: ArrayLike | None = None
-) -> TotalEstimate:
+def svytotal(design: PreparedDesign, y: ArrayLike, *, domain: ArrayLike | None = None) -> TotalEstimate:
     """Weighted total of `y`, overall or in a domain (R: ``svytotal(~y, des, na.rm=TRUE)``).
 
     Parameters

@@ -287,9 +287,7 @@ def svyolr(
         raise SurveyDesignError("the response needs three or more levels")
     y = pd.Categorical(y_raw[present], categories=levels).codes.astype(np.int64) + 1
     empty = [
-        lev
-        for lev, k in zip(levels, np.bincount(y, minlength=len(levels) + 1)[1:], strict=True)
-        if k == 0
+        lev for lev, k in zip(levels, np.bincount(y, minlength=len(levels) + 1)[1:], strict=True) if k == 0
     ]
     if empty:
         # An empty category puts two cut points at the same place: no finite maximum.

@@ -53,9 +53,7 @@ def power_two_proportions(
     d = abs(p_a - p_b)
     if sigma1 == 0:
         return float(d > z * sigma0)
-    return float(
-        stats.norm.cdf((d - z * sigma0) / sigma1) + stats.norm.cdf((-d - z * sigma0) / sigma1)
-    )
+    return float(stats.norm.cdf((d - z * sigma0) / sigma1) + stats.norm.cdf((-d - z * sigma0) / sigma1))
 
 
 def minimum_detectable_difference(
@@ -105,9 +103,7 @@ def minimum_detectable_difference(
         return float(z * np.sqrt(deff * p * (1 - p) * (1 / n_a + 1 / n_b)))
 
     def gap(d: float) -> float:
-        return (
-            power_two_proportions(baseline + d, baseline, n_a, n_b, deff=deff, alpha=alpha) - power
-        )
+        return power_two_proportions(baseline + d, baseline, n_a, n_b, deff=deff, alpha=alpha) - power
 
     upper = 1 - baseline - 1e-12
     if gap(upper) < 0:

@@ -168,9 +168,7 @@ def _ciprop(case: dict[str, Any]) -> Pairs:
 def _ciprop_svyby(case: dict[str, Any]) -> Pairs:
     d = prepared(case["design"])
     rows = [
-        svyciprop(
-            d, case["var"], domain=(d.data[case["by"]] == lev).to_numpy(), level=case["conf_level"]
-        )
+        svyciprop(d, case["var"], domain=(d.data[case["by"]] == lev).to_numpy(), level=case["conf_level"])
         for lev in as_list(case["levels"])
     ]
     return {

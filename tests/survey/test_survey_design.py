@@ -118,9 +118,9 @@ def test_lonely_rules_order_variances():
     frame = rc.dataset("lonely")
     se = {}
     for rule in ("adjust", "average", "certainty", "remove"):
-        d = SurveyDesign(
-            weights="w", cluster="psu", strata="stratum", fpc="N_h", lonely_psu=rule
-        ).prepare(frame)
+        d = SurveyDesign(weights="w", cluster="psu", strata="stratum", fpc="N_h", lonely_psu=rule).prepare(
+            frame
+        )
         se[rule] = svymean(d, "x").se
     assert se["certainty"] == se["remove"]
     assert se["adjust"] > se["certainty"]

@@ -47,9 +47,7 @@ def test_stratified_srswor_matches_the_textbook_formula(frame):
     # Var(ybar) = sum_h W_h^2 (1 - n_h/N_h) s_h^2 / n_h, W_h = N_h / N (Cochran 5.6).
     design = SurveyDesign(strata="h", fpc="N").prepare(frame)
     m = svymean(design, "y")
-    g = frame.groupby("h").agg(
-        n=("y", "size"), N=("N", "first"), s2=("y", "var"), ybar=("y", "mean")
-    )
+    g = frame.groupby("h").agg(n=("y", "size"), N=("N", "first"), s2=("y", "var"), ybar=("y", "mean"))
     big_w = g["N"] / g["N"].sum()
     expected_mean = float((big_w * g["ybar"]).sum())
     expected_var = float((big_w**2 * (1 - g["n"] / g["N"]) * g["s2"] / g["n"]).sum())
@@ -176,9 +174,7 @@ def test_estimators_are_vectorised_over_respondents():
     rng = np.random.default_rng(1)
     n = 200_000
     psu = rng.integers(0, 20_000, n)
-    frame = pd.DataFrame(
-        {"psu": psu, "h": psu % 10, "y": rng.integers(0, 2, n), "g": rng.integers(0, 3, n)}
-    )
+    frame = pd.DataFrame({"psu": psu, "h": psu % 10, "y": rng.integers(0, 2, n), "g": rng.integers(0, 3, n)})
     design = SurveyDesign(cluster="psu", strata="h").prepare(frame)
     start = time.perf_counter()
     svymean(design, "y", domain=(frame["g"] == 1).to_numpy())

@@ -97,9 +97,7 @@ def test_svyolr_gap_to_r_defaults_is_rs_stopping_rule(case):
     # With optim()'s default reltol (1.5e-8) R stops early: its coefficients can be 1e-3
     # (relative) off the maximum. The engine must sit where R lands when run to convergence.
     tight = next(
-        c
-        for c in TIGHT_OLR
-        if (c["design"], c["predictors"]) == (case["design"], case["predictors"])
+        c for c in TIGHT_OLR if (c["design"], c["predictors"]) == (case["design"], case["predictors"])
     )
     ours = rc.compare(case)
     r_default = rc.r_vector(case["coef"])
@@ -112,9 +110,7 @@ def test_svyolr_r_fit_is_the_less_converged_one():
     # The one cut point near zero (-0.003) differs from R by 1.3e-7 absolute, 4e-5 relative.
     # The engine's gradient there is at rounding level; R's, at its own solution, is not.
     case = next(
-        c
-        for c in TIGHT_OLR
-        if c["design"] == "part_unw" and rc.as_list(c["predictors"]) == ["tier", "role"]
+        c for c in TIGHT_OLR if c["design"] == "part_unw" and rc.as_list(c["predictors"]) == ["tier", "role"]
     )
     design = rc.prepared("part_unw")
     fit = svyolr(design, "item_ord", ["tier", "role"])

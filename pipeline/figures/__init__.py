@@ -1,0 +1,96 @@
+"""The figures of the study: a registry of figure names, the module that draws each, and its inputs.
+
+Extension point: a new figure is one module exposing ``build(inputs, **params) -> Figure`` plus one
+``FigureSpec`` in ``registry()`` and its name in the Makefile's FIGURE_NAMES (a test checks the two
+agree). This module imports no plotting library, so listing figures and deciding which are stale is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.codebook import Codebook
+
+# Inputs a figure can read; the Makefile lists the same files as the figure rule's prerequisites.
+BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its name, the module under pipeline.figures that builds it, and the build arguments."""
+
+    name: str
+    module: str
+    inputs: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, inputs: Any) -> Any:
+        module = importlib.import_module(f"pipeline.figures.{self.module}")
+        return module.build(inputs, **self.params)
+
+
+LIKERT_GROUPS = ("tier", "maturity")
+
+
+def registry(codebook: Codebook) -> dict[str, FigureSpec]:
+    """Every figure, in build order; Likert figures for each 7S element of the codebook."""
+    specs = [FigureSpec("coverage", "coverage", (BASE, FRAME))]
+    for element in codebook.elements:
+        for group in LIKERT_GROUPS:
+            specs.append(
+                FigureSpec(
+                    f"likert_{element}_{group}", "likert", (BASE, FRAME), {"element": element, "group": group}
+                )
+            )
+    specs += [
+        FigureSpec("challenge", "challenge", (ESTIMATES,)),
+        FigureSpec("financial_influence", "financial_influence", (ESTIMATES,)),
+        FigureSpec("barriers", "barriers", (ESTIMATES,)),
+        FigureSpec("support_costs_known", "support_costs_known", (ESTIMATES,)),
+        FigureSpec("resources_mapped", "resources_mapped", (ESTIMATES,)),
+        FigureSpec("support_team_composition", "support_team_composition", (ESTIMATES,)),
+        FigureSpec("forest", "forest", (COMPARISONS,)),
+        FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,)),
+        FigureSpec("case_studies", "case_studies", (FRAME,)),
+        FigureSpec("published", "published", (PUBLISHED,)),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+# Code every figure runs besides its own module (relative to the project root); the Makefile's
+# FIGURE_SHARED lists the same files.
+SHARED_SOURCES = (
+    "pipeline/__init__.py",
+    "pipeline/config.py",
+    "pipeline/io.py",
+    "pipeline/codebook.py",
+    "pipeline/errors.py",
+    "pipeline/frame.py",
+    "pipeline/derive.py",
+    "pipeline/study_design.py",
+    "pipeline/figures/__init__.py",
+    "pipeline/figures/__main__.py",
+    "pipeline/figures/common.py",
+)
+OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
+
+
+def output_paths(out_dir: Path, name: str) -> list[Path]:
+    return [out_dir / f"{name}.{suffix}" for suffix in OUTPUT_SUFFIXES]
+
+
+def stale(spec: FigureSpec, out_dir: Path, dependencies: list[Path]) -> bool:
+    """True when any of the figure's four files is missing or older than anything it is drawn from.
+
+    ``dependencies`` are the shared ones (code, config, codebook, environment); the figure's own module
+    and input files are added here. This is make's rule, applied per figure: make runs the figure stage
+    as one process when anything changed, and the stage redraws only the figures this calls stale.
+    """
+    outputs = output_paths(out_dir, spec.name)
+    if not all(path.exists() for path in outputs):
+        return True
+    newest_source = max(path.stat().st_mtime_ns for path in dependencies if path.exists())
+    return min(path.stat().st_mtime_ns for path in outputs) < newest_source

@@ -1,0 +1,111 @@
+"""Draw the study's figures into figures/: ``python -m pipeline.figures [names...]`` (default: all).
+
+Each figure writes <name>.png (300 dpi), <name>.svg, <name>.csv (the plotted numbers) and
+<name>.caption.txt. ``--list`` prints the figure names. ``--stale-only`` (what `make` runs) redraws only
+the figures whose files are older than their own module, their inputs or the shared figure code, and
+marks the others up to date, so one process serves every figure and touching one figure module
+redraws that figure alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline.codebook import load_codebook
+from pipeline.config import PROJECT_ROOT, Config, load_config
+from pipeline.errors import PipelineError
+from pipeline.figures import (
+    BASE,
+    COMPARISONS,
+    ESTIMATES,
+    FRAME,
+    PUBLISHED,
+    SHARED_SOURCES,
+    FigureSpec,
+    output_paths,
+    registry,
+    stale,
+)
+from pipeline.io import relative_to_root, run_stage
+
+log = logging.getLogger("pipeline.figures")
+
+
+def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]:
+    return {
+        BASE: base,
+        FRAME: config.frame,
+        ESTIMATES: tables_dir / "estimates.csv",
+        COMPARISONS: tables_dir / "comparisons.csv",
+        PUBLISHED: tables_dir / "published_vs_reproduced.csv",
+    }
+
+
+def dependencies(spec: FigureSpec, config: Config, inputs: dict[str, Path]) -> list[Path]:
+    """Everything a figure is drawn from; the Makefile's figure rule lists the union of these."""
+    environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
+    return [
+        *(PROJECT_ROOT / source for source in SHARED_SOURCES),
+        PROJECT_ROOT / "pipeline" / "figures" / f"{spec.module}.py",
+        config.source,
+        config.codebook,
+        environment,
+        *(inputs[name] for name in spec.inputs),
+    ]
+
+
+def main() -> None:
+    config = load_config()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="figures to draw (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the figure names and stop")
+    parser.add_argument(
+        "--stale-only", action="store_true", help="redraw only out-of-date figures; mark the rest up to date"
+    )
+    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
+    parser.add_argument("--tables-dir", type=Path, default=config.analysis_dir / "tables")
+    parser.add_argument("--out-dir", type=Path, default=config.figures_dir)
+    arguments = parser.parse_args()
+    specs = registry(load_codebook(config.codebook))
+    if arguments.list:
+        print("\n".join(specs))
+        return
+    unknown = [name for name in arguments.names if name not in specs]
+    if unknown:
+        raise PipelineError(f"unknown figure {unknown[0]!r}; `python -m pipeline.figures --list` names them")
+    chosen = [specs[name] for name in arguments.names or list(specs)]
+    if arguments.stale_only:
+        files = input_files(config, arguments.base, arguments.tables_dir)
+        drawn = [spec for spec in chosen if stale(spec, arguments.out_dir, dependencies(spec, config, files))]
+        for spec in chosen:
+            if spec not in drawn:
+                # Up to date by its own sources, but older than something make saw change.
+                for path in output_paths(arguments.out_dir, spec.name):
+                    os.utime(path)
+        log.info("%d of %d figures out of date", len(drawn), len(chosen))
+        chosen = drawn
+    if not chosen:
+        return
+    # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
+    from pipeline.figures.common import Inputs, save_figure
+
+    inputs = Inputs(config, arguments.base, arguments.tables_dir)
+    for spec in chosen:
+        started = time.perf_counter()
+        figure = spec.build(inputs)
+        paths = save_figure(figure, spec.name, arguments.out_dir)
+        log.info(
+            "wrote %s (%d rows plotted) in %.1f s",
+            relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}",
+            len(figure.table),
+            time.perf_counter() - started,
+        )
+
+
+if __name__ == "__main__":
+    run_stage("figures", main)

@@ -1,0 +1,317 @@
+"""Figures: the plotted numbers are right, nothing small is shown, output bytes are stable, images match.
+
+The figures are built from a toy survey (tests/toy_survey.py) run through derive and analyse in a
+temporary folder. Image regression compares two figures' PNGs with baselines in tests/figure_baselines/;
+regenerate them with ``UPDATE_FIGURE_BASELINES=1 .venv/bin/python -m pytest tests/test_figures.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.analyse import analyse
+from pipeline.codebook import load_codebook
+from pipeline.config import load_config
+from pipeline.derive import derive
+from pipeline.io import write_csv, write_parquet
+from tests.toy_survey import toy_validated
+
+BASELINES = Path(__file__).parent / "figure_baselines"
+IMAGE_FIGURES = ("likert_standards_tier", "forest")
+# Mean absolute pixel difference (0-1 scale) allowed against a baseline: room for anti-aliasing
+# differences between machines, far below what a moved bar or a changed label makes.
+IMAGE_TOLERANCE = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    root: Path
+    base: Path
+    tables: Path
+
+
+@functools.cache
+def toy_workspace() -> Workspace:
+    """Analysis base and tables of a toy survey, built once per test session (shared with test_verify)."""
+    root = Path(tempfile.mkdtemp(prefix="figures-test-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    config = load_config()
+    codebook = load_codebook(config.codebook)
+    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    base = derive(toy_validated(codebook, frame, seed=7, tier_shift=1.0), frame, codebook, config)[0]
+    write_parquet(base, root / "analysis_base.parquet")
+    for name, table in analyse(base, frame, codebook, config).items():
+        write_csv(table.round(10), root / "tables" / f"{name}.csv")
+    return Workspace(root, root / "analysis_base.parquet", root / "tables")
+
+
+def toy_inputs(config=None):
+    from pipeline.figures.common import Inputs
+
+    workspace = toy_workspace()
+    return Inputs(config or load_config(), workspace.base, workspace.tables)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return toy_inputs()
+
+
+@pytest.fixture(scope="module")
+def specs(inputs):
+    from pipeline.figures import registry
+
+    return registry(inputs.codebook)
+
+
+@pytest.fixture(scope="module")
+def built(inputs, specs):
+    """Every figure's data (no rendering: building the ggplot is cheap, drawing it is not)."""
+    return {name: spec.build(inputs) for name, spec in specs.items()}
+
+
+@pytest.fixture(scope="module")
+def rendered(built, tmp_path_factory):
+    from pipeline.figures.common import save_figure
+
+    out = tmp_path_factory.mktemp("figures")
+    return {name: save_figure(built[name], name, out) for name in IMAGE_FIGURES}
+
+
+def test_registry_has_every_figure_of_the_brief(specs, inputs):
+    expected = {
+        "coverage",
+        "challenge",
+        "financial_influence",
+        "barriers",
+        "support_costs_known",
+        "resources_mapped",
+        "support_team_composition",
+        "forest",
+        "maturity_profile",
+        "case_studies",
+        "published",
+    }
+    expected |= {f"likert_{e}_{g}" for e in inputs.codebook.elements for g in ("tier", "maturity")}
+    assert set(specs) == expected
+
+
+def _make_variable(*names: str) -> list[str]:
+    """The words of Makefile variables, as make expands them."""
+    echo = " ".join(f"$({name})" for name in names)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "--eval", f"print-variable: ; @echo {echo}", "print-variable"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.split()
+
+
+def test_makefile_lists_every_figure(specs):
+    """The Makefile's figure list (it cannot import the registry) names exactly the registered figures."""
+    assert sorted(_make_variable("FIGURE_NAMES", "LIKERT_FIGURES")) == sorted(specs)
+
+
+def test_makefile_figure_prerequisites_are_the_stage_dependencies(specs):
+    """What make watches is what the stage's staleness check reads: shared code, modules and inputs."""
+    from pipeline.figures import SHARED_SOURCES
+
+    assert sorted(_make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES)
+    modules = {f"pipeline/figures/{spec.module}.py" for spec in specs.values()}
+    assert sorted(_make_variable("FIGURE_MODULES")) == sorted(modules)
+
+
+def test_stale_figures_are_those_older_than_their_own_sources(tmp_path, specs):
+    from pipeline.figures import output_paths, stale
+
+    spec = specs["forest"]
+    module, shared = tmp_path / "forest.py", tmp_path / "common.py"
+    module.write_text("")
+    shared.write_text("")
+    assert stale(spec, tmp_path / "out", [shared, module])  # never drawn
+    (tmp_path / "out").mkdir()
+    for path in output_paths(tmp_path / "out", spec.name):
+        path.write_text("")
+    assert not stale(spec, tmp_path / "out", [shared, module])
+    later = module.stat().st_mtime_ns + 2_000_000_000
+    os.utime(module, ns=(later, later))
+    assert stale(spec, tmp_path / "out", [shared, module])
+    output_paths(tmp_path / "out", spec.name)[1].unlink()
+    assert stale(spec, tmp_path / "out", [shared])  # one file missing
+
+
+def test_published_figure_draws_every_compared_percentage(built, inputs):
+    published = inputs.published
+    compared = published[
+        published["status"].eq("compared")
+        & published["value_basis"].ne("direction")
+        & published["estimate"].notna()
+        & (published["published_value"].notna() | published["bounds"].fillna("").ne(""))
+    ]
+    table = built["published"].table
+    assert list(table["quantity_key"]) == list(compared["quantity_key"])
+    np.testing.assert_array_equal(table["estimate"].to_numpy(), compared["estimate"].to_numpy())
+    np.testing.assert_array_equal(table["ci_low"].to_numpy(), compared["ci_low"].to_numpy())
+    # A wording-only number is drawn as its range; a published number as itself.
+    ranged = compared["bounds"].fillna("").ne("")
+    assert table.loc[ranged.to_numpy(), "bounds_low"].notna().all()
+    assert table["published_value"].notna().sum() == compared["published_value"].notna().sum()
+
+
+def test_likert_substantive_shares_sum_to_100_with_dont_know_aside(built, inputs):
+    for name in (n for n in built if n.startswith("likert_")):
+        table = built[name].table
+        shown = table[table["suppressed"].eq("")]
+        substantive = shown[shown["category"].ne("dont_know")]
+        sums = substantive.groupby(["facet", "item"])["percentage"].sum()
+        np.testing.assert_allclose(sums.to_numpy(), 100.0, rtol=1e-12, err_msg=name)
+        # One don't-know row per item and facet, never among the bar segments.
+        dont_know = shown[shown["category"].eq("dont_know")]
+        assert len(dont_know) == len(sums), name
+        assert (dont_know["segment_start"] == 0).all(), name
+        # Bars are centred: the neutral category straddles zero.
+        neutral = substantive[substantive["category"].eq("3")]
+        assert (neutral["segment_start"] <= 1e-12).all() and (neutral["segment_end"] >= -1e-12).all()
+        np.testing.assert_allclose(neutral["segment_start"] + neutral["segment_end"], 0.0, atol=1e-9)
+
+
+def test_likert_percentage_matches_a_hand_count(built, inputs):
+    """One cell by hand: weighted share of 'agree' among coordinators' substantive answers, single-tier."""
+    base = inputs.base
+    rows = base[base["respondent_type"].eq("coordinator") & base["tier"].eq("single")]
+    codes = rows["information_shared"].astype(float)
+    valid = codes.between(1, 5)
+    expected = 100 * rows.loc[valid & codes.eq(4), "weight"].sum() / rows.loc[valid, "weight"].sum()
+    table = built["likert_standards_tier"].table
+    row = table[
+        table["instrument"].eq("coordinator")
+        & table["group_level"].eq("single")
+        & table["item"].eq("information_shared")
+        & table["category"].eq("4")
+    ]
+    assert row["percentage"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    assert row["n"].iloc[0] == valid.sum()
+
+
+def test_facet_labels_carry_n(built):
+    facets = set(built["likert_strategy_tier"].table["facet"])
+    assert any(f.startswith("LSP coordinators: Single-tier (n = ") for f in facets)
+
+
+def test_coverage_counts_equal_the_frame(built, inputs):
+    table = built["coverage"].table
+    frame = inputs.frame
+    for breakdown in ("authority_type", "region"):
+        for instrument in ("coordinator", "partner"):
+            mine = table[table["breakdown"].eq(breakdown) & table["instrument"].eq(instrument)]
+            assert (
+                mine.set_index("level")["lsps_in_frame"].to_dict()
+                == frame[breakdown].value_counts().to_dict()
+            )
+    coordinators = table[table["instrument"].eq("coordinator") & table["breakdown"].eq("authority_type")]
+    assert coordinators["respondents"].sum() == inputs.base["respondent_type"].eq("coordinator").sum()
+
+
+def test_forest_rows_are_the_comparisons_rows(built, inputs):
+    comparisons = inputs.comparisons
+    likert = {v.name for v in inputs.codebook.likert_items()}
+    expected = comparisons[
+        comparisons["weighting"].eq("weighted")
+        & comparisons["test"].eq("difference (design-based t)")
+        & comparisons["measure"].eq("agree")
+        & comparisons["item"].isin(likert)
+        & comparisons["instrument"].isin(["coordinator", "partner"])
+        & comparisons["group"].isin(["tier", "maturity"])
+    ]
+    table = built["forest"].table
+    assert len(table) == len(expected)
+    keys = ["instrument", "item", "group"]
+    merged = table.merge(expected, on=keys, suffixes=("", "_c"), validate="one_to_one")
+    np.testing.assert_array_equal(merged["estimate"], merged["estimate_c"])
+    assert (merged["significant_fdr"] == (merged["p_fdr_c"] < 0.05)).all()
+
+
+def test_case_studies_are_the_17_frame_flags(built, inputs):
+    table = built["case_studies"].table
+    cases = table[table["population"].eq("Case-study LSPs")]
+    for characteristic, counts in cases.groupby("characteristic")["lsps"]:
+        assert counts.sum() == 17, characteristic
+    assert "Synthetic data" not in built["case_studies"].caption  # frame only: real data
+
+
+def test_estimate_figures_come_from_the_codebook_provenance(built, inputs):
+    assert set(built["financial_influence"].table["item"]) == {
+        v.name for v in inputs.codebook.variables if v.provenance == "Figure 12"
+    }
+    assert set(built["challenge"].table["level"]) == {
+        "all",
+        "county",
+        "shire_district",
+        "metropolitan_district",
+        "london_borough",
+        "unitary",
+    }
+
+
+def test_no_cell_under_min_cell_is_plotted(inputs, specs):
+    """With a high threshold many cells are small: none may be plotted, each is flagged instead."""
+    config = dataclasses.replace(inputs.config, min_cell=60)
+    strict = toy_inputs(config)
+    for name in ("likert_standards_tier", "coverage"):
+        table = specs[name].build(strict).table
+        assert table["suppressed"].ne("").any(), name
+        n_column = "n" if "n" in table else "respondents"
+        assert not (table[n_column] < 60).any(), name
+
+
+def test_every_survey_figure_says_synthetic(built, inputs):
+    assert inputs.config.synthetic_data
+    for name, figure in built.items():
+        if name != "case_studies":
+            assert "Synthetic data: not the Audit Commission's figures" in figure.caption, name
+            assert "Synthetic data" in str(figure.plot.labels.get("caption", "")), name
+
+
+def test_svg_contains_synthetic_data(rendered):
+    for paths in rendered.values():
+        assert b"Synthetic data" in paths["svg"].read_bytes()
+
+
+def test_output_is_byte_identical_on_rerun(built, rendered, tmp_path):
+    from pipeline.figures.common import save_figure
+
+    name = IMAGE_FIGURES[0]
+    again = save_figure(built[name], name, tmp_path)
+    for kind, path in rendered[name].items():
+        assert path.read_bytes() == again[kind].read_bytes(), kind
+    assert b"Software" not in again["png"].read_bytes()
+    assert b"<dc:date>" not in again["svg"].read_bytes()
+
+
+@pytest.mark.parametrize("name", IMAGE_FIGURES)
+def test_image_matches_baseline(rendered, name):
+    import matplotlib.image
+
+    produced = rendered[name]["png"]
+    baseline = BASELINES / f"{name}.png"
+    if os.environ.get("UPDATE_FIGURE_BASELINES"):
+        BASELINES.mkdir(exist_ok=True)
+        shutil.copyfile(produced, baseline)
+    assert baseline.exists(), f"no baseline {baseline.name}; run with UPDATE_FIGURE_BASELINES=1"
+    new, old = matplotlib.image.imread(produced), matplotlib.image.imread(baseline)
+    assert new.shape == old.shape
+    assert float(np.abs(new - old).mean()) < IMAGE_TOLERANCE

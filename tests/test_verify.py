@@ -1,0 +1,105 @@
+"""Verify: passes on figure CSVs made from the same data, names the figure when one number is changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipeline.codebook import load_codebook
+from pipeline.config import PROJECT_ROOT, load_config
+from pipeline.io import write_csv
+from pipeline.verify import Data, verify
+from tests.test_figures import toy_inputs, toy_workspace
+
+# One figure of each kind of recomputation (estimates, Likert shares, differences, counts).
+CHECKED = (
+    "challenge",
+    "resources_mapped",
+    "maturity_profile",
+    "likert_standards_tier",
+    "forest",
+    "coverage",
+    "case_studies",
+)
+
+
+@pytest.fixture(scope="module")
+def figures_dir(tmp_path_factory):
+    """The figures' CSVs only: verify reads nothing else, so no drawing is needed."""
+    from pipeline.figures import registry
+
+    inputs = toy_inputs()
+    specs = registry(inputs.codebook)
+    out = tmp_path_factory.mktemp("figures")
+    for name in CHECKED:
+        write_csv(specs[name].build(inputs).table, out / f"{name}.csv")
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    config = load_config()
+    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    return Data(pd.read_parquet(toy_workspace().base), frame, load_codebook(config.codebook), config)
+
+
+def _run(figures_dir) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.verify",
+            "--base",
+            str(toy_workspace().base),
+            "--figures-dir",
+            str(figures_dir),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_verify_passes_on_consistent_figures(figures_dir, data):
+    checks = verify(figures_dir, data)
+    assert {c.name for c in checks} == set(CHECKED)
+    for check in checks:
+        assert check.problems == [], check.name
+        assert check.numbers > 0, check.name
+
+
+def test_verify_cli_fails_and_names_the_figure_with_one_altered_number(figures_dir, tmp_path):
+    altered = tmp_path / "figures"
+    altered.mkdir()
+    for path in figures_dir.glob("*.csv"):
+        (altered / path.name).write_bytes(path.read_bytes())
+    table = pd.read_csv(altered / "challenge.csv", dtype={"suppressed": "string"})
+    table.loc[0, "ci_high"] = table.loc[0, "ci_high"] * (1 + 1e-6)
+    write_csv(table, altered / "challenge.csv")
+    result = _run(altered)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("verify: challenge: MISMATCH") and "ci_high" in line for line in lines)
+    assert "verify: forest: OK" in result.stdout
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: verify: 1 figure(s) disagree with the data: challenge"]
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [("likert_standards_tier", "percentage"), ("forest", "estimate"), ("coverage", "respondents")],
+)
+def test_verify_catches_an_altered_number_in_each_kind_of_figure(figures_dir, data, tmp_path, name, column):
+    # Only the altered figure: the other figures' checks are covered above and cost time.
+    table = pd.read_csv(figures_dir / f"{name}.csv", dtype={"suppressed": "string"})
+    first = table.index[table["suppressed"].isna()][0]
+    table.loc[first, column] = table.loc[first, column] + 1
+    write_csv(table, tmp_path / f"{name}.csv")
+    (check,) = verify(tmp_path, data)
+    assert check.name == name and check.problems
