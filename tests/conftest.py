@@ -23,6 +23,20 @@ def project_frame() -> pd.DataFrame:
     return pd.read_csv(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv", dtype=str, keep_default_na=False)
 
 
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean copy of the project after `make all`, built once per session.
+
+    Tests may touch files and rebuild, but must leave every output as an uninterrupted build has it.
+    """
+    from tests.built_project import fresh_copy, run_make
+
+    copy = fresh_copy(tmp_path_factory.mktemp("built"))
+    result = run_make(copy, "all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return copy
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):
     """Write a copy of config.yaml with other inputs and a temporary processed_dir; returns its path."""

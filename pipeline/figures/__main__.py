@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pipeline.codebook import load_codebook
@@ -34,6 +36,8 @@ from pipeline.figures import (
 from pipeline.io import relative_to_root, run_stage
 
 log = logging.getLogger("pipeline.figures")
+# Figures are drawn in parallel on up to this many cores (the machines this runs on have two).
+MAX_WORKERS = 2
 
 
 def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]:
@@ -92,19 +96,37 @@ def main() -> None:
     if not chosen:
         return
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
-    from pipeline.figures.common import Inputs, save_figure
+    from pipeline.figures.common import Inputs
 
     inputs = Inputs(config, arguments.base, arguments.tables_dir)
-    for spec in chosen:
-        started = time.perf_counter()
-        figure = spec.build(inputs)
-        paths = save_figure(figure, spec.name, arguments.out_dir)
-        log.info(
-            "wrote %s (%d rows plotted) in %.1f s",
-            relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}",
-            len(figure.table),
-            time.perf_counter() - started,
-        )
+    workers = min(len(chosen), len(os.sched_getaffinity(0)), MAX_WORKERS)
+    if workers < 2:
+        for spec in chosen:
+            _log_drawn(_draw(spec, inputs, arguments.out_dir))
+        return
+    # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share the
+    # imported libraries and the parent's loaded inputs, and each figure's bytes do not depend on which
+    # worker drew it.
+    for name in {name for spec in chosen for name in spec.inputs}:
+        getattr(inputs, name)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for drawn in pool.map(_draw, chosen, [inputs] * len(chosen), [arguments.out_dir] * len(chosen)):
+            _log_drawn(drawn)
+
+
+def _draw(spec: FigureSpec, inputs: object, out_dir: Path) -> tuple[str, int, float]:
+    from pipeline.figures.common import save_figure
+
+    started = time.perf_counter()
+    figure = spec.build(inputs)
+    paths = save_figure(figure, spec.name, out_dir)
+    label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
+    return label, len(figure.table), time.perf_counter() - started
+
+
+def _log_drawn(drawn: tuple[str, int, float]) -> None:
+    log.info("wrote %s (%d rows plotted) in %.1f s", *drawn)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,170 @@
+"""Open a page in headless Chromium and report what a reader would see: a minimal DevTools client.
+
+Chromium's ``--remote-debugging-pipe`` reads DevTools commands from file descriptor 3 and writes replies
+and events to descriptor 4, as NUL-terminated JSON. That is all the test needs, so it needs no browser
+automation library: Debian's ``chromium`` package and the standard library.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+# Whatever the page shows; broken images are those not loaded or with no pixels.
+PAGE_FACTS = """JSON.stringify({
+  title: document.title,
+  images: document.images.length,
+  broken: Array.from(document.images)
+    .filter(i => !(i.complete && i.naturalWidth > 0))
+    .map(i => (i.alt || i.src).slice(0, 80)),
+  headings: Array.from(document.querySelectorAll('h1, h2')).map(h => h.textContent.trim()),
+  firstScreen: document.body.innerText.slice(0, 600),
+})"""
+
+
+def find_chromium() -> str | None:
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+
+@dataclass
+class PageReport:
+    facts: dict[str, Any]
+    console_errors: list[str] = field(default_factory=list)
+    screenshot: bytes = b""
+
+
+class _DevTools:
+    def __init__(self, chromium: str, profile: Path) -> None:
+        to_browser_read, self._to_browser = os.pipe()
+        self._from_browser, from_browser_write = os.pipe()
+
+        def wire_descriptors() -> None:  # in the child, before exec
+            # Move both ends out of the way first: either may already be descriptor 3 or 4.
+            reading = fcntl.fcntl(to_browser_read, fcntl.F_DUPFD, 10)
+            writing = fcntl.fcntl(from_browser_write, fcntl.F_DUPFD, 10)
+            os.dup2(reading, 3)
+            os.dup2(writing, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
+
+        self.process = subprocess.Popen(
+            [
+                chromium,
+                "--headless=new",
+                "--remote-debugging-pipe",
+                "--no-sandbox",  # CI runs as root, where the sandbox refuses to start
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--hide-scrollbars",
+                "--font-render-hinting=none",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=wire_descriptors,
+            close_fds=False,
+        )
+        os.close(to_browser_read)
+        os.close(from_browser_write)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            if time.monotonic() > deadline:
+                raise TimeoutError("chromium did not answer in time")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        return json.loads(message)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60):
+        self._next_id += 1
+        request: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            request["sessionId"] = session
+        os.write(self._to_browser, json.dumps(request).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._read_message(deadline)
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, event: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        if any(e.get("method") == event for e in self.events):
+            return
+        while True:
+            message = self._read_message(deadline)
+            self.events.append(message)
+            if message.get("method") == event:
+                return
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
+            self.call("Browser.close", timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+def _console_errors(events: list[dict[str, Any]]) -> list[str]:
+    errors = []
+    for event in events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
+        elif method == "Runtime.exceptionThrown":
+            errors.append(params["exceptionDetails"].get("text", "exception"))
+        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+            errors.append(params["entry"].get("text", "error"))
+    return errors
+
+
+def open_page(chromium: str, page: Path, width: int = 1280, height: int = 900) -> PageReport:
+    """Load ``page`` (a local file), then collect its facts, console errors and a first-screen PNG."""
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        tools = _DevTools(chromium, Path(profile))
+        try:
+            target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log"):
+                tools.call(f"{domain}.enable", session=session)
+            tools.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
+            tools.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+            tools.wait_for("Page.loadEventFired")
+            facts = tools.call(
+                "Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True}, session=session
+            )["result"]["value"]
+            shot = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+            return PageReport(json.loads(facts), _console_errors(tools.events), base64.b64decode(shot))
+        finally:
+            tools.close()

@@ -1,0 +1,88 @@
+"""A built copy of the project, shared by the tests that need real `make all` outputs.
+
+The copy shares this project's virtual environment (VENV=...), so the tests measure the pipeline, not
+the installer; `.ci/run` exercises the installer on a clean clone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT
+
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.tmp"
+)
+# Outputs every `make all` must produce (a reviewer checks these names in the README too).
+EXPECTED_OUTPUTS = [
+    "data/processed/responses_coordinator.parquet",
+    "data/processed/responses_partner.parquet",
+    "data/processed/manifest.json",
+    "data/processed/valid_coordinator.parquet",
+    "data/processed/valid_partner.parquet",
+    "data/processed/rejected.csv",
+    "data/processed/validation_report.json",
+    "data/processed/analysis_base.parquet",
+    "analysis/tables/scale_reliability.csv",
+    "analysis/tables/estimates.csv",
+    "analysis/tables/comparisons.csv",
+    "analysis/tables/maturity_sensitivity.csv",
+    "analysis/tables/power.csv",
+    "analysis/tables/summary.md",
+    "analysis/manifest.json",
+    "analysis/report.html",
+]
+
+
+def make_variable(name: str) -> list[str]:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "--eval", f"print-variable: ; @echo $({name})", "print-variable"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.split()
+
+
+# Every figure's png, svg, csv and caption, as the Makefile names them.
+FIGURE_FILES = make_variable("FIGURES")
+EXPECTED_OUTPUTS += FIGURE_FILES
+# Nothing the pipeline writes carries a timestamp; the manifests record the git commit, the same for two
+# clones of one commit (and absent in these copies, which leave .git out). So every output is compared.
+DETERMINISTIC = list(EXPECTED_OUTPUTS)
+
+
+def run_make(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    return subprocess.run(
+        ["make", f"VENV={sys.prefix}", *arguments],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def fresh_copy(destination: Path) -> Path:
+    """A copy of the project as a clean clone has it: no generated outputs, no caches, no .git."""
+    copy = destination / "lsp"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=IGNORED)
+    for generated in ("data/processed", "analysis", "figures"):
+        folder = copy / generated
+        if folder.exists():
+            for path in folder.rglob("*"):
+                if path.is_file() and path.name != ".gitkeep":
+                    path.unlink()
+    return copy
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {path: (project / path).read_bytes() for path in DETERMINISTIC}

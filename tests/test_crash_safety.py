@@ -1,0 +1,102 @@
+"""Crash safety: `make all` killed with SIGKILL leaves nothing half-written that make would take as done.
+
+Every stage writes a temporary file beside its target and renames it into place (pipeline.io.atomic_path),
+so at any instant each output is either the previous complete file or the new complete one. Because the
+outputs are deterministic, both are the bytes of an uninterrupted build: the test kills `make all` twice
+(once mid-way through the statistics stages, once while a figure file is being written), checks that every
+output present is byte-identical to the uninterrupted build, then lets `make all` finish and compares all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.built_project import DETERMINISTIC, run_make, snapshot
+
+pytestmark = pytest.mark.slow
+
+OUTPUT_DIRS = ("data/processed", "analysis", "analysis/tables", "figures")
+
+
+def _start_make(project: Path, log: Path) -> subprocess.Popen[bytes]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            ["make", f"VENV={sys.prefix}", "all"],
+            cwd=project,
+            env=environment,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so one killpg reaches make and its stage
+        )
+
+
+def _temporary_files(project: Path) -> list[Path]:
+    return [path for folder in OUTPUT_DIRS for path in (project / folder).glob(".*.tmp")]
+
+
+def _kill_when(process: subprocess.Popen[bytes], ready, timeout: float = 120.0) -> bool:
+    """SIGKILL the whole process group as soon as ``ready()``; False if make finished first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if ready():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.002)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    raise AssertionError("make all neither finished nor reached the kill point")
+
+
+def _assert_no_partial_outputs(project: Path, reference: dict[str, bytes]) -> None:
+    # An output present after the kill is a finished file: the old bytes or the new, which are equal.
+    changed = [
+        path
+        for path in DETERMINISTIC
+        if (project / path).exists() and (project / path).read_bytes() != reference[path]
+    ]
+    assert changed == []
+    # What the kill interrupted is a hidden temporary file, which no make target names.
+    for temporary in _temporary_files(project):
+        assert temporary.name.startswith(".") and temporary.suffix == ".tmp"
+
+
+def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical(built_project, tmp_path):
+    project = built_project
+    reference = snapshot(project)
+    time.sleep(1.1)  # file systems with one-second timestamps
+    (project / "pipeline/validate.py").touch()  # everything from validate down reruns
+
+    # Kill 1: once the analysis stage has started (its inputs rewritten, its outputs not yet).
+    log = tmp_path / "make-1.log"
+    first = _start_make(project, log)
+    assert _kill_when(first, lambda: b"-m pipeline.analyse" in log.read_bytes())
+    _assert_no_partial_outputs(project, reference)
+    assert run_make(project, "-q", "all").returncode != 0  # make knows the build is unfinished
+
+    # Kill 2: while a figure is being written (its temporary file exists).
+    log = tmp_path / "make-2.log"
+    second = _start_make(project, log)
+    killed = _kill_when(second, lambda: any(p.parent.name == "figures" for p in _temporary_files(project)))
+    assert killed, "make finished before any figure was written: " + log.read_text(errors="replace")
+    _assert_no_partial_outputs(project, reference)
+    assert run_make(project, "-q", "all").returncode != 0
+
+    result = run_make(project, "all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = snapshot(project)
+    assert [path for path in DETERMINISTIC if after[path] != reference[path]] == []
+    assert run_make(project, "-q", "all").returncode == 0
+    # The interrupted temporary files stay until `make clean`; later tests scan a tidy tree.
+    for temporary in _temporary_files(project):
+        temporary.unlink()
