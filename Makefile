@@ -99,9 +99,9 @@ $(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py
 		$(INSTALLED)
 	$(PY) -m pipeline.analyse
 
-## test: run the whole test suite
+## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 ## lint: ruff over the project
 lint: $(INSTALLED)

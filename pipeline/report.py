@@ -163,7 +163,9 @@ Variances are linearised (Taylor series); the engine (<code>pipeline/survey</cod
 <p><b>Weights.</b> Coordinators weigh N<sub>h</sub>/n<sub>h</sub>: the respondents of each authority type are
 post-stratified to the frame's count of that type, with the finite population correction
 n<sub>h</sub>/N<sub>h</sub> (191 of 388 LSPs answered). Partners weigh N<sub>h</sub>/m<sub>h</sub>, with
-m<sub>h</sub> the LSPs of type h with a partner respondent; the LSP is the primary sampling unit.
+m<sub>h</sub> the LSPs of type h with a partner respondent; the LSP is the primary sampling unit, taken
+as drawn with replacement (no finite population correction: partners are a subsample of each board, and an
+LSP-level correction made 95% intervals cover only 86% in the method-validation study).
 Unweighted results (raw shares of
 respondents, what the report appears to show) are kept as a labelled sensitivity analysis.</p>
 <p><b>Estimates.</b> Proportions agreeing (codes 4-5 of the five-point scale) among respondents who gave a

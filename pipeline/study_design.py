@@ -6,9 +6,15 @@ coordinator answered are taken as a random subset). The weights N_h / n_h post-s
 to the frame's count of each type, and the finite population correction uses n_h / N_h.
 
 Partners: board members clustered within LSPs. The LSP is the primary sampling unit (PSU), stratified by
-authority type, with the finite population correction at LSP level (m_h of the N_h LSPs of a type have a
-partner respondent); each responding partner stands for themselves within their LSP, because the number
-of board members per LSP is not known.
+authority type, weighted N_h / m_h (m_h of the N_h LSPs of a type have a partner respondent); each
+responding partner stands for themselves within their LSP, because the number of board members per LSP is
+not known. No finite population correction: partners are a two-stage sample (LSPs, then some members of
+each board), and a correction at LSP level alone would also shrink the within-board part of the variance,
+which the second stage does not exhaust. The method-validation study measured it: with an LSP-level
+correction, 95% intervals covered the finite-population truth 86% of the time; without it, 95-96%
+(docs/methods_validation.md). The two-stage correction would need each board's size, which the survey did
+not record, so the PSUs are treated as drawn with replacement (R's default for ``ids=~lsp_id`` with no
+``fpc``), the usual conservative choice.
 
 Respondents (coordinators and partners together, for coordinator-versus-partner comparisons): clustered by
 LSP, because a coordinator and the partners of the same LSP are not independent; each keeps the weight of
@@ -46,17 +52,16 @@ DESIGNS: dict[str, SurveyDesign] = {
         weights=WEIGHT,
         cluster="lsp_id",
         strata=STRATUM,
-        fpc=POPULATION,
         lonely_psu=LONELY_PSU,
-        label="partners: LSPs as PSUs stratified by authority type, FPC at LSP level, weights N_h/m_h",
+        label="partners: LSPs as PSUs stratified by authority type, weights N_h/m_h, PSUs with replacement",
     ),
     "respondents": SurveyDesign(
         weights=WEIGHT,
         cluster="lsp_id",
         strata=STRATUM,
-        fpc=POPULATION,
         lonely_psu=LONELY_PSU,
-        label="coordinators and partners together, clustered by LSP, each with their instrument's weight",
+        label="coordinators and partners together, clustered by LSP, each with their instrument's weight "
+        "(PSUs with replacement, as for partners)",
     ),
 }
 UNWEIGHTED_DESIGNS: dict[str, SurveyDesign] = {

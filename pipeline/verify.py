@@ -4,7 +4,7 @@ For each ``figures/<name>.csv`` the numbers are recomputed straight from the ana
 with plain pandas (plus scipy's t quantile), by a path that shares no code with pipeline.analyse,
 pipeline.survey or pipeline.figures: design weights by groupby counts, weighted proportions and means by
 groupby sums, and their 95% CIs by the stratified (coordinators) or stratified-clustered (partners)
-linearisation variance with finite population correction, the logit interval on a t quantile with
+linearisation variance (with the finite population correction for coordinators only), the logit interval on a t quantile with
 (PSUs - strata) degrees of freedom for proportions, mean +- t * SE for means, and difference +- z * SE
 for the forest plot's differences. What is not recomputed: the forest plot's FDR-adjusted p-values
 (they depend on whole families of tests); the figure's significance marks are checked against the p_fdr
@@ -78,6 +78,7 @@ class Data:
             rows = rows.assign(_psu=psu.astype(str), _stratum=rows["authority_type"].astype(str))
             sampled = rows.groupby("_stratum")["_psu"].nunique()
             rows["_N"] = rows["_stratum"].map(population).astype(float)
+            rows["_finite"] = instrument == "coordinator"
             rows["_n"] = rows["_stratum"].map(sampled).astype(float)
             # Coordinators N_h / n_h; partners N_h / m_h with m_h the LSPs with a partner respondent.
             lsps = rows.groupby("_stratum")["lsp_id"].nunique()
@@ -131,7 +132,8 @@ def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
         ss=("centred", lambda c: float((c**2).sum())), n=("z", "size")
     )
     population = rows.groupby("_stratum")["_N"].first()
-    f = (population - per_stratum["n"]) / population
+    # Coordinators: without replacement within type; partners: LSPs with replacement (no correction).
+    f = (population - per_stratum["n"]) / population if rows["_finite"].iloc[0] else 1.0
     return float((f * per_stratum["n"] / (per_stratum["n"] - 1) * per_stratum["ss"]).sum())
 
 

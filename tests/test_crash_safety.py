@@ -20,7 +20,8 @@ import pytest
 
 from tests.built_project import DETERMINISTIC, run_make, snapshot
 
-pytestmark = pytest.mark.slow
+# Every test that uses the session's built project runs on one xdist worker, which builds it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
 
 OUTPUT_DIRS = ("data/processed", "analysis", "analysis/tables", "figures")
 

@@ -20,7 +20,8 @@ import pytest
 from pipeline.codebook import load_codebook
 from pipeline.config import load_config
 
-pytestmark = pytest.mark.slow
+# Every test that uses the session's built project runs on one xdist worker, which builds it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
 
 # Columns holding a count of respondents (or of responding LSPs) that a published number rests on.
 BASE_COLUMNS = ("n", "n_a", "n_b", "n_smaller_group", "n_complete", "respondents", "lsps_responding")

@@ -19,7 +19,8 @@ import pytest
 from tests.browser import find_chromium, open_page
 from tests.built_project import make_variable
 
-pytestmark = pytest.mark.slow
+# Every test that uses the session's built project runs on one xdist worker, which builds it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None and os.environ.get("REQUIRE_BROWSER") == "1":
