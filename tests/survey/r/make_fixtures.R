@@ -33,7 +33,9 @@ designs <- suppressWarnings(list(
   coord_unw = svydesign(ids = ~1, data = d),
   part_clus = svydesign(ids = ~lsp_id, strata = ~authority_type, fpc = ~N_h, weights = ~w,
                         data = p),
-  part_unw = svydesign(ids = ~lsp_id, data = p)
+  part_unw = svydesign(ids = ~lsp_id, data = p),
+  # The study's partner design: PSUs with replacement (no fpc), weighted, stratified.
+  part_wr = svydesign(ids = ~lsp_id, strata = ~authority_type, weights = ~w, data = p)
 ))
 lonely_design <- svydesign(ids = ~psu, strata = ~stratum, fpc = ~N_h, weights = ~w, data = l)
 
