@@ -110,7 +110,8 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR)
+	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR) \
+		analysis/methods_validation.* analysis/truth_vs_estimate.csv
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
@@ -140,3 +141,9 @@ $(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliabi
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)
 	$(PY) -m pipeline.verify
+
+.PHONY: validate-methods
+
+## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
+validate-methods: $(TABLES) $(INSTALLED)
+	$(PY) -m pipeline.methods_validation
