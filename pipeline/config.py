@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import PipelineError
+from pipeline.io import relative_to_root
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
@@ -138,14 +139,29 @@ def _resolve(root: Path, relative: str) -> Path:
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Read config.yaml (or PIPELINE_CONFIG, or the given path) and check every key."""
+    """Read config.yaml (or PIPELINE_CONFIG, or the given path) and check every key.
+
+    Every error names the configuration file, since PIPELINE_CONFIG may point at another one.
+    """
     path = Path(path or os.environ.get("PIPELINE_CONFIG") or DEFAULT_CONFIG).resolve()
+    name = f"config {relative_to_root(path)}"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PipelineError(f"config: {path} not found") from None
+        raise PipelineError(f"{name}: not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{name}: cannot be read ({error})") from None
     except yaml.YAMLError as error:
-        raise PipelineError(f"config: {path} is not valid YAML ({error})") from None
+        # PyYAML's message spans several lines; the run stops with one.
+        raise PipelineError(f"{name}: not valid YAML ({' '.join(str(error).split())})") from None
+    try:
+        return _parse(path, raw)
+    except PipelineError as error:
+        raise PipelineError(f"{name}: {str(error).removeprefix('config: ')}") from None
+
+
+def _parse(path: Path, raw: Any) -> Config:
+    """The checked configuration of the file at ``path`` (already read as ``raw``)."""
     _check(raw, _TOP_LEVEL, "config")
     _check(raw["dataset"], _DATASET, "dataset")
     _check(raw["synthetic"], _SYNTHETIC, "synthetic")

@@ -57,9 +57,31 @@ class ValidationResult:
     report: dict[str, Any]
 
 
+def read_frame(path: Path) -> pd.DataFrame:
+    """Read the sampling frame as text; a missing, empty or unparseable file is one clear error."""
+    name = relative_to_root(path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise PipelineError(f"{name}: not found") from None
+    except IsADirectoryError:
+        raise PipelineError(f"{name}: is a folder, not the frame file; check dataset.frame") from None
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"{name}: is empty; the frame needs a header and one row per LSP") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PipelineError(
+            f"{name}: cannot be read as a UTF-8 CSV ({problem}); fix the frame file"
+        ) from None
+    except OSError as error:
+        raise PipelineError(f"{name}: cannot be read ({error.strerror})") from None
+
+
 def check_frame(frame: pd.DataFrame, name: str = "lsp_frame_2008.csv") -> None:
     """Refuse a frame that breaks its schema, naming the first failing rows and columns."""
     frame = frame.reset_index(drop=True)
+    if frame.empty:
+        raise PipelineError(f"{name}: has no rows; the frame needs one row per LSP")
     found = failures(frame_schema(), frame)
     # The tier/type check spans columns; pandera reports it for each of them: keep the tier cell.
     tier_check = found["check"].eq("tier_matches_authority_type")
@@ -68,6 +90,8 @@ def check_frame(frame: pd.DataFrame, name: str = "lsp_frame_2008.csv") -> None:
         return
     if found["index"].isna().any():
         structural = found[found["index"].isna()].iloc[0]
+        if structural["check"] == "column_in_dataframe":
+            raise PipelineError(f"{name}: column {structural['value']} is missing; fix the frame file")
         raise PipelineError(f"{name}: {structural['check']} ({structural['value']}); fix the frame file")
     found = found.sort_values(["index", "column", "check"], kind="stable")
     described = []
@@ -192,14 +216,16 @@ def validate(
     frame: pd.DataFrame,
     codebook: Codebook,
     expected_files: Mapping[str, tuple[str, int]] | None = None,
+    frame_name: str = "lsp_frame_2008.csv",
 ) -> ValidationResult:
     """Split every ingested row into valid or rejected, checking the schemas, the frame and routing.
 
     ``expected_files`` (path -> (instrument, rows), from the ingest manifest) lists files that may have
     no rows at all, so they still get a reconciliation line, and cross-checks the row counts.
+    ``frame_name`` is the frame file as error messages name it.
     """
     ensure_validation_enabled()
-    check_frame(frame)
+    check_frame(frame, frame_name)
     frame_ids = pd.Index(frame["lsp_id"].astype(str))
     valid: dict[str, pd.DataFrame] = {}
     rejected_parts: list[pd.DataFrame] = []
@@ -301,10 +327,7 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=config.processed_dir)
     arguments = parser.parse_args()
     codebook = load_codebook(config.codebook)
-    try:
-        frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise PipelineError(f"{relative_to_root(config.frame)}: not found") from None
+    frame = read_frame(config.frame)
     responses = {}
     for instrument in codebook.instruments:
         path = arguments.in_dir / f"responses_{instrument}.parquet"
@@ -317,7 +340,7 @@ def main() -> None:
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {entry["path"]: (entry["instrument"], entry["rows"]) for entry in manifest["inputs"]}
-    result = validate(responses, frame, codebook, expected)
+    result = validate(responses, frame, codebook, expected, relative_to_root(config.frame))
     for line in reconciliation_lines(result.report):
         reconcile_log.info(line.removeprefix("validate: "))
     for instrument, table in sorted(result.valid.items()):

@@ -4,11 +4,11 @@ For each ``figures/<name>.csv`` the numbers are recomputed straight from the ana
 with plain pandas (plus scipy's t quantile), by a path that shares no code with pipeline.analyse,
 pipeline.survey or pipeline.figures: design weights by groupby counts, weighted proportions and means by
 groupby sums, and their 95% CIs by the stratified (coordinators) or stratified-clustered (partners)
-linearisation variance (with the finite population correction for coordinators only), the logit interval on a t quantile with
-(PSUs - strata) degrees of freedom for proportions, mean +- t * SE for means, and difference +- z * SE
-for the forest plot's differences. What is not recomputed: the forest plot's FDR-adjusted p-values
-(they depend on whole families of tests); the figure's significance marks are checked against the p_fdr
-it carries from comparisons.csv, not recomputed.
+linearisation variance (with the finite population correction for coordinators only), the logit
+interval on a t quantile with (PSUs - strata) degrees of freedom for proportions, mean +- t * SE for
+means, and difference +- z * SE for the forest plot's differences. What is not recomputed: the forest
+plot's FDR-adjusted p-values (they depend on whole families of tests); the figure's significance marks
+are checked against the p_fdr it carries from comparisons.csv, not recomputed.
 
 Numbers agree when they differ by at most 1e-9 relative plus 1e-10 absolute (the analysis tables are
 written rounded to 10 decimals); counts must agree exactly. One line per figure; exit status 2 when any

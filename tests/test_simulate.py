@@ -191,7 +191,9 @@ def test_calibration_meets_targets(survey):
         "joint_budgets_over_500k",
     }
     # The published-vs-synthetic table (shown with `pytest -rP tests/test_simulate.py`).
-    print(f"{'published quantity':45} {'published':>10} {'tolerance':>9} {'model':>6} {'bundled':>8} {'n':>4}")
+    print(
+        f"{'published quantity':45} {'published':>10} {'tolerance':>9} {'model':>6} {'bundled':>8} {'n':>4}"
+    )
     for row in rows:
         published = f"{row['target']:g}" if row["target"] is not None else "-".join(map(str, row["bounds"]))
         realised = "" if row["realised_sample"] is None else f"{row['realised_sample']:.1f}"

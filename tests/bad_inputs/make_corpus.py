@@ -1,0 +1,798 @@
+"""Regenerate the bad-input corpus: small malformed exports, frames and configs, each with one thing wrong.
+
+Run from the project root:  .venv/bin/python -m tests.bad_inputs.make_corpus
+
+Every file starts from a handful of valid rows: the first five coordinators of
+data/raw/synthetic_coordinator_survey_2008.csv and the first five partners of
+data/raw/synthetic_partner_survey_2008.xlsx (label exports of the codebook layout). The output is
+deterministic (Excel and SPSS timestamps are fixed), so regenerating gives the same bytes. README.md (the
+table of cases) is written from CASES below; tests/test_bad_inputs.py holds the exact expected outcomes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+
+HERE = Path(__file__).resolve().parent
+RAW = PROJECT_ROOT / "data/raw"
+BASE_ROWS = 5
+FIXED_DATE = dt.datetime(2008, 5, 31, 0, 0, 0)
+SAV_DATE_OFFSET = 92  # the creation date and time in an SPSS header ("dd mmm yy" then "hh:mm:ss")
+SAV_FIXED_STAMP = b"31 May 08" + b"00:00:00"
+
+Records = list[list[Any]]
+
+
+# ------------------------------------------------------------------------------------------ base rows
+
+
+def coordinator_records() -> Records:
+    """The header and the first five coordinators of the synthetic CSV export, as text cells."""
+    text = (RAW / "synthetic_coordinator_survey_2008.csv").read_text(encoding="utf-8")
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    return [list(record) for record in records[: BASE_ROWS + 1]]
+
+
+def partner_records() -> Records:
+    """The header and the first five partners of the synthetic Excel export (empty cells as "")."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(RAW / "synthetic_partner_survey_2008.xlsx", read_only=True)
+    try:
+        rows = workbook["responses"].iter_rows(min_row=1, max_row=BASE_ROWS + 1, values_only=True)
+        return [["" if value is None else str(value) for value in row] for row in rows]
+    finally:
+        workbook.close()
+
+
+def change(records: Records, changes: dict[tuple[int, str], Any]) -> Records:
+    """A copy of the records with cells replaced: {(data row 0-based, column name): new value}."""
+    header = records[0]
+    out = [list(record) for record in records]
+    for (row, column), value in changes.items():
+        out[row + 1][header.index(column)] = value
+    return out
+
+
+def csv_text(records: Records, delimiter: str = ",", line_ending: str = "\n") -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending).writerows(records)
+    return buffer.getvalue()
+
+
+def csv_bytes(records: Records, **options: Any) -> bytes:
+    return csv_text(records, **options).encode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------ writers
+
+
+def _deterministic_zip(raw: bytes) -> bytes:
+    """Rewrite a zip (an .xlsx) with fixed entry dates and fixed document timestamps."""
+    source = zipfile.ZipFile(io.BytesIO(raw))
+    buffer = io.BytesIO()
+    stamp = FIXED_DATE.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            target.writestr(info, data)
+    return buffer.getvalue()
+
+
+def xlsx_bytes(sheets: list[tuple[str, Records]]) -> bytes:
+    """An Excel workbook of the given sheets; "" cells are left empty, as in a real export."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for title, records in sheets:
+        sheet = workbook.create_sheet(title)
+        for record in records:
+            sheet.append([None if value == "" else value for value in record])
+    workbook.properties.creator = "tests/bad_inputs/make_corpus.py"
+    workbook.properties.created = FIXED_DATE
+    workbook.properties.modified = FIXED_DATE
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return _deterministic_zip(buffer.getvalue())
+
+
+def label_codes(codebook: Codebook, records: Records, instrument: str) -> dict[str, list[Any]]:
+    """The answers of a label export as codes (ids and free text as text, an empty cell as -9)."""
+    header, body = records[0], records[1:]
+    columns: dict[str, list[Any]] = {}
+    for variable in codebook.for_instrument(instrument):
+        cells = [record[header.index(variable.name)] for record in body]
+        if variable.is_text:
+            columns[variable.name] = cells
+        elif variable.is_numeric:
+            missing = {label: code for code, label in variable.missing.items()}
+            columns[variable.name] = [
+                -9 if c == "" else missing[c] if c in missing else int(c) for c in cells
+            ]
+        else:
+            labels = {label: code for code, label in variable.allowed_codes.items()}
+            columns[variable.name] = [-9 if c == "" else labels[c] for c in cells]
+    return columns
+
+
+def sav_bytes(
+    codebook: Codebook,
+    codes: dict[str, list[Any]],
+    label_overrides: dict[str, dict[int, str]] | None = None,
+) -> bytes:
+    """An SPSS file of coordinator codes with the codebook's value labels (or overrides), fixed stamp."""
+    import pandas as pd
+
+    from tests.fixtures.survey_exports import write_sav_export
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_sav_export(
+            Path(folder) / "export.sav", codebook, "coordinator", pd.DataFrame(codes), label_overrides
+        )
+        data = bytearray(path.read_bytes())
+    data[SAV_DATE_OFFSET : SAV_DATE_OFFSET + len(SAV_FIXED_STAMP)] = SAV_FIXED_STAMP
+    return bytes(data)
+
+
+def config_yaml(mutate: Callable[[dict[str, Any]], None]) -> bytes:
+    """config.yaml with one mistake (the comments are not kept)."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    mutate(raw)
+    return yaml.safe_dump(raw, sort_keys=False).encode("utf-8")
+
+
+def frame_records() -> Records:
+    """The frame's header and the rows of every LSP the base rows name (in frame order), plus 09."""
+    text = (RAW / "lsp_frame_2008.csv").read_text(encoding="utf-8")
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    wanted = {record[1] for record in coordinator_records()[1:]} | {r[1] for r in partner_records()[1:]}
+    wanted.add("09")
+    return [records[0]] + [record for record in records[1:] if record[0] in wanted]
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus file: how to build it, what is wrong with it and what the pipeline must do."""
+
+    file: str
+    wrong: str
+    outcome: str
+    build: Callable[[Codebook], bytes]
+
+
+def _truncated_last_row(_: Codebook) -> bytes:
+    records = coordinator_records()
+    text = csv_text(records[:-1])
+    last = records[-1]
+    cut = last.index("Agree", 30)  # the first "Agree" from column 31 on: cut it to "Agr"
+    return (text + ",".join([*last[:cut], "Agr"])).encode("utf-8")
+
+
+def _truncated_inside_quote(_: Codebook) -> bytes:
+    records = change(
+        coordinator_records(), {(4, "comments"): 'Partners say "we are committed", but the budgets'}
+    )
+    text = csv_text(records).rstrip("\n")
+    return text[: text.rindex(" but the budgets")].encode("utf-8")
+
+
+def _stray_quote(column: str) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        marker = "\x1f"
+        records = change(records, {(0, column): marker + records[1][records[0].index(column)]})
+        return csv_text(records).replace(marker, '"').encode("utf-8")
+
+    return build
+
+
+def _row_wider_than_header(_: Codebook) -> bytes:
+    records = change(coordinator_records(), {(2, "comments"): "MARK"})
+    # Written by hand, unquoted: the comma in the comment makes one cell too many.
+    return csv_text(records).replace("MARK", "Good chair, weak theme groups").encode("utf-8")
+
+
+def _mixed_line_endings(_: Codebook) -> bytes:
+    records = coordinator_records()
+    endings = ["\r\n", "\n", "\r"]
+    return "".join(csv_text([record], line_ending=endings[i % 3]) for i, record in enumerate(records)).encode(
+        "utf-8"
+    )
+
+
+def _blank_rows(_: Codebook) -> bytes:
+    lines = csv_text(coordinator_records()).splitlines(keepends=True)
+    width = len(coordinator_records()[0])
+    return "".join([*lines[:2], "\n", "," * (width - 1) + "\n", *lines[2:]]).encode("utf-8")
+
+
+def _wrong_delimiter(_: Codebook) -> bytes:
+    return csv_bytes(coordinator_records(), delimiter=":")
+
+
+def _xlsx_as_csv(_: Codebook) -> bytes:
+    return xlsx_bytes([("responses", coordinator_records())])
+
+
+def _pdf_as_csv(_: Codebook) -> bytes:
+    return b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def _undecodable(_: Codebook) -> bytes:
+    records = change(coordinator_records(), {(2, "comments"): "MARK"})
+    # 0x81 is undefined in Windows-1252 and not valid UTF-8 either.
+    return csv_bytes(records).replace(b"MARK", b"Caf\xe9 \x81 budget")
+
+
+def _cp1252(_: Codebook) -> bytes:
+    records = change(
+        coordinator_records(),
+        {
+            (0, "comments"): "Chair: Cllr Méndez-Núñez; budget £50,000 – agreed",
+            (2, "comments"): "Zoë Brontë said the café costs £1,200 a year",
+        },
+    )
+    return csv_text(records).encode("cp1252")
+
+
+def _bom(_: Codebook) -> bytes:
+    records = change(coordinator_records(), {(1, "comments"): "Café budget £1,200"})
+    return csv_text(records).encode("utf-8-sig")
+
+
+def _quoted_newlines(_: Codebook) -> bytes:
+    records = change(
+        coordinator_records(),
+        {
+            (1, "comments"): "Two points:\n1. data sharing is slow\n2. the board is too large",
+            (3, "comments"): "Windows line break here:\r\nand a second line",
+        },
+    )
+    return csv_bytes(records)
+
+
+def _header_changes(renames: dict[str, str]) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        records[0] = [renames.get(name, name) for name in records[0]]
+        return csv_bytes(records)
+
+    return build
+
+
+def _coordinator_changes(changes: dict[tuple[int, str], Any]) -> Callable[[Codebook], bytes]:
+    return lambda _: csv_bytes(change(coordinator_records(), changes))
+
+
+def _drop_column(name: str) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        position = records[0].index(name)
+        return csv_bytes([record[:position] + record[position + 1 :] for record in records])
+
+    return build
+
+
+def _add_column(name: str, values: list[str]) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        return csv_bytes([records[0] + [name]] + [[*r, v] for r, v in zip(records[1:], values, strict=True)])
+
+    return build
+
+
+def _duplicated_column(_: Codebook) -> bytes:
+    records = coordinator_records()
+    position = records[0].index("leaders_competent")
+    return csv_bytes([[*record, record[position]] for record in records])
+
+
+def _no_header(_: Codebook) -> bytes:
+    return csv_bytes(coordinator_records()[1:])
+
+
+def _extra_rows(extra: Callable[[Records], Records]) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        return csv_bytes(records + extra(records))
+
+    return build
+
+
+def _with_cells(record: list[str], header: list[str], cells: dict[str, str]) -> list[str]:
+    out = list(record)
+    for name, value in cells.items():
+        out[header.index(name)] = value
+    return out
+
+
+def _partner_csv(changes: dict[tuple[int, str], Any]) -> Callable[[Codebook], bytes]:
+    return lambda _: csv_bytes(change(partner_records(), changes))
+
+
+def _xlsx_title_row(_: Codebook) -> bytes:
+    return xlsx_bytes([("responses", [["LSP board partner survey 2008"], [""], *partner_records()])])
+
+
+def _xlsx_second_sheet(_: Codebook) -> bytes:
+    cover = [["LSP board partner survey 2008"], ["Exported 31 May 2008; the answers are on sheet 2"]]
+    return xlsx_bytes([("cover", cover), ("responses", partner_records())])
+
+
+def _xlsx_id_as_number(_: Codebook) -> bytes:
+    # Someone typed the county id 09 into a General-format cell: Excel stored the number 9.
+    return xlsx_bytes([("responses", change(partner_records(), {(1, "lsp_id"): 9}))])
+
+
+def _csv_as_xlsx(_: Codebook) -> bytes:
+    return csv_bytes(partner_records())
+
+
+def _sav(
+    changes: dict[tuple[int, str], Any], overrides: dict[str, dict[int, str]] | None = None
+) -> Callable[[Codebook], bytes]:
+    def build(codebook: Codebook) -> bytes:
+        codes = label_codes(codebook, coordinator_records(), "coordinator")
+        for (row, column), value in changes.items():
+            codes[column][row] = value
+        return sav_bytes(codebook, codes, overrides)
+
+    return build
+
+
+def _csv_as_sav(_: Codebook) -> bytes:
+    return csv_bytes(coordinator_records())
+
+
+def _frame_missing_tier(_: Codebook) -> bytes:
+    records = frame_records()
+    header = records[0]
+    for record in records[1:]:
+        if record[0] == "00MB":
+            record[header.index("tier")] = ""
+    return csv_bytes(records)
+
+
+def _frame_without_tier_column(_: Codebook) -> bytes:
+    records = frame_records()
+    position = records[0].index("tier")
+    return csv_bytes([record[:position] + record[position + 1 :] for record in records])
+
+
+def _set_unknown_key(raw: dict[str, Any]) -> None:
+    raw["dataset"]["inputs"][1]["header_rows"] = 1  # a typo for header_row
+
+
+def _set_wrong_type(raw: dict[str, Any]) -> None:
+    raw["disclosure"]["min_cell"] = "five"
+
+
+C = "coordinator CSV"
+CASES: tuple[Case, ...] = (
+    Case("empty.csv", "a file of 0 bytes", "error: is empty", lambda _: b""),
+    Case(
+        "header_only.csv",
+        "the header and no data rows",
+        "repaired (accepted as is): 0 rows, read 0 = valid 0 + rejected 0",
+        lambda _: csv_bytes(coordinator_records()[:1]),
+    ),
+    Case(
+        "wrong_delimiter.csv",
+        f"{C} with colons as delimiters",
+        "error: every row is a single column",
+        _wrong_delimiter,
+    ),
+    Case(
+        "utf8_bom.csv",
+        f"{C} in UTF-8 with a byte-order mark",
+        "repaired: encoding utf-8-sig, first header is respondent_id, £ and é read; no repairs lines",
+        _bom,
+    ),
+    Case(
+        "windows1252.csv",
+        f"{C} in Windows-1252 with pound signs, en dash and accented names",
+        "repaired: encoding windows-1252, comments exact, 'Under £50,000' mapped; no repairs lines",
+        _cp1252,
+    ),
+    Case(
+        "mixed_line_endings.csv",
+        f"{C} whose records end in CRLF, LF and CR in turn",
+        "repaired: 5 rows, rows 2-6; no repairs lines",
+        _mixed_line_endings,
+    ),
+    Case(
+        "quoted_newlines.csv",
+        f"{C} with LF and CRLF inside quoted comments",
+        "repaired: comments kept byte for byte, rows 2-6 (records, not lines); no repairs lines",
+        _quoted_newlines,
+    ),
+    Case(
+        "truncated_last_row.csv",
+        f"{C} cut off in the middle of the last row (in an unquoted label)",
+        "quarantined: row 6 information_shared allowed_codes 'Agr'; short_row_padded line (33 of 51 cells)",
+        _truncated_last_row,
+    ),
+    Case(
+        "truncated_inside_quote.csv",
+        f"{C} cut off inside the last row's quoted comment",
+        "error: row 6 column comments: a quoted cell is never closed",
+        _truncated_inside_quote,
+    ),
+    Case(
+        "stray_quote_coded.csv",
+        f"{C} with a stray opening quote in a coded cell: the next row is swallowed",
+        "error: row 2 column development_stage: a quote opened in this cell is never closed",
+        _stray_quote("development_stage"),
+    ),
+    Case(
+        "stray_quote_free_text.csv",
+        f"{C} with a stray opening quote in a comment: the next row is swallowed",
+        "error: row 2 column comments: a quote opened in this cell is never closed",
+        _stray_quote("comments"),
+    ),
+    Case(
+        "row_wider_than_header.csv",
+        f"{C} with an unquoted comma in a comment (52 cells)",
+        "error: row 4 has 52 cells but the header has 51",
+        _row_wider_than_header,
+    ),
+    Case(
+        "missing_required_column.csv",
+        f"{C} without the lsp_id column",
+        "error: required column lsp_id is missing",
+        _drop_column("lsp_id"),
+    ),
+    Case(
+        "duplicated_column.csv",
+        f"{C} with leaders_competent twice",
+        "error: column 'leaders_competent' appears more than once",
+        _duplicated_column,
+    ),
+    Case(
+        "unknown_extra_column.csv",
+        f"{C} with an extra column interviewer",
+        "repaired: one unknown_column_ignored line; all 5 rows valid",
+        _add_column("interviewer", ["JB", "JB", "KM", "KM", "JB"]),
+    ),
+    Case(
+        "misspelt_header.csv",
+        f"{C} whose leaders_competent header is misspelt leaders_competant",
+        "repaired: unknown_column_ignored line; leaders_competent is not answered (-9) on every row",
+        _header_changes({"leaders_competent": "leaders_competant"}),
+    ),
+    Case(
+        "header_case.csv",
+        f"{C} with headers in other case and with spaces",
+        "repaired: three header_normalised lines; all 5 rows valid",
+        _header_changes({"respondent_id": "Respondent_ID", "lsp_id": " LSP_ID ", "forum_size": "Forum_Size"}),
+    ),
+    Case(
+        "no_header.csv",
+        f"{C} without its header row",
+        "error: no header row found in the first 20 rows",
+        _no_header,
+    ),
+    Case(
+        "likert_out_of_range.csv",
+        f"{C} with Likert codes 6 and 0 (scale is 1-5)",
+        "quarantined: rows 2 and 4, allowed_codes '6' and '0'",
+        _coordinator_changes({(0, "leaders_competent"): "6", (2, "scs_shared_vision"): "0"}),
+    ),
+    Case(
+        "misspelt_label.csv",
+        f"{C} with the labels Agreee and Colaboration",
+        "quarantined: rows 3 and 5, allowed_codes with the label as written",
+        _coordinator_changes({(1, "leaders_competent"): "Agreee", (3, "development_stage"): "Colaboration"}),
+    ),
+    Case(
+        "label_case_spacing.csv",
+        f"{C} with labels in other case, extra spaces and a curly apostrophe",
+        "repaired: four label_normalised lines; all 5 rows valid",
+        _coordinator_changes(
+            {
+                (0, "leaders_competent"): "  strongly AGREE",
+                (1, "chair_type"): "private   SECTOR",
+                (2, "scs_shared_vision"): "Don’t know",
+                (4, "layer_strategic_forum"): "NOT SELECTED ",
+            }
+        ),
+    ),
+    Case(
+        "numbers_with_separators.csv",
+        f"{C} with a year as 1,998 and counts as ' 45 ', '045', '6.0'",
+        "repaired: four number_text lines; all 5 rows valid",
+        _coordinator_changes(
+            {
+                (0, "joint_working_year"): "1,998",
+                (1, "forum_size"): " 45 ",
+                (2, "forum_size"): "045",
+                (3, "support_team_fte"): "3.0",
+            }
+        ),
+    ),
+    Case(
+        "number_too_large.csv",
+        f"{C} with forum_size '1 200' (range 3-250)",
+        "quarantined: row 2 range_or_missing_code '1200' after a number_text repair",
+        _coordinator_changes({(0, "forum_size"): "1 200"}),
+    ),
+    Case(
+        "number_not_integer.csv",
+        f"{C} with forum_size 12.5 and joint_working_year 'about 1990'",
+        "quarantined: rows 3 and 4, integer",
+        _coordinator_changes({(1, "forum_size"): "12.5", (2, "joint_working_year"): "about 1990"}),
+    ),
+    Case(
+        "sentinel_codes.csv",
+        f"{C} with the codes -9 and -8 typed into label columns",
+        "repaired: two code_not_label lines; all 5 rows valid",
+        _coordinator_changes({(0, "leaders_competent"): "-9", (1, "chair_type"): "-8"}),
+    ),
+    Case(
+        "sentinel_99.csv",
+        f"{C} with 99 for 'no answer' in a Likert item, a year and a count",
+        "quarantined: rows 2 and 3 (allowed_codes '99', range_or_missing_code '99'); "
+        "row 4's forum_size 99 is inside 3-250 and cannot be told from a real count: kept",
+        _coordinator_changes(
+            {(0, "leaders_competent"): "99", (1, "joint_working_year"): "99", (2, "forum_size"): "99"}
+        ),
+    ),
+    Case(
+        "sentinel_dk.csv",
+        f"{C} with DK, dk and \"don't KNOW\" for don't know",
+        "repaired: missing_sentinel and label_normalised lines to -8; all 5 rows valid",
+        _coordinator_changes(
+            {(0, "chair_type"): "DK", (1, "forum_size"): "dk", (2, "scs_shared_vision"): "don't KNOW"}
+        ),
+    ),
+    Case(
+        "sentinel_not_allowed.csv",
+        f"{C} with DK in a multiple-choice item and Not applicable in an unrouted item",
+        "quarantined: rows 2 and 3, allowed_codes 'DK' and 'Not applicable'",
+        _coordinator_changes({(0, "layer_strategic_forum"): "DK", (1, "chair_type"): "Not applicable"}),
+    ),
+    Case(
+        "whitespace_cells.csv",
+        f"{C} with a cell of spaces and an id with spaces around it",
+        "repaired: whitespace_only (-9) and id_whitespace lines; all 5 rows valid",
+        _coordinator_changes({(0, "leaders_competent"): "   ", (1, "respondent_id"): " C0002 "}),
+    ),
+    Case(
+        "blank_rows.csv",
+        f"{C} with an empty line and a line of commas after the first row",
+        "repaired: two blank_row_skipped lines (rows 3 and 4); rows 2, 5-8 valid",
+        _blank_rows,
+    ),
+    Case(
+        "routing_violation.csv",
+        f"{C} where has_support_team is No but the support-team questions are answered",
+        "quarantined: row 2 routing on support_team_partner_staff and support_team_fte",
+        _coordinator_changes({(0, "has_support_team"): "No"}),
+    ),
+    Case(
+        "duplicate_respondent_id.csv",
+        f"{C} where a sixth respondent (another LSP, other answers) reuses the id C0003",
+        "quarantined: rows 4 and 7, duplicate_respondent_id_conflicting",
+        _extra_rows(
+            lambda r: [
+                _with_cells(
+                    r[5], r[0], {"respondent_id": "C0003", "lsp_id": "00CR", "comments": "Late reply"}
+                )
+            ]
+        ),
+    ),
+    Case(
+        "duplicate_submission_identical.csv",
+        f"{C} where row 3 (C0002) was submitted twice, identically",
+        "quarantined: row 7 duplicate_submission; row 3 kept",
+        _extra_rows(lambda r: [list(r[2])]),
+    ),
+    Case(
+        "duplicate_submission_different_answers.csv",
+        f"{C} where C0002 submitted twice with a different leaders_competent",
+        "quarantined: rows 3 and 7 duplicate_respondent_id_conflicting; row 7 also one_coordinator_per_lsp",
+        _extra_rows(lambda r: [_with_cells(r[2], r[0], {"leaders_competent": "Disagree"})]),
+    ),
+    Case(
+        "lsp_not_in_frame.csv",
+        f"{C} with a coordinator for the LSP ZZ99, which the frame does not have",
+        "quarantined: row 5 lsp_in_frame 'ZZ99'",
+        _coordinator_changes({(3, "lsp_id"): "ZZ99"}),
+    ),
+    Case(
+        "two_coordinators_one_lsp.csv",
+        f"{C} with a second coordinator (C0006) for 22UH",
+        "quarantined: row 7 one_coordinator_per_lsp '22UH'; row 2 kept",
+        _extra_rows(lambda r: [_with_cells(r[5], r[0], {"respondent_id": "C0006", "lsp_id": "22UH"})]),
+    ),
+    Case(
+        "wrong_instrument.csv",
+        "the coordinator CSV configured as the partner export",
+        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored lines",
+        lambda _: csv_bytes(coordinator_records()),
+    ),
+    Case(
+        "partner_without_lsp.csv",
+        "partner CSV with an empty lsp_id",
+        "quarantined: row 4 not_nullable (value empty)",
+        _partner_csv({(2, "lsp_id"): ""}),
+    ),
+    Case(
+        "not_csv_xlsx_renamed.csv",
+        "an Excel workbook renamed .csv",
+        "error: is a zip archive (an .xlsx workbook?), not CSV",
+        _xlsx_as_csv,
+    ),
+    Case("not_csv_pdf.csv", "a PDF renamed .csv", "error: is a PDF, not CSV", _pdf_as_csv),
+    Case(
+        "undecodable.csv",
+        f"{C} with a byte (0x81) that is neither UTF-8 nor Windows-1252",
+        "error: is neither UTF-8 nor Windows-1252 (byte N)",
+        _undecodable,
+    ),
+    Case(
+        "xlsx_title_row.xlsx",
+        "partner workbook with a title row and an empty row above the header",
+        "repaired: header_row 3, rows 4-8; no repairs lines",
+        _xlsx_title_row,
+    ),
+    Case(
+        "xlsx_data_on_second_sheet.xlsx",
+        "partner workbook whose first sheet is a cover note (no sheet in config)",
+        "error: sheet 'cover': no header row found; names the sheet 'responses'",
+        _xlsx_second_sheet,
+    ),
+    Case(
+        "xlsx_id_as_number.xlsx",
+        "partner workbook with the LSP id 09 stored as the number 9",
+        "quarantined: row 3 lsp_in_frame '9'",
+        _xlsx_id_as_number,
+    ),
+    Case(
+        "xlsx_not_a_workbook.xlsx",
+        "a CSV file renamed .xlsx",
+        "error: is not an Excel .xlsx workbook (not a zip archive)",
+        _csv_as_xlsx,
+    ),
+    Case(
+        "sav_value_labels_disagree.sav",
+        "coordinator SPSS file whose value labels differ from the codebook",
+        "repaired: two sav_value_label_differs lines, one sav_value_label_not_in_codebook; "
+        "codes unchanged, 5 valid",
+        _sav(
+            {},
+            {
+                "chair_type": {1: "Council leader"},
+                "leaders_competent": {4: "Tend to agree", 7: "Other"},
+            },
+        ),
+    ),
+    Case(
+        "sav_code_not_in_codebook.sav",
+        "coordinator SPSS file with the code 7 in a Likert item and 2.5 in chair_type",
+        "quarantined: rows 2 and 4, allowed_codes '7' and '2.5'",
+        _sav({(0, "leaders_competent"): 7, (2, "chair_type"): 2.5}),
+    ),
+    Case(
+        "sav_not_spss.sav",
+        "a CSV file renamed .sav",
+        "error: is not an SPSS .sav file",
+        _csv_as_sav,
+    ),
+    Case(
+        "frame_missing_tier.csv",
+        "a sampling frame whose row for 00MB has no tier",
+        "error (validate): row 12 (lsp_id 00MB) column tier: '' fails tier",
+        _frame_missing_tier,
+    ),
+    Case(
+        "frame_without_tier_column.csv",
+        "a sampling frame without the tier column",
+        "error (validate): column tier is missing",
+        _frame_without_tier_column,
+    ),
+    Case("frame_empty.csv", "a sampling frame of 0 bytes", "error (validate): is empty", lambda _: b""),
+    Case(
+        "config_unknown_key.yaml",
+        "config.yaml with dataset.inputs[2].header_rows (a typo for header_row)",
+        "error (config): unknown key dataset.inputs[2].header_rows, naming the file",
+        lambda _: config_yaml(_set_unknown_key),
+    ),
+    Case(
+        "config_wrong_type.yaml",
+        "config.yaml with disclosure.min_cell: five",
+        "error (config): disclosure.min_cell must be int, got str ('five'), naming the file",
+        lambda _: config_yaml(_set_wrong_type),
+    ),
+)
+
+# Cases that need no file of their own.
+OTHER_CASES = (
+    (
+        "(none: processed_dir)",
+        "the output folder cannot be written (read-only, or under a regular file when run as root)",
+        "error: <folder>: cannot write here",
+    ),
+)
+
+
+FOUND_BUGS = (
+    "`stray_quote_coded.csv`, `stray_quote_free_text.csv`: a quote never closed read the following rows "
+    "into one cell, so rows were lost without a word (pipeline/ingest.py, read_csv_input).",
+    "`truncated_inside_quote.csv`: a file ending inside a quoted cell was read as if complete, the cut "
+    "cell and any rows a stray quote swallowed included (pipeline/ingest.py, read_csv_input).",
+    "`xlsx_data_on_second_sheet.xlsx`: the error did not name the sheet it searched nor the other sheets "
+    "(pipeline/ingest.py, read_xlsx_input).",
+    "`frame_empty.csv`: a traceback (pandas EmptyDataError) instead of one line (pipeline/validate.py, "
+    "read_frame).",
+    "`frame_missing_tier.csv`, `frame_without_tier_column.csv`: the error named lsp_frame_2008.csv "
+    "whatever frame was configured, and a missing column read 'column_in_dataframe (tier)' "
+    "(pipeline/validate.py, check_frame and validate).",
+    "`config_unknown_key.yaml`, `config_wrong_type.yaml`: the error did not name the configuration file "
+    "(pipeline/config.py, load_config).",
+)
+
+
+def readme() -> str:
+    lines = [
+        "# Bad-input corpus",
+        "",
+        "Small malformed inputs, each with one thing wrong, and what the pipeline must do with each.",
+        "Regenerate them with `.venv/bin/python -m tests.bad_inputs.make_corpus` (deterministic; this",
+        "table is written by the same script). `tests/test_bad_inputs.py` asserts each outcome exactly.",
+        "",
+        "Outcomes (decided from docs/ingest_validate.md): a structural problem (missing, unreadable or",
+        "wrong-type file, missing required column, duplicated column, broken quoting) is **error**: one line",
+        "naming the file and the row or column, non-zero exit, no traceback. A bad value is **quarantined**:",
+        "the row is in `rejected.csv` with its check and value, and read = valid + rejected for the file. A",
+        "slip ingest can undo is **repaired**: exact values and `ingest_repairs.csv` lines (accepted files",
+        "with nothing to repair are listed as repaired too). Rows are numbered as in a spreadsheet: the",
+        "header is row 1. Base rows: coordinators C0001-C0005 (LSPs 22UH, 34UE, 00MB, 39, 31UH) and",
+        "partners P0001-P0005, the first rows of the synthetic exports in `data/raw/`.",
+        "",
+        "| file | what is wrong | expected outcome |",
+        "|---|---|---|",
+    ]
+    for case in CASES:
+        lines.append(f"| `{case.file}` | {case.wrong} | {case.outcome} |")
+    for file, wrong, outcome in OTHER_CASES:
+        lines.append(f"| {file} | {wrong} | {outcome} |")
+    lines += ["", "Cases that found bugs, fixed with them:", ""]
+    lines += [f"- {line}" for line in FOUND_BUGS]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    codebook = load_codebook(RAW / "codebook.yaml")
+    for case in CASES:
+        (HERE / case.file).write_bytes(case.build(codebook))
+    (HERE / "README.md").write_text(readme(), encoding="utf-8")
+    print(f"wrote {len(CASES)} files and README.md to {HERE.relative_to(PROJECT_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
