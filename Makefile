@@ -66,7 +66,7 @@ $(INSTALLED): requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9 \
 		&& $(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock \
 		|| $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	touch $@
+	cp requirements.lock $@  # the stamp holds what was installed: the figure stage hashes it
 
 ## synthetic: regenerate the synthetic survey exports in data/raw (not part of `all`; the output is committed)
 synthetic: $(INSTALLED)
@@ -116,10 +116,11 @@ clean:
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
 # all in one process, so the import floor is paid once: when any prerequisite changed, make runs
-# `python -m pipeline.figures --stale-only`, which redraws only the figures whose files are older than
-# their own module, their own inputs or the shared figure code, and marks the rest up to date. Touching
-# one figure module therefore redraws that figure alone; touching estimates.csv redraws the figures
-# drawn from it. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
+# `python -m pipeline.figures --stale-only`, which redraws only the figures whose own module, inputs or
+# shared figure code are newer than their files and differ in content from when they were last drawn
+# (a digest beside each figure, figures/.<name>.sources.sha256), and marks the rest up to date. Editing
+# one figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
+# redraws nothing. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
 # tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry in pipeline/figures,
 # and FIGURE_SHARED against its SHARED_SOURCES.
 
@@ -147,3 +148,9 @@ verify: $(FIGURES) $(INSTALLED)
 ## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(PY) -m pipeline.methods_validation
+
+.PHONY: bench
+
+## bench: time cold, no-op and partial rebuilds, every stage, memory and 10x-1000x scaling (slow, about 45 min; not in all or test; BENCH_ARGS=--quick to try it)
+bench: $(INSTALLED)
+	$(PY) benchmarks/bench.py --venv $(abspath $(VENV)) $(BENCH_ARGS)

@@ -77,6 +77,10 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     reference = snapshot(project)
     time.sleep(1.1)  # file systems with one-second timestamps
     (project / "pipeline/validate.py").touch()  # everything from validate down reruns
+    # An edit to the shared figure code, so every figure is redrawn too. It is a comment: the figures'
+    # bytes do not change, and the copy keeps it (restoring it would only cost another full redraw).
+    common = project / "pipeline/figures/common.py"
+    common.write_bytes(common.read_bytes() + b"# edited by the crash test\n")
 
     # Kill 1: once the analysis stage has started (its inputs rewritten, its outputs not yet).
     log = tmp_path / "make-1.log"

@@ -135,23 +135,33 @@ def test_makefile_figure_prerequisites_are_the_stage_dependencies(specs):
     assert sorted(_make_variable("FIGURE_MODULES")) == sorted(modules)
 
 
-def test_stale_figures_are_those_older_than_their_own_sources(tmp_path, specs):
-    from pipeline.figures import output_paths, stale
+def test_stale_figures_are_those_whose_sources_changed(tmp_path, specs):
+    from pipeline.figures import output_paths, sources_digest, stale, stamp_path
 
-    spec = specs["forest"]
+    spec, out = specs["forest"], tmp_path / "out"
     module, shared = tmp_path / "forest.py", tmp_path / "common.py"
-    module.write_text("")
+    module.write_text("x = 1\n")
     shared.write_text("")
-    assert stale(spec, tmp_path / "out", [shared, module])  # never drawn
-    (tmp_path / "out").mkdir()
-    for path in output_paths(tmp_path / "out", spec.name):
+    sources = [shared, module]
+    assert stale(spec, out, sources)  # never drawn
+    out.mkdir()
+    for path in output_paths(out, spec.name):
         path.write_text("")
-    assert not stale(spec, tmp_path / "out", [shared, module])
-    later = module.stat().st_mtime_ns + 2_000_000_000
-    os.utime(module, ns=(later, later))
-    assert stale(spec, tmp_path / "out", [shared, module])
-    output_paths(tmp_path / "out", spec.name)[1].unlink()
-    assert stale(spec, tmp_path / "out", [shared])  # one file missing
+    assert not stale(spec, out, sources)  # drawn after its sources
+
+    def later(path: Path) -> None:
+        moment = max(p.stat().st_mtime_ns for p in output_paths(out, spec.name)) + 2_000_000_000
+        os.utime(path, ns=(moment, moment))
+
+    later(module)
+    assert stale(spec, out, sources)  # newer, and no record of what it was drawn from
+    stamp_path(out, spec.name).write_text(sources_digest(sources) + "\n")
+    assert not stale(spec, out, sources)  # newer, but the same contents: a touch
+    module.write_text("x = 2\n")
+    later(module)
+    assert stale(spec, out, sources)  # an edit
+    output_paths(out, spec.name)[1].unlink()
+    assert stale(spec, out, [shared])  # one file missing
 
 
 def test_published_figure_draws_every_compared_percentage(built, inputs):

@@ -7,6 +7,7 @@ agree). This module imports no plotting library, so listing figures and deciding
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,15 +83,33 @@ def output_paths(out_dir: Path, name: str) -> list[Path]:
     return [out_dir / f"{name}.{suffix}" for suffix in OUTPUT_SUFFIXES]
 
 
-def stale(spec: FigureSpec, out_dir: Path, dependencies: list[Path]) -> bool:
-    """True when any of the figure's four files is missing or older than anything it is drawn from.
+def stamp_path(out_dir: Path, name: str) -> Path:
+    """Where the digest of a figure's sources is kept, beside its files (hidden: not an output)."""
+    return out_dir / f".{name}.sources.sha256"
 
-    ``dependencies`` are the shared ones (code, config, codebook, environment); the figure's own module
-    and input files are added here. This is make's rule, applied per figure: make runs the figure stage
-    as one process when anything changed, and the stage redraws only the figures this calls stale.
+
+def sources_digest(dependencies: list[Path]) -> str:
+    """One sha256 over the contents of everything a figure is drawn from, in the given order."""
+    digest = hashlib.sha256()
+    for path in dependencies:
+        digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"missing")
+    return digest.hexdigest()
+
+
+def stale(spec: FigureSpec, out_dir: Path, dependencies: list[Path]) -> bool:
+    """True when a figure must be redrawn: one of its four files is missing, or something it is drawn
+    from is newer than them *and* has different contents from when it was last drawn.
+
+    ``dependencies`` is everything the figure is drawn from (shared code, its module, config, codebook,
+    environment, its inputs). The times are make's rule, applied per figure; the contents spare a redraw
+    when an upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which
+    is most reruns, since every stage's output is deterministic.
     """
     outputs = output_paths(out_dir, spec.name)
     if not all(path.exists() for path in outputs):
         return True
     newest_source = max(path.stat().st_mtime_ns for path in dependencies if path.exists())
-    return min(path.stat().st_mtime_ns for path in outputs) < newest_source
+    if min(path.stat().st_mtime_ns for path in outputs) >= newest_source:
+        return False
+    stamp = stamp_path(out_dir, spec.name)
+    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(dependencies)

@@ -31,9 +31,11 @@ from pipeline.figures import (
     FigureSpec,
     output_paths,
     registry,
+    sources_digest,
     stale,
+    stamp_path,
 )
-from pipeline.io import relative_to_root, run_stage
+from pipeline.io import relative_to_root, run_stage, write_text
 
 log = logging.getLogger("pipeline.figures")
 # Figures are drawn in parallel on up to this many cores (the machines this runs on have two).
@@ -83,12 +85,13 @@ def main() -> None:
     if unknown:
         raise PipelineError(f"unknown figure {unknown[0]!r}; `python -m pipeline.figures --list` names them")
     chosen = [specs[name] for name in arguments.names or list(specs)]
+    files = input_files(config, arguments.base, arguments.tables_dir)
+    sources = {spec.name: dependencies(spec, config, files) for spec in chosen}
     if arguments.stale_only:
-        files = input_files(config, arguments.base, arguments.tables_dir)
-        drawn = [spec for spec in chosen if stale(spec, arguments.out_dir, dependencies(spec, config, files))]
+        drawn = [spec for spec in chosen if stale(spec, arguments.out_dir, sources[spec.name])]
         for spec in chosen:
             if spec not in drawn:
-                # Up to date by its own sources, but older than something make saw change.
+                # Up to date by its own sources' contents, but older than something make saw change.
                 for path in output_paths(arguments.out_dir, spec.name):
                     os.utime(path)
         log.info("%d of %d figures out of date", len(drawn), len(chosen))
@@ -103,6 +106,7 @@ def main() -> None:
     if workers < 2:
         for spec in chosen:
             _log_drawn(_draw(spec, inputs, arguments.out_dir))
+            _stamp(spec, arguments.out_dir, sources[spec.name])
         return
     # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share the
     # imported libraries and the parent's loaded inputs, and each figure's bytes do not depend on which
@@ -111,8 +115,10 @@ def main() -> None:
         getattr(inputs, name)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for drawn in pool.map(_draw, chosen, [inputs] * len(chosen), [arguments.out_dir] * len(chosen)):
-            _log_drawn(drawn)
+        drawn = pool.map(_draw, chosen, [inputs] * len(chosen), [arguments.out_dir] * len(chosen))
+        for spec, result in zip(chosen, drawn, strict=True):
+            _log_drawn(result)
+            _stamp(spec, arguments.out_dir, sources[spec.name])
 
 
 def _draw(spec: FigureSpec, inputs: object, out_dir: Path) -> tuple[str, int, float]:
@@ -123,6 +129,12 @@ def _draw(spec: FigureSpec, inputs: object, out_dir: Path) -> tuple[str, int, fl
     paths = save_figure(figure, spec.name, out_dir)
     label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
     return label, len(figure.table), time.perf_counter() - started
+
+
+def _stamp(spec: FigureSpec, out_dir: Path, sources: list[Path]) -> None:
+    """Record the contents the figure was drawn from; written after its files, so a crash in between
+    leaves the figure stale (redrawn), never falsely up to date."""
+    write_text(stamp_path(out_dir, spec.name), sources_digest(sources) + "\n")
 
 
 def _log_drawn(drawn: tuple[str, int, float]) -> None:
