@@ -340,7 +340,10 @@ class PreparedDesign:
         """
         psu = self.psu if present is None else self.psu[present]
         stratum = self.stratum if present is None else self.stratum[present]
-        return int(np.unique(psu).size - np.unique(stratum).size)
+        # PSUs and strata are integer codes: counting by bincount is linear, np.unique sorts.
+        psus = np.count_nonzero(np.bincount(psu, minlength=self.psu_stratum.size))
+        strata = np.count_nonzero(np.bincount(stratum, minlength=self.n_psu.size))
+        return int(psus - strata)
 
     def psu_totals(self, x: np.ndarray) -> np.ndarray:
         """Column totals of ``(n, p)`` row values within each PSU: a ``(PSUs, p)`` array."""
