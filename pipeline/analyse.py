@@ -37,7 +37,13 @@ from pipeline.errors import PipelineError
 from pipeline.frame import AUTHORITY_TYPES, TIERS
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_text
 from pipeline.published import load_targets, published_vs_reproduced
-from pipeline.study_design import StudyDesigns, design_columns, design_record, prepare_designs
+from pipeline.study_design import (
+    StudyDesigns,
+    design_columns,
+    design_record,
+    population_rows,
+    prepare_designs,
+)
 from pipeline.survey import (
     PreparedDesign,
     SurveyDesignError,
@@ -617,8 +623,9 @@ def analyse(
     data, outcomes = outcome_columns(base, codebook)
     tables = {}
     estimate_tables, comparison_tables = [], []
+    populations = population_rows(data)
     for weighting in ("weighted", "unweighted"):
-        designs = prepare_designs(data, weighting)
+        designs = prepare_designs(data, weighting, populations)
         estimate_tables.append(estimates(designs, outcomes, config))
         comparison_tables.append(comparisons(designs, outcomes, config))
         if weighting == "weighted":

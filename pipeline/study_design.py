@@ -104,19 +104,28 @@ def design_columns(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return result.assign(**{WEIGHT: weights})
 
 
-def prepare_designs(base: pd.DataFrame, weighting: str) -> StudyDesigns:
-    """Prepare the coordinator, partner and all-respondent designs over the analysis base."""
-    declared = DESIGNS if weighting == "weighted" else UNWEIGHTED_DESIGNS
-    populations = {
-        "coordinator": base[base["respondent_type"] == "coordinator"],
-        "partner": base[base["respondent_type"] == "partner"],
-        "respondents": base,
+def population_rows(base: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each design's population: coordinators, partners, and all respondents."""
+    return {
+        "coordinator": base[base["respondent_type"] == "coordinator"].reset_index(drop=True),
+        "partner": base[base["respondent_type"] == "partner"].reset_index(drop=True),
+        "respondents": base.reset_index(drop=True),
     }
+
+
+def prepare_designs(
+    base: pd.DataFrame, weighting: str, populations: dict[str, pd.DataFrame] | None = None
+) -> StudyDesigns:
+    """Prepare the coordinator, partner and all-respondent designs over the analysis base.
+
+    ``populations`` (from ``population_rows``) lets the weighted and unweighted designs share one copy
+    of each population's rows: at Place-Survey scale a copy of the analysis base is a gigabyte.
+    """
+    declared = DESIGNS if weighting == "weighted" else UNWEIGHTED_DESIGNS
+    rows_by_population = population_rows(base) if populations is None else populations
     return StudyDesigns(
         weighting=weighting,
-        by_population={
-            name: declared[name].prepare(rows.reset_index(drop=True)) for name, rows in populations.items()
-        },
+        by_population={name: declared[name].prepare(rows) for name, rows in rows_by_population.items()},
     )
 
 
