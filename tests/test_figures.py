@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from pipeline.codebook import load_codebook
 from pipeline.config import load_config
 from pipeline.derive import derive
 from pipeline.io import write_csv, write_parquet
+from tests.built_project import make_variable
 from tests.toy_survey import toy_validated
 
 BASELINES = Path(__file__).parent / "figure_baselines"
@@ -107,32 +107,18 @@ def test_registry_has_every_figure_of_the_brief(specs, inputs):
     assert set(specs) == expected
 
 
-def _make_variable(*names: str) -> list[str]:
-    """The words of Makefile variables, as make expands them."""
-    echo = " ".join(f"$({name})" for name in names)
-    result = subprocess.run(
-        ["make", "--no-print-directory", "--eval", f"print-variable: ; @echo {echo}", "print-variable"],
-        cwd=Path(__file__).parents[1],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.split()
-
-
 def test_makefile_lists_every_figure(specs):
     """The Makefile's figure list (it cannot import the registry) names exactly the registered figures."""
-    assert sorted(_make_variable("FIGURE_NAMES", "LIKERT_FIGURES")) == sorted(specs)
+    assert sorted(make_variable("FIGURE_NAMES") + make_variable("LIKERT_FIGURES")) == sorted(specs)
 
 
 def test_makefile_figure_prerequisites_are_the_stage_dependencies(specs):
     """What make watches is what the stage's staleness check reads: shared code, modules and inputs."""
     from pipeline.figures import SHARED_SOURCES
 
-    assert sorted(_make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES)
+    assert sorted(make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES)
     modules = {f"pipeline/figures/{spec.module}.py" for spec in specs.values()}
-    assert sorted(_make_variable("FIGURE_MODULES")) == sorted(modules)
+    assert sorted(make_variable("FIGURE_MODULES")) == sorted(modules)
 
 
 def test_stale_figures_are_those_whose_sources_changed(tmp_path, specs):
