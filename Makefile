@@ -135,7 +135,10 @@ $(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RA
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
 report: $(REPORT)
 
-$(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
+
+$(REPORT): pipeline/report.py pipeline/study/display.py $(REPORT_TEMPLATES) pipeline/figures/__init__.py \
+		$(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.report
 
