@@ -46,11 +46,12 @@ FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg 
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html
+SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
 .PHONY: all help venv synthetic ingest validate derive analyse test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(FIGURES) $(REPORT)
+all: $(TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
 
 ## help: list the targets with one line each
 help:
@@ -110,7 +111,7 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR) \
+	rm -rf analysis/tables analysis/manifest.json analysis/report.html $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -124,7 +125,7 @@ clean:
 # tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry in pipeline/figures,
 # and FIGURE_SHARED against its SHARED_SOURCES.
 
-.PHONY: figures report verify
+.PHONY: figures report spreadsheets verify
 
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
@@ -141,6 +142,13 @@ $(REPORT): pipeline/report.py pipeline/study/display.py $(REPORT_TEMPLATES) pipe
 		$(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.report
+
+## spreadsheets: every published table as accessible .xlsx and .ods (cover, contents, notes, one table a sheet)
+spreadsheets: $(SPREADSHEETS)
+
+$(SPREADSHEETS) &: pipeline/stages/spreadsheets.py pipeline/study/display.py $(TABLES) \
+		analysis/tables/scale_reliability.csv $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.stages.spreadsheets
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)

@@ -35,6 +35,8 @@ EXPECTED_OUTPUTS = [
     "analysis/tables/summary.md",
     "analysis/manifest.json",
     "analysis/report.html",
+    "analysis/lsp_survey_tables.xlsx",
+    "analysis/lsp_survey_tables.ods",
 ]
 
 

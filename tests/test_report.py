@@ -317,9 +317,11 @@ def test_display_formats(call, expected):
     assert call() == expected
 
 
-def test_every_published_column_has_a_readable_header():
+def test_every_published_column_has_a_readable_header_of_its_own():
     _, tables = toy_analysis(seed=7, tier_shift=1.0)
-    for table in tables.values():
+    for name, table in tables.items():
+        headers = [display.header(column, name) for column in table.columns]
+        assert len(set(headers)) == len(headers), name
         for column in table.columns:
             assert column in display.COLUMN_HEADERS, column
 

@@ -20,7 +20,7 @@ COLUMN_HEADERS: dict[str, str] = {
     "instrument": "Respondents",
     "item": "Variable",
     "item_label": "Question",
-    "element": "7S element",
+    "element": "7S element code",
     "element_label": "7S element",
     "measure": "Measure",
     "group": "Breakdown",
