@@ -46,9 +46,10 @@ FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg 
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html
+AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
-.PHONY: all help venv synthetic ingest validate derive analyse test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse test lint clean browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
 all: $(TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
@@ -99,6 +100,13 @@ $(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py
 		$(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) $(SHARED) \
 		$(INSTALLED)
 	$(PY) -m pipeline.analyse
+
+## browser-tools: axe-core for the report's accessibility test, pinned by package-lock.json (needs npm)
+browser-tools: $(AXE)
+
+$(AXE): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)

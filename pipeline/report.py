@@ -41,8 +41,9 @@ from pipeline.study import display
 log = logging.getLogger("pipeline.report")
 
 TITLE = "Working better together? Reproducing the 2008 survey of Local Strategic Partnerships"
+SYNTHETIC_HEAD = "Synthetic data: not the Audit Commission's figures."
 SYNTHETIC_BANNER = (
-    "Synthetic data. The Audit Commission never published the survey's microdata: every number in this "
+    "The Audit Commission never published the survey's microdata: every number in this "
     "report comes from the project's synthetic survey, a seeded model calibrated to the report's published "
     "figures. No estimate here is the Audit Commission's; the published values are quoted only beside ours "
     "for comparison."
@@ -149,6 +150,7 @@ class Finding:
     figure: FigureEntry | None
     row_href: str
     row_label: str
+    detail: str = ""
 
 
 @dataclass
@@ -406,10 +408,12 @@ def _largest_difference(inputs: ReportInputs, group: str, instrument: str) -> Fi
     return Finding(
         sentence=(
             f"{who} in {GROUP_NAMES[first].lower()} {where} were {likelier} likely to score {element} "
-            f"positively than those in {GROUP_NAMES[second].lower()} {where}: the largest {group} difference "
-            "among the seven "
-            f"scales. Of the {len(items)} agree/disagree items, {int(ahead.sum())} point to {pattern}, "
-            f"{int((ahead & significant).sum())} of them significantly after FDR control."
+            f"positively than those in {GROUP_NAMES[second].lower()} {where}."
+        ),
+        detail=(
+            f"The largest {group} difference among the seven 7S scales. Of the {len(items)} agree/disagree "
+            f"items, {int(ahead.sum())} point to {pattern}, {int((ahead & significant).sum())} of them "
+            "significantly after FDR control."
         ),
         evidence=(
             f"{shares}difference "
@@ -1097,7 +1101,8 @@ def render_report(inputs: ReportInputs) -> str:
             title=title,
             heading=TITLE,
             synthetic=inputs.config.synthetic_data,
-            banner=SYNTHETIC_BANNER,
+            banner_head=SYNTHETIC_HEAD,
+        banner=SYNTHETIC_BANNER,
             sections=rendered,
             figures=list(inputs.figures.values()),
             inputs=inputs,
@@ -1158,7 +1163,6 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         for label, path in (
             ("Every table as an accessible spreadsheet (Excel)", out.parent / "lsp_survey_tables.xlsx"),
             ("Every table as an accessible spreadsheet (OpenDocument)", out.parent / "lsp_survey_tables.ods"),
-            ("Data dictionary: every output column", out.parent / "data_dictionary.html"),
         )
     }
     return ReportInputs(config, codebook, tables, manifests, figures, output_index(config, figures), links)

@@ -15,7 +15,15 @@ from pathlib import Path
 from pipeline.config import PROJECT_ROOT
 
 IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.tmp"
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.tmp",
+    "node_modules",
+    "artifacts",
 )
 # Outputs every `make all` must produce (a reviewer checks these names in the README too).
 EXPECTED_OUTPUTS = [
