@@ -76,6 +76,7 @@ CONTRASTS = {
     "tier": ("multi-tier minus single-tier", "multi", "single"),
     "maturity": ("more mature minus less mature", "more mature", "less mature"),
 }
+MEASURE_NAMES = {"agree": "Agree", "yes": "Yes", "selected": "Selected", "positive": "Scale positive"}
 GROUP_NAMES = {
     "multi": "Multi-tier",
     "single": "Single-tier",
@@ -860,7 +861,7 @@ def sensitivity(inputs: ReportInputs) -> dict[str, Any]:
                     (
                         str(r.item_label),
                         display.instrument_name(r.instrument),
-                        str(r.measure),
+                        MEASURE_NAMES.get(str(r.measure), str(r.measure)),
                         display.percent(r.weighted, 1),
                         display.percent(r.unweighted, 1),
                         display.number(100 * r.difference, 1),
@@ -1102,7 +1103,7 @@ def render_report(inputs: ReportInputs) -> str:
             heading=TITLE,
             synthetic=inputs.config.synthetic_data,
             banner_head=SYNTHETIC_HEAD,
-        banner=SYNTHETIC_BANNER,
+            banner=SYNTHETIC_BANNER,
             sections=rendered,
             figures=list(inputs.figures.values()),
             inputs=inputs,

@@ -31,6 +31,8 @@ PAGE_FACTS = """JSON.stringify({
   headings: Array.from(document.querySelectorAll('h1, h2')).map(h => h.textContent.trim()),
   firstScreen: document.body.innerText.slice(0, 600),
   viewportWidth: window.innerWidth,
+  scrollingBoxes: Array.from(document.querySelectorAll('.table-wrap'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.querySelector('table').id),
   pageWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
   pageHeight: document.documentElement.scrollHeight,
   wideElements: Array.from(document.querySelectorAll('body *'))

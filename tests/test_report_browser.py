@@ -67,6 +67,12 @@ def test_the_page_never_scrolls_sideways(pages, width):
     assert facts["wideElements"] == []
 
 
+def test_the_published_against_reproduced_table_fits_at_1280_px(pages):
+    assert "table-published" not in pages[1280].facts["scrollingBoxes"]
+    # At a phone's width it scrolls inside its own box instead (the page does not: see above).
+    assert "table-published" in pages[390].facts["scrollingBoxes"]
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_figure_is_drawn_and_none_is_broken(pages, width):
     figures = {Path(name).stem for name in make_variable("FIGURES") if name.endswith(".png")}
