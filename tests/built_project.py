@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.core.paths import PROJECT_ROOT
 
 IGNORED = shutil.ignore_patterns(
     ".git",
@@ -43,6 +43,7 @@ EXPECTED_OUTPUTS = [
     "analysis/tables/summary.md",
     "analysis/manifest.json",
     "analysis/report.html",
+    "analysis/data_dictionary.html",
     "analysis/lsp_survey_tables.xlsx",
     "analysis/lsp_survey_tables.ods",
 ]

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline import report as report_stage
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.errors import PipelineError
-from pipeline.report import (
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
+from pipeline.stages import report as report_stage
+from pipeline.stages.report import (
     SECTIONS,
     TEMPLATES,
     ReportInputs,
@@ -27,6 +27,7 @@ from pipeline.report import (
     screen_png,
 )
 from pipeline.study import display
+from pipeline.study import outputs as registered
 from tests.toy_survey import toy_analysis
 
 SVG = (
@@ -83,7 +84,7 @@ def _inputs(config, codebook, figures: Path, report_dir: Path) -> ReportInputs:
         "analysis": {"designs": {"design_effect": {"weighted": "srswor"}, "weighted": {}}},
     }
     entries = load_figures(figures, report_dir, codebook, synthetic=True)
-    return ReportInputs(config, codebook, dict(tables), manifests, entries, output_index(config, entries))
+    return ReportInputs(config, codebook, dict(tables), manifests, entries, output_index(config, codebook))
 
 
 @pytest.fixture()
@@ -265,10 +266,8 @@ def test_a_figure_in_no_section_is_an_error(tmp_path, codebook):
 
 
 def test_every_registered_figure_has_a_place_and_a_description(codebook):
-    from pipeline.figures import registry
-
     placed = [name for section in SECTIONS for name in section.figure_names(codebook)]
-    assert sorted(placed) == sorted(registry(codebook))
+    assert sorted(placed) == sorted(figure.name for figure in registered.figures(codebook))
     assert len(placed) == len(set(placed))
     for name in placed:
         assert report_stage._description(name, codebook).endswith(".")
@@ -331,3 +330,33 @@ def test_the_figure_titles_come_from_the_figure_stage(tmp_path, codebook):
     entry = load_figures(tmp_path, tmp_path, codebook, synthetic=True)["coverage"]
     assert entry.title == "Survey coverage"
     assert json.dumps(entry.links)  # plain strings, relative paths
+
+
+def test_the_output_index_names_functions_that_exist(config, codebook):
+    import importlib
+
+    index = output_index(config, codebook)
+    assert len(index) == len(registered.tables()) + 4 + len(registered.figures(codebook))
+    for maker in index["made by"]:
+        module, function = maker.split(":")
+        assert hasattr(importlib.import_module(module), function), maker
+    # Inputs are files (paths), not registry or configuration names.
+    for inputs in index["inputs"]:
+        for name in filter(None, inputs.split(", ")):
+            assert "/" in name, name
+
+
+def test_the_data_dictionary_lists_every_column_of_every_registered_output(config, codebook):
+    page = report_stage.render_data_dictionary(config, codebook, "report.html")
+    parsed = _parse(page)
+    assert parsed.title.startswith("Synthetic data:")
+    folders = report_stage._folders(config)
+    for output in (*registered.tables(), *registered.SPREADSHEETS, registered.REPORT):
+        anchor = report_stage._slug(registered.relative_path(output, folders))
+        assert f'id="output-{anchor}"' in page
+        for column in output.columns or ():
+            assert column.name in parsed.cells, (output.name, column.name)
+    for figure in registered.figures(codebook):
+        for column in figure.columns:
+            assert column.name in parsed.cells
+    assert 'href="report.html"' in page

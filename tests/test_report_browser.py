@@ -21,7 +21,8 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from pipeline.config import PROJECT_ROOT, load_config
+from pipeline.core.config import load_config
+from pipeline.core.paths import PROJECT_ROOT
 from tests.browser import find_chromium, open_page_at
 from tests.built_project import make_variable
 

@@ -9,8 +9,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.config import load_config
-from pipeline.errors import PipelineError
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
 from pipeline.stages import spreadsheets
 from pipeline.stages.spreadsheets import (
     NOT_APPLICABLE,

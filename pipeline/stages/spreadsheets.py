@@ -14,7 +14,6 @@ write 180,000 cells). Both are byte-identical across reruns: fixed document date
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 import logging
@@ -25,12 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.config import Config, load_config
-from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, relative_to_root, run_stage
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_path, run_stage
+from pipeline.core.paths import relative_to_root
 from pipeline.study import display
 
-log = logging.getLogger("pipeline.spreadsheets")
+log = logging.getLogger("pipeline.stages.spreadsheets")
 
 WORKBOOK_STEM = "lsp_survey_tables"
 TITLE = "Working better together? Reproducing the 2008 survey of Local Strategic Partnerships: tables"
@@ -390,12 +390,11 @@ def write_workbooks(tables: dict[str, pd.DataFrame], config: Config, out_dir: Pa
     return paths
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=Path, default=config.analysis_dir / "tables")
-    parser.add_argument("--out", type=Path, default=config.analysis_dir)
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
+    path_option(parser, "--out", "{analysis_dir}", "the folder the two workbooks are written to")
+    arguments, config = parse_stage_arguments(parser, argv)
     tables = {}
     for spec in PUBLISHED_TABLES:
         path = arguments.tables / f"{spec.name}.csv"

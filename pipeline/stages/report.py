@@ -17,7 +17,6 @@ the same bytes.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -32,13 +31,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_text
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_text
+from pipeline.core.paths import relative_to_root
 from pipeline.study import display
+from pipeline.study import outputs as registered
 
-log = logging.getLogger("pipeline.report")
+log = logging.getLogger("pipeline.stages.report")
 
 TITLE = "Working better together? Reproducing the 2008 survey of Local Strategic Partnerships"
 SYNTHETIC_HEAD = "Synthetic data: not the Audit Commission's figures."
@@ -48,7 +49,8 @@ SYNTHETIC_BANNER = (
     "figures. No estimate here is the Audit Commission's; the published values are quoted only beside ours "
     "for comparison."
 )
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+DICTIONARY_NAME = "data_dictionary.html"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 # The figure stage draws at 300 dpi; the page shows each figure at 110 dpi, sharp at its natural size on
 # a screen and light enough that 25 figures stay well under 3 MB.
 SOURCE_DPI, SCREEN_DPI = 300, 110
@@ -61,15 +63,6 @@ TABLE_NAMES = (
     "scale_reliability",
     "published_vs_reproduced",
 )
-# Which stage and function made each analysis table (the output index shows it beside every file).
-MAKERS = {
-    "estimates.csv": ("analyse", "pipeline.analyse.estimates"),
-    "comparisons.csv": ("analyse", "pipeline.analyse.comparisons, add_fdr"),
-    "maturity_sensitivity.csv": ("analyse", "pipeline.analyse.maturity_sensitivity"),
-    "power.csv": ("analyse", "pipeline.analyse.power_table"),
-    "published_vs_reproduced.csv": ("analyse", "pipeline.published.published_vs_reproduced"),
-    "scale_reliability.csv": ("derive", "pipeline.derive.scale_reliability"),
-}
 DIFFERENCE_TEST = "difference (design-based t)"
 # The groups compared, as analyse labels them: (comparison level, first group, second group).
 CONTRASTS = {
@@ -1111,33 +1104,119 @@ def render_report(inputs: ReportInputs) -> str:
     )
 
 
-def output_index(config: Config, figures: dict[str, FigureEntry]) -> pd.DataFrame:
-    """Each table and figure, the stage and function that made it, and its inputs with their sha256."""
-    from pipeline.figures import registry
+def _folders(config: Config) -> dict[str, str]:
+    return {key: relative_to_root(getattr(config, key)) for key in FOLDER_KEYS}
 
-    base = config.processed_dir / "analysis_base.parquet"
-    base_hash = sha256_file(base) if base.exists() else "missing"
+
+def _registered_files() -> tuple[registered.Output, ...]:
+    return (*registered.tables(), registered.REPORT, registered.DATA_DICTIONARY, *registered.SPREADSHEETS)
+
+
+def output_index(config: Config, codebook: Codebook) -> pd.DataFrame:
+    """Every output from the registry (pipeline.study.outputs): the stage and function that made it and
+    what it is made from; a figure's four files are one row."""
+    folders = _folders(config)
+    paths = {output.name: registered.relative_path(output, folders) for output in _registered_files()}
+    paths |= {"tables": f"{folders['analysis_dir']}/tables/", "figures": f"{folders['figures_dir']}/"}
+
+    def where(name: str) -> str:
+        # Registered outputs by their path, raw inputs by the configured file they name.
+        if name in paths:
+            return paths[name]
+        configured = getattr(config, name.rpartition(".")[2], None)
+        if isinstance(configured, Path):
+            return relative_to_root(configured)
+        if isinstance(configured, tuple) and all(hasattr(item, "path") for item in configured):
+            return ", ".join(relative_to_root(item.path) for item in configured)
+        return name
+
     rows = [
         {
-            "output": f"analysis/tables/{name}",
-            "stage": stage,
-            "made by": function,
-            "inputs": f"data/processed/analysis_base.parquet (sha256 {base_hash[:16]}…)",
+            "output": paths[output.name],
+            "stage": output.stage,
+            "made by": output.maker,
+            "inputs": ", ".join(where(name) for name in output.inputs),
         }
-        for name, (stage, function) in MAKERS.items()
+        for output in _registered_files()
     ]
-    specs = registry(load_codebook(config.codebook))
-    for name in figures:
-        spec = specs.get(name)
+    for figure in registered.figures(codebook):
         rows.append(
             {
-                "output": f"figures/{name}.png, .svg, .csv",
+                "output": f"{folders['figures_dir']}/{figure.name}.{{png,svg,csv,caption.txt}}",
                 "stage": "figures",
-                "made by": f"pipeline.figures.{spec.module}" if spec else "pipeline.figures",
-                "inputs": ", ".join(spec.inputs) if spec else "",
+                "made by": figure.maker,
+                "inputs": ", ".join(where(registered.FIGURE_INPUT_OUTPUTS[i]) for i in figure.inputs),
             }
         )
     return pd.DataFrame(rows, columns=["output", "stage", "made by", "inputs"])
+
+
+def data_dictionary_entries(config: Config, codebook: Codebook) -> list[dict[str, Any]]:
+    """Every output with every column: its name, its header in the spreadsheets, its kind, what it means."""
+    folders = _folders(config)
+    entries = []
+    outputs = [(output, output.columns) for output in _registered_files()]
+    outputs += [
+        (
+            registered.Output(
+                figure.name,
+                "figures",
+                f"{figure.name}.csv",
+                "figures",
+                figure.maker,
+                f"the numbers figure {figure.name} plots",
+            ),
+            figure.columns,
+        )
+        for figure in registered.figures(codebook)
+    ]
+    for output, columns in outputs:
+        path = registered.relative_path(output, folders)
+        table_name = output.filename.removesuffix(".csv") if output.filename.endswith(".csv") else None
+        rows = tuple(
+            Row((column.name, display.header(column.name, table_name), column.kind, column.description))
+            for column in columns or ()
+        )
+        summary = output.description
+        if output.codebook_columns:
+            summary += " Its columns are the codebook's variables (data/raw/codebook.yaml), one per question."
+        elif not rows:
+            summary += " Not a table: no columns."
+        entries.append(
+            {
+                "id": f"output-{_slug(path)}",
+                "path": path,
+                "summary": f"{summary} Made by {output.maker} (stage: {output.stage}).",
+                "columns": Table(
+                    id=f"columns-{_slug(path)}",
+                    caption=f"Columns of {path}",
+                    headers=("Column", "Header in the spreadsheets", "Kind", "Description"),
+                    rows=rows,
+                )
+                if rows
+                else None,
+            }
+        )
+    return entries
+
+
+def render_data_dictionary(config: Config, codebook: Codebook, report_href: str) -> str:
+    """The data dictionary page: every output column, from the registry."""
+    heading = "Data dictionary: every output column"
+    return (
+        environment()
+        .get_template("data_dictionary.html.j2")
+        .render(
+            title=("Synthetic data: " if config.synthetic_data else "") + heading,
+            heading=heading,
+            synthetic=config.synthetic_data,
+            banner_head=SYNTHETIC_HEAD,
+            banner=SYNTHETIC_BANNER,
+            outputs=data_dictionary_entries(config, codebook),
+            registry="pipeline/study/outputs.py",
+            report_href=report_href,
+        )
+    )
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -1164,21 +1243,28 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         for label, path in (
             ("Every table as an accessible spreadsheet (Excel)", out.parent / "lsp_survey_tables.xlsx"),
             ("Every table as an accessible spreadsheet (OpenDocument)", out.parent / "lsp_survey_tables.ods"),
+            ("Data dictionary: every column of every output", out.parent / DICTIONARY_NAME),
         )
     }
-    return ReportInputs(config, codebook, tables, manifests, figures, output_index(config, figures), links)
+    return ReportInputs(config, codebook, tables, manifests, figures, output_index(config, codebook), links)
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=Path, default=config.analysis_dir / "tables")
-    parser.add_argument("--figures", type=Path, default=config.figures_dir)
-    parser.add_argument("--out", type=Path, default=config.analysis_dir / "report.html")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
+    path_option(parser, "--figures", "{figures_dir}", "the figures")
+    path_option(parser, "--out", "{analysis_dir}/report.html", "where to write the report")
+    path_option(
+        parser, "--dictionary", "{analysis_dir}/" + DICTIONARY_NAME, "where to write the data dictionary"
+    )
+    arguments, config = parse_stage_arguments(parser, argv)
     inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out)
     report = render_report(inputs)
     write_text(arguments.out, report)
+    report_href = Path(
+        os.path.relpath(arguments.out.resolve(), arguments.dictionary.resolve().parent)
+    ).as_posix()
+    write_text(arguments.dictionary, render_data_dictionary(config, inputs.codebook, report_href))
     log.info(
         "wrote %s: %d figures, %d kB",
         relative_to_root(arguments.out),
