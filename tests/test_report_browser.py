@@ -129,3 +129,27 @@ def test_report_holds_every_published_number(built_project: Path):
             str(text).replace("&", "&amp;").replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;")
         )
         assert escaped in html, text
+
+
+@pytest.fixture(scope="module")
+def dictionary(built_project: Path):
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run does)")
+    return open_page_at(
+        CHROMIUM,
+        built_project / "analysis" / "data_dictionary.html",
+        (390, 1280),
+        HEIGHT,
+        axe_script=AXE if AXE.exists() else None,
+    )
+
+
+@pytest.mark.parametrize("width", (390, 1280))
+def test_the_data_dictionary_page_fits_and_passes_the_audit(dictionary, width):
+    page = dictionary[width]
+    assert page.facts["pageWidth"] <= width, page.facts["wideElements"]
+    assert page.console_errors == []
+    assert "Synthetic" in page.facts["title"]
+    if page.violations is None:
+        pytest.skip("axe-core not installed (make browser-tools; .ci/run does)")
+    assert [v for v in page.violations if v["impact"] in ("serious", "critical")] == []
