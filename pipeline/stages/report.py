@@ -673,24 +673,39 @@ def report_charts(inputs: ReportInputs) -> dict[str, Any]:
     return {}
 
 
+def _bounds_text(bounds: Any, direction_only: bool) -> str:
+    """A published range ("0-50", "-100-0") in words; for a direction, the sign it asks for."""
+    match = re.fullmatch(
+        r"\s*(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)\s*", "" if display.missing(bounds) else str(bounds)
+    )
+    if not match:
+        return ""
+    low, high = (float(v) for v in match.groups())
+    if direction_only:
+        return "a negative difference" if high <= 0 else "a positive difference"
+    return f"range {display.number(low, 0)}% to {display.number(high, 0)}%"
+
+
 def published(inputs: ReportInputs) -> dict[str, Any]:
     table = inputs.tables["published_vs_reproduced"]
     compared = table[table["status"] == "compared"]
     rows = []
     for r in compared.itertuples(index=False):
-        bounds = "" if display.missing(r.bounds) else f"range {str(r.bounds).replace('-', ' to ', 1)}%"
-        if display.missing(r.published_value):
-            published_text = str(r.published) if display.missing(bounds) else f"{r.published} ({bounds})"
+        direction_only = str(r.reason).startswith("only a direction")
+        bounds = _bounds_text(r.bounds, direction_only)
+        if display.missing(r.published_value) and bounds:
+            published_text = f"{r.published} ({bounds})"
         else:
             published_text = str(r.published)
-        estimate = (
-            ""
-            if display.missing(r.estimate)
-            else f"{display.number(r.estimate, 0)}% "
-            f"({display.number(r.ci_low, 0)}% to {display.number(r.ci_high, 0)}%)"
-        )
-        if str(r.value_basis) == "direction" or (not display.missing(r.bounds) and display.missing(r.ci_low)):
-            estimate = display.number(r.estimate, 1) if not display.missing(r.estimate) else ""
+        if display.missing(r.estimate):
+            estimate = ""
+        elif direction_only:
+            estimate = f"{display.number(r.estimate, 1)} points"
+        else:
+            estimate = (
+                f"{display.number(r.estimate, 0)}% "
+                f"({display.number(r.ci_low, 0)}% to {display.number(r.ci_high, 0)}%)"
+            )
         rows.append(
             Row(
                 (
@@ -698,7 +713,7 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
                     published_text,
                     estimate,
                     display.count(r.n),
-                    display.yes_no(r.published_in_ci),
+                    display.yes_no(r.published_in_ci) or "not checked: no number or range published",
                     _text(r.reason),
                 ),
                 id=row_id("published", r.published_id, r.quantity_key, ""),
