@@ -898,7 +898,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
     ingest = inputs.manifests.get("ingest", {})
     version = ingest.get("code_version", {}) or {}
     code = "unknown (not a git checkout)"
-    if isinstance(version, dict) and version.get("commit"):
+    if isinstance(version, dict) and version.get("commit") not in (None, "", "unknown"):
         code = f"git commit {version['commit']}" + (
             " with uncommitted changes" if version.get("dirty") else ""
         )
