@@ -148,7 +148,7 @@ figures: $(FIGURES)
 $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(SETTINGS) $(INSTALLED)
 	$(STAGE) figures --stale-only
 
-## report: analysis/report.html (the publication: findings, figures, tables, methods, provenance) and data_dictionary.html
+## report: analysis/report.html (the publication, with findings, figures, tables, methods, provenance) and data_dictionary.html
 report: $(REPORT)
 
 REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
