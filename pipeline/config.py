@@ -18,8 +18,23 @@ from pipeline.io import relative_to_root
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
-INPUT_FORMATS = ("csv", "xlsx", "sav")
-_FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+INPUT_FORMATS = ("csv", "xlsx", "xls", "ods", "sav", "dta", "por")
+# A compressed export (.csv.gz, .zip) is named by what it holds; ingest opens the container.
+_FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".zip": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".por": "por",
+}
+_FORMAT_ALIASES = {"zsav": "sav", "tsv": "csv", "txt": "csv"}
 
 # key: (type, required, help). Nested mappings are described by their own tables.
 _TOP_LEVEL = {
@@ -47,6 +62,7 @@ _INPUT = {
     "sheet": ((str, int), False),
     "encoding": (str, False),
     "header_row": (int, False),
+    "extra_header_rows": (int, False),
     "column_map": (dict, False),
 }
 _SYNTHETIC = {
@@ -77,6 +93,9 @@ class InputFile:
     encoding: str | None = None
     header_row: int | None = None
     column_map: dict[str, str] = field(default_factory=dict)
+    # Rows under the header that are not respondents (a survey tool's question-text or option rows);
+    # None: detect the SurveyMonkey and Qualtrics layouts.
+    extra_header_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +205,11 @@ def _parse(path: Path, raw: Any) -> Config:
                 f"config: {where}.instrument must be coordinator or partner, got {entry['instrument']!r}"
             )
         input_path = _resolve(root, entry["path"])
-        file_format = entry.get("format") or _FORMAT_BY_SUFFIX.get(input_path.suffix.lower())
+        suffixes = [suffix.lower() for suffix in input_path.suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes = suffixes[:-1] or [".csv"]
+        file_format = entry.get("format") or _FORMAT_BY_SUFFIX.get(suffixes[-1] if suffixes else "")
+        file_format = _FORMAT_ALIASES.get(file_format, file_format)
         if file_format not in INPUT_FORMATS:
             raise PipelineError(
                 f"config: {where}: cannot tell the format of {entry['path']}; "
@@ -201,8 +224,11 @@ def _parse(path: Path, raw: Any) -> Config:
                 encoding=entry.get("encoding"),
                 header_row=entry.get("header_row"),
                 column_map=dict(entry.get("column_map") or {}),
+                extra_header_rows=entry.get("extra_header_rows"),
             )
         )
+        if (entry.get("extra_header_rows") or 0) < 0:
+            raise PipelineError(f"config: {where}.extra_header_rows must be 0 or more")
     if not inputs:
         raise PipelineError("config: dataset.inputs lists no input file")
     dataset, synthetic = raw["dataset"], raw["synthetic"]
