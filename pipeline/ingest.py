@@ -575,9 +575,6 @@ def _read_statistics_file(spec: InputFile, codebook: Codebook, data: bytes | Non
         raise _fail(
             path, f"cannot be read as {_STATISTICS_NAMES[kind]} ({type(error).__name__}: {error})"
         ) from None
-    if kind == "por":
-        # Portable files store names in upper case: a property of the format, not a slip to report.
-        frame.columns = [str(name).lower() for name in frame.columns]
     columns = {}
     for name in frame.columns:
         values = frame[name]
@@ -587,9 +584,7 @@ def _read_statistics_file(spec: InputFile, codebook: Codebook, data: bytes | Non
             columns[name] = ["" if value is None else str(value) for value in values.tolist()]
     cells = pd.DataFrame(columns, columns=list(frame.columns), dtype=object)
     value_labels = {
-        (name.lower() if kind == "por" else name): {
-            int(code): str(label) for code, label in labels.items() if float(code).is_integer()
-        }
+        name: {int(code): str(label) for code, label in labels.items() if float(code).is_integer()}
         for name, labels in (meta.variable_value_labels or {}).items()
     }
     # A .sav has no header row in a sheet; rows are numbered as if it had one, like the CSV it replaces.
@@ -730,7 +725,14 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         name = spec.column_map.get(name, name)
         if name not in known and name.casefold() in by_fold:
             name = by_fold[name.casefold()]
-        if name != original and name in known and str(original).strip() not in spec.column_map:
+        # Portable files hold names in upper case: a property of the format, not a slip to report.
+        upper_case_format = table.details.get("format") == "por" and str(original) == name.upper()
+        if (
+            name != original
+            and name in known
+            and str(original).strip() not in spec.column_map
+            and not upper_case_format
+        ):
             repairs.append(_repair(file_label, "", name, str(original), name, KIND_HEADER))
         renamed.append(name)
     named = [name for name in renamed if name]
@@ -758,6 +760,11 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         label = name or f"(unnamed column {position + 1})"
         repairs.append(_repair(file_label, "", label, "", "", KIND_UNKNOWN_COLUMN))
     keep = [name for name in renamed if name in known]
+    # Value labels follow their column to its codebook name.
+    value_labels = None
+    if table.value_labels is not None:
+        by_original = dict(zip(map(str, table.cells.columns), renamed, strict=True))
+        value_labels = {by_original.get(name, name): labels for name, labels in table.value_labels.items()}
     return RawTable(
         table.path,
         table.instrument,
@@ -765,7 +772,7 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         table.rows,
         table.details,
         repairs,
-        table.value_labels,
+        value_labels,
     )
 
 
