@@ -558,9 +558,14 @@ def _read_statistics_file(spec: InputFile, codebook: Codebook, data: bytes | Non
     path = spec.path
     readers = {
         # user_missing=True keeps -8/-9 declared as user-missing instead of turning them into NaN.
-        "sav": lambda p: pyreadstat.read_sav(p, user_missing=True, apply_value_formats=False),
-        "dta": lambda p: pyreadstat.read_dta(p, user_missing=True, apply_value_formats=False),
-        "por": lambda p: pyreadstat.read_por(p, apply_value_formats=False),
+        # A configured encoding overrides the one the file declares (old Stata files declare none).
+        "sav": lambda p: pyreadstat.read_sav(
+            p, user_missing=True, apply_value_formats=False, encoding=spec.encoding
+        ),
+        "dta": lambda p: pyreadstat.read_dta(
+            p, user_missing=True, apply_value_formats=False, encoding=spec.encoding
+        ),
+        "por": lambda p: pyreadstat.read_por(p, apply_value_formats=False),  # ASCII by definition
     }
     try:
         if data is None:

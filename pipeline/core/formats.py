@@ -182,6 +182,12 @@ def sniff(data: bytes) -> Sniffed:
             f"{encoding.upper()} text without a byte-order mark",
             f"set encoding: {encoding} for this input in config.yaml",
         )
+    # Text holds almost no control bytes; a binary file of an unknown kind holds many.
+    control = sum(head.count(bytes([byte])) for byte in (*range(0, 9), 11, 12, *range(14, 32), 127))
+    if head and control > len(head) // 10:
+        return _unsupported(
+            "a binary file of a kind ingest does not know", "check the path, or export the data again"
+        )
     return Sniffed("csv", "text")
 
 
