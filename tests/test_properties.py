@@ -39,7 +39,6 @@ from pipeline.ingest import IngestResult, decode_text, ingest
 from pipeline.io import relative_to_root
 from pipeline.validate import read_frame, validate
 from tests.bad_inputs.make_corpus import (
-    _ods,
     _xls,
     coordinator_records,
     csv_text,
@@ -47,7 +46,13 @@ from tests.bad_inputs.make_corpus import (
     partner_records,
     xlsx_bytes,
 )
-from tests.fixtures.survey_exports import por_names, write_dta_export, write_por_export, write_sav_export
+from tests.fixtures.survey_exports import (
+    por_names,
+    write_dta_export,
+    write_ods_export,
+    write_por_export,
+    write_sav_export,
+)
 
 SETTINGS = {
     "deadline": None,
@@ -251,7 +256,12 @@ def old_workbook_exports(draw: st.DrawFn) -> Export:
     kind = draw(st.sampled_from(["xls", "ods"]))
     records = draw(_rows_and_cells("partner", EXCEL_CELLS))
     records = [["" if value is None else value for value in record] for record in records]
-    data = _xls(records) if kind == "xls" else _ods(records)
+    if kind == "xls":
+        data = _xls(records)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            frame = pd.DataFrame(records[1:], columns=records[0])
+            data = write_ods_export(Path(folder) / "partner.ods", frame).read_bytes()
     expected = sum(not _blank(record) for record in records[1:])
     return Export(f"partner.{kind}", "partner", kind, data, expected)
 

@@ -774,12 +774,40 @@ def _deterministic_ods(raw: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _ods(records: Records) -> bytes:
-    from tests.fixtures.survey_exports import write_ods_export
+_ODS_WRITER = """
+import json, sys
+from pathlib import Path
+import pandas as pd
+from tests.fixtures.survey_exports import write_ods_export
+records = json.load(sys.stdin)
+write_ods_export(Path(sys.argv[1]), pd.DataFrame(records[1:], columns=records[0]))
+"""
+
+
+def ods_file_bytes(records: Records) -> bytes:
+    """An .ods of the records, as pandas' odf writer makes it in a fresh process.
+
+    odfpy adds every namespace it has seen in the process to each later document, so the bytes of a
+    second document depend on what came before; a process of its own gives the same bytes every time.
+    """
+    import json
+    import subprocess
+    import sys
 
     with tempfile.TemporaryDirectory() as folder:
-        raw = write_ods_export(Path(folder) / "export.ods", _labels_frame(records)).read_bytes()
-    return _deterministic_ods(raw)
+        path = Path(folder) / "export.ods"
+        subprocess.run(
+            [sys.executable, "-c", _ODS_WRITER, str(path)],
+            input=json.dumps(records),
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+        )
+        return path.read_bytes()
+
+
+def _ods(records: Records) -> bytes:
+    return _deterministic_ods(ods_file_bytes(records))
 
 
 def _coordinator_codes(codebook: Codebook, changes: dict[tuple[int, str], Any] | None = None) -> Any:
