@@ -412,7 +412,7 @@ def _uncalculated_formulas(
 
     with zipfile.ZipFile(io.BytesIO(workbook_bytes)) as archive:
         sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
-        if not any(b"<f>" in archive.read(n) or b"<f " in archive.read(n) for n in sheets):
+        if not any(re.search(rb"<f[ >]", archive.read(name)) for name in sheets):
             return None
     workbook = openpyxl.load_workbook(io.BytesIO(workbook_bytes), read_only=True, data_only=False)
     try:
