@@ -75,13 +75,15 @@ synthetic: $(INSTALLED)
 ## ingest: read the survey exports into tidy tables and write the manifest
 ingest: $(INGESTED)
 
-$(INGESTED) &: pipeline/ingest.py $(SHARED) $(RAW_INPUTS) $(INSTALLED)
+$(INGESTED) &: pipeline/ingest.py pipeline/core/formats.py pipeline/study/labels.py pipeline/study/lsp_names.py \
+		pipeline/validate.py $(SHARED) $(RAW_INPUTS) $(INSTALLED)
 	$(PY) -m pipeline.ingest
 
 ## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
 validate: $(VALIDATED)
 
-$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py $(RESPONSES) $(FRAME) $(SHARED) $(INSTALLED)
+$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py pipeline/study/labels.py pipeline/study/lsp_names.py \
+		$(RESPONSES) $(FRAME) $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.validate
 
 ## derive: join frame variables, score the 7S scales (with Cronbach's alpha), define maturity
