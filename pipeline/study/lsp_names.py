@@ -74,21 +74,36 @@ class NameMatch:
 
 
 class AuthorityNames:
-    """The frame's authority names, normalised once, to look names up by."""
+    """The frame's authority names, to look names up by; normalised on the first look-up only.
+
+    Most exports code every LSP, so nothing is normalised for them; a replicated frame (the benchmarks'
+    hundred thousand rows) repeats its names, so each distinct name is normalised once.
+    """
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self._by_name: dict[str, list[tuple[str, str]]] = {}
+        self._frame = frame
         self.ids = frozenset(frame["lsp_id"].astype(str))
-        types = frame["authority_type"] if "authority_type" in frame else pd.Series("", index=frame.index)
-        self._counties = frozenset(frame.loc[types.astype(str).eq("county"), "lsp_id"].astype(str))
-        columns = [c for c in ("authority_name", "ons_name") if c in frame]
-        for record in frame[["lsp_id", *columns]].astype(str).itertuples(index=False):
-            lsp_id, names = record[0], {name for name in record[1:] if name.strip()}
-            for name in names:
-                entry = (lsp_id, record[1])
-                bucket = self._by_name.setdefault(normalise_authority(name), [])
-                if entry not in bucket:
-                    bucket.append(entry)
+        self._built: dict[str, list[tuple[str, str]]] | None = None
+        self._counties: frozenset[str] = frozenset()
+
+    @property
+    def _by_name(self) -> dict[str, list[tuple[str, str]]]:
+        if self._built is None:
+            frame = self._frame
+            types = frame["authority_type"] if "authority_type" in frame else pd.Series("", index=frame.index)
+            self._counties = frozenset(frame.loc[types.astype(str).eq("county"), "lsp_id"].astype(str))
+            columns = [c for c in ("authority_name", "ons_name") if c in frame]
+            normalised: dict[str, str] = {}
+            built: dict[str, dict[tuple[str, str], None]] = {}
+            for record in frame[["lsp_id", *columns]].astype(str).itertuples(index=False):
+                lsp_id, names = record[0], {name for name in record[1:] if name.strip()}
+                for name in names:
+                    if name not in normalised:
+                        normalised[name] = normalise_authority(name)
+                    entry = (lsp_id, record[1])
+                    built.setdefault(normalised[name], {})[entry] = None
+            self._built = {key: list(entries) for key, entries in built.items()}
+        return self._built
 
     def match(self, name: str) -> NameMatch:
         key = normalise_authority(name)
