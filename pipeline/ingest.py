@@ -39,7 +39,14 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, Variable, load_codebook
 from pipeline.config import PROJECT_ROOT, InputFile, load_config
-from pipeline.core.formats import TEXT_BOMS, looks_like_utf16_without_bom, sniff, unreadable_message, unwrap
+from pipeline.core.formats import (
+    TEXT_BOMS,
+    Sniffed,
+    looks_like_utf16_without_bom,
+    sniff,
+    unreadable_message,
+    unwrap,
+)
 from pipeline.errors import PipelineError
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_parquet
 from pipeline.study.labels import split_code_and_label
@@ -826,7 +833,7 @@ def read_input(spec: InputFile, codebook: Codebook) -> RawTable:
                 ),
             )
     if found.format is None and spec.encoding and looks_like_utf16_without_bom(data[:8192]):
-        found = found.__class__("csv", "text in the configured encoding")
+        found = Sniffed("csv", "text in the configured encoding")
     if found.format is None:
         raise _fail(path, unreadable_message(found.what, found.advice))
     table = READERS[found.format](spec, codebook, data)

@@ -1028,7 +1028,7 @@ REAL_WORLD_CASES: tuple[Case, ...] = (
     Case(
         "dta_stata12.dta",
         "coordinator Stata 12 .dta file (format 115, the binary header of old Stata)",
-        "repaired: format dta; no repairs lines",
+        "repaired with encoding: utf-8 (old Stata files declare none); format dta; no repairs lines",
         _dta(12),
     ),
     Case(
