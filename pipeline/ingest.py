@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import html
 import importlib.metadata
 import io
 import itertools
@@ -407,98 +408,100 @@ def _choose_sheet(spec: InputFile, names: list[str]) -> str:
     raise _fail(path, f"has no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
 
 
-def _uncalculated_formulas(
-    workbook_bytes: bytes, sheet_name: str, records: list[list[str]]
-) -> tuple[int, int] | None:
-    """The first (row, column), 0-based, of a formula cell with no stored result, else None.
+_XLSX_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.DOTALL)
+_XLSX_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
 
-    A workbook written by a script and never opened in Excel holds formulas without their values;
-    read with data_only they look empty, i.e. "not answered". Read only when the sheet has formulas.
-    """
-    import openpyxl
 
-    with zipfile.ZipFile(io.BytesIO(workbook_bytes)) as archive:
-        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
-        if not any(re.search(rb"<f[ >]", archive.read(name)) for name in sheets):
-            return None
-    workbook = openpyxl.load_workbook(io.BytesIO(workbook_bytes), read_only=True, data_only=False)
-    try:
-        for row_index, row in enumerate(workbook[sheet_name].iter_rows(min_row=1, values_only=True)):
-            for column_index, value in enumerate(row):
-                if isinstance(value, str) and value.startswith("="):
-                    stored = (
-                        records[row_index][column_index] if column_index < len(records[row_index]) else ""
-                    )
-                    if stored == "":
-                        return row_index, column_index
-    finally:
-        workbook.close()
+def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding a sheet, from the workbook and its relationships."""
+    workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    relations = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        relation = re.search(r'\br:id="([^"]*)"', tag) or re.search(r'\bid="([^"]*)"', tag)
+        if name and relation and html.unescape(name[1]) == sheet_name:
+            for link in re.findall(r"<Relationship\b[^>]*>", relations):
+                if f'Id="{relation[1]}"' in link:
+                    target = re.search(r'\bTarget="([^"]*)"', link)
+                    if target:
+                        path = target[1]
+                        return path.lstrip("/") if path.startswith("/") else f"xl/{path}"
     return None
 
 
-def _column_letter(position: int) -> str:
-    letters = ""
-    position += 1
-    while position:
-        position, remainder = divmod(position - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters
+def _uncalculated_formula(workbook_bytes: bytes, sheet_name: str) -> str | None:
+    """The reference (D3) of the first formula cell with no stored result in the sheet, else None.
+
+    A workbook written by a script and never opened in Excel holds formulas without their values;
+    read with data_only they look empty, i.e. "not answered". In the sheet's XML such a cell has an
+    <f> element and no value: no <v>, or an empty one (openpyxl writes <v />). An empty value is a
+    real result only for a text formula (t="str"), which is what Excel saves for ="".
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(workbook_bytes)) as archive:
+            part = _sheet_part(archive, sheet_name)
+            xml = archive.read(part) if part in archive.namelist() else b""
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return None  # openpyxl read the workbook; a layout this look-up does not know has no verdict
+    if not re.search(rb"<f[ >/]", xml):
+        return None
+    for attributes, inner in _XLSX_CELL.findall(xml):
+        if not inner or not re.search(rb"<f[ >/]", inner):
+            continue
+        value = re.search(rb"<v(?:\s*/>|>(.*?)</v>)", inner, re.DOTALL)
+        stored = value is not None and (value[1] or b"").strip() != b""
+        text_result = re.search(rb'\bt="str"', attributes) is not None
+        if not stored and not (value is not None and text_result):
+            reference = _XLSX_REF.search(attributes)
+            return reference[1].decode() + reference[2].decode() if reference else "?"
+    return None
 
 
 def read_xlsx_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
-    """Read an Excel sheet (the named one, else the first), finding the header below any title rows."""
-    import openpyxl  # only this reader needs it
-    from openpyxl.utils.exceptions import InvalidFileException
+    """Read an Excel sheet (the named one, else the first), finding the header below any title rows.
 
+    The cells are read by calamine, like .xls and .ods: openpyxl took minutes for a 50,000-row sheet
+    of inline strings (docs/benchmarks.md). Formula cells without a stored result are refused first.
+    """
     path = spec.path
     data = _read_bytes(path) if data is None else data
     if not data:
         raise _fail(path, "is empty; export the survey again")
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise _fail(path, "is not an Excel .xlsx workbook (not a zip archive); check the path and format")
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise _fail(path, f"cannot be opened as an Excel workbook ({type(error).__name__})") from None
-    try:
-        names = workbook.sheetnames
-        sheet_name = _choose_sheet(spec, names)
-        sheet = workbook[sheet_name]
-        # min_row=1 makes the read-only reader yield empty rows too, so list position = sheet row - 1.
-        records = [
-            [_cell_text(value) for value in row] for row in sheet.iter_rows(min_row=1, values_only=True)
-        ]
-    finally:
-        workbook.close()
-    formula = _uncalculated_formulas(data, sheet_name, records)
-    if formula is not None:
-        row, column = formula
-        raise _fail(
-            path,
-            f"sheet {sheet_name!r} cell {_column_letter(column)}{row + 1} (row {row + 1}): a formula with no "
-            "stored result (the workbook was written by a program and never calculated), so its answer "
-            "cannot be read; open the workbook in Excel or LibreOffice, save it, and run again",
-        )
-    return _sheet_records_to_table(spec, codebook, records, names, sheet_name, "xlsx")
+    return read_calamine_input(spec, codebook, data, "xlsx")
 
 
-def read_calamine_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
-    """Read an old Excel .xls or an OpenDocument .ods sheet through calamine, like an .xlsx sheet."""
-    import python_calamine  # only this reader needs it
+_WORKBOOK_NAMES = {"xlsx": "an Excel workbook", "xls": "an .xls workbook", "ods": "an .ods spreadsheet"}
+
+
+def read_calamine_input(
+    spec: InputFile, codebook: Codebook, data: bytes | None = None, kind: str | None = None
+) -> RawTable:
+    """Read an .xlsx, old Excel .xls or OpenDocument .ods sheet through calamine."""
+    import python_calamine  # only the workbook readers need it
 
     path = spec.path
     data = _read_bytes(path) if data is None else data
-    kind = "ods" if data.startswith(b"PK") else "xls"
+    if kind is None:
+        kind = "ods" if sniff(data).format == "ods" else "xls"
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(workbook.sheet_names)
     except Exception as error:  # calamine raises its own error types and ValueError for damaged files
-        raise _fail(
-            path, f"cannot be opened as {'an .ods' if kind == 'ods' else 'an .xls'} workbook ({error})"
-        ) from None
+        raise _fail(path, f"cannot be opened as {_WORKBOOK_NAMES[kind]} ({error})") from None
     if not names:
         raise _fail(path, "has no sheets; export the survey again")
     sheet_name = _choose_sheet(spec, names)
+    formula = _uncalculated_formula(data, sheet_name) if kind == "xlsx" else None
+    if formula is not None:
+        row = re.sub(r"[A-Z]", "", formula)
+        raise _fail(
+            path,
+            f"sheet {sheet_name!r} cell {formula} (row {row}): a formula with no stored result (the "
+            "workbook was written by a program and never calculated), so its answer cannot be read; "
+            "open the workbook in Excel or LibreOffice, save it, and run again",
+        )
     try:
         # skip_empty_area=False starts at A1, so list position = sheet row - 1 as for .xlsx.
         rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)

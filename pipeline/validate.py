@@ -214,7 +214,10 @@ def row_failures(
     found.loc[conflicting, "check"] = "duplicate_respondent_id_conflicting"
     lines.append(_named_reasons(found))
     lsp = table["lsp_id"]
-    not_in_frame = _lines(lsp.notna() & ~lsp.isin(frame_ids), table, "lsp_id", "lsp_in_frame")
+    # check_frame made the ids unique, so get_indexer applies; Series.isin on Arrow strings converts
+    # every frame id to a scalar (2.6 s against 0.2 s for a 100,000-row frame).
+    in_frame = pd.Series(frame_ids.get_indexer(lsp.astype(object)) >= 0, index=lsp.index)
+    not_in_frame = _lines(lsp.notna() & ~in_frame, table, "lsp_id", "lsp_in_frame")
     if len(not_in_frame) and names is not None:
         ambiguous = {value for value in not_in_frame["value"].unique() if names.match(str(value)).ambiguous}
         not_in_frame.loc[not_in_frame["value"].isin(ambiguous), "check"] = "lsp_name_ambiguous"

@@ -187,3 +187,45 @@ def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(
     assert result.repairs[["original", "repaired", "kind"]].to_numpy().tolist() == [
         ["csv", "xlsx", KIND_FORMAT]
     ]
+
+
+def _workbook_with_cell(cell_xml: bytes) -> bytes:
+    """The corpus workbook with the formula cell D3 replaced by the given XML."""
+    source = zipfile.ZipFile(PROJECT_ROOT / "tests/bad_inputs/xlsx_uncalculated_formula.xlsx")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<c r="D3">.*?</c>', cell_xml, data, count=1)
+            target.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("cell", "uncalculated"),
+    [
+        (b'<c r="D3" t="str"><f>IF(1=1,"Agree","")</f><v>Agree</v></c>', False),  # as Excel saves it
+        (b'<c r="D3" t="str"><f>""</f><v></v></c>', False),  # a text formula whose result is empty
+        (b'<c r="D3"><f>1+1</f><v>2</v></c>', False),
+        (b'<c r="D3"><f>1+1</f></c>', True),  # never calculated
+        (b'<c r="D3"><f>1+1</f><v /></c>', True),  # as openpyxl writes a formula
+    ],
+)
+def test_formula_cells_with_a_stored_result_are_read_and_those_without_refused(tmp_path, cell, uncalculated):
+    from pipeline.errors import PipelineError
+    from pipeline.ingest import _uncalculated_formula
+
+    data = _workbook_with_cell(cell)
+    assert (_uncalculated_formula(data, "responses") == "D3") is uncalculated
+    if uncalculated:
+        path = tmp_path / "partners.xlsx"
+        path.write_bytes(data)
+        with pytest.raises(PipelineError, match=r"cell D3 \(row 3\): a formula with no stored result"):
+            ingest([input_file(path, "partner")], _codebook())
+
+
+def _codebook() -> Codebook:
+    from pipeline.codebook import load_codebook
+
+    return load_codebook(RAW / "codebook.yaml")
