@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import PROJECT_ROOT
-from pipeline.synthetic_model import replicate_frame
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.synthetic.model import replicate_frame
 
 ROWS = 50_000
 RAW = PROJECT_ROOT / "data/raw"

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.codebook import Codebook
-from pipeline.config import PROJECT_ROOT
-from pipeline.ingest import KIND_FORMAT, KIND_NO_VALUE_LABELS, ingest
+from pipeline.core.codebook import Codebook
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.stages.ingest import KIND_FORMAT, KIND_NO_VALUE_LABELS, ingest
 from tests.fixtures.survey_exports import (
     input_file,
     por_names,
@@ -213,8 +213,8 @@ def _workbook_with_cell(cell_xml: bytes) -> bytes:
     ],
 )
 def test_formula_cells_with_a_stored_result_are_read_and_those_without_refused(tmp_path, cell, uncalculated):
-    from pipeline.errors import PipelineError
-    from pipeline.ingest import _uncalculated_formula
+    from pipeline.core.errors import PipelineError
+    from pipeline.stages.ingest import _uncalculated_formula
 
     data = _workbook_with_cell(cell)
     assert (_uncalculated_formula(data, "responses") == "D3") is uncalculated
@@ -226,6 +226,6 @@ def test_formula_cells_with_a_stored_result_are_read_and_those_without_refused(t
 
 
 def _codebook() -> Codebook:
-    from pipeline.codebook import load_codebook
+    from pipeline.core.codebook import load_codebook
 
     return load_codebook(RAW / "codebook.yaml")

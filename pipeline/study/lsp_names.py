@@ -11,6 +11,7 @@ matched is a repair; none or several is a rejection that names the candidates.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -77,19 +78,33 @@ class AuthorityNames:
     """The frame's authority names, to look names up by; normalised on the first look-up only.
 
     Most exports code every LSP, so nothing is normalised for them; a replicated frame (the benchmarks'
-    hundred thousand rows) repeats its names, so each distinct name is normalised once.
+    hundred thousand rows) repeats its names, so each distinct name is normalised once. ``frame`` may be
+    a function that reads it: ingest then reads the frame only for an export that names an LSP.
     """
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
-        self.ids = frozenset(frame["lsp_id"].astype(str))
+    def __init__(self, frame: pd.DataFrame | Callable[[], pd.DataFrame]) -> None:
+        self._source = frame
+        self._frame: pd.DataFrame | None = frame if isinstance(frame, pd.DataFrame) else None
+        self._ids: frozenset[str] | None = None
         self._built: dict[str, list[tuple[str, str]]] | None = None
         self._counties: frozenset[str] = frozenset()
 
     @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = self._source()  # type: ignore[operator]
+        return self._frame
+
+    @property
+    def ids(self) -> frozenset[str]:
+        if self._ids is None:
+            self._ids = frozenset(self.frame["lsp_id"].astype(str))
+        return self._ids
+
+    @property
     def _by_name(self) -> dict[str, list[tuple[str, str]]]:
         if self._built is None:
-            frame = self._frame
+            frame = self.frame
             types = frame["authority_type"] if "authority_type" in frame else pd.Series("", index=frame.index)
             self._counties = frozenset(frame.loc[types.astype(str).eq("county"), "lsp_id"].astype(str))
             columns = [c for c in ("authority_name", "ons_name") if c in frame]
@@ -136,4 +151,5 @@ class AuthorityNames:
 
     def looks_like_name(self, value: str) -> bool:
         """A value that is no LSP code but has letters enough to be an authority's name."""
-        return value not in self.ids and len(re.findall(r"[^\W\d_]", value)) >= 3
+        # Letters first: an export of codes (22UH, 09) never needs the frame read.
+        return len(re.findall(r"[^\W\d_]", value)) >= 3 and value not in self.ids

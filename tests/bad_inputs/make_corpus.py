@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import DEFAULT_CONFIG
+from pipeline.core.paths import PROJECT_ROOT
 
 HERE = Path(__file__).resolve().parent
 RAW = PROJECT_ROOT / "data/raw"
@@ -1265,33 +1266,34 @@ OTHER_CASES = (
 
 FOUND_BUGS = (
     "`stray_quote_coded.csv`, `stray_quote_free_text.csv`: a quote never closed read the following rows "
-    "into one cell, so rows were lost without a word (pipeline/ingest.py, read_csv_input).",
+    "into one cell, so rows were lost without a word (pipeline/stages/ingest.py, read_csv_input).",
     "`truncated_inside_quote.csv`: a file ending inside a quoted cell was read as if complete, the cut "
-    "cell and any rows a stray quote swallowed included (pipeline/ingest.py, read_csv_input).",
+    "cell and any rows a stray quote swallowed included (pipeline/stages/ingest.py, read_csv_input).",
     "`xlsx_data_on_second_sheet.xlsx`: the error did not name the sheet it searched nor the other sheets "
-    "(pipeline/ingest.py, read_xlsx_input).",
-    "`frame_empty.csv`: a traceback (pandas EmptyDataError) instead of one line (pipeline/validate.py, "
-    "read_frame).",
+    "(pipeline/stages/ingest.py, read_xlsx_input).",
+    "`frame_empty.csv`: a traceback (pandas EmptyDataError) instead of one line "
+    "(pipeline/stages/validate.py, read_frame).",
     "`frame_missing_tier.csv`, `frame_without_tier_column.csv`: the error named lsp_frame_2008.csv "
     "whatever frame was configured, and a missing column read 'column_in_dataframe (tier)' "
-    "(pipeline/validate.py, check_frame and validate).",
+    "(pipeline/stages/validate.py, check_frame and validate).",
     "`config_unknown_key.yaml`, `config_wrong_type.yaml`: the error did not name the configuration file "
-    "(pipeline/config.py, load_config).",
+    "(pipeline/core/config.py, load_config).",
     "`xlsx_uncalculated_formula.xlsx`: formula cells with no stored result were read as not answered (-9), "
-    "silently (pipeline/ingest.py, read_xlsx_input).",
+    "silently (pipeline/stages/ingest.py, read_xlsx_input).",
     "`nul_late.csv`: a NUL byte after the first 8 KB passed into the valid data unrecorded, while one in "
-    "the first 8 KB refused the whole file (pipeline/ingest.py, _refuse_damaged_cells).",
+    "the first 8 KB refused the whole file (pipeline/stages/ingest.py, _refuse_damaged_cells).",
     "`control_character_coded.csv`: a control character after a label was normalised away as if it were "
-    "a space (pipeline/ingest.py, _coded_translation).",
-    "`overlong_comment.csv`: 'field larger than field limit', naming no row or column (pipeline/ingest.py, "
-    "_parse_csv).",
+    "a space (pipeline/stages/ingest.py, _coded_translation).",
+    "`overlong_comment.csv`: 'field larger than field limit', naming no row or column "
+    "(pipeline/stages/ingest.py, _parse_csv).",
     "`semicolon_decimal_comma.csv`: '18,0' rejected on every row though '18.0' is repaired "
-    "(pipeline/ingest.py, _numeric_translation).",
+    "(pipeline/stages/ingest.py, _numeric_translation).",
     "`utf16_tab.txt`, `utf16_no_bom.txt`: UTF-16 text refused as 'a binary file' even with encoding set; "
-    "the advice given led to a second error (pipeline/ingest.py, decode_text; pipeline/core/formats.py).",
+    "the advice given led to a second error (pipeline/stages/ingest.py, decode_text; "
+    "pipeline/core/formats.py).",
     "`surveymonkey_two_header_rows.csv`, `qualtrics_three_header_rows.csv`: the extra header rows were "
-    "rejected as if they were respondents (pipeline/ingest.py, _extra_header_rows).",
-    "`labels_with_codes.csv`, `lsp_by_name.csv`: rejected on every row (pipeline/ingest.py, "
+    "rejected as if they were respondents (pipeline/stages/ingest.py, _extra_header_rows).",
+    "`labels_with_codes.csv`, `lsp_by_name.csv`: rejected on every row (pipeline/stages/ingest.py, "
     "_coded_translation, _lsp_ids_from_names).",
 )
 

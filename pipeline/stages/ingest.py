@@ -17,7 +17,6 @@ Outputs (in ``processed_dir``):
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import html
@@ -31,15 +30,16 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import PROJECT_ROOT, InputFile, load_config
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import InputFile, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
 from pipeline.core.formats import (
     TEXT_BOMS,
     Sniffed,
@@ -48,12 +48,12 @@ from pipeline.core.formats import (
     unreadable_message,
     unwrap,
 )
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_parquet
+from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_parquet
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.study.labels import split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
 
-log = logging.getLogger("pipeline.ingest")
+log = logging.getLogger("pipeline.stages.ingest")
 
 REPAIR_COLUMNS = ["file", "row", "column", "original", "repaired", "kind"]
 SOURCE_COLUMNS = ["source_file", "source_row"]
@@ -1128,16 +1128,19 @@ def sort_repairs(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def ingest(
-    inputs: Sequence[InputFile], codebook: Codebook, frame: pd.DataFrame | None = None
+    inputs: Sequence[InputFile],
+    codebook: Codebook,
+    frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
 ) -> IngestResult:
     """Read every input and build one tidy table per instrument (several inputs are stacked).
 
-    With the sampling ``frame``, an lsp_id written as the authority's name is matched to its LSP.
+    With the sampling ``frame`` (or a function reading it, called only when needed), an lsp_id written
+    as the authority's name is matched to its LSP.
     """
     per_instrument: dict[str, list[pd.DataFrame]] = {name: [] for name in codebook.instruments}
     records: list[dict[str, Any]] = []
     manifest: list[dict[str, Any]] = []
-    names = AuthorityNames(frame) if frame is not None and "lsp_id" in frame else None
+    names = AuthorityNames(frame) if frame is not None else None
     for spec in inputs:
         table = read_input(spec, codebook)
         tidy_table, repairs = tidy(table, codebook, names)
@@ -1231,15 +1234,19 @@ def write_outputs(result: IngestResult, manifest: dict[str, Any], out_dir: Path)
     log.info("wrote %s", relative_to_root(out_dir / "manifest.json"))
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=config.processed_dir)
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--out-dir", "{processed_dir}", "where to write the tidy tables and the manifest")
+    arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
-    from pipeline.validate import read_frame  # the one frame reader (imports pandera: only here)
 
-    result = ingest(config.inputs, codebook, read_frame(config.frame))
+    def frame() -> pd.DataFrame:
+        # The one frame reader (it imports pandera), called only for an export that names an LSP.
+        from pipeline.study.frame import read_frame
+
+        return read_frame(config.frame)
+
+    result = ingest(config.inputs, codebook, frame)
     write_outputs(result, build_manifest(result, codebook, config.frame), arguments.out_dir)
 
 
