@@ -402,7 +402,7 @@ def test_corrupted_excel_and_spss_exports_never_crash_or_lose_a_row(
     check_pipeline_keeps_every_row([coordinator, partner])
 
 
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=8, **SETTINGS)
 @given(coordinator=statistics_exports(), partner=old_workbook_exports())
 def test_corrupted_xls_ods_dta_zsav_and_por_exports_never_crash_or_lose_a_row(
     coordinator: Export, partner: Export
@@ -410,7 +410,7 @@ def test_corrupted_xls_ods_dta_zsav_and_por_exports_never_crash_or_lose_a_row(
     check_pipeline_keeps_every_row([coordinator, partner])
 
 
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=8, **SETTINGS)
 @given(coordinator=wrapped_text_exports(), partner=csv_exports("partner"))
 def test_compressed_and_wide_unicode_exports_never_crash_or_lose_a_row(
     coordinator: Export, partner: Export
