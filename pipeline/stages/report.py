@@ -31,6 +31,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
@@ -894,14 +895,19 @@ def outputs(inputs: ReportInputs) -> dict[str, Any]:
     return {"index": table, "links": inputs.links}
 
 
+def describe_code_version(version: dict) -> str:
+    """The release and commit in words (the manifest's ``code_version``), never a Python repr."""
+    release = f"lsp-survey-rap {version.get('version', __version__)}"
+    commit = version.get("commit", "unknown")
+    if commit in (None, "", "unknown"):
+        return f"{release}, outside git (commit unknown)"
+    state = " with uncommitted changes" if version.get("dirty") else ""
+    return f"{release}, commit {commit}{state}"
+
+
 def provenance(inputs: ReportInputs) -> dict[str, Any]:
     ingest = inputs.manifests.get("ingest", {})
-    version = ingest.get("code_version", {}) or {}
-    code = "unknown (not a git checkout)"
-    if isinstance(version, dict) and version.get("commit") not in (None, "", "unknown"):
-        code = f"git commit {version['commit']}" + (
-            " with uncommitted changes" if version.get("dirty") else ""
-        )
+    code = describe_code_version(ingest.get("code_version", {}) or {})
     inputs_table = Table(
         id="table-inputs",
         caption="Input files of this run",
@@ -1123,15 +1129,20 @@ def _folders(config: Config) -> dict[str, str]:
     return {key: relative_to_root(getattr(config, key)) for key in FOLDER_KEYS}
 
 
-def _registered_files() -> tuple[registered.Output, ...]:
-    return (*registered.tables(), registered.REPORT, registered.DATA_DICTIONARY, *registered.SPREADSHEETS)
+def _registered_files(codebook: Codebook) -> tuple[registered.Output, ...]:
+    return (
+        *registered.tables(codebook),
+        registered.REPORT,
+        registered.DATA_DICTIONARY,
+        *registered.SPREADSHEETS,
+    )
 
 
 def output_index(config: Config, codebook: Codebook) -> pd.DataFrame:
     """Every output from the registry (pipeline.study.outputs): the stage and function that made it and
     what it is made from; a figure's four files are one row."""
     folders = _folders(config)
-    paths = {output.name: registered.relative_path(output, folders) for output in _registered_files()}
+    paths = {output.name: registered.relative_path(output, folders) for output in _registered_files(codebook)}
     paths |= {"tables": f"{folders['analysis_dir']}/tables/", "figures": f"{folders['figures_dir']}/"}
 
     def where(name: str) -> str:
@@ -1152,7 +1163,7 @@ def output_index(config: Config, codebook: Codebook) -> pd.DataFrame:
             "made by": output.maker,
             "inputs": ", ".join(where(name) for name in output.inputs),
         }
-        for output in _registered_files()
+        for output in _registered_files(codebook)
     ]
     for figure in registered.figures(codebook):
         rows.append(
@@ -1170,7 +1181,7 @@ def data_dictionary_entries(config: Config, codebook: Codebook) -> list[dict[str
     """Every output with every column: its name, its header in the spreadsheets, its kind, what it means."""
     folders = _folders(config)
     entries = []
-    outputs = [(output, output.columns) for output in _registered_files()]
+    outputs = [(output, output.columns) for output in _registered_files(codebook)]
     outputs += [
         (
             registered.Output(
