@@ -31,6 +31,7 @@ _TOP_LEVEL = {
     "figures_dir": (str, True),
     "disclosure": (dict, True),
     "maturity": (dict, True),
+    "weighting": (dict, True),
 }
 _DATASET = {
     "synthetic": (bool, True),
@@ -55,9 +56,21 @@ _SYNTHETIC = {
     "n_partners": (int, True),
     "out_dir": (str, True),
 }
-_SEEDS = {"methods_validation": (int, True)}
+_SEEDS = {"methods_validation": (int, True), "weighting_bootstrap": (int, False)}
 _DISCLOSURE = {"min_cell": (int, True)}
 _MATURITY = {"primary": (str, True), "alternatives": (list, True), "mature_min_years": (int, True)}
+_WEIGHTING = {
+    "primary": (str, True),
+    "alternatives": (list, True),
+    "margins": (list, True),
+    "bounds": ((list, type(None)), True),
+    "trim": ((list, type(None)), True),
+    "min_cell_respondents": (int, True),
+    "bootstrap_replicates": (int, True),
+}
+WEIGHTING_METHODS = ("type_only", "raking", "linear", "logit")
+# Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
+WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
 MATURITY_DEFINITIONS = (
     "development_stage",
     "years_joint_working",
@@ -103,6 +116,7 @@ class Config:
     maturity_alternatives: tuple[str, ...]
     mature_min_years: int
     raw: dict[str, Any]
+    weighting: Any = None  # pipeline.study.weighting.WeightingSpec, built from the weighting: section
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -176,6 +190,7 @@ def _parse(path: Path, raw: Any) -> Config:
             )
     if maturity["primary"] in maturity["alternatives"]:
         raise PipelineError("config: maturity.alternatives must not repeat maturity.primary")
+    weighting = _parse_weighting(raw["weighting"], raw["seeds"])
     root = path.parent
     inputs = []
     for number, entry in enumerate(raw["dataset"]["inputs"], start=1):
@@ -227,4 +242,58 @@ def _parse(path: Path, raw: Any) -> Config:
         maturity_alternatives=tuple(maturity["alternatives"]),
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
+        weighting=weighting,
+    )
+
+
+def _bounds(value: Any, key: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise PipelineError(f"config: weighting.{key} must be null or [lower, upper], got {value!r}")
+    lower, upper = float(value[0]), float(value[1])
+    if not 0 <= lower < 1 < upper:
+        raise PipelineError(f"config: weighting.{key} must satisfy 0 <= lower < 1 < upper, got {value!r}")
+    return lower, upper
+
+
+def _parse_weighting(section: Any, seeds: dict[str, Any]) -> Any:
+    from pipeline.study.weighting import WeightingSpec  # the spec lives with the weighting code
+
+    _check(section, _WEIGHTING, "weighting")
+    for method in (section["primary"], *section["alternatives"]):
+        if method not in WEIGHTING_METHODS:
+            raise PipelineError(
+                f"config: weighting method {method!r} is not one of {', '.join(WEIGHTING_METHODS)}"
+            )
+    margins = []
+    for margin in section["margins"]:
+        columns = [margin] if isinstance(margin, str) else margin
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise PipelineError(
+                f"config: weighting.margins entries must be a column or a list of columns, got {margin!r}"
+            )
+        for column in columns:
+            if column not in WEIGHTING_MARGIN_COLUMNS:
+                raise PipelineError(
+                    f"config: weighting margin column {column!r} is not one of {', '.join(WEIGHTING_MARGIN_COLUMNS)}"
+                )
+        margins.append(tuple(columns))
+    bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
+    uses_logit = "logit" in (section["primary"], *section["alternatives"])
+    if uses_logit and bounds is None:
+        raise PipelineError("config: weighting.bounds are required for the logit weighting")
+    if section["min_cell_respondents"] < 1 or section["bootstrap_replicates"] < 2:
+        raise PipelineError(
+            "config: weighting.min_cell_respondents must be >= 1 and bootstrap_replicates >= 2"
+        )
+    return WeightingSpec(
+        primary=section["primary"],
+        alternatives=tuple(section["alternatives"]),
+        margins=tuple(margins),
+        bounds=bounds,
+        trim=trim,
+        min_cell_respondents=section["min_cell_respondents"],
+        bootstrap_replicates=section["bootstrap_replicates"],
+        seed=seeds.get("weighting_bootstrap", 20080402),
     )

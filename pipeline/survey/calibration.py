@@ -56,22 +56,26 @@ class GregResiduals:
     """R's ``greg_calibration`` entry: influence values become residuals on the calibration variables.
 
     ``basis`` is an orthonormal basis of the column space of ``X * sqrt(d)`` at unit level (R's
-    ``qr(mm * whalf)``), ``scale`` is ``g * sqrt(d)`` per unit (R's ``w``), ``unit`` maps rows to units.
+    ``qr(mm * whalf)``), ``scale`` is ``g * sqrt(d)`` per unit (R's ``w``), ``unit`` maps the calibrated
+    rows (``rows``, positions in the design) to units.
     """
 
     basis: np.ndarray
     scale: np.ndarray
     unit: np.ndarray
     rows_per_unit: np.ndarray
+    rows: np.ndarray
 
     def residualise(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (``(n, p)`` influence values) with the calibration's fitted part removed."""
         z = np.zeros((self.scale.size, x.shape[1]))
-        np.add.at(z, self.unit, x)
+        np.add.at(z, self.unit, x[self.rows])
         scaled = z / self.scale[:, None]
         fitted = self.basis @ (self.basis.T @ scaled) * self.scale[:, None]
         # Spread each unit's fitted part over its rows: only unit (and so PSU) totals enter the variance.
-        return x - (fitted / self.rows_per_unit[:, None])[self.unit]
+        out = x.copy()
+        out[self.rows] -= (fitted / self.rows_per_unit[:, None])[self.unit]
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -393,16 +397,18 @@ def calibration_factors(
 # ------------------------------------------------------------------------------------ the designs
 
 
-def _units(design: PreparedDesign, unit: Any) -> tuple[np.ndarray, np.ndarray]:
+def _units(design: PreparedDesign, unit: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit code of each calibrated row and the position (in ``rows``) of each unit's first row."""
     if unit is None:
-        return np.arange(design.n), np.arange(design.n)
-    codes = pd.factorize(pd.Series(design.column(unit)), sort=True)[0].astype(np.int64)
+        return np.arange(rows.size), np.arange(rows.size)
+    codes = pd.factorize(pd.Series(design.column(unit)[rows]), sort=True)[0].astype(np.int64)
     first = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(design.n)[::-1]
+    first[codes[::-1]] = np.arange(rows.size)[::-1]
     # Units must nest in PSUs (their residuals are spread over rows of one PSU) and share a weight.
-    if np.any(design.psu[first][codes] != design.psu):
+    psu, w = design.psu[rows], design.weights[rows]
+    if np.any(psu[first][codes] != psu):
         raise CalibrationError("calibration units must nest within PSUs")
-    if not np.allclose(design.weights[first][codes], design.weights, rtol=1e-12, atol=0):
+    if not np.allclose(w[first][codes], w, rtol=1e-12, atol=0):
         raise CalibrationError("the rows of a calibration unit must share one weight")
     return codes, first
 
@@ -424,6 +430,7 @@ def calibrate(
     bounds: tuple[float, float] = (-np.inf, np.inf),
     trim: tuple[float, float] | None = None,
     unit: Any = None,
+    rows: np.ndarray | None = None,
     epsilon: float = 1e-7,
     maxit: int = 50,
 ) -> tuple[PreparedDesign, CalibrationSummary]:
@@ -442,6 +449,9 @@ def calibrate(
     unit
         Column or array grouping rows into calibration units that each count once (e.g. the LSP of
         each partner); ``None`` calibrates rows.
+    rows
+        Boolean mask of the rows to calibrate (e.g. one instrument's rows in a design of both); the
+        other rows keep their weights and their influence values. ``None`` for all rows.
 
     Returns
     -------
@@ -453,8 +463,12 @@ def calibrate(
     x = np.asarray(x, dtype=float)
     if x.shape[0] != design.n:
         raise CalibrationError(f"x has {x.shape[0]} rows, the design has {design.n}")
-    codes, first = _units(design, unit)
-    ux, uw = x[first], design.weights[first]
+    positions = np.arange(design.n) if rows is None else np.flatnonzero(np.asarray(rows, dtype=bool))
+    if positions.size == 0:
+        raise CalibrationError("no rows to calibrate")
+    x = x[positions]
+    codes, first = _units(design, unit, positions)
+    ux, uw = x[first], design.weights[positions][first]
     if unit is not None and not np.allclose(ux[codes], x):
         raise CalibrationError("calibration variables must be constant within a unit")
     g, summary = calibration_factors(
@@ -468,8 +482,11 @@ def calibrate(
         scale=g * half,
         unit=codes,
         rows_per_unit=np.bincount(codes).astype(float),
+        rows=positions,
     )
-    return _with_weights(design, design.weights * g[codes], entry), summary
+    weights = design.weights.copy()
+    weights[positions] *= g[codes]
+    return _with_weights(design, weights, entry), summary
 
 
 def _cells(
