@@ -275,9 +275,8 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> Any:
             )
         for column in columns:
             if column not in WEIGHTING_MARGIN_COLUMNS:
-                raise PipelineError(
-                    f"config: weighting margin column {column!r} is not one of {', '.join(WEIGHTING_MARGIN_COLUMNS)}"
-                )
+                allowed = ", ".join(WEIGHTING_MARGIN_COLUMNS)
+                raise PipelineError(f"config: weighting margin column {column!r} is not one of {allowed}")
         margins.append(tuple(columns))
     bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
     uses_logit = "logit" in (section["primary"], *section["alternatives"])
