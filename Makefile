@@ -37,7 +37,8 @@ LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering
 	likert_$(e)_tier likert_$(e)_maturity)
 FIGURES_DIR := figures
 FIGURE_SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py \
-	pipeline/frame.py pipeline/derive.py pipeline/study_design.py pipeline/figures/__init__.py \
+	pipeline/frame.py pipeline/derive.py pipeline/study_design.py pipeline/study/weighting.py \
+	pipeline/survey/calibration.py pipeline/figures/__init__.py \
 	pipeline/figures/__main__.py pipeline/figures/common.py
 FIGURE_MODULES := $(filter-out $(FIGURE_SHARED),$(wildcard pipeline/figures/*.py))
 FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/estimates.csv \

@@ -72,6 +72,8 @@ SHARED_SOURCES = (
     "pipeline/frame.py",
     "pipeline/derive.py",
     "pipeline/study_design.py",
+    "pipeline/study/weighting.py",
+    "pipeline/survey/calibration.py",
     "pipeline/figures/__init__.py",
     "pipeline/figures/__main__.py",
     "pipeline/figures/common.py",

@@ -335,6 +335,9 @@ def calibrate_population(
                 trim=spec.trim,
                 unit=None if unit is None else design.data[unit].astype(str).to_numpy(),
                 rows=rows,
+                # Far tighter than R's 1e-7, so the weights are fixed to 1e-12 and an independent
+                # recomputation (pipeline/verify.py, by iterative proportional fitting) agrees to 1e-9.
+                epsilon=1e-12,
             )
         except CalibrationError as error:
             raise PipelineError(f"{instrument} weights ({method}): {error}") from None
@@ -393,3 +396,26 @@ def weight_diagnostics(
             )
             rows += [d.__dict__ | {"primary": method == spec.primary} for d in diagnostics]
     return pd.DataFrame(rows)
+
+
+def primary_weighted_base(
+    base: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec | None
+) -> pd.DataFrame:
+    """The analysis base (with `design_columns`) whose weight column holds the primary weights.
+
+    For code that reads weights from the rows rather than from a design (the figures): the same
+    weights the weighted designs of `pipeline.study_design.prepare_designs` carry. The type-only
+    design weight is kept as ``design_weight``.
+    """
+    from pipeline.study_design import WEIGHT, prepare_designs
+
+    result = base.assign(design_weight=base[WEIGHT])
+    hook = calibrator(frame, spec) if spec is not None else None
+    if hook is None:
+        return result
+    designs = prepare_designs(base, "weighted", calibrate=hook)
+    weights = result[WEIGHT].to_numpy(dtype=float).copy()
+    for instrument in ("coordinator", "partner"):
+        rows = (base["respondent_type"] == instrument).to_numpy()
+        weights[rows] = designs[instrument].weights
+    return result.assign(**{WEIGHT: weights})
