@@ -181,7 +181,10 @@ def collapse_sparse_cells(
     cols = list(margin)
 
     def labels(frame: pd.DataFrame) -> pd.Series:
-        return frame[cols].astype(str).agg("|".join, axis=1)
+        text = frame[cols[0]].astype(str)
+        for col in cols[1:]:
+            text = text + "|" + frame[col].astype(str)
+        return text.reset_index(drop=True)
 
     sample_cells, pop_cells = labels(sample), labels(population)
     merges: list[str] = []
@@ -256,6 +259,79 @@ def _diagnose(population: str, method: str, before, after, rows, summary, merges
     )
 
 
+def calibration_inputs(
+    design: PreparedDesign, rows: np.ndarray, frame_vars: pd.DataFrame, spec: WeightingSpec
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The margin indicators of the `rows` of a design, their frame totals and the cell merges.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``(rows.sum(), cells)`` indicators, constant within an LSP.
+    totals : numpy.ndarray
+        The frame's count of LSPs in each cell.
+    merges : list of str
+        The sparse cells merged (`collapse_sparse_cells`).
+    """
+    from pipeline.survey.calibration import margin_matrix
+
+    sample = (
+        design.data.loc[rows, ["lsp_id"]]
+        .astype(str)
+        .merge(frame_vars, on="lsp_id", how="left", validate="many_to_one")
+    )
+    if sample["authority_type"].isna().any():
+        raise PipelineError("respondents name LSPs not in the frame")
+    units = sample.drop_duplicates("lsp_id")
+    sample_cells, pop_cells, merges = {}, {}, []
+    for margin in spec.margins:
+        name = "|".join(margin)
+        s_cells, p_cells, merged = collapse_sparse_cells(units, frame_vars, margin, spec.min_cell_respondents)
+        sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
+        pop_cells[name] = p_cells
+        merges += merged
+    x, totals, _ = margin_matrix(
+        pd.DataFrame(sample_cells), pd.DataFrame(pop_cells), [[name] for name in sample_cells]
+    )
+    return x, totals, merges
+
+
+def replicate_calibrator(
+    design: PreparedDesign, population: str, frame_vars: pd.DataFrame, spec: WeightingSpec, method: str
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The g-weights of one weighting as a function of the input weights (for replicate weights).
+
+    `population` is ``coordinator`` (LSP rows) or ``partner`` (calibrated at LSP level).
+    """
+    from pipeline.survey.calibration import CalibrationError, calibration_factors
+
+    rows = np.ones(design.n, dtype=bool)
+    x, totals, _ = calibration_inputs(design, rows, frame_vars, spec)
+    codes = pd.factorize(design.data["lsp_id"].astype(str), sort=True)[0]
+    first = pd.Series(np.arange(design.n)).groupby(codes).first().to_numpy()
+
+    def g(weights: np.ndarray) -> np.ndarray:
+        if method == "type_only":
+            return np.ones(design.n)
+        try:
+            unit_g, _ = calibration_factors(
+                x[first],
+                weights[first],
+                totals,
+                calfun=CALFUN[method],
+                bounds=spec.bounds or (-np.inf, np.inf),
+                trim=spec.trim,
+                epsilon=1e-10,
+            )
+        except CalibrationError:
+            # A replicate that leaves a cell without respondents cannot be calibrated (R stops too):
+            # it gives no estimate and is dropped from the replicate variance, and the count reported.
+            return np.full(design.n, np.nan)
+        return unit_g[codes]
+
+    return g
+
+
 # Which rows of each population's design each instrument's calibration acts on, and its unit.
 _INSTRUMENT_UNIT = {"coordinator": None, "partner": "lsp_id"}
 
@@ -289,7 +365,7 @@ def calibrate_population(
     diagnostics : list of WeightDiagnostics
         One per instrument calibrated.
     """
-    from pipeline.survey.calibration import CalibrationError, calibrate, margin_matrix
+    from pipeline.survey.calibration import CalibrationError, calibrate
 
     if method not in METHODS:
         raise PipelineError(f"weighting {method!r} is not one of {', '.join(METHODS)}")
@@ -305,24 +381,7 @@ def calibrate_population(
         if method == "type_only":
             diagnostics.append(_diagnose(instrument, method, design, design, rows, None, []))
             continue
-        sample_rows = design.data.loc[rows, ["lsp_id"]].astype(str)
-        sample = sample_rows.merge(frame_vars, on="lsp_id", how="left", validate="many_to_one")
-        if sample["authority_type"].isna().any():
-            raise PipelineError(f"{instrument}: respondents name LSPs not in the frame")
-        units = sample.drop_duplicates("lsp_id")
-        sample_cells, pop_cells, merges = {}, {}, []
-        for margin in spec.margins:
-            name = "|".join(margin)
-            s_cells, p_cells, merged = collapse_sparse_cells(
-                units, frame_vars, margin, spec.min_cell_respondents
-            )
-            sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
-            pop_cells[name] = p_cells
-            merges += merged
-        sample_frame = pd.DataFrame(sample_cells)
-        x_rows, totals, _ = margin_matrix(
-            sample_frame, pd.DataFrame(pop_cells), [[name] for name in sample_cells]
-        )
+        x_rows, totals, merges = calibration_inputs(design, rows, frame_vars, spec)
         x = np.zeros((design.n, x_rows.shape[1]))
         x[rows] = x_rows
         try:

@@ -159,7 +159,10 @@ def cell_codes(data: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     if parts.isna().any().any():
         bad = parts.columns[parts.isna().any()][0]
         raise CalibrationError(f"calibration column {bad!r} has missing values")
-    return parts.astype(str).agg("|".join, axis=1)
+    text = parts[columns[0]].astype(str)
+    for column in columns[1:]:
+        text = text + "|" + parts[column].astype(str)
+    return text
 
 
 def margin_matrix(
