@@ -29,10 +29,12 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 	analysis/tables/power.csv analysis/tables/published_vs_reproduced.csv analysis/tables/summary.md \
 	analysis/manifest.json
 SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
+NONRESPONSE_TABLES := $(foreach t,nonresponse_frame_comparison nonresponse_propensity nonresponse_r_indicators \
+	weight_diagnostics weighting_sensitivity weighting_se_ratios,analysis/tables/$(t).csv)
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
-	support_team_composition forest maturity_profile case_studies published
+	support_team_composition forest maturity_profile case_studies published nonresponse
 LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering standards systems,\
 	likert_$(e)_tier likert_$(e)_maturity)
 FIGURES_DIR := figures
@@ -48,10 +50,10 @@ FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg 
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html
 
-.PHONY: all help venv synthetic ingest validate derive analyse test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse nonresponse test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(FIGURES) $(REPORT)
+all: $(TABLES) $(NONRESPONSE_TABLES) $(FIGURES) $(REPORT)
 
 ## help: list the targets with one line each
 help:
@@ -100,6 +102,14 @@ $(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/study/weighti
 		$(INSTALLED)
 	$(PY) -m pipeline.analyse
 
+## nonresponse: respondents against the frame, response propensity, R-indicators, weight diagnostics and sensitivity
+nonresponse: $(NONRESPONSE_TABLES)
+
+$(NONRESPONSE_TABLES) &: pipeline/stages/nonresponse.py pipeline/study/weighting.py pipeline/analyse.py \
+		pipeline/study_design.py pipeline/disclosure.py $(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet \
+		$(FRAME) $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.stages.nonresponse
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -136,7 +146,8 @@ $(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RA
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
 report: $(REPORT)
 
-$(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+$(REPORT): pipeline/report.py pipeline/stages/nonresponse_report.py $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) \
+		analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.report
 

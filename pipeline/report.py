@@ -25,6 +25,7 @@ from pipeline.codebook import Codebook, load_codebook
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_text
+from pipeline.stages.nonresponse_report import nonresponse_section
 
 log = logging.getLogger("pipeline.report")
 
@@ -404,6 +405,10 @@ def main() -> None:
     figures_html, figure_index = figure_sections(arguments.figures, config.synthetic_data)
     report = render_report(
         config, codebook, tables, manifests, figures_html, output_index(config, figure_index)
+    )
+    # Issue 13: the nonresponse and weighting section, placed before the sensitivity section.
+    report = report.replace(
+        '<h2 id="sensitivity">', nonresponse_section(arguments.tables, config) + '<h2 id="sensitivity">', 1
     )
     write_text(arguments.out, report)
     log.info(

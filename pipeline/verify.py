@@ -472,6 +472,24 @@ def check_published(figure: pd.DataFrame, data: Data, check: Check) -> None:
         )
 
 
+def check_nonresponse(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    """Response of the frame's LSPs by frame variable: counts from the frame and the base's LSP ids."""
+    cells = _frame_cells(data.frame)
+    for _, row in figure.iterrows():
+        where = _where(row, ["instrument", "variable", "level"])
+        answered = set(data.by_instrument[row["instrument"]]["lsp_id"].astype(str))
+        members = cells.index[cells[row["variable"]].astype(str).eq(str(row["level"]))]
+        responding = sum(lsp in answered for lsp in members)
+        check.compare(where, "frame_lsps", row["frame_lsps"], len(members), exact=True)
+        check.compare(where, "overall_rate", row["overall_rate"], 100 * len(answered) / len(cells))
+        if responding < data.config.min_cell and responding > 0:
+            if not pd.isna(row["responding_lsps"]):
+                check.problems.append(f"{where}: {responding} responding LSPs published")
+            continue
+        check.compare(where, "responding_lsps", row["responding_lsps"], responding, exact=True)
+        check.compare(where, "response_rate", row["response_rate"], 100 * responding / len(members))
+
+
 def checker_for(figure: pd.DataFrame) -> Callable[[pd.DataFrame, Data, Check], None]:
     """Which recomputation a figure's CSV needs, told by its columns (no figure code is imported)."""
     columns = set(figure.columns)
@@ -481,6 +499,8 @@ def checker_for(figure: pd.DataFrame) -> Callable[[pd.DataFrame, Data, Check], N
         return check_forest
     if "lsps_in_frame" in columns:
         return check_coverage
+    if "responding_lsps" in columns:
+        return check_nonresponse
     if "characteristic" in columns:
         return check_case_studies
     if {"quantity_key", "published_value"} <= columns:

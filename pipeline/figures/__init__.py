@@ -57,6 +57,7 @@ def registry(codebook: Codebook) -> dict[str, FigureSpec]:
         FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,)),
         FigureSpec("case_studies", "case_studies", (FRAME,)),
         FigureSpec("published", "published", (PUBLISHED,)),
+        FigureSpec("nonresponse", "nonresponse", (BASE, FRAME)),
     ]
     return {spec.name: spec for spec in specs}
 
