@@ -28,20 +28,21 @@ The four blank frame columns (no source found) are never read.
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.analyse import comparisons, estimates, outcome_columns
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.disclosure import suppress
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.analyse import comparisons, estimates, outcome_columns
+from pipeline.study.designs import StudyDesigns, design_columns, population_rows, prepare_designs
+from pipeline.study.disclosure import suppress
+from pipeline.study.frame import read_frame
 from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
     NUMERIC_FRAME_VARIABLES,
@@ -51,11 +52,10 @@ from pipeline.study.weighting import (
     replicate_calibrator,
     weight_diagnostics,
 )
-from pipeline.study_design import StudyDesigns, design_columns, population_rows, prepare_designs
 from pipeline.survey import svymean
 from pipeline.survey.replicate import bootstrap, jackknife, replicate_mean
 
-log = logging.getLogger("pipeline.nonresponse")
+log = logging.getLogger("pipeline.stages.nonresponse")
 
 UNITS = {"coordinator": "coordinator answered", "partner": "at least one board partner answered"}
 # The propensity model: every categorical frame variable except tier (a grouping of authority type).
@@ -462,16 +462,15 @@ def nonresponse(
     return {name: table.assign(data=label) for name, table in tables.items()}
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--out-dir", type=Path, default=config.analysis_dir / "tables")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
+    arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
     base = pd.read_parquet(arguments.base)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     tables = nonresponse(base, frame, load_codebook(config.codebook), config)
     for name, table in tables.items():
         path = arguments.out_dir / f"{name}.csv"

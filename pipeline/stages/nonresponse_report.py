@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import PROJECT_ROOT, Config
+from pipeline.core.config import Config
+from pipeline.core.paths import PROJECT_ROOT
 
 VALIDATION_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_weighting.csv"
 

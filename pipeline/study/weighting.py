@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.study.weighting_spec import CALFUN, METHODS, WeightingSpec
 
 if TYPE_CHECKING:
     from pipeline.survey import PreparedDesign
@@ -44,15 +45,6 @@ if TYPE_CHECKING:
 # The config loader builds a WeightingSpec for every stage, the figures too: the calibration code (and
 # scipy with it) is imported only where weights are computed.
 
-METHODS = ("type_only", "raking", "linear", "logit")
-CALFUN = {"raking": "raking", "linear": "linear", "logit": "logit"}
-METHOD_LABELS = {
-    "type_only": "post-stratified by authority type only (design weights N_h/n_h)",
-    "raking": "raked to the frame margins (multiplicative calibration)",
-    "linear": "linear calibration (GREG) to the frame margins",
-    "logit": "bounded (logit) calibration to the frame margins",
-    "unweighted": "unweighted (raw shares of respondents)",
-}
 BLANK_FRAME_COLUMNS = ("nrf_area", "population_2007", "imd2007_rank", "urban_rural_class")
 IMD_BANDS = ("1_least_deprived", "2_middle", "3_most_deprived")
 LAA_ROUNDS = ("first_round", "later_round")
@@ -71,58 +63,6 @@ FRAME_VARIABLES: dict[str, str] = {
 }
 CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
 NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")
-
-
-@dataclass(frozen=True)
-class WeightingSpec:
-    """The configured weighting (config.yaml ``weighting:``), validated by pipeline.config.
-
-    Attributes
-    ----------
-    primary : str
-        The weighting of every weighted estimate: one of `METHODS`.
-    alternatives : tuple of str
-        The other weightings of the sensitivity table (unweighted is always added).
-    margins : tuple of tuple of str
-        The calibration margins; a margin of two columns is their joint table.
-    bounds : tuple of float or None
-        Bounds on the g-weights (required for ``logit``; optional for the others).
-    trim : tuple of float or None
-        Trimming of the g-weights after calibration (R's ``trim=``).
-    min_cell_respondents : int
-        Joint cells with fewer responding LSPs are merged with a neighbour.
-    bootstrap_replicates : int
-        Replicates of the bootstrap SE check.
-    seed : int
-        Seed of the bootstrap.
-    """
-
-    primary: str = "raking"
-    alternatives: tuple[str, ...] = ("type_only", "linear")
-    margins: tuple[tuple[str, ...], ...] = (("authority_type", "imd_band"), ("region",), ("laa_round",))
-    bounds: tuple[float, float] | None = None
-    trim: tuple[float, float] | None = None
-    min_cell_respondents: int = 5
-    bootstrap_replicates: int = 500
-    seed: int = 20080402
-
-    @property
-    def methods(self) -> tuple[str, ...]:
-        """The primary weighting first, then the alternatives."""
-        return (self.primary, *(m for m in self.alternatives if m != self.primary))
-
-    def describe(self, method: str | None = None) -> str:
-        """One sentence naming a weighting and its margins, for captions and the report."""
-        method = method or self.primary
-        if method in ("type_only", "unweighted"):
-            return METHOD_LABELS[method]
-        margins = ", ".join(" x ".join(m) for m in self.margins)
-        extra = ""
-        if self.bounds:
-            extra += f", g-weights bounded to [{self.bounds[0]:g}, {self.bounds[1]:g}]"
-        if self.trim:
-            extra += f", g-weights trimmed to [{self.trim[0]:g}, {self.trim[1]:g}]"
-        return f"{METHOD_LABELS[method]} ({margins}{extra})"
 
 
 def frame_variables(frame: pd.DataFrame) -> pd.DataFrame:
@@ -348,7 +288,7 @@ def calibrate_population(
     Parameters
     ----------
     design
-        A design of `pipeline.study_design.prepare_designs` (``weighted``).
+        A design of `pipeline.study.designs.prepare_designs` (``weighted``).
     population
         ``coordinator``, ``partner`` or ``respondents``.
     frame_vars
@@ -407,7 +347,7 @@ def calibrate_population(
 def calibrator(
     frame: pd.DataFrame, spec: WeightingSpec, method: str | None = None
 ) -> Callable[[dict[str, PreparedDesign]], dict[str, PreparedDesign]] | None:
-    """The hook `pipeline.study_design.prepare_designs` applies to the weighted designs.
+    """The hook `pipeline.study.designs.prepare_designs` applies to the weighted designs.
 
     Returns ``None`` for ``type_only`` (the designs' own weights), otherwise a function that
     calibrates every population's design with `calibrate_population`.
@@ -434,7 +374,7 @@ def weight_diagnostics(
     Parameters
     ----------
     by_population
-        The type-only weighted designs (`pipeline.study_design.prepare_designs(...).by_population`).
+        The type-only weighted designs (`pipeline.study.designs.prepare_designs(...).by_population`).
     frame
         The sampling frame.
     spec
@@ -463,10 +403,10 @@ def primary_weighted_base(
     """The analysis base (with `design_columns`) whose weight column holds the primary weights.
 
     For code that reads weights from the rows rather than from a design (the figures): the same
-    weights the weighted designs of `pipeline.study_design.prepare_designs` carry. The type-only
+    weights the weighted designs of `pipeline.study.designs.prepare_designs` carry. The type-only
     design weight is kept as ``design_weight``.
     """
-    from pipeline.study_design import WEIGHT, prepare_designs
+    from pipeline.study.designs import WEIGHT, prepare_designs
 
     result = base.assign(design_weight=base[WEIGHT])
     hook = calibrator(frame, spec) if spec is not None else None
