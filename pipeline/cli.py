@@ -40,6 +40,9 @@ COMMANDS = {
     "validate-methods": Command(
         "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False
     ),
+    "validate-weighting": Command(
+        "pipeline.checks.weighting_validation", "simulation study of the weightings under nonresponse", False
+    ),
     "synthetic": Command("pipeline.synthetic.simulate", "regenerate the synthetic survey exports", False),
     "outputs": Command("pipeline.study.outputs", "write the data dictionary of every output", False),
     "dependencies": Command(

@@ -199,6 +199,9 @@ def _diagnose(population: str, method: str, before, after, rows, summary, merges
     )
 
 
+_INPUTS_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+
+
 def calibration_inputs(
     design: PreparedDesign, rows: np.ndarray, frame_vars: pd.DataFrame, spec: WeightingSpec
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -215,6 +218,16 @@ def calibration_inputs(
     """
     from pipeline.survey.calibration import margin_matrix
 
+    # The same rows are calibrated by each weighting in turn (analyse, sensitivity, simulations): the
+    # inputs depend only on which LSPs the rows are, the frame and the margins.
+    key = (
+        tuple(design.data.loc[rows, "lsp_id"].astype(str)),
+        int(pd.util.hash_pandas_object(frame_vars, index=False).sum()),
+        spec.margins,
+        spec.min_cell_respondents,
+    )
+    if key in _INPUTS_CACHE:
+        return _INPUTS_CACHE[key]
     sample = (
         design.data.loc[rows, ["lsp_id"]]
         .astype(str)
@@ -233,6 +246,9 @@ def calibration_inputs(
     x, totals, _ = margin_matrix(
         pd.DataFrame(sample_cells), pd.DataFrame(pop_cells), [[name] for name in sample_cells]
     )
+    if len(_INPUTS_CACHE) > 64:
+        _INPUTS_CACHE.clear()
+    _INPUTS_CACHE[key] = (x, totals, merges)
     return x, totals, merges
 
 
