@@ -165,6 +165,7 @@ verify: $(FIGURES) $(INSTALLED)
 ## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
+	$(STAGE) validate-weighting
 
 .PHONY: bench
 

@@ -35,6 +35,13 @@ EXPECTED_OUTPUTS = [
     "analysis/tables/summary.md",
     "analysis/manifest.json",
     "analysis/report.html",
+    # The nonresponse stage (issue 13).
+    "analysis/tables/nonresponse_frame_comparison.csv",
+    "analysis/tables/nonresponse_propensity.csv",
+    "analysis/tables/nonresponse_r_indicators.csv",
+    "analysis/tables/weight_diagnostics.csv",
+    "analysis/tables/weighting_sensitivity.csv",
+    "analysis/tables/weighting_se_ratios.csv",
 ]
 
 
