@@ -192,3 +192,23 @@ def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
     assert config.weighting.primary == "raking"
     assert ("authority_type", "imd_band") in config.weighting.margins
     assert replace(config.weighting, primary="type_only").describe().startswith("post-stratified")
+
+
+def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
+    from pipeline.core.io import write_csv
+    from pipeline.stages.nonresponse import nonresponse
+    from pipeline.stages.nonresponse_report import nonresponse_section
+
+    base = toy_analysis(seed=7, tier_shift=1.0)[0]
+    tables = nonresponse(base, frame, load_codebook(config.codebook), config)
+    assert {t["data"].iloc[0] for t in tables.values()} == {"SYNTHETIC"}
+    for name, table in tables.items():
+        write_csv(table, tmp_path / f"{name}.csv")
+    section = nonresponse_section(tmp_path, config)
+    assert section.startswith('\n<h2 id="nonresponse">')
+    assert "Weighting used." in section and "raked to the frame margins" in section
+    assert "R = " in section and "partial R-indicator" not in section.split("<table>")[0][:200]
+    assert "The largest change calibration makes to a headline difference (synthetic data)" in section
+    assert section.count("<table>") >= 6
+    ratios = tables["weighting_se_ratios"]
+    assert ratios["ratio_jkn"].between(0.7, 1.5).all() and ratios["ratio_bootstrap"].between(0.7, 1.5).all()
