@@ -99,11 +99,6 @@ def maturity_sensitivity_statement(
         {s for s in validation["scenario"] if s.startswith("maturity_")}, key=lambda s: float(s.split("_")[1])
     )
     for (instrument, group), found in headline.groupby(["instrument", "group"], sort=False):
-        row = {
-            "instrument": instrument,
-            "comparison": f"{group} difference",
-            "significant_after_fdr": len(found),
-        }
         for scenario in strengths:
             bias = validation[
                 validation["scenario"].eq(scenario)
@@ -114,10 +109,18 @@ def maturity_sensitivity_statement(
             if bias.empty:
                 continue
             shift = float(bias.iloc[0]) / 100
-            surviving = ((found["estimate"].abs() - shift) / found["se"] > 1.959963984540054).sum()
-            odds = math.exp(float(scenario.split("_")[1]))
-            row[f"survive response odds x{odds:.1f}/SD (bias {100 * shift:.1f} pp)"] = int(surviving)
-        rows.append(row)
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "comparison": f"{group} difference",
+                    "response odds per SD of maturity": round(math.exp(float(scenario.split("_")[1])), 2),
+                    "largest item bias (pp)": 100 * shift,
+                    "significant after FDR": len(found),
+                    "still significant": int(
+                        ((found["estimate"].abs() - shift) / found["se"] > 1.959963984540054).sum()
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
