@@ -162,7 +162,9 @@ Variances are linearised (Taylor series); the engine (<code>pipeline/survey</cod
 <code>survey</code> package to 1e-6 relative.</p>
 <table><thead><tr><th>population</th><th>design</th><th>R equivalent</th></tr></thead>
 <tbody>{design_rows}</tbody></table>
-<p><b>Weights.</b> Coordinators weigh N<sub>h</sub>/n<sub>h</sub>: the respondents of each authority type are
+<p><b>Weights.</b> The design weights, which the primary weighting then calibrates to the frame (see
+<a href="#nonresponse">Nonresponse and weighting</a>): coordinators weigh N<sub>h</sub>/n<sub>h</sub>:
+the respondents of each authority type are
 post-stratified to the frame's count of that type, with the finite population correction
 n<sub>h</sub>/N<sub>h</sub> (191 of 388 LSPs answered). Partners weigh N<sub>h</sub>/m<sub>h</sub>, with
 m<sub>h</sub> the LSPs of type h with a partner respondent; the LSP is the primary sampling unit, taken
