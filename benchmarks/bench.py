@@ -56,12 +56,12 @@ DOCS_END = "<!-- results:end -->"
 
 # The stage commands the Makefile runs, in order (checked against the copy's Makefile).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ingest", ("-m", "pipeline.stages.ingest")),
-    ("validate", ("-m", "pipeline.stages.validate")),
-    ("derive", ("-m", "pipeline.stages.derive")),
-    ("analyse", ("-m", "pipeline.stages.analyse")),
-    ("figures", ("-m", "pipeline.figures", "--stale-only")),
-    ("report", ("-m", "pipeline.stages.report")),
+    ("ingest", ("-m", "pipeline", "ingest")),
+    ("validate", ("-m", "pipeline", "validate")),
+    ("derive", ("-m", "pipeline", "derive")),
+    ("analyse", ("-m", "pipeline", "analyse")),
+    ("figures", ("-m", "pipeline", "figures", "--stale-only")),
+    ("report", ("-m", "pipeline", "report")),
 )
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 IMPORT_FLOOR = "import pandas, statsmodels.api, pandera.pandas, plotnine"
@@ -266,8 +266,10 @@ def copy_project(target: Path) -> Path:
 def check_makefile(copy: Path) -> None:
     """Stop if the Makefile no longer runs the stage commands this benchmark times."""
     makefile = (copy / "Makefile").read_text(encoding="utf-8")
+    if "STAGE := $(PY) -m pipeline\n" not in makefile:
+        sys.exit("bench: the Makefile's STAGE is no longer `$(PY) -m pipeline`; update STAGES")
     for name, arguments in STAGES:
-        if f"$(PY) {' '.join(arguments)}" not in makefile:
+        if f"$(STAGE) {' '.join(arguments[2:])}" not in makefile:
             sys.exit(
                 f"bench: the Makefile does not run `python {' '.join(arguments)}` ({name}); update STAGES"
             )
@@ -373,7 +375,7 @@ class Context:
 
 def stages_run(make_output: str, python: Path) -> list[str]:
     """The stages a make run executed, from the commands it echoed."""
-    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline\.(\w+)", re.MULTILINE)
+    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline (\w+)", re.MULTILINE)
     return pattern.findall(make_output)
 
 

@@ -430,13 +430,13 @@ def test_every_corpus_file_has_one_outcome_and_one_readme_line():
     assert listed == files
 
 
-def test_the_committed_corpus_is_what_make_corpus_writes(project_codebook):
+def test_the_committed_corpus_is_what_make_corpus_writes(codebook):
     from tests.bad_inputs.make_corpus import CASES, readme
 
     # The configs are built from config.yaml, which may change without making them less wrong.
     for case in CASES:
         if not case.file.startswith("config_"):
-            assert case.build(project_codebook) == (CORPUS / case.file).read_bytes(), case.file
+            assert case.build(codebook) == (CORPUS / case.file).read_bytes(), case.file
     assert readme() == (CORPUS / "README.md").read_text(encoding="utf-8")
 
 
@@ -527,13 +527,13 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
 
 
 @pytest.fixture(scope="module")
-def cli_runs(tmp_path_factory: pytest.TempPathFactory, project_codebook: Codebook):
+def cli_runs(tmp_path_factory: pytest.TempPathFactory, codebook: Codebook):
     """The command-line cases, all started with the module's first test; each test collects its own.
 
     They run beside the in-process cases (which come first), so their start-up costs little time.
     """
     root = tmp_path_factory.mktemp("cli")
-    processes = _start_cli_cases(root, project_codebook)
+    processes = _start_cli_cases(root, codebook)
     results: dict[str, tuple[subprocess.CompletedProcess, dict[str, str]]] = {}
 
     def result(name: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
@@ -571,12 +571,12 @@ def _assert_one_error_line(completed: subprocess.CompletedProcess, stage: str, m
 @pytest.mark.parametrize(
     "file", sorted(OUTCOMES, key=lambda file: (OUTCOMES[file].stage.startswith("cli-"), file))
 )
-def test_bad_input(file, project_codebook, project_frame, cli_runs):
+def test_bad_input(file, codebook, frame, cli_runs):
     outcome = OUTCOMES[file]
     if outcome.kind == "error":
-        _check_error(file, outcome, project_codebook, cli_runs)
+        _check_error(file, outcome, codebook, cli_runs)
     else:
-        _check_rows(file, outcome, project_codebook, project_frame)
+        _check_rows(file, outcome, codebook, frame)
 
 
 CliResult = Callable[[str], tuple[subprocess.CompletedProcess, dict[str, str]]]

@@ -21,9 +21,24 @@ def project(built_project: Path) -> Path:
     return built_project
 
 
-def test_make_all_builds_every_output(project):
-    missing = [path for path in EXPECTED_OUTPUTS if not (project / path).exists()]
-    assert missing == []
+def test_make_all_writes_exactly_the_registered_outputs(project):
+    """Every file the output registry declares, and nothing else (hidden bookkeeping files aside)."""
+    written = sorted(
+        path.relative_to(project).as_posix()
+        for folder in ("data/processed", "analysis", "figures")
+        for path in (project / folder).rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    )
+    assert written == sorted(EXPECTED_OUTPUTS)
+
+
+def test_every_figure_csv_has_the_registered_columns(project):
+    from pipeline.core.codebook import load_codebook
+    from pipeline.study.outputs import figures
+
+    for figure in figures(load_codebook(project / "data/raw/codebook.yaml")):
+        header = (project / "figures" / f"{figure.name}.csv").read_text(encoding="utf-8").split("\n", 1)[0]
+        assert header.split(",") == [column.name for column in figure.columns], figure.name
 
 
 def test_a_second_make_all_does_nothing(project):

@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import __version__
 from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import InputFile, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
@@ -781,7 +782,8 @@ def ingest(inputs: Sequence[InputFile], codebook: Codebook) -> IngestResult:
 
 
 def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The git commit of the code and whether the work tree differs from it ("unknown" outside git)."""
+    """The release (``pipeline.__version__``), the git commit of the code and whether the work tree differs
+    from it (commit "unknown" outside git)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=20
@@ -790,8 +792,8 @@ def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True, timeout=20
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
-    return {"commit": commit, "dirty": bool(status.strip())}
+        return {"version": __version__, "commit": "unknown", "dirty": None}
+    return {"version": __version__, "commit": commit, "dirty": bool(status.strip())}
 
 
 def package_versions(names: Iterable[str] = MANIFEST_PACKAGES) -> dict[str, str]:
