@@ -199,8 +199,9 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     from pipeline.stages.nonresponse import nonresponse
     from pipeline.stages.nonresponse_report import nonresponse_section
 
-    base = toy_analysis(seed=7, tier_shift=1.0)[0]
+    base, analysis_tables = toy_analysis(seed=7, tier_shift=1.0)
     tables = nonresponse(base, frame, load_codebook(config.codebook), config)
+    write_csv(analysis_tables["comparisons"], tmp_path / "comparisons.csv")
     assert {t["data"].iloc[0] for t in tables.values()} == {"SYNTHETIC"}
     for name, table in tables.items():
         write_csv(table, tmp_path / f"{name}.csv")
@@ -210,5 +211,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     assert "R = " in section and "partial R-indicator" not in section.split("<table>")[0][:200]
     assert "The largest change calibration makes to a headline difference (synthetic data)" in section
     assert section.count("<table>") >= 6
+    # The committed weighting-validation results and the maturity-driven sensitivity statement.
+    assert "What calibration repairs and what it cannot" in section and "still significant" in section
     ratios = tables["weighting_se_ratios"]
     assert ratios["ratio_jkn"].between(0.7, 1.5).all() and ratios["ratio_bootstrap"].between(0.7, 1.5).all()

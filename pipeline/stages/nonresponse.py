@@ -43,6 +43,7 @@ from pipeline.stages.analyse import comparisons, estimates, outcome_columns
 from pipeline.study.designs import StudyDesigns, design_columns, population_rows, prepare_designs
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
+from pipeline.study.schemas import check_output
 from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
     NUMERIC_FRAME_VARIABLES,
@@ -471,8 +472,10 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
     base = pd.read_parquet(arguments.base)
     frame = read_frame(config.frame)
-    tables = nonresponse(base, frame, load_codebook(config.codebook), config)
+    codebook = load_codebook(config.codebook)
+    tables = nonresponse(base, frame, codebook, config)
     for name, table in tables.items():
+        check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
         path = arguments.out_dir / f"{name}.csv"
         write_csv(table.round(10), path)
         log.info("wrote %s: %d rows", relative_to_root(path), len(table))

@@ -487,6 +487,7 @@ def tables(codebook: Any) -> tuple[Output, ...]:
             "The designs, maturity definitions, disclosure rule and input hashes behind the tables.",
             inputs=("analysis_base",),
         ),
+        *nonresponse_tables(),
     )
 
 
@@ -905,7 +906,7 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(codebook), *nonresponse_tables(), *expanded, REPORT)
+    return (*tables(codebook), *expanded, REPORT)
 
 
 def relative_path(output: Output, folders: dict[str, str]) -> str:
