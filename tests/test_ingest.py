@@ -312,6 +312,17 @@ def _empty_file(path: Path) -> Path:
 def _zip_file(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("x.txt", "hello")
+        archive.writestr("y.txt", "world")
+    return path
+
+
+def _pdf_file(path: Path) -> Path:
+    path.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    return path
+
+
+def _html_file(path: Path) -> Path:
+    path.write_bytes(b"<html><body><table><tr><td>respondent_id</td></tr></table></body></html>")
     return path
 
 
@@ -319,9 +330,9 @@ def _zip_file(path: Path) -> Path:
     ("make", "options", "message"),
     [
         (lambda d, labels: d / "absent.csv", {}, "absent.csv: not found"),
-        (lambda d, labels: _zip_file(d / "c.csv"), {}, "is a zip archive (an .xlsx workbook?), not CSV"),
-        (lambda d, labels: write_csv_export(d / "c.xlsx", labels), {}, "is not an Excel .xlsx workbook"),
-        (lambda d, labels: write_csv_export(d / "c.sav", labels), {}, "is not an SPSS .sav file"),
+        (lambda d, labels: _zip_file(d / "c.csv"), {}, "seems to be a zip archive of 2 files (x.txt, y.txt)"),
+        (lambda d, labels: _pdf_file(d / "c.xlsx"), {}, "seems to be a PDF, which ingest cannot read"),
+        (lambda d, labels: _html_file(d / "c.xls"), {"format": "xls"}, "seems to be an HTML page"),
         (lambda d, labels: _empty_file(d / "c.csv"), {}, "is empty"),
         (
             lambda d, labels: write_csv_export(d / "c.csv", labels, delimiter=":"),
@@ -348,9 +359,9 @@ def _zip_file(path: Path) -> Path:
     ],
     ids=[
         "missing",
-        "zip-as-csv",
-        "csv-as-xlsx",
-        "csv-as-sav",
+        "zip-of-two-as-csv",
+        "pdf-as-xlsx",
+        "html-as-xls",
         "empty",
         "wrong-delimiter",
         "dup-header",
