@@ -39,10 +39,12 @@ DERIVED := $(PROCESSED)/analysis_base.parquet analysis/tables/scale_reliability.
 TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis/tables/maturity_sensitivity.csv \
 	analysis/tables/power.csv analysis/tables/published_vs_reproduced.csv analysis/tables/summary.md \
 	analysis/manifest.json
+NONRESPONSE_TABLES := $(foreach t,nonresponse_frame_comparison nonresponse_propensity nonresponse_r_indicators \
+	weight_diagnostics weighting_sensitivity weighting_se_ratios,analysis/tables/$(t).csv)
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
-	support_team_composition forest maturity_profile case_studies published
+	support_team_composition forest maturity_profile case_studies published nonresponse
 LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering standards systems,\
 	likert_$(e)_tier likert_$(e)_maturity)
 FIGURES_DIR := figures
@@ -57,10 +59,10 @@ REPORT := analysis/report.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
-.PHONY: all help venv synthetic ingest validate derive analyse test lint clean browser-tools
+.PHONY: all help venv synthetic ingest validate derive analyse nonresponse test lint clean browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
+all: $(TABLES) $(NONRESPONSE_TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
 
 ## help: list the targets with one line each
 help:
@@ -115,6 +117,13 @@ $(AXE): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+## nonresponse: respondents against the frame, response propensity, R-indicators, weight diagnostics and sensitivity
+nonresponse: $(NONRESPONSE_TABLES)
+
+$(NONRESPONSE_TABLES) &: $(SOURCES_nonresponse) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SETTINGS) \
+		$(INSTALLED)
+	$(STAGE) nonresponse
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -153,7 +162,8 @@ report: $(REPORT)
 
 REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
 
-$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) \
+		analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
 	$(STAGE) report
 
@@ -173,6 +183,7 @@ verify: $(FIGURES) $(INSTALLED)
 ## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
+	$(STAGE) validate-weighting
 
 .PHONY: bench
 

@@ -30,12 +30,19 @@ COMMANDS = {
     "validate": Command("pipeline.stages.validate", "check every row against the codebook and the frame"),
     "derive": Command("pipeline.stages.derive", "join frame variables, score the 7S scales, define maturity"),
     "analyse": Command("pipeline.stages.analyse", "design-based estimates, comparisons, FDR, power"),
+    "nonresponse": Command(
+        "pipeline.stages.nonresponse",
+        "respondents vs frame, R-indicators, weight diagnostics and sensitivity",
+    ),
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
     "verify": Command("pipeline.checks.verify", "recompute every figure's numbers independently", False),
     "validate-methods": Command(
         "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False
+    ),
+    "validate-weighting": Command(
+        "pipeline.checks.weighting_validation", "simulation study of the weightings under nonresponse", False
     ),
     "synthetic": Command("pipeline.synthetic.simulate", "regenerate the synthetic survey exports", False),
     "outputs": Command("pipeline.study.outputs", "write the data dictionary of every output", False),

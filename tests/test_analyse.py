@@ -32,8 +32,21 @@ def test_coordinator_weights_post_stratify_to_the_frame(base, frame):
     pd.testing.assert_series_equal(totals.sort_index(), expected, check_names=False)
 
 
-def test_weighted_proportion_and_se_match_a_hand_computation(tables, base, frame, codebook):
+@pytest.fixture(scope="module")
+def type_only_tables(base, frame, codebook, config):
+    """The analysis under the type-only weighting (the designs' own N_h/n_h weights, no calibration)."""
+    from dataclasses import replace
+
+    from pipeline.stages.analyse import analyse
+
+    return analyse(
+        base, frame, codebook, replace(config, weighting=replace(config.weighting, primary="type_only"))
+    )
+
+
+def test_weighted_proportion_and_se_match_a_hand_computation(type_only_tables, base, frame, codebook):
     """Stratified SRSWOR, by plain pandas: the ratio estimator and its linearised variance."""
+    tables = type_only_tables
     item = "members_challenge_performance"
     data, _ = outcome_columns(design_columns(base, frame), codebook)
     coordinators = data[data["respondent_type"] == "coordinator"].copy()

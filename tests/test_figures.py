@@ -104,6 +104,7 @@ def test_registry_has_every_figure_of_the_brief(specs, inputs):
         "maturity_profile",
         "case_studies",
         "published",
+        "nonresponse",
     }
     expected |= {f"likert_{e}_{g}" for e in inputs.codebook.elements for g in ("tier", "maturity")}
     assert set(specs) == expected

@@ -101,7 +101,7 @@ def test_editing_one_figure_module_redraws_that_figure_only(project):
     # Back to the original contents, which forest was not last drawn from: forest alone again.
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
-    assert "1 of 25 figures out of date" in result.stderr
+    assert "1 of 26 figures out of date" in result.stderr
 
 
 def test_two_clean_copies_with_j1_and_j2_give_identical_bytes(project, tmp_path_factory):

@@ -25,6 +25,7 @@ CHECKED = (
     "forest",
     "coverage",
     "case_studies",
+    "nonresponse",
 )
 
 
@@ -96,7 +97,12 @@ def test_verify_cli_fails_and_names_the_figure_with_one_altered_number(figures_d
 
 @pytest.mark.parametrize(
     ("name", "column"),
-    [("likert_standards_tier", "percentage"), ("forest", "estimate"), ("coverage", "respondents")],
+    [
+        ("likert_standards_tier", "percentage"),
+        ("forest", "estimate"),
+        ("coverage", "respondents"),
+        ("nonresponse", "response_rate"),
+    ],
 )
 def test_verify_catches_an_altered_number_in_each_kind_of_figure(figures_dir, data, tmp_path, name, column):
     # Only the altered figure: the other figures' checks are covered above and cost time.

@@ -85,6 +85,8 @@ class Data:
             # Coordinators N_h / n_h; partners N_h / m_h with m_h the LSPs with a partner respondent.
             lsps = rows.groupby("_stratum")["lsp_id"].nunique()
             rows["_w"] = rows["_N"] / rows["_stratum"].map(lsps).astype(float)
+            if config.weighting is not None and config.weighting.primary != "type_only":
+                rows = _calibrated(rows, frame, config.weighting)
             self.by_instrument[instrument] = rows
 
     def outcome(self, instrument: str, item: str, measure: str) -> pd.Series:
@@ -125,8 +127,118 @@ class Data:
         return item.removeprefix("scale_") if item.startswith("scale_") else self.codebook[item].element
 
 
+# ------------------------------------------------------------------- the primary weighting, recomputed
+# Calibrated weights are rebuilt here by other means than pipeline.study.weighting: iterative proportional
+# fitting for raking (the weighting uses Newton steps), normal equations for linear calibration, and the
+# calibrated variance from weighted least-squares residuals of each LSP's influence total.
+_BANDS = ("1_least_deprived", "2_middle", "3_most_deprived")
+
+
+def _frame_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    rank = frame["imd2007_mean_lsoa_score_unweighted"].astype(float).rank(method="first").to_numpy()
+    n = len(frame)
+    band = np.select([rank <= n / 3, rank <= 2 * n / 3], _BANDS[:2], _BANDS[2])
+    return pd.DataFrame(
+        {
+            "authority_type": frame["authority_type"].to_numpy(),
+            "tier": frame["tier"].to_numpy(),
+            "region": frame["region"].to_numpy(),
+            "laa_round": np.where(frame["laa_round"].str.strip().eq("1"), "first_round", "later_round"),
+            "imd_band": band,
+            "case_study": np.where(frame["case_study_2008"].str.lower().eq("true"), "True", "False"),
+        },
+        index=frame["lsp_id"].astype(str).to_numpy(),
+    )
+
+
+def _merge_sparse(sample: list[str], population: list[str], joint: bool, minimum: int) -> dict[str, str]:
+    """Cell -> merged cell: the sparsest cell joins its nearest (then smallest) neighbour, repeatedly."""
+    label = {cell: cell for cell in population}
+    while True:
+        cells = sorted(set(label.values()))
+        count = {cell: 0 for cell in cells}
+        for cell in sample:
+            count[label[cell]] += 1
+        sparse = [cell for cell in cells if count[cell] < minimum]
+        if not sparse or len(cells) == 1:
+            return label
+        smallest = min(count[cell] for cell in sparse)
+        cell = next(c for c in cells if count[c] == smallest and c in sparse)
+        group = cell.rsplit("|", 1)[0]
+        others = [c for c in cells if c != cell and (not joint or c.rsplit("|", 1)[0] == group)]
+        others = others or [c for c in cells if c != cell]
+        at = cells.index(cell)
+        partner = sorted(others, key=lambda c: (abs(cells.index(c) - at), count[c]))[0]
+        merged = min(cell, partner) + "+" + max(cell, partner).rsplit("|", 1)[-1]
+        for key, value in label.items():
+            if value in (cell, partner):
+                label[key] = merged
+
+
+def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
+    if spec.primary not in ("raking", "linear") or spec.bounds or spec.trim:
+        raise PipelineError(
+            f"verify: recomputes the type_only, raking and linear weightings without bounds or trimming, "
+            f"not {spec.primary!r}"
+        )
+    cells = _frame_cells(frame)
+    units = rows.drop_duplicates("lsp_id")[["lsp_id", "_w"]].set_index("lsp_id")
+    d = units["_w"].to_numpy(dtype=float)
+    unit_cells, pop_counts, columns, totals = {}, {}, [], []
+    for margin in spec.margins:
+        name = "|".join(margin)
+        pop_labels = cells[list(margin)].astype(str).agg("|".join, axis=1)
+        sample_labels = pop_labels.loc[units.index].tolist()
+        merged = _merge_sparse(sample_labels, pop_labels.tolist(), len(margin) > 1, spec.min_cell_respondents)
+        unit_cells[name] = np.array([merged[c] for c in sample_labels])
+        pop_merged = pop_labels.map(merged)
+        pop_counts[name] = pop_merged.value_counts().astype(float)
+        for cell in sorted(set(pop_merged)):
+            columns.append(unit_cells[name] == cell)
+            totals.append(float((pop_merged == cell).sum()))
+    x = np.column_stack(columns).astype(float)
+    population = np.array(totals)
+    if spec.primary == "raking":
+        w = d.copy()
+        for _ in range(5000):
+            before = w.copy()
+            for name in unit_cells:
+                sums = pd.Series(w).groupby(unit_cells[name]).transform("sum").to_numpy()
+                w = w * pd.Series(unit_cells[name]).map(pop_counts[name]).to_numpy(dtype=float) / sums
+            if np.max(np.abs(w - before)) < 1e-14 * np.max(w):
+                break
+    else:
+        lam = np.linalg.pinv((x * d[:, None]).T @ x) @ (population - x.T @ d)
+        w = d * (1 + x @ lam)
+    unit_weight = pd.Series(w, index=units.index)
+    rows = rows.assign(_w=rows["lsp_id"].map(unit_weight).to_numpy(dtype=float))
+    rows.attrs["calibration"] = {
+        "x": x,
+        "d": d,
+        "g": w / d,
+        "unit": rows["lsp_id"].map({lsp: i for i, lsp in enumerate(units.index)}).to_numpy(),
+    }
+    return rows
+
+
+def _residualised(rows: pd.DataFrame, z: pd.Series) -> pd.Series:
+    """Influence values with each LSP's total replaced by its calibration residual (R's calibrate)."""
+    cal = rows.attrs.get("calibration")
+    if cal is None:
+        return z
+    x, d, g, unit = cal["x"], cal["d"], cal["g"], cal["unit"]
+    totals = np.bincount(unit, weights=z.to_numpy(dtype=float), minlength=d.size)
+    b = np.linalg.pinv((x * d[:, None]).T @ x) @ (x.T @ (totals / g))
+    fitted = g * d * (x @ b)
+    first = pd.Series(np.arange(len(unit))).groupby(unit).first().to_numpy()
+    adjusted = z.to_numpy(dtype=float).copy()
+    adjusted[first] -= fitted
+    return pd.Series(adjusted, index=z.index)
+
+
 def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
     """Linearisation variance: PSU totals centred within strata, times f_h n_h / (n_h - 1), summed."""
+    z = _residualised(rows, z)
     totals = z.groupby([rows["_stratum"], rows["_psu"]]).sum()
     frame = totals.rename("z").reset_index()
     frame["centred"] = frame["z"] - frame.groupby("_stratum")["z"].transform("mean")
@@ -362,6 +474,24 @@ def check_published(figure: pd.DataFrame, data: Data, check: Check) -> None:
         )
 
 
+def check_nonresponse(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    """Response of the frame's LSPs by frame variable: counts from the frame and the base's LSP ids."""
+    cells = _frame_cells(data.frame)
+    for _, row in figure.iterrows():
+        where = _where(row, ["instrument", "variable", "level"])
+        answered = set(data.by_instrument[row["instrument"]]["lsp_id"].astype(str))
+        members = cells.index[cells[row["variable"]].astype(str).eq(str(row["level"]))]
+        responding = sum(lsp in answered for lsp in members)
+        check.compare(where, "frame_lsps", row["frame_lsps"], len(members), exact=True)
+        check.compare(where, "overall_rate", row["overall_rate"], 100 * len(answered) / len(cells))
+        if responding < data.config.min_cell and responding > 0:
+            if not pd.isna(row["responding_lsps"]):
+                check.problems.append(f"{where}: {responding} responding LSPs published")
+            continue
+        check.compare(where, "responding_lsps", row["responding_lsps"], responding, exact=True)
+        check.compare(where, "response_rate", row["response_rate"], 100 * responding / len(members))
+
+
 # One recomputation per kind of figure; the registry (pipeline.study.outputs) says which kind each figure is.
 CHECKS: dict[str, Callable[[pd.DataFrame, Data, Check], None]] = {
     "estimates": check_estimates,
@@ -370,6 +500,7 @@ CHECKS: dict[str, Callable[[pd.DataFrame, Data, Check], None]] = {
     "coverage": check_coverage,
     "frame_profile": check_case_studies,
     "published": check_published,
+    "nonresponse": check_nonresponse,
 }
 
 

@@ -17,6 +17,8 @@ import yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
+from pipeline.study.weighting_spec import METHODS as WEIGHTING_METHODS
+from pipeline.study.weighting_spec import WeightingSpec
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 INPUT_FORMATS = ("csv", "xlsx", "xls", "ods", "sav", "dta", "por")
@@ -49,6 +51,7 @@ _TOP_LEVEL = {
     "figures_dir": (str, True),
     "disclosure": (dict, True),
     "maturity": (dict, True),
+    "weighting": (dict, True),
 }
 _DATASET = {
     "synthetic": (bool, True),
@@ -75,7 +78,10 @@ _SYNTHETIC = {
     "n_partners": (int, True, (1, None)),
     "out_dir": (str, True),
 }
-_SEEDS = {"methods_validation": (int, True, (0, 2**32 - 1))}
+_SEEDS = {
+    "methods_validation": (int, True, (0, 2**32 - 1)),
+    "weighting_bootstrap": (int, False, (0, 2**32 - 1)),
+}
 # Below 1, disclosure control would silently publish every cell.
 _DISCLOSURE = {"min_cell": (int, True, (1, None))}
 _MATURITY = {
@@ -83,6 +89,17 @@ _MATURITY = {
     "alternatives": (list, True),
     "mature_min_years": (int, True, (1, 100)),
 }
+_WEIGHTING = {
+    "primary": (str, True),
+    "alternatives": (list, True),
+    "margins": (list, True),
+    "bounds": ((list, type(None)), True),
+    "trim": ((list, type(None)), True),
+    "min_cell_respondents": (int, True, (1, None)),
+    "bootstrap_replicates": (int, True, (2, None)),
+}
+# Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
+WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
 SECTIONS = {
     "config": _TOP_LEVEL,
     "dataset": _DATASET,
@@ -91,6 +108,7 @@ SECTIONS = {
     "seeds": _SEEDS,
     "disclosure": _DISCLOSURE,
     "maturity": _MATURITY,
+    "weighting": _WEIGHTING,
 }
 
 
@@ -134,6 +152,7 @@ class Config:
     maturity_alternatives: tuple[str, ...]
     mature_min_years: int
     raw: dict[str, Any]
+    weighting: WeightingSpec | None = None  # the weighting: section
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -212,6 +231,7 @@ def _parse(path: Path, raw: Any) -> Config:
             )
     if maturity["primary"] in maturity["alternatives"]:
         raise PipelineError("config: maturity.alternatives must not repeat maturity.primary")
+    weighting = _parse_weighting(raw["weighting"], raw["seeds"])
     # Relative paths are relative to the project root wherever the config file is (config.yaml says so):
     # a config kept elsewhere still names the project's own data/raw, data/processed, ...
     root = PROJECT_ROOT
@@ -270,6 +290,52 @@ def _parse(path: Path, raw: Any) -> Config:
         maturity_alternatives=tuple(maturity["alternatives"]),
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
+        weighting=weighting,
+    )
+
+
+def _bounds(value: Any, key: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise PipelineError(f"config: weighting.{key} must be null or [lower, upper], got {value!r}")
+    lower, upper = float(value[0]), float(value[1])
+    if not 0 <= lower < 1 < upper:
+        raise PipelineError(f"config: weighting.{key} must satisfy 0 <= lower < 1 < upper, got {value!r}")
+    return lower, upper
+
+
+def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
+    _check(section, _WEIGHTING, "weighting")
+    for method in (section["primary"], *section["alternatives"]):
+        if method not in WEIGHTING_METHODS:
+            raise PipelineError(
+                f"config: weighting method {method!r} is not one of {', '.join(WEIGHTING_METHODS)}"
+            )
+    margins = []
+    for margin in section["margins"]:
+        columns = [margin] if isinstance(margin, str) else margin
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise PipelineError(
+                f"config: weighting.margins entries must be a column or a list of columns, got {margin!r}"
+            )
+        for column in columns:
+            if column not in WEIGHTING_MARGIN_COLUMNS:
+                allowed = ", ".join(WEIGHTING_MARGIN_COLUMNS)
+                raise PipelineError(f"config: weighting margin column {column!r} is not one of {allowed}")
+        margins.append(tuple(columns))
+    bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
+    if "logit" in (section["primary"], *section["alternatives"]) and bounds is None:
+        raise PipelineError("config: weighting.bounds are required for the logit weighting")
+    return WeightingSpec(
+        primary=section["primary"],
+        alternatives=tuple(section["alternatives"]),
+        margins=tuple(margins),
+        bounds=bounds,
+        trim=trim,
+        min_cell_respondents=section["min_cell_respondents"],
+        bootstrap_replicates=section["bootstrap_replicates"],
+        seed=seeds.get("weighting_bootstrap", 20080402),
     )
 
 

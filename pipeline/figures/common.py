@@ -48,6 +48,7 @@ from pipeline.core.io import atomic_path, write_csv, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import design_columns
 from pipeline.study.frame import read_frame
+from pipeline.study.weighting import primary_weighted_base
 
 matplotlib.use("Agg")
 
@@ -98,10 +99,11 @@ class Inputs:
 
     @cached_property
     def base(self) -> pd.DataFrame:
-        """The analysis base with each respondent's design weight (pipeline.study.designs)."""
+        """The analysis base with each respondent's primary weight (pipeline.study.weighting)."""
         if not self.base_path.exists():
             raise PipelineError(f"{relative_to_root(self.base_path)}: not found; run `make derive` first")
-        return design_columns(pd.read_parquet(self.base_path), self.frame)
+        base = design_columns(pd.read_parquet(self.base_path), self.frame)
+        return primary_weighted_base(base, self.frame, self.config.weighting)
 
     def _table(self, name: str) -> pd.DataFrame:
         path = self.tables_dir / f"{name}.csv"
@@ -188,7 +190,10 @@ def plot_caption(config: Config, text: str, survey: bool = True) -> str:
     return f"{SYNTHETIC_NOTE}.\n{text}" if config.synthetic_data and survey else text
 
 
-WEIGHTED = "weighted with the design weights (coordinators N_h/n_h by authority type; partners N_h/m_h)"
+WEIGHTED = (
+    "weighted with the primary weights (config.yaml weighting.primary; by default raked to the frame's "
+    "authority type x deprivation band, region and LAA round; partners at LSP level)"
+)
 
 
 # -------------------------------------------------------------------------------------------- theme

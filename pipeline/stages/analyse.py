@@ -18,6 +18,7 @@ Cells from fewer than ``disclosure.min_cell`` respondents are suppressed before 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterator
@@ -53,6 +54,7 @@ from pipeline.study.vocabulary import (
     maturity_column,
     scale_column,
 )
+from pipeline.study.weighting import calibrator
 from pipeline.survey import (
     PreparedDesign,
     SurveyDesignError,
@@ -394,7 +396,8 @@ def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarr
             for name, (values, _) in predictors.items()
         }
     )
-    prepared = design.design.prepare(data)
+    # The same rows in the same order: the calibrated weights and their variance carry over.
+    prepared = dataclasses.replace(design.design.prepare(data), calibrations=design.calibrations)
     try:
         fit = svyolr(prepared, outcome.ordinal, list(predictors))
     except SurveyDesignError:
@@ -628,8 +631,9 @@ def analyse(
     tables = {}
     estimate_tables, comparison_tables = [], []
     populations = population_rows(data)
+    primary_weighting = calibrator(frame, config.weighting) if config.weighting else None
     for weighting in ("weighted", "unweighted"):
-        designs = prepare_designs(data, weighting, populations)
+        designs = prepare_designs(data, weighting, populations, primary_weighting)
         estimate_tables.append(estimates(designs, outcomes, config))
         comparison_tables.append(comparisons(designs, outcomes, config))
         if weighting == "weighted":

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import pandas as pd
 
 from pipeline import __version__
@@ -37,6 +38,7 @@ from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, pat
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import relative_to_root
+from pipeline.stages.nonresponse_report import nonresponse_section
 from pipeline.study import display
 from pipeline.study import outputs as registered
 
@@ -568,6 +570,14 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
     return {"reconciliation": reconciliation, "coverage": coverage}
 
 
+def nonresponse(inputs: ReportInputs) -> dict[str, Any]:
+    """The nonresponse stage's section: respondents against the frame, R-indicators, the weighting used."""
+    body = nonresponse_section(inputs.config.analysis_dir / "tables", inputs.config)
+    # Its own heading is the section's (the report template writes it).
+    body = body.replace('<h2 id="nonresponse">Nonresponse and weighting</h2>', "", 1)
+    return {"body": markupsafe.Markup(body)}
+
+
 def seven_s_profile(inputs: ReportInputs) -> dict[str, Any]:
     estimates = _weighted(inputs.tables["estimates"])
     overall = estimates[estimates["group"] == "all"]
@@ -937,6 +947,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
 SECTIONS: tuple[Section, ...] = (
     Section("findings", "Key findings", key_findings),
     Section("who-answered", "Who answered", who_answered, ("coverage",)),
+    Section("nonresponse", "Nonresponse and weighting", nonresponse, ("nonresponse",)),
     Section("seven-s", "The 7S profile", seven_s_profile),
     Section("maturity", "Maturity", maturity, ("maturity_profile", "likert_{element}_maturity")),
     Section("tier", "Single-tier and multi-tier areas", tier, ("forest", "likert_{element}_tier")),
@@ -962,6 +973,8 @@ SECTIONS: tuple[Section, ...] = (
 )
 # One sentence per figure saying what the chart shows: with the title it is the figure's alt text.
 FIGURE_DESCRIPTIONS = {
+    "nonresponse": "Bars give the share of the frame's LSPs that responded, coordinators and LSPs sending "
+    "board partners, at each level of the frame variables the weighting uses, beside the overall rate.",
     "coverage": "Bars give the per cent of the 388 LSPs with a responding coordinator and with at least one "
     "responding board partner, by authority type and by region.",
     "likert_{element}_tier": "Diverging bars give the weighted per cent of each answer, from strongly "

@@ -26,6 +26,7 @@ a labelled sensitivity analysis; the partners' unweighted design still clusters 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,19 +116,24 @@ def population_rows(base: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def prepare_designs(
-    base: pd.DataFrame, weighting: str, populations: dict[str, pd.DataFrame] | None = None
+    base: pd.DataFrame,
+    weighting: str,
+    populations: dict[str, pd.DataFrame] | None = None,
+    calibrate: Callable[[dict[str, PreparedDesign]], dict[str, PreparedDesign]] | None = None,
 ) -> StudyDesigns:
     """Prepare the coordinator, partner and all-respondent designs over the analysis base.
 
     ``populations`` (from ``population_rows``) lets the weighted and unweighted designs share one copy
     of each population's rows: at Place-Survey scale a copy of the analysis base is a gigabyte.
+    ``calibrate`` (``pipeline.study.weighting.calibrator``, the configured primary weighting) turns the
+    weighted designs' type-only weights into calibrated ones, with the variance that reflects it.
     """
     declared = DESIGNS if weighting == "weighted" else UNWEIGHTED_DESIGNS
     rows_by_population = population_rows(base) if populations is None else populations
-    return StudyDesigns(
-        weighting=weighting,
-        by_population={name: declared[name].prepare(rows) for name, rows in rows_by_population.items()},
-    )
+    by_population = {name: declared[name].prepare(rows) for name, rows in rows_by_population.items()}
+    if weighting == "weighted" and calibrate is not None:
+        by_population = calibrate(by_population)
+    return StudyDesigns(weighting=weighting, by_population=by_population)
 
 
 def design_record() -> dict[str, Any]:

@@ -67,7 +67,7 @@ def _column_variances(design: PreparedDesign, influence: np.ndarray, present: np
             [design.variance(influence[:, j], present[:, j])[0, 0] for j in range(influence.shape[1])]
         )
     # With no lonely stratum, the diagonal of design.variance is a per-stratum centred sum of squares.
-    totals = design.psu_totals(influence)
+    totals = design.psu_totals(design.calibrated_influence(influence))
     h = design.psu_stratum
     stratum_totals = np.zeros((design.n_psu.size, influence.shape[1]))
     np.add.at(stratum_totals, h, totals)

@@ -237,6 +237,9 @@ class PreparedDesign:
         ``(N_h - n_h) / N_h`` per stratum, 1 without an fpc.
     stratum_labels : tuple
         Stratum values in code order.
+    calibrations : tuple
+        Calibrations applied to the weights, in order (`pipeline.survey.calibration`); `variance`
+        passes influence values through each, as R's ``svyrecvar`` does with ``postStrata``.
     """
 
     design: SurveyDesign
@@ -249,6 +252,7 @@ class PreparedDesign:
     popsize: np.ndarray
     fpc_factor: np.ndarray
     stratum_labels: tuple[Any, ...]
+    calibrations: tuple[Any, ...] = ()
     _psu_sum: sparse.csr_matrix = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -345,6 +349,12 @@ class PreparedDesign:
         strata = np.count_nonzero(np.bincount(stratum, minlength=self.n_psu.size))
         return int(psus - strata)
 
+    def calibrated_influence(self, x: np.ndarray) -> np.ndarray:
+        """Influence values ``(n, p)`` after every calibration's residualisation (unchanged if none)."""
+        for calibration in self.calibrations:
+            x = calibration.residualise(x)
+        return x
+
     def psu_totals(self, x: np.ndarray) -> np.ndarray:
         """Column totals of ``(n, p)`` row values within each PSU: a ``(PSUs, p)`` array."""
         return np.asarray(self._psu_sum @ x)
@@ -377,6 +387,7 @@ class PreparedDesign:
             x = x[:, None]
         if present is None:
             present = np.ones(self.n, dtype=bool)
+        x = self.calibrated_influence(x)
         z = np.asarray(self._psu_sum @ x)  # PSU totals, PSUs absent from a domain stay zero
         n_strata = self.n_psu.size
         h = self.psu_stratum

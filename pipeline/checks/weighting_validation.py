@@ -1,0 +1,333 @@
+"""Method validation of the weightings: what calibration to the frame repairs, and what it cannot.
+
+``python -m pipeline validate-weighting [--simulations N]`` (run by ``make validate-methods`` after the
+method-validation study; not in ``make all`` or ``make test``). Each simulation draws a finite
+population on the real frame (388 LSPs, their authority type, region, LAA round and IMD score), gives
+every LSP a latent maturity, a reported maturity flag and a coordinator's answers to four yes/no items,
+and gives each LSP two to four board partners with their own answers (an LSP effect shared by its
+partners). Response is then drawn LSP by LSP (coordinators) and board by board (partners), and the sample
+is weighted by each weighting of ``pipeline.study.weighting`` (type-only, raking, linear) with the
+configured margins, and estimated with the engine exactly as the analysis does (`svymean`,
+`domain_difference`, calibrated variance). The estimands are the finite population's own realised
+values: the share answering yes (levels), multi- minus single-tier and more- minus less-mature
+differences, for coordinators and for partners.
+
+Scenarios (response model; the answers always depend on tier, maturity and deprivation):
+
+- ``type_only``: response depends on authority type alone (the model the type-only weights assume);
+- ``frame_dependent``: response also depends on deprivation, with a slope that differs by authority
+  type (positive in some types, negative in others), on region and on LAA round, and the answers depend
+  on deprivation: the case type-only weights cannot repair and calibration to type x deprivation band
+  should;
+- ``frame_dependent_banded``: the same, with response depending on the deprivation band (the cells the
+  margins calibrate) instead of the score: what calibration can repair in full;
+- ``maturity_<g>``: response depends on latent maturity (odds x exp(g) per SD), which no frame variable
+  captures: the residual bias is reported, not hidden, and gives the sensitivity statement.
+
+For each scenario, weighting, instrument and quantity: 95% CI coverage, mean bias (percentage points),
+type I error (rejection of the true value at 5%), the SE ratio (mean SE over empirical SD).
+Outputs: docs/methods_validation_weighting.csv (committed; the report reads it), and the per-simulation
+rows in analysis/weighting_validation.items.csv.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.io import write_csv
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.weighting import IMD_BANDS, calibrate_population, frame_variables
+from pipeline.survey import SurveyDesign, domain_difference, svymean
+
+log = logging.getLogger("pipeline.checks.weighting_validation")
+
+WEIGHTINGS = ("type_only", "raking", "linear")
+LEVEL = 0.95
+# Coordinator response by authority type (about the achieved 49%), as log-odds.
+TYPE_RESPONSE = {
+    "county": 0.8,
+    "shire_district": -0.1,
+    "metropolitan_district": 0.2,
+    "london_borough": -0.5,
+    "unitary": 0.0,
+}
+# Deprivation slopes of response that differ in sign by type: the type-only weights cannot repair them.
+DEPRIVATION_RESPONSE = {
+    "county": 1.0,
+    "shire_district": -0.8,
+    "metropolitan_district": 0.8,
+    "london_borough": -0.8,
+    "unitary": 0.8,
+}
+# Items: (tier effect, maturity effect, deprivation effect) on the log-odds scale of answering yes.
+ITEMS = {
+    "item_a": (-0.5, 0.6, 0.7),
+    "item_b": (0.0, 0.0, 0.7),
+    "item_c": (-0.5, 0.6, 0.0),
+    "item_d": (0.3, 0.4, -0.6),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A response model: deprivation and region dependence, and informative response on maturity."""
+
+    name: str
+    frame_dependent: bool = False
+    banded: bool = False  # response depends on the deprivation band (what the margins hold), not the score
+    maturity_response: float = 0.0
+
+
+SCENARIOS = (
+    Scenario("type_only"),
+    Scenario("frame_dependent", frame_dependent=True),
+    Scenario("frame_dependent_banded", frame_dependent=True, banded=True),
+    Scenario("maturity_1.0", maturity_response=1.0),
+    Scenario("maturity_2.0", maturity_response=2.0),
+)
+
+
+@dataclass
+class Population:
+    lsps: pd.DataFrame
+    partners: pd.DataFrame
+    coordinator_answers: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def draw_population(frame_vars: pd.DataFrame, rng: np.random.Generator) -> Population:
+    """One finite population on the frame: latent maturity, flags, answers of coordinators and partners."""
+    n = len(frame_vars)
+    dep = frame_vars["imd_score"].to_numpy(float)
+    dep_z = (dep - dep.mean()) / dep.std()
+    multi = frame_vars["tier"].eq("multi").to_numpy()
+    maturity = 0.3 * frame_vars["laa_round"].eq("first_round").to_numpy() + rng.standard_normal(n)
+    maturity = (maturity - maturity.mean()) / maturity.std()
+    mature = (maturity + 0.5 * rng.standard_normal(n)) > 0
+    lsps = frame_vars[["lsp_id", "authority_type", "tier", "region", "laa_round", "imd_band"]].assign(
+        dep_z=dep_z, maturity=maturity, mature=np.where(mature, "more mature", "less mature")
+    )
+    lsp_effect = 0.5 * rng.standard_normal(n)
+    for item, (tier_effect, maturity_effect, dep_effect) in ITEMS.items():
+        eta = 0.2 + tier_effect * multi + maturity_effect * maturity + dep_effect * dep_z
+        lsps[f"coord_{item}"] = (rng.random(n) < 1 / (1 + np.exp(-(eta + lsp_effect)))).astype(float)
+        lsps[f"eta_{item}"] = eta + lsp_effect
+    board = rng.integers(2, 5, n)
+    partners = lsps.loc[np.repeat(np.arange(n), board)].reset_index(drop=True)
+    partners["respondent_id"] = [f"P{i:05d}" for i in range(len(partners))]
+    for item in ITEMS:
+        eta = partners[f"eta_{item}"].to_numpy() + 0.5 * rng.standard_normal(len(partners))
+        partners[f"partner_{item}"] = (rng.random(len(partners)) < 1 / (1 + np.exp(-eta))).astype(float)
+    return Population(lsps=lsps, partners=partners)
+
+
+def response(
+    population: Population, scenario: Scenario, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which coordinators answered, and which partners (a board answers or not, then each member)."""
+    lsps = population.lsps
+    eta = lsps["authority_type"].map(TYPE_RESPONSE).to_numpy(float)
+    if scenario.frame_dependent:
+        deprivation = lsps["dep_z"].to_numpy()
+        if scenario.banded:
+            deprivation = lsps["imd_band"].map({b: i - 1.0 for i, b in enumerate(IMD_BANDS)}).to_numpy(float)
+        eta = eta + lsps["authority_type"].map(DEPRIVATION_RESPONSE).to_numpy(float) * deprivation
+        eta = eta + 0.5 * lsps["region"].isin(["London", "North West", "South East"]).to_numpy()
+        eta = eta - 0.5 * lsps["laa_round"].eq("first_round").to_numpy()
+    eta = eta + scenario.maturity_response * lsps["maturity"].to_numpy()
+    coordinators = rng.random(len(lsps)) < 1 / (1 + np.exp(-eta))
+    board_answers = rng.random(len(lsps)) < 1 / (1 + np.exp(-(eta - 0.1)))
+    lsp_index = pd.factorize(population.partners["lsp_id"])[0]
+    members = board_answers[lsp_index] & (rng.random(len(population.partners)) < 0.6)
+    return coordinators, members
+
+
+def truth(population: Population) -> pd.DataFrame:
+    """The finite population's realised levels and differences (every coordinator and partner once)."""
+    rows = []
+    for instrument, table, prefix in (
+        ("coordinator", population.lsps, "coord_"),
+        ("partner", population.partners, "partner_"),
+    ):
+        for item in ITEMS:
+            y = table[f"{prefix}{item}"].to_numpy()
+            rows.append({"instrument": instrument, "item": item, "quantity": "level", "truth": y.mean()})
+            multi = table["tier"].eq("multi").to_numpy()
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "item": item,
+                    "quantity": "tier difference",
+                    "truth": y[multi].mean() - y[~multi].mean(),
+                }
+            )
+            mature = table["mature"].eq("more mature").to_numpy()
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "item": item,
+                    "quantity": "maturity difference",
+                    "truth": y[mature].mean() - y[~mature].mean(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def sample_designs(
+    population: Population, coordinators: np.ndarray, members: np.ndarray, frame: pd.DataFrame
+):
+    """The respondents' rows with the study's design columns, prepared as the study declares them."""
+    population_by_type = frame["authority_type"].value_counts()
+    coord = population.lsps[coordinators].reset_index(drop=True).assign(respondent_type="coordinator")
+    coord["lsp_population"] = coord["authority_type"].map(population_by_type).astype(float)
+    coord["weight"] = coord["lsp_population"] / coord.groupby("authority_type")["lsp_id"].transform("count")
+    part = population.partners[members].reset_index(drop=True).assign(respondent_type="partner")
+    m_h = part.groupby("authority_type")["lsp_id"].transform("nunique")
+    part["weight"] = part["authority_type"].map(population_by_type).astype(float) / m_h
+    return {
+        "coordinator": SurveyDesign(
+            weights="weight", strata="authority_type", fpc="lsp_population", lonely_psu="adjust"
+        ).prepare(coord),
+        "partner": SurveyDesign(
+            weights="weight", cluster="lsp_id", strata="authority_type", lonely_psu="adjust"
+        ).prepare(part),
+    }
+
+
+def estimate(designs: dict, frame_vars: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Every level and difference under every weighting, with 95% CIs."""
+    rows = []
+    for weighting in WEIGHTINGS:
+        for instrument, base_design in designs.items():
+            try:
+                design, _ = calibrate_population(
+                    base_design, instrument, frame_vars, config.weighting, weighting
+                )
+            except Exception as error:  # a draw whose cells cannot be calibrated is counted, not hidden
+                rows.append({"instrument": instrument, "weighting": weighting, "failed": str(error)[:80]})
+                continue
+            prefix = "coord_" if instrument == "coordinator" else "partner_"
+            data = design.data
+            multi = data["tier"].eq("multi").to_numpy()
+            mature = data["mature"].eq("more mature").to_numpy()
+            for item in ITEMS:
+                column = f"{prefix}{item}"
+                level = svymean(design, column)
+                df = design.degf()
+                q = stats.t.ppf(0.5 + LEVEL / 2, df)
+                rows.append(
+                    {
+                        "instrument": instrument,
+                        "weighting": weighting,
+                        "item": item,
+                        "quantity": "level",
+                        "estimate": level.estimate,
+                        "se": level.se,
+                        "ci_low": level.estimate - q * level.se,
+                        "ci_high": level.estimate + q * level.se,
+                        "df": df,
+                    }
+                )
+                for quantity, a in (("tier difference", multi), ("maturity difference", mature)):
+                    diff = domain_difference(design, column, a, True, False, level=LEVEL)
+                    rows.append(
+                        {
+                            "instrument": instrument,
+                            "weighting": weighting,
+                            "item": item,
+                            "quantity": quantity,
+                            "estimate": diff.estimate,
+                            "se": diff.se,
+                            "ci_low": diff.ci_low,
+                            "ci_high": diff.ci_high,
+                            "df": diff.t_df,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def simulate(frame: pd.DataFrame, config: Config, n_simulations: int, seed: int) -> pd.DataFrame:
+    """Every simulation of every scenario, scored against its finite population."""
+    frame_vars = frame_variables(frame)
+    parts = []
+    for index, scenario in enumerate(SCENARIOS):
+        started = time.perf_counter()
+        for simulation in range(n_simulations):
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, simulation)))
+            population = draw_population(frame_vars, rng)
+            coordinators, members = response(population, scenario, rng)
+            estimates = estimate(sample_designs(population, coordinators, members, frame), frame_vars, config)
+            scored = estimates.merge(truth(population), on=["instrument", "item", "quantity"], how="left")
+            parts.append(scored.assign(scenario=scenario.name, simulation=simulation))
+        log.info("%s: %d simulations in %.0f s", scenario.name, n_simulations, time.perf_counter() - started)
+    results = pd.concat(parts, ignore_index=True)
+    error = results["estimate"] - results["truth"]
+    covered = (results["ci_low"] <= results["truth"]) & (results["truth"] <= results["ci_high"])
+    t = error / results["se"]
+    p_true = 2 * stats.t.sf(np.abs(t), np.maximum(results["df"], 1))
+    return results.assign(
+        error=error, covered=covered.astype(float), reject_true=(p_true < 0.05).astype(float)
+    )
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario, weighting, instrument and quantity: coverage, bias (pp), type I error, SE ratio."""
+    ok = results[results["estimate"].notna()]
+    grouped = ok.groupby(["scenario", "weighting", "instrument", "quantity"], sort=False)
+    table = grouped.agg(
+        simulations=("simulation", "nunique"),
+        coverage=("covered", "mean"),
+        mean_bias_pp=("error", lambda e: 100 * e.mean()),
+        max_item_bias_pp=("error", lambda e: np.nan),
+        type_i_error=("reject_true", "mean"),
+    ).reset_index()
+    item_bias = ok.groupby(["scenario", "weighting", "instrument", "quantity", "item"], sort=False)[
+        "error"
+    ].mean()
+    worst = (100 * item_bias.abs()).groupby(level=[0, 1, 2, 3], sort=False).max()
+    table["max_item_bias_pp"] = [
+        worst.loc[tuple(k)] for k in table[["scenario", "weighting", "instrument", "quantity"]].to_numpy()
+    ]
+    se_ratio = ok.groupby(["scenario", "weighting", "instrument", "quantity", "item"], sort=False).agg(
+        mean_se=("se", "mean"), sd=("error", "std")
+    )
+    ratio = (se_ratio["mean_se"] / se_ratio["sd"]).groupby(level=[0, 1, 2, 3], sort=False).median()
+    table["se_ratio"] = [
+        ratio.loc[tuple(k)] for k in table[["scenario", "weighting", "instrument", "quantity"]].to_numpy()
+    ]
+    failed = results[results["estimate"].isna()].groupby(["scenario", "weighting", "instrument"]).size()
+    table["failed_draws"] = [
+        int(failed.get((s, w, i), 0)) // 1
+        for s, w, i in table[["scenario", "weighting", "instrument"]].to_numpy()
+    ]
+    return table.round(4)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--simulations", type=int, default=200, help="simulations per scenario (default: 200)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed (default: seeds.methods_validation + 13)"
+    )
+    path_option(
+        parser, "--out", str(PROJECT_ROOT / "docs" / "methods_validation_weighting.csv"), "the summary"
+    )
+    path_option(parser, "--items", "{analysis_dir}/weighting_validation.items.csv", "the per-simulation rows")
+    arguments, config = parse_stage_arguments(parser, argv)
+    frame = read_frame(config.frame)
+    seed = arguments.seed if arguments.seed is not None else config.methods_validation_seed + 13
+    results = simulate(frame, config, arguments.simulations, seed)
+    write_csv(results, arguments.items)
+    summary = summarise(results)
+    write_csv(summary, Path(arguments.out))
+    log.info("wrote %s: %d rows", relative_to_root(Path(arguments.out)), len(summary))

@@ -1,0 +1,485 @@
+"""Nonresponse stage: who answered, how representative the response was, and what the weighting does.
+
+What is described, and for which population: the 388 LSPs of the 2008 frame (descriptive), and whether
+each LSP's coordinator answered and whether any of its board partners did. Response is known for every
+LSP of the frame, so the comparisons of respondents with the frame are exact counts, not estimates;
+the tests and the response-propensity model treat response as the outcome of a random process (an
+analytic question: would LSPs like these respond like this again?).
+
+Tables written to analysis/tables/ (the output registry describes every column):
+- nonresponse_frame_comparison.csv: respondents against the frame on every usable frame variable
+  (authority type, tier, region, LAA round, IMD band, IMD score, share of most-deprived LSOAs, size,
+  case-study flag), for coordinators and for the LSPs that sent partners, with the share each level
+  would have under the primary weights and a test of response against the variable;
+- nonresponse_propensity.csv: a logistic response-propensity model on the frame variables, its
+  likelihood-ratio tests (against no variables, and against authority type alone);
+- nonresponse_r_indicators.csv: the R-indicator (Schouten, Cobben and Bethlehem 2009), the coefficient
+  of variation of the propensities, and the unconditional and conditional partial R-indicators
+  (Schouten, Shlomo and Skinner 2011) by variable and category, with bootstrap SEs;
+- weight_diagnostics.csv: every weighting of coordinators and of partner LSPs (range, CV, Kish design
+  effect, g-weights, trimming, merged cells);
+- weighting_sensitivity.csv: the headline estimates (7S scale means, tier and maturity differences)
+  under every weighting, and their change from the type-only weights;
+- weighting_se_ratios.csv: replicate-weight SEs (JKn and bootstrap, recalibrated per replicate) over
+  the linearised SEs of the main estimates under the primary weighting.
+
+The four blank frame columns (no source found) are never read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.analyse import comparisons, estimates, outcome_columns
+from pipeline.study.designs import StudyDesigns, design_columns, population_rows, prepare_designs
+from pipeline.study.disclosure import suppress
+from pipeline.study.frame import read_frame
+from pipeline.study.schemas import check_output
+from pipeline.study.weighting import (
+    CATEGORICAL_FRAME_VARIABLES,
+    NUMERIC_FRAME_VARIABLES,
+    WeightingSpec,
+    calibrator,
+    frame_variables,
+    replicate_calibrator,
+    weight_diagnostics,
+)
+from pipeline.survey import svymean
+from pipeline.survey.replicate import bootstrap, jackknife, replicate_mean
+
+log = logging.getLogger("pipeline.stages.nonresponse")
+
+UNITS = {"coordinator": "coordinator answered", "partner": "at least one board partner answered"}
+# The propensity model: every categorical frame variable except tier (a grouping of authority type).
+MODEL_VARIABLES = ("authority_type", "region", "laa_round", "imd_band", "case_study")
+R_INDICATOR_BOOTSTRAP = 200
+TABLES = (
+    "nonresponse_frame_comparison",
+    "nonresponse_propensity",
+    "nonresponse_r_indicators",
+    "weight_diagnostics",
+    "weighting_sensitivity",
+    "weighting_se_ratios",
+)
+
+
+def response_indicators(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame variables of every LSP and whether its coordinator, and any partner, answered."""
+    lsps = frame_variables(frame)
+    answered = {
+        instrument: set(base.loc[base["respondent_type"] == instrument, "lsp_id"].astype(str))
+        for instrument in UNITS
+    }
+    return lsps.assign(**{instrument: lsps["lsp_id"].isin(ids) for instrument, ids in answered.items()})
+
+
+def _primary_unit_weights(designs: StudyDesigns, instrument: str) -> pd.Series:
+    design = designs[instrument]
+    return pd.Series(design.weights, index=design.data["lsp_id"].astype(str)).groupby(level=0).first()
+
+
+# ---------------------------------------------------------------------------------- respondents vs frame
+
+
+def frame_comparison(indicators: pd.DataFrame, designs: StudyDesigns, min_cell: int) -> pd.DataFrame:
+    """Respondents against the frame on every usable frame variable, per instrument."""
+    rows = []
+    for instrument in UNITS:
+        responded = indicators[instrument]
+        weights = indicators["lsp_id"].map(_primary_unit_weights(designs, instrument)).fillna(0.0)
+        for variable in CATEGORICAL_FRAME_VARIABLES:
+            values = indicators[variable].astype(str)
+            table = pd.crosstab(values, responded).reindex(columns=[False, True], fill_value=0)
+            chi2, p, dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
+            for level, counts in table.iterrows():
+                in_level = values.eq(level)
+                rows.append(
+                    {
+                        "instrument": instrument,
+                        "variable": variable,
+                        "level": level,
+                        "frame_lsps": int(in_level.sum()),
+                        "responding_lsps": int(counts[True]),
+                        "response_rate": 100 * counts[True] / in_level.sum(),
+                        "frame_pct": 100 * in_level.mean(),
+                        "respondent_pct": 100 * counts[True] / responded.sum(),
+                        "weighted_pct": 100 * weights[in_level].sum() / weights.sum(),
+                        "test": "Pearson chi-square, response by level",
+                        "statistic": chi2,
+                        "df": dof,
+                        "p": p,
+                    }
+                )
+        for variable in NUMERIC_FRAME_VARIABLES:
+            x = indicators[variable].astype(float)
+            t = stats.ttest_ind(x[responded], x[~responded], equal_var=False)
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "variable": variable,
+                    "level": "mean",
+                    "frame_lsps": len(x),
+                    "responding_lsps": int(responded.sum()),
+                    "response_rate": 100 * responded.mean(),
+                    "frame_mean": x.mean(),
+                    "respondent_mean": x[responded].mean(),
+                    "nonrespondent_mean": x[~responded].mean(),
+                    "weighted_mean": float((weights * x).sum() / weights.sum()),
+                    "test": "Welch t, respondents against nonrespondents",
+                    "statistic": t.statistic,
+                    "df": t.df,
+                    "p": t.pvalue,
+                }
+            )
+    table = pd.DataFrame(rows)
+    # A response rate of a frame cell with few responding LSPs would tell which LSPs answered.
+    return suppress(
+        table,
+        min_cell,
+        ["response_rate", "respondent_pct", "weighted_pct", "frame_lsps"],
+        [],
+        base_column="responding_lsps",
+    )
+
+
+# --------------------------------------------------------------------------------- propensity model
+
+
+def _model_matrix(indicators: pd.DataFrame, variables: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Intercept and treatment dummies (first sorted level as reference), aliased columns dropped."""
+    columns, names = [np.ones(len(indicators))], ["(intercept)"]
+    for variable in variables:
+        levels = sorted(indicators[variable].astype(str).unique())
+        for level in levels[1:]:
+            columns.append(indicators[variable].astype(str).eq(level).to_numpy(dtype=float))
+            names.append(f"{variable}={level}")
+    x = np.column_stack(columns)
+    keep: list[int] = []
+    for j in range(x.shape[1]):
+        # London is one region and one authority type: keep a column only if it adds rank.
+        if np.linalg.matrix_rank(x[:, [*keep, j]]) == len(keep) + 1:
+            keep.append(j)
+    return x[:, keep], [names[j] for j in keep]
+
+
+def _logit_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maximum-likelihood logistic regression by Newton steps: coefficients, covariance, log-likelihood."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        information = (x * (p * (1 - p))[:, None]).T @ x
+        step = np.linalg.solve(information + 1e-10 * np.eye(x.shape[1]), x.T @ (y - p))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    p = np.clip(1 / (1 + np.exp(-(x @ beta))), 1e-15, 1 - 1e-15)
+    information = (x * (p * (1 - p))[:, None]).T @ x
+    loglik = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return beta, np.linalg.pinv(information), loglik
+
+
+def propensities(indicators: pd.DataFrame, instrument: str, variables=MODEL_VARIABLES) -> np.ndarray:
+    """Fitted response propensities of every LSP of the frame."""
+    x, _ = _model_matrix(indicators, variables)
+    beta, _, _ = _logit_fit(x, indicators[instrument].to_numpy(dtype=float))
+    return 1 / (1 + np.exp(-(x @ beta)))
+
+
+def propensity_model(indicators: pd.DataFrame) -> pd.DataFrame:
+    """Coefficients (log-odds and odds ratios) and likelihood-ratio tests of the propensity model."""
+    rows = []
+    for instrument in UNITS:
+        y = indicators[instrument].to_numpy(dtype=float)
+        x, names = _model_matrix(indicators, MODEL_VARIABLES)
+        beta, cov, loglik = _logit_fit(x, y)
+        se = np.sqrt(np.diag(cov))
+        z = beta / se
+        for name, b, s, zz in zip(names, beta, se, z, strict=True):
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "term": name,
+                    "estimate": b,
+                    "se": s,
+                    "odds_ratio": np.exp(b),
+                    "or_ci_low": np.exp(b - 1.959963984540054 * s),
+                    "or_ci_high": np.exp(b + 1.959963984540054 * s),
+                    "test": "Wald z",
+                    "statistic": zz,
+                    "df": np.nan,
+                    "p": 2 * stats.norm.sf(abs(zz)),
+                }
+            )
+        for label, reduced in (
+            ("likelihood ratio: all frame variables against none", ()),
+            ("likelihood ratio: frame variables beyond authority type", ("authority_type",)),
+        ):
+            xr, _ = _model_matrix(indicators, reduced)
+            _, _, loglik_r = _logit_fit(xr, y)
+            statistic = 2 * (loglik - loglik_r)
+            df = x.shape[1] - xr.shape[1]
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "term": "(model)",
+                    "test": label,
+                    "statistic": statistic,
+                    "df": df,
+                    "p": stats.chi2.sf(statistic, df),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------- R-indicators
+
+
+def _codes(indicators: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
+    """Integer codes (LSPs x model variables) and the sorted levels of each variable."""
+    levels = [sorted(indicators[v].astype(str).unique()) for v in MODEL_VARIABLES]
+    codes = np.column_stack(
+        [
+            pd.Categorical(indicators[v].astype(str), categories=lv).codes
+            for v, lv in zip(MODEL_VARIABLES, levels, strict=True)
+        ]
+    )
+    return codes.astype(np.int64), levels
+
+
+def _group_means(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    sums = np.bincount(groups, weights=values)
+    counts = np.bincount(groups)
+    return (sums / np.maximum(counts, 1))[groups]
+
+
+def r_indicators_of(rho: np.ndarray, codes: np.ndarray, levels: list[list[str]]) -> np.ndarray:
+    """R-indicator, mean, CV and partial R-indicators of propensities ``rho`` (order of `_r_labels`)."""
+    n = rho.size
+    mean = rho.mean()
+    s = rho.std(ddof=1)
+    out = [1 - 2 * s, mean, s / mean]
+    radix = np.array([len(lv) for lv in levels])
+    for j, variable_levels in enumerate(levels):
+        others = [k for k in range(len(levels)) if k != j]
+        cell = np.zeros(n, dtype=np.int64)
+        for k in others:
+            cell = cell * radix[k] + codes[:, k]
+        cell = np.unique(cell, return_inverse=True)[1]
+        within = (rho - _group_means(rho, cell)) ** 2
+        level_mean = _group_means(rho, codes[:, j])
+        out.append(np.sqrt(np.sum((level_mean - mean) ** 2) / (n - 1)))
+        out.append(np.sqrt(within.sum() / (n - 1)))
+        for level in range(len(variable_levels)):
+            k = codes[:, j] == level
+            out.append(np.sqrt(k.sum() / (n - 1)) * (rho[k].mean() - mean) if k.any() else np.nan)
+            out.append(np.sqrt(within[k].sum() / (n - 1)) if k.any() else np.nan)
+    return np.array(out)
+
+
+def _r_labels(levels: list[list[str]]) -> list[tuple[str, str, str]]:
+    labels = [
+        ("R-indicator", "", ""),
+        ("mean propensity", "", ""),
+        ("coefficient of variation of propensities", "", ""),
+    ]
+    unconditional, conditional = "partial R-indicator, unconditional", "partial R-indicator, conditional"
+    for variable, variable_levels in zip(MODEL_VARIABLES, levels, strict=True):
+        labels += [(unconditional, variable, ""), (conditional, variable, "")]
+        for level in variable_levels:
+            labels += [(unconditional, variable, level), (conditional, variable, level)]
+    return labels
+
+
+def r_indicators(
+    indicators: pd.DataFrame, seed: int, replicates: int = R_INDICATOR_BOOTSTRAP
+) -> pd.DataFrame:
+    """R-indicators with bootstrap SEs (the frame resampled with its response, the model refitted).
+
+    Propensities come from the logistic model of `propensity_model`; every indicator is computed over
+    the 388 LSPs of the frame (no sampling weights: the frame is a census), with ``n - 1`` divisors as
+    in Schouten, Shlomo and Skinner (2011).
+    """
+    rng = np.random.default_rng(seed)
+    codes, levels = _codes(indicators)
+    x, _ = _model_matrix(indicators, MODEL_VARIABLES)
+    labels = _r_labels(levels)
+    tables = []
+    for instrument in UNITS:
+        y = indicators[instrument].to_numpy(dtype=float)
+        beta, _, _ = _logit_fit(x, y)
+        point = r_indicators_of(1 / (1 + np.exp(-(x @ beta))), codes, levels)
+        draws = []
+        for _ in range(replicates):
+            take = rng.integers(0, len(y), len(y))
+            beta_b, _, _ = _logit_fit(x[take], y[take])
+            draws.append(r_indicators_of(1 / (1 + np.exp(-(x[take] @ beta_b))), codes[take], levels))
+        se = np.nanstd(np.vstack(draws), axis=0, ddof=1)
+        tables.append(
+            pd.DataFrame(labels, columns=["measure", "variable", "level"]).assign(
+                instrument=instrument, value=point, se=se, bootstrap_replicates=replicates
+            )
+        )
+    table = pd.concat(tables, ignore_index=True)
+    return table[["instrument", "measure", "variable", "level", "value", "se", "bootstrap_replicates"]]
+
+
+# ------------------------------------------------------------------------------- weighting sensitivity
+
+
+def _headline_outcomes(outcomes):
+    return [o for o in outcomes if o.item.startswith("scale_") and o.measure == "mean"]
+
+
+def designs_for(data: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec, method: str, populations):
+    """The weighted designs under one weighting, or the unweighted designs."""
+    if method == "unweighted":
+        return prepare_designs(data, "unweighted", populations)
+    return prepare_designs(data, "weighted", populations, calibrator(frame, spec, method))
+
+
+def weighting_sensitivity(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The 7S scale means and their tier and maturity differences under every weighting."""
+    spec = config.weighting
+    headline = _headline_outcomes(outcomes)
+    populations = population_rows(data)
+    parts = []
+    for method in (*dict.fromkeys((*spec.methods, "type_only")), "unweighted"):
+        designs = designs_for(data, frame, spec, method, populations)
+        labelled = StudyDesigns("weighted" if method != "unweighted" else "unweighted", designs.by_population)
+        levels = estimates(labelled, headline, config)
+        levels = levels[levels["group"].eq("all") & levels["instrument"].isin(UNITS)]
+        differences = comparisons(labelled, headline, config)
+        differences = differences[differences["test"].eq("difference (design-based t)")]
+        for table, quantity in ((levels, "level"), (differences, None)):
+            parts.append(
+                table.assign(
+                    weighting=method,
+                    quantity=quantity
+                    if quantity
+                    else table["group"] + " difference (" + table["level"] + ")",
+                )
+            )
+    table = pd.concat(parts, ignore_index=True)
+    keep = [
+        "instrument",
+        "item",
+        "element",
+        "quantity",
+        "weighting",
+        "n",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p",
+    ]
+    table = table[keep]
+    reference = table[table["weighting"].eq("type_only")].set_index(["instrument", "item", "quantity"])[
+        "estimate"
+    ]
+    table["change_from_type_only"] = table["estimate"] - pd.MultiIndex.from_frame(
+        table[["instrument", "item", "quantity"]]
+    ).map(reference.to_dict().get).astype(float)
+    table["primary"] = table["weighting"].eq(spec.primary)
+    return table.reset_index(drop=True)
+
+
+def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Replicate SEs (JKn; bootstrap) recalibrated per replicate, over the linearised SEs."""
+    spec = config.weighting
+    frame_vars = frame_variables(frame)
+    populations = population_rows(data)
+    type_only = prepare_designs(data, "weighted", populations)
+    primary = designs_for(data, frame, spec, spec.primary, populations)
+    rows = []
+    for instrument in UNITS:
+        base_design = type_only[instrument]
+        g = replicate_calibrator(base_design, instrument, frame_vars, spec, spec.primary)
+        full = primary[instrument].weights
+        replicates = {
+            "JKn": jackknife(base_design, "JKn").recalibrated(g, full),
+            "bootstrap": bootstrap(base_design, spec.bootstrap_replicates, spec.seed).recalibrated(g, full),
+        }
+        tiers = base_design.data["tier"].astype(str).to_numpy()
+        for outcome in _headline_outcomes(outcomes):
+            if instrument not in outcome.instruments:
+                continue
+            y = base_design.data[outcome.column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            for level, domain in (("all", None), ("single", tiers == "single"), ("multi", tiers == "multi")):
+                linear = svymean(primary[instrument], y, domain=domain)
+                row = {
+                    "instrument": instrument,
+                    "item": outcome.item,
+                    "element": outcome.element,
+                    "group": "all" if domain is None else "tier",
+                    "level": level,
+                    "weighting": spec.primary,
+                    "n": int(linear.n),
+                    "estimate": linear.estimate,
+                    "se_linearised": linear.se,
+                }
+                for kind, reps in replicates.items():
+                    est = replicate_mean(reps, y, domain)
+                    row[f"se_{kind.lower()}"] = est.se
+                    row[f"ratio_{kind.lower()}"] = est.se / linear.se
+                    row[f"replicates_{kind.lower()}"] = est.n_replicates
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------- the stage
+
+
+def nonresponse(
+    base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
+) -> dict[str, pd.DataFrame]:
+    """Every table of the stage."""
+    if config.weighting is None:
+        raise PipelineError("config: the weighting section is missing")
+    weighted = design_columns(base, frame)
+    data, outcomes = outcome_columns(weighted, codebook)
+    populations = population_rows(data)
+    primary = designs_for(data, frame, config.weighting, config.weighting.primary, populations)
+    indicators = response_indicators(base, frame)
+    label = "SYNTHETIC" if config.synthetic_data else "survey"
+    type_only = prepare_designs(data, "weighted", populations)
+    tables = {
+        "nonresponse_frame_comparison": frame_comparison(indicators, primary, config.min_cell),
+        "nonresponse_propensity": propensity_model(indicators),
+        "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
+        "weight_diagnostics": weight_diagnostics(type_only.by_population, frame, config.weighting),
+        "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config),
+        "weighting_se_ratios": se_ratios(data, outcomes, frame, config),
+    }
+    return {name: table.assign(data=label) for name, table in tables.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
+    arguments, config = parse_stage_arguments(parser, argv)
+    if not arguments.base.exists():
+        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
+    base = pd.read_parquet(arguments.base)
+    frame = read_frame(config.frame)
+    codebook = load_codebook(config.codebook)
+    tables = nonresponse(base, frame, codebook, config)
+    for name, table in tables.items():
+        check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
+        path = arguments.out_dir / f"{name}.csv"
+        write_csv(table.round(10), path)
+        log.info("wrote %s: %d rows", relative_to_root(path), len(table))
+
+
+if __name__ == "__main__":
+    run_stage("nonresponse", main)

@@ -1,0 +1,436 @@
+"""The study's weightings: coordinator and partner-LSP weights calibrated to the sampling frame.
+
+The designs (pipeline/study_design.py) start from the response-homogeneity weights by authority type,
+``N_h / n_h``: within a type, the LSPs that answered stand for those that did not. That is the
+``type_only`` weighting, and it is right only if response within a type is unrelated to the answers.
+The calibrated weightings also meet the frame's counts on the margins ``config.yaml`` names
+(``weighting.margins``; by default authority type by deprivation band, region and LAA round), so
+that respondents who differ from the frame on those variables are reweighted to it:
+
+- ``raking``: multiplicative calibration (R: ``calibrate(calfun = "raking")``), weights stay positive;
+- ``linear``: linear calibration, the GREG estimator (R: ``calibrate()``);
+- ``logit``: bounded calibration (R: ``calibrate(calfun = "logit", bounds = )``), g within the bounds.
+
+Coordinators are calibrated one LSP per row. Partners are calibrated at LSP level: each LSP with a
+partner respondent counts once with its weight ``N_h / m_h``, and every partner of the LSP receives the
+LSP's g-weight (`pipeline.survey.calibration.calibrate` with ``unit=``). The all-respondent design takes
+each instrument's calibration. The variance of every calibrated estimate uses the residuals of its
+influence values on the calibration variables, as R's ``calibrate()`` does; replicate weights
+recalibrated per replicate check it (the nonresponse stage's SE-ratio table).
+
+A joint cell (say, counties in the most deprived band) with fewer than ``min_cell_respondents``
+responding LSPs is merged with the adjacent cell of the same authority type (bands are ordered), and
+every merge is recorded in the weight diagnostics: cells with one or two respondents would otherwise
+give those few LSPs very large weights.
+
+The four frame columns with no source (``nrf_area``, ``population_2007``, ``imd2007_rank``,
+``urban_rural_class``) are never used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.errors import PipelineError
+from pipeline.study.weighting_spec import CALFUN, METHODS, WeightingSpec
+
+if TYPE_CHECKING:
+    from pipeline.survey import PreparedDesign
+
+# The config loader builds a WeightingSpec for every stage, the figures too: the calibration code (and
+# scipy with it) is imported only where weights are computed.
+
+BLANK_FRAME_COLUMNS = ("nrf_area", "population_2007", "imd2007_rank", "urban_rural_class")
+IMD_BANDS = ("1_least_deprived", "2_middle", "3_most_deprived")
+LAA_ROUNDS = ("first_round", "later_round")
+
+# The frame variables usable for weighting and for the nonresponse analysis: name -> description.
+FRAME_VARIABLES: dict[str, str] = {
+    "authority_type": "authority type of the LSP's council (frame)",
+    "tier": "single-tier or multi-tier area (frame)",
+    "region": "government office region (frame)",
+    "laa_round": "LAA round: first_round (the 2005 pilots and their districts) or later_round (frame)",
+    "imd_score": "mean IMD 2007 score of the authority's LSOAs (frame, unweighted mean)",
+    "imd_band": "tertile of imd_score over the 388 LSPs: 1_least_deprived, 2_middle, 3_most_deprived",
+    "pct_most_deprived": "share (%) of the authority's LSOAs in England's most deprived 10% (frame)",
+    "lsoa_count": "number of LSOAs in the authority, a size proxy (frame)",
+    "case_study": "one of the Audit Commission's 17 case-study LSPs (frame)",
+}
+CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
+NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")
+
+
+def frame_variables(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per LSP of the frame with the variables of `FRAME_VARIABLES` (blank columns never read).
+
+    Parameters
+    ----------
+    frame
+        The sampling frame as read (text columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lsp_id`` and one column per frame variable.
+    """
+    score = pd.to_numeric(frame["imd2007_mean_lsoa_score_unweighted"], errors="coerce")
+    if score.isna().any():
+        raise PipelineError("frame: imd2007_mean_lsoa_score_unweighted has blank or non-numeric values")
+    # Tertiles of the 388 LSPs by rank (ties broken by frame order), so each band holds a third.
+    rank = score.rank(method="first")
+    band = pd.cut(rank, bins=[0, len(frame) / 3, 2 * len(frame) / 3, len(frame)], labels=IMD_BANDS)
+    return pd.DataFrame(
+        {
+            "lsp_id": frame["lsp_id"].astype(str),
+            "authority_type": frame["authority_type"].astype(str),
+            "tier": frame["tier"].astype(str),
+            "region": frame["region"].astype(str),
+            "laa_round": np.where(frame["laa_round"].astype(str).str.strip().eq("1"), *LAA_ROUNDS),
+            "imd_score": score.to_numpy(),
+            "imd_band": band.astype(str).to_numpy(),
+            "pct_most_deprived": pd.to_numeric(frame["imd2007_pct_lsoas_in_most_deprived_10pct"]).to_numpy(),
+            "lsoa_count": pd.to_numeric(frame["imd2007_lsoa_count"]).to_numpy(),
+            "case_study": frame["case_study_2008"].astype(str).str.lower().eq("true").to_numpy(),
+        }
+    )
+
+
+def collapse_sparse_cells(
+    sample: pd.DataFrame, population: pd.DataFrame, margin: Sequence[str], min_respondents: int
+) -> tuple[pd.Series, pd.Series, list[str]]:
+    """Cell labels of one margin for sample units and population units, sparse cells merged.
+
+    A cell with fewer than `min_respondents` sample units is merged with the adjacent cell (in the
+    sorted order of the margin's last column) that shares the other columns and has the fewest sample
+    units; when no such neighbour is left, with the adjacent cell in sorted order overall. Repeats
+    until every cell that has population units has at least `min_respondents` sample units (or one
+    cell is left).
+
+    Returns
+    -------
+    sample_cells, population_cells : pandas.Series
+        Labels ``"a|b"``; merged cells read ``"a|b+c"``.
+    merges : list of str
+        One line per merge, for the diagnostics.
+    """
+    cols = list(margin)
+
+    def labels(frame: pd.DataFrame) -> pd.Series:
+        text = frame[cols[0]].astype(str)
+        for col in cols[1:]:
+            text = text + "|" + frame[col].astype(str)
+        return text.reset_index(drop=True)
+
+    sample_cells, pop_cells = labels(sample), labels(population)
+    merges: list[str] = []
+    while True:
+        counts = sample_cells.value_counts().reindex(sorted(pop_cells.unique()), fill_value=0)
+        sparse = counts[counts < min_respondents]
+        if sparse.empty or len(counts) == 1:
+            return sample_cells, pop_cells, merges
+        cell = sparse.sort_values(kind="stable").index[0]
+        cells = list(counts.index)
+        head = cell.rsplit("|", 1)[0] if len(cols) > 1 else None
+        same_group = [c for c in cells if c != cell and (head is None or c.rsplit("|", 1)[0] == head)]
+        if not same_group:
+            same_group = [c for c in cells if c != cell]
+        position = cells.index(cell)
+        # Adjacent cells first (the bands are ordered), then the smallest.
+        partner = min(same_group, key=lambda c: (abs(cells.index(c) - position), counts[c]))
+        merged = f"{min(cell, partner)}+{max(cell, partner).rsplit('|', 1)[-1]}"
+        merges.append(
+            f"{'|'.join(cols)}: {cell} ({counts[cell]} respondents) merged with {partner} ({counts[partner]})"
+        )
+        sample_cells = sample_cells.replace({cell: merged, partner: merged})
+        pop_cells = pop_cells.replace({cell: merged, partner: merged})
+
+
+@dataclass(frozen=True)
+class WeightDiagnostics:
+    """One weighting of one population, for the weight diagnostics table."""
+
+    population: str
+    weighting: str
+    units: int
+    weight_total: float
+    weight_min: float
+    weight_max: float
+    weight_ratio: float
+    weight_cv: float
+    kish_deff: float
+    g_min: float
+    g_max: float
+    trimmed: int
+    iterations: int
+    converged: bool
+    merged_cells: str
+
+
+def _unit_weights(design: PreparedDesign, rows: np.ndarray) -> np.ndarray:
+    data = design.data.loc[rows, ["lsp_id"]].assign(_w=design.weights[rows])
+    return data.drop_duplicates("lsp_id")["_w"].to_numpy(dtype=float)
+
+
+def _diagnose(population: str, method: str, before, after, rows, summary, merges) -> WeightDiagnostics:
+    w = _unit_weights(after, rows)
+    g = w / _unit_weights(before, rows)
+    cv = float(np.std(w) / np.mean(w))
+    return WeightDiagnostics(
+        population=population,
+        weighting=method,
+        units=int(w.size),
+        weight_total=float(w.sum()),
+        weight_min=float(w.min()),
+        weight_max=float(w.max()),
+        weight_ratio=float(w.max() / w.min()),
+        weight_cv=cv,
+        kish_deff=float(1 + cv**2),
+        g_min=float(g.min()),
+        g_max=float(g.max()),
+        trimmed=summary.trimmed if summary else 0,
+        iterations=summary.iterations if summary else 0,
+        converged=summary.converged if summary else True,
+        merged_cells="; ".join(merges),
+    )
+
+
+_INPUTS_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+
+
+def calibration_inputs(
+    design: PreparedDesign, rows: np.ndarray, frame_vars: pd.DataFrame, spec: WeightingSpec
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The margin indicators of the `rows` of a design, their frame totals and the cell merges.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``(rows.sum(), cells)`` indicators, constant within an LSP.
+    totals : numpy.ndarray
+        The frame's count of LSPs in each cell.
+    merges : list of str
+        The sparse cells merged (`collapse_sparse_cells`).
+    """
+    from pipeline.survey.calibration import margin_matrix
+
+    # The same rows are calibrated by each weighting in turn (analyse, sensitivity, simulations): the
+    # inputs depend only on which LSPs the rows are, the frame and the margins.
+    key = (
+        tuple(design.data.loc[rows, "lsp_id"].astype(str)),
+        int(pd.util.hash_pandas_object(frame_vars, index=False).sum()),
+        spec.margins,
+        spec.min_cell_respondents,
+    )
+    if key in _INPUTS_CACHE:
+        return _INPUTS_CACHE[key]
+    sample = (
+        design.data.loc[rows, ["lsp_id"]]
+        .astype(str)
+        .merge(frame_vars, on="lsp_id", how="left", validate="many_to_one")
+    )
+    if sample["authority_type"].isna().any():
+        raise PipelineError("respondents name LSPs not in the frame")
+    units = sample.drop_duplicates("lsp_id")
+    sample_cells, pop_cells, merges = {}, {}, []
+    for margin in spec.margins:
+        name = "|".join(margin)
+        s_cells, p_cells, merged = collapse_sparse_cells(units, frame_vars, margin, spec.min_cell_respondents)
+        sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
+        pop_cells[name] = p_cells
+        merges += merged
+    x, totals, _ = margin_matrix(
+        pd.DataFrame(sample_cells), pd.DataFrame(pop_cells), [[name] for name in sample_cells]
+    )
+    if len(_INPUTS_CACHE) > 64:
+        _INPUTS_CACHE.clear()
+    _INPUTS_CACHE[key] = (x, totals, merges)
+    return x, totals, merges
+
+
+def replicate_calibrator(
+    design: PreparedDesign, population: str, frame_vars: pd.DataFrame, spec: WeightingSpec, method: str
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The g-weights of one weighting as a function of the input weights (for replicate weights).
+
+    `population` is ``coordinator`` (LSP rows) or ``partner`` (calibrated at LSP level).
+    """
+    from pipeline.survey.calibration import CalibrationError, calibration_factors
+
+    rows = np.ones(design.n, dtype=bool)
+    x, totals, _ = calibration_inputs(design, rows, frame_vars, spec)
+    codes = pd.factorize(design.data["lsp_id"].astype(str), sort=True)[0]
+    first = pd.Series(np.arange(design.n)).groupby(codes).first().to_numpy()
+
+    def g(weights: np.ndarray) -> np.ndarray:
+        if method == "type_only":
+            return np.ones(design.n)
+        try:
+            unit_g, _ = calibration_factors(
+                x[first],
+                weights[first],
+                totals,
+                calfun=CALFUN[method],
+                bounds=spec.bounds or (-np.inf, np.inf),
+                trim=spec.trim,
+                epsilon=1e-10,
+            )
+        except CalibrationError:
+            # A replicate that leaves a cell without respondents cannot be calibrated (R stops too):
+            # it gives no estimate and is dropped from the replicate variance, and the count reported.
+            return np.full(design.n, np.nan)
+        return unit_g[codes]
+
+    return g
+
+
+# Which rows of each population's design each instrument's calibration acts on, and its unit.
+_INSTRUMENT_UNIT = {"coordinator": None, "partner": "lsp_id"}
+
+
+def calibrate_population(
+    design: PreparedDesign,
+    population: str,
+    frame_vars: pd.DataFrame,
+    spec: WeightingSpec,
+    method: str,
+) -> tuple[PreparedDesign, list[WeightDiagnostics]]:
+    """Apply one weighting to one population's prepared (type-only) design.
+
+    Parameters
+    ----------
+    design
+        A design of `pipeline.study.designs.prepare_designs` (``weighted``).
+    population
+        ``coordinator``, ``partner`` or ``respondents``.
+    frame_vars
+        `frame_variables` of the frame.
+    spec
+        The configured weighting.
+    method
+        One of `METHODS`.
+
+    Returns
+    -------
+    design : PreparedDesign
+        The calibrated design (the same object for ``type_only``).
+    diagnostics : list of WeightDiagnostics
+        One per instrument calibrated.
+    """
+    from pipeline.survey.calibration import CalibrationError, calibrate
+
+    if method not in METHODS:
+        raise PipelineError(f"weighting {method!r} is not one of {', '.join(METHODS)}")
+    instruments = ("coordinator", "partner") if population == "respondents" else (population,)
+    respondent_type = design.data["respondent_type"].to_numpy()
+    diagnostics = []
+    current = design
+    for instrument in instruments:
+        rows = respondent_type == instrument
+        if not rows.any():
+            continue
+        unit = _INSTRUMENT_UNIT[instrument]
+        if method == "type_only":
+            diagnostics.append(_diagnose(instrument, method, design, design, rows, None, []))
+            continue
+        x_rows, totals, merges = calibration_inputs(design, rows, frame_vars, spec)
+        x = np.zeros((design.n, x_rows.shape[1]))
+        x[rows] = x_rows
+        try:
+            current, summary = calibrate(
+                current,
+                x,
+                totals,
+                calfun=CALFUN[method],
+                bounds=spec.bounds or (-np.inf, np.inf),
+                trim=spec.trim,
+                unit=None if unit is None else design.data[unit].astype(str).to_numpy(),
+                rows=rows,
+                # Far tighter than R's 1e-7, so the weights are fixed to 1e-12 and an independent
+                # recomputation (pipeline/verify.py, by iterative proportional fitting) agrees to 1e-9.
+                epsilon=1e-12,
+            )
+        except CalibrationError as error:
+            raise PipelineError(f"{instrument} weights ({method}): {error}") from None
+        diagnostics.append(_diagnose(instrument, method, design, current, rows, summary, merges))
+    return current, diagnostics
+
+
+def calibrator(
+    frame: pd.DataFrame, spec: WeightingSpec, method: str | None = None
+) -> Callable[[dict[str, PreparedDesign]], dict[str, PreparedDesign]] | None:
+    """The hook `pipeline.study.designs.prepare_designs` applies to the weighted designs.
+
+    Returns ``None`` for ``type_only`` (the designs' own weights), otherwise a function that
+    calibrates every population's design with `calibrate_population`.
+    """
+    method = method or spec.primary
+    if method == "type_only":
+        return None
+    frame_vars = frame_variables(frame)
+
+    def apply(by_population: dict[str, PreparedDesign]) -> dict[str, PreparedDesign]:
+        return {
+            name: calibrate_population(design, name, frame_vars, spec, method)[0]
+            for name, design in by_population.items()
+        }
+
+    return apply
+
+
+def weight_diagnostics(
+    by_population: dict[str, PreparedDesign], frame: pd.DataFrame, spec: WeightingSpec
+) -> pd.DataFrame:
+    """The weight diagnostics table: every weighting of coordinators and of partner LSPs.
+
+    Parameters
+    ----------
+    by_population
+        The type-only weighted designs (`pipeline.study.designs.prepare_designs(...).by_population`).
+    frame
+        The sampling frame.
+    spec
+        The configured weighting.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per instrument and weighting: units, weight total, range, ratio, CV, Kish design
+        effect ``1 + CV^2``, g-weight range, trimmed units, iterations, merged cells.
+    """
+    frame_vars = frame_variables(frame)
+    rows = []
+    for method in dict.fromkeys(("type_only", *spec.methods)):
+        for population in ("coordinator", "partner"):
+            _, diagnostics = calibrate_population(
+                by_population[population], population, frame_vars, spec, method
+            )
+            rows += [d.__dict__ | {"primary": method == spec.primary} for d in diagnostics]
+    return pd.DataFrame(rows)
+
+
+def primary_weighted_base(
+    base: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec | None
+) -> pd.DataFrame:
+    """The analysis base (with `design_columns`) whose weight column holds the primary weights.
+
+    For code that reads weights from the rows rather than from a design (the figures): the same
+    weights the weighted designs of `pipeline.study.designs.prepare_designs` carry. The type-only
+    design weight is kept as ``design_weight``.
+    """
+    from pipeline.study.designs import WEIGHT, prepare_designs
+
+    result = base.assign(design_weight=base[WEIGHT])
+    hook = calibrator(frame, spec) if spec is not None else None
+    if hook is None:
+        return result
+    designs = prepare_designs(base, "weighted", calibrate=hook)
+    weights = result[WEIGHT].to_numpy(dtype=float).copy()
+    for instrument in ("coordinator", "partner"):
+        rows = (base["respondent_type"] == instrument).to_numpy()
+        weights[rows] = designs[instrument].weights
+    return result.assign(**{WEIGHT: weights})

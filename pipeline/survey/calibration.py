@@ -1,0 +1,611 @@
+"""Calibration of design weights to known population totals, with the variance that reflects it.
+
+Matches R's ``survey`` package (4.1-1):
+
+- `post_stratify` is ``postStratify()``: weights scaled within cells to the population counts;
+- `rake` is ``rake()``: iterative post-stratification on several margins, stopped by R's own rule
+  (the largest change in the joint weighted table below ``epsilon``, at most ``maxit`` sweeps);
+- `calibrate` is ``calibrate()``: linear (GREG, ``regcalibrate``), raking (exponential) or logit
+  calibration to totals of a model matrix, with optional bounds on the g-weights and R's ``trim=``,
+  solved by the same Newton iteration and stopping rule as R's ``grake``.
+
+Each returns a new `PreparedDesign` with the calibrated weights and one more entry in its
+``calibrations``. `PreparedDesign.variance` passes influence values through every entry before it
+sums them to PSU totals, exactly as R's ``svyrecvar`` does with ``design$postStrata``: the GREG
+residuals of the influence values on the calibration variables (``qr.resid``), the post-stratum
+centring, or ten sweeps of back-fitting over the raking margins.
+
+Calibration of a clustered sample at the level of a unit that contains several rows (the LSPs whose
+partners answered) is `calibrate(..., unit=)`: each unit counts once in the totals with the weight its
+rows share, every row of a unit receives the unit's g-weight, and the GREG residuals are taken on unit
+totals of the influence values (R: the same ``calibrate()`` on the one-row-per-unit design, with the
+unit-level estimate written as ``svyratio``). Units must nest within PSUs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from pipeline.survey.design import PreparedDesign, SurveyDesignError
+
+CalFun = Literal["linear", "raking", "logit"]
+CALFUNS: tuple[str, ...] = ("linear", "raking", "logit")
+# R's grake: MASS::ginv(Tmat, tol = 256 * .Machine$double.eps); rescales weights whose every total is
+# more than 20 times short of the population.
+_GINV_TOL = 256 * np.finfo(float).eps
+_PRESCALE_THRESHOLD = 20.0
+# R's svyrecvar iterates the raking projection ten times.
+_RAKE_VARIANCE_SWEEPS = 10
+
+
+class CalibrationError(SurveyDesignError):
+    """Calibration that cannot be done: inconsistent totals, a cell with no sample, no convergence."""
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, eq=False)
+class GregResiduals:
+    """R's ``greg_calibration`` entry: influence values become residuals on the calibration variables.
+
+    ``basis`` is an orthonormal basis of the column space of ``X * sqrt(d)`` at unit level (R's
+    ``qr(mm * whalf)``), ``scale`` is ``g * sqrt(d)`` per unit (R's ``w``), ``unit`` maps the calibrated
+    rows (``rows``, positions in the design) to units.
+    """
+
+    basis: np.ndarray
+    scale: np.ndarray
+    unit: np.ndarray
+    rows_per_unit: np.ndarray
+    rows: np.ndarray
+
+    def residualise(self, x: np.ndarray) -> np.ndarray:
+        """Return ``x`` (``(n, p)`` influence values) with the calibration's fitted part removed."""
+        z = np.zeros((self.scale.size, x.shape[1]))
+        np.add.at(z, self.unit, x[self.rows])
+        scaled = z / self.scale[:, None]
+        fitted = self.basis @ (self.basis.T @ scaled) * self.scale[:, None]
+        # Spread each unit's fitted part over its rows: only unit (and so PSU) totals enter the variance.
+        out = x.copy()
+        out[self.rows] -= (fitted / self.rows_per_unit[:, None])[self.unit]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class PostStratumCentring:
+    """R's post-stratification entry: influence values centred within post-strata."""
+
+    cell: np.ndarray
+    weights: np.ndarray
+    old_weights: np.ndarray
+
+    def residualise(self, x: np.ndarray) -> np.ndarray:
+        """Return ``x`` less each post-stratum's old-weighted mean of ``x / w``, times ``w``."""
+        n_cells = int(self.cell.max()) + 1
+        numerator = np.zeros((n_cells, x.shape[1]))
+        np.add.at(numerator, self.cell, x * (self.old_weights / self.weights)[:, None])
+        denominator = np.bincount(self.cell, weights=self.old_weights, minlength=n_cells)
+        means = numerator / denominator[:, None]
+        return x - means[self.cell] * self.weights[:, None]
+
+
+@dataclass(frozen=True, eq=False)
+class RakingProjection:
+    """R's ``raking`` entry: ten back-fitting sweeps over the margins of the last raking iteration."""
+
+    cells: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+
+    def residualise(self, x: np.ndarray) -> np.ndarray:
+        """Return ``x`` after R's ten sweeps of ``x - w * ave(x / w, margin)`` over the margins."""
+        x = x.copy()
+        for _ in range(_RAKE_VARIANCE_SWEEPS):
+            for cell, w in zip(self.cells, self.weights, strict=True):
+                n_cells = int(cell.max()) + 1
+                counts = np.bincount(cell, minlength=n_cells)
+                sums = np.zeros((n_cells, x.shape[1]))
+                np.add.at(sums, cell, x / w[:, None])
+                x = x - w[:, None] * (sums / counts[:, None])[cell]
+        return x
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """What a calibration did to the weights, for a diagnostics table.
+
+    Attributes
+    ----------
+    method : str
+        ``"post_stratify"``, ``"rake"``, or ``"calibrate:<calfun>"``.
+    iterations : int
+        Newton steps (calibrate) or raking sweeps (rake); 1 for post-stratification.
+    converged : bool
+        Whether the totals were met within the tolerance.
+    max_misfit : float
+        Largest ``|population - calibrated total| / (1 + |population|)`` after calibration.
+    g_min, g_max : float
+        Range of the g-weights (calibrated over input weight).
+    trimmed : int
+        Units whose g-weight was trimmed (R's ``trim=``).
+    """
+
+    method: str
+    iterations: int
+    converged: bool
+    max_misfit: float
+    g_min: float
+    g_max: float
+    trimmed: int
+
+
+# --------------------------------------------------------------------------------------- model matrices
+
+
+def cell_codes(data: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Label each row with its joint cell over `columns`, as ``"a|b"`` text (R: ``interaction``)."""
+    if not columns:
+        raise CalibrationError("a margin needs at least one column")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise CalibrationError(f"calibration column {missing[0]!r} is not in the data")
+    parts = data[list(columns)]
+    if parts.isna().any().any():
+        bad = parts.columns[parts.isna().any()][0]
+        raise CalibrationError(f"calibration column {bad!r} has missing values")
+    text = parts[columns[0]].astype(str)
+    for column in columns[1:]:
+        text = text + "|" + parts[column].astype(str)
+    return text
+
+
+def margin_matrix(
+    sample: pd.DataFrame, population: pd.DataFrame, margins: Sequence[Sequence[str]]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Indicator model matrix of the sample's cells and the population's count of each cell.
+
+    Each margin is one or more columns whose joint cells are calibrated (``["authority_type",
+    "imd_band"]`` is the type-by-band table). Every cell of every margin gets a column, so the matrix
+    is rank-deficient when margins overlap; the calibration uses generalised inverses and projections,
+    which depend only on the column space (the same as R's full-rank ``model.matrix`` of
+    ``~a + b + a:c``).
+
+    Parameters
+    ----------
+    sample
+        One row per sampled unit, with every margin column.
+    population
+        One row per population unit (the frame), with every margin column.
+    margins
+        The margins.
+
+    Returns
+    -------
+    matrix : numpy.ndarray
+        ``(n_sample, cells)`` 0/1 matrix.
+    totals : numpy.ndarray
+        Population count of each cell.
+    labels : list of str
+        ``"col1|col2=value1|value2"`` per column.
+
+    Raises
+    ------
+    CalibrationError
+        A sample cell is absent from the population (R: "This Can't Happen"), or a population cell
+        has no sample unit (R: "Some strata absent from sample").
+    """
+    blocks, totals, labels = [], [], []
+    for margin in margins:
+        cols = list(margin)
+        sample_cell = cell_codes(sample, cols)
+        pop_counts = cell_codes(population, cols).value_counts().sort_index()
+        absent = sorted(set(sample_cell) - set(pop_counts.index))
+        if absent:
+            raise CalibrationError(
+                f"margin {'|'.join(cols)}: sample cell {absent[0]!r} is not in the population"
+            )
+        empty = [c for c in pop_counts.index if c not in set(sample_cell)]
+        if empty:
+            raise CalibrationError(
+                f"margin {'|'.join(cols)}: population cell {empty[0]!r} has no respondent; "
+                "collapse it into a neighbouring cell or drop the margin"
+            )
+        blocks.append((sample_cell.to_numpy()[:, None] == pop_counts.index.to_numpy()[None, :]).astype(float))
+        totals.append(pop_counts.to_numpy(dtype=float))
+        labels.extend(f"{'|'.join(cols)}={c}" for c in pop_counts.index)
+    return np.hstack(blocks), np.concatenate(totals), labels
+
+
+# ------------------------------------------------------------------------------------- the g-weights
+
+
+def _calfun(name: str, lower: float, upper: float):
+    if name == "linear":
+
+        def fm1(u):
+            return np.minimum(np.maximum(u + 1, lower), upper) - 1
+
+        def df(u):
+            return ((u < upper - 1) & (u > lower - 1)).astype(float)
+
+    elif name == "raking":
+
+        def fm1(u):
+            with np.errstate(over="ignore"):
+                return np.minimum(np.maximum(np.exp(u), lower), upper) - 1
+
+        def df(u):
+            with np.errstate(over="ignore"):
+                return np.where((u < upper - 1) & (u > lower - 1), np.exp(u), 0.0)
+
+    elif name == "logit":
+        if not (np.isfinite(lower) and np.isfinite(upper)):
+            raise CalibrationError("logit calibration requires finite bounds")
+        if not lower < 1 < upper:
+            raise CalibrationError("logit calibration requires bounds with lower < 1 < upper")
+        a = (upper - lower) / ((upper - 1) * (1 - lower))
+
+        def fm1(u):
+            with np.errstate(over="ignore", invalid="ignore"):
+                e = np.exp(a * u)
+                return (lower * (upper - 1) + upper * (1 - lower) * e) / (upper - 1 + (1 - lower) * e) - 1
+
+        def df(u):
+            with np.errstate(over="ignore", invalid="ignore"):
+                e = np.exp(a * u)
+                den = upper - 1 + (1 - lower) * e
+                return (
+                    upper * (1 - lower) * e * a / den
+                    - ((lower * (upper - 1) + upper * (1 - lower) * e) * ((1 - lower) * e * a)) / den**2
+                )
+
+    else:
+        raise CalibrationError(f"calfun must be one of {CALFUNS}, got {name!r}")
+    return fm1, df
+
+
+def calibration_factors(
+    x: np.ndarray,
+    weights: np.ndarray,
+    population: np.ndarray,
+    *,
+    calfun: CalFun = "linear",
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+    trim: tuple[float, float] | None = None,
+    epsilon: float = 1e-7,
+    maxit: int = 50,
+) -> tuple[np.ndarray, CalibrationSummary]:
+    """The g-weights that calibrate `weights` to the `population` totals of the columns of `x`.
+
+    Linear calibration without bounds is R's ``regcalibrate`` (one step, ``g = 1 + x'lambda``);
+    otherwise R's ``grake``: Newton steps on ``eta`` with a generalised inverse, step halving when g
+    is not finite, stopping when every ``|misfit| / (1 + |population|) < epsilon``. ``trim`` is R's
+    ``trim=``: g-weights outside it are set to the limit and the excess weight spread over the others
+    in proportion to their input weight.
+
+    Parameters
+    ----------
+    x
+        ``(n, p)`` calibration variables (e.g. `margin_matrix`).
+    weights
+        Input weights, positive.
+    population
+        Population totals of the columns of `x`.
+    calfun, bounds, trim, epsilon, maxit
+        As R's ``calibrate()``.
+
+    Returns
+    -------
+    g : numpy.ndarray
+        Calibrated weight over input weight, per row of `x`.
+    summary : CalibrationSummary
+        Iterations, convergence and range.
+
+    Raises
+    ------
+    CalibrationError
+        The totals cannot be met (no convergence within `maxit`, or a column with no sample).
+    """
+    x = np.asarray(x, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    pop = np.asarray(population, dtype=float)
+    if x.ndim != 2 or x.shape[0] != w.size or x.shape[1] != pop.size:
+        raise CalibrationError("x must be (n, p) with n weights and p population totals")
+    lower, upper = float(bounds[0]), float(bounds[1])
+    sample_total = x.T @ w
+    keep = ~((pop == 0) & np.all(x == 0, axis=0))  # R drops columns empty in sample and population
+    x, pop, sample_total = x[:, keep], pop[keep], sample_total[keep]
+    if np.any(sample_total == 0):
+        raise CalibrationError("a calibration total is positive in the population but has no sample")
+
+    if calfun == "linear" and np.isneginf(lower) and np.isposinf(upper):
+        gram = (x * w[:, None]).T @ x
+        lam = np.linalg.pinv(gram, rcond=_GINV_TOL, hermitian=True) @ (pop - sample_total)
+        g = 1 + x @ lam
+        iterations, failed = 1, None
+    else:
+        fm1, df = _calfun(calfun, lower, upper)
+        eta = np.zeros(x.shape[1])
+        xeta = x @ eta
+        g = 1 + fm1(xeta)
+        deriv = df(xeta)
+        iterations = 1
+        scale = None
+        ratios = pop / sample_total
+        if ratios.min() > _PRESCALE_THRESHOLD:
+            scale = float(ratios.mean())
+            w = w * scale
+            sample_total = sample_total * scale
+        failed = None
+        while True:
+            tmat = (x * (w * deriv)[:, None]).T @ x
+            misfit = pop - sample_total - x.T @ (w * fm1(xeta))
+            deta = np.linalg.pinv(tmat, rcond=_GINV_TOL) @ misfit
+            eta = eta + deta
+            xeta = x @ eta
+            g = 1 + fm1(xeta)
+            deriv = df(xeta)
+            while iterations < maxit and not (np.all(np.isfinite(g)) and np.all(np.isfinite(deriv))):
+                iterations += 1
+                deta = deta / 2
+                eta = eta - deta
+                xeta = x @ eta
+                g = 1 + fm1(xeta)
+                deriv = df(xeta)
+            misfit = pop - sample_total - x.T @ (w * fm1(xeta))
+            if np.all(np.abs(misfit) / (1 + np.abs(pop)) < epsilon):
+                break
+            iterations += 1
+            if iterations > maxit:
+                failed = float(np.max(np.abs(misfit) / (1 + np.abs(pop))))
+                break
+        if scale is not None:
+            g = g * scale
+            w = w / scale
+
+    trimmed = 0
+    if trim is not None:
+        low, high = float(trim[0]), float(trim[1])
+        outside = (g < low) | (g > high)
+        if outside.any():
+            clipped = np.clip(g, low, high)
+            excess = float(((g - clipped) * w).sum())
+            clipped[~outside] += excess / float(w[~outside].sum())
+            g = clipped
+            trimmed = int(outside.sum())
+            failed = None  # R: trimming clears the failure flag; the totals are then met only approximately
+    if failed is not None:
+        raise CalibrationError(
+            f"calibration ({calfun}, bounds {bounds}) did not converge in {maxit} iterations "
+            f"(largest relative misfit {failed:.3g}); widen the bounds or use fewer margins"
+        )
+    final_misfit = np.abs(pop - x.T @ (w * g)) / (1 + np.abs(pop))
+    return g, CalibrationSummary(
+        method=f"calibrate:{calfun}",
+        iterations=iterations,
+        converged=bool(np.all(final_misfit < max(epsilon, 1e-7))) or trimmed > 0,
+        max_misfit=float(final_misfit.max()),
+        g_min=float(g.min()),
+        g_max=float(g.max()),
+        trimmed=trimmed,
+    )
+
+
+# ------------------------------------------------------------------------------------ the designs
+
+
+def _units(design: PreparedDesign, unit: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit code of each calibrated row and the position (in ``rows``) of each unit's first row."""
+    if unit is None:
+        return np.arange(rows.size), np.arange(rows.size)
+    codes = pd.factorize(pd.Series(design.column(unit)[rows]), sort=True)[0].astype(np.int64)
+    first = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(rows.size)[::-1]
+    # Units must nest in PSUs (their residuals are spread over rows of one PSU) and share a weight.
+    psu, w = design.psu[rows], design.weights[rows]
+    if np.any(psu[first][codes] != psu):
+        raise CalibrationError("calibration units must nest within PSUs")
+    if not np.allclose(w[first][codes], w, rtol=1e-12, atol=0):
+        raise CalibrationError("the rows of a calibration unit must share one weight")
+    return codes, first
+
+
+def _with_weights(design: PreparedDesign, weights: np.ndarray, entry: Any) -> PreparedDesign:
+    data = design.data
+    if design.design.weights is not None:
+        # The weight column follows, so code that rebuilds a design from the rows sees calibrated weights.
+        data = data.assign(**{design.design.weights: weights})
+    return dataclasses.replace(design, data=data, weights=weights, calibrations=(*design.calibrations, entry))
+
+
+def calibrate(
+    design: PreparedDesign,
+    x: np.ndarray,
+    population: np.ndarray,
+    *,
+    calfun: CalFun = "linear",
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+    trim: tuple[float, float] | None = None,
+    unit: Any = None,
+    rows: np.ndarray | None = None,
+    epsilon: float = 1e-7,
+    maxit: int = 50,
+) -> tuple[PreparedDesign, CalibrationSummary]:
+    """Calibrate a design's weights to population totals (R: ``calibrate(design, formula, population)``).
+
+    Parameters
+    ----------
+    design
+        The prepared design.
+    x
+        ``(n, p)`` calibration variables per row; with `unit`, constant within a unit.
+    population
+        Their population totals (over units).
+    calfun, bounds, trim, epsilon, maxit
+        As R's ``calibrate()``: ``"linear"`` (GREG), ``"raking"`` or ``"logit"``; bounds on g.
+    unit
+        Column or array grouping rows into calibration units that each count once (e.g. the LSP of
+        each partner); ``None`` calibrates rows.
+    rows
+        Boolean mask of the rows to calibrate (e.g. one instrument's rows in a design of both); the
+        other rows keep their weights and their influence values. ``None`` for all rows.
+
+    Returns
+    -------
+    design : PreparedDesign
+        The calibrated design; its variance reflects the calibration.
+    summary : CalibrationSummary
+        Convergence and g-weight range.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.shape[0] != design.n:
+        raise CalibrationError(f"x has {x.shape[0]} rows, the design has {design.n}")
+    positions = np.arange(design.n) if rows is None else np.flatnonzero(np.asarray(rows, dtype=bool))
+    if positions.size == 0:
+        raise CalibrationError("no rows to calibrate")
+    x = x[positions]
+    codes, first = _units(design, unit, positions)
+    ux, uw = x[first], design.weights[positions][first]
+    if unit is not None and not np.allclose(ux[codes], x):
+        raise CalibrationError("calibration variables must be constant within a unit")
+    g, summary = calibration_factors(
+        ux, uw, population, calfun=calfun, bounds=bounds, trim=trim, epsilon=epsilon, maxit=maxit
+    )
+    half = np.sqrt(uw)
+    u, s, _ = np.linalg.svd(ux * half[:, None], full_matrices=False)
+    rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
+    entry = GregResiduals(
+        basis=u[:, :rank],
+        scale=g * half,
+        unit=codes,
+        rows_per_unit=np.bincount(codes).astype(float),
+        rows=positions,
+    )
+    weights = design.weights.copy()
+    weights[positions] *= g[codes]
+    return _with_weights(design, weights, entry), summary
+
+
+def _cells(
+    design: PreparedDesign, cells: Any, population: Mapping[Any, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    labels = pd.Series(design.column(cells))
+    if labels.isna().any():
+        raise CalibrationError("post-stratum labels have missing values")
+    levels = sorted(population, key=str)
+    code_of = {level: i for i, level in enumerate(levels)}
+    unknown = sorted(set(labels) - set(code_of), key=str)
+    if unknown:
+        raise CalibrationError(f"sample cell {unknown[0]!r} is absent from the population")
+    codes = labels.map(code_of).to_numpy(dtype=np.int64)
+    counts = np.bincount(codes, minlength=len(levels))
+    empty = [levels[i] for i in np.flatnonzero(counts == 0) if population[levels[i]] > 0]
+    if empty:
+        raise CalibrationError(f"population cell {empty[0]!r} has no sample (R: use partial=TRUE)")
+    return codes, np.array([float(population[level]) for level in levels])
+
+
+def _post_stratified_weights(w: np.ndarray, codes: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    sums = np.bincount(codes, weights=w, minlength=totals.size)
+    return w * (totals / np.where(sums > 0, sums, 1.0))[codes]
+
+
+def post_stratify(
+    design: PreparedDesign, cells: Any, population: Mapping[Any, float]
+) -> tuple[PreparedDesign, CalibrationSummary]:
+    """Post-stratify a design to population cell counts (R: ``postStratify(design, ~cells, pop)``).
+
+    Parameters
+    ----------
+    design
+        The prepared design.
+    cells
+        Column name or array of post-stratum labels per row.
+    population
+        Population count of every post-stratum.
+
+    Returns
+    -------
+    design : PreparedDesign
+        Weights ``w * N_c / sum_c w``; variance centred within post-strata.
+    summary : CalibrationSummary
+        The g range.
+    """
+    codes, totals = _cells(design, cells, population)
+    new = _post_stratified_weights(design.weights, codes, totals)
+    entry = PostStratumCentring(cell=codes, weights=new, old_weights=design.weights)
+    g = new / design.weights
+    return _with_weights(design, new, entry), CalibrationSummary(
+        "post_stratify", 1, True, 0.0, float(g.min()), float(g.max()), 0
+    )
+
+
+def rake(
+    design: PreparedDesign,
+    margins: Sequence[Any],
+    populations: Sequence[Mapping[Any, float]],
+    *,
+    maxit: int = 10,
+    epsilon: float = 1.0,
+) -> tuple[PreparedDesign, CalibrationSummary]:
+    """Rake a design to several margins by iterative post-stratification (R: ``rake()``).
+
+    R's stopping rule is kept: a sweep post-stratifies each margin in turn; raking stops when the
+    largest change of the joint weighted table over all margins is below ``epsilon`` (if
+    ``epsilon < 1``, that fraction of the weight total), or after ``maxit`` sweeps.
+
+    Parameters
+    ----------
+    design
+        The prepared design.
+    margins
+        Per margin, a column name or array of cell labels per row.
+    populations
+        Per margin, the population count of every cell.
+    maxit, epsilon
+        R's ``control=list(maxit=, epsilon=)``.
+
+    Returns
+    -------
+    design : PreparedDesign
+        The raked design; its variance back-fits over the margins as R's ``svyrecvar`` does.
+    summary : CalibrationSummary
+        Sweeps and convergence.
+    """
+    if len(margins) != len(populations) or not margins:
+        raise CalibrationError("give one population table per margin")
+    coded = [_cells(design, m, p) for m, p in zip(margins, populations, strict=True)]
+    joint = pd.factorize(pd.MultiIndex.from_arrays([c for c, _ in coded]))[0]
+    n_joint = int(joint.max()) + 1
+    tol = epsilon * float(design.weights.sum()) if epsilon < 1 else epsilon
+    w = design.weights
+    old_table = np.bincount(joint, weights=w, minlength=n_joint)
+    sweeps, converged = 0, False
+    stored: list[np.ndarray] = []
+    while sweeps < maxit:
+        stored = []
+        for codes, totals in coded:
+            w = _post_stratified_weights(w, codes, totals)
+            stored.append(w)
+        new_table = np.bincount(joint, weights=w, minlength=n_joint)
+        if np.max(np.abs(new_table - old_table)) < tol:
+            converged = True
+            break
+        old_table = new_table
+        sweeps += 1
+    if not converged:
+        raise CalibrationError(f"raking did not converge after {sweeps} sweeps")
+    entry = RakingProjection(cells=tuple(c for c, _ in coded), weights=tuple(stored))
+    g = w / design.weights
+    misfit = max(
+        float(np.max(np.abs(np.bincount(c, weights=w, minlength=t.size) - t) / (1 + t))) for c, t in coded
+    )
+    return _with_weights(design, w, entry), CalibrationSummary(
+        "rake", sweeps + 1, converged, misfit, float(g.min()), float(g.max()), 0
+    )

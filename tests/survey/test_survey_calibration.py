@@ -1,0 +1,242 @@
+"""Calibration and replicate weights against R's survey package (fixtures/r_calibration.json).
+
+The JSON is written by ``r/make_calibration_fixtures.R``; R is not needed here. Weights, estimates and
+SEs agree within ``rtol=1e-6`` for postStratify, rake, calibrate (linear, raking, bounded linear and
+logit, trimmed raking, a joint type x region margin), LSP-level calibration of the partner design,
+JKn (plain and recalibrated per replicate) and the bootstrap on R's own replicate factors. The seeded
+bootstrap of this engine cannot draw R's replicates: its SE with 4000 replicates is compared with
+R's 4000-replicate SE at 5%.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.survey import SurveyDesign, svymean
+from pipeline.survey.calibration import (
+    CalibrationError,
+    calibrate,
+    calibration_factors,
+    margin_matrix,
+    post_stratify,
+    rake,
+)
+from pipeline.survey.replicate import bootstrap, given, jackknife, replicate_mean
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RTOL = 1e-6
+Y = ("item_bin", "item_ord", "score")
+
+
+@cache
+def reference() -> dict:
+    return json.loads((FIXTURES / "r_calibration.json").read_text())
+
+
+def cases(kind: str) -> list[dict]:
+    return [c for c in reference()["cases"] if c["kind"] == kind]
+
+
+def case_id(case: dict) -> str:
+    return "-".join(str(case.get(k)) for k in ("design", "calibration", "y", "domain") if k in case)
+
+
+@cache
+def population() -> pd.DataFrame:
+    cells = pd.DataFrame(reference()["population"])
+    return cells.loc[cells.index.repeat(cells["count"].astype(int))].reset_index(drop=True)
+
+
+@cache
+def coordinators() -> pd.DataFrame:
+    return pd.read_csv(FIXTURES / "coordinators.csv")
+
+
+@cache
+def partners() -> pd.DataFrame:
+    return pd.read_csv(FIXTURES / "partners.csv").sort_values(["lsp_id", "respondent_id"], kind="stable")
+
+
+MAIN = [["authority_type"], ["region"]]
+JOINT = [["authority_type", "region"]]
+
+
+def _counts(column: str) -> dict[str, float]:
+    return population()[column].value_counts().astype(float).to_dict()
+
+
+def coordinator_design(name: str):
+    design = SurveyDesign(strata="authority_type", fpc="N_h").prepare(coordinators())
+    data = design.data
+    if name == "none":
+        return design
+    if name == "post_stratify":
+        return post_stratify(design, "region", _counts("region"))[0]
+    if name == "rake":
+        return rake(design, ["authority_type", "region"], [_counts("authority_type"), _counts("region")])[0]
+    margins = JOINT if name.startswith("joint") else MAIN
+    x, totals, _ = margin_matrix(data, population(), margins)
+    options = {
+        "linear": {},
+        "raking": {"calfun": "raking"},
+        "linear_bounded": {"bounds": (0.96, 1.075)},
+        "logit_bounded": {"calfun": "logit", "bounds": (0.96, 1.075)},
+        "raking_bounded": {"calfun": "raking", "bounds": (0.967, 1.082)},
+        "raking_trimmed": {"calfun": "raking", "trim": (0.97, 1.08)},
+        "joint_linear": {},
+        "joint_raking": {"calfun": "raking"},
+    }[name]
+    return calibrate(design, x, totals, **options)[0]
+
+
+def partner_design(name: str):
+    design = SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type").prepare(
+        partners().reset_index(drop=True)
+    )
+    if name == "none":
+        return design
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    calfun = "raking" if name == "raking" else "linear"
+    return calibrate(design, x, totals, calfun=calfun, unit="lsp_id")[0]
+
+
+def _domain(design, case):
+    return None if case["domain"] is None else (design.data["tier"] == case["domain"]).to_numpy()
+
+
+def test_fixture_csvs_are_the_ones_r_saw():
+    for name, digest in reference()["csv_md5"].items():
+        assert hashlib.md5((FIXTURES / name).read_bytes()).hexdigest() == digest, name
+
+
+@pytest.mark.parametrize("case", [c for c in cases("weights") if c["design"] == "coord_strat"], ids=case_id)
+def test_coordinator_calibrated_weights_match_r(case):
+    np.testing.assert_allclose(coordinator_design(case["calibration"]).weights, case["weights"], rtol=RTOL)
+
+
+@pytest.mark.parametrize("case", [c for c in cases("mean") if c["design"] == "coord_strat"], ids=case_id)
+def test_coordinator_calibrated_means_and_ses_match_r(case):
+    design = coordinator_design(case["calibration"])
+    est = svymean(design, case["y"], domain=_domain(design, case))
+    np.testing.assert_allclose([est.estimate, est.se], [case["estimate"], case["se"]], rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in cases("weights") if c["design"] == "partner_lsp"],
+    ids=case_id,
+)
+def test_partner_lsp_level_weights_match_r(case):
+    design = partner_design(case["calibration"])
+    by_lsp = pd.Series(design.weights, index=design.data["lsp_id"]).groupby(level=0).first()
+    np.testing.assert_allclose(by_lsp.loc[case["lsp_id"]].to_numpy(), case["weights"], rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in cases("mean") if c["design"] == "partner_lsp"],
+    ids=case_id,
+)
+def test_partner_means_match_r_ratio_of_lsp_totals(case):
+    design = partner_design(case["calibration"])
+    est = svymean(design, case["y"], domain=_domain(design, case))
+    np.testing.assert_allclose([est.estimate, est.se], [case["estimate"], case["se"]], rtol=RTOL)
+
+
+def _replicates(name: str):
+    design = coordinator_design("none")
+    if name == "bootstrap50":
+        factors = next(iter(cases("bootstrap_factors")))
+        return given(design, np.column_stack(factors["factors"]), factors["scale"], factors["rscales"])
+    reps = jackknife(design, "JKn")
+    if name == "jkn":
+        return reps
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    calfun = "raking" if name == "jkn_raking" else "linear"
+    full = coordinator_design("raking" if calfun == "raking" else "linear").weights
+    return reps.recalibrated(lambda w: calibration_factors(x, w, totals, calfun=calfun)[0], full)
+
+
+@pytest.mark.parametrize("case", cases("replicate_mean"), ids=case_id)
+def test_replicate_means_and_ses_match_r(case):
+    reps = _replicates(case["calibration"])
+    design = coordinator_design("none")
+    est = replicate_mean(reps, design.data[case["y"]].to_numpy(float), _domain(design, case))
+    np.testing.assert_allclose([est.estimate, est.se], [case["estimate"], case["se"]], rtol=RTOL)
+
+
+@pytest.mark.parametrize("case", cases("bootstrap_mc_se"), ids=lambda c: c["y"])
+def test_seeded_bootstrap_se_is_rs_within_monte_carlo_error(case):
+    design = coordinator_design("none")
+    reps = bootstrap(design, replicates=case["replicates"], seed=1)
+    est = replicate_mean(reps, design.data[case["y"]].to_numpy(float))
+    # With 4000 replicates each SE has a Monte Carlo error near 1/sqrt(2 * 4000) = 1.1%.
+    assert est.se == pytest.approx(case["se"], rel=0.05)
+
+
+def test_every_calibration_is_covered_by_the_fixture():
+    names = {c["calibration"] for c in cases("mean")}
+    assert {"post_stratify", "rake", "linear", "raking", "linear_bounded", "logit_bounded"} <= names
+    assert {"jkn", "jkn_linear", "jkn_raking", "bootstrap50"} <= {
+        c["calibration"] for c in cases("replicate_mean")
+    }
+
+
+def test_bounds_and_trimming_in_the_fixture_bind():
+    # Otherwise the bounded and trimmed cases would test nothing beyond unbounded calibration.
+    design = coordinator_design("none")
+    for name, (low, high) in {"linear_bounded": (0.96, 1.075), "raking_bounded": (0.967, 1.082)}.items():
+        g = coordinator_design(name).weights / design.weights
+        assert np.sum(np.isclose(g, low) | np.isclose(g, high)) >= 10, name
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    assert calibrate(design, x, totals, calfun="raking", trim=(0.97, 1.08))[1].trimmed > 0
+
+
+def test_calibration_changes_the_se_not_just_the_weights():
+    # Post-stratifying on region must reduce the SE of a variable related to region below what the
+    # same weights would give without the calibration's residuals.
+    cal = coordinator_design("linear")
+    plain = SurveyDesign(strata="authority_type", fpc="N_h", weights="weight").prepare(
+        coordinators().assign(weight=cal.weights)
+    )
+    assert svymean(cal, "score").estimate == pytest.approx(svymean(plain, "score").estimate, rel=1e-12)
+    assert svymean(cal, "score").se != pytest.approx(svymean(plain, "score").se, rel=1e-3)
+
+
+def test_calibrated_weights_meet_the_margins():
+    cal = coordinator_design("joint_raking")
+    totals = (
+        pd.Series(cal.weights).groupby([coordinators()["authority_type"], coordinators()["region"]]).sum()
+    )
+    expected = population().groupby(["authority_type", "region"]).size()
+    np.testing.assert_allclose(totals.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-6)
+
+
+def test_empty_population_cell_is_a_clear_error():
+    design = coordinator_design("none")
+    frame = pd.concat(
+        [population(), pd.DataFrame({"authority_type": ["county"], "region": ["east"], "count": [1]})]
+    )
+    with pytest.raises(CalibrationError, match="has no respondent"):
+        margin_matrix(design.data, frame, [["region"]])
+
+
+def test_infeasible_bounds_fail_loudly():
+    design = coordinator_design("none")
+    x, totals, _ = margin_matrix(design.data, population(), JOINT)
+    with pytest.raises(CalibrationError, match="did not converge"):
+        calibrate(design, x, totals, calfun="logit", bounds=(0.99, 1.01))
+
+
+def test_bootstrap_is_reproducible_by_seed():
+    design = coordinator_design("none")
+    a = bootstrap(design, replicates=20, seed=7).replicates
+    assert np.array_equal(a, bootstrap(design, replicates=20, seed=7).replicates)
+    assert not np.array_equal(a, bootstrap(design, replicates=20, seed=8).replicates)

@@ -1,0 +1,217 @@
+"""The study's weightings and the nonresponse stage: margins met, merges recorded, config checked,
+partner weights at LSP level, R-indicators on known propensities, respondents-vs-frame counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
+from pipeline.stages.analyse import outcome_columns
+from pipeline.stages.nonresponse import (
+    _codes,
+    frame_comparison,
+    propensity_model,
+    r_indicators_of,
+    response_indicators,
+)
+from pipeline.study.designs import design_columns, prepare_designs
+from pipeline.study.frame import read_frame
+from pipeline.study.weighting import (
+    calibrate_population,
+    calibrator,
+    collapse_sparse_cells,
+    frame_variables,
+    primary_weighted_base,
+    weight_diagnostics,
+)
+from pipeline.survey import svymean
+from tests.toy_survey import toy_analysis
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def frame(config):
+    return read_frame(config.frame)
+
+
+@pytest.fixture(scope="module")
+def data(frame, config):
+    base = toy_analysis(seed=7, tier_shift=1.0)[0]
+    return outcome_columns(design_columns(base, frame), load_codebook(config.codebook))[0]
+
+
+@pytest.fixture(scope="module")
+def type_only(data):
+    return prepare_designs(data, "weighted")
+
+
+def test_frame_variables_never_read_the_blank_columns(frame):
+    blank = ("nrf_area", "population_2007", "imd2007_rank", "urban_rural_class")
+    scrambled = frame.assign(**{c: "999" for c in blank})
+    pd.testing.assert_frame_equal(frame_variables(frame), frame_variables(scrambled))
+
+
+def test_imd_bands_are_tertiles_of_the_frame(frame):
+    counts = frame_variables(frame)["imd_band"].value_counts()
+    assert sorted(counts.tolist()) == [129, 129, 130]
+
+
+@pytest.mark.parametrize("method", ["raking", "linear"])
+def test_calibrated_coordinator_weights_meet_every_uncollapsed_margin(type_only, frame, config, method):
+    design, diagnostics = calibrate_population(
+        type_only["coordinator"], "coordinator", frame_variables(frame), config.weighting, method
+    )
+    fv = frame_variables(frame).set_index("lsp_id")
+    rows = design.data["lsp_id"].astype(str)
+    for margin in (["region"], ["laa_round"], ["authority_type"]):
+        weighted = pd.Series(design.weights).groupby(fv.loc[rows, margin[0]].to_numpy()).sum()
+        expected = fv[margin[0]].value_counts()
+        np.testing.assert_allclose(weighted.loc[expected.index], expected.to_numpy(), rtol=1e-9)
+    assert diagnostics[0].converged and diagnostics[0].weight_total == pytest.approx(388)
+
+
+def test_partner_weights_are_one_per_lsp_and_sum_to_the_frame(type_only, frame, config):
+    design, _ = calibrate_population(
+        type_only["partner"], "partner", frame_variables(frame), config.weighting, "raking"
+    )
+    per_lsp = pd.Series(design.weights).groupby(design.data["lsp_id"].to_numpy())
+    assert (per_lsp.max() == per_lsp.min()).all()
+    assert per_lsp.first().sum() == pytest.approx(388, rel=1e-9)
+
+
+def test_calibration_changes_estimates_and_their_variance(type_only, frame, config):
+    calibrated = calibrator(frame, config.weighting, "raking")(dict(type_only.by_population))
+    a = svymean(type_only["coordinator"], "scale_strategy")
+    b = svymean(calibrated["coordinator"], "scale_strategy")
+    assert a.estimate != pytest.approx(b.estimate, rel=1e-6)
+    assert len(calibrated["coordinator"].calibrations) == 1
+    assert calibrated["respondents"].calibrations and len(calibrated["respondents"].calibrations) == 2
+
+
+def test_type_only_is_the_design_weights(type_only, frame, config):
+    design, _ = calibrate_population(
+        type_only["coordinator"], "coordinator", frame_variables(frame), config.weighting, "type_only"
+    )
+    assert design is type_only["coordinator"]
+
+
+def test_sparse_cells_are_merged_with_a_neighbour_and_recorded():
+    sample = pd.DataFrame({"a": ["x"] * 6 + ["y"] * 6, "b": ["1"] * 5 + ["2"] + ["1", "2", "3"] * 2})
+    population = pd.DataFrame({"a": ["x"] * 9 + ["y"] * 9, "b": (["1", "2", "3"] * 3) * 2})
+    s_cells, p_cells, merges = collapse_sparse_cells(sample, population, ["a", "b"], 2)
+    # x|3 (no respondent) joins its neighbour x|2 (one); that cell is still sparse and joins x|1. The y
+    # cells, with two respondents each, stay apart.
+    assert set(p_cells) == {"x|1+2+3", "y|1", "y|2", "y|3"}
+    assert len(merges) == 2 and "x|3 (0 respondents) merged with x|2 (1)" in merges[0]
+    counts = s_cells.value_counts()
+    assert (counts.reindex(sorted(set(p_cells)), fill_value=0) >= 2).all()
+
+
+def test_primary_weighted_base_carries_the_designs_weights(data, frame, config):
+    base = primary_weighted_base(data, frame, config.weighting)
+    designs = prepare_designs(data, "weighted", calibrate=calibrator(frame, config.weighting))
+    coordinators = base["respondent_type"].eq("coordinator").to_numpy()
+    np.testing.assert_allclose(base.loc[coordinators, "weight"], designs["coordinator"].weights, rtol=1e-12)
+    np.testing.assert_allclose(base["design_weight"], data["weight"])
+
+
+def test_weight_diagnostics_cover_every_weighting(type_only, frame, config):
+    table = weight_diagnostics(type_only.by_population, frame, config.weighting)
+    assert set(table["weighting"]) == {"type_only", *config.weighting.methods}
+    assert (table["kish_deff"] >= 1).all()
+    type_rows = table[table["weighting"] == "type_only"]
+    assert np.allclose(type_rows[["g_min", "g_max"]], 1.0)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"primary": "ipf"}, "weighting method 'ipf'"),
+        ({"margins": [["authority_type", "nrf_area"]]}, "margin column 'nrf_area'"),
+        ({"primary": "logit", "bounds": None}, "bounds are required"),
+        ({"bounds": [1.2, 2.0]}, "0 <= lower < 1 < upper"),
+        ({"min_cell_respondents": 0}, "min_cell_respondents"),
+    ],
+)
+def test_bad_weighting_config_gives_one_clear_message(tmp_path, change, message):
+    raw = yaml.safe_load(load_config().source.read_text(encoding="utf-8"))
+    raw["weighting"].update(change)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(PipelineError, match=message):
+        load_config(path)
+
+
+# ---------------------------------------------------------------------------- the nonresponse stage
+
+
+def test_r_indicator_is_one_for_constant_propensities_and_falls_with_spread(frame):
+    indicators = response_indicators(pd.DataFrame({"respondent_type": [], "lsp_id": []}), frame)
+    codes, levels = _codes(indicators)
+    flat = r_indicators_of(np.full(len(indicators), 0.5), codes, levels)
+    assert flat[0] == pytest.approx(1.0) and np.nanmax(np.abs(flat[3:])) == pytest.approx(0.0)
+    by_type = indicators["authority_type"].map({"county": 0.9}).fillna(0.4).to_numpy()
+    spread = r_indicators_of(by_type, codes, levels)
+    s = by_type.std(ddof=1)
+    assert spread[0] == pytest.approx(1 - 2 * s)
+    # All of that variation is between authority types: the unconditional partial R-indicator of type is
+    # the whole standard deviation.
+    assert spread[3] == pytest.approx(s)
+
+
+def test_frame_comparison_counts_the_frame_and_the_respondents(data, frame, config, type_only):
+    indicators = response_indicators(data, frame)
+    table = frame_comparison(indicators, type_only, config.min_cell)
+    types = table[(table["instrument"] == "coordinator") & (table["variable"] == "authority_type")]
+    assert types["frame_lsps"].sum() == 388
+    responding = data.loc[data["respondent_type"] == "coordinator", "lsp_id"].nunique()
+    assert types["responding_lsps"].sum() == responding
+    # Type-only weights reproduce the frame's type shares exactly.
+    np.testing.assert_allclose(types["weighted_pct"], types["frame_pct"], rtol=1e-9)
+
+
+def test_propensity_model_tests_response_beyond_type(data, frame):
+    table = propensity_model(response_indicators(data, frame))
+    tests = table[table["term"] == "(model)"]
+    assert len(tests) == 4 and tests["p"].between(0, 1).all()
+    assert (tests["df"] > 0).all()
+
+
+def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
+    assert config.weighting.primary == "raking"
+    assert ("authority_type", "imd_band") in config.weighting.margins
+    assert replace(config.weighting, primary="type_only").describe().startswith("post-stratified")
+
+
+def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
+    from pipeline.core.io import write_csv
+    from pipeline.stages.nonresponse import nonresponse
+    from pipeline.stages.nonresponse_report import nonresponse_section
+
+    base, analysis_tables = toy_analysis(seed=7, tier_shift=1.0)
+    tables = nonresponse(base, frame, load_codebook(config.codebook), config)
+    write_csv(analysis_tables["comparisons"], tmp_path / "comparisons.csv")
+    assert {t["data"].iloc[0] for t in tables.values()} == {"SYNTHETIC"}
+    for name, table in tables.items():
+        write_csv(table, tmp_path / f"{name}.csv")
+    section = nonresponse_section(tmp_path, config)
+    assert section.startswith('\n<h2 id="nonresponse">')
+    assert "Weighting used." in section and "raked to the frame margins" in section
+    assert "R = " in section and "partial R-indicator" not in section.split("<table>")[0][:200]
+    assert "The largest change calibration makes to a headline difference (synthetic data)" in section
+    assert section.count("<table>") >= 6
+    # The committed weighting-validation results and the maturity-driven sensitivity statement.
+    assert "What calibration repairs and what it cannot" in section and "still significant" in section
+    ratios = tables["weighting_se_ratios"]
+    assert ratios["ratio_jkn"].between(0.7, 1.5).all() and ratios["ratio_bootstrap"].between(0.7, 1.5).all()
