@@ -31,6 +31,7 @@ _TOP_LEVEL = {
     "figures_dir": (str, True),
     "disclosure": (dict, True),
     "maturity": (dict, True),
+    "models": (dict, False),
 }
 _DATASET = {
     "synthetic": (bool, True),
@@ -58,6 +59,22 @@ _SYNTHETIC = {
 _SEEDS = {"methods_validation": (int, True)}
 _DISCLOSURE = {"min_cell": (int, True)}
 _MATURITY = {"primary": (str, True), "alternatives": (list, True), "mature_min_years": (int, True)}
+_MODELS = {"primary": (dict, True), "imputations": (int, True), "imputation_seed": (int, True)}
+_PRIMARY_TEST = {"instrument": (str, True), "outcome": (str, True)}
+# The two headlines, each with one pre-specified primary test (docs/models.md).
+PRIMARY_HEADLINES = ("tier", "maturity")
+# overall_7s: the adjusted effect on the mean of the seven 7S scale scores (a t test);
+# joint_7s: the adjusted effects on the seven scale scores tested jointly (a Wald F).
+PRIMARY_OUTCOMES = ("overall_7s", "joint_7s")
+# Used when config.yaml has no `models` block.
+DEFAULT_MODELS = {
+    "primary": {
+        "tier": {"instrument": "coordinator", "outcome": "overall_7s"},
+        "maturity": {"instrument": "coordinator", "outcome": "overall_7s"},
+    },
+    "imputations": 20,
+    "imputation_seed": 20090501,
+}
 MATURITY_DEFINITIONS = (
     "development_stage",
     "years_joint_working",
@@ -77,6 +94,15 @@ class InputFile:
     encoding: str | None = None
     header_row: int | None = None
     column_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrimaryTest:
+    """The pre-specified primary test of one headline."""
+
+    headline: str  # tier | maturity
+    instrument: str  # coordinator | partner
+    outcome: str  # overall_7s | joint_7s
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,9 @@ class Config:
     maturity_alternatives: tuple[str, ...]
     mature_min_years: int
     raw: dict[str, Any]
+    primary_tests: tuple[PrimaryTest, ...] = ()
+    imputations: int = DEFAULT_MODELS["imputations"]
+    imputation_seed: int = DEFAULT_MODELS["imputation_seed"]
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -205,6 +234,7 @@ def _parse(path: Path, raw: Any) -> Config:
         )
     if not inputs:
         raise PipelineError("config: dataset.inputs lists no input file")
+    models = _parse_models(raw.get("models", DEFAULT_MODELS))
     dataset, synthetic = raw["dataset"], raw["synthetic"]
     return Config(
         source=path,
@@ -227,4 +257,30 @@ def _parse(path: Path, raw: Any) -> Config:
         maturity_alternatives=tuple(maturity["alternatives"]),
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
+        **models,
     )
+
+
+def _parse_models(models: Any) -> dict[str, Any]:
+    """The `models` block: one primary test per headline, and the imputation settings."""
+    _check(models, _MODELS, "models")
+    _check(models["primary"], {h: (dict, True) for h in PRIMARY_HEADLINES}, "models.primary")
+    tests = []
+    for headline in PRIMARY_HEADLINES:
+        entry = models["primary"][headline]
+        where = f"models.primary.{headline}"
+        _check(entry, _PRIMARY_TEST, where)
+        if entry["instrument"] not in ("coordinator", "partner"):
+            raise PipelineError(f"config: {where}.instrument must be coordinator or partner")
+        if entry["outcome"] not in PRIMARY_OUTCOMES:
+            raise PipelineError(f"config: {where}.outcome must be one of {', '.join(PRIMARY_OUTCOMES)}")
+        tests.append(PrimaryTest(headline, entry["instrument"], entry["outcome"]))
+    if models["imputations"] < 2:
+        raise PipelineError(
+            "config: models.imputations must be at least 2 (Rubin's rules need a between part)"
+        )
+    return {
+        "primary_tests": tuple(tests),
+        "imputations": models["imputations"],
+        "imputation_seed": models["imputation_seed"],
+    }
