@@ -94,7 +94,7 @@ $(DERIVED) &: pipeline/derive.py $(PROCESSED)/valid_coordinator.parquet $(PROCES
 ## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
 analyse: $(TABLES)
 
-$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py pipeline/published.py \
+$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py pipeline/published.py pipeline/study/direction.py \
 		$(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) $(SHARED) \
 		$(INSTALLED)
 	$(PY) -m pipeline.analyse

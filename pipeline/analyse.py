@@ -37,6 +37,7 @@ from pipeline.errors import PipelineError
 from pipeline.frame import AUTHORITY_TYPES, TIERS
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_text
 from pipeline.published import load_targets, published_vs_reproduced
+from pipeline.study.direction import add_direction
 from pipeline.study_design import (
     StudyDesigns,
     design_columns,
@@ -636,7 +637,15 @@ def analyse(
     tables["estimates"] = _finish(
         estimates_table, config, ["instrument", "item", "measure", "group", "weighting"]
     )
-    tables["comparisons"] = _finish(add_fdr(pd.concat(comparison_tables, ignore_index=True)), config, [])
+    # Marginal differences for the 388 LSPs of 2008 (descriptive); the analytic, adjusted effects behind
+    # the headlines are the models stage's. The favourable sign reads reverse-worded items right.
+    tables["comparisons"] = _finish(
+        add_direction(add_fdr(pd.concat(comparison_tables, ignore_index=True)), codebook).assign(
+            inference="descriptive"
+        ),
+        config,
+        [],
+    )
     tables["maturity_sensitivity"] = _finish(
         maturity_sensitivity(weighted_designs, outcomes, config), config, []
     )

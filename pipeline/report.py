@@ -113,12 +113,16 @@ def headline_findings(comparisons: pd.DataFrame, estimates: pd.DataFrame) -> lis
             tested = rows["estimate"].notna()
             if not tested.any():
                 continue
-            positive = rows["estimate"] > 0
-            favourable = ~positive if group == "tier" else positive
+            # The estimate is first group minus second (multi minus single, more minus less mature);
+            # times the item's favourable sign (from the codebook's reverse marks) it is positive when
+            # the first group is ahead in the favourable direction.
+            ahead = rows["estimate"] * rows["favourable_sign"] > 0
+            favourable = ~ahead if group == "tier" else ahead
             significant = rows["p_fdr"] < 0.05
             findings.append(
-                f"{instrument.capitalize()}s, {group}: on {int((favourable & tested).sum())} of "
-                f"{int(tested.sum())} Likert items the difference points to {wording}; "
+                f"{instrument.capitalize()}s, {group} (marginal, descriptive: the 388 LSPs of 2008): on "
+                f"{int((favourable & tested).sum())} of {int(tested.sum())} Likert items the difference, "
+                f"read in each item's favourable direction, points to {wording}; "
                 f"{int((significant & tested).sum())} differences are significant after false-discovery-rate "
                 f"control (Benjamini-Hochberg, 5%), {int((significant & favourable).sum())} of them in that "
                 "direction."
