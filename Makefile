@@ -29,6 +29,8 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 	analysis/tables/power.csv analysis/tables/published_vs_reproduced.csv analysis/tables/summary.md \
 	analysis/manifest.json
 SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
+MODEL_TABLES := analysis/tables/primary_tests.csv analysis/tables/models.csv analysis/tables/model_tests.csv \
+	analysis/tables/partner_imputation.csv analysis/models_manifest.json
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
@@ -47,10 +49,10 @@ FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg 
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html
 
-.PHONY: all help venv synthetic ingest validate derive analyse test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse models test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(FIGURES) $(REPORT)
+all: $(TABLES) $(MODEL_TABLES) $(FIGURES) $(REPORT)
 
 ## help: list the targets with one line each
 help:
@@ -99,6 +101,13 @@ $(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py
 		$(INSTALLED)
 	$(PY) -m pipeline.analyse
 
+## models: adjusted tier and maturity effects (analytic designs), the two primary tests, partners with imputed maturity
+models: $(MODEL_TABLES)
+
+$(MODEL_TABLES) &: pipeline/stages/models.py pipeline/analyse.py pipeline/study_design.py pipeline/study/direction.py \
+		pipeline/disclosure.py $(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.stages.models
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -111,7 +120,7 @@ lint: $(INSTALLED)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR) \
-		analysis/methods_validation.* analysis/truth_vs_estimate.csv
+		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
@@ -135,7 +144,7 @@ $(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RA
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
 report: $(REPORT)
 
-$(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+$(REPORT): pipeline/report.py pipeline/stages/models.py $(MODEL_TABLES) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.report
 

@@ -25,6 +25,7 @@ from pipeline.codebook import Codebook, load_codebook
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import relative_to_root, run_stage, sha256_file, write_text
+from pipeline.stages.models import primary_tests_html
 
 log = logging.getLogger("pipeline.report")
 
@@ -285,11 +286,13 @@ one per principal council in England; 191 LSP coordinators and 282 board partner
 <code>make all</code>; every number traces to a table in <code>analysis/tables/</code> or a figure's CSV in
 <code>figures/</code>.</p>
 <nav><ul>
-<li><a href="#findings">Findings</a></li><li><a href="#methods">Methods</a></li>
+<li><a href="#primary">Primary tests</a></li><li><a href="#findings">Findings</a></li>
+<li><a href="#methods">Methods</a></li>
 <li><a href="#published">Published against reproduced</a></li><li><a href="#figures">Figures</a></li>
 <li><a href="#sensitivity">Sensitivity</a></li><li><a href="#power">Power</a></li>
 <li><a href="#reliability">Scale reliability</a></li><li><a href="#index">Output index</a></li>
 <li><a href="#provenance">Provenance</a></li></ul></nav>
+{primary_tests_html(config.analysis_dir / "tables")}
 <h2 id="findings">Findings</h2><ul>{findings}</ul>
 <p>Rows read and accounted for:</p><ul>{reconciliation}</ul>
 {methods_section(config, manifests.get("analysis", {}), codebook)}

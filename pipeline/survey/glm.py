@@ -267,25 +267,39 @@ def svyglm(
     )
 
 
+def _binomial_deviance(y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y > 0, y * np.log(y / mu), 0.0) + np.where(
+            y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0
+        )
+    return float(2 * np.sum(w * terms))
+
+
 def _irls_logit(
     x: np.ndarray, y: np.ndarray, w: np.ndarray, tol: float, max_iter: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     # Start as R's binomial()$initialize does (mu = (w y + 0.5) / (w + 1)), then Newton steps,
-    # which for the canonical link are IRLS steps.
+    # which for the canonical link are IRLS steps. Convergence: the linear predictor stops moving,
+    # or (as R's glm.fit judges it) the deviance stops changing, which is how a fit with separated
+    # data ends: the separated coefficients drift off towards infinity while every other
+    # coefficient, and the deviance, has settled. Such a fit is returned as converged, as R does.
     mu = (w * y + 0.5) / (w + 1)
     eta = np.log(mu / (1 - mu))
     xtw = x.T * (w * mu * (1 - mu))
     beta = np.linalg.solve(xtw @ x, xtw @ (eta + (y - mu) / (mu * (1 - mu))))
-    for _ in range(max_iter):
-        eta_new = x @ beta
-        mu = expit(eta_new)
-        var = mu * (1 - mu)
-        info = (x.T * (w * var)) @ x
-        step = np.linalg.solve(info, x.T @ (w * (y - mu)))
-        beta = beta + step
-        if np.max(np.abs(x @ step)) < tol:
-            mu = expit(x @ beta)
-            info = (x.T * (w * mu * (1 - mu))) @ x
-            return beta, mu, info, True
     mu = expit(x @ beta)
+    deviance = _binomial_deviance(y, mu, w)
+    for _ in range(max_iter):
+        info = (x.T * (w * mu * (1 - mu))) @ x
+        try:
+            step = np.linalg.solve(info, x.T @ (w * (y - mu)))
+        except np.linalg.LinAlgError:
+            return beta, mu, info, False
+        beta = beta + step
+        mu = expit(x @ beta)
+        new_deviance = _binomial_deviance(y, mu, w)
+        settled = abs(new_deviance - deviance) / (abs(new_deviance) + 0.1) < tol
+        deviance = new_deviance
+        if np.max(np.abs(x @ step)) < tol or settled:
+            return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, True
     return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, False
