@@ -326,7 +326,7 @@ def svyolr(
     if empty:
         # An empty category puts two cut points at the same place: no finite maximum.
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
-    mm = model_matrix(frame.loc[present], predictors, intercept=False)
+    mm = model_matrix(frame.loc[present, term_columns(predictors)], predictors, intercept=False)
     x, names = mm.x, list(mm.names)
     problem = _Problem(x=x, y=y, w=design.weights[present], q=len(levels) - 1)
     pc = x.shape[1]

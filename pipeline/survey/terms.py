@@ -37,13 +37,16 @@ def is_factor(series: pd.Series) -> bool:
 def _factor_columns(series: pd.Series, name: str) -> tuple[list[np.ndarray], list[str]]:
     if not is_factor(series):
         return [series.to_numpy(dtype=float)], [name]
-    seen = set(series.dropna().unique().tolist())
+    codes, uniques = pd.factorize(series, sort=False)
+    seen = set(uniques.tolist())
     levels = (
         [c for c in series.cat.categories if c in seen]
         if isinstance(series.dtype, pd.CategoricalDtype)
         else sorted(seen)
     )
-    cols = [(series == level).to_numpy(dtype=float) for level in levels[1:]]
+    position = {level: k for k, level in enumerate(uniques.tolist())}
+    # One integer comparison per level (string comparisons in pandas are the slow part of a fit).
+    cols = [(codes == position[level]).astype(float) for level in levels[1:]]
     return cols, [f"{name}{level_label(level)}" for level in levels[1:]]
 
 
