@@ -31,6 +31,7 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
 MODEL_TABLES := analysis/tables/primary_tests.csv analysis/tables/models.csv analysis/tables/model_tests.csv \
 	analysis/tables/partner_imputation.csv analysis/models_manifest.json
+CFA_TABLE := analysis/tables/cfa_fit.csv
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
@@ -49,10 +50,10 @@ FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg 
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html
 
-.PHONY: all help venv synthetic ingest validate derive analyse models test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse models measurement test lint clean
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(MODEL_TABLES) $(FIGURES) $(REPORT)
+all: $(TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT)
 
 ## help: list the targets with one line each
 help:
@@ -108,6 +109,12 @@ $(MODEL_TABLES) &: pipeline/stages/models.py pipeline/analyse.py pipeline/study_
 		pipeline/disclosure.py $(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.stages.models
 
+## measurement: CFA of the 7S structure (seven, two, one factors) and coordinator-partner invariance
+measurement: $(CFA_TABLE)
+
+$(CFA_TABLE): pipeline/stages/measurement.py pipeline/derive.py $(PROCESSED)/analysis_base.parquet $(SHARED) $(INSTALLED)
+	$(PY) -m pipeline.stages.measurement
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -144,7 +151,7 @@ $(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RA
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
 report: $(REPORT)
 
-$(REPORT): pipeline/report.py pipeline/stages/models.py $(MODEL_TABLES) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+$(REPORT): pipeline/report.py pipeline/stages/models.py $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
 	$(PY) -m pipeline.report
 
@@ -157,6 +164,7 @@ verify: $(FIGURES) $(INSTALLED)
 ## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(PY) -m pipeline.methods_validation
+	$(PY) -m pipeline.checks.model_validation
 
 .PHONY: bench
 

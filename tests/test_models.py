@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -196,7 +198,10 @@ def test_lsp_weights_count_each_lsp_once(data):
 def test_report_section_leads_with_the_primary_tests(result, tmp_path):
     for name, table in result["tables"].items():
         write_csv(table, tmp_path / f"{name}.csv")
+    fits = json.loads((Path("tests/survey/fixtures/lavaan_cfa.json")).read_text())["fits"]
+    write_csv(pd.DataFrame(fits).assign(n_complete_cases=115), tmp_path / "cfa_fit.csv")
     html = m.primary_tests_html(tmp_path)
+    assert html.count("seven factors") == 4 and "scalar" in html
     assert html.startswith('<h2 id="primary">Primary tests</h2>')
     assert html.index("Tier (primary, analytic)") < html.index("Maturity (primary, analytic)")
     assert "Estimand:" in html and "marginal difference (descriptive" in html

@@ -792,6 +792,20 @@ def _p(value: float) -> str:
     return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
+CFA_COLUMNS = [
+    "model",
+    "level",
+    "n_complete_cases",
+    "chisq",
+    "df",
+    "p",
+    "cfi",
+    "tli",
+    "rmsea",
+    "delta_chisq",
+    "delta_df",
+    "p_delta",
+]
 TEST_COLUMNS = ["instrument", "outcome", "effect", "test", "statistic", "df", "df2", "p", "n"]
 PARTNER_COLUMNS = [
     "effect",
@@ -817,11 +831,12 @@ def primary_tests_html(tables_dir: Path) -> str:
     """
     from pipeline.report import html_table  # the report's table style; imported here to avoid a cycle
 
-    paths = {name: tables_dir / f"{name}.csv" for name in TABLE_NAMES}
+    paths = {name: tables_dir / f"{name}.csv" for name in (*TABLE_NAMES, "cfa_fit")}
     missing = [relative_to_root(p) for p in paths.values() if not p.exists()]
     if missing:
         raise PipelineError(f"{missing[0]}: not found; run `make models` to build it")
     read = {name: pd.read_csv(path, keep_default_na=False, na_values=[""]) for name, path in paths.items()}
+    cfa = read["cfa_fit"]
     primary = read["primary_tests"]
     items = []
     for row in primary.itertuples(index=False):
@@ -884,6 +899,12 @@ items flipped), and how many are significant after Benjamini-Hochberg control at
 score from complete cases and from all partners with the LSP's maturity multiply imputed (pooled by Rubin's
 rules), weighting partners (each partner counts) and weighting LSPs (each LSP counts once):</p>
 {html_table(partner, PARTNER_COLUMNS)}
+<p>Measurement, before the scales are compared: confirmatory factor analysis of the 26 items both
+instruments share (ML, complete cases, unweighted; checked against lavaan). Seven factors against the
+two-factor transformational/transactional model and one factor; then invariance of the seven-factor model
+between coordinators and partners (configural, metric: equal loadings, scalar: equal loadings and
+intercepts), each level tested against the one before:</p>
+{html_table(cfa, CFA_COLUMNS)}
 """
 
 
