@@ -154,6 +154,12 @@ def methods_section(config: Config, analysis_manifest: dict, codebook: Codebook)
         for name, spec in weighted.items()
     )
     alternatives = ", ".join(f"<code>{_escape(a)}</code>" for a in config.maturity_alternatives)
+    inference = " ".join(
+        f"<i>{_escape(kind.capitalize())}</i> (designs <code>{_escape(spec.get('designs', ''))}</code>): "
+        f"{_escape(spec.get('population', ''))}; serves {_escape(spec.get('serves', ''))}; because "
+        f"{_escape(spec.get('reason', ''))}."
+        for kind, spec in designs.get("inference", {}).items()
+    )
     elements = ", ".join(_escape(label) for label in codebook.elements.values())
     return f"""
 <h2 id="methods">Methods</h2>
@@ -165,6 +171,7 @@ Variances are linearised (Taylor series); the engine (<code>pipeline/survey</cod
 <code>survey</code> package to 1e-6 relative.</p>
 <table><thead><tr><th>population</th><th>design</th><th>R equivalent</th></tr></thead>
 <tbody>{design_rows}</tbody></table>
+<p><b>Inference.</b> {inference}</p>
 <p><b>Weights.</b> Coordinators weigh N<sub>h</sub>/n<sub>h</sub>: the respondents of each authority type are
 post-stratified to the frame's count of that type, with the finite population correction
 n<sub>h</sub>/N<sub>h</sub> (191 of 388 LSPs answered). Partners weigh N<sub>h</sub>/m<sub>h</sub>, with
