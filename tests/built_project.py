@@ -34,6 +34,12 @@ EXPECTED_OUTPUTS = [
     "analysis/tables/power.csv",
     "analysis/tables/summary.md",
     "analysis/manifest.json",
+    "analysis/tables/primary_tests.csv",
+    "analysis/tables/models.csv",
+    "analysis/tables/model_tests.csv",
+    "analysis/tables/partner_imputation.csv",
+    "analysis/models_manifest.json",
+    "analysis/tables/cfa_fit.csv",
     "analysis/report.html",
 ]
 
