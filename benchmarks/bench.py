@@ -56,19 +56,19 @@ DOCS_END = "<!-- results:end -->"
 
 # The stage commands the Makefile runs, in order (checked against the copy's Makefile).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ingest", ("-m", "pipeline.ingest")),
-    ("validate", ("-m", "pipeline.validate")),
-    ("derive", ("-m", "pipeline.derive")),
-    ("analyse", ("-m", "pipeline.analyse")),
+    ("ingest", ("-m", "pipeline.stages.ingest")),
+    ("validate", ("-m", "pipeline.stages.validate")),
+    ("derive", ("-m", "pipeline.stages.derive")),
+    ("analyse", ("-m", "pipeline.stages.analyse")),
     ("figures", ("-m", "pipeline.figures", "--stale-only")),
-    ("report", ("-m", "pipeline.report")),
+    ("report", ("-m", "pipeline.stages.report")),
 )
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 IMPORT_FLOOR = "import pandas, statsmodels.api, pandera.pandas, plotnine"
 # For comparison only: the stages never import statsmodels; scipy.stats is what the analysis imports.
 STAGE_IMPORTS = "import pandas, scipy.stats, pandera.pandas, plotnine"
 FIGURE_MODULE = "pipeline/figures/barriers.py"  # a module that draws one figure
-VALIDATE_MODULE = "pipeline/validate.py"
+VALIDATE_MODULE = "pipeline/stages/validate.py"
 # Partial rebuilds, in this order: (key, module, edited); not edited means only its time is updated.
 REBUILDS = (
     ("touch_figure_mtime", FIGURE_MODULE, False),

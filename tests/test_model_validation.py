@@ -7,16 +7,17 @@ import pandas as pd
 import pytest
 
 from pipeline.checks import model_validation as mv
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.simulate import calibrated_parameters
-from pipeline.synthetic_model import load_targets
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.study.frame import read_frame
+from pipeline.synthetic.model import load_targets
+from pipeline.synthetic.simulate import calibrated_parameters
 
 
 def test_one_simulation_fits_every_effect_on_sample_and_census():
     config = load_config()
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     effects = mv.SCENARIOS["tier_null_confounded"]
     params = calibrated_parameters(frame, codebook, load_targets(config.published_targets), effects)
     items = ("scs_shared_vision", "council_dominates")

@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.codebook import load_codebook
-from pipeline.config import DEFAULT_CONFIG, load_config
-from pipeline.derive import derive
-from pipeline.errors import PipelineError
-from pipeline.io import write_csv
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import DEFAULT_CONFIG, load_config
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import write_csv
 from pipeline.stages import models as m
+from pipeline.stages.derive import derive
+from pipeline.stages.report import html_table
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
 from pipeline.study.direction import add_direction, favourable_signs
-from pipeline.study_design import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.study.frame import read_frame
 from pipeline.survey.glm import svyglm
 from tests.toy_survey import toy_validated
 
@@ -37,7 +39,7 @@ def codebook(config):
 
 @pytest.fixture(scope="module")
 def frame(config):
-    return pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="module")
@@ -200,14 +202,14 @@ def test_report_section_leads_with_the_primary_tests(result, tmp_path):
         write_csv(table, tmp_path / f"{name}.csv")
     fits = json.loads((Path("tests/survey/fixtures/lavaan_cfa.json")).read_text())["fits"]
     write_csv(pd.DataFrame(fits).assign(n_complete_cases=115), tmp_path / "cfa_fit.csv")
-    html = m.primary_tests_html(tmp_path)
+    html = m.primary_tests_html(tmp_path, html_table)
     assert html.count("seven factors") == 4 and "scalar" in html
     assert html.startswith('<h2 id="primary">Primary tests</h2>')
     assert html.index("Tier (primary, analytic)") < html.index("Maturity (primary, analytic)")
     assert "Estimand:" in html and "marginal difference (descriptive" in html
     (tmp_path / "models.csv").unlink()
     with pytest.raises(PipelineError, match="make models"):
-        m.primary_tests_html(tmp_path)
+        m.primary_tests_html(tmp_path, html_table)
 
 
 @pytest.mark.parametrize(
@@ -232,5 +234,5 @@ def test_imputations_must_allow_a_between_variance(tmp_path):
     raw["models"]["imputations"] = 1
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(PipelineError, match="at least 2"):
+    with pytest.raises(PipelineError, match="from 2 to 1000"):
         load_config(path)

@@ -1,6 +1,6 @@
 """Method validation of the models stage: primary tests, adjusted effects, power and exaggeration.
 
-``python -m pipeline.checks.model_validation [--simulations N] [--seed S]`` (run by ``make
+``python -m pipeline validate-models [--simulations N] [--seed S]`` (run by ``make
 validate-methods`` after the marginal study of ``pipeline.methods_validation``) draws N surveys per
 scenario from the project's generator, exactly as that study does (a new finite population from the
 frame each time, every member answering, respondents drawn by the nonresponse model), and analyses each
@@ -31,34 +31,33 @@ Outputs (analysis/): model_validation.csv (summary), model_validation.md.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.derive import derive
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv, write_text
-from pipeline.methods_validation import draw_survey
-from pipeline.simulate import calibrated_parameters
+from pipeline.checks.methods_validation import draw_survey
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.derive import derive
 from pipeline.stages.models import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data, narrow
-from pipeline.study_design import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import SurveyDesign, SurveyDesignError
 from pipeline.survey.glm import svyglm
-from pipeline.synthetic_model import PlantedEffects, load_targets
+from pipeline.synthetic.model import PlantedEffects, load_targets
+from pipeline.synthetic.simulate import calibrated_parameters
 
-log = logging.getLogger("pipeline.model_validation")
+log = logging.getLogger("pipeline.checks.model_validation")
 
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
-INSTRUMENTS = ("coordinator", "partner")
 SCENARIOS: dict[str, PlantedEffects] = {
     "planted": PlantedEffects(),
     "no_effect": PlantedEffects(tier=0.0, maturity=0.0),
@@ -221,8 +220,9 @@ def render_markdown(summary: pd.DataFrame, n_simulations: int, seed: int) -> str
     lines = [
         "# Model validation (primary tests and adjusted effects)",
         "",
-        f"{n_simulations} simulated surveys per scenario, seed {seed}; `make validate-methods`. Truth = the mean",
-        "census coefficient of the same model over the simulated populations (the superpopulation value).",
+        f"{n_simulations} simulated surveys per scenario, seed {seed}; `make validate-methods`.",
+        "Truth = the mean census coefficient of the same model over the simulated populations (the",
+        "superpopulation value).",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
@@ -246,20 +246,23 @@ def render_markdown(summary: pd.DataFrame, n_simulations: int, seed: int) -> str
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--simulations", type=int, default=200, help="simulated surveys per scenario")
-    parser.add_argument("--seed", type=int, default=config.methods_validation_seed)
-    parser.add_argument("--out", type=Path, default=config.analysis_dir / "model_validation.csv")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--simulations", type=int, default=200, help="simulated surveys per scenario (default: 200)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="the simulations' seed (default: seeds.methods_validation)"
+    )
+    path_option(parser, "--out", "{analysis_dir}/model_validation.csv", "where to write the summary")
+    arguments, config = parse_stage_arguments(parser, argv)
+    seed = config.methods_validation_seed if arguments.seed is None else arguments.seed
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
-    results = run_validation(frame, codebook, replace(config), arguments.simulations, arguments.seed)
+    results = run_validation(read_frame(config.frame), codebook, config, arguments.simulations, seed)
     summary = summarise(results)
-    write_csv(summary.round(6).assign(seed=arguments.seed), arguments.out)
+    write_csv(summary.round(6).assign(seed=seed), arguments.out)
     write_csv(results.round(8), arguments.out.with_suffix(".fits.csv"))
-    markdown = render_markdown(summary, arguments.simulations, arguments.seed)
+    markdown = render_markdown(summary, arguments.simulations, seed)
     write_text(arguments.out.with_suffix(".md"), markdown)
     print(markdown)
     log.info("wrote %s", relative_to_root(arguments.out))

@@ -7,13 +7,15 @@ agree). This module imports no plotting library, so listing figures and deciding
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.codebook import Codebook
+from pipeline.core.codebook import Codebook
+from pipeline.core.dependencies import command_sources
 
 # Inputs a figure can read; the Makefile lists the same files as the figure rule's prerequisites.
 BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
@@ -61,21 +63,20 @@ def registry(codebook: Codebook) -> dict[str, FigureSpec]:
     return {spec.name: spec for spec in specs}
 
 
-# Code every figure runs besides its own module (relative to the project root); the Makefile's
-# FIGURE_SHARED lists the same files.
-SHARED_SOURCES = (
-    "pipeline/__init__.py",
-    "pipeline/config.py",
-    "pipeline/io.py",
-    "pipeline/codebook.py",
-    "pipeline/errors.py",
-    "pipeline/frame.py",
-    "pipeline/derive.py",
-    "pipeline/study_design.py",
-    "pipeline/figures/__init__.py",
-    "pipeline/figures/__main__.py",
-    "pipeline/figures/common.py",
-)
+@functools.cache
+def shared_sources(root: Path) -> tuple[str, ...]:
+    """The files every figure is drawn with besides its own module: what the figure stage's command runs
+    (its transitive imports, as make sees them in SOURCES_figures), sorted."""
+    return tuple(command_sources("pipeline.figures.__main__", root))
+
+
+def module_sources(module: str, root: Path) -> tuple[str, ...]:
+    """A figure module and whatever it imports that the stage does not already run."""
+    shared = set(shared_sources(root))
+    own = command_sources(f"pipeline.figures.{module}", root)
+    return tuple(path for path in own if path not in shared)
+
+
 OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
 
 

@@ -9,7 +9,6 @@ redraws that figure alone.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import os
@@ -18,24 +17,26 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from pipeline.codebook import load_codebook
-from pipeline.config import PROJECT_ROOT, Config, load_config
-from pipeline.errors import PipelineError
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_text
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.figures import (
     BASE,
     COMPARISONS,
     ESTIMATES,
     FRAME,
     PUBLISHED,
-    SHARED_SOURCES,
     FigureSpec,
+    module_sources,
     output_paths,
     registry,
+    shared_sources,
     sources_digest,
     stale,
     stamp_path,
 )
-from pipeline.io import relative_to_root, run_stage, write_text
 
 log = logging.getLogger("pipeline.figures")
 # Figures are drawn in parallel on up to this many cores (the machines this runs on have two).
@@ -56,8 +57,8 @@ def dependencies(spec: FigureSpec, config: Config, inputs: dict[str, Path]) -> l
     """Everything a figure is drawn from; the Makefile's figure rule lists the union of these."""
     environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
     return [
-        *(PROJECT_ROOT / source for source in SHARED_SOURCES),
-        PROJECT_ROOT / "pipeline" / "figures" / f"{spec.module}.py",
+        *(PROJECT_ROOT / source for source in shared_sources(PROJECT_ROOT)),
+        *(PROJECT_ROOT / source for source in module_sources(spec.module, PROJECT_ROOT)),
         config.source,
         config.codebook,
         environment,
@@ -65,18 +66,17 @@ def dependencies(spec: FigureSpec, config: Config, inputs: dict[str, Path]) -> l
     ]
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="figures to draw (default: all)")
     parser.add_argument("--list", action="store_true", help="print the figure names and stop")
     parser.add_argument(
         "--stale-only", action="store_true", help="redraw only out-of-date figures; mark the rest up to date"
     )
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--tables-dir", type=Path, default=config.analysis_dir / "tables")
-    parser.add_argument("--out-dir", type=Path, default=config.figures_dir)
-    arguments = parser.parse_args()
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--tables-dir", "{analysis_dir}/tables", "the analysis tables")
+    path_option(parser, "--out-dir", "{figures_dir}", "where to write the figures")
+    arguments, config = parse_stage_arguments(parser, argv)
     specs = registry(load_codebook(config.codebook))
     if arguments.list:
         print("\n".join(specs))

@@ -25,23 +25,22 @@ Output: analysis/tables/cfa_fit.csv.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import load_config
-from pipeline.derive import common_scale_items, valid_scores
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.derive import common_scale_items, valid_scores
 
-log = logging.getLogger("pipeline.measurement")
+log = logging.getLogger("pipeline.stages.measurement")
 
 INVARIANCE = ("configural", "metric", "scalar")
 
@@ -294,12 +293,11 @@ def measurement(base: pd.DataFrame, codebook: Codebook, synthetic: bool) -> pd.D
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--out", type=Path, default=config.analysis_dir / "tables" / "cfa_fit.csv")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out", "{analysis_dir}/tables/cfa_fit.csv", "where to write the fit table")
+    arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
     table = measurement(

@@ -25,9 +25,8 @@ Outputs (analysis/tables/):
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -37,15 +36,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.analyse import outcome_columns
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, PrimaryTest, load_config
-from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column, scale_column
-from pipeline.disclosure import suppress
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json
-from pipeline.study.direction import favourable_signs
-from pipeline.study_design import (
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, sha256_file, write_csv, write_json
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.analyse import outcome_columns
+from pipeline.study.designs import (
     ANALYTIC_DESIGNS,
     DESIGNS,
     INFERENCE,
@@ -54,14 +51,17 @@ from pipeline.study_design import (
     design_columns,
     population_rows,
 )
+from pipeline.study.direction import favourable_signs
+from pipeline.study.disclosure import suppress
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column, scale_column
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
 from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
 from pipeline.survey.olr import OrdinalFit, svyolr
 
-log = logging.getLogger("pipeline.models")
+log = logging.getLogger("pipeline.stages.models")
 
 LEVEL = 0.95
-INSTRUMENTS = ("coordinator", "partner")
 OVERALL = "overall_7s"
 # Reference level first, so each coefficient is "first group minus reference" as in the comparisons.
 TIER_LEVELS = ("single", "multi")
@@ -822,15 +822,14 @@ PARTNER_COLUMNS = [
 ]
 
 
-def primary_tests_html(tables_dir: Path) -> str:
+def primary_tests_html(tables_dir: Path, html_table: Callable[..., str]) -> str:
     """The report's "Primary tests first" section, from the models stage's tables (HTML).
 
     Each headline's pre-specified test with its estimand, adjusted estimate, CI, test, p and n, beside
     the marginal descriptive difference; then the interaction tests and the partner results with and
-    without imputed maturity.
+    without imputed maturity, and the CFA fit table. ``html_table(table, columns)`` renders a table in the
+    report's style (the report passes its own, so this stage does not import the report).
     """
-    from pipeline.report import html_table  # the report's table style; imported here to avoid a cycle
-
     paths = {name: tables_dir / f"{name}.csv" for name in (*TABLE_NAMES, "cfa_fit")}
     missing = [relative_to_root(p) for p in paths.values() if not p.exists()]
     if missing:
@@ -911,18 +910,16 @@ intercepts), each level tested against the one before:</p>
 TABLE_NAMES = ("primary_tests", "models", "model_tests", "partner_imputation")
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--out-dir", type=Path, default=config.analysis_dir / "tables")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
+    arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
     base = pd.read_parquet(arguments.base)
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
-    result = models(base, frame, codebook, config)
+    result = models(base, read_frame(config.frame), codebook, config)
     for name in TABLE_NAMES:
         table = result["tables"][name]
         path = arguments.out_dir / f"{name}.csv"

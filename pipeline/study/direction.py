@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.codebook import Codebook
+from pipeline.core.codebook import Codebook
 
 FAVOURABLE_SIGN = "favourable_sign"
 # Measures of a Likert item whose larger value means more agreement.

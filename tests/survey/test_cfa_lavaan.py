@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
 from pipeline.stages.measurement import INVARIANCE, fit_cfa, structures
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
