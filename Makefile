@@ -133,7 +133,8 @@ lint: $(INSTALLED)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR) \
-		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json
+		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
+		analysis/model_validation.*
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
