@@ -165,6 +165,15 @@ def run_validation(
     return pd.concat(parts, ignore_index=True)
 
 
+def _se_ratio(group: pd.DataFrame, truth: pd.Series) -> float:
+    """Mean estimated SE over the empirical SD of the errors (median over items); NaN without spread."""
+    errors = group["estimate"] - truth
+    sd = errors.groupby(group["outcome"]).std(ddof=1)
+    se = group.groupby("outcome")["se"].mean()
+    ratio = (se / sd.where(sd > 0)).dropna()
+    return float(ratio.median()) if len(ratio) else float("nan")
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Rejection, coverage, bias and exaggeration per scenario, instrument, effect and outcome kind."""
     rows = []
@@ -188,14 +197,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
             "rejection_adjusted": float(significant.mean()),
             "coverage_adjusted": float(covered.mean()),
             "bias_adjusted": float((group["estimate"] - truth).mean()),
-            "se_ratio": float(group["se"].mean() / (group["estimate"] - truth).std(ddof=1))
-            if family == "gaussian"
-            else float(
-                (
-                    group.groupby("outcome")["se"].mean()
-                    / (group["estimate"] - truth).groupby(group["outcome"]).std(ddof=1)
-                ).median()
-            ),
+            "se_ratio": _se_ratio(group, truth),
         }
         if family == "gaussian":
             row["rejection_marginal_descriptive"] = float((group["marginal_p"] < ALPHA).mean())
