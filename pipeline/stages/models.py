@@ -26,6 +26,7 @@ Outputs (analysis/tables/):
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
@@ -277,7 +278,16 @@ def fit_instrument(
         for model, terms, only in specs:
             key = (outcome.family, *terms)
             try:
-                fit = _fit(prepared, outcome, terms, starts.get(key) if outcome.family == "ordinal" else None)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", RuntimeWarning)
+                    fit = _fit(
+                        prepared, outcome, terms, starts.get(key) if outcome.family == "ordinal" else None
+                    )
+                for warning in caught:
+                    # Near-separation (e.g. no one in a region disagreeing): the fit is kept, and said so.
+                    log.warning(
+                        "%s %s %s %s: %s", instrument, outcome.name, outcome.family, model, warning.message
+                    )
             except (SurveyDesignError, np.linalg.LinAlgError) as error:
                 log.warning("%s %s %s: not fitted (%s)", instrument, outcome.name, model, error)
                 continue

@@ -247,7 +247,9 @@ def _newton(
         for _ in range(40):
             trial = par - scale * step
             trial_value, trial_grad = problem.value_and_grad(trial[:pc], trial[pc:])
-            if trial_value <= value:
+            # Near the maximum the objective is flat to rounding: a step that does not raise it
+            # beyond that is judged by the gradient below.
+            if trial_value <= value + 1e-13 * abs(value):
                 break
             scale /= 2
         else:
