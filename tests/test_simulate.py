@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 import numpy as np
 import openpyxl
@@ -14,9 +13,6 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
-from pipeline.study.frame import read_frame
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.synthetic.model import DEFAULT_TARGETS_PATH, load_targets
 from pipeline.synthetic.simulate import (
@@ -32,21 +28,6 @@ from pipeline.synthetic.simulate import (
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def codebook(config):
-    return load_codebook(config.codebook)
-
-
-@pytest.fixture(scope="module")
-def frame(config):
-    return read_frame(config.frame)
-
-
-@pytest.fixture(scope="module")
 def survey(config, codebook, frame):
     return generate(
         frame,
@@ -59,9 +40,7 @@ def survey(config, codebook, frame):
 
 @pytest.fixture(scope="module")
 def scaled(config, codebook, frame):
-    started = time.perf_counter()
-    survey = generate(frame, codebook, 7, n_coordinators=191, n_partners=282, scale=10)
-    return survey, time.perf_counter() - started
+    return generate(frame, codebook, 7, n_coordinators=191, n_partners=282, scale=10)
 
 
 @pytest.fixture(scope="module")
@@ -293,9 +272,9 @@ def test_planted_effects_can_be_set(codebook, frame, survey):
             assert abs(row["model_expected"] - row["target"]) <= row["tolerance"], row["key"]
 
 
-def test_scale_ten_is_fast_and_unique(scaled):
-    survey, seconds = scaled
-    assert seconds < 15
+def test_scale_ten_is_unique(scaled):
+    # Its speed is measured by `make bench` (scaling to 1000x), never asserted here.
+    survey = scaled
     assert len(survey.coordinators) == 1910 and len(survey.partners) == 2820
     assert survey.frame["lsp_id"].is_unique and len(survey.frame) == 3880
     assert survey.coordinators["lsp_id"].str.contains("~", regex=False).all()

@@ -1,66 +1,37 @@
-"""The figures of the study: a registry of figure names, the module that draws each, and its inputs.
+"""The figure stage's registry view and staleness rules.
 
-Extension point: a new figure is one module exposing ``build(inputs, **params) -> Figure`` plus one
-``FigureSpec`` in ``registry()`` and its name in the Makefile's FIGURE_NAMES (a test checks the two
-agree). This module imports no plotting library, so listing figures and deciding which are stale is cheap.
+The figures themselves are declared in the output registry (``pipeline.study.outputs.figures``): name,
+module, inputs, the check ``make verify`` applies, and the columns of the plotted numbers. Extension point: a
+new figure is one module here exposing ``build(inputs, **params) -> Figure``, one ``Figure`` in the registry
+and its name in the Makefile's FIGURE_NAMES (a test checks the two agree). This module imports no plotting
+library, so listing figures and deciding which are stale is cheap.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.dependencies import command_sources
+from pipeline.study.outputs import (
+    BASE,
+    COMPARISONS,
+    ESTIMATES,
+    FIGURE_SUFFIXES,
+    FRAME,
+    PUBLISHED,
+    Figure,
+    figures,
+)
 
-# Inputs a figure can read; the Makefile lists the same files as the figure rule's prerequisites.
-BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """One figure: its name, the module under pipeline.figures that builds it, and the build arguments."""
-
-    name: str
-    module: str
-    inputs: tuple[str, ...]
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, inputs: Any) -> Any:
-        module = importlib.import_module(f"pipeline.figures.{self.module}")
-        return module.build(inputs, **self.params)
+__all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "registry"]
 
 
-LIKERT_GROUPS = ("tier", "maturity")
-
-
-def registry(codebook: Codebook) -> dict[str, FigureSpec]:
-    """Every figure, in build order; Likert figures for each 7S element of the codebook."""
-    specs = [FigureSpec("coverage", "coverage", (BASE, FRAME))]
-    for element in codebook.elements:
-        for group in LIKERT_GROUPS:
-            specs.append(
-                FigureSpec(
-                    f"likert_{element}_{group}", "likert", (BASE, FRAME), {"element": element, "group": group}
-                )
-            )
-    specs += [
-        FigureSpec("challenge", "challenge", (ESTIMATES,)),
-        FigureSpec("financial_influence", "financial_influence", (ESTIMATES,)),
-        FigureSpec("barriers", "barriers", (ESTIMATES,)),
-        FigureSpec("support_costs_known", "support_costs_known", (ESTIMATES,)),
-        FigureSpec("resources_mapped", "resources_mapped", (ESTIMATES,)),
-        FigureSpec("support_team_composition", "support_team_composition", (ESTIMATES,)),
-        FigureSpec("forest", "forest", (COMPARISONS,)),
-        FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,)),
-        FigureSpec("case_studies", "case_studies", (FRAME,)),
-        FigureSpec("published", "published", (PUBLISHED,)),
-    ]
-    return {spec.name: spec for spec in specs}
+def registry(codebook: Codebook) -> dict[str, Figure]:
+    """Every figure by name, in build order."""
+    return {figure.name: figure for figure in figures(codebook)}
 
 
 @functools.cache
@@ -77,11 +48,8 @@ def module_sources(module: str, root: Path) -> tuple[str, ...]:
     return tuple(path for path in own if path not in shared)
 
 
-OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
-
-
 def output_paths(out_dir: Path, name: str) -> list[Path]:
-    return [out_dir / f"{name}.{suffix}" for suffix in OUTPUT_SUFFIXES]
+    return [out_dir / f"{name}.{suffix}" for suffix in FIGURE_SUFFIXES]
 
 
 def stamp_path(out_dir: Path, name: str) -> Path:
@@ -97,7 +65,7 @@ def sources_digest(dependencies: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def stale(spec: FigureSpec, out_dir: Path, dependencies: list[Path]) -> bool:
+def stale(spec: Figure, out_dir: Path, dependencies: list[Path]) -> bool:
     """True when a figure must be redrawn: one of its four files is missing, or something it is drawn
     from is newer than them *and* has different contents from when it was last drawn.
 

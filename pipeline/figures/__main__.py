@@ -1,4 +1,4 @@
-"""Draw the study's figures into figures/: ``python -m pipeline.figures [names...]`` (default: all).
+"""Draw the study's figures into figures/: ``lsp-rap figures [names...]`` (default: all).
 
 Each figure writes <name>.png (300 dpi), <name>.svg, <name>.csv (the plotted numbers) and
 <name>.caption.txt. ``--list`` prints the figure names. ``--stale-only`` (what `make` runs) redraws only
@@ -28,7 +28,7 @@ from pipeline.figures import (
     ESTIMATES,
     FRAME,
     PUBLISHED,
-    FigureSpec,
+    Figure,
     module_sources,
     output_paths,
     registry,
@@ -53,7 +53,7 @@ def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]
     }
 
 
-def dependencies(spec: FigureSpec, config: Config, inputs: dict[str, Path]) -> list[Path]:
+def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[Path]:
     """Everything a figure is drawn from; the Makefile's figure rule lists the union of these."""
     environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
     return [
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     unknown = [name for name in arguments.names if name not in specs]
     if unknown:
-        raise PipelineError(f"unknown figure {unknown[0]!r}; `python -m pipeline.figures --list` names them")
+        raise PipelineError(f"unknown figure {unknown[0]!r}; `lsp-rap figures --list` names them")
     chosen = [specs[name] for name in arguments.names or list(specs)]
     files = input_files(config, arguments.base, arguments.tables_dir)
     sources = {spec.name: dependencies(spec, config, files) for spec in chosen}
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             _stamp(spec, arguments.out_dir, sources[spec.name])
 
 
-def _draw(spec: FigureSpec, inputs: object, out_dir: Path) -> tuple[str, int, float]:
+def _draw(spec: Figure, inputs: object, out_dir: Path) -> tuple[str, int, float]:
     from pipeline.figures.common import save_figure
 
     started = time.perf_counter()
@@ -131,7 +131,7 @@ def _draw(spec: FigureSpec, inputs: object, out_dir: Path) -> tuple[str, int, fl
     return label, len(figure.table), time.perf_counter() - started
 
 
-def _stamp(spec: FigureSpec, out_dir: Path, sources: list[Path]) -> None:
+def _stamp(spec: Figure, out_dir: Path, sources: list[Path]) -> None:
     """Record the contents the figure was drawn from; written after its files, so a crash in between
     leaves the figure stale (redrawn), never falsely up to date."""
     write_text(stamp_path(out_dir, spec.name), sources_digest(sources) + "\n")
