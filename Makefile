@@ -41,6 +41,9 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 	analysis/manifest.json
 NONRESPONSE_TABLES := $(foreach t,nonresponse_frame_comparison nonresponse_propensity nonresponse_r_indicators \
 	weight_diagnostics weighting_sensitivity weighting_se_ratios,analysis/tables/$(t).csv)
+MODEL_TABLES := analysis/tables/primary_tests.csv analysis/tables/models.csv analysis/tables/model_tests.csv \
+	analysis/tables/partner_imputation.csv analysis/models_manifest.json
+CFA_TABLE := analysis/tables/cfa_fit.csv
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
@@ -59,10 +62,11 @@ REPORT := analysis/report.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
-.PHONY: all help venv synthetic ingest validate derive analyse nonresponse test lint clean browser-tools
+.PHONY: all help venv synthetic ingest validate derive analyse nonresponse models measurement test lint clean \
+	browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(NONRESPONSE_TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
+all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS)
 
 ## help: list the targets with one line each
 help:
@@ -124,6 +128,18 @@ $(NONRESPONSE_TABLES) &: $(SOURCES_nonresponse) $(PROCESSED)/analysis_base.parqu
 		$(INSTALLED)
 	$(STAGE) nonresponse
 
+## models: adjusted tier and maturity effects (analytic designs), the two primary tests, partners with imputed maturity
+models: $(MODEL_TABLES)
+
+$(MODEL_TABLES) &: $(SOURCES_models) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SETTINGS) $(INSTALLED)
+	$(STAGE) models
+
+## measurement: CFA of the 7S structure (seven, two, one factors) and coordinator-partner invariance
+measurement: $(CFA_TABLE)
+
+$(CFA_TABLE): $(SOURCES_measurement) $(PROCESSED)/analysis_base.parquet $(SETTINGS) $(INSTALLED)
+	$(STAGE) measurement
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -136,7 +152,8 @@ lint: $(INSTALLED)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
-		analysis/methods_validation.* analysis/truth_vs_estimate.csv
+		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
+		analysis/model_validation.*
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
@@ -162,8 +179,8 @@ report: $(REPORT)
 
 REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
 
-$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) \
-		analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
+$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
+		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
 	$(STAGE) report
 
@@ -184,6 +201,7 @@ verify: $(FIGURES) $(INSTALLED)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
 	$(STAGE) validate-weighting
+	$(STAGE) validate-models
 
 .PHONY: bench
 

@@ -34,6 +34,10 @@ COMMANDS = {
         "pipeline.stages.nonresponse",
         "respondents vs frame, R-indicators, weight diagnostics and sensitivity",
     ),
+    "models": Command(
+        "pipeline.stages.models", "adjusted tier and maturity effects, the primary tests, imputed partners"
+    ),
+    "measurement": Command("pipeline.stages.measurement", "CFA of the 7S structure and its invariance"),
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
@@ -43,6 +47,11 @@ COMMANDS = {
     ),
     "validate-weighting": Command(
         "pipeline.checks.weighting_validation", "simulation study of the weightings under nonresponse", False
+    ),
+    "validate-models": Command(
+        "pipeline.checks.model_validation",
+        "simulation study of the primary tests and adjusted effects",
+        False,
     ),
     "synthetic": Command("pipeline.synthetic.simulate", "regenerate the synthetic survey exports", False),
     "outputs": Command("pipeline.study.outputs", "write the data dictionary of every output", False),

@@ -116,9 +116,7 @@ def test_dta_reads_like_the_sav(tmp_path, codebook, frame, reference):
 
 def test_zsav_reads_like_the_sav(tmp_path, codebook, frame, reference):
     codes = _codes(reference["coordinator"], codebook, "coordinator")
-    path = write_sav_export(
-        tmp_path / "coordinators.zsav", codebook, "coordinator", codes, compress=True
-    )
+    path = write_sav_export(tmp_path / "coordinators.zsav", codebook, "coordinator", codes, compress=True)
     assert path.read_bytes()[:4] == b"$FL3"
     result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["format"] == "sav"
@@ -177,9 +175,7 @@ def test_unicode_text_with_a_bom_reads_like_the_csv(
     _same(result, reference["coordinator"], "coordinator")
 
 
-def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(
-    tmp_path, codebook, frame, reference
-):
+def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(tmp_path, codebook, frame, reference):
     path = tmp_path / "partners.csv"
     path.write_bytes(PARTNER_XLSX.read_bytes())
     result = _read(path, "partner", codebook, frame)

@@ -15,7 +15,14 @@ from tests.built_project import make_variable
 
 FOLDERS = {"processed_dir": "data/processed", "analysis_dir": "analysis", "figures_dir": "figures"}
 # The Makefile's target list of each stage (tables are grouped by the stage that writes them).
-STAGE_TARGETS = {"ingest": "INGESTED", "validate": "VALIDATED", "derive": "DERIVED", "analyse": "TABLES"}
+STAGE_TARGETS = {
+    "ingest": "INGESTED",
+    "validate": "VALIDATED",
+    "derive": "DERIVED",
+    "analyse": "TABLES",
+    "models": "MODEL_TABLES",
+    "measurement": "CFA_TABLE",
+}
 
 
 def test_every_registered_maker_exists(codebook):

@@ -52,6 +52,7 @@ _TOP_LEVEL = {
     "disclosure": (dict, True),
     "maturity": (dict, True),
     "weighting": (dict, True),
+    "models": (dict, False),
 }
 _DATASET = {
     "synthetic": (bool, True),
@@ -100,6 +101,27 @@ _WEIGHTING = {
 }
 # Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
 WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
+_MODELS = {
+    "primary": (dict, True),
+    # Rubin's rules need a between-imputation variance: two imputations at least.
+    "imputations": (int, True, (2, 1000)),
+    "imputation_seed": (int, True, (0, 2**32 - 1)),
+}
+_PRIMARY_TEST = {"instrument": (str, True), "outcome": (str, True)}
+# The two headlines, each with one pre-specified primary test (docs/models.md).
+PRIMARY_HEADLINES = ("tier", "maturity")
+# overall_7s: the adjusted effect on the mean of the seven 7S scale scores (a t test);
+# joint_7s: the adjusted effects on the seven scale scores tested jointly (a Wald F).
+PRIMARY_OUTCOMES = ("overall_7s", "joint_7s")
+# Used when config.yaml has no `models` block.
+DEFAULT_MODELS = {
+    "primary": {
+        "tier": {"instrument": "coordinator", "outcome": "overall_7s"},
+        "maturity": {"instrument": "coordinator", "outcome": "overall_7s"},
+    },
+    "imputations": 20,
+    "imputation_seed": 20090501,
+}
 SECTIONS = {
     "config": _TOP_LEVEL,
     "dataset": _DATASET,
@@ -109,6 +131,9 @@ SECTIONS = {
     "disclosure": _DISCLOSURE,
     "maturity": _MATURITY,
     "weighting": _WEIGHTING,
+    "models": _MODELS,
+    "models.primary.tier": _PRIMARY_TEST,
+    "models.primary.maturity": _PRIMARY_TEST,
 }
 
 
@@ -126,6 +151,15 @@ class InputFile:
     # Rows under the header that are not respondents (a survey tool's question-text or option rows);
     # None: detect the SurveyMonkey and Qualtrics layouts.
     extra_header_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class PrimaryTest:
+    """The pre-specified primary test of one headline."""
+
+    headline: str  # tier | maturity
+    instrument: str  # coordinator | partner
+    outcome: str  # overall_7s | joint_7s
 
 
 @dataclass(frozen=True)
@@ -153,6 +187,9 @@ class Config:
     mature_min_years: int
     raw: dict[str, Any]
     weighting: WeightingSpec | None = None  # the weighting: section
+    primary_tests: tuple[PrimaryTest, ...] = ()
+    imputations: int = DEFAULT_MODELS["imputations"]
+    imputation_seed: int = DEFAULT_MODELS["imputation_seed"]
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -268,6 +305,7 @@ def _parse(path: Path, raw: Any) -> Config:
         )
     if not inputs:
         raise PipelineError("config: dataset.inputs lists no input file")
+    models = _parse_models(raw.get("models", DEFAULT_MODELS))
     dataset, synthetic = raw["dataset"], raw["synthetic"]
     return Config(
         source=path,
@@ -291,6 +329,7 @@ def _parse(path: Path, raw: Any) -> Config:
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
         weighting=weighting,
+        **models,
     )
 
 
@@ -337,6 +376,27 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
         bootstrap_replicates=section["bootstrap_replicates"],
         seed=seeds.get("weighting_bootstrap", 20080402),
     )
+
+
+def _parse_models(models: Any) -> dict[str, Any]:
+    """The `models` block: one primary test per headline, and the imputation settings."""
+    _check(models, _MODELS, "models")
+    _check(models["primary"], {h: (dict, True) for h in PRIMARY_HEADLINES}, "models.primary")
+    tests = []
+    for headline in PRIMARY_HEADLINES:
+        entry = models["primary"][headline]
+        where = f"models.primary.{headline}"
+        _check(entry, _PRIMARY_TEST, where)
+        if entry["instrument"] not in INSTRUMENTS:
+            raise PipelineError(f"config: {where}.instrument must be coordinator or partner")
+        if entry["outcome"] not in PRIMARY_OUTCOMES:
+            raise PipelineError(f"config: {where}.outcome must be one of {', '.join(PRIMARY_OUTCOMES)}")
+        tests.append(PrimaryTest(headline, entry["instrument"], entry["outcome"]))
+    return {
+        "primary_tests": tuple(tests),
+        "imputations": models["imputations"],
+        "imputation_seed": models["imputation_seed"],
+    }
 
 
 # ------------------------------------------------------------------------------------ stage command lines

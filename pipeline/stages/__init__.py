@@ -3,7 +3,19 @@
 They run in this order (the figure stage lives in ``pipeline.figures``); each reads the files the previous
 ones wrote, so make can rebuild only what changed:
 
-    ingest -> validate -> derive -> analyse -> figures -> report
+    ingest -> validate -> derive -> analyse -> nonresponse -> models -> measurement -> figures -> report
+    -> spreadsheets
 """
 
-CHAIN = ("ingest", "validate", "derive", "analyse", "figures", "report")
+CHAIN = (
+    "ingest",
+    "validate",
+    "derive",
+    "analyse",
+    "nonresponse",
+    "models",
+    "measurement",
+    "figures",
+    "report",
+    "spreadsheets",
+)

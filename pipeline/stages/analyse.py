@@ -41,6 +41,7 @@ from pipeline.study.designs import (
     population_rows,
     prepare_designs,
 )
+from pipeline.study.direction import add_direction
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
 from pipeline.study.published import load_targets, published_vs_reproduced
@@ -644,7 +645,15 @@ def analyse(
     tables["estimates"] = _finish(
         estimates_table, config, ["instrument", "item", "measure", "group", "weighting"]
     )
-    tables["comparisons"] = _finish(add_fdr(pd.concat(comparison_tables, ignore_index=True)), config, [])
+    # Marginal differences for the 388 LSPs of 2008 (descriptive); the analytic, adjusted effects behind
+    # the headlines are the models stage's. The favourable sign reads reverse-worded items right.
+    tables["comparisons"] = _finish(
+        add_direction(add_fdr(pd.concat(comparison_tables, ignore_index=True)), codebook).assign(
+            inference="descriptive"
+        ),
+        config,
+        [],
+    )
     tables["maturity_sensitivity"] = _finish(
         maturity_sensitivity(weighted_designs, outcomes, config), config, []
     )

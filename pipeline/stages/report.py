@@ -38,6 +38,7 @@ from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, pat
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import relative_to_root
+from pipeline.stages.models import primary_tests_html
 from pipeline.stages.nonresponse_report import nonresponse_section
 from pipeline.study import display
 from pipeline.study import outputs as registered
@@ -570,6 +571,20 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
     return {"reconciliation": reconciliation, "coverage": coverage}
 
 
+def _plain_table(table: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """A stage's own table as HTML, cells escaped (for the sections the models stage renders itself)."""
+    shown = table if columns is None else table[[c for c in columns if c in table.columns]]
+    html = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="data")
+    return f'<div class="table-wrap" role="region" aria-label="Primary tests table" tabindex="0">{html}</div>'
+
+
+def primary_tests(inputs: ReportInputs) -> dict[str, Any]:
+    """The two pre-specified primary tests first: adjusted effects (analytic), beside the marginal ones."""
+    body = primary_tests_html(inputs.config.analysis_dir / "tables", _plain_table)
+    body = body.replace('<h2 id="primary">Primary tests</h2>', "", 1)
+    return {"body": markupsafe.Markup(body)}
+
+
 def nonresponse(inputs: ReportInputs) -> dict[str, Any]:
     """The nonresponse stage's section: respondents against the frame, R-indicators, the weighting used."""
     body = nonresponse_section(inputs.config.analysis_dir / "tables", inputs.config)
@@ -773,8 +788,14 @@ def methods(inputs: ReportInputs) -> dict[str, Any]:
     deff_text = (
         "; ".join(f"{name}: {rule}" for name, rule in deff.items()) if isinstance(deff, dict) else _text(deff)
     )
+    inference = [
+        f"{kind.capitalize()} (designs {spec.get('designs', '')}): {spec.get('population', '')}; serves "
+        f"{spec.get('serves', '')}; because {spec.get('reason', '')}."
+        for kind, spec in designs.get("inference", {}).items()
+    ]
     return {
         "design_table": design_table,
+        "inference": inference,
         "design_effect": deff_text,
         "elements": list(inputs.codebook.elements.values()),
         "maturity_primary": inputs.config.maturity_primary,
@@ -945,6 +966,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
 
 
 SECTIONS: tuple[Section, ...] = (
+    Section("primary", "Primary tests", primary_tests),
     Section("findings", "Key findings", key_findings),
     Section("who-answered", "Who answered", who_answered, ("coverage",)),
     Section("nonresponse", "Nonresponse and weighting", nonresponse, ("nonresponse",)),

@@ -20,6 +20,17 @@ Respondents (coordinators and partners together, for coordinator-versus-partner 
 LSP, because a coordinator and the partners of the same LSP are not independent; each keeps the weight of
 their own instrument's design.
 
+Two inferences. The weighted designs above serve *descriptive* estimates: levels and marginal differences
+of the 388 LSPs of England in 2008, a finite population the coordinators sample half of, hence the
+finite population correction. The headline claims (more mature partnerships further ahead, multi-tier
+areas facing greater challenges) are about partnerships in general: the 388 of 2008 are one realisation
+of the process that makes partnerships, and the question is whether tier and maturity matter in it, not
+whether these 388 differed. That *analytic* (superpopulation, model-based estimand, design-based
+variance) reading drops the fpc: the variance then includes the variation a new set of partnerships
+would show, as R's svyglm does for a design declared without ``fpc``. The analytic designs keep the same
+weights, strata and clusters; for partners and all respondents they are the descriptive ones (no fpc
+there anyway). ``INFERENCE`` says which design serves which estimates and why; the manifest carries it.
+
 Unweighted variants reproduce what the report appears to show (raw shares of respondents) and are kept as
 a labelled sensitivity analysis; the partners' unweighted design still clusters by LSP.
 """
@@ -27,7 +38,7 @@ a labelled sensitivity analysis; the partners' unweighted design still clusters 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
@@ -73,6 +84,57 @@ UNWEIGHTED_DESIGNS: dict[str, SurveyDesign] = {
     ),
     "respondents": SurveyDesign(
         cluster="lsp_id", lonely_psu=LONELY_PSU, label="all respondents, unweighted, clustered (sensitivity)"
+    ),
+}
+
+
+# The superpopulation reading of the comparisons behind the headlines: the same weights and strata, no fpc.
+ANALYTIC_DESIGNS: dict[str, SurveyDesign] = {
+    "coordinator": SurveyDesign(
+        weights=WEIGHT,
+        strata=STRATUM,
+        lonely_psu=LONELY_PSU,
+        label="coordinators (analytic): stratified by authority type, weights N_h/n_h, no finite population "
+        "correction",
+    ),
+    "partner": DESIGNS["partner"],
+    "respondents": DESIGNS["respondents"],
+}
+
+
+DESIGNS_BY_WEIGHTING = {"weighted": DESIGNS, "unweighted": UNWEIGHTED_DESIGNS, "analytic": ANALYTIC_DESIGNS}
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What a set of designs estimates: for which population, and whether descriptive or analytic."""
+
+    kind: str  # descriptive | analytic
+    designs: str  # the key of prepare_designs: weighted | analytic | unweighted
+    population: str
+    serves: str
+    reason: str
+
+
+INFERENCE: dict[str, Inference] = {
+    "descriptive": Inference(
+        kind="descriptive",
+        designs="weighted",
+        population="the 388 LSPs of England in 2008 (their coordinators; their board partners)",
+        serves="levels (estimates.csv), marginal differences and item tests (comparisons.csv), maturity "
+        "sensitivity, published against reproduced",
+        reason="a finite, fully listed population of which the coordinators are a half sample: the fpc "
+        "removes the variance of the LSPs already observed",
+    ),
+    "analytic": Inference(
+        kind="analytic",
+        designs="analytic",
+        population="partnerships in general (the superpopulation the 388 LSPs of 2008 are drawn from)",
+        serves="adjusted tier and maturity effects, the tier x maturity interaction and the two primary "
+        "tests (models.csv, primary_tests.csv)",
+        reason="the headlines claim that tier and maturity matter for partnerships, not that these 388 "
+        "differed in 2008; without the fpc the variance includes the variation of a new set of "
+        "partnerships",
     ),
 }
 
@@ -123,12 +185,15 @@ def prepare_designs(
 ) -> StudyDesigns:
     """Prepare the coordinator, partner and all-respondent designs over the analysis base.
 
+    ``weighting`` is ``"weighted"`` (descriptive, with the fpc), ``"analytic"`` (no fpc) or
+    ``"unweighted"`` (sensitivity).
+
     ``populations`` (from ``population_rows``) lets the weighted and unweighted designs share one copy
     of each population's rows: at Place-Survey scale a copy of the analysis base is a gigabyte.
     ``calibrate`` (``pipeline.study.weighting.calibrator``, the configured primary weighting) turns the
     weighted designs' type-only weights into calibrated ones, with the variance that reflects it.
     """
-    declared = DESIGNS if weighting == "weighted" else UNWEIGHTED_DESIGNS
+    declared = DESIGNS_BY_WEIGHTING[weighting]
     rows_by_population = population_rows(base) if populations is None else populations
     by_population = {name: declared[name].prepare(rows) for name, rows in rows_by_population.items()}
     if weighting == "weighted" and calibrate is not None:
@@ -141,6 +206,8 @@ def design_record() -> dict[str, Any]:
     return {
         "weighted": {name: design.to_dict() for name, design in DESIGNS.items()},
         "unweighted": {name: design.to_dict() for name, design in UNWEIGHTED_DESIGNS.items()},
+        "analytic": {name: design.to_dict() for name, design in ANALYTIC_DESIGNS.items()},
+        "inference": {name: asdict(inference) for name, inference in INFERENCE.items()},
         "stratum": STRATUM,
         "population_column": POPULATION,
         "weight_column": WEIGHT,

@@ -127,6 +127,14 @@ FIGURE_INPUT_OUTPUTS = {
 LIKERT_GROUPS = ("tier", "maturity")
 
 
+_FAVOURABLE_SIGN = (
+    "favourable_sign",
+    "number",
+    "+1 when agreement is the favourable answer, -1 for reverse-worded items (codebook `reverse`), empty "
+    "where no direction applies; estimate x favourable_sign > 0 means the first group is ahead",
+)
+
+
 def _columns(*specs: tuple[str, str, str] | Column) -> tuple[Column, ...]:
     # A spec may already be a Column (a shared group such as _COMPARISON_SIZES spliced in).
     return tuple(spec if isinstance(spec, Column) else Column(*spec) for spec in specs)
@@ -387,7 +395,18 @@ def tables(codebook: Any) -> tuple[Output, ...]:
             "Multi- against single-tier and more against less mature: differences, Rao-Scott and "
             "proportional-odds tests, effect sizes, FDR-adjusted p-values.",
             inputs=("analysis_base", "frame"),
-            columns=_RESULT + _COMPARISON_SIZES + _SMALLER + _columns(_SUPPRESSED),
+            columns=_RESULT
+            + _COMPARISON_SIZES
+            + _columns(
+                _FAVOURABLE_SIGN,
+                (
+                    "inference",
+                    "text",
+                    "descriptive: a difference of the 388 LSPs of 2008 (fpc where declared)",
+                ),
+            )
+            + _SMALLER
+            + _columns(_SUPPRESSED),
         ),
         Output(
             "maturity_sensitivity",
@@ -479,6 +498,7 @@ def tables(codebook: Any) -> tuple[Output, ...]:
             "A readable Markdown rendering of the headline estimates and significant comparisons.",
             inputs=("estimates", "comparisons"),
         ),
+        *model_tables(),
         Output(
             "analysis_manifest",
             "analysis",
@@ -489,6 +509,199 @@ def tables(codebook: Any) -> tuple[Output, ...]:
             inputs=("analysis_base",),
         ),
         *nonresponse_tables(),
+    )
+
+
+_EFFECT_ROW = (
+    ("inference", "text", "analytic: partnerships in general (designs without the fpc)"),
+    _INSTRUMENT,
+    ("outcome", "text", "overall_7s (mean of the seven scale scores), scale_<element>, or a Likert item"),
+    ("outcome_label", "text", "the outcome in words"),
+    ("effect", "text", "tier or maturity"),
+    ("contrast", "text", "which groups are compared: multi- minus single-tier, more minus less mature"),
+)
+_COEFFICIENT = (
+    ("estimate", "number", "the effect on the scale named in `scale` (adjusted for the model's other terms)"),
+    ("se", "number", "its design-based (linearisation, sandwich) standard error"),
+    ("ci_low", "number", "lower end of its 95% interval (t on the design df)"),
+    ("ci_high", "number", "upper end of its 95% interval"),
+    ("statistic", "number", "the test statistic (t for one coefficient, F for several)"),
+    ("df", "number", "design df of a t test, numerator df of an F"),
+    ("p", "number", "two-sided p-value"),
+)
+_FIT_SIZES = (
+    ("n", "integer", "unweighted respondents in the fit (response and every term present)"),
+    ("n_smaller_group", "integer", "respondents in the smaller compared group (or tier x maturity cell)"),
+)
+
+
+def model_tables() -> tuple[Output, ...]:
+    """The models and measurement stages' tables and manifest (docs/models.md)."""
+    inputs = ("analysis_base", "frame")
+    return (
+        Output(
+            "primary_tests",
+            "tables",
+            "primary_tests.csv",
+            "models",
+            "pipeline.stages.models:primary_table",
+            "The two pre-specified primary tests (config models.primary), adjusted and analytic, beside the "
+            "marginal descriptive difference.",
+            inputs=inputs,
+            columns=_columns(
+                _DATA,
+                ("headline", "text", "tier or maturity"),
+                _INSTRUMENT,
+                ("outcome", "text", "overall_7s or joint_7s (config models.primary.<headline>.outcome)"),
+                ("estimand", "text", "what is estimated, for which population, in words"),
+                ("inference", "text", "analytic (partnerships in general)"),
+                ("contrast", "text", "which groups are compared"),
+                ("marginal_inference", "text", "descriptive: the marginal difference is of the 388 LSPs"),
+                ("marginal_estimate", "number", "the unadjusted difference under the descriptive design"),
+                ("marginal_ci_low", "number", "lower end of its 95% interval"),
+                ("marginal_ci_high", "number", "upper end of its 95% interval"),
+                ("marginal_p", "number", "its two-sided p-value"),
+                ("marginal_n", "integer", "respondents behind it"),
+                ("test", "text", "the primary test"),
+                *_COEFFICIENT,
+                *_FIT_SIZES,
+                ("df2", "number", "denominator df of a joint F (empty for a t test)"),
+                _SUPPRESSED,
+            ),
+        ),
+        Output(
+            "models",
+            "tables",
+            "models.csv",
+            "models",
+            "pipeline.stages.models:fit_instrument",
+            "Every fitted tier and maturity effect: outcome x model (marginal, adjusted, interaction); "
+            "gaussian, quasibinomial and proportional odds; secondary tests under FDR.",
+            inputs=inputs,
+            columns=_columns(
+                _DATA,
+                _EFFECT_ROW[0],
+                *_EFFECT_ROW[1:4],
+                ("outcome_kind", "text", "overall, scale or item"),
+                ("element", "text", "the 7S element of the outcome (empty for the overall score)"),
+                ("family", "text", "gaussian (score), quasibinomial (% agreeing) or ordinal (5 categories)"),
+                ("model", "text", "marginal (effect alone), adjusted (+ covariates) or interaction"),
+                *_EFFECT_ROW[4:],
+                ("scale", "text", "what the estimate measures: points, log odds ratio, log cumulative OR"),
+                _FIT_SIZES[0],
+                ("n_a", "integer", "respondents in the first group (multi-tier; more mature)"),
+                ("n_b", "integer", "respondents in the second group"),
+                _FIT_SIZES[1],
+                *_COEFFICIENT[:4],
+                ("test", "text", "Wald t on the design df"),
+                *_COEFFICIENT[4:6],
+                ("df2", "number", "unused for a t test"),
+                _COEFFICIENT[6],
+                ("role", "text", "primary (declared), secondary (adjusted, under FDR) or supporting"),
+                ("fdr_family", "text", "the Benjamini-Hochberg family of a secondary test"),
+                ("p_fdr", "number", "BH-adjusted p-value within the family (secondary tests only)"),
+                _FAVOURABLE_SIGN,
+                (
+                    "favourable_estimate",
+                    "number",
+                    "estimate x favourable_sign: > 0 when the first group is ahead",
+                ),
+                _SUPPRESSED,
+            ),
+        ),
+        Output(
+            "model_tests",
+            "tables",
+            "model_tests.csv",
+            "models",
+            "pipeline.stages.models:joint_test",
+            "Wald F tests of the tier x maturity interaction on every outcome, and of each effect jointly "
+            "across the seven scales (stacked influence).",
+            inputs=inputs,
+            columns=_columns(
+                _DATA,
+                _EFFECT_ROW[0],
+                *_EFFECT_ROW[1:4],
+                ("outcome_kind", "text", "overall, scale or item"),
+                ("element", "text", "the outcome's 7S element"),
+                ("family", "text", "gaussian, quasibinomial or ordinal"),
+                ("scale", "text", "the scale of the model's coefficients"),
+                _FAVOURABLE_SIGN,
+                ("model", "text", "interaction or adjusted"),
+                ("effect", "text", "tier x maturity, or '<effect>, joint across the seven scales'"),
+                ("contrast", "text", "what is tested"),
+                *_FIT_SIZES,
+                ("test", "text", "Wald F on the design df (R: regTermTest)"),
+                ("statistic", "number", "the Wald F statistic"),
+                ("df", "number", "numerator df"),
+                ("df2", "number", "denominator (design) df"),
+                ("p", "number", "upper-tail p-value"),
+                _SUPPRESSED,
+            ),
+        ),
+        Output(
+            "partner_imputation",
+            "tables",
+            "partner_imputation.csv",
+            "models",
+            "pipeline.stages.models:partner_imputation",
+            "Partners' adjusted effects from complete cases and with the LSP's maturity multiply imputed "
+            "(Rubin's rules), weighting partners and weighting LSPs.",
+            inputs=inputs,
+            columns=_columns(
+                _DATA,
+                *_EFFECT_ROW[1:4],
+                *_EFFECT_ROW[4:],
+                ("weighting", "text", "partners (each partner counts) or LSPs (each LSP counts once)"),
+                _EFFECT_ROW[0],
+                ("data_used", "text", "complete cases, or all partners with imputed maturity"),
+                _FIT_SIZES[0],
+                ("n_lsps", "integer", "LSPs the partners belong to"),
+                _FIT_SIZES[1],
+                ("imputations", "integer", "number of imputations pooled (0: complete cases)"),
+                *_COEFFICIENT,
+                ("fraction_missing_information", "number", "Rubin's fraction of missing information"),
+                _SUPPRESSED,
+            ),
+        ),
+        Output(
+            "models_manifest",
+            "analysis",
+            "models_manifest.json",
+            "models",
+            "pipeline.stages.models:main",
+            "The inference, designs, primary tests with estimands, model terms, imputation model and inputs.",
+            inputs=("analysis_base",),
+        ),
+        Output(
+            "cfa_fit",
+            "tables",
+            "cfa_fit.csv",
+            "measurement",
+            "pipeline.stages.measurement:measurement",
+            "CFA of the 26 shared 7S items: seven vs two vs one factor, and coordinator-partner "
+            "invariance (configural, metric, scalar); checked against lavaan.",
+            inputs=("analysis_base",),
+            columns=_columns(
+                _DATA,
+                ("model", "text", "seven factors, two factors or one factor"),
+                ("comparison", "text", "structure (both instruments together) or invariance"),
+                ("level", "text", "single group, configural, metric or scalar"),
+                ("n_complete_cases", "integer", "respondents answering every item (listwise)"),
+                ("groups", "integer", "1, or 2 (coordinators, partners)"),
+                ("chisq", "number", "ML chi-squared"),
+                ("df", "integer", "its degrees of freedom"),
+                ("p", "number", "its p-value"),
+                ("cfi", "number", "comparative fit index"),
+                ("tli", "number", "Tucker-Lewis index"),
+                ("rmsea", "number", "root mean square error of approximation"),
+                ("converged", "boolean", "whether the optimiser converged"),
+                ("delta_chisq", "number", "chi-squared difference to the previous invariance level"),
+                ("delta_df", "number", "the difference's degrees of freedom"),
+                ("p_delta", "number", "its p-value"),
+                ("delta_cfi", "number", "CFI difference to the previous level"),
+            ),
+        ),
     )
 
 

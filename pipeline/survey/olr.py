@@ -12,16 +12,16 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 from scipy.special import expit
 
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
+from pipeline.survey.terms import level_label, model_matrix, term_columns
 
 # R's svyolr puts the outer cut points at -100 and 100 rather than at infinity.
 _OUTER = 100.0
@@ -29,97 +29,126 @@ _OUTER = 100.0
 _R_NDEPS = 1e-3
 
 
-def _dlogis(z: np.ndarray) -> np.ndarray:
-    p = expit(z)
-    return p * (1 - p)
-
-
-def _label(value: Any) -> str:
-    # R's factor() labels 1.0 as "1": format whole floats without the decimal part.
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-@dataclass(frozen=True)
 class _Problem:
-    x: np.ndarray  # (n, pc) predictors without intercept
-    y: np.ndarray  # (n,) category codes 1 .. K
-    w: np.ndarray  # (n,) weights
-    q: int  # K - 1 cut points
+    """The weighted proportional-odds likelihood of one fit, with its derivatives.
+
+    Indicator matrices of "the row's upper / lower cut point is zeta_k" are built once, so each
+    evaluation is a few vector operations over the rows.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, q: int) -> None:
+        self.x = x  # (n, pc) predictors without intercept
+        self.y = y  # (n,) category codes 1 .. K
+        self.w = w  # (n,) weights
+        self.q = q  # K - 1 cut points
+        cols = np.arange(1, q + 1)[None, :]
+        self.y1 = (cols == y[:, None]).astype(float)  # upper cut point is zeta_k
+        self.y2 = (cols == (y - 1)[:, None]).astype(float)  # lower cut point is zeta_k
 
     def _zeta(self, theta: np.ndarray) -> np.ndarray:
         return np.cumsum(np.concatenate([theta[:1], np.exp(theta[1:])]))
 
+    def _theta(self, zeta: np.ndarray) -> np.ndarray:
+        return np.concatenate([zeta[:1], np.log(np.diff(zeta))])
+
+    def _pieces_zeta(self, beta: np.ndarray, zeta: np.ndarray) -> tuple[np.ndarray, ...]:
+        gamm = np.concatenate([[-_OUTER], zeta, [_OUTER]])
+        eta = self.x @ beta
+        f_upper = expit(gamm[self.y] - eta)
+        f_lower = expit(gamm[self.y - 1] - eta)
+        return f_upper, f_lower, f_upper - f_lower
+
     def _pieces(self, par: np.ndarray) -> tuple[np.ndarray, ...]:
         pc = self.x.shape[1]
-        beta, theta = par[:pc], par[pc:]
-        gamm = np.concatenate([[-_OUTER], self._zeta(theta), [_OUTER]])
-        eta = self.x @ beta
-        upper = gamm[self.y] - eta
-        lower = gamm[self.y - 1] - eta
-        pr = expit(upper) - expit(lower)
-        return eta, upper, lower, pr
+        return self._pieces_zeta(par[:pc], self._zeta(par[pc:]))
+
+    def nll_zeta(self, beta: np.ndarray, zeta: np.ndarray) -> float:
+        return self.value_and_grad(beta, zeta)[0]
+
+    def value_and_grad(self, beta: np.ndarray, zeta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Negative log-likelihood and its gradient in (beta, zeta) from one pass over the rows."""
+        if np.any(np.diff(zeta) <= 0):
+            return float("inf"), np.full(beta.size + zeta.size, np.nan)
+        f_upper, f_lower, pr = self._pieces_zeta(beta, zeta)
+        if np.any(pr <= 0):
+            return float("inf"), np.full(beta.size + zeta.size, np.nan)
+        p1, p2, wr = self._row_terms(f_upper, f_lower, pr)
+        grad = np.concatenate([self.x.T @ (wr * (p1 - p2)), -(wr * p1) @ self.y1 + (wr * p2) @ self.y2])
+        return float(-(self.w @ np.log(pr))), grad
 
     def nll(self, par: np.ndarray) -> float:
-        pr = self._pieces(par)[3]
-        if np.any(pr <= 0):
-            return float("inf")
-        return float(-(self.w @ np.log(pr)))
+        pc = self.x.shape[1]
+        return self.nll_zeta(par[:pc], self._zeta(par[pc:]))
+
+    def _row_terms(self, f_upper: np.ndarray, f_lower: np.ndarray, pr: np.ndarray) -> tuple[np.ndarray, ...]:
+        p1 = f_upper * (1 - f_upper)
+        p2 = f_lower * (1 - f_lower)
+        return p1, p2, self.w / pr
 
     def scores(self, par: np.ndarray) -> np.ndarray:
         """Per-row gradient of the negative log-likelihood w.r.t. (beta, zeta) (R: gmini)."""
-        _, upper, lower, pr = self._pieces(par)
-        p1, p2 = _dlogis(upper), _dlogis(lower)
-        cols = np.arange(1, self.q + 1)[None, :]
-        y1 = (cols == self.y[:, None]).astype(float)
-        y2 = (cols == (self.y - 1)[:, None]).astype(float)
-        g_beta = self.x * (self.w * (p1 - p2) / pr)[:, None]
-        g_zeta = -(y1 * p1[:, None] - y2 * p2[:, None]) * (self.w / pr)[:, None]
+        p1, p2, wr = self._row_terms(*self._pieces(par))
+        g_beta = self.x * (wr * (p1 - p2))[:, None]
+        g_zeta = -(self.y1 * p1[:, None] - self.y2 * p2[:, None]) * wr[:, None]
         return np.hstack([g_beta, g_zeta])
 
-    def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """d zeta / d theta for zeta = cumsum(theta_1, exp(theta_2), ...)."""
-        return np.tril(np.ones((self.q, self.q))) * np.concatenate([[1.0], np.exp(theta[1:])])
+    def grad_zeta(self, beta: np.ndarray, zeta: np.ndarray) -> np.ndarray:
+        """Gradient of the negative log-likelihood in (beta, zeta), summed over rows."""
+        p1, p2, wr = self._row_terms(*self._pieces_zeta(beta, zeta))
+        g_beta = self.x.T @ (wr * (p1 - p2))
+        g_zeta = -(wr * p1) @ self.y1 + (wr * p2) @ self.y2
+        return np.concatenate([g_beta, g_zeta])
 
     def grad_theta(self, par: np.ndarray) -> np.ndarray:
         """Gradient in the (beta, theta) parametrisation R optimises in (R: gmin)."""
         pc = self.x.shape[1]
-        g = self.scores(par).sum(axis=0)
+        g = self.grad_zeta(par[:pc], self._zeta(par[pc:]))
         return np.concatenate([g[:pc], g[pc:] @ self.jacobian(par[pc:])])
 
-    def hessian_zeta(self, par: np.ndarray) -> np.ndarray:
+    def hessian_in_zeta(self, beta: np.ndarray, zeta: np.ndarray) -> np.ndarray:
         """Analytic Hessian of the negative log-likelihood in (beta, zeta)."""
-        pc = self.x.shape[1]
-        _, upper, lower, pr = self._pieces(par)
-        p1, p2 = _dlogis(upper), _dlogis(lower)
-        # d p1 / d upper for the logistic density: p1 (1 - 2 F(upper)).
-        d1 = p1 * (1 - 2 * expit(upper))
-        d2 = p2 * (1 - 2 * expit(lower))
-        cols = np.arange(1, self.q + 1)[None, :]
-        y1 = (cols == self.y[:, None]).astype(float)
-        y2 = (cols == (self.y - 1)[:, None]).astype(float)
-        # d log pr / d eta and d log pr / d zeta per row; then second derivatives.
-        a_eta = -(p1 - p2) / pr
-        a_zeta = (y1 * p1[:, None] - y2 * p2[:, None]) / pr[:, None]
-        # Second derivatives of pr itself.
-        pr_ee = d1 - d2
-        pr_ze = -(y1 * d1[:, None] - y2 * d2[:, None])
-        pr_zz_diag = y1 * d1[:, None] - y2 * d2[:, None]
+        pc, q = self.x.shape[1], self.q
+        f_upper, f_lower, pr = self._pieces_zeta(beta, zeta)
+        p1, p2, _ = self._row_terms(f_upper, f_lower, pr)
         w = self.w
-        h_ee = w * (pr_ee / pr - a_eta**2)  # d2 log pr / d eta2
-        h_ze = w[:, None] * (pr_ze / pr[:, None] - a_zeta * a_eta[:, None])
-        h_bb = -(self.x.T * h_ee) @ self.x
-        # eta = x beta, so d/d beta = x d/d eta.
-        h_bz = -(self.x.T @ h_ze)
-        h_zz = -(a_zeta * w[:, None]).T @ (-a_zeta)
-        h_zz -= np.diag((w[:, None] * pr_zz_diag / pr[:, None]).sum(axis=0))
-        hess = np.zeros((pc + self.q, pc + self.q))
-        hess[:pc, :pc] = h_bb
-        hess[:pc, pc:] = h_bz
-        hess[pc:, :pc] = h_bz.T
-        hess[pc:, pc:] = h_zz
+        # Each row touches at most two cut points: its upper one (zeta_y) and its lower one
+        # (zeta_{y-1}); per-cut-point sums are bincounts over y, not (rows x cut points) products.
+        u = p1 / pr  # d log pr / d zeta_upper
+        lo = p2 / pr  # -d log pr / d zeta_lower
+        d1 = p1 * (1 - 2 * f_upper) / pr  # (d2 pr / d upper2) / pr, logistic density derivative
+        d2 = p2 * (1 - 2 * f_lower) / pr
+        a_eta = lo - u  # d log pr / d eta
+        h_ee = w * (d1 - d2 - a_eta**2)  # d2 log pr / d eta2
+        hess = np.empty((pc + q, pc + q))
+        hess[:pc, :pc] = -(self.x.T * h_ee) @ self.x
+        # d2 log pr / d eta d zeta_upper and / d eta d zeta_lower, per row.
+        c_upper = w * (-d1 - u * a_eta)
+        c_lower = w * (d2 + lo * a_eta)
+        hess[:pc, pc:] = -((self.x * c_upper[:, None]).T @ self.y1 + (self.x * c_lower[:, None]).T @ self.y2)
+        hess[pc:, :pc] = hess[:pc, pc:].T
+        k = q + 2
+        # Cut point k is the upper one of rows with y = k and the lower one of rows with y = k + 1.
+        diag = (
+            np.bincount(self.y, w * (u**2 - d1), k)[1 : q + 1]
+            + np.bincount(self.y - 1, w * (lo**2 + d2), k)[1 : q + 1]
+        )
+        # Rows with both cut points interior (2 <= y <= q) link zeta_{y-1} and zeta_y.
+        cross = -np.bincount(self.y, w * u * lo, k)[2 : q + 1]
+        hzz = np.diag(diag)
+        idx = np.arange(q - 1)
+        hzz[idx + 1, idx] = cross
+        hzz[idx, idx + 1] = cross
+        hess[pc:, pc:] = hzz
         return hess
+
+    def hessian_zeta(self, par: np.ndarray) -> np.ndarray:
+        """Analytic Hessian in (beta, zeta) at `par` given in (beta, theta)."""
+        pc = self.x.shape[1]
+        return self.hessian_in_zeta(par[:pc], self._zeta(par[pc:]))
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d zeta / d theta for zeta = cumsum(theta_1, exp(theta_2), ...)."""
+        return np.tril(np.ones((self.q, self.q))) * np.concatenate([[1.0], np.exp(theta[1:])])
 
     def hessian_theta(self, par: np.ndarray) -> np.ndarray:
         """Analytic Hessian in (beta, theta): chain rule through zeta(theta)."""
@@ -127,7 +156,7 @@ class _Problem:
         a = np.eye(pc + self.q)
         a[pc:, pc:] = self.jacobian(par[pc:])
         hess = a.T @ self.hessian_zeta(par) @ a
-        g_zeta = self.scores(par).sum(axis=0)[pc:]
+        g_zeta = self.grad_zeta(par[:pc], self._zeta(par[pc:]))[pc:]
         # zeta_k depends on exp(theta_j) for j <= k (j >= 2): second derivative exp(theta_j).
         extra = np.cumsum(g_zeta[::-1])[::-1] * np.exp(par[pc:])
         extra[0] = 0.0
@@ -168,6 +197,10 @@ class OrdinalFit:
         Rows used.
     converged : bool
         Whether the optimiser met its tolerance.
+    terms : dict
+        Term label -> the names of its slopes, for `pipeline.survey.glm.wald_test`.
+    influence : numpy.ndarray
+        ``(design rows, slopes + cut points)`` influence values, zero outside the fit.
     """
 
     coefficients: pd.Series
@@ -178,6 +211,8 @@ class OrdinalFit:
     df_residual: float
     n: int
     converged: bool
+    terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    influence: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return coefficients, cut points and SEs as plain values."""
@@ -192,49 +227,45 @@ class OrdinalFit:
         }
 
 
-def _polish(problem: _Problem, par: np.ndarray, steps: int = 8) -> tuple[np.ndarray, float]:
-    # Trust-region methods stop once function values stop changing in floating point, which
-    # leaves parameters good to about sqrt(machine eps). Newton steps on the gradient alone
-    # carry on to the gradient's own rounding floor; a step is kept only if it shrinks the
-    # gradient.
-    grad = problem.grad_theta(par)
+def _newton(
+    problem: _Problem, beta: np.ndarray, zeta: np.ndarray, max_iter: int = 100
+) -> tuple[np.ndarray, float]:
+    # Newton steps in (beta, zeta), where the negative log-likelihood is convex, halving a step
+    # until it lowers the objective and keeps the cut points ordered. Near the maximum the full
+    # step is taken and convergence is quadratic; it stops when the gradient reaches its rounding
+    # floor (no step shrinks it further), which is where R lands when run to convergence.
+    pc = beta.size
+    par = np.concatenate([beta, zeta])
+    value, grad = problem.value_and_grad(beta, zeta)
     best = float(np.max(np.abs(grad)))
-    for _ in range(steps):
+    for _ in range(max_iter):
         try:
-            trial = par - np.linalg.solve(problem.hessian_theta(par), grad)
+            step = np.linalg.solve(problem.hessian_in_zeta(par[:pc], par[pc:]), grad)
         except np.linalg.LinAlgError:
             break
-        trial_grad = problem.grad_theta(trial)
-        size = float(np.max(np.abs(trial_grad)))
-        if not np.isfinite(size) or size >= best:
+        scale = 1.0
+        for _ in range(40):
+            trial = par - scale * step
+            trial_value, trial_grad = problem.value_and_grad(trial[:pc], trial[pc:])
+            # Near the maximum the objective is flat to rounding: a step that does not raise it
+            # beyond that is judged by the gradient below.
+            if trial_value <= value + 1e-13 * abs(value):
+                break
+            scale /= 2
+        else:
             break
-        par, grad, best = trial, trial_grad, size
+        size = float(np.max(np.abs(trial_grad)))
+        if not np.isfinite(size) or (size >= best and trial_value >= value):
+            break
+        par, value, grad, best = trial, trial_value, trial_grad, size
+        if best < 1e-11 * max(1.0, float(problem.w.sum())):
+            break
     return par, best
 
 
 def _model_matrix(frame: pd.DataFrame, predictors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    for name in predictors:
-        s = frame[name]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-            # Treatment contrasts against the first level, R's default for a factor.
-            # Levels are those seen in the rows fitted, as R's model.matrix() builds them; an
-            # unused categorical level would be an all-zero, unidentifiable column.
-            seen = set(s.dropna().unique().tolist())
-            cats = (
-                [c for c in s.cat.categories if c in seen]
-                if isinstance(s.dtype, pd.CategoricalDtype)
-                else sorted(seen)
-            )
-            for level in cats[1:]:
-                cols.append((s == level).to_numpy(dtype=float))
-                names.append(f"{name}{_label(level)}")
-        else:
-            cols.append(s.to_numpy(dtype=float))
-            names.append(name)
-    x = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
-    return x, names
+    mm = model_matrix(frame, predictors, intercept=False)
+    return mm.x, list(mm.names)
 
 
 def svyolr(
@@ -244,6 +275,7 @@ def svyolr(
     *,
     domain: ArrayLike | None = None,
     hessian: Literal["r", "analytic"] = "r",
+    start: OrdinalFit | None = None,
 ) -> OrdinalFit:
     """Weighted proportional-odds regression with design-based SEs (R: ``svyolr``).
 
@@ -260,13 +292,17 @@ def svyolr(
     response
         Column of the ordinal outcome (three or more levels).
     predictors
-        Predictor columns; no intercept (the cut points play its part).
+        Terms: predictor columns and ``"a:b"`` interactions (see `pipeline.survey.terms`); no
+        intercept (the cut points play its part).
     domain
         Boolean mask or column for a subpopulation (R: ``svyolr(..., subset(des, d))``).
     hessian
         ``"r"`` (default) inverts the Hessian R uses, ``optim``'s central-difference Hessian of
         the analytic gradient with step 1e-3 in R's ``(beta, log-spacing)`` parametrisation;
         ``"analytic"`` uses the exact Hessian. The SEs differ by up to about 1e-6 relative.
+    start
+        A previous fit to start from (a warm start across items or imputations): its slopes
+        and cut points are used when the names match, else the null model's cut points.
 
     Returns
     -------
@@ -277,7 +313,7 @@ def svyolr(
     dom = design.mask(domain)
     y_raw = frame[response]
     present = dom & y_raw.notna().to_numpy()
-    for name in predictors:
+    for name in term_columns(predictors):
         present &= frame[name].notna().to_numpy()
     if isinstance(y_raw.dtype, pd.CategoricalDtype):
         levels = list(y_raw.cat.categories)
@@ -292,25 +328,21 @@ def svyolr(
     if empty:
         # An empty category puts two cut points at the same place: no finite maximum.
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
-    x, names = _model_matrix(frame.loc[present], predictors)
+    mm = model_matrix(frame.loc[present, term_columns(predictors)], predictors, intercept=False)
+    x, names = mm.x, list(mm.names)
     problem = _Problem(x=x, y=y, w=design.weights[present], q=len(levels) - 1)
     pc = x.shape[1]
 
-    # Start from the null model's cut points (weighted cumulative logits); the likelihood is
-    # concave in (beta, zeta), so any interior start reaches the same maximum.
-    counts = np.bincount(y, weights=problem.w, minlength=len(levels) + 1)[1:]
-    cum = np.cumsum(counts)[:-1] / counts.sum()
-    zeta0 = np.log(cum / (1 - cum))
-    start = np.concatenate([np.zeros(pc), zeta0[:1], np.log(np.diff(zeta0))])
-    res = optimize.minimize(
-        problem.nll,
-        start,
-        jac=problem.grad_theta,
-        hess=problem.hessian_theta,
-        method="trust-exact",
-        options={"gtol": 1e-10, "maxiter": 500},
-    )
-    par, grad_max = _polish(problem, res.x)
+    zeta_names = [f"{level_label(a)}|{level_label(b)}" for a, b in itertools.pairwise(levels)]
+    if start is not None and list(start.coefficients.index) == names and list(start.zeta.index) == zeta_names:
+        beta0, zeta0 = start.coefficients.to_numpy(), start.zeta.to_numpy()
+    else:
+        # The null model's cut points (weighted cumulative logits); the likelihood is concave
+        # in (beta, zeta), so any interior start reaches the same maximum.
+        counts = np.bincount(y, weights=problem.w, minlength=len(levels) + 1)[1:]
+        cum = np.cumsum(counts)[:-1] / counts.sum()
+        beta0, zeta0 = np.zeros(pc), np.log(cum / (1 - cum))
+    fitted, grad_max = _newton(problem, beta0, zeta0)
     converged = bool(grad_max < 1e-6)
     if not converged:
         warnings.warn(
@@ -318,8 +350,9 @@ def svyolr(
             RuntimeWarning,
             stacklevel=2,
         )
+    par = np.concatenate([fitted[:pc], problem._theta(fitted[pc:])])
 
-    zeta = problem._zeta(par[pc:])
+    zeta = fitted[pc:]
     # Covariance of (beta, theta) from the chosen Hessian, then the delta method to zeta,
     # exactly as R: Vm = A H^-1 A', influence = U_zeta Vm.
     h_theta = problem.hessian_r(par) if hessian == "r" else problem.hessian_theta(par)
@@ -330,7 +363,6 @@ def svyolr(
     infl[present] = problem.scores(par) @ vm
     var = design.variance(infl, present)
 
-    zeta_names = [f"{_label(a)}|{_label(b)}" for a, b in itertools.pairwise(levels)]
     all_names = names + zeta_names
     return OrdinalFit(
         coefficients=pd.Series(par[:pc], index=names, dtype=float),
@@ -341,4 +373,6 @@ def svyolr(
         df_residual=design.degf(present) - pc,
         n=int(present.sum()),
         converged=converged,
+        terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},
+        influence=infl,
     )

@@ -1,0 +1,306 @@
+"""Survey-weighted generalised linear models and Wald tests (R: ``svyglm``, ``regTermTest``).
+
+`svyglm` fits a gaussian (identity link) or quasibinomial (logit link) model by weighted least
+squares / iteratively reweighted least squares with the sampling weights, and gives the
+design-based (linearisation, "sandwich") covariance R's ``svy.varcoef`` gives: influence values
+``x_i w_i (y_i - mu_i) A^-1`` per row, with ``A`` the weighted information matrix
+``X' W V(mu) X``, put through the design's with-strata, with-PSU variance (fpc or not, as the
+design declares). The residual degrees of freedom are R's: design df among the rows used plus one,
+minus the number of coefficients. Rows with the response or a predictor missing drop out of the
+fit and keep their place in the design (R's ``design[-nas, ]``).
+
+`wald_test` is ``regTermTest(model, ~term, method = "Wald")``: ``F = b' V^-1 b / k`` on ``k`` and
+the model's residual df, or a chi-squared on ``k`` when the df is infinite.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from pipeline.survey.design import PreparedDesign, SurveyDesignError
+from pipeline.survey.estimators import ArrayLike, t_quantile
+from pipeline.survey.terms import model_matrix, term_columns
+
+Family = Literal["gaussian", "quasibinomial"]
+FAMILIES: tuple[str, ...] = ("gaussian", "quasibinomial")
+
+
+@dataclass(frozen=True)
+class GLMFit:
+    """Result of `svyglm`.
+
+    Attributes
+    ----------
+    family : str
+        ``"gaussian"`` (identity link) or ``"quasibinomial"`` (logit link).
+    coefficients : pandas.Series
+        Estimates, named as R names them (``"(Intercept)"``, ``"tiertwo_tier"``, ``"a1:b2"``).
+    vcov : pandas.DataFrame
+        Design-based covariance of the coefficients.
+    se : pandas.Series
+        Square roots of its diagonal.
+    df_residual : float
+        Design df among the rows used, plus one, minus the coefficients (R's ``df.residual``).
+    n : int
+        Rows used.
+    terms : dict
+        Term label -> the names of its coefficients, for `wald_test`.
+    influence : numpy.ndarray
+        ``(design rows, p)`` influence values, zero outside the fit: stacking two fits'
+        influence gives their joint covariance through the design's variance.
+    converged : bool
+        Whether IRLS met its tolerance (always true for gaussian).
+    """
+
+    family: str
+    coefficients: pd.Series
+    vcov: pd.DataFrame
+    se: pd.Series
+    df_residual: float
+    n: int
+    terms: dict[str, tuple[str, ...]]
+    influence: np.ndarray
+    converged: bool
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals with a t quantile on `df_residual` (R: ``confint(fit, ddf = df.residual)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``ci_low`` and ``ci_high``, one row per coefficient.
+        """
+        q = t_quantile(level, self.df_residual)
+        return pd.DataFrame(
+            {"ci_low": self.coefficients - q * self.se, "ci_high": self.coefficients + q * self.se}
+        )
+
+    def p_values(self) -> pd.Series:
+        """Two-sided t test of each coefficient on `df_residual` (R: ``summary(fit)``)."""
+        return coefficient_p_values(self.coefficients, self.se, self.df_residual)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Coefficients, SEs, df and n as plain values."""
+        return {
+            "family": self.family,
+            "coefficients": self.coefficients.to_dict(),
+            "se": self.se.to_dict(),
+            "df_residual": self.df_residual,
+            "n": self.n,
+            "converged": self.converged,
+        }
+
+
+def coefficient_p_values(coefficients: pd.Series, se: pd.Series, df: float) -> pd.Series:
+    """Two-sided p-values of ``coefficient / se`` against t on `df` (normal when infinite)."""
+    t = coefficients / se
+    p = 2 * (stats.norm.sf(np.abs(t)) if np.isinf(df) else stats.t.sf(np.abs(t), df))
+    return pd.Series(p, index=coefficients.index)
+
+
+@dataclass(frozen=True)
+class WaldTest:
+    """A design-based Wald test of some coefficients being zero (R: ``regTermTest``).
+
+    Attributes
+    ----------
+    coefficients : tuple of str
+        The coefficients tested.
+    statistic : float
+        ``F = b' V^-1 b / k`` when `ddf` is finite, otherwise the chi-squared ``b' V^-1 b``.
+    ndf : int
+        ``k``, the number of coefficients.
+    ddf : float
+        Denominator df (the model's residual df), ``inf`` for the chi-squared version.
+    p : float
+        Upper tail probability.
+    """
+
+    coefficients: tuple[str, ...]
+    statistic: float
+    ndf: int
+    ddf: float
+    p: float
+
+
+def wald_test(
+    coefficients: pd.Series,
+    vcov: pd.DataFrame,
+    names: Sequence[str],
+    ddf: float,
+    null: Sequence[float] | None = None,
+) -> WaldTest:
+    """Test that the named coefficients are jointly equal to `null` (zero by default).
+
+    Parameters
+    ----------
+    coefficients, vcov
+        Estimates and their covariance (from `svyglm`, `svyolr` or stacked fits).
+    names
+        Coefficients to test.
+    ddf
+        Denominator df: R's ``regTermTest`` uses the model's ``df.residual``.
+    null
+        Values under the null hypothesis.
+
+    Returns
+    -------
+    WaldTest
+        F (or chi-squared) statistic, dfs and p-value.
+    """
+    names = list(names)
+    if not names:
+        raise SurveyDesignError("a Wald test needs at least one coefficient")
+    beta = coefficients.loc[names].to_numpy(dtype=float)
+    if null is not None:
+        beta = beta - np.asarray(null, dtype=float)
+    v = vcov.loc[names, names].to_numpy(dtype=float)
+    chisq = float(beta @ np.linalg.solve(v, beta))
+    k = len(names)
+    if np.isinf(ddf):
+        return WaldTest(tuple(names), chisq, k, float("inf"), float(stats.chi2.sf(chisq, k)))
+    f = chisq / k
+    return WaldTest(tuple(names), f, k, float(ddf), float(stats.f.sf(f, k, ddf)))
+
+
+def term_test(fit: GLMFit, term: str) -> WaldTest:
+    """``regTermTest(fit, ~term)``: all coefficients of one term, on the fit's residual df."""
+    if term not in fit.terms:
+        raise SurveyDesignError(f"term {term!r} is not in the model (terms: {list(fit.terms)})")
+    return wald_test(fit.coefficients, fit.vcov, fit.terms[term], fit.df_residual)
+
+
+def svyglm(
+    design: PreparedDesign,
+    response: str,
+    terms: Sequence[str] = (),
+    *,
+    family: Family = "gaussian",
+    domain: ArrayLike | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 100,
+) -> GLMFit:
+    """Survey-weighted GLM with design-based covariance (R: ``svyglm(y ~ terms, des, family)``).
+
+    Parameters
+    ----------
+    design
+        The prepared design.
+    response
+        Column of the outcome: any numbers for gaussian; proportions in [0, 1] (usually 0/1)
+        for quasibinomial.
+    terms
+        Main effects and ``"a:b"`` interactions (see `pipeline.survey.terms`); an intercept is
+        always included.
+    family
+        ``"gaussian"`` or ``"quasibinomial"``.
+    domain
+        Boolean mask or column for a subpopulation (R: ``svyglm(..., subset(des, d))``).
+    tol
+        IRLS stops when the largest change in the linear predictor is below this.
+    max_iter
+        IRLS iteration limit.
+
+    Returns
+    -------
+    GLMFit
+        Coefficients, design-based covariance, SEs, residual df and influence values.
+
+    Raises
+    ------
+    SurveyDesignError
+        Unknown family, a quasibinomial response outside [0, 1], no rows, or a rank-deficient
+        model matrix.
+    """
+    if family not in FAMILIES:
+        raise SurveyDesignError(f"family must be one of {FAMILIES}, got {family!r}")
+    frame = design.data
+    present = design.mask(domain) & frame[response].notna().to_numpy()
+    for col in term_columns(terms):
+        present &= frame[col].notna().to_numpy()
+    if not present.any():
+        raise SurveyDesignError("no rows have the response and every predictor")
+    mm = model_matrix(frame.loc[present, term_columns(terms)], terms, intercept=True)
+    x = mm.x
+    y = frame[response].to_numpy(dtype=float)[present]
+    w = design.weights[present]
+    # The rank of X'X is that of X, at a fraction of the cost of an SVD of X.
+    if np.linalg.matrix_rank(x.T @ x) < x.shape[1]:
+        raise SurveyDesignError(f"the model matrix of {list(terms)} is rank-deficient on the rows fitted")
+
+    converged = True
+    if family == "gaussian":
+        xtw = x.T * w
+        beta = np.linalg.solve(xtw @ x, xtw @ y)
+        mu = x @ beta
+        info = xtw @ x
+    else:
+        if np.any((y < 0) | (y > 1)):
+            raise SurveyDesignError("a quasibinomial response must lie in [0, 1]")
+        beta, mu, info, converged = _irls_logit(x, y, w, tol, max_iter)
+        if not converged:
+            warnings.warn("svyglm (quasibinomial) did not converge", RuntimeWarning, stacklevel=2)
+
+    ainv = np.linalg.inv(info)
+    infl = np.zeros((design.n, x.shape[1]))
+    # Score contribution x_i w_i (y_i - mu_i) for both families (identity and canonical logit).
+    infl[present] = (x * (w * (y - mu))[:, None]) @ ainv
+    var = design.variance(infl, present)
+    names = list(mm.names)
+    return GLMFit(
+        family=family,
+        coefficients=pd.Series(beta, index=names, dtype=float),
+        vcov=pd.DataFrame(var, index=names, columns=names),
+        se=pd.Series(np.sqrt(np.diag(var)), index=names),
+        df_residual=design.degf(present) + 1 - len(names),
+        n=int(present.sum()),
+        terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},
+        influence=infl,
+        converged=converged,
+    )
+
+
+def _binomial_deviance(y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y > 0, y * np.log(y / mu), 0.0) + np.where(
+            y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0
+        )
+    return float(2 * np.sum(w * terms))
+
+
+def _irls_logit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, tol: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    # Start as R's binomial()$initialize does (mu = (w y + 0.5) / (w + 1)), then Newton steps,
+    # which for the canonical link are IRLS steps. Convergence: the linear predictor stops moving,
+    # or (as R's glm.fit judges it) the deviance stops changing, which is how a fit with separated
+    # data ends: the separated coefficients drift off towards infinity while every other
+    # coefficient, and the deviance, has settled. Such a fit is returned as converged, as R does.
+    mu = (w * y + 0.5) / (w + 1)
+    eta = np.log(mu / (1 - mu))
+    xtw = x.T * (w * mu * (1 - mu))
+    beta = np.linalg.solve(xtw @ x, xtw @ (eta + (y - mu) / (mu * (1 - mu))))
+    mu = expit(x @ beta)
+    deviance = _binomial_deviance(y, mu, w)
+    for _ in range(max_iter):
+        info = (x.T * (w * mu * (1 - mu))) @ x
+        try:
+            step = np.linalg.solve(info, x.T @ (w * (y - mu)))
+        except np.linalg.LinAlgError:
+            return beta, mu, info, False
+        beta = beta + step
+        mu = expit(x @ beta)
+        new_deviance = _binomial_deviance(y, mu, w)
+        settled = abs(new_deviance - deviance) / (abs(new_deviance) + 0.1) < tol
+        deviance = new_deviance
+        if np.max(np.abs(x @ step)) < tol or settled:
+            return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, True
+    return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, False

@@ -1,0 +1,238 @@
+"""Models stage: primary tests, adjusted effects, joint and interaction tests, imputation, direction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import DEFAULT_CONFIG, load_config
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import write_csv
+from pipeline.stages import models as m
+from pipeline.stages.derive import derive
+from pipeline.stages.report import html_table
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.study.direction import add_direction, favourable_signs
+from pipeline.study.frame import read_frame
+from pipeline.survey.glm import svyglm
+from tests.toy_survey import toy_validated
+
+TIER_SHIFT = 1.0
+
+
+@pytest.fixture(scope="module")
+def config():
+    return dataclasses.replace(load_config(), imputations=3)
+
+
+@pytest.fixture(scope="module")
+def codebook(config):
+    return load_codebook(config.codebook)
+
+
+@pytest.fixture(scope="module")
+def frame(config):
+    return read_frame(config.frame)
+
+
+@pytest.fixture(scope="module")
+def base(config, codebook, frame):
+    validated = toy_validated(codebook, frame, seed=11, tier_shift=TIER_SHIFT)
+    return derive(validated, frame, codebook, config)[0]
+
+
+@pytest.fixture(scope="module")
+def result(base, frame, codebook, config):
+    return m.models(base, frame, codebook, config)
+
+
+@pytest.fixture(scope="module")
+def data(base, frame, codebook, config):
+    return m.model_data(base, frame, codebook, config)
+
+
+def test_one_primary_test_per_headline_with_its_estimand(result):
+    primary = result["tables"]["primary_tests"]
+    assert list(primary["headline"]) == ["tier", "maturity"]
+    assert (primary["inference"] == "analytic").all()
+    assert (primary["marginal_inference"] == "descriptive").all()
+    assert primary["estimand"].str.contains("partnerships in general").all()
+    assert (primary["data"] == "SYNTHETIC").all()
+    # The toy survey pushes every multi-tier coordinator's Likert answer down by a point.
+    tier = primary.iloc[0]
+    assert tier["estimate"] < -0.3 and tier["p"] < 0.001
+    assert tier["ci_low"] < tier["estimate"] < tier["ci_high"]
+
+
+def test_primary_rows_are_the_adjusted_overall_score_and_not_under_fdr(result):
+    table = result["tables"]["models"]
+    primary = table[table["role"] == "primary"]
+    assert set(primary["effect"]) == {"tier", "maturity"}
+    assert (primary["outcome"] == m.OVERALL).all() and (primary["model"] == "adjusted").all()
+    assert primary["p_fdr"].isna().all()
+    secondary = table[table["role"] == "secondary"]
+    assert (secondary["model"] == "adjusted").all()
+    assert secondary["p_fdr"].notna().all()
+    assert (secondary["p_fdr"] >= secondary["p"] - 1e-12).all()
+    assert table.loc[table["role"] == "supporting", "p_fdr"].isna().all()
+
+
+def test_marginal_model_is_the_weighted_difference_of_means(data):
+    coordinators = population_rows(data)["coordinator"]
+    design = m.narrow(DESIGNS["coordinator"], coordinators, [m.OVERALL, "tier"])
+    fit = svyglm(design, m.OVERALL, ["tier"])
+    rows = design.data[m.OVERALL].notna()
+    w = design.weights
+    multi = (design.data["tier"] == "multi") & rows
+    single = (design.data["tier"] == "single") & rows
+    expected = np.average(design.data.loc[multi, m.OVERALL], weights=w[multi]) - np.average(
+        design.data.loc[single, m.OVERALL], weights=w[single]
+    )
+    assert fit.coefficients["tiermulti"] == pytest.approx(expected, rel=1e-10)
+
+
+def test_analytic_design_only_widens_the_intervals(data):
+    coordinators = population_rows(data)["coordinator"]
+    columns = [m.OVERALL, *m.ADJUSTED_TERMS]
+    descriptive = svyglm(m.narrow(DESIGNS["coordinator"], coordinators, columns), m.OVERALL, m.ADJUSTED_TERMS)
+    analytic = svyglm(
+        m.narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, columns), m.OVERALL, m.ADJUSTED_TERMS
+    )
+    pd.testing.assert_series_equal(descriptive.coefficients, analytic.coefficients)
+    assert (analytic.se > descriptive.se).all()
+
+
+def test_joint_test_of_one_scale_is_the_square_of_its_t(data):
+    coordinators = population_rows(data)["coordinator"]
+    design = m.narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, ["scale_style", *m.ADJUSTED_TERMS])
+    fit = svyglm(design, "scale_style", m.ADJUSTED_TERMS)
+    joint = m.joint_test(design, {"scale_style": fit}, "tier")
+    t = fit.coefficients["tiermulti"] / fit.se["tiermulti"]
+    assert joint["statistic"] == pytest.approx(t**2, rel=1e-10)
+    assert joint["df"] == 1 and joint["df2"] == fit.df_residual
+
+
+def test_interaction_is_tested_on_every_outcome(result):
+    tests = result["tables"]["model_tests"]
+    interaction = tests[tests["effect"] == "tier x maturity"]
+    assert interaction["df"].eq(1).all()
+    assert {m.OVERALL} <= set(interaction["outcome"])
+    joint = tests[tests["outcome"] == "joint_7s"]
+    assert len(joint) == 4 and joint["df"].eq(7).all()
+
+
+def test_direction_comes_from_the_codebook(codebook, result):
+    signs = favourable_signs(codebook)
+    reverse = {v.name for v in codebook.variables if v.reverse}
+    assert reverse and all(signs[name] == -1 for name in reverse)
+    assert all(signs[f"scale_{e}"] == 1 for e in codebook.elements)
+    table = pd.DataFrame({"item": [*sorted(reverse), "scale_style", "has_support_team"], "measure": "agree"})
+    table.loc[len(table) - 2, "measure"] = "mean"
+    signed = add_direction(table, codebook)
+    assert list(signed["favourable_sign"].iloc[:-1]) == [-1.0] * len(reverse) + [1.0]
+    assert np.isnan(signed["favourable_sign"].iloc[-1])
+    models = result["tables"]["models"]
+    rows = models[models["outcome"].isin(reverse)]
+    assert (rows["favourable_sign"] == -1).all()
+    np.testing.assert_allclose(rows["favourable_estimate"], -rows["estimate"])
+
+
+def test_rubins_rules_by_hand():
+    estimates = np.array([1.0, 1.2, 0.8, 1.1])
+    variances = np.array([0.04, 0.05, 0.04, 0.03])
+    pooled = m.rubin(estimates, variances, df_complete=100.0)
+    w, b = 0.04, np.var(estimates, ddof=1)
+    total = w + 1.25 * b
+    assert pooled["estimate"] == pytest.approx(1.025)
+    assert pooled["se"] == pytest.approx(np.sqrt(total))
+    lam = 1.25 * b / total
+    df_old = 3 / lam**2
+    df_obs = 101 / 103 * 100 * (1 - lam)
+    assert pooled["df"] == pytest.approx(1 / (1 / df_old + 1 / df_obs))
+    assert pooled["fraction_missing_information"] == pytest.approx(lam)
+    same = m.rubin(np.ones(5), np.full(5, 0.04), df_complete=50.0)
+    assert same["se"] == pytest.approx(0.2) and same["df"] == pytest.approx(51 / 53 * 50)
+
+
+def test_imputation_fills_only_unknown_maturity_and_is_seeded(data, config):
+    populations = population_rows(data)
+    coordinators, partners = populations["coordinator"], populations["partner"]
+    first, record = m.impute_maturity(coordinators, partners, 3, seed=5)
+    again, _ = m.impute_maturity(coordinators, partners, 3, seed=5)
+    other, _ = m.impute_maturity(coordinators, partners, 3, seed=6)
+    known = partners["maturity"].notna()
+    for completed in first:
+        pd.testing.assert_series_equal(
+            completed[known].astype(str), partners.loc[known, "maturity"].astype(str), check_names=False
+        )
+    assert all(a.equals(b) for a, b in zip(first, again, strict=True))
+    assert not all(a.equals(b) for a, b in zip(first, other, strict=True))
+    assert record["lsps_imputed"] > 0 and record["partners_with_imputed_maturity"] > 0
+    assert first[0].notna().sum() > known.sum()
+
+
+def test_partner_results_with_and_without_imputation_by_weighting(result):
+    partner = result["tables"]["partner_imputation"]
+    overall = partner[partner["outcome"] == m.OVERALL]
+    assert len(overall) == 8
+    assert set(overall["weighting"]) == {"partners", "LSPs"}
+    complete = overall[overall["imputations"] == 0]
+    imputed = overall[overall["imputations"] == 3]
+    assert (imputed["n"].to_numpy() > complete["n"].to_numpy()).all()
+    assert (complete["fraction_missing_information"] == 0).all()
+    assert (imputed["fraction_missing_information"] > 0).all()
+
+
+def test_lsp_weights_count_each_lsp_once(data):
+    partners = population_rows(data)["partner"]
+    weights = m.lsp_weights(partners)
+    per_lsp = weights.groupby(partners["lsp_id"]).sum()
+    np.testing.assert_allclose(per_lsp, partners.groupby("lsp_id")["weight"].first().loc[per_lsp.index])
+
+
+def test_report_section_leads_with_the_primary_tests(result, tmp_path):
+    for name, table in result["tables"].items():
+        write_csv(table, tmp_path / f"{name}.csv")
+    fits = json.loads((Path("tests/survey/fixtures/lavaan_cfa.json")).read_text())["fits"]
+    write_csv(pd.DataFrame(fits).assign(n_complete_cases=115), tmp_path / "cfa_fit.csv")
+    html = m.primary_tests_html(tmp_path, html_table)
+    assert html.count("seven factors") == 4 and "scalar" in html
+    assert html.startswith('<h2 id="primary">Primary tests</h2>')
+    assert html.index("Tier (primary, analytic)") < html.index("Maturity (primary, analytic)")
+    assert "Estimand:" in html and "marginal difference (descriptive" in html
+    (tmp_path / "models.csv").unlink()
+    with pytest.raises(PipelineError, match="make models"):
+        m.primary_tests_html(tmp_path, html_table)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"outcome": "overall"}, "outcome must be one of"),
+        ({"instrument": "chair"}, "instrument must be"),
+        ({"extra": 1}, "unknown key"),
+    ],
+)
+def test_primary_test_config_is_validated(tmp_path, change, message):
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["models"]["primary"]["tier"].update(change)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineError, match=message):
+        load_config(path)
+
+
+def test_imputations_must_allow_a_between_variance(tmp_path):
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["models"]["imputations"] = 1
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineError, match="from 2 to 1000"):
+        load_config(path)
