@@ -56,15 +56,18 @@ all: $(TABLES) $(FIGURES) $(REPORT)
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-## venv: create .venv and install the locked dependencies (requirements.lock)
+## venv: create .venv and install the locked dependencies (requirements.lock), compiled to bytecode
 venv: $(INSTALLED)
 
+# Bytecode is compiled at install (uv's --compile-bytecode; pip compiles by default): where
+# PYTHONDONTWRITEBYTECODE=1 is set, nothing else ever writes it, and every stage process would compile
+# pandas and plotnine afresh (about 5 s each).
 $(INSTALLED): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]' \
 		|| { echo "error: set PYTHON=/path/to/python3.11 (found $(PYTHON))" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9 \
-		&& $(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock \
+		&& $(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock \
 		|| $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	cp requirements.lock $@  # the stamp holds what was installed: the figure stage hashes it
 
