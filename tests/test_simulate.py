@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 import numpy as np
 import openpyxl
@@ -59,9 +58,8 @@ def survey(config, codebook, frame):
 
 @pytest.fixture(scope="module")
 def scaled(config, codebook, frame):
-    started = time.perf_counter()
-    survey = generate(frame, codebook, 7, n_coordinators=191, n_partners=282, scale=10)
-    return survey, time.perf_counter() - started
+    # How long scale 10 takes is measured by `make bench`, never asserted here.
+    return generate(frame, codebook, 7, n_coordinators=191, n_partners=282, scale=10)
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +233,7 @@ def test_coordinators_answer_more_positively(survey, codebook):
 
 
 def test_partners_are_clustered_within_lsps(scaled, codebook):
-    partners = scaled[0].partners
+    partners = scaled.partners
     items = [v.name for v in codebook.likert_items("partner") if not v.reverse]
     values = partners[items].astype("Float64")
     score = values.where(values.ge(1)).mean(axis=1).astype(float)
@@ -257,7 +255,7 @@ def test_planted_tier_and_maturity_effects_have_the_right_sign(survey, scaled):
     assert planted["tier_logodds_multi_vs_single"] < 0 < planted["maturity_logodds_per_sd"]
     differences = planted["population_mean_difference_pct_points"]
     assert differences["multi_minus_single"] < 0 < differences["more_minus_less_mature"]
-    rows = {row["key"]: row for row in scaled[0].truth["calibration"]}
+    rows = {row["key"]: row for row in scaled.truth["calibration"]}
     assert rows["multi_tier_direction"]["realised_sample"] < 0
     assert rows["maturity_direction"]["realised_sample"] > 0
 
@@ -293,9 +291,8 @@ def test_planted_effects_can_be_set(codebook, frame, survey):
             assert abs(row["model_expected"] - row["target"]) <= row["tolerance"], row["key"]
 
 
-def test_scale_ten_is_fast_and_unique(scaled):
-    survey, seconds = scaled
-    assert seconds < 15
+def test_scale_ten_is_unique(scaled):
+    survey = scaled
     assert len(survey.coordinators) == 1910 and len(survey.partners) == 2820
     assert survey.frame["lsp_id"].is_unique and len(survey.frame) == 3880
     assert survey.coordinators["lsp_id"].str.contains("~", regex=False).all()
