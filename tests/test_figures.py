@@ -114,9 +114,9 @@ def test_makefile_lists_every_figure(specs):
 
 def test_makefile_figure_prerequisites_are_the_stage_dependencies(specs):
     """What make watches is what the stage's staleness check reads: shared code, modules and inputs."""
-    from pipeline.figures import SHARED_SOURCES
+    from pipeline.figures import SHARED_SOURCES, STAGE_SOURCES
 
-    assert sorted(make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES)
+    assert sorted(make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES + STAGE_SOURCES)
     modules = {f"pipeline/figures/{spec.module}.py" for spec in specs.values()}
     assert sorted(make_variable("FIGURE_MODULES")) == sorted(modules)
 

@@ -1,14 +1,23 @@
 """The figures of the study: a registry of figure names, the module that draws each, and its inputs.
 
 Extension point: a new figure is one module exposing ``build(inputs, **params) -> Figure`` plus one
-``FigureSpec`` in ``registry()`` and its name in the Makefile's FIGURE_NAMES (a test checks the two
-agree). This module imports no plotting library, so listing figures and deciding which are stale is cheap.
+``FigureSpec`` in ``registry()`` (with the config keys it reads) and its name in the Makefile's
+FIGURE_NAMES (a test checks the two agree). This module imports no plotting library, so listing figures
+and deciding which are stale is cheap.
+
+A figure is redrawn only when something it is drawn from changed, at two levels of detail: its sources
+(its own spec, module and shared drawing code, the codebook, the environment, the config keys it reads
+and its input files: ``sources_digest``), and, when those changed, the content of the built figure (the
+data of every layer, labels, caption and plotted table: ``content_digest``), which spares the redraw
+when an input changed only in parts the figure does not show (a new maturity definition leaves the tier
+figures as they were). The registry itself is no figure's source: adding a figure draws only that one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +28,27 @@ from pipeline.codebook import Codebook
 BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
 
 
+# Config keys every figure reads (the synthetic-data warning); each spec adds its own.
+COMMON_CONFIG_KEYS = ("dataset.synthetic",)
+MIN_CELL, MATURITY = "disclosure.min_cell", "maturity.primary"
+
+
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: its name, the module under pipeline.figures that builds it, and the build arguments."""
+    """One figure: its name, the module under pipeline.figures that builds it, the build arguments,
+    and the config keys (dotted, as in config.yaml) it reads besides ``COMMON_CONFIG_KEYS``."""
 
     name: str
     module: str
     inputs: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
+    config: tuple[str, ...] = ()
+
+    def identity(self) -> bytes:
+        """The spec as bytes: what the registry says about this figure, and nothing about the others."""
+        return json.dumps(
+            [self.name, self.module, list(self.inputs), self.params, sorted(self.config)], sort_keys=True
+        ).encode()
 
     def build(self, inputs: Any) -> Any:
         module = importlib.import_module(f"pipeline.figures.{self.module}")
@@ -43,26 +65,30 @@ def registry(codebook: Codebook) -> dict[str, FigureSpec]:
         for group in LIKERT_GROUPS:
             specs.append(
                 FigureSpec(
-                    f"likert_{element}_{group}", "likert", (BASE, FRAME), {"element": element, "group": group}
+                    f"likert_{element}_{group}",
+                    "likert",
+                    (BASE, FRAME),
+                    {"element": element, "group": group},
+                    (MIN_CELL, MATURITY) if group == "maturity" else (MIN_CELL,),
                 )
             )
     specs += [
-        FigureSpec("challenge", "challenge", (ESTIMATES,)),
-        FigureSpec("financial_influence", "financial_influence", (ESTIMATES,)),
-        FigureSpec("barriers", "barriers", (ESTIMATES,)),
-        FigureSpec("support_costs_known", "support_costs_known", (ESTIMATES,)),
-        FigureSpec("resources_mapped", "resources_mapped", (ESTIMATES,)),
-        FigureSpec("support_team_composition", "support_team_composition", (ESTIMATES,)),
-        FigureSpec("forest", "forest", (COMPARISONS,)),
-        FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,)),
+        FigureSpec("challenge", "challenge", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("financial_influence", "financial_influence", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("barriers", "barriers", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("support_costs_known", "support_costs_known", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("resources_mapped", "resources_mapped", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("support_team_composition", "support_team_composition", (ESTIMATES,), config=(MIN_CELL,)),
+        FigureSpec("forest", "forest", (COMPARISONS,), config=(MATURITY,)),
+        FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,), config=(MIN_CELL, MATURITY)),
         FigureSpec("case_studies", "case_studies", (FRAME,)),
-        FigureSpec("published", "published", (PUBLISHED,)),
+        FigureSpec("published", "published", (PUBLISHED,), config=(MIN_CELL,)),
     ]
     return {spec.name: spec for spec in specs}
 
 
 # Code every figure runs besides its own module (relative to the project root); the Makefile's
-# FIGURE_SHARED lists the same files.
+# FIGURE_SHARED lists these and STAGE_SOURCES.
 SHARED_SOURCES = (
     "pipeline/__init__.py",
     "pipeline/config.py",
@@ -72,10 +98,11 @@ SHARED_SOURCES = (
     "pipeline/frame.py",
     "pipeline/derive.py",
     "pipeline/study_design.py",
-    "pipeline/figures/__init__.py",
-    "pipeline/figures/__main__.py",
     "pipeline/figures/common.py",
 )
+# The registry and the stage's driver: make reruns the stage when they change, but they are no
+# figure's source (each figure's spec is hashed instead), so registering a figure draws that one only.
+STAGE_SOURCES = ("pipeline/figures/__init__.py", "pipeline/figures/__main__.py")
 OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
 
 
@@ -88,28 +115,83 @@ def stamp_path(out_dir: Path, name: str) -> Path:
     return out_dir / f".{name}.sources.sha256"
 
 
-def sources_digest(dependencies: list[Path]) -> str:
-    """One sha256 over the contents of everything a figure is drawn from, in the given order."""
+def content_stamp_path(out_dir: Path, name: str) -> Path:
+    """Where the digest of a figure's drawn content is kept (see ``content_digest``)."""
+    return out_dir / f".{name}.content.sha256"
+
+
+def config_slice(raw: dict[str, Any], keys: tuple[str, ...]) -> bytes:
+    """The values of some dotted config keys, as canonical bytes (a missing key reads as null)."""
+    values = {}
+    for key in sorted(set(keys)):
+        value: Any = raw
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values[key] = value
+    return json.dumps(values, sort_keys=True, default=str).encode()
+
+
+def sources_digest(dependencies: list[Path], *extra: bytes) -> str:
+    """One sha256 over the contents of everything a figure is drawn from, in the given order, and
+    ``extra`` (its spec and its slice of the config)."""
     digest = hashlib.sha256()
     for path in dependencies:
         digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"missing")
+    for part in extra:
+        digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
 
 
-def stale(spec: FigureSpec, out_dir: Path, dependencies: list[Path]) -> bool:
+def stale(
+    spec: FigureSpec,
+    out_dir: Path,
+    dependencies: list[Path],
+    extra: tuple[bytes, ...] = (),
+    watched: tuple[Path, ...] = (),
+) -> bool:
     """True when a figure must be redrawn: one of its four files is missing, or something it is drawn
     from is newer than them *and* has different contents from when it was last drawn.
 
     ``dependencies`` is everything the figure is drawn from (shared code, its module, config, codebook,
-    environment, its inputs). The times are make's rule, applied per figure; the contents spare a redraw
-    when an upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which
-    is most reruns, since every stage's output is deterministic.
+    environment, its inputs), ``extra`` the bytes of its spec and config slice, ``watched`` files whose
+    time counts but whose contents the digest leaves to ``extra`` (config.yaml: only the figure's keys
+    matter). The times are make's rule, applied per figure; the contents spare a redraw when an
+    upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which is most
+    reruns, since every stage's output is deterministic.
     """
     outputs = output_paths(out_dir, spec.name)
     if not all(path.exists() for path in outputs):
         return True
-    newest_source = max(path.stat().st_mtime_ns for path in dependencies if path.exists())
+    newest_source = max(path.stat().st_mtime_ns for path in (*dependencies, *watched) if path.exists())
     if min(path.stat().st_mtime_ns for path in outputs) >= newest_source:
         return False
     stamp = stamp_path(out_dir, spec.name)
-    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(dependencies)
+    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(
+        dependencies, *extra
+    )
+
+
+def content_digest(sources: str, figure: Any) -> str:
+    """sha256 of what a built figure shows: the code digest ``sources`` (its module, shared code,
+    codebook, environment: everything that turns data into marks) and the figure's own data, every
+    layer's data, the labels, the caption, the plotted table and the size. Equal digests draw equal
+    images, so a figure whose inputs changed only where it does not look is not redrawn."""
+    plot = figure.plot
+    digest = hashlib.sha256(sources.encode())
+
+    def frame_bytes(data: Any) -> bytes:
+        to_csv = getattr(data, "to_csv", None)
+        return to_csv(index=False, lineterminator="\n").encode() if to_csv else repr(data).encode()
+
+    parts = [
+        frame_bytes(figure.table),
+        figure.caption.encode(),
+        repr(figure.size).encode(),
+        json.dumps(dict(plot.labels.iterfields()), sort_keys=True, default=str).encode(),
+        frame_bytes(plot.data),
+    ]
+    for layer in plot.layers:
+        parts += [type(layer.geom).__name__.encode(), frame_bytes(layer._data), repr(layer.mapping).encode()]
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
