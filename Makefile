@@ -1,6 +1,8 @@
-# The pipeline as a graph of real files: each stage's outputs are targets, and its module, shared code,
+# The pipeline as a graph of real files: each stage's outputs are targets, and the code it runs, its
 # inputs and config.yaml are prerequisites, so `make all` rebuilds only what changed.
-# `make help` lists the targets.
+# The code a stage runs is not listed by hand: .make/sources.mk is generated from the imports
+# (pipeline/core/dependencies.py), and tests/test_make.py checks every stage's rule against what the
+# stage's process really imports. `make help` lists the targets.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -14,9 +16,18 @@ CONFIG := config.yaml
 RAW := data/raw
 PROCESSED := data/processed
 
-# Code every stage imports; a change here reruns every stage.
-SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py $(CONFIG) \
-	$(RAW)/codebook.yaml
+STAGE := $(PY) -m pipeline
+
+# SOURCES_<command>: every pipeline file the command runs, from its transitive imports; regenerated
+# (with the system Python: standard library only) whenever a module changes, and then make restarts.
+PIPELINE_CODE := $(wildcard pipeline/*.py pipeline/*/*.py)
+SOURCES_MK := .make/sources.mk
+$(SOURCES_MK): $(PIPELINE_CODE)
+	@$(PYTHON) -m pipeline dependencies $@
+include $(SOURCES_MK)
+
+# What every stage reads besides its code and data: the configuration and the codebook.
+SETTINGS := $(CONFIG) $(RAW)/codebook.yaml
 FRAME := $(RAW)/lsp_frame_2008.csv
 RAW_INPUTS := $(filter-out $(RAW)/README.md,$(wildcard $(RAW)/*))
 
@@ -28,7 +39,6 @@ DERIVED := $(PROCESSED)/analysis_base.parquet analysis/tables/scale_reliability.
 TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis/tables/maturity_sensitivity.csv \
 	analysis/tables/power.csv analysis/tables/published_vs_reproduced.csv analysis/tables/summary.md \
 	analysis/manifest.json
-SURVEY_ENGINE := $(wildcard pipeline/survey/*.py)
 
 # Figures: see the figures section below.
 FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_known resources_mapped \
@@ -36,10 +46,8 @@ FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_kn
 LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering standards systems,\
 	likert_$(e)_tier likert_$(e)_maturity)
 FIGURES_DIR := figures
-FIGURE_SHARED := pipeline/__init__.py pipeline/config.py pipeline/io.py pipeline/codebook.py pipeline/errors.py \
-	pipeline/frame.py pipeline/derive.py pipeline/study_design.py pipeline/figures/__init__.py \
-	pipeline/figures/__main__.py pipeline/figures/common.py
-FIGURE_MODULES := $(filter-out $(FIGURE_SHARED),$(wildcard pipeline/figures/*.py))
+# The figure modules the stage loads by name from the registry (each figure's own code).
+FIGURE_MODULES := $(filter-out $(SOURCES_figures),$(wildcard pipeline/figures/*.py))
 FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/estimates.csv \
 	analysis/tables/comparisons.csv analysis/tables/published_vs_reproduced.csv
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
@@ -73,34 +81,33 @@ $(INSTALLED): requirements.lock
 
 ## synthetic: regenerate the synthetic survey exports in data/raw (not part of `all`; the output is committed)
 synthetic: $(INSTALLED)
-	$(PY) -m pipeline.simulate
+	$(STAGE) synthetic
 
 ## ingest: read the survey exports into tidy tables and write the manifest
 ingest: $(INGESTED)
 
-$(INGESTED) &: pipeline/ingest.py $(SHARED) $(RAW_INPUTS) $(INSTALLED)
-	$(PY) -m pipeline.ingest
+$(INGESTED) &: $(SOURCES_ingest) $(SETTINGS) $(RAW_INPUTS) $(INSTALLED)
+	$(STAGE) ingest
 
 ## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
 validate: $(VALIDATED)
 
-$(VALIDATED) &: pipeline/validate.py pipeline/schemas.py $(RESPONSES) $(FRAME) $(SHARED) $(INSTALLED)
-	$(PY) -m pipeline.validate
+$(VALIDATED) &: $(SOURCES_validate) $(RESPONSES) $(FRAME) $(SETTINGS) $(INSTALLED)
+	$(STAGE) validate
 
 ## derive: join frame variables, score the 7S scales (with Cronbach's alpha), define maturity
 derive: $(DERIVED)
 
-$(DERIVED) &: pipeline/derive.py $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
-		$(FRAME) $(SHARED) $(INSTALLED)
-	$(PY) -m pipeline.derive
+$(DERIVED) &: $(SOURCES_derive) $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
+		$(FRAME) $(SETTINGS) $(INSTALLED)
+	$(STAGE) derive
 
 ## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
 analyse: $(TABLES)
 
-$(TABLES) &: pipeline/analyse.py pipeline/study_design.py pipeline/disclosure.py pipeline/published.py \
-		$(SURVEY_ENGINE) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) $(SHARED) \
-		$(INSTALLED)
-	$(PY) -m pipeline.analyse
+$(TABLES) &: $(SOURCES_analyse) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) \
+		$(SETTINGS) $(INSTALLED)
+	$(STAGE) analyse
 
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
@@ -119,38 +126,38 @@ clean:
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
 # all in one process, so the import floor is paid once: when any prerequisite changed, make runs
-# `python -m pipeline.figures --stale-only`, which redraws only the figures whose own module, inputs or
+# `python -m pipeline figures --stale-only`, which redraws only the figures whose own module, inputs or
 # shared figure code are newer than their files and differ in content from when they were last drawn
 # (a digest beside each figure, figures/.<name>.sources.sha256), and marks the rest up to date. Editing
 # one figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
 # redraws nothing. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
-# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry in pipeline/figures,
-# and FIGURE_SHARED against its SHARED_SOURCES.
+# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs.py),
+# and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
 .PHONY: figures report verify
 
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
 
-$(FIGURES) &: $(FIGURE_MODULES) $(FIGURE_SHARED) $(FIGURE_INPUTS) $(CONFIG) $(RAW)/codebook.yaml $(INSTALLED)
-	$(PY) -m pipeline.figures --stale-only
+$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(SETTINGS) $(INSTALLED)
+	$(STAGE) figures --stale-only
 
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
 report: $(REPORT)
 
-$(REPORT): pipeline/report.py $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
-		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SHARED) $(INSTALLED)
-	$(PY) -m pipeline.report
+$(REPORT): $(SOURCES_report) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
+	$(STAGE) report
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)
-	$(PY) -m pipeline.verify
+	$(STAGE) verify
 
 .PHONY: validate-methods
 
 ## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
-	$(PY) -m pipeline.methods_validation
+	$(STAGE) validate-methods
 
 .PHONY: bench
 

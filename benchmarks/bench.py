@@ -62,29 +62,29 @@ DOCS_END = "<!-- results:end -->"
 
 # The stage commands the Makefile runs, in order (checked against the copy's Makefile).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ingest", ("-m", "pipeline.ingest")),
-    ("validate", ("-m", "pipeline.validate")),
-    ("derive", ("-m", "pipeline.derive")),
-    ("analyse", ("-m", "pipeline.analyse")),
-    ("figures", ("-m", "pipeline.figures", "--stale-only")),
-    ("report", ("-m", "pipeline.report")),
+    ("ingest", ("-m", "pipeline", "ingest")),
+    ("validate", ("-m", "pipeline", "validate")),
+    ("derive", ("-m", "pipeline", "derive")),
+    ("analyse", ("-m", "pipeline", "analyse")),
+    ("figures", ("-m", "pipeline", "figures", "--stale-only")),
+    ("report", ("-m", "pipeline", "report")),
 )
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 # The module of each stage whose imports make the floor (the figure stage imports plotnine through the
 # module that draws; its entry point alone does not).
 STAGE_MODULES = (
-    "pipeline.ingest",
-    "pipeline.validate",
-    "pipeline.derive",
-    "pipeline.analyse",
+    "pipeline.stages.ingest",
+    "pipeline.stages.validate",
+    "pipeline.stages.derive",
+    "pipeline.stages.analyse",
     "pipeline.figures.common",
-    "pipeline.report",
+    "pipeline.stages.report",
 )
 IMPORT_FLOOR = "the libraries the stages import, in one process"
 # For comparison only (the issue-7 floor): statsmodels.api is imported by no stage.
 STAGE_IMPORTS = "import pandas, statsmodels.api, pandera.pandas, plotnine"
 FIGURE_MODULE = "pipeline/figures/barriers.py"  # a module that draws one figure
-VALIDATE_MODULE = "pipeline/validate.py"
+VALIDATE_MODULE = "pipeline/stages/validate.py"
 # Partial rebuilds, in this order: (key, module, edited); not edited means only its time is updated.
 REBUILDS = (
     ("touch_figure_mtime", FIGURE_MODULE, False),
@@ -319,7 +319,10 @@ def check_makefile(copy: Path) -> None:
     """Stop if the Makefile no longer runs the stage commands this benchmark times."""
     makefile = (copy / "Makefile").read_text(encoding="utf-8")
     for name, arguments in STAGES:
-        if f"$(PY) {' '.join(arguments)}" not in makefile:
+        if (
+            f"$(STAGE) {' '.join(arguments[2:])}" not in makefile
+            or "STAGE := $(PY) -m pipeline" not in makefile
+        ):
             sys.exit(
                 f"bench: the Makefile does not run `python {' '.join(arguments)}` ({name}); update STAGES"
             )
@@ -426,7 +429,7 @@ class Context:
 
 def stages_run(make_output: str, python: Path) -> list[str]:
     """The stages a make run executed, from the commands it echoed."""
-    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline\.(\w+)", re.MULTILINE)
+    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline (\w+)", re.MULTILINE)
     return pattern.findall(make_output)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import load_config
-from pipeline.simulate import export_values, generate
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import load_config
+from pipeline.study.frame import read_frame
+from pipeline.synthetic.simulate import export_values, generate
 
 FILES = {"coordinator": "coordinator.csv", "partner": "partner.csv", "frame": "frame.csv"}
 
@@ -40,7 +41,7 @@ def write_scaled_survey(scale: int, out_dir: Path) -> dict[str, int]:
     """Generate the survey at ``scale`` with the configured seed and respondent counts; write the CSVs."""
     config = load_config()
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     survey = generate(
         frame,
         codebook,

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import DEFAULT_CONFIG
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.study.frame import read_frame
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +22,7 @@ def project_codebook() -> Codebook:
 
 @pytest.fixture(scope="session")
 def project_frame() -> pd.DataFrame:
-    return pd.read_csv(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv", dtype=str, keep_default_na=False)
+    return read_frame(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv")
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.analyse import outcome_columns
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.disclosure import suppress
-from pipeline.study_design import design_columns
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.stages.analyse import outcome_columns
+from pipeline.study.designs import design_columns
+from pipeline.study.disclosure import suppress
+from pipeline.study.frame import read_frame
 from pipeline.survey import p_adjust_bh
 from tests.toy_survey import toy_analysis
 
@@ -27,7 +28,7 @@ def codebook(config):
 
 @pytest.fixture(scope="module")
 def frame(config):
-    return pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="module")

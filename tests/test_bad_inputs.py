@@ -25,12 +25,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.codebook import Codebook
-from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT, InputFile
-from pipeline.errors import PipelineError
-from pipeline.ingest import build_manifest, ingest, write_outputs
-from pipeline.io import relative_to_root
-from pipeline.validate import read_frame, reconciliation_lines, validate
+from pipeline.core.codebook import Codebook
+from pipeline.core.config import DEFAULT_CONFIG, InputFile
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.stages.ingest import build_manifest, ingest, write_outputs
+from pipeline.stages.validate import reconciliation_lines, validate
+from pipeline.study.frame import read_frame
 
 # On xdist workers (make test) the module stays on one worker, so the command-line cases start once.
 pytestmark = pytest.mark.xdist_group("bad_inputs")
@@ -497,11 +498,11 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     config = _config(
         root / "not_csv", [{"path": str(CORPUS / "not_csv_xlsx_renamed.csv"), "instrument": "coordinator"}]
     )
-    processes["not_csv_xlsx_renamed.csv"] = (_start("pipeline.ingest", config), {})
+    processes["not_csv_xlsx_renamed.csv"] = (_start("pipeline.stages.ingest", config), {})
     # Config errors: the corpus file itself, copied to a temporary folder (its relative paths land there).
     for file, module in (
-        ("config_unknown_key.yaml", "pipeline.ingest"),
-        ("config_wrong_type.yaml", "pipeline.validate"),
+        ("config_unknown_key.yaml", "pipeline.stages.ingest"),
+        ("config_wrong_type.yaml", "pipeline.stages.validate"),
     ):
         copy = root / file.removesuffix(".yaml") / file
         copy.parent.mkdir()
@@ -511,14 +512,17 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     config = _config(root / "frame", clean_input, frame=str(CORPUS / "frame_missing_tier.csv"))
     ingested = ingest([_spec("utf8_bom.csv", OUTCOMES["utf8_bom.csv"])], codebook)
     write_outputs(ingested, build_manifest(ingested, codebook), root / "frame" / "processed")
-    processes["frame_missing_tier.csv"] = (_start("pipeline.validate", config), {})
+    processes["frame_missing_tier.csv"] = (_start("pipeline.stages.validate", config), {})
     # An output folder that cannot be written.
     folder, reason = _unwritable_folder(root / "unwritable")
     config = _config(root / "unwritable", clean_input)
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     raw["processed_dir"] = str(folder)
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    processes["unwritable"] = (_start("pipeline.ingest", config), {"folder": str(folder), "reason": reason})
+    processes["unwritable"] = (
+        _start("pipeline.stages.ingest", config),
+        {"folder": str(folder), "reason": reason},
+    )
     return processes
 
 
@@ -586,7 +590,7 @@ def _check_error(file: str, outcome: Outcome, codebook: Codebook, cli_runs: CliR
     with pytest.raises(PipelineError) as caught:
         if outcome.stage == "frame":
             path = CORPUS / file
-            validate({}, read_frame(path), codebook, frame_name=relative_to_root(path))
+            validate({}, read_frame(path), codebook)
         else:
             ingest([_spec(file, outcome)], codebook)
     message = str(caught.value)

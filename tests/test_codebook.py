@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.codebook import CODED_TYPES, load_codebook
-from pipeline.config import load_config
-from pipeline.errors import PipelineError
+from pipeline.core.codebook import CODED_TYPES, load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
+from pipeline.study.vocabulary import INSTRUMENTS
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,8 @@ def test_every_item_the_report_names_is_in_the_codebook(codebook, name, provenan
 
 
 def test_challenge_is_asked_of_both_instruments_and_para58_of_partners(codebook):
-    assert codebook["members_challenge_performance"].instruments == ("coordinator", "partner")
-    assert codebook["influence_financial_resources"].instruments == ("coordinator", "partner")
+    assert codebook["members_challenge_performance"].instruments == INSTRUMENTS
+    assert codebook["influence_financial_resources"].instruments == INSTRUMENTS
     for name in ("receive_performance_info", "understand_performance_info", "confident_using_info"):
         assert "partner" in codebook[name].instruments
 
@@ -92,7 +93,7 @@ def test_partner_sectors(codebook):
     }
 
 
-@pytest.mark.parametrize("instrument", ["coordinator", "partner"])
+@pytest.mark.parametrize("instrument", list(INSTRUMENTS))
 def test_every_7s_element_has_at_least_three_scale_items(codebook, instrument):
     for element in codebook.elements:
         assert len(codebook.scale_items(element, instrument)) >= 3, element

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config
-from pipeline.errors import PipelineError
+from pipeline.core.config import DEFAULT_CONFIG, load_config
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT
 
 
 def test_the_project_config_loads_with_paths_anchored_on_the_project_root():

@@ -1,10 +1,11 @@
 """Crash safety: `make all` killed with SIGKILL leaves nothing half-written that make would take as done.
 
-Every stage writes a temporary file beside its target and renames it into place (pipeline.io.atomic_path),
-so at any instant each output is either the previous complete file or the new complete one. Because the
-outputs are deterministic, both are the bytes of an uninterrupted build: the test kills `make all` twice
-(once mid-way through the statistics stages, once while a figure file is being written), checks that every
-output present is byte-identical to the uninterrupted build, then lets `make all` finish and compares all.
+Every stage writes a temporary file beside its target and renames it into place
+(pipeline.core.io.atomic_path), so at any instant each output is either the previous complete file or the
+new complete one. Because the outputs are deterministic, both are the bytes of an uninterrupted build: the
+test kills `make all` twice (once mid-way through the statistics stages, once while a figure file is being
+written), checks that every output present is byte-identical to the uninterrupted build, then lets `make
+all` finish and compares all.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     project = built_project
     reference = snapshot(project)
     time.sleep(1.1)  # file systems with one-second timestamps
-    (project / "pipeline/validate.py").touch()  # everything from validate down reruns
+    (project / "pipeline/stages/validate.py").touch()  # everything from validate down reruns
     # An edit to the shared figure code, so every figure is redrawn too. It is a comment: the figures'
     # bytes do not change, and the copy keeps it (restoring it would only cost another full redraw).
     common = project / "pipeline/figures/common.py"
@@ -85,7 +86,7 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     # Kill 1: once the analysis stage has started (its inputs rewritten, its outputs not yet).
     log = tmp_path / "make-1.log"
     first = _start_make(project, log)
-    assert _kill_when(first, lambda: b"-m pipeline.analyse" in log.read_bytes())
+    assert _kill_when(first, lambda: b"-m pipeline.stages.analyse" in log.read_bytes())
     _assert_no_partial_outputs(project, reference)
     assert run_make(project, "-q", "all").returncode != 0  # make knows the build is unfinished
 

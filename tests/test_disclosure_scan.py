@@ -1,7 +1,7 @@
 """Disclosure scan: every published output of a real `make all` protects respondents.
 
 Published outputs are the analysis tables (CSV and Markdown), every figure's CSV, caption and SVG, and
-the report. The scan proves, independently of pipeline.disclosure:
+the report. The scan proves, independently of pipeline.study.disclosure:
 - no number rests on fewer than ``min_cell`` respondents (every base column, and every "n = k" in text);
 - no suppressed cell can be recovered from its margin (a breakdown never hides exactly one level while
   its total is published);
@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
 
 # Every test that uses the session's built project runs on one xdist worker, which builds it once.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]

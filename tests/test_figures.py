@@ -16,14 +16,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from pipeline.analyse import analyse
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.derive import derive
-from pipeline.io import write_csv, write_parquet
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.io import write_csv, write_parquet
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.stages.analyse import analyse
+from pipeline.stages.derive import derive
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS
 from tests.built_project import make_variable
 from tests.toy_survey import toy_validated
 
@@ -48,7 +50,7 @@ def toy_workspace() -> Workspace:
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     config = load_config()
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     base = derive(toy_validated(codebook, frame, seed=7, tier_shift=1.0), frame, codebook, config)[0]
     write_parquet(base, root / "analysis_base.parquet")
     for name, table in analyse(base, frame, codebook, config).items():
@@ -114,10 +116,10 @@ def test_makefile_lists_every_figure(specs):
 
 def test_makefile_figure_prerequisites_are_the_stage_dependencies(specs):
     """What make watches is what the stage's staleness check reads: shared code, modules and inputs."""
-    from pipeline.figures import SHARED_SOURCES, STAGE_SOURCES
+    from pipeline.figures import module_sources, shared_sources
 
-    assert sorted(make_variable("FIGURE_SHARED")) == sorted(SHARED_SOURCES + STAGE_SOURCES)
-    modules = {f"pipeline/figures/{spec.module}.py" for spec in specs.values()}
+    assert make_variable("SOURCES_figures") == list(shared_sources(PROJECT_ROOT))
+    modules = {path for spec in specs.values() for path in module_sources(spec.module, PROJECT_ROOT)}
     assert sorted(make_variable("FIGURE_MODULES")) == sorted(modules)
 
 
@@ -212,7 +214,7 @@ def test_coverage_counts_equal_the_frame(built, inputs):
     table = built["coverage"].table
     frame = inputs.frame
     for breakdown in ("authority_type", "region"):
-        for instrument in ("coordinator", "partner"):
+        for instrument in INSTRUMENTS:
             mine = table[table["breakdown"].eq(breakdown) & table["instrument"].eq(instrument)]
             assert (
                 mine.set_index("level")["lsps_in_frame"].to_dict()
@@ -230,7 +232,7 @@ def test_forest_rows_are_the_comparisons_rows(built, inputs):
         & comparisons["test"].eq("difference (design-based t)")
         & comparisons["measure"].eq("agree")
         & comparisons["item"].isin(likert)
-        & comparisons["instrument"].isin(["coordinator", "partner"])
+        & comparisons["instrument"].isin(list(INSTRUMENTS))
         & comparisons["group"].isin(["tier", "maturity"])
     ]
     table = built["forest"].table

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from pipeline.config import load_config
+from pipeline.core.config import load_config
 
 
 @pytest.fixture(scope="module")

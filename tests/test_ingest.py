@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import PROJECT_ROOT
-from pipeline.errors import PipelineError
-from pipeline.ingest import (
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.stages.ingest import (
     KIND_CODE_NOT_LABEL,
     KIND_NORMALISED,
     KIND_NUMBER_TEXT,
@@ -438,7 +438,7 @@ def _run(module: str, config: Path, *arguments: str) -> subprocess.CompletedProc
 
 def test_cli_on_a_missing_file_exits_2_with_one_line(tmp_path, write_config):
     config = write_config([{"path": str(tmp_path / "nope.csv"), "instrument": "coordinator"}])
-    completed = _run("pipeline.ingest", config)
+    completed = _run("pipeline.stages.ingest", config)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]

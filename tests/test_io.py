@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.io import atomic_open, write_json
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_open, write_json
 
 
 def test_a_failed_write_leaves_no_output_and_no_temporary(tmp_path):

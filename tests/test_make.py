@@ -35,15 +35,20 @@ def test_a_second_make_all_does_nothing(project):
 
 def test_touching_one_stage_reruns_it_and_what_follows_only(project):
     time.sleep(1.1)  # file systems with one-second timestamps
-    (project / "pipeline/derive.py").touch()
+    (project / "pipeline/stages/derive.py").touch()
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
-    for stage in ("pipeline.derive", "pipeline.analyse", "pipeline.figures", "pipeline.report"):
+    for stage in (
+        "pipeline.stages.derive",
+        "pipeline.stages.analyse",
+        "pipeline.figures",
+        "pipeline.stages.report",
+    ):
         assert f"-m {stage}" in result.stdout
     # derive and analyse wrote the same bytes again, so no figure needed redrawing.
     assert "0 of 25 figures out of date" in result.stderr
-    assert "pipeline.ingest" not in result.stdout
-    assert "pipeline.validate" not in result.stdout
+    assert "pipeline.stages.ingest" not in result.stdout
+    assert "pipeline.stages.validate" not in result.stdout
 
 
 def test_editing_one_figure_module_redraws_that_figure_only(project):
@@ -56,7 +61,7 @@ def test_editing_one_figure_module_redraws_that_figure_only(project):
         assert result.returncode == 0, result.stderr
         drawn = [line for line in result.stderr.splitlines() if "wrote figures/" in line]
         assert len(drawn) == 1 and "figures/forest." in drawn[0]
-        assert "pipeline.analyse" not in result.stdout
+        assert "pipeline.stages.analyse" not in result.stdout
         assert run_make(project, "-q", "all").returncode == 0
     finally:
         module.write_bytes(original)

@@ -9,10 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.codebook import Codebook
-from pipeline.config import load_config
-from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column
-from pipeline.methods_validation import (
+from pipeline.checks.methods_validation import (
     DECLARED,
     PARTNERS_WITH_LSP_FPC,
     draw_survey,
@@ -24,8 +21,11 @@ from pipeline.methods_validation import (
     truth_vs_estimate,
     truth_vs_estimate_summary,
 )
-from pipeline.simulate import calibrated_parameters, generate
-from pipeline.synthetic_model import PlantedEffects, load_targets
+from pipeline.core.codebook import Codebook
+from pipeline.core.config import load_config
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column
+from pipeline.synthetic.model import PlantedEffects, load_targets
+from pipeline.synthetic.simulate import calibrated_parameters, generate
 
 # Few simulations, so the bounds are loose; they still fail if the CI, the SE, the truth or the
 # grouping were wrong (a halved SE gives about 67% coverage, a sign error in the truth about 0% in
@@ -122,7 +122,7 @@ def test_no_effect_rejection_of_the_true_value(summary):
 
 
 def test_planted_effects_are_visible_and_detected(summary):
-    for instrument in ("coordinator", "partner"):
+    for instrument in INSTRUMENTS:
         tier = _row(summary, "planted", DECLARED, instrument, "tier")
         maturity = _row(summary, "planted", DECLARED, instrument, "maturity")
         null_tier = _row(summary, "no_effect", DECLARED, instrument, "tier")
@@ -169,7 +169,7 @@ def test_sample_has_the_validated_layout(project_frame, project_codebook, config
     assert len(survey.sample["coordinator"]) == 191 and len(survey.sample["partner"]) == 282
     assert survey.sample["coordinator"]["lsp_id"].is_unique
     assert len(survey.answers["coordinator"]) == 388
-    for instrument in ("coordinator", "partner"):
+    for instrument in INSTRUMENTS:
         sample, population = survey.sample[instrument], survey.answers[instrument]
         reference = generated.responses(instrument)
         assert list(sample.columns) == list(reference.columns) == project_codebook.columns(instrument)

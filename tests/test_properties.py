@@ -28,12 +28,13 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import PROJECT_ROOT, InputFile
-from pipeline.errors import PipelineError
-from pipeline.ingest import IngestResult, decode_text, ingest
-from pipeline.io import relative_to_root
-from pipeline.validate import read_frame, validate
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import InputFile
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.stages.ingest import IngestResult, decode_text, ingest
+from pipeline.stages.validate import validate
+from pipeline.study.frame import read_frame
 from tests.bad_inputs.make_corpus import (
     coordinator_records,
     csv_text,

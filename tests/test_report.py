@@ -7,10 +7,10 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.errors import PipelineError
-from pipeline.report import figure_sections, html_table, output_index, render_report
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
+from pipeline.stages.report import figure_sections, html_table, output_index, render_report
 from tests.toy_survey import toy_analysis
 
 # The smallest valid PNG: one transparent pixel.

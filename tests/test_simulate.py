@@ -13,9 +13,12 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_config
-from pipeline.simulate import (
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.synthetic.model import DEFAULT_TARGETS_PATH, load_targets
+from pipeline.synthetic.simulate import (
     FILES,
     NOT_ANSWERED,
     PARTNER_SHEET,
@@ -25,9 +28,6 @@ from pipeline.simulate import (
     generate,
     write_exports,
 )
-from pipeline.synthetic_model import DEFAULT_TARGETS_PATH, load_targets
-
-INSTRUMENTS = ("coordinator", "partner")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def codebook(config):
 
 @pytest.fixture(scope="module")
 def frame(config):
-    return pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,19 @@ import sys
 import pandas as pd
 import pytest
 
-from pipeline.config import PROJECT_ROOT, load_config
-from pipeline.errors import PipelineError
-from pipeline.frame import AUTHORITY_TIERS
-from pipeline.ingest import build_manifest, ingest, write_outputs
-from pipeline.schemas import (
+from pipeline.core.config import load_config
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.stages.ingest import build_manifest, ingest, write_outputs
+from pipeline.stages.validate import REJECTED_COLUMNS, reconciliation_lines, validate
+from pipeline.study.frame import check_frame
+from pipeline.study.schemas import (
     ensure_validation_enabled,
     failures,
     frame_schema,
     response_schema,
 )
-from pipeline.validate import REJECTED_COLUMNS, check_frame, reconciliation_lines, validate
+from pipeline.study.vocabulary import AUTHORITY_TIERS
 from tests.fixtures.survey_exports import code_rows, expected_tidy, to_labels, write_csv_export
 
 
@@ -250,11 +252,11 @@ def test_cli_end_to_end_and_refusal_without_pandera(tmp_path, write_config, proj
     settings = load_config(config)
     ingested = ingest(settings.inputs, project_codebook)
     write_outputs(ingested, build_manifest(ingested, project_codebook), settings.processed_dir)
-    refused = _run("pipeline.validate", config, PANDERA_VALIDATION_ENABLED="False")
+    refused = _run("pipeline.stages.validate", config, PANDERA_VALIDATION_ENABLED="False")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "PANDERA_VALIDATION_ENABLED=False" in refused.stderr
     assert not (tmp_path / "processed" / "rejected.csv").exists()
-    validated = _run("pipeline.validate", config)
+    validated = _run("pipeline.stages.validate", config)
     assert validated.returncode == 0, validated.stderr
     assert f"validate: {path.as_posix()}: read 10 = valid 9 + rejected 1" in validated.stderr.splitlines()
     rejected = pd.read_csv(tmp_path / "processed" / "rejected.csv", dtype=str)

@@ -8,10 +8,12 @@ import sys
 import pandas as pd
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import PROJECT_ROOT, load_config
-from pipeline.io import write_csv
-from pipeline.verify import Data, verify
+from pipeline.checks.verify import Data, verify
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.io import write_csv
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.study.frame import read_frame
 from tests.test_figures import toy_inputs, toy_workspace
 
 # One figure of each kind of recomputation (estimates, Likert shares, differences, counts).
@@ -42,7 +44,7 @@ def figures_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def data():
     config = load_config()
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     return Data(pd.read_parquet(toy_workspace().base), frame, load_codebook(config.codebook), config)
 
 
@@ -51,7 +53,7 @@ def _run(figures_dir) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "pipeline.verify",
+            "pipeline.checks.verify",
             "--base",
             str(toy_workspace().base),
             "--figures-dir",

@@ -1,9 +1,9 @@
 """A small random survey in the validated layout, for tests of the stages after validation.
 
-Deliberately simpler than the synthetic generator (pipeline/simulate.py), so that the analysis tests do
-not depend on the generator's calibration: answers are independent draws, except that multi-tier
-coordinators are pushed towards disagreement on every Likert item by ``tier_shift`` (a planted effect
-the tests can look for).
+Deliberately simpler than the synthetic generator (pipeline/synthetic/simulate.py), so that the analysis
+tests do not depend on the generator's calibration: answers are independent draws, except that multi-tier
+coordinators are pushed towards disagreement on every Likert item by ``tier_shift`` (a planted effect the
+tests can look for).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import functools
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook
+from pipeline.core.codebook import Codebook
+from pipeline.study.frame import read_frame
 
 
 def toy_validated(
@@ -77,14 +78,14 @@ def toy_validated(
 @functools.cache
 def toy_analysis(seed: int = 7, tier_shift: float = 1.0) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The toy survey through derive and analyse, computed once per test session (treat as read-only)."""
-    from pipeline.analyse import analyse
-    from pipeline.codebook import load_codebook
-    from pipeline.config import load_config
-    from pipeline.derive import derive
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import load_config
+    from pipeline.stages.analyse import analyse
+    from pipeline.stages.derive import derive
 
     config = load_config()
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     base, reliability = derive(
         toy_validated(codebook, frame, seed=seed, tier_shift=tier_shift), frame, codebook, config
     )

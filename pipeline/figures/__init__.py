@@ -15,6 +15,7 @@ figures as they were). The registry itself is no figure's source: adding a figur
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.codebook import Codebook
+from pipeline.core.codebook import Codebook
+from pipeline.core.dependencies import command_sources
 
 # Inputs a figure can read; the Makefile lists the same files as the figure rule's prerequisites.
 BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
@@ -87,22 +89,37 @@ def registry(codebook: Codebook) -> dict[str, FigureSpec]:
     return {spec.name: spec for spec in specs}
 
 
-# Code every figure runs besides its own module (relative to the project root); the Makefile's
-# FIGURE_SHARED lists these and STAGE_SOURCES.
-SHARED_SOURCES = (
-    "pipeline/__init__.py",
-    "pipeline/config.py",
-    "pipeline/io.py",
-    "pipeline/codebook.py",
-    "pipeline/errors.py",
-    "pipeline/frame.py",
-    "pipeline/derive.py",
-    "pipeline/study_design.py",
-    "pipeline/figures/common.py",
+@functools.cache
+def shared_sources(root: Path) -> tuple[str, ...]:
+    """The files every figure is drawn with besides its own module: what the figure stage's command runs
+    (its transitive imports, as make sees them in SOURCES_figures), sorted."""
+    return tuple(command_sources("pipeline.figures.__main__", root))
+
+
+# Files every stage process runs that draw nothing: the entry point, the import reader, the figure
+# registry and the stage's driver. Make reruns the stage when they change, but no figure is drawn with
+# them (each figure's spec is hashed instead), so registering a figure draws that one only.
+NOT_DRAWING = (
+    "pipeline/__main__.py",
+    "pipeline/cli.py",
+    "pipeline/core/dependencies.py",
+    "pipeline/figures/__init__.py",
+    "pipeline/figures/__main__.py",
 )
-# The registry and the stage's driver: make reruns the stage when they change, but they are no
-# figure's source (each figure's spec is hashed instead), so registering a figure draws that one only.
-STAGE_SOURCES = ("pipeline/figures/__init__.py", "pipeline/figures/__main__.py")
+
+
+def drawing_sources(root: Path) -> tuple[str, ...]:
+    """The shared files that turn a figure's data into marks: ``shared_sources`` less ``NOT_DRAWING``."""
+    return tuple(path for path in shared_sources(root) if path not in NOT_DRAWING)
+
+
+def module_sources(module: str, root: Path) -> tuple[str, ...]:
+    """A figure module and whatever it imports that the stage does not already run."""
+    shared = set(shared_sources(root))
+    own = command_sources(f"pipeline.figures.{module}", root)
+    return tuple(path for path in own if path not in shared)
+
+
 OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
 
 

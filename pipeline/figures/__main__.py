@@ -9,7 +9,6 @@ redraws that figure alone.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import os
@@ -18,9 +17,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from pipeline.codebook import load_codebook
-from pipeline.config import PROJECT_ROOT, Config, load_config
-from pipeline.errors import PipelineError
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_text
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.figures import (
     BASE,
     COMMON_CONFIG_KEYS,
@@ -28,18 +29,18 @@ from pipeline.figures import (
     ESTIMATES,
     FRAME,
     PUBLISHED,
-    SHARED_SOURCES,
     FigureSpec,
     config_slice,
     content_digest,
     content_stamp_path,
+    drawing_sources,
+    module_sources,
     output_paths,
     registry,
     sources_digest,
     stale,
     stamp_path,
 )
-from pipeline.io import relative_to_root, run_stage, write_text
 
 log = logging.getLogger("pipeline.figures")
 # Figures are drawn in parallel on up to this many cores (the machines this runs on have two).
@@ -57,11 +58,12 @@ def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]
 
 
 def code_dependencies(spec: FigureSpec, config: Config) -> list[Path]:
-    """What turns a figure's data into marks: shared code, its module, the codebook, the environment."""
+    """What turns a figure's data into marks: the shared drawing code, its module, the codebook, the
+    environment (not the registry, the stage's driver or the entry point: ``NOT_DRAWING``)."""
     environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
     return [
-        *(PROJECT_ROOT / source for source in SHARED_SOURCES),
-        PROJECT_ROOT / "pipeline" / "figures" / f"{spec.module}.py",
+        *(PROJECT_ROOT / source for source in drawing_sources(PROJECT_ROOT)),
+        *(PROJECT_ROOT / source for source in module_sources(spec.module, PROJECT_ROOT)),
         config.codebook,
         environment,
     ]
@@ -78,18 +80,17 @@ def identity(spec: FigureSpec, config: Config) -> tuple[bytes, bytes]:
     return spec.identity(), config_slice(config.raw, (*COMMON_CONFIG_KEYS, *spec.config))
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="figures to draw (default: all)")
     parser.add_argument("--list", action="store_true", help="print the figure names and stop")
     parser.add_argument(
         "--stale-only", action="store_true", help="redraw only out-of-date figures; mark the rest up to date"
     )
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--tables-dir", type=Path, default=config.analysis_dir / "tables")
-    parser.add_argument("--out-dir", type=Path, default=config.figures_dir)
-    arguments = parser.parse_args()
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--tables-dir", "{analysis_dir}/tables", "the analysis tables")
+    path_option(parser, "--out-dir", "{figures_dir}", "where to write the figures")
+    arguments, config = parse_stage_arguments(parser, argv)
     specs = registry(load_codebook(config.codebook))
     if arguments.list:
         print("\n".join(specs))

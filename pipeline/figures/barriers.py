@@ -15,6 +15,7 @@ from pipeline.figures.common import (
     ordered,
     select_estimates,
 )
+from pipeline.study.vocabulary import INSTRUMENTS
 
 PROVENANCE = "Figure 16"
 SIZE = (8.0, 5.0)
@@ -27,7 +28,7 @@ def build(inputs: Inputs) -> Figure:
     group = named[0].question_group
     options = [v for v in codebook.variables if v.question_group == group]
     parts = []
-    for instrument in ("coordinator", "partner"):
+    for instrument in INSTRUMENTS:
         mine = [v.name for v in options if instrument in v.instruments]
         rows = select_estimates(
             inputs.estimates, instrument=instrument, items=mine, measure="selected", group="all"

@@ -32,7 +32,7 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
-from pipeline.frame import AUTHORITY_TYPES
+from pipeline.study.vocabulary import AUTHORITY_TYPES
 
 CASE_STUDY, ALL = "Case-study LSPs", "All LSPs in the frame"
 PANELS = {

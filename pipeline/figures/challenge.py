@@ -16,7 +16,7 @@ from pipeline.figures.common import (
     ordered,
     select_estimates,
 )
-from pipeline.frame import AUTHORITY_TYPES
+from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
 PROVENANCE = "para 57"
 SIZE = (7.0, 4.5)
@@ -30,7 +30,7 @@ def build(inputs: Inputs) -> Figure:
             select_estimates(
                 inputs.estimates, instrument=instrument, items=[variable.name], measure="agree", group="all"
             )
-            for instrument in ("coordinator", "partner")
+            for instrument in INSTRUMENTS
         ]
     )
     by_type = select_estimates(

@@ -41,11 +41,13 @@ from plotnine import (
     theme_bw,
 )
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import Config
-from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, relative_to_root, write_csv, write_text
-from pipeline.study_design import design_columns
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import Config
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_path, write_csv, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.study.designs import design_columns
+from pipeline.study.frame import read_frame
 
 matplotlib.use("Agg")
 
@@ -92,11 +94,11 @@ class Inputs:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        return pd.read_csv(self.config.frame, dtype=str, keep_default_na=False)
+        return read_frame(self.config.frame)
 
     @cached_property
     def base(self) -> pd.DataFrame:
-        """The analysis base with each respondent's design weight (pipeline.study_design)."""
+        """The analysis base with each respondent's design weight (pipeline.study.designs)."""
         if not self.base_path.exists():
             raise PipelineError(f"{relative_to_root(self.base_path)}: not found; run `make derive` first")
         return design_columns(pd.read_parquet(self.base_path), self.frame)

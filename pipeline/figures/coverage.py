@@ -33,10 +33,9 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
-from pipeline.frame import AUTHORITY_TYPES
+from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
 BREAKDOWNS = {"authority_type": "By authority type", "region": "By region"}
-INSTRUMENTS = ("coordinator", "partner")
 SIZE = (10.0, 5.5)
 
 

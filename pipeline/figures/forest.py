@@ -35,10 +35,10 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
+from pipeline.study.vocabulary import INSTRUMENTS
 
 TEST = "difference (design-based t)"
 GROUPS = ("tier", "maturity")
-INSTRUMENTS = ("coordinator", "partner")
 FDR_ALPHA = 0.05
 SIZE = (10.0, 13.0)
 OFFSET = {"coordinator": 0.18, "partner": -0.18}

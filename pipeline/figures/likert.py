@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook, Variable
-from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column
+from pipeline.core.codebook import Codebook, Variable
 from pipeline.figures.common import (
     DONT_KNOW,
     WEIGHTED,
@@ -24,9 +23,9 @@ from pipeline.figures.common import (
     n_label,
     plot_caption,
 )
-from pipeline.study_design import WEIGHT
+from pipeline.study.designs import WEIGHT
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column
 
-INSTRUMENTS = ("coordinator", "partner")
 GROUPS = {"tier": ("single", "multi"), "maturity": (MORE_MATURE, LESS_MATURE)}
 DONT_KNOW_CODE = -8
 SIZE = (9.0, 9.5)

@@ -19,7 +19,6 @@ from plotnine import (
     scale_y_continuous,
 )
 
-from pipeline.derive import LESS_MATURE, MORE_MATURE, scale_column
 from pipeline.figures.common import (
     ESTIMATE_KEYS,
     ESTIMATE_VALUES,
@@ -32,6 +31,7 @@ from pipeline.figures.common import (
     select_estimates,
     theme_report,
 )
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, scale_column
 
 LEVELS = (MORE_MATURE, LESS_MATURE)
 SIZE = (9.0, 5.0)
@@ -47,7 +47,7 @@ def build(inputs: Inputs) -> Figure:
             select_estimates(
                 inputs.estimates, instrument=i, items=items, measure="mean", group="maturity", levels=LEVELS
             )
-            for i in ("coordinator", "partner")
+            for i in INSTRUMENTS
         ],
         ignore_index=True,
     )

@@ -22,7 +22,7 @@ from plotnine import (
     scale_x_continuous,
 )
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 from pipeline.figures.common import WEIGHTED, Figure, Inputs, caption_text, plot_caption, theme_report
 
 OURS, PUBLISHED, RANGE = "Our estimate (95% CI)", "Published value", "Published range"

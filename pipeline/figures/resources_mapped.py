@@ -15,7 +15,7 @@ from pipeline.figures.common import (
     ordered,
     select_estimates,
 )
-from pipeline.frame import AUTHORITY_TYPES
+from pipeline.study.vocabulary import AUTHORITY_TYPES
 
 PROVENANCE = "para 94"
 SIZE = (9.0, 4.5)

@@ -15,6 +15,7 @@ from pipeline.figures.common import (
     ordered,
     select_estimates,
 )
+from pipeline.study.vocabulary import INSTRUMENTS
 
 PROVENANCE = "Figure 17"
 SIZE = (7.0, 2.8)
@@ -32,7 +33,7 @@ def build(inputs: Inputs) -> Figure:
                 measure="yes",
                 group="all",
             )
-            for instrument in ("coordinator", "partner")
+            for instrument in INSTRUMENTS
         ],
         ignore_index=True,
     )

@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 # Where each public name lives. Submodules are imported on first use (PEP 562), so a stage that needs
-# only the design record (e.g. the figures, through pipeline.study_design) does not pay for scipy.stats.
+# only the design record (e.g. the figures, through pipeline.study.designs) does not pay for scipy.stats.
 _HOMES = {
     "RaoScottTest": "chisq",
     "svychisq": "chisq",

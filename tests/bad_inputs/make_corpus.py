@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import DEFAULT_CONFIG
+from pipeline.core.paths import PROJECT_ROOT
 
 HERE = Path(__file__).resolve().parent
 RAW = PROJECT_ROOT / "data/raw"
@@ -742,18 +743,18 @@ OTHER_CASES = (
 
 FOUND_BUGS = (
     "`stray_quote_coded.csv`, `stray_quote_free_text.csv`: a quote never closed read the following rows "
-    "into one cell, so rows were lost without a word (pipeline/ingest.py, read_csv_input).",
+    "into one cell, so rows were lost without a word (pipeline/stages/ingest.py, read_csv_input).",
     "`truncated_inside_quote.csv`: a file ending inside a quoted cell was read as if complete, the cut "
-    "cell and any rows a stray quote swallowed included (pipeline/ingest.py, read_csv_input).",
+    "cell and any rows a stray quote swallowed included (pipeline/stages/ingest.py, read_csv_input).",
     "`xlsx_data_on_second_sheet.xlsx`: the error did not name the sheet it searched nor the other sheets "
-    "(pipeline/ingest.py, read_xlsx_input).",
-    "`frame_empty.csv`: a traceback (pandas EmptyDataError) instead of one line (pipeline/validate.py, "
-    "read_frame).",
+    "(pipeline/stages/ingest.py, read_xlsx_input).",
+    "`frame_empty.csv`: a traceback (pandas EmptyDataError) instead of one line "
+    "(pipeline/stages/validate.py, read_frame).",
     "`frame_missing_tier.csv`, `frame_without_tier_column.csv`: the error named lsp_frame_2008.csv "
     "whatever frame was configured, and a missing column read 'column_in_dataframe (tier)' "
-    "(pipeline/validate.py, check_frame and validate).",
+    "(pipeline/stages/validate.py, check_frame and validate).",
     "`config_unknown_key.yaml`, `config_wrong_type.yaml`: the error did not name the configuration file "
-    "(pipeline/config.py, load_config).",
+    "(pipeline/core/config.py, load_config).",
 )
 
 

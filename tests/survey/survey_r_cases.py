@@ -43,7 +43,7 @@ DESIGNS: dict[str, tuple[str, SurveyDesign]] = {
         SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type", fpc="N_h"),
     ),
     "part_unw": ("partners", SurveyDesign(cluster="lsp_id")),
-    # The study's partner design (pipeline/study_design.py): PSUs with replacement, no fpc.
+    # The study's partner design (pipeline/study/designs.py): PSUs with replacement, no fpc.
     "part_wr": ("partners", SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type")),
 }
 for _rule in ("adjust", "average", "certainty", "remove", "fail"):

@@ -18,31 +18,38 @@ Cells from fewer than ``disclosure.min_cell`` respondents are suppressed before 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.derive import LESS_MATURE, MORE_MATURE, maturity_column, scale_column
-from pipeline.disclosure import suppress
-from pipeline.errors import PipelineError
-from pipeline.frame import AUTHORITY_TYPES, TIERS
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_text
-from pipeline.published import load_targets, published_vs_reproduced
-from pipeline.study_design import (
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.study.designs import (
     StudyDesigns,
     design_columns,
     design_record,
     population_rows,
     prepare_designs,
+)
+from pipeline.study.disclosure import suppress
+from pipeline.study.frame import read_frame
+from pipeline.study.published import load_targets, published_vs_reproduced
+from pipeline.study.vocabulary import (
+    AUTHORITY_TYPES,
+    INSTRUMENTS,
+    LESS_MATURE,
+    MORE_MATURE,
+    TIERS,
+    maturity_column,
+    scale_column,
 )
 from pipeline.survey import (
     PreparedDesign,
@@ -55,10 +62,9 @@ from pipeline.survey import (
 )
 from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
 
-log = logging.getLogger("pipeline.analyse")
+log = logging.getLogger("pipeline.stages.analyse")
 
 LEVEL = 0.95
-INSTRUMENTS = ("coordinator", "partner")
 # The design effect compares with simple random sampling without replacement from the weighted
 # population; an unweighted design has no population beyond its sample, so there the comparison is
 # with sampling with replacement (R: deff="replace").
@@ -213,7 +219,7 @@ def outcome_columns(base: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFram
 
 def breakdowns(config: Config, outcome: Outcome) -> list[tuple[str, str | None]]:
     """The groupings an outcome is estimated by: (group name, column), the whole population first."""
-    maturity = maturity_column(config.maturity_primary, outcome.element or "strategy")
+    maturity = maturity_column(config.maturity_primary, outcome.element)
     return [("all", None), ("tier", "tier"), ("authority_type", "authority_type"), ("maturity", maturity)]
 
 
@@ -457,9 +463,7 @@ def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) 
             members = [o for o in compared if instrument in o.instruments]
             columns_by_group = {
                 "tier": lambda outcome: "tier",
-                "maturity": lambda outcome: maturity_column(
-                    config.maturity_primary, outcome.element or "strategy"
-                ),
+                "maturity": lambda outcome: maturity_column(config.maturity_primary, outcome.element),
             }
         for group, column_of in columns_by_group.items():
             a, b, level = COMPARISON_LEVELS[group]
@@ -540,9 +544,7 @@ def maturity_sensitivity(designs: StudyDesigns, outcomes: list[Outcome], config:
         for definition in config.maturity_definitions:
             sharing: dict[str, list[Outcome]] = {}
             for outcome in members:
-                sharing.setdefault(maturity_column(definition, outcome.element or "strategy"), []).append(
-                    outcome
-                )
+                sharing.setdefault(maturity_column(definition, outcome.element), []).append(outcome)
             for column, same_column in sharing.items():
                 by = _group_labels(design.data, column)
                 described = pd.DataFrame(
@@ -654,18 +656,17 @@ def analyse(
     return tables
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--out-dir", type=Path, default=config.analysis_dir / "tables")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
+    arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
     base = pd.read_parquet(arguments.base)
     log.info("read %s: %d rows", relative_to_root(arguments.base), len(base))
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     tables = analyse(base, frame, codebook, config)
     for name, table in tables.items():
         path = arguments.out_dir / f"{name}.csv"

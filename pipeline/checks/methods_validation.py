@@ -1,6 +1,6 @@
 """Method validation: does the analysis recover effects planted in surveys drawn from the generator?
 
-``python -m pipeline.methods_validation [--simulations N] [--seed S] [--out PATH]`` (``make
+``python -m pipeline.checks.methods_validation [--simulations N] [--seed S] [--out PATH]`` (``make
 validate-methods``; not part of ``make all`` or ``make test``) runs two scenarios of N simulated surveys
 each (default 200):
 
@@ -14,7 +14,7 @@ generator's unit-nonresponse model. The estimand is the finite population's own 
 the share agreeing (codes 4-5 among substantive answers) with each Likert item: multi-tier minus
 single-tier, and more mature minus less mature (the configuration's primary maturity definition), for
 coordinators and partners. The sample is analysed exactly as the pipeline analyses the bundled survey:
-``derive``, the weighted designs of ``pipeline.study_design`` and ``batch_differences`` (the numbers of
+``derive``, the weighted designs of ``pipeline.study.designs`` and ``batch_differences`` (the numbers of
 analysis/tables/comparisons.csv). The population's groups come from ``derive`` run on the whole
 population, so truth and estimate use one definition.
 
@@ -31,7 +31,6 @@ methods_validation.md (readable) and truth_vs_estimate.csv. Method: docs/methods
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -44,17 +43,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.analyse import COMPARISON_LEVELS, outcome_columns
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.derive import derive, maturity_column
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv, write_text
-from pipeline.simulate import FILES, calibrated_parameters, population_answers
-from pipeline.study_design import DESIGNS, POPULATION, design_columns, prepare_designs
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.analyse import COMPARISON_LEVELS, outcome_columns
+from pipeline.stages.derive import derive
+from pipeline.study.designs import DESIGNS, POPULATION, design_columns, prepare_designs
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
 from pipeline.survey import PreparedDesign, SurveyDesign
 from pipeline.survey.batch import batch_differences
-from pipeline.synthetic_model import (
+from pipeline.synthetic.model import (
     PlantedEffects,
     Population,
     draw_population,
@@ -62,12 +63,12 @@ from pipeline.synthetic_model import (
     population_truth,
     systematic_pps,
 )
+from pipeline.synthetic.simulate import FILES, calibrated_parameters, population_answers
 
-log = logging.getLogger("pipeline.methods_validation")
+log = logging.getLogger("pipeline.checks.methods_validation")
 
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
-INSTRUMENTS = ("coordinator", "partner")
 SCENARIOS: dict[str, PlantedEffects] = {
     "planted": PlantedEffects(),
     "no_effect": PlantedEffects(tier=0.0, maturity=0.0),
@@ -164,10 +165,10 @@ def draw_survey(
 
 
 def grouping_column(config: Config, comparison: str, element: str | None) -> str:
-    """The analysis base column a comparison splits on (as pipeline.analyse chooses it)."""
+    """The analysis base column a comparison splits on (as pipeline.stages.analyse chooses it)."""
     if comparison == "tier":
         return "tier"
-    return maturity_column(config.maturity_primary, element or "strategy")
+    return maturity_column(config.maturity_primary, element)
 
 
 def population_differences(base: pd.DataFrame, codebook: Codebook, config: Config) -> pd.DataFrame:
@@ -218,8 +219,8 @@ def expected_differences(
 
 
 def analysis_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
-    """The analysis columns of a derived sample (as pipeline.analyse builds them) and each Likert item's
-    share-agreeing column."""
+    """The analysis columns of a derived sample (as pipeline.stages.analyse builds them) and each
+    Likert item's share-agreeing column."""
     data, outcomes = outcome_columns(design_columns(base, frame), codebook)
     return data, {o.item: o.column for o in outcomes if o.measure == "agree"}
 
@@ -659,7 +660,7 @@ def render_markdown(
         f"Targets: coverage {TARGET_COVERAGE[0]:.2f}-{TARGET_COVERAGE[1]:.2f}, rejection of the true value "
         f"at most {TARGET_MAX_REJECTION:.2f}.",
         "",
-        "## The declared designs (pipeline.study_design)",
+        "## The declared designs (pipeline.study.designs)",
         "",
         *_markdown_table(summary[summary["design"].eq(DECLARED)], SUMMARY_COLUMNS),
         "",
@@ -739,19 +740,26 @@ def bundled_truth_vs_estimate(
     return table, truth_vs_estimate_summary(table), note
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--simulations", type=int, default=200, help="simulated surveys per scenario")
-    parser.add_argument("--seed", type=int, default=config.methods_validation_seed)
-    parser.add_argument("--out", type=Path, default=config.analysis_dir / "methods_validation.csv")
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument(
-        "--comparisons", type=Path, default=config.analysis_dir / "tables" / "comparisons.csv"
+        "--simulations", type=int, default=200, help="simulated surveys per scenario (default: 200)"
     )
-    parser.add_argument("--truth", type=Path, default=config.synthetic_dir / FILES["truth_json"])
-    arguments = parser.parse_args()
+    parser.add_argument(
+        "--seed", type=int, default=None, help="the simulations' seed (default: seeds.methods_validation)"
+    )
+    path_option(parser, "--out", "{analysis_dir}/methods_validation.csv", "where to write the results")
+    path_option(
+        parser, "--comparisons", "{analysis_dir}/tables/comparisons.csv", "the bundled survey's comparisons"
+    )
+    path_option(
+        parser, "--truth", "{synthetic_dir}/" + FILES["truth_json"], "the synthetic survey's true values"
+    )
+    arguments, config = parse_stage_arguments(parser, argv)
+    if arguments.seed is None:
+        arguments.seed = config.methods_validation_seed
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     started = time.perf_counter()
 
     def progress(scenario: str, done: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 VARIABLE_TYPES = (
     "id",
@@ -30,7 +30,6 @@ VARIABLE_TYPES = (
 )
 CODED_TYPES = ("likert5", "yes_no", "single_choice", "multiple_choice", "band")
 NUMERIC_TYPES = ("count", "year")
-INSTRUMENTS = ("coordinator", "partner")
 GOVERNANCE_LAYERS = ("strategic", "executive", "operational")
 VARIABLE_FIELDS = (
     "name",

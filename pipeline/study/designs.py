@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import PreparedDesign, SurveyDesign
 
 STRATUM = "authority_type"
@@ -95,7 +96,7 @@ def design_columns(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     population = frame["authority_type"].value_counts()
     result = base.assign(**{POPULATION: base[STRATUM].map(population).astype(float)})
     weights = pd.Series(float("nan"), index=base.index)
-    for instrument in ("coordinator", "partner"):
+    for instrument in INSTRUMENTS:
         rows = base["respondent_type"] == instrument
         sampled = base.loc[rows].groupby(STRATUM)["lsp_id"].nunique()
         weights[rows] = (

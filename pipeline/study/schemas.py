@@ -11,9 +11,9 @@ Check names (the ``check`` column of rejected.csv):
   respondent_id_pattern   the id does not match the instrument's respondent_id_pattern
   required                a required coded/numeric variable holds a missing code
   not_nullable            a required id (respondent_id, lsp_id) is empty
-  field_uniqueness        respondent_id repeated (validate renames it; see pipeline/validate.py)
+  field_uniqueness        respondent_id repeated (validate renames it; see pipeline/stages/validate.py)
 
-Pandera is imported here and in pipeline/validate.py only.
+Pandera is imported here and in pipeline/stages/validate.py only.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import pandera.pandas as pa
 from pandera.config import ValidationDepth, get_config_context, get_config_global
 from pandera.errors import SchemaErrors
 
-from pipeline.codebook import Codebook, Variable
-from pipeline.errors import PipelineError
-from pipeline.frame import AUTHORITY_TIERS
+from pipeline.core.codebook import Codebook, Variable
+from pipeline.core.errors import PipelineError
+from pipeline.study.vocabulary import AUTHORITY_TIERS
 
 FAILURE_COLUMNS = ["index", "column", "check", "value"]
 _TRUTHY = ("True", "true", "1")  # what pandera itself accepts as "enabled" (pandera.config)

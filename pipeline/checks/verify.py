@@ -1,7 +1,7 @@
 """Verify stage: recompute every figure's plotted numbers from data/processed and the frame, independently.
 
 For each ``figures/<name>.csv`` the numbers are recomputed straight from the analysis base and the frame
-with plain pandas (plus scipy's t quantile), by a path that shares no code with pipeline.analyse,
+with plain pandas (plus scipy's t quantile), by a path that shares no code with pipeline.stages.analyse,
 pipeline.survey or pipeline.figures: design weights by groupby counts, weighted proportions and means by
 groupby sums, and their 95% CIs by the stratified (coordinators) or stratified-clustered (partners)
 linearisation variance (with the finite population correction for coordinators only), the logit
@@ -17,7 +17,6 @@ figure disagrees.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +27,13 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.derive import maturity_column
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage
+from pipeline.core.paths import relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
 
 REL_TOL, ABS_TOL = 1e-9, 1e-10
 LEVEL = 0.95
@@ -71,7 +72,7 @@ class Data:
         self.codebook, self.config, self.frame = codebook, config, frame
         population = frame.groupby("authority_type")["lsp_id"].count()
         self.by_instrument: dict[str, pd.DataFrame] = {}
-        for instrument in ("coordinator", "partner"):
+        for instrument in INSTRUMENTS:
             rows = base[base["respondent_type"].eq(instrument)].reset_index(drop=True)
             # Coordinators: each respondent is a PSU; partners: their LSP is (clustered sample).
             psu = rows["respondent_id"] if instrument == "coordinator" else rows["lsp_id"]
@@ -110,7 +111,7 @@ class Data:
 
     def group_column(self, group: str, element: str | None) -> str:
         if group == "maturity":
-            return maturity_column(self.config.maturity_primary, element or "strategy")
+            return maturity_column(self.config.maturity_primary, element)
         return group
 
     def domain(self, instrument: str, group: str, level: str, element: str | None) -> pd.Series:
@@ -400,15 +401,14 @@ def verify(figures_dir: Path, data: Data) -> list[Check]:
     return checks
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument("--figures-dir", type=Path, default=config.figures_dir)
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--figures-dir", "{figures_dir}", "the figures to check")
+    arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
         raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     data = Data(pd.read_parquet(arguments.base), frame, load_codebook(config.codebook), config)
     failed = []
     for check in verify(arguments.figures_dir, data):

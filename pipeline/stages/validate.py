@@ -4,7 +4,7 @@ Each row either passes every check and goes to ``valid_<instrument>.parquet`` (c
 rejected as a whole, with one line per failure in ``rejected.csv``. Nothing is lost: for every input
 file, rows read = rows valid + rows rejected, which is logged and enforced.
 
-Checks beyond the generated schemas (pipeline/schemas.py), all vectorised:
+Checks beyond the generated schemas (pipeline/study/schemas.py), all vectorised:
   duplicate_submission                 an exact copy of an earlier row (every codebook column equal):
                                        the first is kept, the copies rejected
   duplicate_respondent_id_conflicting  one respondent_id on rows with different answers: all rejected
@@ -19,24 +19,24 @@ A broken frame (an unknown authority type, a missing tier) is not a row problem:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import load_config
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv, write_json, write_parquet
-from pipeline.schemas import ensure_validation_enabled, failures, frame_schema, response_schema
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv, write_json, write_parquet
+from pipeline.core.paths import relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema
 
-log = logging.getLogger("pipeline.validate")
+log = logging.getLogger("pipeline.stages.validate")
 # The reconciliation lines read "validate: <file>: read N = valid V + rejected R" (the logging format
 # puts the logger name first).
 reconcile_log = logging.getLogger("validate")
@@ -55,55 +55,6 @@ class ValidationResult:
     valid: dict[str, pd.DataFrame]
     rejected: pd.DataFrame
     report: dict[str, Any]
-
-
-def read_frame(path: Path) -> pd.DataFrame:
-    """Read the sampling frame as text; a missing, empty or unparseable file is one clear error."""
-    name = relative_to_root(path)
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise PipelineError(f"{name}: not found") from None
-    except IsADirectoryError:
-        raise PipelineError(f"{name}: is a folder, not the frame file; check dataset.frame") from None
-    except pd.errors.EmptyDataError:
-        raise PipelineError(f"{name}: is empty; the frame needs a header and one row per LSP") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PipelineError(
-            f"{name}: cannot be read as a UTF-8 CSV ({problem}); fix the frame file"
-        ) from None
-    except OSError as error:
-        raise PipelineError(f"{name}: cannot be read ({error.strerror})") from None
-
-
-def check_frame(frame: pd.DataFrame, name: str = "lsp_frame_2008.csv") -> None:
-    """Refuse a frame that breaks its schema, naming the first failing rows and columns."""
-    frame = frame.reset_index(drop=True)
-    if frame.empty:
-        raise PipelineError(f"{name}: has no rows; the frame needs one row per LSP")
-    found = failures(frame_schema(), frame)
-    # The tier/type check spans columns; pandera reports it for each of them: keep the tier cell.
-    tier_check = found["check"].eq("tier_matches_authority_type")
-    found = found[~tier_check | found["column"].eq("tier")]
-    if found.empty:
-        return
-    if found["index"].isna().any():
-        structural = found[found["index"].isna()].iloc[0]
-        if structural["check"] == "column_in_dataframe":
-            raise PipelineError(f"{name}: column {structural['value']} is missing; fix the frame file")
-        raise PipelineError(f"{name}: {structural['check']} ({structural['value']}); fix the frame file")
-    found = found.sort_values(["index", "column", "check"], kind="stable")
-    described = []
-    for _, failure in found.head(3).iterrows():
-        position = int(failure["index"])
-        lsp = frame.loc[position, "lsp_id"] if "lsp_id" in frame else "?"
-        described.append(
-            f"row {position + 2} (lsp_id {lsp}) column {failure['column']}: "
-            f"{failure['value']!r} fails {failure['check']}"
-        )
-    more = f"; and {len(found) - 3} more" if len(found) > 3 else ""
-    raise PipelineError(f"{name}: {'; '.join(described)}{more}; fix the frame before validating")
 
 
 def _prepare(table: pd.DataFrame, codebook: Codebook, instrument: str, name: str) -> pd.DataFrame:
@@ -216,16 +167,14 @@ def validate(
     frame: pd.DataFrame,
     codebook: Codebook,
     expected_files: Mapping[str, tuple[str, int]] | None = None,
-    frame_name: str = "lsp_frame_2008.csv",
 ) -> ValidationResult:
     """Split every ingested row into valid or rejected, checking the schemas, the frame and routing.
 
     ``expected_files`` (path -> (instrument, rows), from the ingest manifest) lists files that may have
     no rows at all, so they still get a reconciliation line, and cross-checks the row counts.
-    ``frame_name`` is the frame file as error messages name it.
+    ``frame`` comes from ``pipeline.study.frame.read_frame``, which has checked it against its schema.
     """
     ensure_validation_enabled()
-    check_frame(frame, frame_name)
     frame_ids = pd.Index(frame["lsp_id"].astype(str))
     valid: dict[str, pd.DataFrame] = {}
     rejected_parts: list[pd.DataFrame] = []
@@ -318,14 +267,13 @@ def reconciliation_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # Refuse before reading anything: without pandera every row would pass.
     ensure_validation_enabled()
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--in-dir", type=Path, default=config.processed_dir)
-    parser.add_argument("--out-dir", type=Path, default=config.processed_dir)
-    arguments = parser.parse_args()
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--in-dir", "{processed_dir}", "where ingest wrote the tidy tables")
+    path_option(parser, "--out-dir", "{processed_dir}", "where to write the valid rows and the rejects")
+    arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
     frame = read_frame(config.frame)
     responses = {}
@@ -340,7 +288,7 @@ def main() -> None:
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {entry["path"]: (entry["instrument"], entry["rows"]) for entry in manifest["inputs"]}
-    result = validate(responses, frame, codebook, expected, relative_to_root(config.frame))
+    result = validate(responses, frame, codebook, expected)
     for line in reconciliation_lines(result.report):
         reconcile_log.info(line.removeprefix("validate: "))
     for instrument, table in sorted(result.valid.items()):

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.codebook import Codebook
-from pipeline.errors import PipelineError
-from pipeline.study_design import StudyDesigns
+from pipeline.core.codebook import Codebook
+from pipeline.core.errors import PipelineError
+from pipeline.study.designs import StudyDesigns
+from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import SurveyDesignError, svyciprop
 
 COLUMNS = [
@@ -100,7 +101,7 @@ def _direction_row(
         & (comparisons["test"] == "difference (design-based t)")
         & (comparisons["measure"] == "agree")
         & comparisons["item"].isin(favourable)
-        & comparisons["instrument"].isin(["coordinator", "partner"])
+        & comparisons["instrument"].isin(list(INSTRUMENTS))
     ]
     estimate = 100 * float(differences["estimate"].mean())
     low, high = quantity.get("bounds") or (-100, 100)

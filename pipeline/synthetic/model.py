@@ -20,12 +20,11 @@ import yaml
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from pipeline.codebook import Codebook, Variable
-from pipeline.errors import PipelineError
-from pipeline.frame import AUTHORITY_TYPES
+from pipeline.core.codebook import Codebook, Variable
+from pipeline.core.errors import PipelineError
+from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
 PARA57_HIGH_GROUP = ("county", "metropolitan_district", "london_borough")
-INSTRUMENTS = ("coordinator", "partner")
 # A fixed seed for the calibration population, so the solved intercepts are a property of the model
 # (frame, structure, planted effects), the same for every survey seed and every scale.
 CALIBRATION_SEED = 19780401

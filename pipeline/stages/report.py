@@ -12,7 +12,6 @@ it depends on the time of the run: the same inputs give the same bytes.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import json
@@ -21,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_text
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, sha256_file, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.study.vocabulary import INSTRUMENTS
 
-log = logging.getLogger("pipeline.report")
+log = logging.getLogger("pipeline.stages.report")
 
 SYNTHETIC_BANNER = (
     "Synthetic data. The Audit Commission never published the survey's microdata: every number in this "
@@ -51,12 +52,12 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 # Which stage and function made each kind of output; the index shows it beside every file.
 MAKERS = {
-    "estimates.csv": ("analyse", "pipeline.analyse.estimates"),
-    "comparisons.csv": ("analyse", "pipeline.analyse.comparisons, add_fdr"),
-    "maturity_sensitivity.csv": ("analyse", "pipeline.analyse.maturity_sensitivity"),
-    "power.csv": ("analyse", "pipeline.analyse.power_table"),
-    "published_vs_reproduced.csv": ("analyse", "pipeline.published.published_vs_reproduced"),
-    "scale_reliability.csv": ("derive", "pipeline.derive.scale_reliability"),
+    "estimates.csv": ("analyse", "pipeline.stages.analyse.estimates"),
+    "comparisons.csv": ("analyse", "pipeline.stages.analyse.comparisons, add_fdr"),
+    "maturity_sensitivity.csv": ("analyse", "pipeline.stages.analyse.maturity_sensitivity"),
+    "power.csv": ("analyse", "pipeline.stages.analyse.power_table"),
+    "published_vs_reproduced.csv": ("analyse", "pipeline.study.published.published_vs_reproduced"),
+    "scale_reliability.csv": ("derive", "pipeline.stages.derive.scale_reliability"),
 }
 
 
@@ -108,7 +109,7 @@ def headline_findings(comparisons: pd.DataFrame, estimates: pd.DataFrame) -> lis
         ("tier", "multi-tier LSPs below single-tier LSPs"),
         ("maturity", "more mature LSPs ahead of less mature ones"),
     ):
-        for instrument in ("coordinator", "partner"):
+        for instrument in INSTRUMENTS:
             rows = differences[(differences["group"] == group) & (differences["instrument"] == instrument)]
             tested = rows["estimate"].notna()
             if not tested.any():
@@ -128,7 +129,7 @@ def headline_findings(comparisons: pd.DataFrame, estimates: pd.DataFrame) -> lis
         & (estimates["measure"] == "positive")
         & (estimates["group"] == "all")
     ]
-    for instrument in ("coordinator", "partner"):
+    for instrument in INSTRUMENTS:
         rows = scales[scales["instrument"] == instrument].dropna(subset=["estimate"])
         if len(rows):
             best, worst = rows.loc[rows["estimate"].idxmax()], rows.loc[rows["estimate"].idxmin()]
@@ -154,7 +155,7 @@ def methods_section(config: Config, analysis_manifest: dict, codebook: Codebook)
 <h2 id="methods">Methods</h2>
 <p><b>Populations.</b> Coordinators' answers describe the {388} LSPs in England (one coordinator answers for
 each LSP); partners' answers describe board partners, who are clustered within their LSPs.</p>
-<p><b>Designs.</b> Each design is declared once (<code>pipeline/study_design.py</code>) and used by every
+<p><b>Designs.</b> Each design is declared once (<code>pipeline/study/designs.py</code>) and used by every
 estimate; subgroup estimates keep the whole design (rows are never dropped before the variance is computed).
 Variances are linearised (Taylor series); the engine (<code>pipeline/survey</code>) is checked against R's
 <code>survey</code> package to 1e-6 relative.</p>
@@ -377,13 +378,12 @@ def output_index(config: Config, figure_index: list[dict[str, str]]) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=Path, default=config.analysis_dir / "tables")
-    parser.add_argument("--figures", type=Path, default=config.figures_dir)
-    parser.add_argument("--out", type=Path, default=config.analysis_dir / "report.html")
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
+    path_option(parser, "--figures", "{figures_dir}", "the figures")
+    path_option(parser, "--out", "{analysis_dir}/report.html", "where to write the report")
+    arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
     names = [
         "estimates",

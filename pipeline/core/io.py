@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 log = logging.getLogger("pipeline")
 
@@ -83,27 +83,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def relative_to_root(path: Path) -> str:
-    from pipeline.config import PROJECT_ROOT
-
-    path = Path(path).resolve()
-    try:
-        return path.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
 
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
+def run_stage(name: str, main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
     """Run a stage's command-line entry: time it, and turn a PipelineError into one line and exit 2."""
     setup_logging()
     stage_log = logging.getLogger(f"pipeline.{name}")
     started = time.perf_counter()
     try:
-        main()
+        main(argv)
     except PipelineError as error:
         print(f"error: {name}: {error}", file=sys.stderr)
         sys.exit(2)

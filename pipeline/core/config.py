@@ -6,6 +6,7 @@ or a value of the wrong type stops the run with one message naming the key.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +14,17 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 INPUT_FORMATS = ("csv", "xlsx", "sav")
 _FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
 
-# key: (type, required, help). Nested mappings are described by their own tables.
+# key: (type, required) or (type, required, (lowest, highest)): a number outside its range is refused,
+# since a seed of -1, a min_cell of 0 or a header row of 0 would not fail loudly later. Nested mappings are
+# described by their own tables; README.md ("Configuration") documents every key (a test holds it to these).
 _TOP_LEVEL = {
     "dataset": (dict, True),
     "synthetic": (dict, True),
@@ -44,26 +47,35 @@ _INPUT = {
     "path": (str, True),
     "instrument": (str, True),
     "format": (str, False),
-    "sheet": ((str, int), False),
+    "sheet": ((str, int), False, (0, None)),
     "encoding": (str, False),
-    "header_row": (int, False),
+    "header_row": (int, False, (1, None)),
     "column_map": (dict, False),
 }
 _SYNTHETIC = {
-    "seed": (int, True),
-    "n_coordinators": (int, True),
-    "n_partners": (int, True),
+    "seed": (int, True, (0, 2**32 - 1)),
+    # One coordinator per LSP: at most the frame's 388.
+    "n_coordinators": (int, True, (1, 388)),
+    "n_partners": (int, True, (1, None)),
     "out_dir": (str, True),
 }
-_SEEDS = {"methods_validation": (int, True)}
-_DISCLOSURE = {"min_cell": (int, True)}
-_MATURITY = {"primary": (str, True), "alternatives": (list, True), "mature_min_years": (int, True)}
-MATURITY_DEFINITIONS = (
-    "development_stage",
-    "years_joint_working",
-    "laa_first_round",
-    "composite_other_elements",
-)
+_SEEDS = {"methods_validation": (int, True, (0, 2**32 - 1))}
+# Below 1, disclosure control would silently publish every cell.
+_DISCLOSURE = {"min_cell": (int, True, (1, None))}
+_MATURITY = {
+    "primary": (str, True),
+    "alternatives": (list, True),
+    "mature_min_years": (int, True, (1, 100)),
+}
+SECTIONS = {
+    "config": _TOP_LEVEL,
+    "dataset": _DATASET,
+    "dataset.inputs[]": _INPUT,
+    "synthetic": _SYNTHETIC,
+    "seeds": _SEEDS,
+    "disclosure": _DISCLOSURE,
+    "maturity": _MATURITY,
+}
 
 
 @dataclass(frozen=True)
@@ -110,13 +122,13 @@ class Config:
         return (self.maturity_primary, *self.maturity_alternatives)
 
 
-def _check(mapping: Any, spec: dict[str, tuple[Any, bool]], where: str) -> None:
+def _check(mapping: Any, spec: dict[str, tuple[Any, ...]], where: str) -> None:
     if not isinstance(mapping, dict):
         raise PipelineError(f"config: {where} must be a mapping, got {type(mapping).__name__}")
     unknown = sorted(set(mapping) - set(spec))
     if unknown:
         raise PipelineError(f"config: unknown key {where}.{unknown[0]} (allowed: {', '.join(spec)})")
-    for key, (expected, required) in spec.items():
+    for key, (expected, required, *bounds) in spec.items():
         if key not in mapping:
             if required:
                 raise PipelineError(f"config: missing key {where}.{key}")
@@ -131,6 +143,11 @@ def _check(mapping: Any, spec: dict[str, tuple[Any, bool]], where: str) -> None:
             raise PipelineError(
                 f"config: {where}.{key} must be {wanted}, got {type(value).__name__} ({value!r})"
             )
+        if bounds and isinstance(value, int):
+            lowest, highest = bounds[0]
+            if value < lowest or (highest is not None and value > highest):
+                allowed = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
+                raise PipelineError(f"config: {where}.{key} must be {allowed}, got {value}")
 
 
 def _resolve(root: Path, relative: str) -> Path:
@@ -176,12 +193,14 @@ def _parse(path: Path, raw: Any) -> Config:
             )
     if maturity["primary"] in maturity["alternatives"]:
         raise PipelineError("config: maturity.alternatives must not repeat maturity.primary")
-    root = path.parent
+    # Relative paths are relative to the project root wherever the config file is (config.yaml says so):
+    # a config kept elsewhere still names the project's own data/raw, data/processed, ...
+    root = PROJECT_ROOT
     inputs = []
     for number, entry in enumerate(raw["dataset"]["inputs"], start=1):
         where = f"dataset.inputs[{number}]"
         _check(entry, _INPUT, where)
-        if entry["instrument"] not in ("coordinator", "partner"):
+        if entry["instrument"] not in INSTRUMENTS:
             raise PipelineError(
                 f"config: {where}.instrument must be coordinator or partner, got {entry['instrument']!r}"
             )
@@ -228,3 +247,46 @@ def _parse(path: Path, raw: Any) -> Config:
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
     )
+
+
+# ------------------------------------------------------------------------------------ stage command lines
+# Each stage's options default to paths under the configured folders. The parser is built without reading
+# the config, so `--help` works whatever state the config is in; the defaults are shown as templates
+# ("{processed_dir}/analysis_base.parquet") and filled in from the config after parsing.
+FOLDER_KEYS = ("processed_dir", "analysis_dir", "figures_dir", "synthetic_dir")
+_TEMPLATES = "_path_templates"
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser for a stage's command, with the ``--config`` option every stage takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the configuration file (default: $PIPELINE_CONFIG if set, else config.yaml at the project "
+        "root); its relative paths are relative to the project root",
+    )
+    parser.set_defaults(**{_TEMPLATES: {}})
+    return parser
+
+
+def path_option(parser: argparse.ArgumentParser, flag: str, default: str, help: str) -> None:
+    """A path option whose default is a template over the configured folders (``FOLDER_KEYS``)."""
+    dest = flag.lstrip("-").replace("-", "_")
+    parser.add_argument(flag, type=Path, default=None, metavar="PATH", help=f"{help} (default: {default})")
+    parser.get_default(_TEMPLATES)[dest] = default
+
+
+def parse_stage_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> tuple[argparse.Namespace, Config]:
+    """Parse a stage's arguments, then read the config they name and fill in the path defaults from it."""
+    arguments = parser.parse_args(argv)
+    config = load_config(arguments.config)
+    folders = {key: getattr(config, key).as_posix() for key in FOLDER_KEYS}
+    for dest, template in getattr(arguments, _TEMPLATES).items():
+        if getattr(arguments, dest) is None:
+            setattr(arguments, dest, Path(template.format(**folders)))
+    return arguments, config

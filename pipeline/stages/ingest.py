@@ -17,7 +17,6 @@ Outputs (in ``processed_dir``):
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import importlib.metadata
@@ -35,12 +34,13 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import PROJECT_ROOT, InputFile, load_config
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, sha256_file, write_csv, write_json, write_parquet
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import InputFile, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_parquet
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 
-log = logging.getLogger("pipeline.ingest")
+log = logging.getLogger("pipeline.stages.ingest")
 
 REPAIR_COLUMNS = ["file", "row", "column", "original", "repaired", "kind"]
 SOURCE_COLUMNS = ["source_file", "source_row"]
@@ -838,11 +838,10 @@ def write_outputs(result: IngestResult, manifest: dict[str, Any], out_dir: Path)
     log.info("wrote %s", relative_to_root(out_dir / "manifest.json"))
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=config.processed_dir)
-    arguments = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--out-dir", "{processed_dir}", "where to write the tidy tables and the manifest")
+    arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
     result = ingest(config.inputs, codebook)
     write_outputs(result, build_manifest(result, codebook, config.frame), arguments.out_dir)

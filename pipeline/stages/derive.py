@@ -9,49 +9,31 @@ its input, so a researcher can find, test and change one definition without touc
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook, Variable, load_codebook
-from pipeline.config import Config, load_config
-from pipeline.errors import PipelineError
-from pipeline.io import relative_to_root, run_stage, write_csv, write_parquet
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv, write_parquet
+from pipeline.core.paths import relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import (
+    FRAME_COLUMNS,
+    INSTRUMENTS,
+    LESS_MATURE,
+    MORE_MATURE,
+    SCALE_POSITIVE_FROM,
+    SURVEY_YEAR,
+    TIERS,
+    maturity_column,
+    scale_column,
+)
 
-log = logging.getLogger("pipeline.derive")
-
-INSTRUMENTS = ("coordinator", "partner")
-MORE_MATURE, LESS_MATURE = "more mature", "less mature"
-# A scale score counts as "positive" when the respondent leans to agreement on average: closer to
-# "agree" (4) than to "neither" (3).
-SCALE_POSITIVE_FROM = 3.5
-SURVEY_YEAR = 2008
-FRAME_COLUMNS = {
-    "authority_type": "authority_type",
-    "tier": "tier",
-    "region": "region",
-    "laa_area_id": "laa_area_id",
-    "laa_round": "laa_round",
-    "imd2007_mean_lsoa_score_unweighted": "imd_score",
-    "case_study_2008": "case_study_2008",
-}
-
-
-def scale_column(element: str) -> str:
-    return f"scale_{element}"
-
-
-def maturity_column(definition: str, element: str | None = None) -> str:
-    """The column holding one maturity definition; the composite has one column per excluded element."""
-    if definition == "composite_other_elements":
-        if element is None:
-            raise ValueError("the composite maturity definition depends on the element being compared")
-        return f"maturity__composite_excl_{element}"
-    return f"maturity__{definition}"
+log = logging.getLogger("pipeline.stages.derive")
 
 
 def common_scale_items(codebook: Codebook, element: str) -> tuple[Variable, ...]:
@@ -213,27 +195,32 @@ def derive(
     for definition, function in simple.items():
         base[maturity_column(definition)] = function(base, config)
     base = pd.concat([base, maturity_composite_other_elements(base, codebook)], axis=1)
-    base["tier"] = pd.Categorical(base["tier"], categories=["single", "multi"])
+    base["tier"] = pd.Categorical(base["tier"], categories=list(TIERS))
     base = base.sort_values(["respondent_type", "respondent_id"], kind="stable", ignore_index=True)
     reliability = scale_reliability(base, codebook)
     reliability.insert(0, "data", "SYNTHETIC" if config.synthetic_data else "survey")
     return base, reliability
 
 
-def main() -> None:
-    config = load_config()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--coordinator", type=Path, default=config.processed_dir / "valid_coordinator.parquet"
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    for instrument in INSTRUMENTS:
+        path_option(
+            parser,
+            f"--{instrument}",
+            f"{{processed_dir}}/valid_{instrument}.parquet",
+            f"the validated {instrument} responses",
+        )
+    path_option(parser, "--out", "{processed_dir}/analysis_base.parquet", "where to write the analysis base")
+    path_option(
+        parser,
+        "--reliability",
+        "{analysis_dir}/tables/scale_reliability.csv",
+        "where to write the scale reliability table",
     )
-    parser.add_argument("--partner", type=Path, default=config.processed_dir / "valid_partner.parquet")
-    parser.add_argument("--out", type=Path, default=config.processed_dir / "analysis_base.parquet")
-    parser.add_argument(
-        "--reliability", type=Path, default=config.analysis_dir / "tables" / "scale_reliability.csv"
-    )
-    arguments = parser.parse_args()
+    arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
-    frame = pd.read_csv(config.frame, dtype=str, keep_default_na=False)
+    frame = read_frame(config.frame)
     responses = {}
     for instrument in INSTRUMENTS:
         path = getattr(arguments, instrument)
