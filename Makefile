@@ -28,6 +28,18 @@ include $(SOURCES_MK)
 
 # What every stage reads besides its code and data: the configuration and the codebook.
 SETTINGS := $(CONFIG) $(RAW)/codebook.yaml
+# Finer: each stage depends on the file of the config keys it reads (.make/config/<stage>.json, named by
+# CONFIG_<stage> in .make/config.mk), which pipeline/core/config_slices.py rewrites only when those keys
+# change; so an edit of config.yaml reruns only the stages that read what changed. Made with the
+# environment's Python (it parses YAML), so not for the goals that must work without one.
+CONFIG_MK := .make/config.mk
+ifeq ($(filter help clean venv,$(MAKECMDGOALS)),)
+$(CONFIG_MK): $(CONFIG) pipeline/core/config_slices.py pipeline/core/config.py $(INSTALLED)
+	@$(STAGE) config-slices $@
+-include $(CONFIG_MK)
+.make/config/%.json: | $(INSTALLED)
+	@$(STAGE) config-slices $(CONFIG_MK)
+endif
 FRAME := $(RAW)/lsp_frame_2008.csv
 RAW_INPUTS := $(filter-out $(RAW)/README.md,$(wildcard $(RAW)/*))
 
@@ -86,27 +98,27 @@ synthetic: $(INSTALLED)
 ## ingest: read the survey exports into tidy tables and write the manifest
 ingest: $(INGESTED)
 
-$(INGESTED) &: $(SOURCES_ingest) $(SETTINGS) $(RAW_INPUTS) $(INSTALLED)
+$(INGESTED) &: $(SOURCES_ingest) $(CONFIG_ingest) $(RAW)/codebook.yaml $(RAW_INPUTS) $(INSTALLED)
 	$(STAGE) ingest
 
 ## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
 validate: $(VALIDATED)
 
-$(VALIDATED) &: $(SOURCES_validate) $(RESPONSES) $(FRAME) $(SETTINGS) $(INSTALLED)
+$(VALIDATED) &: $(SOURCES_validate) $(RESPONSES) $(FRAME) $(CONFIG_validate) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) validate
 
 ## derive: join frame variables, score the 7S scales (with Cronbach's alpha), define maturity
 derive: $(DERIVED)
 
 $(DERIVED) &: $(SOURCES_derive) $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
-		$(FRAME) $(SETTINGS) $(INSTALLED)
+		$(FRAME) $(CONFIG_derive) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) derive
 
 ## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
 analyse: $(TABLES)
 
 $(TABLES) &: $(SOURCES_analyse) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) \
-		$(SETTINGS) $(INSTALLED)
+		$(CONFIG_analyse) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) analyse
 
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
@@ -139,7 +151,8 @@ clean:
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
 
-$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(SETTINGS) $(INSTALLED)
+$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_figures) $(RAW)/codebook.yaml \
+		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
 ## report: analysis/report.html, one self-contained file with every figure, table, method and provenance

@@ -103,6 +103,7 @@ NOT_DRAWING = (
     "pipeline/__main__.py",
     "pipeline/cli.py",
     "pipeline/core/dependencies.py",
+    "pipeline/core/config_slices.py",
     "pipeline/figures/__init__.py",
     "pipeline/figures/__main__.py",
 )
@@ -135,17 +136,6 @@ def stamp_path(out_dir: Path, name: str) -> Path:
 def content_stamp_path(out_dir: Path, name: str) -> Path:
     """Where the digest of a figure's drawn content is kept (see ``content_digest``)."""
     return out_dir / f".{name}.content.sha256"
-
-
-def config_slice(raw: dict[str, Any], keys: tuple[str, ...]) -> bytes:
-    """The values of some dotted config keys, as canonical bytes (a missing key reads as null)."""
-    values = {}
-    for key in sorted(set(keys)):
-        value: Any = raw
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        values[key] = value
-    return json.dumps(values, sort_keys=True, default=str).encode()
 
 
 def sources_digest(dependencies: list[Path], *extra: bytes) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.config_slices import config_slice
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
@@ -30,7 +31,6 @@ from pipeline.figures import (
     FRAME,
     PUBLISHED,
     FigureSpec,
-    config_slice,
     content_digest,
     content_stamp_path,
     drawing_sources,
