@@ -62,11 +62,9 @@ def _row(summary: pd.DataFrame, scenario: str, design: str, instrument: str, com
     return rows.iloc[0]
 
 
-def test_small_run_is_complete_and_fast(small_run, project_codebook):
-    results, seconds = small_run
-    # About 20 s on a 2-core machine; the bound catches a pathological slowdown (a loop over
-    # respondents), with room for a loaded CI runner.
-    assert seconds < 60
+def test_small_run_is_complete(small_run, project_codebook):
+    # How long it takes is make bench's business: a wall-clock bound fails on a loaded CI runner.
+    results, _ = small_run
     declared = results[results["design"] == DECLARED]
     per_simulation = (
         len(project_codebook.likert_items("coordinator")) * 2
