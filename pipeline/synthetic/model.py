@@ -33,7 +33,7 @@ CALIBRATION_REPLICATES = 20
 # "agree" (4 or 5) when the latent response exceeds 0, so P(agree) = expit(linear predictor).
 LIKERT_THRESHOLDS = (-2.6, -1.2, 0.0, 2.2)
 SURVEY_YEAR = 2008
-DEFAULT_TARGETS_PATH = Path(__file__).resolve().parents[1] / "data" / "raw" / "published_targets.yaml"
+DEFAULT_TARGETS_PATH = Path(__file__).resolve().parents[2] / "data" / "raw" / "published_targets.yaml"
 
 
 @dataclass(frozen=True)
