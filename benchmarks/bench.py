@@ -318,11 +318,10 @@ def copy_project(target: Path) -> Path:
 def check_makefile(copy: Path) -> None:
     """Stop if the Makefile no longer runs the stage commands this benchmark times."""
     makefile = (copy / "Makefile").read_text(encoding="utf-8")
+    if "STAGE := $(PY) -m pipeline\n" not in makefile:
+        sys.exit("bench: the Makefile's STAGE is no longer `$(PY) -m pipeline`; update STAGES")
     for name, arguments in STAGES:
-        if (
-            f"$(STAGE) {' '.join(arguments[2:])}" not in makefile
-            or "STAGE := $(PY) -m pipeline" not in makefile
-        ):
+        if f"$(STAGE) {' '.join(arguments[2:])}" not in makefile:
             sys.exit(
                 f"bench: the Makefile does not run `python {' '.join(arguments)}` ({name}); update STAGES"
             )
@@ -1310,6 +1309,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--out-dir", type=Path, help="where to write results.md and results.json (default: benchmarks/)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (printed at the end)")
+    parser.add_argument(
+        "--ingest-50k",
+        action="store_true",
+        help="only time ingest + validate on 50,000-row files, and print it",
+    )
     arguments = parser.parse_args(argv)
     if arguments.quick:
         arguments.runs, arguments.scales, arguments.engine_sizes = 1, "10", "191"
@@ -1334,6 +1338,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     progress(f"scratch {scratch}; logs {logs.relative_to(ROOT)}")
     started = time.perf_counter()
+    if arguments.ingest_50k:
+        try:
+            main_ingest_50k(context)
+        finally:
+            if not arguments.keep:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return
     try:
         report = run_all(context, arguments)
     finally:
@@ -1342,7 +1353,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["settings"]["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     targets = evaluate(report)
     report["targets"] = [{"name": t.name, "pass": t.passed, "detail": t.detail} for t in targets]
-    markdown = results_markdown(report, targets)
+    markdown = results_markdown(report, targets) + ingest_50k_markdown(report.get("ingest_50k"))
     out_dir = (arguments.out_dir or (logs if arguments.quick else BENCH_DIR)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULTS_MD.name).write_text(markdown, encoding="utf-8")
@@ -1406,6 +1417,8 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
                 entry["stages"] = {key: series.as_json() for key, series in entry["stages"].items()}
             report["scaling"].append(entry)
     report["exponents"] = exponents(report["scaling"])
+    progress("--- ingest + validate at 50,000 rows")
+    report["ingest_50k"] = bench_ingest_50k(context)
     return report
 
 
@@ -1424,6 +1437,127 @@ def exponents(scaling: list[dict[str, Any]]) -> dict[str, dict[str, float | None
             "in_stage_local": growth_exponent(sizes[-2:], in_stage[-2:]) if len(sizes) > 2 else None,
         }
     return result
+
+
+# ------------------------------------------------------------------ ingest + validate at 50,000 rows
+# Issue 15: how long ingest and validate take on a 50,000-row coordinator CSV and a 50,000-row partner
+# workbook (benchmarks/ingest_50k.py makes them from the committed exports). ``--ingest-50k`` runs this
+# section alone and prints it; a full run adds it to the report.
+
+INGEST_50K_STAGES = STAGES[:2]  # ingest, validate: as the Makefile runs them
+
+
+def ingest_50k_config(copy: Path, data: Path, out: Path, inputs: list[dict[str, str]]) -> Path:
+    """A configuration (absolute paths) reading the given 50,000-row inputs and frame; outputs in ``out``."""
+    import yaml
+
+    raw = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
+    for key in ("codebook", "published_figures", "published_targets"):
+        raw["dataset"][key] = str((copy / raw["dataset"][key]).resolve())
+    raw["dataset"]["frame"] = str(data / "frame.csv")
+    raw["dataset"]["inputs"] = inputs
+    raw["processed_dir"] = str(out / "processed")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "config.yaml"
+    target.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def bench_ingest_50k(context: Context) -> dict[str, Any]:
+    """Ingest then validate, each as its own process, on each 50,000-row file alone and on both together."""
+    copy = copy_project(context.scratch / "ingest_50k_copy")
+    data = context.scratch / "ingest_50k" / "data"
+    env = dict(context.env, PYTHONPATH=str(copy))
+    generation = run_measured(
+        [context.python, copy / "benchmarks" / "ingest_50k.py", "--out-dir", data],
+        copy,
+        env,
+        context.logs / "ingest_50k" / "generate.log",
+    )
+    if not generation.ok:
+        progress(f"ingest 50k: generation FAILED: {generation.last_error()}")
+        return {"generation_error": generation.last_error()}
+    progress(f"ingest 50k: files written in {generation.seconds:.1f} s")
+    files = {
+        "coordinator CSV": [{"path": str(data / "coordinator.csv"), "instrument": "coordinator"}],
+        "partner XLSX": [{"path": str(data / "partner.xlsx"), "instrument": "partner"}],
+    }
+    files["both"] = files["coordinator CSV"] + files["partner XLSX"]
+    results: dict[str, dict[str, Series]] = {}
+    for label, inputs in files.items():
+        results[label] = {name: Series() for name, _ in INGEST_50K_STAGES}
+        for run in range(context.runs):
+            out = context.scratch / "ingest_50k" / f"{label.replace(' ', '_')}_{run}"
+            env_run = dict(context.env, PIPELINE_CONFIG=str(ingest_50k_config(copy, data, out, inputs)))
+            for name, arguments in INGEST_50K_STAGES:
+                log = context.logs / "ingest_50k" / f"{label.replace(' ', '_')}_{run}_{name}.log"
+                measurement = run_measured([context.python, *arguments], copy, env_run, log)
+                results[label][name].add(measurement, measurement.stage_seconds().get(name))
+                if not measurement.ok:
+                    progress(f"  {label} {name} FAILED: {measurement.last_error()}")
+                    break
+                progress(
+                    f"  {label} run {run + 1}: {name} {measurement.seconds:.1f} s "
+                    f"(in stage {measurement.stage_seconds().get(name) or 0:.1f} s), "
+                    f"peak RSS {measurement.max_rss_mib:.0f} MiB"
+                )
+            shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return {
+        "rows": {"coordinator": 50_000, "partner": 50_000},
+        "generation_seconds": generation.seconds,
+        "files": {
+            label: {name: s.as_json() for name, s in stages.items()} for label, stages in results.items()
+        },
+    }
+
+
+def ingest_50k_markdown(block: dict[str, Any] | None) -> str:
+    """The section of results.md for the 50,000-row ingest and validate timings."""
+    if not block or "files" not in block:
+        return ""
+    rows = []
+    for label, stages in block["files"].items():
+        ingest, validate = stages["ingest"], stages["validate"]
+        total = [(med(ingest["seconds"]) or 0) + (med(validate["seconds"]) or 0)]
+        rows.append(
+            [
+                label,
+                fmt_seconds(ingest["seconds"]),
+                fmt_seconds(ingest["in_stage_seconds"]),
+                fmt_seconds(validate["seconds"]),
+                fmt_seconds(validate["in_stage_seconds"]),
+                f"{total[0]:.1f} s",
+                f"{max(med(ingest['max_rss_mib']) or 0, med(validate['max_rss_mib']) or 0):.0f} MiB",
+            ]
+        )
+    lines = [
+        "",
+        "## Ingest and validate at 50,000 rows",
+        "",
+        "A 50,000-row coordinator CSV and a 50,000-row partner workbook (.xlsx), cycled from the committed "
+        "exports (benchmarks/ingest_50k.py); each stage is its own process (median of the runs; in-stage "
+        "time excludes start-up and imports).",
+        "",
+        *table(
+            [
+                "input",
+                "ingest",
+                "ingest in stage",
+                "validate",
+                "validate in stage",
+                "ingest + validate",
+                "peak RSS",
+            ],
+            rows,
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main_ingest_50k(context: Context) -> None:
+    block = bench_ingest_50k(context)
+    print(ingest_50k_markdown(block))
 
 
 if __name__ == "__main__":

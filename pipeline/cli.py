@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(COMMANDS[name].module)
+    sys.argv[0] = f"lsp-rap {name}"  # what each command's --help calls itself
     if name == "dependencies":
         module.main(rest, {command: spec.module for command, spec in COMMANDS.items()})
         return

@@ -15,27 +15,21 @@ from pathlib import Path
 from pipeline.core.paths import PROJECT_ROOT
 
 IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.tmp"
+    ".git", ".make", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.tmp"
 )
-# Outputs every `make all` must produce (a reviewer checks these names in the README too).
-EXPECTED_OUTPUTS = [
-    "data/processed/responses_coordinator.parquet",
-    "data/processed/responses_partner.parquet",
-    "data/processed/manifest.json",
-    "data/processed/valid_coordinator.parquet",
-    "data/processed/valid_partner.parquet",
-    "data/processed/rejected.csv",
-    "data/processed/validation_report.json",
-    "data/processed/analysis_base.parquet",
-    "analysis/tables/scale_reliability.csv",
-    "analysis/tables/estimates.csv",
-    "analysis/tables/comparisons.csv",
-    "analysis/tables/maturity_sensitivity.csv",
-    "analysis/tables/power.csv",
-    "analysis/tables/summary.md",
-    "analysis/manifest.json",
-    "analysis/report.html",
-]
+
+
+def _registered_outputs() -> list[str]:
+    """Every file `make all` must write, from the output registry, under the default config's folders."""
+    from pipeline.core.codebook import load_codebook
+    from pipeline.study.outputs import all_outputs, relative_path
+
+    folders = {"processed_dir": "data/processed", "analysis_dir": "analysis", "figures_dir": "figures"}
+    codebook = load_codebook(PROJECT_ROOT / "data/raw/codebook.yaml")
+    return [relative_path(output, folders) for output in all_outputs(codebook)]
+
+
+EXPECTED_OUTPUTS = _registered_outputs()
 
 
 def make_variable(name: str) -> list[str]:
@@ -50,9 +44,6 @@ def make_variable(name: str) -> list[str]:
     return result.stdout.split()
 
 
-# Every figure's png, svg, csv and caption, as the Makefile names them.
-FIGURE_FILES = make_variable("FIGURES")
-EXPECTED_OUTPUTS += FIGURE_FILES
 # Nothing the pipeline writes carries a timestamp; the manifests record the git commit, the same for two
 # clones of one commit (and absent in these copies, which leave .git out). So every output is compared.
 DETERMINISTIC = list(EXPECTED_OUTPUTS)

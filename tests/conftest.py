@@ -10,19 +10,26 @@ import pytest
 import yaml
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import DEFAULT_CONFIG
+from pipeline.core.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.study.frame import read_frame
 
 
 @pytest.fixture(scope="session")
-def project_codebook() -> Codebook:
-    return load_codebook(PROJECT_ROOT / "data/raw/codebook.yaml")
+def config() -> Config:
+    """The project's own configuration (config.yaml), loaded once."""
+    return load_config()
 
 
 @pytest.fixture(scope="session")
-def project_frame() -> pd.DataFrame:
-    return read_frame(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv")
+def codebook(config: Config) -> Codebook:
+    return load_codebook(config.codebook)
+
+
+@pytest.fixture(scope="session")
+def frame(config: Config) -> pd.DataFrame:
+    """The sampling frame through the one frame reader (so it has passed the frame's checks)."""
+    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="session")

@@ -4,31 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.stages.analyse import outcome_columns
 from pipeline.study.designs import design_columns
 from pipeline.study.disclosure import suppress
-from pipeline.study.frame import read_frame
 from pipeline.survey import p_adjust_bh
 from tests.toy_survey import toy_analysis
 
 TIER_SHIFT = 1.0
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def codebook(config):
-    return load_codebook(config.codebook)
-
-
-@pytest.fixture(scope="module")
-def frame(config):
-    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import yaml
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import DEFAULT_CONFIG, InputFile
 from pipeline.core.errors import PipelineError
+from pipeline.core.formats import unreadable_message
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.stages.ingest import build_manifest, ingest, write_outputs
 from pipeline.stages.validate import reconciliation_lines, validate
@@ -38,7 +39,19 @@ pytestmark = pytest.mark.xdist_group("bad_inputs")
 
 CORPUS = PROJECT_ROOT / "tests/bad_inputs"
 CORPUS_LABEL = "tests/bad_inputs"
-FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".gz": "csv",
+    ".zip": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".por": "por",
+}
 NOT_SELECTED = "0"
 
 
@@ -67,6 +80,25 @@ def _error(file: str, problem: str, stage: str = "ingest", **options: Any) -> Ou
     return Outcome("error", stage=stage, message=f"{CORPUS_LABEL}/{file}: {problem}", **options)
 
 
+def _unreadable(file: str, what: str, advice: str, **options: Any) -> Outcome:
+    return _error(file, unreadable_message(what, advice), **options)
+
+
+def _format_note(configured: str, content: str) -> tuple[None, str, str, str, str]:
+    return (None, "", configured, content, "format_from_content")
+
+
+def _por_names() -> dict[str, str]:
+    from pipeline.core.codebook import load_codebook
+    from tests.fixtures.survey_exports import por_names
+
+    return por_names(load_codebook(PROJECT_ROOT / "data/raw/codebook.yaml"), "coordinator")
+
+
+NUL_BYTE = (
+    "holds a NUL byte, which no answer contains (the file is damaged or in another encoding); "
+    "export the file again"
+)
 QUOTE_NEVER_CLOSED = (
     "a quote opened in this cell is never closed, so the rows after it were read into the cell; "
     "fix the quoting in the export"
@@ -110,12 +142,16 @@ OUTCOMES: dict[str, Outcome] = {
     "undecodable.csv": _error(
         "undecodable.csv", "is neither UTF-8 nor Windows-1252 (byte 2777); set encoding in config.yaml"
     ),
-    "not_csv_xlsx_renamed.csv": _error(
-        "not_csv_xlsx_renamed.csv",
-        "is a zip archive (an .xlsx workbook?), not CSV; fix the path or set format in config",
+    # The content decides the format; the name that said otherwise is recorded.
+    "not_csv_xlsx_renamed.csv": Outcome(
+        "repaired", repairs=(_format_note("csv", "xlsx"),), details={"format": "xlsx", "sheet": "responses"}
+    ),
+    "not_csv_pdf.csv": _unreadable(
+        "not_csv_pdf.csv",
+        "a PDF",
+        "export the survey data, not a printed report, as CSV or .xlsx",
         stage="cli-ingest",
     ),
-    "not_csv_pdf.csv": _error("not_csv_pdf.csv", "is a PDF, not CSV; fix the path or set format in config"),
     # ---------------------------------------------------------------- reading: quoting and truncation
     "truncated_last_row.csv": Outcome(
         "quarantined",
@@ -357,10 +393,8 @@ OUTCOMES: dict[str, Outcome] = {
     "xlsx_id_as_number.xlsx": Outcome(
         "quarantined", instrument="partner", rejected=((3, "P0002", "lsp_id", "lsp_in_frame", "9"),)
     ),
-    "xlsx_not_a_workbook.xlsx": _error(
-        "xlsx_not_a_workbook.xlsx",
-        "is not an Excel .xlsx workbook (not a zip archive); check the path and format",
-        instrument="partner",
+    "xlsx_not_a_workbook.xlsx": Outcome(
+        "repaired", instrument="partner", repairs=(_format_note("xlsx", "csv"),), details={"format": "csv"}
     ),
     # ---------------------------------------------------------------- SPSS
     "sav_value_labels_disagree.sav": Outcome(
@@ -386,7 +420,212 @@ OUTCOMES: dict[str, Outcome] = {
             (4, "C0003", "chair_type", "allowed_codes", "2.5"),
         ),
     ),
-    "sav_not_spss.sav": _error("sav_not_spss.sav", "is not an SPSS .sav file; check the path and format"),
+    "sav_not_spss.sav": Outcome("repaired", repairs=(_format_note("sav", "csv"),), details={"format": "csv"}),
+    # ---------------------------------------------------------------- real-world shapes (issue 15)
+    "xls_partner.xls": Outcome(
+        "repaired", instrument="partner", details={"format": "xls", "sheet": "responses"}
+    ),
+    "ods_partner.ods": Outcome(
+        "repaired", instrument="partner", details={"format": "ods", "sheet": "responses"}
+    ),
+    "dta_coordinator.dta": Outcome(
+        "repaired",
+        details={"format": "dta"},
+        cells={
+            (2, "chair_type"): "1",
+            (2, "research_budget_joint"): "-1",
+            (2, "comments"): "Good chair; weak theme groups.",
+        },
+    ),
+    # pyreadstat writes old-format Stata labels in UTF-8, which the format does not declare: the
+    # configured encoding is passed on (without it, five research_budget_band labels read 'Â£').
+    "dta_stata12.dta": Outcome("repaired", options={"encoding": "utf-8"}, details={"format": "dta"}),
+    "por_coordinator.por": Outcome(
+        "repaired",
+        options={"column_map": _por_names()},
+        details={"format": "por"},
+        repairs=((None, "", "", "", "value_labels_absent"),),
+        cells={(2, "leaders_competent"): "5", (3, "comments"): pd.NA},
+    ),
+    "zsav_coordinator.zsav": Outcome("repaired", details={"format": "sav"}, cells={(6, "forum_size"): "29"}),
+    "sav_without_value_labels.sav": Outcome("repaired", repairs=((None, "", "", "", "value_labels_absent"),)),
+    "csv_gzip.csv.gz": Outcome("repaired", details={"format": "csv", "compression": "gzip"}),
+    "csv_in_zip.zip": Outcome(
+        "repaired", details={"compression": "zip", "member": "LSP survey/coordinators.csv"}
+    ),
+    "zip_two_files.zip": _unreadable(
+        "zip_two_files.zip",
+        "a zip archive of 2 files (coordinators.csv, partners.xlsx)",
+        "unzip it and list each export in dataset.inputs",
+    ),
+    "gzip_damaged.csv.gz": _unreadable(
+        "gzip_damaged.csv.gz",
+        "a damaged gzip file (Compressed file ended before the end-of-stream marker was reached)",
+        "compress the export again",
+    ),
+    "utf16_tab.txt": Outcome("repaired", details={"encoding": "utf-16", "delimiter": "tab"}),
+    "utf16_comma.csv": Outcome("repaired", details={"encoding": "utf-16", "delimiter": "comma"}),
+    "utf32_tab.txt": Outcome("repaired", details={"encoding": "utf-32", "delimiter": "tab"}),
+    "utf16_no_bom.txt": _unreadable(
+        "utf16_no_bom.txt",
+        "UTF-16-LE text without a byte-order mark",
+        "set encoding: utf-16-le for this input in config.yaml",
+    ),
+    # The advice of the case above works: no second error.
+    "utf16_no_bom_configured.txt": Outcome(
+        "repaired", options={"encoding": "utf-16-le"}, details={"encoding": "utf-16-le", "delimiter": "tab"}
+    ),
+    "xlsx_renamed_xls.xls": Outcome(
+        "repaired", instrument="partner", repairs=(_format_note("xls", "xlsx"),), details={"format": "xlsx"}
+    ),
+    "sav_renamed_csv.csv": Outcome(
+        "repaired", repairs=(_format_note("csv", "sav"),), details={"format": "sav"}
+    ),
+    "xlsx_uncalculated_formula.xlsx": _error(
+        "xlsx_uncalculated_formula.xlsx",
+        "sheet 'responses' cell D3 (row 3): a formula with no stored result (the workbook was written by "
+        "a program and never calculated), so its answer cannot be read; open the workbook in Excel or "
+        "LibreOffice, save it, and run again",
+        instrument="partner",
+    ),
+    "nul_early.csv": _error("nul_early.csv", f"row 2 column chair_type: {NUL_BYTE}"),
+    "nul_late.csv": _error("nul_late.csv", f"row 6 column chair_type: {NUL_BYTE}"),
+    "control_character_coded.csv": Outcome(
+        "quarantined",
+        rejected=(
+            (3, "C0002", "leaders_competent", "control_character", "Agree\x1f"),
+            (5, "C0004", "forum_size", "control_character", "1\x072"),
+        ),
+    ),
+    "overlong_comment.csv": _error(
+        "overlong_comment.csv",
+        "row 4 column comments: a cell of 200,000 characters, more than the 131,072 a cell may hold (a "
+        "quote left open, or text pasted by mistake); fix the cell in the export",
+    ),
+    "semicolon_decimal_comma.csv": Outcome(
+        "quarantined",
+        details={"delimiter": "semicolon"},
+        repairs=(
+            (2, "forum_size", "18,0", "18", "decimal_comma"),
+            (3, "support_team_fte", "2,00", "2", "decimal_comma"),
+        ),
+        rejected=((4, "C0003", "forum_size", "integer", "12,5"),),
+        cells={(2, "forum_size"): "18", (3, "support_team_fte"): "2"},
+    ),
+    "surveymonkey_two_header_rows.csv": Outcome(
+        "repaired",
+        rows=(3, 4, 5, 6, 7),
+        repairs=((2, "", "SurveyMonkey option row", "", "extra_header_row_skipped"),),
+        cells={(3, "respondent_id"): "C0001", (3, "forum_size"): "18"},
+    ),
+    "qualtrics_three_header_rows.csv": Outcome(
+        "repaired",
+        rows=(4, 5, 6, 7, 8),
+        repairs=(
+            (2, "", "Qualtrics question-text row", "", "extra_header_row_skipped"),
+            (3, "", "Qualtrics ImportId row", "", "extra_header_row_skipped"),
+        ),
+        cells={(4, "respondent_id"): "C0001"},
+    ),
+    "question_text_row_configured.csv": Outcome(
+        "repaired",
+        options={"extra_header_rows": 1},
+        rows=(3, 4, 5, 6, 7),
+        repairs=((2, "", "extra_header_rows in config.yaml", "", "extra_header_row_skipped"),),
+    ),
+    "labels_with_codes.csv": Outcome(
+        "repaired",
+        repairs=(
+            (2, "leaders_competent", "5. Strongly agree", "5", "code_and_label"),
+            (2, "scs_outcomes_monitored", "4 - Agree", "4", "code_and_label"),
+            (3, "scs_shared_vision", "Agree (4)", "4", "code_and_label"),
+            (4, "members_lack_training", "(2) Disagree", "2", "code_and_label"),
+        ),
+        cells={(2, "scs_outcomes_monitored"): "4", (3, "scs_shared_vision"): "4"},
+    ),
+    "labels_with_codes_disagree.csv": Outcome(
+        "quarantined",
+        rejected=(
+            (2, "C0001", "scs_outcomes_monitored", "code_label_disagree", "2 - Agree"),
+            (3, "C0002", "leaders_competent", "code_label_disagree", "Strongly agree (4)"),
+        ),
+    ),
+    "lsp_by_name.csv": Outcome(
+        "repaired",
+        repairs=(
+            (2, "lsp_id", "Epping Forest District Council", "22UH", "lsp_id_from_name"),
+            (3, "lsp_id", "KETTERING BOROUGH COUNCIL", "34UE", "lsp_id_from_name"),
+            (4, "lsp_id", "West Berkshire Council", "00MB", "lsp_id_from_name"),
+            (5, "lsp_id", "Shropshire County Council", "39", "lsp_id_from_name"),
+            (6, "lsp_id", "North West Leicestershire", "31UH", "lsp_id_from_name"),
+        ),
+        cells={(2, "lsp_id"): "22UH", (5, "lsp_id"): "39"},
+    ),
+    "lsp_name_ambiguous.csv": Outcome(
+        "quarantined",
+        repairs=(
+            (
+                3,
+                "lsp_id",
+                "Durham",
+                "not repaired: names several LSPs: 20 (Durham); 20UE (Durham)",
+                "lsp_name_unmatched",
+            ),
+        ),
+        rejected=((3, "C0002", "lsp_id", "lsp_name_ambiguous", "Durham"),),
+    ),
+    "lsp_name_unknown.csv": Outcome(
+        "quarantined",
+        repairs=(
+            (
+                3,
+                "lsp_id",
+                "Newcastle",
+                "not repaired: no LSP of this name; similar: 00CJ (Newcastle upon Tyne); "
+                "41UE (Newcastle-under-Lyme)",
+                "lsp_name_unmatched",
+            ),
+            (
+                4,
+                "lsp_id",
+                "Gotham City Council",
+                "not repaired: no LSP of this name in the frame",
+                "lsp_name_unmatched",
+            ),
+        ),
+        rejected=(
+            (3, "C0002", "lsp_id", "lsp_in_frame", "Newcastle"),
+            (4, "C0003", "lsp_id", "lsp_in_frame", "Gotham City Council"),
+        ),
+    ),
+    "html_as_xls.xls": _unreadable(
+        "html_as_xls.xls",
+        "an HTML page (a web export saved under a spreadsheet name?)",
+        "open it in Excel or LibreOffice and save as .xlsx or CSV",
+        instrument="partner",
+    ),
+    "xml_spreadsheet_2003.xls": _unreadable(
+        "xml_spreadsheet_2003.xls",
+        "an Excel 2003 XML spreadsheet",
+        "open it in Excel or LibreOffice and save as .xlsx",
+        instrument="partner",
+    ),
+    "password_protected.xlsx": _unreadable(
+        "password_protected.xlsx",
+        "a password-protected Excel workbook",
+        "open it in Excel, remove the password (File > Info > Protect Workbook) and save as .xlsx",
+    ),
+    "word_document.xlsx": _unreadable(
+        "word_document.xlsx", "a Word document", "export the survey data, not the report, as .xlsx or CSV"
+    ),
+    "json_export.csv": _unreadable(
+        "json_export.csv", "a JSON file", "export the responses as CSV from the survey tool"
+    ),
+    "binary_garbage.csv": _unreadable(
+        "binary_garbage.csv",
+        "a binary file of a kind ingest does not know",
+        "check the path, or export the data again",
+    ),
     # ---------------------------------------------------------------- frame
     "frame_missing_tier.csv": _error(
         "frame_missing_tier.csv",
@@ -405,7 +644,7 @@ OUTCOMES: dict[str, Outcome] = {
         "error",
         stage="cli-ingest",
         message="config {config}: unknown key dataset.inputs[2].header_rows (allowed: path, instrument, "
-        "format, sheet, encoding, header_row, column_map)",
+        "format, sheet, encoding, header_row, extra_header_rows, column_map)",
     ),
     "config_wrong_type.yaml": Outcome(
         "error",
@@ -430,13 +669,13 @@ def test_every_corpus_file_has_one_outcome_and_one_readme_line():
     assert listed == files
 
 
-def test_the_committed_corpus_is_what_make_corpus_writes(project_codebook):
+def test_the_committed_corpus_is_what_make_corpus_writes(codebook):
     from tests.bad_inputs.make_corpus import CASES, readme
 
     # The configs are built from config.yaml, which may change without making them less wrong.
     for case in CASES:
         if not case.file.startswith("config_"):
-            assert case.build(project_codebook) == (CORPUS / case.file).read_bytes(), case.file
+            assert case.build(codebook) == (CORPUS / case.file).read_bytes(), case.file
     assert readme() == (CORPUS / "README.md").read_text(encoding="utf-8")
 
 
@@ -496,9 +735,9 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     processes: CliCases = {}
     # A representative structural error, through ingest's command line.
     config = _config(
-        root / "not_csv", [{"path": str(CORPUS / "not_csv_xlsx_renamed.csv"), "instrument": "coordinator"}]
+        root / "not_csv", [{"path": str(CORPUS / "not_csv_pdf.csv"), "instrument": "coordinator"}]
     )
-    processes["not_csv_xlsx_renamed.csv"] = (_start("pipeline.stages.ingest", config), {})
+    processes["not_csv_pdf.csv"] = (_start("pipeline.stages.ingest", config), {})
     # Config errors: the corpus file itself, copied to a temporary folder (its relative paths land there).
     for file, module in (
         ("config_unknown_key.yaml", "pipeline.stages.ingest"),
@@ -527,13 +766,13 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
 
 
 @pytest.fixture(scope="module")
-def cli_runs(tmp_path_factory: pytest.TempPathFactory, project_codebook: Codebook):
+def cli_runs(tmp_path_factory: pytest.TempPathFactory, codebook: Codebook):
     """The command-line cases, all started with the module's first test; each test collects its own.
 
     They run beside the in-process cases (which come first), so their start-up costs little time.
     """
     root = tmp_path_factory.mktemp("cli")
-    processes = _start_cli_cases(root, project_codebook)
+    processes = _start_cli_cases(root, codebook)
     results: dict[str, tuple[subprocess.CompletedProcess, dict[str, str]]] = {}
 
     def result(name: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
@@ -571,12 +810,12 @@ def _assert_one_error_line(completed: subprocess.CompletedProcess, stage: str, m
 @pytest.mark.parametrize(
     "file", sorted(OUTCOMES, key=lambda file: (OUTCOMES[file].stage.startswith("cli-"), file))
 )
-def test_bad_input(file, project_codebook, project_frame, cli_runs):
+def test_bad_input(file, codebook, frame, cli_runs):
     outcome = OUTCOMES[file]
     if outcome.kind == "error":
-        _check_error(file, outcome, project_codebook, cli_runs)
+        _check_error(file, outcome, codebook, cli_runs)
     else:
-        _check_rows(file, outcome, project_codebook, project_frame)
+        _check_rows(file, outcome, codebook, frame)
 
 
 CliResult = Callable[[str], tuple[subprocess.CompletedProcess, dict[str, str]]]
@@ -592,7 +831,7 @@ def _check_error(file: str, outcome: Outcome, codebook: Codebook, cli_runs: CliR
             path = CORPUS / file
             validate({}, read_frame(path), codebook)
         else:
-            ingest([_spec(file, outcome)], codebook)
+            ingest([_spec(file, outcome)], codebook, read_frame(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv"))
     message = str(caught.value)
     assert message == outcome.message
     assert "\n" not in message and "\r" not in message
@@ -600,7 +839,7 @@ def _check_error(file: str, outcome: Outcome, codebook: Codebook, cli_runs: CliR
 
 def _check_rows(file: str, outcome: Outcome, codebook: Codebook, frame: pd.DataFrame) -> None:
     label = f"{CORPUS_LABEL}/{file}"
-    ingested = ingest([_spec(file, outcome)], codebook)
+    ingested = ingest([_spec(file, outcome)], codebook, frame)
     (entry,) = ingested.inputs
     assert entry["rows"] == len(outcome.rows)
     assert {key: entry.get(key) for key in outcome.details} == outcome.details

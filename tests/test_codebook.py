@@ -10,12 +10,6 @@ from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 from pipeline.study.vocabulary import INSTRUMENTS
 
-
-@pytest.fixture(scope="module")
-def codebook():
-    return load_codebook(load_config().codebook)
-
-
 # Every survey item the report digest names, with the codebook variable that carries it and the
 # provenance it must cite.
 REPORT_ITEMS = {

@@ -1,5 +1,9 @@
 """config.yaml is checked before anything runs: unknown keys and wrong types are refused by name."""
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +51,93 @@ def test_a_bad_config_is_refused_naming_the_key(tmp_path, mutate, message):
 def test_a_missing_config_file_is_one_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda raw: raw["disclosure"].update(min_cell=0), "disclosure.min_cell must be at least 1, got 0"),
+        (lambda raw: raw["disclosure"].update(min_cell=-3), "disclosure.min_cell must be at least 1, got -3"),
+        (lambda raw: raw["synthetic"].update(seed=-1), "synthetic.seed must be from 0 to"),
+        (lambda raw: raw["synthetic"].update(n_coordinators=389), "n_coordinators must be from 1 to 388"),
+        (lambda raw: raw["maturity"].update(mature_min_years=0), "mature_min_years must be from 1 to 100"),
+        (lambda raw: raw["dataset"]["inputs"][0].update(header_row=0), "header_row must be at least 1"),
+    ],
+)
+def test_a_number_out_of_its_range_is_refused(tmp_path, mutate, message):
+    """A min_cell of 0 would switch disclosure control off without a word: every range is checked."""
+    with pytest.raises(PipelineError) as error:
+        load_config(_variant(tmp_path, mutate))
+    assert message in str(error.value)
+
+
+def test_relative_paths_are_relative_to_the_project_root_wherever_the_config_is(tmp_path):
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    (elsewhere / "config.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = load_config(elsewhere / "config.yaml")
+    assert config.frame == PROJECT_ROOT / "data/raw/lsp_frame_2008.csv"
+    assert config.processed_dir == PROJECT_ROOT / "data/processed"
+    assert config.inputs[0].path == PROJECT_ROOT / raw["dataset"]["inputs"][0]["path"]
+
+
+def _readme_configuration() -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_documents_every_config_key():
+    from pipeline.core.config import SECTIONS
+
+    documented = _readme_configuration()
+    missing = []
+    for section, keys in SECTIONS.items():
+        prefix = {"config": "", "dataset.inputs[]": "inputs[]."}.get(section, f"{section}.")
+        for key, (kind, *_) in keys.items():
+            # A section (a mapping) is documented by its keys; every other key by name, in backticks.
+            if kind is not dict and not re.search(rf"`{re.escape(prefix + key)}(\[\])?`", documented):
+                missing.append(prefix + key)
+    assert missing == []
+
+
+HELP_COMMANDS = ["ingest", "validate", "derive", "analyse", "figures", "report", "verify", "validate-methods"]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS)
+def test_help_works_with_a_broken_config_and_shows_every_default(tmp_path, command):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dataset: [unclosed\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", command, "--help"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PIPELINE_CONFIG": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: lsp-rap {command}")
+    # Each option that takes a value says what it is and its default.
+    options = re.split(r"\n  (?=-)", result.stdout.split("\noptions:\n", 1)[1])
+    with_values = [" ".join(o.split()) for o in options if re.match(r"-[-\w]+ [A-Z_]+", o.strip())]
+    assert with_values, result.stdout
+    assert [o for o in with_values if "(default:" not in o] == []
+
+
+def test_a_broken_config_stops_a_stage_with_one_line(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dataset: [unclosed\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "ingest", "--config", str(broken)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ingest: config ")
+    assert "not valid YAML" in result.stderr

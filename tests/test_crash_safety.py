@@ -86,7 +86,7 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     # Kill 1: once the analysis stage has started (its inputs rewritten, its outputs not yet).
     log = tmp_path / "make-1.log"
     first = _start_make(project, log)
-    assert _kill_when(first, lambda: b"-m pipeline.stages.analyse" in log.read_bytes())
+    assert _kill_when(first, lambda: b"-m pipeline analyse" in log.read_bytes())
     _assert_no_partial_outputs(project, reference)
     assert run_make(project, "-q", "all").returncode != 0  # make knows the build is unfinished
 

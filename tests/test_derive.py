@@ -4,10 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.stages.derive import common_scale_items, cronbach_alpha, derive
-from pipeline.study.frame import read_frame
 from pipeline.study.vocabulary import (
     COMPOSITE_ELEMENT_FOR_OTHER_OUTCOMES,
     LESS_MATURE,
@@ -15,21 +12,6 @@ from pipeline.study.vocabulary import (
     maturity_column,
     scale_column,
 )
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def codebook(config):
-    return load_codebook(config.codebook)
-
-
-@pytest.fixture(scope="module")
-def frame(config):
-    return read_frame(config.frame)
 
 
 def _responses(codebook, instrument, rows):

@@ -1,15 +1,5 @@
 """The sampling frame in data/raw: the real 388 LSPs, with ids kept as text."""
 
-import pandas as pd
-import pytest
-
-from pipeline.core.config import load_config
-
-
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return pd.read_csv(load_config().frame, dtype=str, keep_default_na=False)
-
 
 def test_frame_has_388_unique_lsps(frame):
     assert len(frame) == 388

@@ -41,18 +41,18 @@ SOURCE = ["source_file", "source_row"]
 
 
 @pytest.fixture(scope="module")
-def lsp_ids(project_frame):
-    return project_frame["lsp_id"].tolist()
+def lsp_ids(frame):
+    return frame["lsp_id"].tolist()
 
 
 @pytest.fixture(scope="module")
-def coordinator_codes(project_codebook, lsp_ids):
-    return code_rows(project_codebook, "coordinator", 24, lsp_ids, seed=3)
+def coordinator_codes(codebook, lsp_ids):
+    return code_rows(codebook, "coordinator", 24, lsp_ids, seed=3)
 
 
 @pytest.fixture(scope="module")
-def coordinator_labels(project_codebook, coordinator_codes):
-    return to_labels(project_codebook, "coordinator", coordinator_codes)
+def coordinator_labels(codebook, coordinator_codes):
+    return to_labels(codebook, "coordinator", coordinator_codes)
 
 
 def _tidy(result, instrument="coordinator"):
@@ -81,8 +81,8 @@ def test_normalise_label_straightens_quotes_and_folds_case():
         ("Not applicable", "Not applicable", None),  # -1 is not allowed for this item
     ],
 )
-def test_likert_labels_map_to_codes(project_codebook, cell, code, kind):
-    codes, kinds = translate_column(pd.Series([cell]), project_codebook["leaders_competent"])
+def test_likert_labels_map_to_codes(codebook, cell, code, kind):
+    codes, kinds = translate_column(pd.Series([cell]), codebook["leaders_competent"])
     assert codes.tolist() == [code]
     assert kinds.tolist() == [kind if kind else pd.NA]
 
@@ -102,30 +102,30 @@ def test_likert_labels_map_to_codes(project_codebook, cell, code, kind):
         ("12.5", "12.5", None),
     ],
 )
-def test_counts_are_repaired_or_passed_through(project_codebook, cell, code, kind):
-    codes, kinds = translate_column(pd.Series([cell]), project_codebook["forum_size"])
+def test_counts_are_repaired_or_passed_through(codebook, cell, code, kind):
+    codes, kinds = translate_column(pd.Series([cell]), codebook["forum_size"])
     assert codes.tolist() == [code]
     assert kinds.tolist() == [kind if kind else pd.NA]
 
 
-def test_routed_item_accepts_not_applicable_and_na_shorthand(project_codebook):
+def test_routed_item_accepts_not_applicable_and_na_shorthand(codebook):
     codes, kinds = translate_column(
-        pd.Series(["Not applicable", "N/A", "Yes"]), project_codebook["support_team_partner_staff"]
+        pd.Series(["Not applicable", "N/A", "Yes"]), codebook["support_team_partner_staff"]
     )
     assert codes.tolist() == ["-1", "-1", "1"]
     assert kinds.tolist() == [pd.NA, KIND_SENTINEL, pd.NA]
 
 
-def test_ids_are_stripped_and_free_text_kept(project_codebook):
-    ids, kinds = translate_column(pd.Series([" 09", "00BL", ""]), project_codebook["lsp_id"])
+def test_ids_are_stripped_and_free_text_kept(codebook):
+    ids, kinds = translate_column(pd.Series([" 09", "00BL", ""]), codebook["lsp_id"])
     assert ids.tolist() == ["09", "00BL", pd.NA]
     assert kinds.tolist() == ["id_whitespace", pd.NA, pd.NA]
-    text, _ = translate_column(pd.Series(["  a, b\nc ", ""]), project_codebook["comments"])
+    text, _ = translate_column(pd.Series(["  a, b\nc ", ""]), codebook["comments"])
     assert text.tolist() == ["  a, b\nc ", pd.NA]
     assert str(text.dtype) == "string"
 
 
-def test_every_repair_is_recorded_with_file_row_and_column(tmp_path, project_codebook, coordinator_labels):
+def test_every_repair_is_recorded_with_file_row_and_column(tmp_path, codebook, coordinator_labels):
     labels = coordinator_labels.head(4).copy()
     labels.loc[0, "comments"] = "line one\nline two"  # a quoted newline must not shift row numbers
     labels.loc[1, "leaders_competent"] = "  agree"
@@ -133,7 +133,7 @@ def test_every_repair_is_recorded_with_file_row_and_column(tmp_path, project_cod
     labels.loc[3, "chair_type"] = "Council Leader or Elected Mayor"
     labels.loc[3, "development_stage"] = "Colaboration"
     path = write_csv_export(tmp_path / "c.csv", labels)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     repairs = result.repairs[["row", "column", "original", "repaired", "kind"]]
     assert repairs.astype(str).to_numpy().tolist() == [
         ["3", "leaders_competent", "  agree", "4", KIND_NORMALISED],
@@ -152,23 +152,23 @@ def test_every_repair_is_recorded_with_file_row_and_column(tmp_path, project_cod
     [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "windows-1252")],
 )
 def test_encodings_are_detected(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels, encoding, recorded
+    tmp_path, codebook, coordinator_codes, coordinator_labels, encoding, recorded
 ):
     labels = coordinator_labels.copy()
     labels.loc[0, "comments"] = "Café in Sefton cost £1,200 — “good” value"
     path = write_csv_export(tmp_path / "c.csv", labels, encoding=encoding)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     assert result.inputs[0]["encoding"] == recorded
-    expected = expected_tidy(project_codebook, "coordinator", coordinator_codes)
+    expected = expected_tidy(codebook, "coordinator", coordinator_codes)
     expected.loc[0, "comments"] = "Café in Sefton cost £1,200 — “good” value"
     pd.testing.assert_frame_equal(_tidy(result), expected)
 
 
-def test_configured_encoding_wins(tmp_path, project_codebook, coordinator_labels):
+def test_configured_encoding_wins(tmp_path, codebook, coordinator_labels):
     labels = coordinator_labels.head(2).copy()
     labels.loc[0, "comments"] = "Zoë"
     path = write_csv_export(tmp_path / "c.csv", labels, encoding="latin-1")
-    result = ingest([input_file(path, "coordinator", encoding="latin-1")], project_codebook)
+    result = ingest([input_file(path, "coordinator", encoding="latin-1")], codebook)
     assert result.inputs[0]["encoding"] == "latin-1"
     assert result.responses["coordinator"]["comments"].iloc[0] == "Zoë"
 
@@ -176,20 +176,14 @@ def test_configured_encoding_wins(tmp_path, project_codebook, coordinator_labels
 @pytest.mark.parametrize(
     ("delimiter", "name"), [(",", "comma"), (";", "semicolon"), ("\t", "tab"), ("|", "pipe")]
 )
-def test_delimiters_are_sniffed(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels, delimiter, name
-):
+def test_delimiters_are_sniffed(tmp_path, codebook, coordinator_codes, coordinator_labels, delimiter, name):
     path = write_csv_export(tmp_path / "c.csv", coordinator_labels, delimiter=delimiter)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     assert result.inputs[0]["delimiter"] == name
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
 
 
-def test_mixed_line_endings_and_quoted_newlines(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels
-):
+def test_mixed_line_endings_and_quoted_newlines(tmp_path, codebook, coordinator_codes, coordinator_labels):
     header = coordinator_labels.head(0).to_csv(index=False, lineterminator="\n").rstrip("\n")
     records = [header] + [
         coordinator_labels.iloc[[i]].to_csv(index=False, header=False, lineterminator="\n").rstrip("\n")
@@ -201,55 +195,49 @@ def test_mixed_line_endings_and_quoted_newlines(
     mixed = "".join(record + endings[i % 3] for i, record in enumerate(records))
     path = tmp_path / "c.csv"
     path.write_bytes(mixed.encode("utf-8"))
-    result = ingest([input_file(path, "coordinator")], project_codebook)
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    result = ingest([input_file(path, "coordinator")], codebook)
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
     # Rows are records as a spreadsheet shows them: the header is row 1.
     assert result.responses["coordinator"]["source_row"].tolist() == list(
         range(2, len(coordinator_codes) + 2)
     )
 
 
-def test_header_only_gives_zero_rows(tmp_path, project_codebook, coordinator_labels):
+def test_header_only_gives_zero_rows(tmp_path, codebook, coordinator_labels):
     path = write_csv_export(tmp_path / "c.csv", coordinator_labels.head(0))
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     table = result.responses["coordinator"]
     assert len(table) == 0
-    assert list(table.columns) == [*project_codebook.columns("coordinator"), *SOURCE]
+    assert list(table.columns) == [*codebook.columns("coordinator"), *SOURCE]
 
 
-def test_unknown_columns_are_left_out_and_recorded_once(tmp_path, project_codebook, coordinator_labels):
+def test_unknown_columns_are_left_out_and_recorded_once(tmp_path, codebook, coordinator_labels):
     labels = coordinator_labels.assign(interviewer="Jo", StartDate="2008-01-01")
     path = write_csv_export(tmp_path / "c.csv", labels)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     unknown = result.repairs[result.repairs["kind"] == KIND_UNKNOWN_COLUMN]
     assert sorted(unknown["column"]) == ["StartDate", "interviewer"]
     assert "interviewer" not in result.responses["coordinator"]
 
 
-def test_column_map_renames_export_headers(tmp_path, project_codebook, coordinator_codes, coordinator_labels):
+def test_column_map_renames_export_headers(tmp_path, codebook, coordinator_codes, coordinator_labels):
     labels = coordinator_labels.rename(columns={"respondent_id": "RespID", "forum_size": "Q7"})
     path = write_csv_export(tmp_path / "c.csv", labels)
     spec = input_file(path, "coordinator", column_map={"RespID": "respondent_id", "Q7": "forum_size"})
-    result = ingest([spec], project_codebook)
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    result = ingest([spec], codebook)
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
 
 
-def test_an_optional_column_missing_from_the_export_is_not_answered(
-    tmp_path, project_codebook, coordinator_labels
-):
+def test_an_optional_column_missing_from_the_export_is_not_answered(tmp_path, codebook, coordinator_labels):
     path = write_csv_export(tmp_path / "c.csv", coordinator_labels.drop(columns=["forum_size"]))
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    result = ingest([input_file(path, "coordinator")], codebook)
     assert set(result.responses["coordinator"]["forum_size"]) == {"-9"}
 
 
-def test_several_inputs_feed_one_instrument(tmp_path, project_codebook, coordinator_labels):
+def test_several_inputs_feed_one_instrument(tmp_path, codebook, coordinator_labels):
     first = write_csv_export(tmp_path / "a.csv", coordinator_labels.head(5))
     second = write_csv_export(tmp_path / "b.csv", coordinator_labels.tail(3), delimiter=";")
-    result = ingest([input_file(first, "coordinator"), input_file(second, "coordinator")], project_codebook)
+    result = ingest([input_file(first, "coordinator"), input_file(second, "coordinator")], codebook)
     table = result.responses["coordinator"]
     assert len(table) == 8
     assert table["source_file"].str.rsplit("/", n=1).str[-1].tolist() == ["a.csv"] * 5 + ["b.csv"] * 3
@@ -260,7 +248,7 @@ def test_several_inputs_feed_one_instrument(tmp_path, project_codebook, coordina
 
 
 def test_excel_named_sheet_after_another_with_a_title_row(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels
+    tmp_path, codebook, coordinator_codes, coordinator_labels
 ):
     path = write_xlsx_export(
         tmp_path / "c.xlsx",
@@ -269,26 +257,24 @@ def test_excel_named_sheet_after_another_with_a_title_row(
         title_rows=["LSP coordinator survey 2008", ""],
         sheets_before=("cover",),
     )
-    result = ingest([input_file(path, "coordinator", sheet="responses")], project_codebook)
+    result = ingest([input_file(path, "coordinator", sheet="responses")], codebook)
     assert result.inputs[0]["sheet"] == "responses" and result.inputs[0]["header_row"] == 3
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
     assert result.responses["coordinator"]["source_row"].iloc[0] == 4  # the sheet's own row number
-    by_index = ingest([input_file(path, "coordinator", sheet=1, header_row=3)], project_codebook)
+    by_index = ingest([input_file(path, "coordinator", sheet=1, header_row=3)], codebook)
     pd.testing.assert_frame_equal(by_index.responses["coordinator"], result.responses["coordinator"])
 
 
-def test_excel_missing_sheet_is_named(tmp_path, project_codebook, coordinator_labels):
+def test_excel_missing_sheet_is_named(tmp_path, codebook, coordinator_labels):
     path = write_xlsx_export(tmp_path / "c.xlsx", coordinator_labels, sheet="data")
     with pytest.raises(PipelineError, match="has no sheet 'responses'; sheets: data"):
-        ingest([input_file(path, "coordinator", sheet="responses")], project_codebook)
+        ingest([input_file(path, "coordinator", sheet="responses")], codebook)
 
 
-def test_sav_value_labels_that_disagree_are_reported(tmp_path, project_codebook, coordinator_codes):
+def test_sav_value_labels_that_disagree_are_reported(tmp_path, codebook, coordinator_codes):
     overrides = {"chair_type": {1: "Council leader"}, "leaders_competent": {5: "Strongly Agree", 7: "Other"}}
-    path = write_sav_export(tmp_path / "c.sav", project_codebook, "coordinator", coordinator_codes, overrides)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
+    path = write_sav_export(tmp_path / "c.sav", codebook, "coordinator", coordinator_codes, overrides)
+    result = ingest([input_file(path, "coordinator")], codebook)
     labels = result.repairs[result.repairs["kind"].str.startswith("sav_")]
     assert labels[["column", "original", "repaired", "kind"]].to_numpy().tolist() == [
         ["chair_type", "1=Council leader", "1=Council leader or elected mayor", KIND_SAV_LABEL],
@@ -296,22 +282,18 @@ def test_sav_value_labels_that_disagree_are_reported(tmp_path, project_codebook,
         ["leaders_competent", "7=Other", "", "sav_value_label_not_in_codebook"],
     ]
     # The codes are what count: the data are unchanged by the labels.
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
 
 
 def test_the_same_data_as_csv_xlsx_and_sav_give_identical_tables(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels
+    tmp_path, codebook, coordinator_codes, coordinator_labels
 ):
     paths = [
         write_csv_export(tmp_path / "c.csv", coordinator_labels, encoding="cp1252", delimiter=";"),
         write_xlsx_export(tmp_path / "c.xlsx", coordinator_labels),
-        write_sav_export(tmp_path / "c.sav", project_codebook, "coordinator", coordinator_codes),
+        write_sav_export(tmp_path / "c.sav", codebook, "coordinator", coordinator_codes),
     ]
-    tables = [
-        ingest([input_file(path, "coordinator")], project_codebook).responses["coordinator"] for path in paths
-    ]
+    tables = [ingest([input_file(path, "coordinator")], codebook).responses["coordinator"] for path in paths]
     for table in tables[1:]:
         pd.testing.assert_frame_equal(
             table.drop(columns="source_file"), tables[0].drop(columns="source_file")
@@ -330,6 +312,17 @@ def _empty_file(path: Path) -> Path:
 def _zip_file(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("x.txt", "hello")
+        archive.writestr("y.txt", "world")
+    return path
+
+
+def _pdf_file(path: Path) -> Path:
+    path.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    return path
+
+
+def _html_file(path: Path) -> Path:
+    path.write_bytes(b"<html><body><table><tr><td>respondent_id</td></tr></table></body></html>")
     return path
 
 
@@ -337,9 +330,9 @@ def _zip_file(path: Path) -> Path:
     ("make", "options", "message"),
     [
         (lambda d, labels: d / "absent.csv", {}, "absent.csv: not found"),
-        (lambda d, labels: _zip_file(d / "c.csv"), {}, "is a zip archive (an .xlsx workbook?), not CSV"),
-        (lambda d, labels: write_csv_export(d / "c.xlsx", labels), {}, "is not an Excel .xlsx workbook"),
-        (lambda d, labels: write_csv_export(d / "c.sav", labels), {}, "is not an SPSS .sav file"),
+        (lambda d, labels: _zip_file(d / "c.csv"), {}, "seems to be a zip archive of 2 files (x.txt, y.txt)"),
+        (lambda d, labels: _pdf_file(d / "c.xlsx"), {}, "seems to be a PDF, which ingest cannot read"),
+        (lambda d, labels: _html_file(d / "c.xls"), {"format": "xls"}, "seems to be an HTML page"),
         (lambda d, labels: _empty_file(d / "c.csv"), {}, "is empty"),
         (
             lambda d, labels: write_csv_export(d / "c.csv", labels, delimiter=":"),
@@ -366,9 +359,9 @@ def _zip_file(path: Path) -> Path:
     ],
     ids=[
         "missing",
-        "zip-as-csv",
-        "csv-as-xlsx",
-        "csv-as-sav",
+        "zip-of-two-as-csv",
+        "pdf-as-xlsx",
+        "html-as-xls",
         "empty",
         "wrong-delimiter",
         "dup-header",
@@ -377,33 +370,33 @@ def _zip_file(path: Path) -> Path:
     ],
 )
 def test_structural_problems_stop_with_one_clear_line(
-    tmp_path, project_codebook, coordinator_labels, make, options, message
+    tmp_path, codebook, coordinator_labels, make, options, message
 ):
     path = make(tmp_path, coordinator_labels)
     with pytest.raises(PipelineError) as error:
-        ingest([input_file(path, "coordinator", **options)], project_codebook)
+        ingest([input_file(path, "coordinator", **options)], codebook)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
 
-def test_a_row_with_too_many_cells_is_refused_with_its_row(tmp_path, project_codebook, coordinator_labels):
+def test_a_row_with_too_many_cells_is_refused_with_its_row(tmp_path, codebook, coordinator_labels):
     path = write_csv_export(tmp_path / "c.csv", coordinator_labels.head(3))
     lines = path.read_text().splitlines()
     lines[2] += ",surplus"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(PipelineError, match="row 3 has"):
-        ingest([input_file(path, "coordinator")], project_codebook)
+        ingest([input_file(path, "coordinator")], codebook)
 
 
 # ---------------------------------------------------------------------------------- outputs and CLI
 
 
-def test_outputs_are_byte_deterministic_and_manifest_complete(tmp_path, project_codebook, coordinator_labels):
+def test_outputs_are_byte_deterministic_and_manifest_complete(tmp_path, codebook, coordinator_labels):
     path = write_csv_export(tmp_path / "c.csv", coordinator_labels)
     digests = []
     for run in ("one", "two"):
-        result = ingest([input_file(path, "coordinator")], project_codebook)
-        write_outputs(result, build_manifest(result, project_codebook), tmp_path / run)
+        result = ingest([input_file(path, "coordinator")], codebook)
+        write_outputs(result, build_manifest(result, codebook), tmp_path / run)
         digests.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
     assert digests[0] == digests[1]
     assert set(digests[0]) == {
@@ -446,9 +439,7 @@ def test_cli_on_a_missing_file_exits_2_with_one_line(tmp_path, write_config):
     assert len(completed.stderr.strip().splitlines()) == 1
 
 
-def test_excel_table_away_from_the_top_left_corner(
-    tmp_path, project_codebook, coordinator_codes, coordinator_labels
-):
+def test_excel_table_away_from_the_top_left_corner(tmp_path, codebook, coordinator_codes, coordinator_labels):
     import openpyxl
 
     workbook = openpyxl.Workbook()
@@ -462,9 +453,7 @@ def test_excel_table_away_from_the_top_left_corner(
             sheet.cell(row=3 + offset, column=column, value=None if value == "" else value)
     path = tmp_path / "c.xlsx"
     workbook.save(path)
-    result = ingest([input_file(path, "coordinator")], project_codebook)
-    pd.testing.assert_frame_equal(
-        _tidy(result), expected_tidy(project_codebook, "coordinator", coordinator_codes)
-    )
+    result = ingest([input_file(path, "coordinator")], codebook)
+    pd.testing.assert_frame_equal(_tidy(result), expected_tidy(codebook, "coordinator", coordinator_codes))
     assert result.responses["coordinator"]["source_row"].iloc[0] == 4
     assert result.repairs.empty  # the empty margin column is not reported

@@ -3,7 +3,9 @@
 Each example starts from the valid rows the bad-input corpus uses (the first coordinators and partners of
 the synthetic exports), corrupts them at random (cells set to random text, numbers or nothing; rows
 deleted or duplicated; the file cut short; re-encoded as UTF-8 with a BOM or Windows-1252) and runs
-ingest and validate in-process. Whatever happens:
+ingest and validate in-process. The other readers get the same treatment: .xls and .ods workbooks,
+Stata, compressed SPSS and portable files, gzip and zip containers, and UTF-16/UTF-32 text with a BOM.
+Whatever happens:
   * a failure is a PipelineError with one line naming the file, never another exception;
   * ingest keeps every non-blank record of the file (counted here independently of ingest);
   * validate reconciles every file: read = valid + rejected, each ingested row is valid or rejected
@@ -15,11 +17,13 @@ derandomize=True makes the examples the same on every run; the example counts ke
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import math
 import string
 import tempfile
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,13 +40,20 @@ from pipeline.stages.ingest import IngestResult, decode_text, ingest
 from pipeline.stages.validate import validate
 from pipeline.study.frame import read_frame
 from tests.bad_inputs.make_corpus import (
+    _xls,
     coordinator_records,
     csv_text,
     label_codes,
     partner_records,
     xlsx_bytes,
 )
-from tests.fixtures.survey_exports import write_sav_export
+from tests.fixtures.survey_exports import (
+    por_names,
+    write_dta_export,
+    write_ods_export,
+    write_por_export,
+    write_sav_export,
+)
 
 SETTINGS = {
     "deadline": None,
@@ -83,7 +94,16 @@ INTERESTING = (
     "Yes",
     "Selected",
     "Under £50,000",
+    "4 - Agree",
+    "Agree (4)",
+    "2 - Agree",
+    "18,0",
+    "Durham",
+    "Epping Forest District Council",
+    "Newcastle",
 )
+# Only in text exports: characters a workbook cannot hold.
+TEXT_ONLY = ("Agree\x1f", "1\x072", "\x00", "x" * 140_000)
 TEXT_CELLS = st.one_of(
     st.sampled_from(INTERESTING),
     st.text(alphabet=ALPHABET, max_size=12),
@@ -116,6 +136,7 @@ class Export:
     format: str
     data: bytes
     expected_rows: int
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @st.composite
@@ -149,7 +170,7 @@ def _blank(cells: list[Any]) -> bool:
 @st.composite
 def csv_exports(draw: st.DrawFn, instrument: str) -> Export:
     """A corrupted CSV export, re-encoded and perhaps cut short, with the rows ingest must keep."""
-    records = draw(_rows_and_cells(instrument, TEXT_CELLS))
+    records = draw(_rows_and_cells(instrument, st.one_of(TEXT_CELLS, st.sampled_from(TEXT_ONLY))))
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]))
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
     line_ending = draw(st.sampled_from(["\n", "\r\n"]))
@@ -230,6 +251,79 @@ def sav_exports(draw: st.DrawFn) -> Export:
     return Export("coordinator.sav", "coordinator", "sav", data, len(order))
 
 
+@st.composite
+def old_workbook_exports(draw: st.DrawFn) -> Export:
+    """A partner workbook as old Excel .xls or OpenDocument .ods, with random cells and rows."""
+    kind = draw(st.sampled_from(["xls", "ods"]))
+    records = draw(_rows_and_cells("partner", EXCEL_CELLS))
+    records = [["" if value is None else value for value in record] for record in records]
+    if kind == "xls":
+        data = _xls(records)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            frame = pd.DataFrame(records[1:], columns=records[0])
+            data = write_ods_export(Path(folder) / "partner.ods", frame).read_bytes()
+    expected = sum(not _blank(record) for record in records[1:])
+    return Export(f"partner.{kind}", "partner", kind, data, expected)
+
+
+ASCII_TEXT = st.text(alphabet=string.ascii_letters + string.digits + " ,;.-'", max_size=12)
+
+
+@st.composite
+def statistics_exports(draw: st.DrawFn) -> Export:
+    """A coordinator file as Stata .dta, compressed SPSS .zsav or SPSS portable .por, random codes."""
+    kind = draw(st.sampled_from(["dta", "zsav", "por"]))
+    codebook = _codebook()
+    codes = label_codes(codebook, [list(r) for r in _base("coordinator")], "coordinator")
+    names = list(codes)
+    n = len(codes[names[0]])
+    order = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n + 2))
+    columns = {name: [codes[name][i] for i in order] for name in names}
+    texts = ASCII_TEXT if kind == "por" else TEXT_CELLS  # a portable file holds printable ASCII only
+    for row, column, text, number in draw(
+        st.lists(st.tuples(st.integers(0, 99), st.sampled_from(names), texts, SAV_NUMBERS), max_size=6)
+    ):
+        values = columns[column]
+        values[row % len(values)] = text if codebook[column].is_text else number
+    for name in names:
+        if not codebook[name].is_text:
+            columns[name] = [float(value) for value in columns[name]]
+    frame = pd.DataFrame(columns)
+    options: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"c.{kind}"
+        if kind == "dta":
+            write_dta_export(path, codebook, "coordinator", frame)
+        elif kind == "zsav":
+            write_sav_export(path, codebook, "coordinator", frame, compress=True)
+        else:
+            write_por_export(path, codebook, "coordinator", frame)
+            options["column_map"] = por_names(codebook, "coordinator")
+        data = path.read_bytes()
+    file_format = "sav" if kind == "zsav" else kind
+    return Export(f"coordinator.{kind}", "coordinator", file_format, data, len(order), options)
+
+
+@st.composite
+def wrapped_text_exports(draw: st.DrawFn) -> Export:
+    """A coordinator CSV compressed (gzip, one-file zip) or written as UTF-16/UTF-32 with a BOM."""
+    records = draw(_rows_and_cells("coordinator", TEXT_CELLS))
+    wrapping = draw(st.sampled_from(["gzip", "zip", "utf-16", "utf-32"]))
+    delimiter = draw(st.sampled_from([",", "\t"]))
+    text = csv_text(records, delimiter=delimiter, line_ending="\r\n")
+    expected = sum(not _blank(record) for record in records[1:])
+    if wrapping in ("utf-16", "utf-32"):
+        return Export("coordinator.txt", "coordinator", "csv", text.encode(wrapping), expected)
+    raw = text.encode("utf-8")
+    if wrapping == "gzip":
+        return Export("coordinator.csv.gz", "coordinator", "csv", gzip.compress(raw, mtime=0), expected)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("coordinator.csv", raw)
+    return Export("coordinator.zip", "coordinator", "csv", buffer.getvalue(), expected)
+
+
 # ------------------------------------------------------------------------------------------ the property
 
 
@@ -237,9 +331,9 @@ def _ingest_one(export: Export, folder: Path) -> tuple[IngestResult | None, str]
     path = folder / export.name
     path.write_bytes(export.data)
     label = relative_to_root(path)
-    spec = InputFile(path=path, instrument=export.instrument, format=export.format)
+    spec = InputFile(path=path, instrument=export.instrument, format=export.format, **export.options)
     try:
-        result = ingest([spec], _codebook())
+        result = ingest([spec], _codebook(), _frame())
     except PipelineError as error:
         message = str(error)
         assert message.startswith(f"{label}: ") and "\n" not in message and "\r" not in message, message
@@ -303,6 +397,22 @@ def test_corrupted_csv_exports_never_crash_or_lose_a_row(coordinator: Export, pa
 @settings(max_examples=10, **SETTINGS)
 @given(coordinator=sav_exports(), partner=xlsx_exports())
 def test_corrupted_excel_and_spss_exports_never_crash_or_lose_a_row(
+    coordinator: Export, partner: Export
+) -> None:
+    check_pipeline_keeps_every_row([coordinator, partner])
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(coordinator=statistics_exports(), partner=old_workbook_exports())
+def test_corrupted_xls_ods_dta_zsav_and_por_exports_never_crash_or_lose_a_row(
+    coordinator: Export, partner: Export
+) -> None:
+    check_pipeline_keeps_every_row([coordinator, partner])
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(coordinator=wrapped_text_exports(), partner=csv_exports("partner"))
+def test_compressed_and_wide_unicode_exports_never_crash_or_lose_a_row(
     coordinator: Export, partner: Export
 ) -> None:
     check_pipeline_keeps_every_row([coordinator, partner])

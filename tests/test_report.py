@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 from pipeline.stages.report import figure_sections, html_table, output_index, render_report
 from tests.toy_survey import toy_analysis
@@ -17,11 +16,6 @@ from tests.toy_survey import toy_analysis
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
 
 
 @pytest.fixture()
@@ -43,9 +37,9 @@ def _report(config, figures):
         "ingest": {"inputs": [{"path": "data/raw/x.csv", "rows": 3, "sha256": "ab" * 32}], "packages": {}},
         "analysis": {},
     }
-    figures_html, index = figure_sections(figures, synthetic=True)
+    figures_html = figure_sections(figures, synthetic=True)
     return render_report(
-        config, codebook, tables, manifests, figures_html, output_index(config, index)
+        config, codebook, tables, manifests, figures_html, output_index(config, codebook)
     ), tables
 
 

@@ -13,9 +13,6 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
-from pipeline.study.frame import read_frame
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.synthetic.model import DEFAULT_TARGETS_PATH, load_targets
 from pipeline.synthetic.simulate import (
@@ -31,21 +28,6 @@ from pipeline.synthetic.simulate import (
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def codebook(config):
-    return load_codebook(config.codebook)
-
-
-@pytest.fixture(scope="module")
-def frame(config):
-    return read_frame(config.frame)
-
-
-@pytest.fixture(scope="module")
 def survey(config, codebook, frame):
     return generate(
         frame,
@@ -58,7 +40,6 @@ def survey(config, codebook, frame):
 
 @pytest.fixture(scope="module")
 def scaled(config, codebook, frame):
-    # How long scale 10 takes is measured by `make bench`, never asserted here.
     return generate(frame, codebook, 7, n_coordinators=191, n_partners=282, scale=10)
 
 
@@ -233,7 +214,7 @@ def test_coordinators_answer_more_positively(survey, codebook):
 
 
 def test_partners_are_clustered_within_lsps(scaled, codebook):
-    partners = scaled.partners
+    partners = scaled[0].partners
     items = [v.name for v in codebook.likert_items("partner") if not v.reverse]
     values = partners[items].astype("Float64")
     score = values.where(values.ge(1)).mean(axis=1).astype(float)
@@ -255,7 +236,7 @@ def test_planted_tier_and_maturity_effects_have_the_right_sign(survey, scaled):
     assert planted["tier_logodds_multi_vs_single"] < 0 < planted["maturity_logodds_per_sd"]
     differences = planted["population_mean_difference_pct_points"]
     assert differences["multi_minus_single"] < 0 < differences["more_minus_less_mature"]
-    rows = {row["key"]: row for row in scaled.truth["calibration"]}
+    rows = {row["key"]: row for row in scaled[0].truth["calibration"]}
     assert rows["multi_tier_direction"]["realised_sample"] < 0
     assert rows["maturity_direction"]["realised_sample"] > 0
 
@@ -292,6 +273,7 @@ def test_planted_effects_can_be_set(codebook, frame, survey):
 
 
 def test_scale_ten_is_unique(scaled):
+    # Its speed is measured by `make bench` (scaling to 1000x), never asserted here.
     survey = scaled
     assert len(survey.coordinators) == 1910 and len(survey.partners) == 2820
     assert survey.frame["lsp_id"].is_unique and len(survey.frame) == 3880

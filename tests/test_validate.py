@@ -33,21 +33,19 @@ def _tidy(codebook, instrument, codes, file="data/raw/test.csv"):
 
 
 @pytest.fixture(scope="module")
-def lsp_ids(project_frame):
-    return project_frame["lsp_id"].tolist()
+def lsp_ids(frame):
+    return frame["lsp_id"].tolist()
 
 
 @pytest.fixture
-def clean(project_codebook, lsp_ids):
+def clean(codebook, lsp_ids):
     """Clean tidy tables: 12 coordinators (distinct LSPs) and 20 partners."""
     return {
-        "coordinator": _tidy(
-            project_codebook, "coordinator", code_rows(project_codebook, "coordinator", 12, lsp_ids, 5)
-        ),
+        "coordinator": _tidy(codebook, "coordinator", code_rows(codebook, "coordinator", 12, lsp_ids, 5)),
         "partner": _tidy(
-            project_codebook,
+            codebook,
             "partner",
-            code_rows(project_codebook, "partner", 20, lsp_ids[:6], 6),
+            code_rows(codebook, "partner", 20, lsp_ids[:6], 6),
             "data/raw/p.xlsx",
         ),
     }
@@ -60,11 +58,11 @@ def _faults(result):
 # ---------------------------------------------------------------------------------- schemas
 
 
-def test_schemas_are_generated_from_the_codebook(project_codebook):
-    for instrument in project_codebook.instruments:
-        schema = response_schema(project_codebook, instrument)
-        assert list(schema.columns) == project_codebook.columns(instrument)
-        for variable in project_codebook.for_instrument(instrument):
+def test_schemas_are_generated_from_the_codebook(codebook):
+    for instrument in codebook.instruments:
+        schema = response_schema(codebook, instrument)
+        assert list(schema.columns) == codebook.columns(instrument)
+        for variable in codebook.for_instrument(instrument):
             if variable.is_coded:
                 (check,) = schema.columns[variable.name].checks
                 assert sorted(check.statistics["allowed_values"]) == sorted(
@@ -72,17 +70,17 @@ def test_schemas_are_generated_from_the_codebook(project_codebook):
                 )
 
 
-def test_the_real_frame_passes_its_schema(project_frame):
-    assert failures(frame_schema(), project_frame).empty
-    assert set(project_frame["authority_type"]) == set(AUTHORITY_TIERS)
+def test_the_real_frame_passes_its_schema(frame):
+    assert failures(frame_schema(), frame).empty
+    assert set(frame["authority_type"]) == set(AUTHORITY_TIERS)
 
 
-def test_clean_tables_are_all_valid_and_typed(project_codebook, project_frame, clean):
-    result = validate(clean, project_frame, project_codebook)
+def test_clean_tables_are_all_valid_and_typed(codebook, frame, clean):
+    result = validate(clean, frame, codebook)
     assert result.rejected.empty and list(result.rejected.columns) == REJECTED_COLUMNS
     valid = result.valid["coordinator"]
     assert len(valid) == 12 and len(result.valid["partner"]) == 20
-    for variable in project_codebook.for_instrument("coordinator"):
+    for variable in codebook.for_instrument("coordinator"):
         assert str(valid[variable.name].dtype) == ("string" if variable.is_text else "Int64")
     assert str(valid["source_row"].dtype) == "Int64"
     assert (valid["support_team_fte"] == -1).any() or (valid["support_team_fte"] >= -9).all()
@@ -92,7 +90,7 @@ def test_clean_tables_are_all_valid_and_typed(project_codebook, project_frame, c
     ]
 
 
-def test_five_planted_faults_are_each_reported_exactly(project_codebook, project_frame, clean):
+def test_five_planted_faults_are_each_reported_exactly(codebook, frame, clean):
     table = clean["coordinator"]
     table.loc[0, "leaders_competent"] = "Agreee"  # a label ingest could not map
     table.loc[1, "forum_size"] = "1000"  # above the range [3, 250]
@@ -100,7 +98,7 @@ def test_five_planted_faults_are_each_reported_exactly(project_codebook, project
     table.loc[3, "joint_working_year"] = "about 1990"  # not an integer
     table.loc[4, "lsp_id"] = "ZZZZ"  # not in the frame
     table.loc[4, "partner_sector"] = "1"  # a partner column on a coordinator table: ignored
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {
         (2, "leaders_competent", "allowed_codes"),
         (3, "forum_size", "range_or_missing_code"),
@@ -119,10 +117,10 @@ def test_five_planted_faults_are_each_reported_exactly(project_codebook, project
     }
 
 
-def test_a_row_with_three_bad_cells_has_three_lines(project_codebook, project_frame, clean):
+def test_a_row_with_three_bad_cells_has_three_lines(codebook, frame, clean):
     table = clean["partner"]
     table.loc[0, ["scs_shared_vision", "leaders_competent", "partner_sector"]] = ["Agree strongly", "9", "-1"]
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {
         (2, "scs_shared_vision", "allowed_codes"),
         (2, "leaders_competent", "allowed_codes"),
@@ -131,25 +129,25 @@ def test_a_row_with_three_bad_cells_has_three_lines(project_codebook, project_fr
     assert result.report["files"]["data/raw/p.xlsx"]["rejected"] == 1
 
 
-def test_missing_codes_outside_a_variables_list_are_rejected(project_codebook, project_frame, clean):
+def test_missing_codes_outside_a_variables_list_are_rejected(codebook, frame, clean):
     table = clean["coordinator"]
     table.loc[0, "forum_size"] = "-1"  # forum_size allows -8 and -9 only
     table.loc[1, "chair_type"] = "Not applicable"  # no -1 for chair_type: ingest left the label
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {(2, "forum_size", "range_or_missing_code"), (3, "chair_type", "allowed_codes")}
 
 
 # ---------------------------------------------------------------------------------- cross-table checks
 
 
-def test_duplicates_and_second_coordinators(project_codebook, project_frame, clean):
+def test_duplicates_and_second_coordinators(codebook, frame, clean):
     table = clean["coordinator"]
     extra = table.iloc[[0, 1, 2]].copy()
     extra["source_row"] = pd.array([14, 15, 16], dtype="Int64")
     extra.loc[extra.index[1], "leaders_competent"] = "5" if table.loc[1, "leaders_competent"] != "5" else "4"
     extra.loc[extra.index[2], "respondent_id"] = "C0999"  # a second coordinator for row 2's LSP
     clean["coordinator"] = pd.concat([table, extra], ignore_index=True)
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {
         (14, "respondent_id", "duplicate_submission"),  # exact copy of row 2: row 2 is kept
         (3, "respondent_id", "duplicate_respondent_id_conflicting"),  # same id, other answers: both go
@@ -165,21 +163,21 @@ def test_duplicates_and_second_coordinators(project_codebook, project_frame, cle
     }
 
 
-def test_partner_without_lsp_and_partners_sharing_an_lsp(project_codebook, project_frame, clean):
+def test_partner_without_lsp_and_partners_sharing_an_lsp(codebook, frame, clean):
     table = clean["partner"]
     table.loc[3, "lsp_id"] = pd.NA
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {(5, "lsp_id", "not_nullable")}  # several partners per LSP are fine
 
 
-def test_routing_is_checked_both_ways(project_codebook, project_frame, clean):
+def test_routing_is_checked_both_ways(codebook, frame, clean):
     table = clean["coordinator"]
     table.loc[0:2, "has_support_team"] = ["2", "1", "-8"]
     table.loc[0:2, "support_team_fte"] = ["3", "-1", "-1"]  # asked only if has_support_team == 1
     table.loc[0:2, "support_team_partner_staff"] = ["-1", "1", "1"]
     table.loc[3:4, "research_budget_band"] = ["1", "3"]
     table.loc[3:4, "research_budget_joint"] = ["-8", "-1"]  # asked only if research_budget_band >= 2
-    result = validate(clean, project_frame, project_codebook)
+    result = validate(clean, frame, codebook)
     assert _faults(result) == {
         (2, "support_team_fte", "routing"),  # answered although routed out
         (3, "support_team_fte", "routing"),  # "not applicable" although asked
@@ -188,15 +186,15 @@ def test_routing_is_checked_both_ways(project_codebook, project_frame, clean):
     }
 
 
-def test_every_row_is_valid_or_rejected(project_codebook, project_frame, lsp_ids):
-    codes = code_rows(project_codebook, "partner", 200, lsp_ids, 11)
-    table = _tidy(project_codebook, "partner", codes)
+def test_every_row_is_valid_or_rejected(codebook, frame, lsp_ids):
+    codes = code_rows(codebook, "partner", 200, lsp_ids, 11)
+    table = _tidy(codebook, "partner", codes)
     bad = table.sample(frac=0.3, random_state=2).index
     table.loc[bad, "risks_managed"] = "Maybe"
     table.loc[bad[::2], "lsp_id"] = "nowhere"
-    coordinators = code_rows(project_codebook, "coordinator", 0, lsp_ids)
-    responses = {"partner": table, "coordinator": _tidy(project_codebook, "coordinator", coordinators)}
-    result = validate(responses, project_frame, project_codebook)
+    coordinators = code_rows(codebook, "coordinator", 0, lsp_ids)
+    responses = {"partner": table, "coordinator": _tidy(codebook, "coordinator", coordinators)}
+    result = validate(responses, frame, codebook)
     entry = result.report["files"]["data/raw/test.csv"]
     assert entry["read"] == entry["valid"] + entry["rejected"] == 200
     assert entry["rejected"] == len(bad)
@@ -208,14 +206,14 @@ def test_every_row_is_valid_or_rejected(project_codebook, project_frame, lsp_ids
 # ---------------------------------------------------------------------------------- frame and refusal
 
 
-def test_a_broken_frame_stops_the_run_naming_row_and_column(project_frame):
-    frame = project_frame.copy()
+def test_a_broken_frame_stops_the_run_naming_row_and_column(frame):
+    frame = frame.copy()
     frame.loc[4, "tier"] = ""
     with pytest.raises(PipelineError) as error:
         check_frame(frame)
     message = str(error.value)
     assert f"row 6 (lsp_id {frame.loc[4, 'lsp_id']}) column tier" in message and "\n" not in message
-    frame = project_frame.copy()
+    frame = frame.copy()
     frame.loc[0, "tier"] = "single"  # a county is multi-tier
     with pytest.raises(
         PipelineError, match=r"row 2 .* column tier: 'single' fails tier_matches_authority_type"
@@ -242,16 +240,16 @@ def _run(module, config, **environment):
     )
 
 
-def test_cli_end_to_end_and_refusal_without_pandera(tmp_path, write_config, project_codebook, lsp_ids):
-    codes = code_rows(project_codebook, "coordinator", 10, lsp_ids, 9)
-    labels = to_labels(project_codebook, "coordinator", codes)
+def test_cli_end_to_end_and_refusal_without_pandera(tmp_path, write_config, codebook, lsp_ids):
+    codes = code_rows(codebook, "coordinator", 10, lsp_ids, 9)
+    labels = to_labels(codebook, "coordinator", codes)
     labels.loc[3, "development_stage"] = "Colaboration"
     path = write_csv_export(tmp_path / "c.csv", labels)
     config = write_config([{"path": str(path), "instrument": "coordinator"}])
     # Ingest in-process (the ingest CLI has its own test); validate runs as make runs it.
     settings = load_config(config)
-    ingested = ingest(settings.inputs, project_codebook)
-    write_outputs(ingested, build_manifest(ingested, project_codebook), settings.processed_dir)
+    ingested = ingest(settings.inputs, codebook)
+    write_outputs(ingested, build_manifest(ingested, codebook), settings.processed_dir)
     refused = _run("pipeline.stages.validate", config, PANDERA_VALIDATION_ENABLED="False")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "PANDERA_VALIDATION_ENABLED=False" in refused.stderr

@@ -1,6 +1,6 @@
 """Method validation: does the analysis recover effects planted in surveys drawn from the generator?
 
-``python -m pipeline.checks.methods_validation [--simulations N] [--seed S] [--out PATH]`` (``make
+``lsp-rap validate-methods [--simulations N] [--seed S] [--out PATH]`` (``make
 validate-methods``; not part of ``make all`` or ``make test``) runs two scenarios of N simulated surveys
 each (default 200):
 

@@ -33,6 +33,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.outputs import figures
 from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
 
 REL_TOL, ABS_TOL = 1e-9, 1e-10
@@ -361,38 +362,45 @@ def check_published(figure: pd.DataFrame, data: Data, check: Check) -> None:
         )
 
 
-def checker_for(figure: pd.DataFrame) -> Callable[[pd.DataFrame, Data, Check], None]:
-    """Which recomputation a figure's CSV needs, told by its columns (no figure code is imported)."""
-    columns = set(figure.columns)
-    if {"category", "percentage"} <= columns:
-        return check_likert
-    if {"test", "n_a", "n_b"} <= columns:
-        return check_forest
-    if "lsps_in_frame" in columns:
-        return check_coverage
-    if "characteristic" in columns:
-        return check_case_studies
-    if {"quantity_key", "published_value"} <= columns:
-        return check_published
-    if {"measure", "estimate", "ci_low", "ci_high"} <= columns:
-        return check_estimates
-    raise PipelineError(f"verify: do not know how to recompute a figure with columns {sorted(columns)}")
+# One recomputation per kind of figure; the registry (pipeline.study.outputs) says which kind each figure is.
+CHECKS: dict[str, Callable[[pd.DataFrame, Data, Check], None]] = {
+    "estimates": check_estimates,
+    "likert": check_likert,
+    "differences": check_forest,
+    "coverage": check_coverage,
+    "frame_profile": check_case_studies,
+    "published": check_published,
+}
 
 
-def verify(figures_dir: Path, data: Data) -> list[Check]:
-    """Check every figure CSV in ``figures_dir``; one Check per figure."""
-    paths = sorted(Path(figures_dir).glob("*.csv"))
-    if not paths:
-        raise PipelineError(f"{relative_to_root(figures_dir)}: no figure CSVs; run `make figures` first")
+def verify(figures_dir: Path, data: Data, names: list[str] | None = None) -> list[Check]:
+    """Check registered figures' CSVs in ``figures_dir``, each by its registered kind; one Check each.
+
+    ``names`` chooses the figures (default: every registered one, each of which must have its CSV); a CSV in
+    the folder that is no registered figure is an error, so nothing is skipped unchecked.
+    """
+    figures_dir = Path(figures_dir)
+    where = relative_to_root(figures_dir)
+    by_name = {spec.name: spec for spec in figures(data.codebook)}
+    present = sorted(path.stem for path in figures_dir.glob("*.csv"))
+    unknown = [name for name in [*present, *(names or [])] if name not in by_name]
+    if unknown:
+        raise PipelineError(f"{unknown[0]} is not a registered figure (pipeline/study/outputs.py)")
+    chosen = names or list(by_name)
+    missing = [name for name in chosen if name not in present]
+    if missing:
+        raise PipelineError(f"{where}: no CSV for {', '.join(missing[:3])}; run `make figures` first")
+    registered = [by_name[name] for name in chosen]
     checks = []
-    for path in paths:
+    for spec in registered:
         figure = pd.read_csv(
-            path, dtype={"suppressed": "string", "level": str, "group_level": str, "category": str}
+            figures_dir / f"{spec.name}.csv",
+            dtype={"suppressed": "string", "level": str, "group_level": str, "category": str},
         )
         if "suppressed" in figure:
             figure["suppressed"] = figure["suppressed"].fillna("")
-        check = Check(path.stem)
-        checker_for(figure)(figure, data, check)
+        check = Check(spec.name)
+        CHECKS[spec.verify_kind](figure, data, check)
         if "n" in figure:
             small = figure["n"].lt(data.config.min_cell) & figure["n"].notna()
             for index in figure.index[small]:
@@ -404,6 +412,7 @@ def verify(figures_dir: Path, data: Data) -> list[Check]:
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    parser.add_argument("names", nargs="*", help="figures to check (default: every registered figure)")
     path_option(parser, "--figures-dir", "{figures_dir}", "the figures to check")
     arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
@@ -411,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     frame = read_frame(config.frame)
     data = Data(pd.read_parquet(arguments.base), frame, load_codebook(config.codebook), config)
     failed = []
-    for check in verify(arguments.figures_dir, data):
+    for check in verify(arguments.figures_dir, data, arguments.names):
         if check.problems:
             failed.append(check.name)
             more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""

@@ -19,8 +19,23 @@ from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
-INPUT_FORMATS = ("csv", "xlsx", "sav")
-_FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+INPUT_FORMATS = ("csv", "xlsx", "xls", "ods", "sav", "dta", "por")
+# A compressed export (.csv.gz, .zip) is named by what it holds; ingest opens the container.
+_FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".zip": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".por": "por",
+}
+_FORMAT_ALIASES = {"zsav": "sav", "tsv": "csv", "txt": "csv"}
 
 # key: (type, required) or (type, required, (lowest, highest)): a number outside its range is refused,
 # since a seed of -1, a min_cell of 0 or a header row of 0 would not fail loudly later. Nested mappings are
@@ -50,6 +65,7 @@ _INPUT = {
     "sheet": ((str, int), False, (0, None)),
     "encoding": (str, False),
     "header_row": (int, False, (1, None)),
+    "extra_header_rows": (int, False, (0, None)),
     "column_map": (dict, False),
 }
 _SYNTHETIC = {
@@ -89,6 +105,9 @@ class InputFile:
     encoding: str | None = None
     header_row: int | None = None
     column_map: dict[str, str] = field(default_factory=dict)
+    # Rows under the header that are not respondents (a survey tool's question-text or option rows);
+    # None: detect the SurveyMonkey and Qualtrics layouts.
+    extra_header_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +224,11 @@ def _parse(path: Path, raw: Any) -> Config:
                 f"config: {where}.instrument must be coordinator or partner, got {entry['instrument']!r}"
             )
         input_path = _resolve(root, entry["path"])
-        file_format = entry.get("format") or _FORMAT_BY_SUFFIX.get(input_path.suffix.lower())
+        suffixes = [suffix.lower() for suffix in input_path.suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes = suffixes[:-1] or [".csv"]
+        file_format = entry.get("format") or _FORMAT_BY_SUFFIX.get(suffixes[-1] if suffixes else "")
+        file_format = _FORMAT_ALIASES.get(file_format, file_format)
         if file_format not in INPUT_FORMATS:
             raise PipelineError(
                 f"config: {where}: cannot tell the format of {entry['path']}; "
@@ -220,6 +243,7 @@ def _parse(path: Path, raw: Any) -> Config:
                 encoding=entry.get("encoding"),
                 header_row=entry.get("header_row"),
                 column_map=dict(entry.get("column_map") or {}),
+                extra_header_rows=entry.get("extra_header_rows"),
             )
         )
     if not inputs:

@@ -57,6 +57,12 @@ def _direct_imports(path: Path, module: str) -> tuple[str, ...]:
             found.append(source)
             # "from pipeline.study import designs" imports the module pipeline.study.designs.
             found += [f"{source}.{alias.name}" for alias in node.names]
+    if path.name == "__init__.py" and any(
+        isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body
+    ):
+        # A package that loads its submodules on first use (PEP 562, as pipeline.survey does) may run any
+        # of them for a name imported from it: count them all.
+        found += [f"{module}.{sibling.stem}" for sibling in sorted(path.parent.glob("*.py"))]
     return tuple(name for name in found if name == PACKAGE or name.startswith(PACKAGE + "."))
 
 

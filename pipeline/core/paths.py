@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_SOURCE_TREE = Path(__file__).resolve().parents[2]
+# Run from the source tree (make, python -m pipeline), the root is the tree itself. Installed as a package
+# (pip install .), the code lives in site-packages and the project is where the data are: LSP_RAP_ROOT,
+# else the working directory the command is run from.
+PROJECT_ROOT = (
+    _SOURCE_TREE
+    if (_SOURCE_TREE / "pyproject.toml").is_file()
+    else Path(os.environ.get("LSP_RAP_ROOT") or Path.cwd()).resolve()
+)
 
 
 def relative_to_root(path: Path) -> str:

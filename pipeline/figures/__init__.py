@@ -1,92 +1,77 @@
-"""The figures of the study: a registry of figure names, the module that draws each, and its inputs.
+"""The figure stage's registry view and staleness rules.
 
-Extension point: a new figure is one module exposing ``build(inputs, **params) -> Figure`` plus one
-``FigureSpec`` in ``registry()`` (with the config keys it reads) and its name in the Makefile's
-FIGURE_NAMES (a test checks the two agree). This module imports no plotting library, so listing figures
-and deciding which are stale is cheap.
+The figures themselves are declared in the output registry (``pipeline.study.outputs.figures``): name,
+module, inputs, the check ``make verify`` applies, and the columns of the plotted numbers. Extension point: a
+new figure is one module here exposing ``build(inputs, **params) -> Figure``, one ``Figure`` in the registry
+and its name in the Makefile's FIGURE_NAMES (a test checks the two agree). This module imports no plotting
+library, so listing figures and deciding which are stale is cheap.
 
 A figure is redrawn only when something it is drawn from changed, at two levels of detail: its sources
-(its own spec, module and shared drawing code, the codebook, the environment, the config keys it reads
-and its input files: ``sources_digest``), and, when those changed, the content of the built figure (the
-data of every layer, labels, caption and plotted table: ``content_digest``), which spares the redraw
-when an input changed only in parts the figure does not show (a new maturity definition leaves the tier
-figures as they were). The registry itself is no figure's source: adding a figure draws only that one.
+(its own registry entry, module and shared drawing code, the codebook, the environment, the config keys
+it reads (``config_keys``) and its input files: ``sources_digest``), and, when those changed, the content
+of the built figure (the data of every layer, labels, caption and plotted table: ``content_digest``),
+which spares the redraw when an input changed only in parts the figure does not show (a new maturity
+definition leaves the tier figures as they were). The registry itself is no figure's source: adding a
+figure draws only that one.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.dependencies import command_sources
+from pipeline.study.outputs import (
+    BASE,
+    COMPARISONS,
+    ESTIMATES,
+    FIGURE_SUFFIXES,
+    FRAME,
+    PUBLISHED,
+    Figure,
+    figures,
+)
 
-# Inputs a figure can read; the Makefile lists the same files as the figure rule's prerequisites.
-BASE, FRAME, ESTIMATES, COMPARISONS, PUBLISHED = "base", "frame", "estimates", "comparisons", "published"
+__all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "registry"]
 
 
-# Config keys every figure reads (the synthetic-data warning); each spec adds its own.
+# Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
 COMMON_CONFIG_KEYS = ("dataset.synthetic",)
 MIN_CELL, MATURITY = "disclosure.min_cell", "maturity.primary"
+MODULE_CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "coverage": (),
+    "case_studies": (),
+    "forest": (MATURITY,),
+    "maturity_profile": (MIN_CELL, MATURITY),
+}
 
 
-@dataclass(frozen=True)
-class FigureSpec:
-    """One figure: its name, the module under pipeline.figures that builds it, the build arguments,
-    and the config keys (dotted, as in config.yaml) it reads besides ``COMMON_CONFIG_KEYS``."""
-
-    name: str
-    module: str
-    inputs: tuple[str, ...]
-    params: dict[str, Any] = field(default_factory=dict)
-    config: tuple[str, ...] = ()
-
-    def identity(self) -> bytes:
-        """The spec as bytes: what the registry says about this figure, and nothing about the others."""
-        return json.dumps(
-            [self.name, self.module, list(self.inputs), self.params, sorted(self.config)], sort_keys=True
-        ).encode()
-
-    def build(self, inputs: Any) -> Any:
-        module = importlib.import_module(f"pipeline.figures.{self.module}")
-        return module.build(inputs, **self.params)
+def config_keys(figure: Figure) -> tuple[str, ...]:
+    """The dotted config keys a figure reads: the estimate charts say which cells are suppressed
+    (min_cell), the maturity charts name the primary definition."""
+    if figure.module == "likert":
+        extra = (MIN_CELL, MATURITY) if figure.params.get("group") == "maturity" else (MIN_CELL,)
+    else:
+        extra = MODULE_CONFIG_KEYS.get(figure.module, (MIN_CELL,))
+    return (*COMMON_CONFIG_KEYS, *extra)
 
 
-LIKERT_GROUPS = ("tier", "maturity")
+def identity(figure: Figure) -> bytes:
+    """A figure's registry entry as bytes: what the registry says about it, nothing about the others."""
+    return json.dumps(
+        [figure.name, figure.module, list(figure.inputs), figure.params, sorted(config_keys(figure))],
+        sort_keys=True,
+        default=str,
+    ).encode()
 
 
-def registry(codebook: Codebook) -> dict[str, FigureSpec]:
-    """Every figure, in build order; Likert figures for each 7S element of the codebook."""
-    specs = [FigureSpec("coverage", "coverage", (BASE, FRAME))]
-    for element in codebook.elements:
-        for group in LIKERT_GROUPS:
-            specs.append(
-                FigureSpec(
-                    f"likert_{element}_{group}",
-                    "likert",
-                    (BASE, FRAME),
-                    {"element": element, "group": group},
-                    (MIN_CELL, MATURITY) if group == "maturity" else (MIN_CELL,),
-                )
-            )
-    specs += [
-        FigureSpec("challenge", "challenge", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("financial_influence", "financial_influence", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("barriers", "barriers", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("support_costs_known", "support_costs_known", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("resources_mapped", "resources_mapped", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("support_team_composition", "support_team_composition", (ESTIMATES,), config=(MIN_CELL,)),
-        FigureSpec("forest", "forest", (COMPARISONS,), config=(MATURITY,)),
-        FigureSpec("maturity_profile", "maturity_profile", (ESTIMATES,), config=(MIN_CELL, MATURITY)),
-        FigureSpec("case_studies", "case_studies", (FRAME,)),
-        FigureSpec("published", "published", (PUBLISHED,), config=(MIN_CELL,)),
-    ]
-    return {spec.name: spec for spec in specs}
+def registry(codebook: Codebook) -> dict[str, Figure]:
+    """Every figure by name, in build order."""
+    return {figure.name: figure for figure in figures(codebook)}
 
 
 @functools.cache
@@ -96,14 +81,15 @@ def shared_sources(root: Path) -> tuple[str, ...]:
     return tuple(command_sources("pipeline.figures.__main__", root))
 
 
-# Files every stage process runs that draw nothing: the entry point, the import reader, the figure
-# registry and the stage's driver. Make reruns the stage when they change, but no figure is drawn with
-# them (each figure's spec is hashed instead), so registering a figure draws that one only.
+# Files every stage process runs that draw nothing: the entry point, the import reader, the registries and
+# the stage's driver. Make reruns the stage when they change, but no figure is drawn with them (each
+# figure's registry entry is hashed instead), so registering a figure draws that one only.
 NOT_DRAWING = (
     "pipeline/__main__.py",
     "pipeline/cli.py",
     "pipeline/core/dependencies.py",
     "pipeline/core/config_slices.py",
+    "pipeline/study/outputs.py",
     "pipeline/figures/__init__.py",
     "pipeline/figures/__main__.py",
 )
@@ -121,11 +107,8 @@ def module_sources(module: str, root: Path) -> tuple[str, ...]:
     return tuple(path for path in own if path not in shared)
 
 
-OUTPUT_SUFFIXES = ("png", "svg", "csv", "caption.txt")
-
-
 def output_paths(out_dir: Path, name: str) -> list[Path]:
-    return [out_dir / f"{name}.{suffix}" for suffix in OUTPUT_SUFFIXES]
+    return [out_dir / f"{name}.{suffix}" for suffix in FIGURE_SUFFIXES]
 
 
 def stamp_path(out_dir: Path, name: str) -> Path:
@@ -150,7 +133,7 @@ def sources_digest(dependencies: list[Path], *extra: bytes) -> str:
 
 
 def stale(
-    spec: FigureSpec,
+    spec: Figure,
     out_dir: Path,
     dependencies: list[Path],
     extra: tuple[bytes, ...] = (),

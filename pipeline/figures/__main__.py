@@ -1,4 +1,4 @@
-"""Draw the study's figures into figures/: ``python -m pipeline.figures [names...]`` (default: all).
+"""Draw the study's figures into figures/: ``lsp-rap figures [names...]`` (default: all).
 
 Each figure writes <name>.png (300 dpi), <name>.svg, <name>.csv (the plotted numbers) and
 <name>.caption.txt. ``--list`` prints the figure names. ``--stale-only`` (what `make` runs) redraws only
@@ -25,15 +25,16 @@ from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.figures import (
     BASE,
-    COMMON_CONFIG_KEYS,
     COMPARISONS,
     ESTIMATES,
     FRAME,
     PUBLISHED,
-    FigureSpec,
+    Figure,
+    config_keys,
     content_digest,
     content_stamp_path,
     drawing_sources,
+    identity,
     module_sources,
     output_paths,
     registry,
@@ -57,9 +58,9 @@ def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]
     }
 
 
-def code_dependencies(spec: FigureSpec, config: Config) -> list[Path]:
+def code_dependencies(spec: Figure, config: Config) -> list[Path]:
     """What turns a figure's data into marks: the shared drawing code, its module, the codebook, the
-    environment (not the registry, the stage's driver or the entry point: ``NOT_DRAWING``)."""
+    environment (not the registries, the stage's driver or the entry point: ``NOT_DRAWING``)."""
     environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
     return [
         *(PROJECT_ROOT / source for source in drawing_sources(PROJECT_ROOT)),
@@ -69,15 +70,15 @@ def code_dependencies(spec: FigureSpec, config: Config) -> list[Path]:
     ]
 
 
-def dependencies(spec: FigureSpec, config: Config, inputs: dict[str, Path]) -> list[Path]:
+def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[Path]:
     """Every file a figure is drawn from (besides config.yaml, of which only its keys count); the
     Makefile's figure rule lists the union of these."""
     return [*code_dependencies(spec, config), *(inputs[name] for name in spec.inputs)]
 
 
-def identity(spec: FigureSpec, config: Config) -> tuple[bytes, bytes]:
-    """The figure's spec and its slice of the config, as the sources digest hashes them."""
-    return spec.identity(), config_slice(config.raw, (*COMMON_CONFIG_KEYS, *spec.config))
+def source_extras(spec: Figure, config: Config) -> tuple[bytes, bytes]:
+    """The figure's registry entry and its slice of the config, as the sources digest hashes them."""
+    return identity(spec), config_slice(config.raw, config_keys(spec))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,11 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     unknown = [name for name in arguments.names if name not in specs]
     if unknown:
-        raise PipelineError(f"unknown figure {unknown[0]!r}; `python -m pipeline.figures --list` names them")
+        raise PipelineError(f"unknown figure {unknown[0]!r}; `lsp-rap figures --list` names them")
     chosen = [specs[name] for name in arguments.names or list(specs)]
     files = input_files(config, arguments.base, arguments.tables_dir)
     sources = {spec.name: dependencies(spec, config, files) for spec in chosen}
-    extra = {spec.name: identity(spec, config) for spec in chosen}
+    extra = {spec.name: source_extras(spec, config) for spec in chosen}
     out = arguments.out_dir
     if arguments.stale_only:
         drawn = [
@@ -117,10 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     if not chosen:
         return
     # The code half of each figure's content digest (its data half needs the built figure).
-    code = {
-        spec.name: sources_digest(code_dependencies(spec, config), spec.identity(), extra[spec.name][1])
-        for spec in chosen
-    }
+    code = {spec.name: sources_digest(code_dependencies(spec, config), *extra[spec.name]) for spec in chosen}
     force = not arguments.stale_only
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
     from pipeline.figures.common import Inputs
@@ -157,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
 Drawn = tuple[str, int, float, float]
 
 
-def _draw(job: tuple[FigureSpec, object, Path, str, bool]) -> tuple[Drawn | None, str]:
+def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str]:
     """Build one figure and draw it, unless (``force`` false) its content digest is the one recorded
     when it was last drawn and its files exist; returns what was drawn (None: nothing) and the digest."""
     from pipeline.figures.common import save_figure
@@ -180,15 +178,13 @@ def _draw(job: tuple[FigureSpec, object, Path, str, bool]) -> tuple[Drawn | None
     return (label, len(figure.table), seconds, cpu), content
 
 
-def _mark_up_to_date(spec: FigureSpec, out_dir: Path) -> None:
+def _mark_up_to_date(spec: Figure, out_dir: Path) -> None:
     # Up to date by its own sources' contents, but older than something make saw change.
     for path in output_paths(out_dir, spec.name):
         os.utime(path)
 
 
-def _stamp(
-    spec: FigureSpec, out_dir: Path, sources: list[Path], extra: tuple[bytes, ...], content: str
-) -> None:
+def _stamp(spec: Figure, out_dir: Path, sources: list[Path], extra: tuple[bytes, ...], content: str) -> None:
     """Record the contents the figure was drawn from and what it showed; written after its files, so a
     crash in between leaves the figure stale (rebuilt), never falsely up to date."""
     write_text(content_stamp_path(out_dir, spec.name), content + "\n")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline import __version__
 from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
@@ -42,6 +43,7 @@ from pipeline.study.designs import (
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
 from pipeline.study.published import load_targets, published_vs_reproduced
+from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import (
     AUTHORITY_TYPES,
     INSTRUMENTS,
@@ -669,6 +671,7 @@ def main(argv: list[str] | None = None) -> None:
     frame = read_frame(config.frame)
     tables = analyse(base, frame, codebook, config)
     for name, table in tables.items():
+        check_output(name, table, codebook)
         path = arguments.out_dir / f"{name}.csv"
         write_csv(table.round(10), path)
         log.info("wrote %s: %d rows", relative_to_root(path), len(table))
@@ -676,6 +679,7 @@ def main(argv: list[str] | None = None) -> None:
         config.analysis_dir / "manifest.json",
         {
             "synthetic_data": config.synthetic_data,
+            "version": __version__,
             "designs": design_record() | {"design_effect": DEFF_KIND},
             "maturity": {
                 "primary": config.maturity_primary,

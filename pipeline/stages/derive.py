@@ -21,6 +21,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_parquet
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import (
     FRAME_COLUMNS,
     INSTRUMENTS,
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         responses[instrument] = pd.read_parquet(path)
         log.info("read %s: %d rows", relative_to_root(path), len(responses[instrument]))
     base, reliability = derive(responses, frame, codebook, config)
+    check_output("analysis_base", base, codebook)
+    check_output("scale_reliability", reliability, codebook)
     write_parquet(base, arguments.out)
     write_csv(reliability, arguments.reliability)
     log.info("wrote %s: %d rows", relative_to_root(arguments.out), len(base))

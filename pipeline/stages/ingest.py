@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import importlib.metadata
 import io
 import itertools
@@ -26,19 +27,32 @@ import logging
 import platform
 import re
 import subprocess
+import sys
+import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline import __version__
 from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import InputFile, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
+from pipeline.core.formats import (
+    TEXT_BOMS,
+    Sniffed,
+    looks_like_utf16_without_bom,
+    sniff,
+    unreadable_message,
+    unwrap,
+)
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_parquet
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.study.labels import split_code_and_label
+from pipeline.study.lsp_names import AuthorityNames
 
 log = logging.getLogger("pipeline.stages.ingest")
 
@@ -56,6 +70,7 @@ MANIFEST_PACKAGES = (
     "pyarrow",
     "pyreadstat",
     "openpyxl",
+    "python-calamine",
     "scipy",
     "statsmodels",
     "plotnine",
@@ -75,6 +90,22 @@ KIND_SHORT_ROW = "short_row_padded"
 KIND_SAV_LABEL = "sav_value_label_differs"
 KIND_SAV_LABEL_EXTRA = "sav_value_label_not_in_codebook"
 KIND_SAV_LABEL_ABSENT = "sav_value_label_absent"
+KIND_NO_VALUE_LABELS = "value_labels_absent"  # a .sav/.dta/.por with no value labels at all (POR has none)
+KIND_FORMAT = "format_from_content"  # the bytes are another format than the name or config says
+KIND_EXTRA_HEADER = "extra_header_row_skipped"  # a survey tool's question-text, option or ImportId row
+KIND_CODE_AND_LABEL = "code_and_label"  # "4 - Agree" where 4 is Agree in the codebook
+KIND_DECIMAL_COMMA = "decimal_comma"  # "18,0" in a semicolon file (the decimal comma convention)
+KIND_LSP_FROM_NAME = "lsp_id_from_name"  # the LSP named by its authority, matched once in the frame
+KIND_LSP_NAME_UNMATCHED = "lsp_name_unmatched"  # a name matching no LSP or several: repaired lists candidates
+# csv's own limit is 131,072 characters; above it a cell is refused with its row and column (a longer
+# comment than any survey form takes is a broken export).
+MAX_CELL_CHARACTERS = 131_072
+# C0 and C1 control characters other than tab and line breaks: no answer label holds one.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_DECIMAL_COMMA_INTEGER = re.compile(r"(?P<sign>-?)(?P<digits>\d+),0+")
+# Survey-tool header rows under the header: a Qualtrics ImportId row, SurveyMonkey's option row.
+_QUALTRICS_IMPORT_ID = re.compile(r'\s*\{\s*"ImportId"\s*:')
+_SURVEYMONKEY_OPTION_CELLS = {"Response", "Open-Ended Response"}
 
 _CURLY = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"'})
 _WHITESPACE = re.compile(r"\s+")
@@ -174,26 +205,45 @@ def _sniff_binary(path: Path, head: bytes, expected_format: str) -> None:
             raise _fail(
                 path, f"is {what}, not {expected_format.upper()}; fix the path or set format in config"
             )
-    if b"\x00" in head:
-        raise _fail(path, f"is a binary file, not {expected_format.upper()} text; check the path and format")
+    utf16 = looks_like_utf16_without_bom(head)
+    if utf16 is not None:
+        raise _fail(
+            path,
+            unreadable_message(
+                f"{utf16.upper()} text without a byte-order mark", f"set encoding: {utf16} in config.yaml"
+            ),
+        )
+    # A NUL or two in text is a damaged cell, named by its row and column later; many are a binary file.
+    if head.count(b"\x00") > max(16, len(head) // 20):
+        raise _fail(
+            path,
+            unreadable_message(
+                "a binary file of a kind ingest does not know", "check the path, or export the data again"
+            ),
+        )
 
 
 def decode_text(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
     """Decode a CSV: the configured encoding, else UTF-8 (with or without BOM), else Windows-1252."""
     if encoding:
         try:
-            return data.decode(encoding), encoding
+            # A configured utf-16/utf-8 keeps the BOM as a character unless it names the BOM variant.
+            return data.decode(encoding).removeprefix("\ufeff"), encoding
         except LookupError:
             raise _fail(path, f"unknown encoding {encoding!r} in config.yaml") from None
         except UnicodeDecodeError as error:
             raise _fail(
                 path, f"cannot be decoded as {encoding} (byte {error.start}); fix encoding in config.yaml"
             ) from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as error:
-            raise _fail(path, f"has a UTF-8 BOM but invalid UTF-8 at byte {error.start + 3}") from None
+    for bom, name in TEXT_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(name).removeprefix("\ufeff"), name
+            except UnicodeDecodeError as error:
+                raise _fail(
+                    path,
+                    f"has a {name.upper()} byte-order mark but invalid {name.upper()} at byte {error.start}",
+                ) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -209,6 +259,8 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> tuple[str, str
 
 def _parse_csv(text: str, delimiter: str, limit: int | None = None) -> list[list[str]]:
     # newline="" keeps quoted newlines inside a cell; the csv module accepts \n, \r\n and \r endings.
+    # The field limit is lifted so that an over-long cell is named by its row and column afterwards.
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
     try:
         return list(itertools.islice(reader, limit))
@@ -216,11 +268,15 @@ def _parse_csv(text: str, delimiter: str, limit: int | None = None) -> list[list
         raise PipelineError(f"cannot be parsed as CSV ({error})") from None
 
 
-def read_csv_input(spec: InputFile, codebook: Codebook) -> RawTable:
+def read_csv_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
     """Read a CSV export: detect encoding and delimiter, find the header, keep cells as text."""
     path = spec.path
-    data = _read_bytes(path)
-    _sniff_binary(path, data[:8192], "csv")
+    data = _read_bytes(path) if data is None else data
+    wide = spec.encoding is not None and spec.encoding.lower().replace("_", "-").startswith(
+        ("utf-16", "utf-32")
+    )
+    if not wide and not data.startswith(tuple(bom for bom, _ in TEXT_BOMS)):
+        _sniff_binary(path, data[:8192], "csv")
     text, encoding = decode_text(path, data, spec.encoding)
     if not text.strip():
         raise _fail(path, "is empty; export the survey again")
@@ -339,40 +395,132 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def read_xlsx_input(spec: InputFile, codebook: Codebook) -> RawTable:
-    """Read an Excel sheet (the named one, else the first), finding the header below any title rows."""
-    import openpyxl  # only this reader needs it
-    from openpyxl.utils.exceptions import InvalidFileException
+def _choose_sheet(spec: InputFile, names: list[str]) -> str:
+    """The configured sheet (a name, or a 0-based number), else the first."""
+    path = spec.path
+    if spec.sheet is None:
+        return names[0]
+    if isinstance(spec.sheet, int):
+        if not 0 <= spec.sheet < len(names):
+            raise _fail(path, f"has no sheet number {spec.sheet} (0-based); sheets: {', '.join(names)}")
+        return names[spec.sheet]
+    if spec.sheet in names:
+        return spec.sheet
+    raise _fail(path, f"has no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
+
+
+_XLSX_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.DOTALL)
+_XLSX_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding a sheet, from the workbook and its relationships."""
+    workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    relations = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        relation = re.search(r'\br:id="([^"]*)"', tag) or re.search(r'\bid="([^"]*)"', tag)
+        if name and relation and html.unescape(name[1]) == sheet_name:
+            for link in re.findall(r"<Relationship\b[^>]*>", relations):
+                if f'Id="{relation[1]}"' in link:
+                    target = re.search(r'\bTarget="([^"]*)"', link)
+                    if target:
+                        path = target[1]
+                        return path.lstrip("/") if path.startswith("/") else f"xl/{path}"
+    return None
+
+
+def _uncalculated_formula(workbook_bytes: bytes, sheet_name: str) -> str | None:
+    """The reference (D3) of the first formula cell with no stored result in the sheet, else None.
+
+    A workbook written by a script and never opened in Excel holds formulas without their values;
+    read with data_only they look empty, i.e. "not answered". In the sheet's XML such a cell has an
+    <f> element and no value: no <v>, or an empty one (openpyxl writes <v />). An empty value is a
+    real result only for a text formula (t="str"), which is what Excel saves for ="".
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(workbook_bytes)) as archive:
+            part = _sheet_part(archive, sheet_name)
+            xml = archive.read(part) if part in archive.namelist() else b""
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return None  # openpyxl read the workbook; a layout this look-up does not know has no verdict
+    if not re.search(rb"<f[ >/]", xml):
+        return None
+    for attributes, inner in _XLSX_CELL.findall(xml):
+        if not inner or not re.search(rb"<f[ >/]", inner):
+            continue
+        value = re.search(rb"<v(?:\s*/>|>(.*?)</v>)", inner, re.DOTALL)
+        stored = value is not None and (value[1] or b"").strip() != b""
+        text_result = re.search(rb'\bt="str"', attributes) is not None
+        if not stored and not (value is not None and text_result):
+            reference = _XLSX_REF.search(attributes)
+            return reference[1].decode() + reference[2].decode() if reference else "?"
+    return None
+
+
+def read_xlsx_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
+    """Read an Excel sheet (the named one, else the first), finding the header below any title rows.
+
+    The cells are read by calamine, like .xls and .ods: openpyxl took minutes for a 50,000-row sheet
+    of inline strings (docs/benchmarks.md). Formula cells without a stored result are refused first.
+    """
+    path = spec.path
+    data = _read_bytes(path) if data is None else data
+    if not data:
+        raise _fail(path, "is empty; export the survey again")
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise _fail(path, "is not an Excel .xlsx workbook (not a zip archive); check the path and format")
+    return read_calamine_input(spec, codebook, data, "xlsx")
+
+
+_WORKBOOK_NAMES = {"xlsx": "an Excel workbook", "xls": "an .xls workbook", "ods": "an .ods spreadsheet"}
+
+
+def read_calamine_input(
+    spec: InputFile, codebook: Codebook, data: bytes | None = None, kind: str | None = None
+) -> RawTable:
+    """Read an .xlsx, old Excel .xls or OpenDocument .ods sheet through calamine."""
+    import python_calamine  # only the workbook readers need it
 
     path = spec.path
-    head = _read_bytes(path)[:8]
-    if not head:
-        raise _fail(path, "is empty; export the survey again")
-    if not zipfile.is_zipfile(path):
-        raise _fail(path, "is not an Excel .xlsx workbook (not a zip archive); check the path and format")
+    data = _read_bytes(path) if data is None else data
+    if kind is None:
+        kind = "ods" if sniff(data).format == "ods" else "xls"
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise _fail(path, f"cannot be opened as an Excel workbook ({type(error).__name__})") from None
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = list(workbook.sheet_names)
+    except Exception as error:  # calamine raises its own error types and ValueError for damaged files
+        raise _fail(path, f"cannot be opened as {_WORKBOOK_NAMES[kind]} ({error})") from None
+    if not names:
+        raise _fail(path, "has no sheets; export the survey again")
+    sheet_name = _choose_sheet(spec, names)
+    formula = _uncalculated_formula(data, sheet_name) if kind == "xlsx" else None
+    if formula is not None:
+        row = re.sub(r"[A-Z]", "", formula)
+        raise _fail(
+            path,
+            f"sheet {sheet_name!r} cell {formula} (row {row}): a formula with no stored result (the "
+            "workbook was written by a program and never calculated), so its answer cannot be read; "
+            "open the workbook in Excel or LibreOffice, save it, and run again",
+        )
     try:
-        names = workbook.sheetnames
-        if spec.sheet is None:
-            sheet_name = names[0]
-        elif isinstance(spec.sheet, int):
-            if not 0 <= spec.sheet < len(names):
-                raise _fail(path, f"has no sheet number {spec.sheet} (0-based); sheets: {', '.join(names)}")
-            sheet_name = names[spec.sheet]
-        elif spec.sheet in names:
-            sheet_name = spec.sheet
-        else:
-            raise _fail(path, f"has no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
-        sheet = workbook[sheet_name]
-        # min_row=1 makes the read-only reader yield empty rows too, so list position = sheet row - 1.
-        records = [
-            [_cell_text(value) for value in row] for row in sheet.iter_rows(min_row=1, values_only=True)
-        ]
-    finally:
-        workbook.close()
+        # skip_empty_area=False starts at A1, so list position = sheet row - 1 as for .xlsx.
+        rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+    except Exception as error:
+        raise _fail(path, f"sheet {sheet_name!r} cannot be read ({error})") from None
+    records = [[_cell_text(value) for value in row] for row in rows]
+    return _sheet_records_to_table(spec, codebook, records, names, sheet_name, kind)
+
+
+def _sheet_records_to_table(
+    spec: InputFile,
+    codebook: Codebook,
+    records: list[list[str]],
+    names: list[str],
+    sheet_name: str,
+    kind: str,
+) -> RawTable:
+    path = spec.path
     if not any(any(cell.strip() for cell in row) for row in records):
         raise _fail(path, f"sheet {sheet_name!r} is empty; export the survey again")
     others = [name for name in names if name != sheet_name]
@@ -388,25 +536,61 @@ def read_xlsx_input(spec: InputFile, codebook: Codebook) -> RawTable:
             else "set header_row or column_map in config.yaml"
         ),
     )
-    details = {"format": "xlsx", "sheet": sheet_name, "header_row": header_index + 1}
+    details = {"format": kind, "sheet": sheet_name, "header_row": header_index + 1}
     return _records_to_table(spec, codebook, records, header_index, details)
 
 
-def read_sav_input(spec: InputFile, codebook: Codebook) -> RawTable:
-    """Read an SPSS file as codes (user-missing codes kept), with its value labels for comparison."""
-    import pyreadstat  # only this reader needs it
+def read_sav_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
+    """Read an SPSS .sav or .zsav file as codes (user-missing codes kept), with its value labels."""
+    head = (_read_bytes(spec.path) if data is None else data)[:4]
+    if not head:
+        raise _fail(spec.path, "is empty; export the survey again")
+    if head not in (b"$FL2", b"$FL3"):
+        raise _fail(spec.path, "is not an SPSS .sav file; check the path and format")
+    return _read_statistics_file(spec, codebook, data, "sav")
+
+
+def read_dta_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
+    """Read a Stata .dta file as codes, with its value labels."""
+    return _read_statistics_file(spec, codebook, data, "dta")
+
+
+def read_por_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:
+    """Read an SPSS portable .por file as codes (the format has upper-case names and no value labels here)."""
+    return _read_statistics_file(spec, codebook, data, "por")
+
+
+_STATISTICS_NAMES = {"sav": "SPSS", "dta": "Stata", "por": "SPSS portable"}
+
+
+def _read_statistics_file(spec: InputFile, codebook: Codebook, data: bytes | None, kind: str) -> RawTable:
+    import pyreadstat  # only these readers need it
 
     path = spec.path
-    head = _read_bytes(path)[:4]
-    if not head:
-        raise _fail(path, "is empty; export the survey again")
-    if head not in (b"$FL2", b"$FL3"):
-        raise _fail(path, "is not an SPSS .sav file; check the path and format")
-    try:
+    readers = {
         # user_missing=True keeps -8/-9 declared as user-missing instead of turning them into NaN.
-        frame, meta = pyreadstat.read_sav(str(path), user_missing=True, apply_value_formats=False)
+        # A configured encoding overrides the one the file declares (old Stata files declare none).
+        "sav": lambda p: pyreadstat.read_sav(
+            p, user_missing=True, apply_value_formats=False, encoding=spec.encoding
+        ),
+        "dta": lambda p: pyreadstat.read_dta(
+            p, user_missing=True, apply_value_formats=False, encoding=spec.encoding
+        ),
+        "por": lambda p: pyreadstat.read_por(p, apply_value_formats=False),  # ASCII by definition
+    }
+    try:
+        if data is None:
+            frame, meta = readers[kind](str(path))
+        else:
+            # pyreadstat reads from a path: what came out of a .gz or .zip goes through a temporary file.
+            with tempfile.TemporaryDirectory() as folder:
+                copy = Path(folder) / f"export.{kind}"
+                copy.write_bytes(data)
+                frame, meta = readers[kind](str(copy))
     except Exception as error:  # pyreadstat raises several unrelated types for a damaged file
-        raise _fail(path, f"cannot be read as SPSS ({type(error).__name__}: {error})") from None
+        raise _fail(
+            path, f"cannot be read as {_STATISTICS_NAMES[kind]} ({type(error).__name__}: {error})"
+        ) from None
     columns = {}
     for name in frame.columns:
         values = frame[name]
@@ -421,7 +605,7 @@ def read_sav_input(spec: InputFile, codebook: Codebook) -> RawTable:
     }
     # A .sav has no header row in a sheet; rows are numbered as if it had one, like the CSV it replaces.
     rows = list(range(2, len(cells) + 2))
-    details = {"format": "sav", "encoding": meta.file_encoding}
+    details = {"format": kind, "encoding": meta.file_encoding}
     table = RawTable(path, spec.instrument, cells, rows, details, [], value_labels)
     return _apply_header_fixes(spec, codebook, table)
 
@@ -452,10 +636,16 @@ def _records_to_table(
     ):
         width -= 1
     header = header[:width]
+    _refuse_damaged_cells(path, records, header)
     repairs: list[dict[str, Any]] = []
+    skipped = _extra_header_rows(spec, records, header_index, header)
+    for offset, why in enumerate(skipped):
+        repairs.append(_repair(file_label, header_index + 2 + offset, "", why, "", KIND_EXTRA_HEADER))
     kept: list[list[str]] = []
     rows: list[int] = []
     for offset, record in enumerate(body):
+        if offset < len(skipped):
+            continue
         row_number = header_index + 2 + offset
         if not any(cell.strip() for cell in record):
             repairs.append(_repair(file_label, row_number, "", "", "", KIND_BLANK_ROW))
@@ -481,6 +671,63 @@ def _records_to_table(
     return _apply_header_fixes(spec, codebook, table)
 
 
+def _refuse_damaged_cells(path: Path, records: list[list[str]], header: list[str]) -> None:
+    """Stop on a NUL character or an over-long cell anywhere, naming its row and column.
+
+    A NUL never belongs to an answer: it is a damaged or mis-encoded file, wherever it stands.
+    """
+
+    def column(position: int) -> str:
+        name = header[position].strip() if position < len(header) else ""
+        return name or f"number {position + 1}"
+
+    for index, record in enumerate(records):
+        joined = "".join(record)
+        if "\x00" in joined:
+            position = next(i for i, cell in enumerate(record) if "\x00" in cell)
+            raise _fail(
+                path,
+                f"row {index + 1} column {column(position)}: holds a NUL byte, which no answer contains "
+                "(the file is damaged or in another encoding); export the file again",
+            )
+        if len(joined) > MAX_CELL_CHARACTERS:
+            for position, cell in enumerate(record):
+                if len(cell) > MAX_CELL_CHARACTERS:
+                    raise _fail(
+                        path,
+                        f"row {index + 1} column {column(position)}: a cell of {len(cell):,} characters, "
+                        f"more than the {MAX_CELL_CHARACTERS:,} a cell may hold (a quote left open, or "
+                        "text pasted by mistake); fix the cell in the export",
+                    )
+
+
+def _extra_header_rows(
+    spec: InputFile, records: list[list[str]], header_index: int, header: list[str]
+) -> list[str]:
+    """Why each row directly under the header is not a respondent: configured, or a survey tool's layout.
+
+    Qualtrics writes the question text and then an ImportId row ({"ImportId":"QID1"}) under its header;
+    SurveyMonkey writes an option row ("Response", "Open-Ended Response" or the option labels) whose
+    respondent id cell is empty.
+    """
+    below = records[header_index + 1 : header_index + 4]
+    if spec.extra_header_rows is not None:
+        return ["extra_header_rows in config.yaml"] * min(
+            spec.extra_header_rows, len(records) - header_index - 1
+        )
+    for offset, record in enumerate(below[:2]):
+        if any(_QUALTRICS_IMPORT_ID.match(cell) for cell in record):
+            return ["Qualtrics question-text row"] * offset + ["Qualtrics ImportId row"]
+    names = [spec.column_map.get(name.strip(), name.strip()).casefold() for name in header]
+    if below and "respondent_id" in names:
+        position = names.index("respondent_id")
+        record = below[0]
+        id_cell = record[position].strip() if position < len(record) else ""
+        if not id_cell and any(cell.strip() in _SURVEYMONKEY_OPTION_CELLS for cell in record):
+            return ["SurveyMonkey option row"]
+    return []
+
+
 def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) -> RawTable:
     """Map export headers onto codebook names; refuse duplicated headers and missing required columns."""
     path = spec.path
@@ -494,7 +741,14 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         name = spec.column_map.get(name, name)
         if name not in known and name.casefold() in by_fold:
             name = by_fold[name.casefold()]
-        if name != original and name in known and str(original).strip() not in spec.column_map:
+        # Portable files hold names in upper case: a property of the format, not a slip to report.
+        upper_case_format = table.details.get("format") == "por" and str(original) == name.upper()
+        if (
+            name != original
+            and name in known
+            and str(original).strip() not in spec.column_map
+            and not upper_case_format
+        ):
             repairs.append(_repair(file_label, "", name, str(original), name, KIND_HEADER))
         renamed.append(name)
     named = [name for name in renamed if name]
@@ -522,6 +776,11 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         label = name or f"(unnamed column {position + 1})"
         repairs.append(_repair(file_label, "", label, "", "", KIND_UNKNOWN_COLUMN))
     keep = [name for name in renamed if name in known]
+    # Value labels follow their column to its codebook name.
+    value_labels = None
+    if table.value_labels is not None:
+        by_original = dict(zip(map(str, table.cells.columns), renamed, strict=True))
+        value_labels = {by_original.get(name, name): labels for name, labels in table.value_labels.items()}
     return RawTable(
         table.path,
         table.instrument,
@@ -529,18 +788,74 @@ def _apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) ->
         table.rows,
         table.details,
         repairs,
-        table.value_labels,
+        value_labels,
     )
 
 
-READERS = {"csv": read_csv_input, "xlsx": read_xlsx_input, "sav": read_sav_input}
+READERS = {
+    "csv": read_csv_input,
+    "xlsx": read_xlsx_input,
+    "xls": read_calamine_input,
+    "ods": read_calamine_input,
+    "sav": read_sav_input,
+    "dta": read_dta_input,
+    "por": read_por_input,
+}
 
 
 def read_input(spec: InputFile, codebook: Codebook) -> RawTable:
-    """Read one configured export in its format."""
-    if not spec.path.exists():
-        raise _fail(spec.path, "not found; check dataset.inputs in config.yaml or run `make synthetic`")
-    return READERS[spec.format](spec, codebook)
+    """Read one configured export in the format its bytes have (a .gz or one-file .zip opened first).
+
+    Where the content is another format than the configured one (a renamed file), the content wins and
+    a ``format_from_content`` line says so; a file no reader takes is one line saying what it seems to
+    be, what is supported and how to convert it.
+    """
+    path = spec.path
+    if not path.exists():
+        raise _fail(path, "not found; check dataset.inputs in config.yaml or run `make synthetic`")
+    data = _read_bytes(path)
+    if not data:
+        raise _fail(path, "is empty; export the survey again")
+    container: dict[str, Any] = {}
+    found = sniff(data)
+    if found.format in ("gzip", "zip"):
+        try:
+            data, member = unwrap(data, found.format)
+        except ValueError as error:
+            raise _fail(path, unreadable_message(str(error), "compress the export again")) from None
+        container = {"compression": found.format}
+        if found.format == "zip":
+            container["member"] = member
+        if not data:
+            raise _fail(path, f"holds an empty file ({member}); export the survey again")
+        found = sniff(data)
+        if found.format in ("gzip", "zip"):
+            raise _fail(
+                path,
+                unreadable_message(
+                    f"{found.what} inside a compressed file", "decompress it once and use that"
+                ),
+            )
+    if found.format is None and spec.encoding and looks_like_utf16_without_bom(data[:8192]):
+        found = Sniffed("csv", "text in the configured encoding")
+    if found.format is None:
+        raise _fail(path, unreadable_message(found.what, found.advice))
+    table = READERS[found.format](spec, codebook, data)
+    notes = []
+    if found.format != spec.format:
+        notes.append(_repair(relative_to_root(path), "", "", spec.format, found.format, KIND_FORMAT))
+    if not notes and not container:
+        return table
+    details = {**table.details, **container}
+    return RawTable(
+        table.path,
+        table.instrument,
+        table.cells,
+        table.rows,
+        details,
+        notes + table.repairs,
+        table.value_labels,
+    )
 
 
 # ------------------------------------------------------------------------------------------ mapping
@@ -565,6 +880,8 @@ def _coded_translation(value: str, variable: Variable, source_is_codes: bool) ->
     exact = {label: str(code) for code, label in allowed.items()}
     if value in exact:
         return exact[value], None
+    if _CONTROL.search(value):
+        return value, None  # a control character is never normalised away: validate rejects the cell
     if _INTEGER.fullmatch(value) and int(value) in allowed:
         # A .sav holds codes; a label export holding a bare code is accepted but recorded.
         return str(int(value)), (
@@ -579,16 +896,36 @@ def _coded_translation(value: str, variable: Variable, source_is_codes: bool) ->
     for code, spellings in SENTINELS.items():
         if code in variable.missing and folded in spellings:
             return str(code), KIND_SENTINEL
+    both = split_code_and_label(value)
+    if both is not None:
+        code, label = both
+        if code in allowed and normalise_label(label) == normalise_label(allowed[code]):
+            return str(code), KIND_CODE_AND_LABEL
+        # Code and label disagree (or name no answer): left as written for validate to reject.
     return value, None
 
 
-def _numeric_translation(value: str, variable: Variable) -> tuple[str, str | None]:
-    """Translate one distinct cell of a count or year: an integer, a missing label, or left as it is."""
+def _numeric_translation(
+    value: str, variable: Variable, decimal_comma: bool = False
+) -> tuple[str, str | None]:
+    """Translate one distinct cell of a count or year: an integer, a missing label, or left as it is.
+
+    ``decimal_comma``: the file writes decimals with a comma (a semicolon-delimited export), so
+    "18,0" is 18 and "1,998" is not a whole number.
+    """
     if value == "":
         return "-9", None
     if _INTEGER.fullmatch(value):
         canonical = str(int(value))
         return canonical, (None if canonical == value else KIND_NUMBER_TEXT)
+    if _CONTROL.search(value):
+        return value, None
+    if decimal_comma:
+        european = _DECIMAL_COMMA_INTEGER.fullmatch(value.strip())
+        if european:
+            return str(int(european["sign"] + european["digits"])), KIND_DECIMAL_COMMA
+        if "," in value:
+            return value, None
     missing_labels = {label: str(code) for code, label in variable.missing.items()}
     if value in missing_labels:
         return missing_labels[value], None
@@ -610,7 +947,7 @@ def _numeric_translation(value: str, variable: Variable) -> tuple[str, str | Non
 
 
 def translate_column(
-    values: pd.Series, variable: Variable, source_is_codes: bool = False
+    values: pd.Series, variable: Variable, source_is_codes: bool = False, decimal_comma: bool = False
 ) -> tuple[pd.Series, pd.Series]:
     """Codes (as text) for one column and the repair kind of each cell (<NA> where nothing was repaired).
 
@@ -633,7 +970,7 @@ def translate_column(
     # the row count (docs/benchmarks.md).
     positions, distinct = pd.factorize(values)
     if variable.is_numeric:
-        translations = [_numeric_translation(value, variable) for value in distinct]
+        translations = [_numeric_translation(value, variable, decimal_comma) for value in distinct]
     else:
         translations = [_coded_translation(value, variable, source_is_codes) for value in distinct]
     codes = pd.array([code for code, _ in translations], dtype="string").take(positions)
@@ -647,7 +984,13 @@ def translate_column(
 def sav_label_disagreements(
     file_label: str, value_labels: dict[str, dict[int, str]], variables: Iterable[Variable]
 ) -> list[dict[str, Any]]:
-    """Every code whose .sav value label differs from the codebook's (the codes are what count)."""
+    """Every code whose .sav value label differs from the codebook's (the codes are what count).
+
+    A file with no value labels at all (a .por, or a file saved without them) gets one line, not one
+    per code.
+    """
+    if not any(value_labels.values()):
+        return [_repair(file_label, "", "", "", "", KIND_NO_VALUE_LABELS)]
     records = []
     for variable in variables:
         if not variable.is_coded and not variable.is_numeric:
@@ -679,10 +1022,18 @@ def sav_label_disagreements(
     return records
 
 
-def tidy(table: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The tidy text table of one export (every codebook column of its instrument) and its repairs."""
+def tidy(
+    table: RawTable, codebook: Codebook, names: AuthorityNames | None = None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The tidy text table of one export (every codebook column of its instrument) and its repairs.
+
+    ``names`` (the frame's authority names) lets an export that names LSPs instead of coding them
+    through: a name matching one LSP becomes its lsp_id, recorded; any other name is kept for validate
+    to reject, with the candidates in the repairs log.
+    """
     file_label = relative_to_root(table.path)
-    source_is_codes = table.details["format"] == "sav"
+    source_is_codes = table.details["format"] in ("sav", "dta", "por")
+    decimal_comma = table.details.get("delimiter") == "semicolon"
     rows = pd.Series(table.rows, index=table.cells.index, dtype="Int64")
     columns: dict[str, pd.Series] = {}
     repairs: list[pd.DataFrame] = []
@@ -692,10 +1043,17 @@ def tidy(table: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, list[dict[s
         else:
             # An optional column absent from the export: every respondent left it unanswered.
             raw = pd.Series("", index=table.cells.index, dtype=object)
-        codes, kinds = translate_column(raw, variable, source_is_codes)
+        codes, kinds = translate_column(raw, variable, source_is_codes, decimal_comma)
+        notes: dict[str, str] = {}
+        if variable.name == "lsp_id" and names is not None:
+            codes, kinds, notes = _lsp_ids_from_names(codes, kinds, names)
         columns[variable.name] = codes
         repaired = kinds.notna()
         if repaired.any():
+            repaired_text = codes[repaired].fillna("")
+            if notes:
+                unmatched = kinds[repaired].eq(KIND_LSP_NAME_UNMATCHED).fillna(False)
+                repaired_text = repaired_text.mask(unmatched, repaired_text.map(notes))
             repairs.append(
                 pd.DataFrame(
                     {
@@ -703,7 +1061,7 @@ def tidy(table: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, list[dict[s
                         "row": rows[repaired].to_numpy(),
                         "column": variable.name,
                         "original": raw[repaired].astype(str).to_numpy(),
-                        "repaired": codes[repaired].fillna("").to_numpy(),
+                        "repaired": repaired_text.to_numpy(),
                         "kind": kinds[repaired].to_numpy(),
                     }
                 )
@@ -719,6 +1077,36 @@ def tidy(table: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, list[dict[s
     for frame in repairs:
         records += frame.to_dict("records")
     return tidy_table.reset_index(drop=True), records
+
+
+def _lsp_ids_from_names(
+    codes: pd.Series, kinds: pd.Series, names: AuthorityNames
+) -> tuple[pd.Series, pd.Series, dict[str, str]]:
+    """lsp_id cells that are authority names: the LSP where one matches, else the name, with a note.
+
+    The note of a name not matched says what a person should look at (the candidates, or none).
+    """
+    distinct = [value for value in codes.dropna().unique() if names.looks_like_name(str(value))]
+    notes: dict[str, str] = {}
+    if not distinct:
+        return codes, kinds, notes
+    codes, kinds = codes.copy(), kinds.copy()
+    for value in distinct:
+        found = names.match(str(value))
+        where = codes.eq(value).fillna(False)
+        if found.lsp_id is not None:
+            codes[where] = found.lsp_id
+            kinds[where] = KIND_LSP_FROM_NAME
+        else:
+            # Not repaired: the "repaired" text holds what a person should look at.
+            kinds[where] = KIND_LSP_NAME_UNMATCHED
+            if found.ambiguous:
+                notes[str(value)] = f"not repaired: names several LSPs: {found.describe()}"
+            elif found.candidates:
+                notes[str(value)] = f"not repaired: no LSP of this name; similar: {found.describe()}"
+            else:
+                notes[str(value)] = "not repaired: no LSP of this name in the frame"
+    return codes, kinds, notes
 
 
 def empty_responses(codebook: Codebook, instrument: str) -> pd.DataFrame:
@@ -740,14 +1128,23 @@ def sort_repairs(records: list[dict[str, Any]]) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def ingest(inputs: Sequence[InputFile], codebook: Codebook) -> IngestResult:
-    """Read every input and build one tidy table per instrument (several inputs are stacked)."""
+def ingest(
+    inputs: Sequence[InputFile],
+    codebook: Codebook,
+    frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+) -> IngestResult:
+    """Read every input and build one tidy table per instrument (several inputs are stacked).
+
+    With the sampling ``frame`` (or a function reading it, called only when needed), an lsp_id written
+    as the authority's name is matched to its LSP.
+    """
     per_instrument: dict[str, list[pd.DataFrame]] = {name: [] for name in codebook.instruments}
     records: list[dict[str, Any]] = []
     manifest: list[dict[str, Any]] = []
+    names = AuthorityNames(frame) if frame is not None else None
     for spec in inputs:
         table = read_input(spec, codebook)
-        tidy_table, repairs = tidy(table, codebook)
+        tidy_table, repairs = tidy(table, codebook, names)
         per_instrument[spec.instrument].append(tidy_table)
         records += repairs
         manifest.append(
@@ -781,7 +1178,8 @@ def ingest(inputs: Sequence[InputFile], codebook: Codebook) -> IngestResult:
 
 
 def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The git commit of the code and whether the work tree differs from it ("unknown" outside git)."""
+    """The release (``pipeline.__version__``), the git commit of the code and whether the work tree differs
+    from it (commit "unknown" outside git)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=20
@@ -790,8 +1188,8 @@ def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True, timeout=20
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
-    return {"commit": commit, "dirty": bool(status.strip())}
+        return {"version": __version__, "commit": "unknown", "dirty": None}
+    return {"version": __version__, "commit": commit, "dirty": bool(status.strip())}
 
 
 def package_versions(names: Iterable[str] = MANIFEST_PACKAGES) -> dict[str, str]:
@@ -843,7 +1241,14 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--out-dir", "{processed_dir}", "where to write the tidy tables and the manifest")
     arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
-    result = ingest(config.inputs, codebook)
+
+    def frame() -> pd.DataFrame:
+        # The one frame reader (it imports pandera), called only for an export that names an LSP.
+        from pipeline.study.frame import read_frame
+
+        return read_frame(config.frame)
+
+    result = ingest(config.inputs, codebook, frame)
     write_outputs(result, build_manifest(result, codebook, config.frame), arguments.out_dir)
 
 

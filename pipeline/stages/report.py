@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, sha256_file, write_text
 from pipeline.core.paths import relative_to_root
+from pipeline.study import outputs
 from pipeline.study.vocabulary import INSTRUMENTS
 
 log = logging.getLogger("pipeline.stages.report")
@@ -50,15 +52,6 @@ details { margin-bottom: 1em; }
 nav ul { columns: 2; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
-# Which stage and function made each kind of output; the index shows it beside every file.
-MAKERS = {
-    "estimates.csv": ("analyse", "pipeline.stages.analyse.estimates"),
-    "comparisons.csv": ("analyse", "pipeline.stages.analyse.comparisons, add_fdr"),
-    "maturity_sensitivity.csv": ("analyse", "pipeline.stages.analyse.maturity_sensitivity"),
-    "power.csv": ("analyse", "pipeline.stages.analyse.power_table"),
-    "published_vs_reproduced.csv": ("analyse", "pipeline.study.published.published_vs_reproduced"),
-    "scale_reliability.csv": ("derive", "pipeline.stages.derive.scale_reliability"),
-}
 
 
 def _escape(value: object) -> str:
@@ -193,9 +186,19 @@ published.</p>
 """
 
 
-def figure_sections(figures_dir: Path, synthetic: bool) -> tuple[str, list[dict[str, str]]]:
+def describe_code_version(version: dict) -> str:
+    """The release and commit in words (the manifest's ``code_version``), never a Python repr."""
+    release = f"lsp-survey-rap {version.get('version', __version__)}"
+    commit = version.get("commit", "unknown")
+    if commit == "unknown":
+        return f"{release}, outside git (commit unknown)"
+    state = " with uncommitted changes" if version.get("dirty") else ""
+    return f"{release}, commit {commit}{state}"
+
+
+def figure_sections(figures_dir: Path, synthetic: bool) -> str:
     """Every figure (PNG embedded) beside its plotted numbers and caption."""
-    parts, index = [], []
+    parts = []
     for png in sorted(figures_dir.glob("*.png")):
         name = png.stem
         data_path, caption_path = png.with_suffix(".csv"), figures_dir / f"{name}.caption.txt"
@@ -214,15 +217,7 @@ def figure_sections(figures_dir: Path, synthetic: bool) -> tuple[str, list[dict[
             f"<code>figures/{_escape(data_path.name)}</code>)"
             f"</summary>{html_table(data)}</details>"
         )
-        index.append(
-            {
-                "output": f"figures/{png.name}, .svg, .csv",
-                "stage": "figures",
-                "made by": f"pipeline.figures.{name.split('_')[0]}",
-                "inputs": "analysis tables / analysis base (see docs/figures.md)",
-            }
-        )
-    return "\n".join(parts), index
+    return "\n".join(parts)
 
 
 def render_report(
@@ -336,7 +331,7 @@ is not evidence of no difference.</p>
 <h2 id="index">Output index</h2>
 {html_table(output_index)}
 <h2 id="provenance">Provenance</h2>
-<p>Code version: <code>{_escape(ingest.get("code_version", {}))}</code></p>
+<p>Code: {_escape(describe_code_version(ingest.get("code_version", {})))}</p>
 {html_table(provenance_inputs)}
 <details><summary>Package versions</summary>{html_table(packages)}</details>
 <details><summary>Configuration (<code>{_escape(relative_to_root(config.source))}</code>)</summary>
@@ -359,22 +354,44 @@ def _weighting_sensitivity(estimates: pd.DataFrame) -> pd.DataFrame:
     return pivot
 
 
-def output_index(config: Config, figure_index: list[dict[str, str]]) -> pd.DataFrame:
-    """Each table and figure, the stage and function that made it, and its inputs with their sha256."""
+def output_index(config: Config, codebook: Codebook) -> pd.DataFrame:
+    """Each table and figure as the output registry declares it: the stage and function that made it, and
+    its inputs (the analysis base with its sha256, so a reader can tell which data it came from)."""
+    folders = {
+        key: relative_to_root(getattr(config, key))
+        for key in ("processed_dir", "analysis_dir", "figures_dir")
+    }
     base = config.processed_dir / "analysis_base.parquet"
     base_hash = sha256_file(base) if base.exists() else "missing"
-    rows = []
-    for name, (stage, function) in MAKERS.items():
+    paths = {output.name: outputs.relative_path(output, folders) for output in outputs.tables(codebook)}
+    paths["frame"] = relative_to_root(config.frame)
+
+    def described(inputs: tuple[str, ...]) -> str:
+        shown = []
+        for name in inputs:
+            path = paths.get(name, name)
+            shown.append(f"{path} (sha256 {base_hash[:16]}…)" if name == "analysis_base" else path)
+        return "; ".join(shown)
+
+    rows = [
+        {
+            "output": paths[output.name],
+            "stage": output.stage,
+            "made by": output.maker,
+            "inputs": described(output.inputs),
+        }
+        for output in outputs.tables(codebook)
+        if output.location == "tables"
+    ]
+    for figure in outputs.figures(codebook):
         rows.append(
             {
-                "output": f"analysis/tables/{name}",
-                "stage": stage,
-                "made by": function,
-                "inputs": f"data/processed/analysis_base.parquet (sha256 {base_hash[:16]}…)",
+                "output": f"{folders['figures_dir']}/{figure.name}.png, .svg, .csv, .caption.txt",
+                "stage": "figures",
+                "made by": figure.maker,
+                "inputs": described(tuple(outputs.FIGURE_INPUT_OUTPUTS[name] for name in figure.inputs)),
             }
         )
-    for entry in figure_index:
-        rows.append(entry | {"inputs": f"{entry['inputs']}; analysis base sha256 {base_hash[:16]}…"})
     return pd.DataFrame(rows)
 
 
@@ -401,13 +418,14 @@ def main(argv: list[str] | None = None) -> None:
         ("analysis", config.analysis_dir / "manifest.json"),
     ):
         manifests[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    figures_html, figure_index = figure_sections(arguments.figures, config.synthetic_data)
-    report = render_report(
-        config, codebook, tables, manifests, figures_html, output_index(config, figure_index)
-    )
+    figures_html = figure_sections(arguments.figures, config.synthetic_data)
+    report = render_report(config, codebook, tables, manifests, figures_html, output_index(config, codebook))
     write_text(arguments.out, report)
     log.info(
-        "wrote %s: %d figures, %d kB", relative_to_root(arguments.out), len(figure_index), len(report) // 1024
+        "wrote %s: %d figures, %d kB",
+        relative_to_root(arguments.out),
+        figures_html.count("<figure "),
+        len(report) // 1024,
     )
 
 

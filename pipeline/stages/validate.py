@@ -13,6 +13,10 @@ Checks beyond the generated schemas (pipeline/study/schemas.py), all vectorised:
                                        (the earliest row, in input order, is kept)
   routing                              a routed item answered although its asked_if condition fails,
                                        or "not applicable" although the condition holds
+Three failures are renamed to say why the value is wrong:
+  control_character    an allowed_codes or integer failure whose value holds a control character
+  code_label_disagree  an allowed_codes failure on "4 - Disagree": a code and a label that disagree
+  lsp_name_ambiguous   an lsp_in_frame failure on an authority name that several LSPs have
 
 A broken frame (an unknown authority type, a missing tier) is not a row problem: it stops the run.
 """
@@ -34,6 +38,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_json, write_parquet
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.labels import split_code_and_label
+from pipeline.study.lsp_names import AuthorityNames
 from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema
 
 log = logging.getLogger("pipeline.stages.validate")
@@ -118,8 +124,30 @@ def routing_failures(table: pd.DataFrame, codebook: Codebook, instrument: str) -
     return lines
 
 
+_CONTROL_CHARACTER = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+
+
+def _named_reasons(found: pd.DataFrame) -> pd.DataFrame:
+    """Schema failures renamed where the value shows why: a control character, a code-label clash."""
+    value_checks = found["check"].isin(["allowed_codes", "integer"])
+    if not value_checks.any():
+        return found
+    found = found.copy()
+    values = found["value"].astype("string")
+    control = value_checks & values.str.contains(_CONTROL_CHARACTER, regex=True).fillna(False)
+    found.loc[control, "check"] = "control_character"
+    coded = found["check"].eq("allowed_codes")
+    clash = coded & values.map(lambda v: isinstance(v, str) and split_code_and_label(v) is not None)
+    found.loc[clash.fillna(False).astype(bool), "check"] = "code_label_disagree"
+    return found
+
+
 def row_failures(
-    table: pd.DataFrame, codebook: Codebook, instrument: str, frame_ids: pd.Index
+    table: pd.DataFrame,
+    codebook: Codebook,
+    instrument: str,
+    frame_ids: pd.Index,
+    names: AuthorityNames | None = None,
 ) -> pd.DataFrame:
     """Every failure of every row of one instrument's prepared table, as (index, column, check, value)."""
     answers = codebook.columns(instrument)
@@ -135,9 +163,16 @@ def row_failures(
         )
     conflicting = found["check"].eq("field_uniqueness") & found["column"].eq("respondent_id")
     found.loc[conflicting, "check"] = "duplicate_respondent_id_conflicting"
-    lines.append(found)
+    lines.append(_named_reasons(found))
     lsp = table["lsp_id"]
-    lines.append(_lines(lsp.notna() & ~lsp.isin(frame_ids), table, "lsp_id", "lsp_in_frame"))
+    # get_indexer on the unique ids: Series.isin on Arrow strings converts every frame id to a scalar
+    # (2.6 s against 0.2 s for a 100,000-row frame).
+    in_frame = pd.Series(frame_ids.drop_duplicates().get_indexer(lsp.astype(object)) >= 0, index=lsp.index)
+    not_in_frame = _lines(lsp.notna() & ~in_frame, table, "lsp_id", "lsp_in_frame")
+    if len(not_in_frame) and names is not None:
+        ambiguous = {value for value in not_in_frame["value"].unique() if names.match(str(value)).ambiguous}
+        not_in_frame.loc[not_in_frame["value"].isin(ambiguous), "check"] = "lsp_name_ambiguous"
+    lines.append(not_in_frame)
     if instrument in ONE_PER_LSP:
         # Copies already rejected as duplicate submissions do not count as a second coordinator.
         first_submissions = lsp.where(~duplicate)
@@ -176,6 +211,7 @@ def validate(
     """
     ensure_validation_enabled()
     frame_ids = pd.Index(frame["lsp_id"].astype(str))
+    names = AuthorityNames(frame)
     valid: dict[str, pd.DataFrame] = {}
     rejected_parts: list[pd.DataFrame] = []
     files: dict[str, dict[str, Any]] = {}
@@ -183,7 +219,7 @@ def validate(
         if instrument not in responses:
             raise PipelineError(f"no ingested table for instrument {instrument}; run `make ingest` again")
         table = _prepare(responses[instrument], codebook, instrument, f"responses_{instrument}")
-        found = row_failures(table, codebook, instrument, frame_ids)
+        found = row_failures(table, codebook, instrument, frame_ids, names)
         bad = pd.Series(False, index=table.index)
         bad[found["index"].astype(int).unique()] = True
         valid[instrument] = typed_valid(table[~bad], codebook, instrument)

@@ -10,10 +10,20 @@ A leaf of the study layer: it imports no plotting library and no statistics, so 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
+from pipeline.study.vocabulary import (
+    FRAME_COLUMNS,
+    INSTRUMENTS,
+    LESS_MATURE,
+    MATURITY_DEFINITIONS,
+    MORE_MATURE,
+    SCALE_POSITIVE_FROM,
+    maturity_column,
+    scale_column,
+)
 
 # Where an output lives: the configured folder it is written to (config.yaml keys), so a registry path is
 # the same whatever those folders are.
@@ -96,6 +106,11 @@ class Figure:
     def maker(self) -> str:
         return f"pipeline.figures.{self.module}:build"
 
+    def build(self, inputs: Any) -> Any:
+        """Draw the figure (imports its module, and so the plotting library, only now)."""
+        module = importlib.import_module(f"pipeline.figures.{self.module}")
+        return module.build(inputs, **self.params)
+
 
 FIGURE_SUFFIXES = ("png", "svg", "csv", "caption.txt")
 # What make verify knows how to recompute (pipeline.checks.verify.CHECKS has one function for each).
@@ -112,8 +127,8 @@ FIGURE_INPUT_OUTPUTS = {
 LIKERT_GROUPS = ("tier", "maturity")
 
 
-def _columns(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
-    return tuple(Column(name, kind, description) for name, kind, description in specs)
+def _columns(*specs: tuple[str, str, str] | Column) -> tuple[Column, ...]:
+    return tuple(spec if isinstance(spec, Column) else Column(*spec) for spec in specs)
 
 
 _DATA = ("data", "text", "SYNTHETIC when the table was built from the synthetic survey, else survey")
@@ -233,7 +248,7 @@ _LIKERT_FIGURE = _columns(
 )
 
 
-def tables() -> tuple[Output, ...]:
+def tables(codebook: Any) -> tuple[Output, ...]:
     """Every data file and table the stages write, in stage order."""
     responses = tuple(
         Output(
@@ -329,7 +344,7 @@ def tables() -> tuple[Output, ...]:
             "scores and every maturity definition.",
             inputs=(*(f"valid_{i}" for i in INSTRUMENTS), "frame"),
             codebook_columns=True,
-            columns=analysis_base_columns(),
+            columns=analysis_base_columns(codebook),
         ),
         Output(
             "scale_reliability",
@@ -475,10 +490,8 @@ def tables() -> tuple[Output, ...]:
     )
 
 
-def analysis_base_columns() -> tuple[Column, ...]:
-    """The analysis base's columns beyond the codebook's variables (those are described by the codebook)."""
-    from pipeline.study.vocabulary import FRAME_COLUMNS
-
+def analysis_base_columns(codebook: Any) -> tuple[Column, ...]:
+    """The analysis base's columns after the codebook's variables (those are described by the codebook)."""
     frame_descriptions = {
         "authority_type": "the LSP's principal council type (frame)",
         "tier": "single or multi (from the authority type)",
@@ -502,6 +515,32 @@ def analysis_base_columns() -> tuple[Column, ...]:
             "laa_holder", "boolean", "whether the LSP's council holds the LAA (every type but shire district)"
         ),
     ]
+    for element, label in codebook.elements.items():
+        columns += [
+            Column(
+                scale_column(element),
+                "number",
+                f"{label} scale score: the mean of its items (reverse-worded ones flipped), 1-5, given at "
+                "least half of them",
+            ),
+            Column(
+                f"{scale_column(element)}_positive",
+                "boolean",
+                f"whether the {label} score is {SCALE_POSITIVE_FROM} or more (leans to agreement)",
+            ),
+        ]
+    for definition in MATURITY_DEFINITIONS:
+        elements = tuple(codebook.elements) if definition == "composite_other_elements" else (None,)
+        for element in elements:
+            columns.append(
+                Column(
+                    maturity_column(definition, element),
+                    "text",
+                    f"{MORE_MATURE} or {LESS_MATURE} by the {definition} definition"
+                    + (f", leaving out {element}" if element else "")
+                    + " (docs/maturity.md); partners take their LSP's coordinator's value",
+                )
+            )
     return tuple(columns)
 
 
@@ -635,7 +674,7 @@ REPORT = Output(
     "analysis",
     "report.html",
     "report",
-    "pipeline.stages.report:render",
+    "pipeline.stages.report:render_report",
     "The self-contained HTML report: findings, figures, tables, methods, provenance.",
     inputs=("tables", "figures", "ingest_manifest", "validation_report"),
 )
@@ -658,7 +697,7 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(), *expanded, REPORT)
+    return (*tables(codebook), *expanded, REPORT)
 
 
 def relative_path(output: Output, folders: dict[str, str]) -> str:
@@ -666,3 +705,84 @@ def relative_path(output: Output, folders: dict[str, str]) -> str:
     folder = LOCATIONS[output.location]
     key, _, sub = folder.partition("/")
     return "/".join(part for part in (folders[key], sub, output.filename) if part)
+
+
+# ------------------------------------------------------------------------------------- the data dictionary
+def data_dictionary(codebook: Any, folders: dict[str, str]) -> str:
+    """docs/outputs.md: every output, who makes it from what, and every column it has (Markdown)."""
+    lines = [
+        "# Outputs: the data dictionary",
+        "",
+        "Generated from the output registry (`pipeline/study/outputs.py`) by `lsp-rap outputs`; do not edit",
+        "by hand (a test checks it is current). Every file `make all` writes is here, and nothing else.",
+        "Tables built from the synthetic survey say so in their `data` column.",
+        "",
+    ]
+    for stage in ("ingest", "validate", "derive", "analyse"):
+        lines += [f"## {stage}", ""]
+        for output in (o for o in tables(codebook) if o.stage == stage):
+            lines += _describe_output(output, relative_path(output, folders), codebook)
+    lines += [
+        "## figures",
+        "",
+        "Each figure is four files: `<name>.png` (300 dpi), `<name>.svg`, `<name>.csv` (the numbers plotted, "
+        "checked by `make verify` with the recomputation named below) and `<name>.caption.txt`.",
+        "",
+    ]
+    for figure in figures(codebook):
+        inputs = ", ".join(f"`{FIGURE_INPUT_OUTPUTS[name]}`" for name in figure.inputs)
+        lines += [
+            f"### {figure.name}",
+            "",
+            f"Made by `{figure.maker}` from {inputs}; verified as `{figure.verify_kind}`.",
+            "",
+            *_column_table(figure.columns),
+        ]
+    lines += ["## report", ""]
+    lines += _describe_output(REPORT, relative_path(REPORT, folders), codebook)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _describe_output(output: Output, path: str, codebook: Any) -> list[str]:
+    inputs = ", ".join(f"`{name}`" for name in output.inputs) or "nothing"
+    lines = [f"### `{path}`", "", f"{output.description} Made by `{output.maker}` from {inputs}.", ""]
+    if output.codebook_columns:
+        instruments = [output.name.split("_", 1)[1]] if output.name.split("_", 1)[1] in INSTRUMENTS else None
+        variables = [
+            v for v in codebook.variables if instruments is None or set(instruments) & set(v.instruments)
+        ]
+        lines += [
+            f"Columns: the {len(variables)} codebook variables"
+            + (f" of the {instruments[0]} questionnaire" if instruments else "")
+            + " (their labels, codes and provenance: `data/raw/codebook.yaml`)"
+            + (", then the columns below." if output.columns else ", then `source_file` and `source_row`."),
+            "",
+        ]
+    if output.columns:
+        lines += _column_table(output.columns)
+    return lines
+
+
+def _column_table(columns: tuple[Column, ...]) -> list[str]:
+    rows = ["| column | kind | meaning |", "|---|---|---|"]
+    rows += [f"| `{c.name}` | {c.kind} | {c.description.replace('|', '/')} |" for c in columns]
+    return [*rows, ""]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`lsp-rap outputs [--out PATH]`: write the data dictionary (default docs/outputs.md)."""
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import parse_stage_arguments, stage_parser
+    from pipeline.core.io import write_text
+    from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+
+    parser = stage_parser("Write the data dictionary of every output (docs/outputs.md).")
+    parser.add_argument(
+        "--out", type=str, default="docs/outputs.md", help="where to write it (default: docs/outputs.md)"
+    )
+    arguments, config = parse_stage_arguments(parser, argv)
+    folders = {
+        key: relative_to_root(getattr(config, key))
+        for key in ("processed_dir", "analysis_dir", "figures_dir")
+    }
+    write_text(PROJECT_ROOT / arguments.out, data_dictionary(load_codebook(config.codebook), folders))

@@ -19,6 +19,7 @@ Pandera is imported here and in pipeline/stages/validate.py only.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -27,7 +28,7 @@ from pandera.errors import SchemaErrors
 
 from pipeline.core.codebook import Codebook, Variable
 from pipeline.core.errors import PipelineError
-from pipeline.study.vocabulary import AUTHORITY_TIERS
+from pipeline.study.vocabulary import AUTHORITY_TIERS, INSTRUMENTS
 
 FAILURE_COLUMNS = ["index", "column", "check", "value"]
 _TRUTHY = ("True", "true", "1")  # what pandera itself accepts as "enabled" (pandera.config)
@@ -180,3 +181,58 @@ def ensure_validation_enabled() -> None:
     canary = pa.DataFrameSchema({"x": pa.Column("string", pa.Check.isin(["1"]))})
     if not len(failures(canary, pd.DataFrame({"x": pd.array(["2"], dtype="string")}))):
         raise PipelineError("pandera validation does not reject a known-bad table; check the pandera setup")
+
+
+# ------------------------------------------------------------------------------------------ output tables
+# The analysis base and every analysis table are checked against the output registry when written: the
+# columns it declares, in its order, and nothing else, each holding the kind of value it says. A wrong
+# table is a bug in a stage, stopped before a reader sees it.
+def _holds_kind(kind: str) -> pa.Check:
+    def check(values: pd.Series) -> bool:
+        present = values.dropna()
+        if present.empty:
+            return True
+        if kind == "text":
+            return bool(
+                pd.api.types.is_string_dtype(values)
+                or isinstance(values.dtype, pd.CategoricalDtype)
+                or present.map(lambda value: isinstance(value, str)).all()
+            )
+        if kind == "boolean":
+            return bool(
+                pd.api.types.is_bool_dtype(values) or present.map(lambda v: isinstance(v, bool)).all()
+            )
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            return False
+        if kind == "integer":
+            return bool((present.astype(float) % 1 == 0).all())
+        return True
+
+    return pa.Check(check, name=f"holds_{kind}", error=f"values are not all {kind}")
+
+
+def output_schema(output: Any, codebook: Codebook) -> pa.DataFrameSchema:
+    """The schema of one registered output table (``pipeline.study.outputs.Output``)."""
+    columns: dict[str, pa.Column] = {}
+    if output.codebook_columns:
+        # Stacked as derive stacks them: the first instrument's variables, then the other's own.
+        first = [v.name for v in codebook.variables if INSTRUMENTS[0] in v.instruments]
+        rest = [v.name for v in codebook.variables if v.name not in first]
+        columns |= {name: pa.Column(nullable=True) for name in [*first, *rest]}
+    for column in output.columns or ():
+        columns[column.name] = pa.Column(checks=[_holds_kind(column.kind)], nullable=column.nullable)
+    return pa.DataFrameSchema(columns, strict=True, ordered=True, name=output.name)
+
+
+def check_output(name: str, table: pd.DataFrame, codebook: Codebook) -> None:
+    """Stop with one message when a table about to be written breaks its registered schema."""
+    from pipeline.study.outputs import tables
+
+    registered = {output.name: output for output in tables(codebook)}
+    found = failures(output_schema(registered[name], codebook), table.reset_index(drop=True))
+    if not found.empty:
+        first = found.iloc[0]
+        raise PipelineError(
+            f"output {name} breaks its registered schema (pipeline/study/outputs.py): column "
+            f"{first['column']}: {first['check']} ({first['value']}); {len(found)} failure(s)"
+        )

@@ -22,6 +22,7 @@ from scipy.special import expit
 
 from pipeline.core.codebook import Codebook, Variable
 from pipeline.core.errors import PipelineError
+from pipeline.core.paths import PROJECT_ROOT
 from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
 PARA57_HIGH_GROUP = ("county", "metropolitan_district", "london_borough")
@@ -33,7 +34,7 @@ CALIBRATION_REPLICATES = 20
 # "agree" (4 or 5) when the latent response exceeds 0, so P(agree) = expit(linear predictor).
 LIKERT_THRESHOLDS = (-2.6, -1.2, 0.0, 2.2)
 SURVEY_YEAR = 2008
-DEFAULT_TARGETS_PATH = Path(__file__).resolve().parents[2] / "data" / "raw" / "published_targets.yaml"
+DEFAULT_TARGETS_PATH = PROJECT_ROOT / "data" / "raw" / "published_targets.yaml"
 
 
 @dataclass(frozen=True)

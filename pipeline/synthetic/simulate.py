@@ -1,6 +1,6 @@
 """Simulate stage: the seeded synthetic survey, calibrated to the report's published figures.
 
-``python -m pipeline.synthetic.simulate [--out-dir DIR] [--seed N] [--scale K]`` writes the coordinator export
+``lsp-rap synthetic [--out-dir DIR] [--seed N] [--scale K]`` writes the coordinator export
 (CSV and SPSS), the partner export (Excel) and two truth files. The same seed gives byte-identical files.
 
 Public API (used by the method-validation study and the scaling benchmark):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import re
 import tempfile
@@ -645,10 +646,15 @@ CASES: tuple[Case, ...] = (
     Case(
         "not_csv_xlsx_renamed.csv",
         "an Excel workbook renamed .csv",
-        "error: is a zip archive (an .xlsx workbook?), not CSV",
+        "repaired: read as xlsx (the content decides); one format_from_content line",
         _xlsx_as_csv,
     ),
-    Case("not_csv_pdf.csv", "a PDF renamed .csv", "error: is a PDF, not CSV", _pdf_as_csv),
+    Case(
+        "not_csv_pdf.csv",
+        "a PDF renamed .csv",
+        "error: seems to be a PDF; what is supported; how to convert",
+        _pdf_as_csv,
+    ),
     Case(
         "undecodable.csv",
         f"{C} with a byte (0x81) that is neither UTF-8 nor Windows-1252",
@@ -676,7 +682,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "xlsx_not_a_workbook.xlsx",
         "a CSV file renamed .xlsx",
-        "error: is not an Excel .xlsx workbook (not a zip archive)",
+        "repaired: read as CSV (the content decides); one format_from_content line",
         _csv_as_xlsx,
     ),
     Case(
@@ -701,7 +707,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "sav_not_spss.sav",
         "a CSV file renamed .sav",
-        "error: is not an SPSS .sav file",
+        "repaired: read as CSV (the content decides); one format_from_content line",
         _csv_as_sav,
     ),
     Case(
@@ -731,6 +737,523 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+# ------------------------------------------------------------------------------------------ real-world shapes
+# Shapes that survey tools, spreadsheets, statistics packages and offices produce (issue 15).
+
+P = "partner workbook"
+
+
+def _labels_frame(records: Records) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(records[1:], columns=records[0])
+
+
+def _xls(records: Records) -> bytes:
+    from tests.fixtures.survey_exports import write_xls_export
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_xls_export(Path(folder) / "export.xls", _labels_frame(records)).read_bytes()
+
+
+def _deterministic_ods(raw: bytes) -> bytes:
+    """An .ods rewritten with fixed entry dates and metadata dates, the mimetype first and stored."""
+    source = zipfile.ZipFile(io.BytesIO(raw))
+    buffer = io.BytesIO()
+    stamp = FIXED_DATE.strftime("%Y-%m-%dT%H:%M:%S").encode()
+    with zipfile.ZipFile(buffer, "w") as target:
+        names = sorted(source.namelist(), key=lambda name: name != "mimetype")
+        for name in names:
+            data = source.read(name)
+            if name == "meta.xml":
+                data = re.sub(rb"(<(meta:creation-date|dc:date)>)[^<]*", rb"\g<1>" + stamp, data)
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            target.writestr(info, data)
+    return buffer.getvalue()
+
+
+_ODS_WRITER = """
+import json, sys
+from pathlib import Path
+import pandas as pd
+from tests.fixtures.survey_exports import write_ods_export
+records = json.load(sys.stdin)
+write_ods_export(Path(sys.argv[1]), pd.DataFrame(records[1:], columns=records[0]))
+"""
+
+
+def ods_file_bytes(records: Records) -> bytes:
+    """An .ods of the records, as pandas' odf writer makes it in a fresh process.
+
+    odfpy adds every namespace it has seen in the process to each later document, so the bytes of a
+    second document depend on what came before; a process of its own gives the same bytes every time.
+    """
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.ods"
+        subprocess.run(
+            [sys.executable, "-c", _ODS_WRITER, str(path)],
+            input=json.dumps(records),
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+        )
+        return path.read_bytes()
+
+
+def _ods(records: Records) -> bytes:
+    return _deterministic_ods(ods_file_bytes(records))
+
+
+def _coordinator_codes(codebook: Codebook, changes: dict[tuple[int, str], Any] | None = None) -> Any:
+    import pandas as pd
+
+    codes = label_codes(codebook, coordinator_records(), "coordinator")
+    for (row, column), value in (changes or {}).items():
+        codes[column][row] = value
+    return pd.DataFrame(codes)
+
+
+def _dta(version: int) -> Callable[[Codebook], bytes]:
+    def build(codebook: Codebook) -> bytes:
+        from tests.fixtures.survey_exports import write_dta_export
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "export.dta"
+            write_dta_export(path, codebook, "coordinator", _coordinator_codes(codebook), version=version)
+            data = path.read_bytes()
+        return re.sub(rb"\d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d", b"31 May 2008 00:00", data, count=1)
+
+    return build
+
+
+def _por(codebook: Codebook) -> bytes:
+    from tests.fixtures.survey_exports import write_por_export
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.por"
+        write_por_export(path, codebook, "coordinator", _coordinator_codes(codebook))
+        data = path.read_bytes()
+    # The creation date (8 digits after "A8/") and time (6 digits after the next "6/"); the file's
+    # 80-column lines may break inside them.
+    out = bytearray(data)
+    position = data.index(b"SPSSPORTA8/") + len(b"SPSSPORTA8/")
+    for digits, then in ((b"20080531", b"6/"), (b"000000", b"")):
+        for digit in digits:
+            while out[position : position + 2] == b"\r\n":
+                position += 2
+            out[position] = digit
+            position += 1
+        while then and out[position : position + 2] == b"\r\n":
+            position += 2
+        assert out[position : position + len(then)] == then
+        position += len(then)
+    return bytes(out)
+
+
+def _sav_variant(**options: Any) -> Callable[[Codebook], bytes]:
+    def build(codebook: Codebook) -> bytes:
+        from tests.fixtures.survey_exports import write_sav_export
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_sav_export(
+                Path(folder) / "export.sav", codebook, "coordinator", _coordinator_codes(codebook), **options
+            )
+            data = bytearray(path.read_bytes())
+        data[SAV_DATE_OFFSET : SAV_DATE_OFFSET + len(SAV_FIXED_STAMP)] = SAV_FIXED_STAMP
+        return bytes(data)
+
+    return build
+
+
+def _gzip(build: Callable[[Codebook], bytes]) -> Callable[[Codebook], bytes]:
+    return lambda codebook: gzip.compress(build(codebook), mtime=0)
+
+
+def _zip(members: dict[str, Callable[[Codebook], bytes]]) -> Callable[[Codebook], bytes]:
+    def build(codebook: Codebook) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, member in members.items():
+                info = zipfile.ZipInfo(name, date_time=FIXED_DATE.timetuple()[:6])
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, member(codebook))
+        return buffer.getvalue()
+
+    return build
+
+
+def _text(records: Records, encoding: str, delimiter: str = "\t") -> bytes:
+    return csv_text(records, delimiter=delimiter, line_ending="\r\n").encode(encoding)
+
+
+def _coordinator_csv(_: Codebook) -> bytes:
+    return csv_bytes(coordinator_records())
+
+
+def _partner_xlsx(_: Codebook) -> bytes:
+    return xlsx_bytes([("responses", partner_records())])
+
+
+def _xlsx_uncalculated_formula(_: Codebook) -> bytes:
+    # What a script-written workbook looks like before Excel ever calculates it: =VALUE("4") etc.
+    records = partner_records()
+    records = change(records, {(1, "scs_shared_vision"): '=IF(1=1,"Agree","")'})
+    return xlsx_bytes([("responses", records)])
+
+
+def _nul_at(row: int, column: str, pad_to: int = 0) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        records = coordinator_records()
+        if pad_to:
+            # A long comment first, so that the NUL stands far beyond the first 8 KB.
+            records = change(records, {(0, "comments"): "Long report. " * (pad_to // 13)})
+        marker = "\x1d\x1d"
+        records = change(records, {(row, column): records[row + 1][records[0].index(column)] + marker})
+        return csv_text(records).replace(marker, "\x00").encode("utf-8")
+
+    return build
+
+
+def _semicolon_decimal_comma(_: Codebook) -> bytes:
+    records = change(
+        coordinator_records(),
+        {(0, "forum_size"): "18,0", (1, "support_team_fte"): "2,00", (2, "forum_size"): "12,5"},
+    )
+    return csv_bytes(records, delimiter=";")
+
+
+def _surveymonkey(_: Codebook) -> bytes:
+    records = coordinator_records()
+    header = records[0]
+    options = ["" if name in ("respondent_id", "lsp_id") else "Response" for name in header]
+    options[header.index("comments")] = "Open-Ended Response"
+    return csv_bytes([header, options, *records[1:]])
+
+
+def _qualtrics(_: Codebook) -> bytes:
+    records = coordinator_records()
+    header = records[0]
+    questions = [f"Q{i}. {name.replace('_', ' ').capitalize()}?" for i, name in enumerate(header, 1)]
+    import_ids = [f'{{"ImportId":"QID{i}"}}' for i in range(1, len(header) + 1)]
+    return csv_bytes([header, questions, import_ids, *records[1:]])
+
+
+def _question_row(_: Codebook) -> bytes:
+    records = coordinator_records()
+    questions = [name.replace("_", " ").capitalize() for name in records[0]]
+    return csv_bytes([records[0], questions, *records[1:]])
+
+
+def _lsp_names(names: dict[int, str]) -> Callable[[Codebook], bytes]:
+    return _coordinator_changes({(row, "lsp_id"): name for row, name in names.items()})
+
+
+def _ole_with(stream_name: str) -> Callable[[Codebook], bytes]:
+    def build(_: Codebook) -> bytes:
+        # The header of an OLE compound file and a directory entry naming its stream (UTF-16).
+        header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+        entry = stream_name.encode("utf-16-le").ljust(64, b"\x00") + b"\x00" * 64
+        return header + entry + b"\x00" * 384
+
+    return build
+
+
+def _html_as_xls(_: Codebook) -> bytes:
+    records = partner_records()
+    rows = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in record) + "</tr>" for record in records)
+    return f"<html><head><meta charset='utf-8'></head><body><table>{rows}</table></body></html>".encode()
+
+
+def _xml_spreadsheet(_: Codebook) -> bytes:
+    return (
+        b'<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+        b'<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">'
+        b'<Worksheet ss:Name="responses"><Table><Row><Cell><Data ss:Type="String">respondent_id</Data>'
+        b"</Cell></Row></Table></Worksheet></Workbook>\n"
+    )
+
+
+def _docx(_: Codebook) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in (("[Content_Types].xml", b"<Types/>"), ("word/document.xml", b"<document/>")):
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE.timetuple()[:6])
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _json(_: Codebook) -> bytes:
+    records = coordinator_records()
+    rows = [dict(zip(records[0], record, strict=True)) for record in records[1:3]]
+    import json
+
+    return json.dumps(rows, indent=2).encode("utf-8")
+
+
+def _binary(_: Codebook) -> bytes:
+    # Bytes of no known kind (a damaged download): a fixed pseudo-random sequence.
+    state, out = 12345, bytearray()
+    for _ in range(4096):
+        state = (1103515245 * state + 12345) % 2**31
+        out.append(state >> 23)
+    return bytes(out)
+
+
+REAL_WORLD_CASES: tuple[Case, ...] = (
+    Case(
+        "xls_partner.xls",
+        f"{P} saved as old Excel 97-2003 .xls",
+        "repaired: format xls; no repairs lines",
+        lambda _: _xls(partner_records()),
+    ),
+    Case(
+        "ods_partner.ods",
+        f"{P} saved as OpenDocument .ods (LibreOffice)",
+        "repaired: format ods; no repairs lines",
+        lambda _: _ods(partner_records()),
+    ),
+    Case(
+        "dta_coordinator.dta",
+        "coordinator Stata 14/15 .dta file with the codebook's value labels",
+        "repaired: format dta, codes as in the CSV; no repairs lines",
+        _dta(15),
+    ),
+    Case(
+        "dta_stata12.dta",
+        "coordinator Stata 12 .dta file (format 115, the binary header of old Stata)",
+        "repaired with encoding: utf-8 (old Stata files declare none); format dta; no repairs lines",
+        _dta(12),
+    ),
+    Case(
+        "por_coordinator.por",
+        "coordinator SPSS portable .por file (8-character upper-case names, no value labels), "
+        "with column_map",
+        "repaired: format por; one value_labels_absent line",
+        _por,
+    ),
+    Case(
+        "zsav_coordinator.zsav",
+        "coordinator compressed SPSS .zsav file",
+        "repaired: format sav (zsav content); no repairs lines",
+        _sav_variant(compress=True),
+    ),
+    Case(
+        "sav_without_value_labels.sav",
+        "coordinator SPSS file saved without value labels",
+        "repaired: one value_labels_absent line (not one per code)",
+        _sav_variant(value_labels_kept=False),
+    ),
+    Case(
+        "csv_gzip.csv.gz",
+        "coordinator CSV compressed with gzip",
+        "repaired: compression gzip; no repairs lines",
+        _gzip(_coordinator_csv),
+    ),
+    Case(
+        "csv_in_zip.zip",
+        "coordinator CSV sent as a zip archive holding one file",
+        "repaired: compression zip, member named; no repairs lines",
+        _zip({"LSP survey/coordinators.csv": _coordinator_csv}),
+    ),
+    Case(
+        "zip_two_files.zip",
+        "a zip archive holding two exports",
+        "error: seems to be a zip archive of 2 files; unzip it",
+        _zip({"coordinators.csv": _coordinator_csv, "partners.xlsx": _partner_xlsx}),
+    ),
+    Case(
+        "gzip_damaged.csv.gz",
+        "a gzip file cut short in transfer",
+        "error: seems to be a damaged gzip file",
+        lambda c: _gzip(_coordinator_csv)(c)[:300],
+    ),
+    Case(
+        "utf16_tab.txt",
+        "coordinators as Excel 'Unicode Text': UTF-16 with a BOM, tab separated",
+        "repaired: encoding utf-16, delimiter tab; no repairs lines",
+        lambda _: _text(coordinator_records(), "utf-16"),
+    ),
+    Case(
+        "utf16_comma.csv",
+        "coordinator CSV in UTF-16 with a BOM, comma separated",
+        "repaired: encoding utf-16, delimiter comma; no repairs lines",
+        lambda _: _text(coordinator_records(), "utf-16", ","),
+    ),
+    Case(
+        "utf32_tab.txt",
+        "coordinators as UTF-32 text with a BOM, tab separated",
+        "repaired: encoding utf-32; no repairs lines",
+        lambda _: _text(coordinator_records(), "utf-32"),
+    ),
+    Case(
+        "utf16_no_bom.txt",
+        "coordinators as UTF-16 little-endian text without a byte-order mark",
+        "error: seems to be UTF-16-LE text without a byte-order mark; set encoding: utf-16-le",
+        lambda _: _text(coordinator_records(), "utf-16-le"),
+    ),
+    Case(
+        "utf16_no_bom_configured.txt",
+        "the same UTF-16 text without a BOM, with encoding: utf-16-le in config (the advice above)",
+        "repaired: encoding utf-16-le; no repairs lines",
+        lambda _: _text(coordinator_records(), "utf-16-le"),
+    ),
+    Case(
+        "xlsx_renamed_xls.xls",
+        "an .xlsx workbook renamed .xls",
+        "repaired: read as xlsx; one format_from_content line",
+        _partner_xlsx,
+    ),
+    Case(
+        "sav_renamed_csv.csv",
+        "an SPSS .sav file renamed .csv",
+        "repaired: read as sav; one format_from_content line",
+        _sav_variant(),
+    ),
+    Case(
+        "xlsx_uncalculated_formula.xlsx",
+        "partner workbook written by a script: a formula with no stored result",
+        "error: sheet 'responses' cell D3 (row 3): a formula with no stored result",
+        _xlsx_uncalculated_formula,
+    ),
+    Case(
+        "nul_early.csv",
+        "coordinator CSV with a NUL byte in a coded cell of the first row (within the first 8 KB)",
+        "error: row 2 column chair_type: holds a NUL byte",
+        _nul_at(0, "chair_type"),
+    ),
+    Case(
+        "nul_late.csv",
+        "coordinator CSV with a NUL byte in a coded cell of the last row, 12 KB into the file",
+        "error: row 6 column chair_type: holds a NUL byte (the same message)",
+        _nul_at(4, "chair_type", pad_to=12_000),
+    ),
+    Case(
+        "control_character_coded.csv",
+        "coordinator CSV with a control character (0x1F) after a label and 0x07 in a count",
+        "quarantined: rows 3 and 5, control_character",
+        _coordinator_changes({(1, "leaders_competent"): "Agree\x1f", (3, "forum_size"): "1\x072"}),
+    ),
+    Case(
+        "overlong_comment.csv",
+        "coordinator CSV with a 200,000-character comment",
+        "error: row 4 column comments: a cell of 200,000 characters",
+        _coordinator_changes({(2, "comments"): "x" * 200_000}),
+    ),
+    Case(
+        "semicolon_decimal_comma.csv",
+        "European CSV: semicolons, counts written 18,0 and 2,00, and 12,5",
+        "quarantined: row 4 integer '12,5'; two decimal_comma lines",
+        _semicolon_decimal_comma,
+    ),
+    Case(
+        "surveymonkey_two_header_rows.csv",
+        "SurveyMonkey layout: an option row ('Response', 'Open-Ended Response') under the header",
+        "repaired: one extra_header_row_skipped line (row 2); rows 3-7",
+        _surveymonkey,
+    ),
+    Case(
+        "qualtrics_three_header_rows.csv",
+        "Qualtrics layout: question text and ImportId rows under the header",
+        "repaired: two extra_header_row_skipped lines (rows 2, 3); rows 4-8",
+        _qualtrics,
+    ),
+    Case(
+        "question_text_row_configured.csv",
+        "a question-text row under the header that no tool marks, with extra_header_rows: 1",
+        "repaired: one extra_header_row_skipped line; rows 3-7",
+        _question_row,
+    ),
+    Case(
+        "labels_with_codes.csv",
+        "coordinator CSV with labels written 4 - Agree, 5. Strongly agree, Agree (4), (2) Disagree",
+        "repaired: four code_and_label lines; all 5 rows valid",
+        _coordinator_changes(
+            {
+                (0, "scs_outcomes_monitored"): "4 - Agree",
+                (0, "leaders_competent"): "5. Strongly agree",
+                (1, "scs_shared_vision"): "Agree (4)",
+                (2, "members_lack_training"): "(2) Disagree",
+            }
+        ),
+    ),
+    Case(
+        "labels_with_codes_disagree.csv",
+        "coordinator CSV with 2 - Agree (2 is Disagree) and Strongly agree (4)",
+        "quarantined: rows 2 and 3, code_label_disagree",
+        _coordinator_changes(
+            {(0, "scs_outcomes_monitored"): "2 - Agree", (1, "leaders_competent"): "Strongly agree (4)"}
+        ),
+    ),
+    Case(
+        "lsp_by_name.csv",
+        "coordinator CSV naming each LSP by its council instead of its code",
+        "repaired: five lsp_id_from_name lines; all 5 rows valid",
+        _lsp_names(
+            {
+                0: "Epping Forest District Council",
+                1: "KETTERING BOROUGH COUNCIL",
+                2: "West Berkshire Council",
+                3: "Shropshire County Council",
+                4: "North West Leicestershire",
+            }
+        ),
+    ),
+    Case(
+        "lsp_name_ambiguous.csv",
+        "coordinator CSV naming an LSP 'Durham' (a county and a district)",
+        "quarantined: row 3 lsp_name_ambiguous; the repairs line names 20 and 20UE",
+        _lsp_names({1: "Durham"}),
+    ),
+    Case(
+        "lsp_name_unknown.csv",
+        "coordinator CSV naming LSPs 'Newcastle' and 'Gotham City Council'",
+        "quarantined: rows 3 and 4 lsp_in_frame; the repairs lines name the similar LSPs, or none",
+        _lsp_names({1: "Newcastle", 2: "Gotham City Council"}),
+    ),
+    Case(
+        "html_as_xls.xls",
+        "a web survey tool's 'Excel' download that is an HTML table",
+        "error: seems to be an HTML page; save as .xlsx or CSV",
+        _html_as_xls,
+    ),
+    Case(
+        "xml_spreadsheet_2003.xls",
+        "an Excel 2003 XML spreadsheet named .xls",
+        "error: seems to be an Excel 2003 XML spreadsheet",
+        _xml_spreadsheet,
+    ),
+    Case(
+        "password_protected.xlsx",
+        "a password-protected workbook (an OLE file with an EncryptedPackage stream)",
+        "error: seems to be a password-protected Excel workbook; remove the password",
+        _ole_with("EncryptedPackage"),
+    ),
+    Case(
+        "word_document.xlsx", "a Word .docx document named .xlsx", "error: seems to be a Word document", _docx
+    ),
+    Case(
+        "json_export.csv",
+        "a JSON export of the responses named .csv",
+        "error: seems to be a JSON file",
+        _json,
+    ),
+    Case(
+        "binary_garbage.csv",
+        "4 KB of bytes of no known kind (a damaged download)",
+        "error: seems to be a binary file of a kind ingest does not know",
+        _binary,
+    ),
+)
+CASES = CASES + REAL_WORLD_CASES
+
 # Cases that need no file of their own.
 OTHER_CASES = (
     (
@@ -755,6 +1278,23 @@ FOUND_BUGS = (
     "(pipeline/stages/validate.py, check_frame and validate).",
     "`config_unknown_key.yaml`, `config_wrong_type.yaml`: the error did not name the configuration file "
     "(pipeline/core/config.py, load_config).",
+    "`xlsx_uncalculated_formula.xlsx`: formula cells with no stored result were read as not answered (-9), "
+    "silently (pipeline/stages/ingest.py, read_xlsx_input).",
+    "`nul_late.csv`: a NUL byte after the first 8 KB passed into the valid data unrecorded, while one in "
+    "the first 8 KB refused the whole file (pipeline/stages/ingest.py, _refuse_damaged_cells).",
+    "`control_character_coded.csv`: a control character after a label was normalised away as if it were "
+    "a space (pipeline/stages/ingest.py, _coded_translation).",
+    "`overlong_comment.csv`: 'field larger than field limit', naming no row or column "
+    "(pipeline/stages/ingest.py, _parse_csv).",
+    "`semicolon_decimal_comma.csv`: '18,0' rejected on every row though '18.0' is repaired "
+    "(pipeline/stages/ingest.py, _numeric_translation).",
+    "`utf16_tab.txt`, `utf16_no_bom.txt`: UTF-16 text refused as 'a binary file' even with encoding set; "
+    "the advice given led to a second error (pipeline/stages/ingest.py, decode_text; "
+    "pipeline/core/formats.py).",
+    "`surveymonkey_two_header_rows.csv`, `qualtrics_three_header_rows.csv`: the extra header rows were "
+    "rejected as if they were respondents (pipeline/stages/ingest.py, _extra_header_rows).",
+    "`labels_with_codes.csv`, `lsp_by_name.csv`: rejected on every row (pipeline/stages/ingest.py, "
+    "_coded_translation, _lsp_ids_from_names).",
 )
 
 
@@ -766,14 +1306,16 @@ def readme() -> str:
         "Regenerate them with `.venv/bin/python -m tests.bad_inputs.make_corpus` (deterministic; this",
         "table is written by the same script). `tests/test_bad_inputs.py` asserts each outcome exactly.",
         "",
-        "Outcomes (decided from docs/ingest_validate.md): a structural problem (missing, unreadable or",
-        "wrong-type file, missing required column, duplicated column, broken quoting) is **error**: one line",
+        "Outcomes (decided from docs/ingest_validate.md): a structural problem (missing or unreadable file,",
+        "missing required column, duplicated column, broken quoting, a NUL byte) is **error**: one line",
         "naming the file and the row or column, non-zero exit, no traceback. A bad value is **quarantined**:",
         "the row is in `rejected.csv` with its check and value, and read = valid + rejected for the file. A",
         "slip ingest can undo is **repaired**: exact values and `ingest_repairs.csv` lines (accepted files",
         "with nothing to repair are listed as repaired too). Rows are numbered as in a spreadsheet: the",
         "header is row 1. Base rows: coordinators C0001-C0005 (LSPs 22UH, 34UE, 00MB, 39, 31UH) and",
-        "partners P0001-P0005, the first rows of the synthetic exports in `data/raw/`.",
+        "partners P0001-P0005, the first rows of the synthetic exports in `data/raw/`. A file whose",
+        "content is another format than its name is read by its content, with a `format_from_content`",
+        "line; a file no reader takes says what it seems to be, what is supported and how to convert it.",
         "",
         "| file | what is wrong | expected outcome |",
         "|---|---|---|",

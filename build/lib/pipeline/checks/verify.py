@@ -1,0 +1,435 @@
+"""Verify stage: recompute every figure's plotted numbers from data/processed and the frame, independently.
+
+For each ``figures/<name>.csv`` the numbers are recomputed straight from the analysis base and the frame
+with plain pandas (plus scipy's t quantile), by a path that shares no code with pipeline.stages.analyse,
+pipeline.survey or pipeline.figures: design weights by groupby counts, weighted proportions and means by
+groupby sums, and their 95% CIs by the stratified (coordinators) or stratified-clustered (partners)
+linearisation variance (with the finite population correction for coordinators only), the logit
+interval on a t quantile with (PSUs - strata) degrees of freedom for proportions, mean +- t * SE for
+means, and difference +- z * SE for the forest plot's differences. What is not recomputed: the forest
+plot's FDR-adjusted p-values (they depend on whole families of tests); the figure's significance marks
+are checked against the p_fdr it carries from comparisons.csv, not recomputed.
+
+Numbers agree when they differ by at most 1e-9 relative plus 1e-10 absolute (the analysis tables are
+written rounded to 10 decimals); counts must agree exactly. One line per figure; exit status 2 when any
+figure disagrees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage
+from pipeline.core.paths import relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.outputs import figures
+from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
+
+REL_TOL, ABS_TOL = 1e-9, 1e-10
+LEVEL = 0.95
+DONT_KNOW = -8
+
+
+@dataclass
+class Check:
+    """The outcome of checking one figure: how many numbers agreed and the first disagreements."""
+
+    name: str
+    numbers: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def compare(self, where: str, column: str, shown: object, recomputed: float, exact: bool = False) -> None:
+        self.numbers += 1
+        a, b = _float(shown), float(recomputed)
+        if math.isnan(a) and math.isnan(b):
+            return
+        agree = a == b if exact else abs(a - b) <= REL_TOL * max(abs(a), abs(b)) + ABS_TOL
+        if not agree:
+            self.problems.append(f"{where}: {column} is {a!r} in the figure, recomputed {b!r}")
+
+
+def _float(value: object) -> float:
+    return float("nan") if value is None or pd.isna(value) else float(value)
+
+
+# -------------------------------------------------------------------------------- the data, rebuilt
+
+
+class Data:
+    """The analysis base split by instrument, with weights, strata and PSUs rebuilt from the frame."""
+
+    def __init__(self, base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> None:
+        self.codebook, self.config, self.frame = codebook, config, frame
+        population = frame.groupby("authority_type")["lsp_id"].count()
+        self.by_instrument: dict[str, pd.DataFrame] = {}
+        for instrument in INSTRUMENTS:
+            rows = base[base["respondent_type"].eq(instrument)].reset_index(drop=True)
+            # Coordinators: each respondent is a PSU; partners: their LSP is (clustered sample).
+            psu = rows["respondent_id"] if instrument == "coordinator" else rows["lsp_id"]
+            rows = rows.assign(_psu=psu.astype(str), _stratum=rows["authority_type"].astype(str))
+            sampled = rows.groupby("_stratum")["_psu"].nunique()
+            rows["_N"] = rows["_stratum"].map(population).astype(float)
+            rows["_finite"] = instrument == "coordinator"
+            rows["_n"] = rows["_stratum"].map(sampled).astype(float)
+            # Coordinators N_h / n_h; partners N_h / m_h with m_h the LSPs with a partner respondent.
+            lsps = rows.groupby("_stratum")["lsp_id"].nunique()
+            rows["_w"] = rows["_N"] / rows["_stratum"].map(lsps).astype(float)
+            self.by_instrument[instrument] = rows
+
+    def outcome(self, instrument: str, item: str, measure: str) -> pd.Series:
+        """The 0/1 indicator or score behind one (item, measure), NaN where it does not count."""
+        rows = self.by_instrument[instrument]
+        if item.startswith("scale_"):
+            column = item if measure == "mean" else f"{item}_positive"
+            return rows[column].astype("Float64").astype(float)
+        variable = self.codebook[item]
+        codes = rows[item].astype("Float64").astype(float)
+        valid = codes.isin(list(variable.codes))
+        if measure == "agree":
+            hit = codes.isin(list(self.codebook.agree_codes))
+        elif measure in ("yes", "selected"):
+            hit = codes.eq(1)
+        elif measure.startswith("share:"):
+            hit = codes.eq(int(measure.split(":")[1]))
+        elif measure == "dont_know":
+            return codes.eq(DONT_KNOW).astype(float).where(valid | codes.eq(DONT_KNOW))
+        elif measure == "mean":
+            return codes.where(valid)
+        else:
+            raise PipelineError(f"verify: no recomputation for measure {measure!r}")
+        return hit.astype(float).where(valid)
+
+    def group_column(self, group: str, element: str | None) -> str:
+        if group == "maturity":
+            return maturity_column(self.config.maturity_primary, element)
+        return group
+
+    def domain(self, instrument: str, group: str, level: str, element: str | None) -> pd.Series:
+        rows = self.by_instrument[instrument]
+        if group == "all":
+            return pd.Series(True, index=rows.index)
+        return rows[self.group_column(group, element)].astype("string").eq(level).fillna(False).astype(bool)
+
+    def element_of(self, item: str) -> str | None:
+        return item.removeprefix("scale_") if item.startswith("scale_") else self.codebook[item].element
+
+
+def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
+    """Linearisation variance: PSU totals centred within strata, times f_h n_h / (n_h - 1), summed."""
+    totals = z.groupby([rows["_stratum"], rows["_psu"]]).sum()
+    frame = totals.rename("z").reset_index()
+    frame["centred"] = frame["z"] - frame.groupby("_stratum")["z"].transform("mean")
+    per_stratum = frame.groupby("_stratum").agg(
+        ss=("centred", lambda c: float((c**2).sum())), n=("z", "size")
+    )
+    population = rows.groupby("_stratum")["_N"].first()
+    # Coordinators: without replacement within type; partners: LSPs with replacement (no correction).
+    f = (population - per_stratum["n"]) / population if rows["_finite"].iloc[0] else 1.0
+    return float((f * per_stratum["n"] / (per_stratum["n"] - 1) * per_stratum["ss"]).sum())
+
+
+def _mean_parts(rows: pd.DataFrame, y: pd.Series, domain: pd.Series) -> tuple[int, float, pd.Series]:
+    present = domain & y.notna()
+    w = rows["_w"].where(present, 0.0)
+    total = w.sum()
+    estimate = float((w * y.fillna(0.0)).sum() / total) if total > 0 else float("nan")
+    z = (w * (y.fillna(0.0) - estimate) / total).where(present, 0.0)
+    return int(present.sum()), estimate, z
+
+
+def _logit_interval(estimate: float, se: float, df: int) -> tuple[float, float]:
+    quantile = stats.t.ppf(0.5 + LEVEL / 2, df) if df > 0 else float("nan")
+    if not 0 < estimate < 1:
+        return float("nan"), float("nan")
+    centre = math.log(estimate / (1 - estimate))
+    half = quantile * se / (estimate * (1 - estimate))
+    return 1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))
+
+
+def recompute_estimate(data: Data, instrument: str, item: str, measure: str, group: str, level: str) -> dict:
+    """n, estimate and 95% CI of one row of estimates.csv, recomputed."""
+    rows = data.by_instrument[instrument]
+    domain = data.domain(instrument, group, level, data.element_of(item))
+    y = data.outcome(instrument, item, measure)
+    n, estimate, z = _mean_parts(rows, y, domain)
+    se = math.sqrt(_variance(rows, z))
+    # Degrees of freedom: PSUs minus strata among the domain's rows (answered or not), as R's degf.
+    df = rows.loc[domain, "_psu"].nunique() - rows.loc[domain, "_stratum"].nunique()
+    if measure != "mean":
+        low, high = _logit_interval(estimate, se, df)
+    else:
+        quantile = stats.t.ppf(0.5 + LEVEL / 2, df) if df > 0 else float("nan")
+        low, high = estimate - quantile * se, estimate + quantile * se
+    return {"n": n, "estimate": estimate, "ci_low": low, "ci_high": high}
+
+
+def recompute_published(data: Data, quantity: dict) -> dict:
+    """n, estimate and 95% CI (in per cent) of one published quantity, from its entry in
+    published_targets.yaml: the domain (instrument, authority types, condition) and the event codes."""
+    rows = data.by_instrument[quantity["instrument"]]
+    variable = data.codebook[quantity["variable"]]
+    codes = rows[variable.name].astype("Float64").astype(float)
+    domain = pd.Series(True, index=rows.index)
+    if quantity.get("authority_types"):
+        domain &= rows["authority_type"].isin(quantity["authority_types"])
+    if quantity.get("condition"):
+        name, _, value = str(quantity["condition"]).partition("==")
+        domain &= rows[name.strip()].astype("Float64").astype(float).eq(float(value))
+    y = codes.isin(list(quantity["event"])).astype(float).where(codes.isin(list(variable.codes)))
+    n, estimate, z = _mean_parts(rows, y, domain)
+    se = math.sqrt(_variance(rows, z))
+    df = rows.loc[domain, "_psu"].nunique() - rows.loc[domain, "_stratum"].nunique()
+    low, high = _logit_interval(estimate, se, df)
+    return {"n": n, "estimate": 100 * estimate, "ci_low": 100 * low, "ci_high": 100 * high}
+
+
+def recompute_difference(data: Data, instrument: str, item: str, group: str) -> dict:
+    """A minus B in the share agreeing (multi - single; more - less mature) with its normal 95% CI."""
+    rows = data.by_instrument[instrument]
+    a, b = {"tier": ("multi", "single"), "maturity": ("more mature", "less mature")}[group]
+    y = data.outcome(instrument, item, "agree")
+    element = data.element_of(item)
+    n_a, mean_a, z_a = _mean_parts(rows, y, data.domain(instrument, group, a, element))
+    n_b, mean_b, z_b = _mean_parts(rows, y, data.domain(instrument, group, b, element))
+    se = math.sqrt(_variance(rows, z_a - z_b))
+    quantile = stats.norm.ppf(0.5 + LEVEL / 2)
+    estimate = mean_a - mean_b
+    return {
+        "n_a": n_a,
+        "n_b": n_b,
+        "n": n_a + n_b,
+        "estimate": estimate,
+        "ci_low": estimate - quantile * se,
+        "ci_high": estimate + quantile * se,
+    }
+
+
+# ---------------------------------------------------------------------------------- figure checks
+
+
+def _where(row: pd.Series, keys: list[str]) -> str:
+    return "row " + " ".join(str(row[k]) for k in keys if k in row)
+
+
+def _suppressed(row: pd.Series) -> bool:
+    return isinstance(row.get("suppressed"), str) and row["suppressed"] != ""
+
+
+def check_estimates(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    keys = ["instrument", "item", "measure", "group", "level"]
+    for _, row in figure.iterrows():
+        where = _where(row, keys)
+        if row["weighting"] != "weighted":
+            check.problems.append(f"{where}: only weighted estimates are plotted")
+            continue
+        got = recompute_estimate(
+            data, row["instrument"], row["item"], row["measure"], row["group"], row["level"]
+        )
+        if _suppressed(row):
+            _check_suppressed(row, got["n"], data, check, where)
+            continue
+        check.compare(where, "n", row["n"], got["n"], exact=True)
+        for column in ("estimate", "ci_low", "ci_high"):
+            check.compare(where, column, row[column], got[column])
+
+
+def _check_suppressed(row: pd.Series, n: int, data: Data, check: Check, where: str) -> None:
+    # Primary suppression must rest on a small base; secondary suppression hides a larger one on purpose.
+    if str(row["suppressed"]).startswith("primary") and n >= data.config.min_cell:
+        check.problems.append(f"{where}: suppressed as small but rests on {n} respondents")
+    if not pd.isna(row.get("estimate", float("nan"))):
+        check.problems.append(f"{where}: suppressed but a number is plotted")
+
+
+def check_likert(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    keys = ["instrument", "group_level", "item", "category"]
+    for _, row in figure.iterrows():
+        where = _where(row, keys)
+        rows = data.by_instrument[row["instrument"]]
+        column = data.group_column(row["group"], row["element"])
+        in_level = rows[column].astype("string").eq(row["group_level"]).fillna(False).astype(bool)
+        codes = rows[row["item"]].astype("Float64").astype(float)
+        substantive = codes.isin(list(data.codebook[row["item"]].codes))
+        if row["category"] == "dont_know":
+            among, hit = in_level & (substantive | codes.eq(DONT_KNOW)), codes.eq(DONT_KNOW)
+        else:
+            among, hit = in_level & substantive, codes.eq(int(row["category"]))
+        n = int(among.sum())
+        check.compare(where, "respondents", row["respondents"], int(in_level.sum()), exact=True)
+        if _suppressed(row):
+            if n >= data.config.min_cell:
+                check.problems.append(f"{where}: suppressed as small but rests on {n} answers")
+            continue
+        share = 100 * rows["_w"][among & hit].sum() / rows["_w"][among].sum()
+        check.compare(where, "n", row["n"], n, exact=True)
+        check.compare(where, "percentage", row["percentage"], share)
+    # The substantive shares of each item and facet must sum to 100 (don't know kept aside).
+    substantive = figure[figure["category"].ne("dont_know") & figure["suppressed"].eq("")]
+    for (facet, item), shares in substantive.groupby(["facet", "item"])["percentage"]:
+        check.compare(f"{facet} {item}", "sum of shares", shares.sum(), 100.0)
+
+
+def check_forest(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    keys = ["instrument", "item", "group"]
+    for _, row in figure.iterrows():
+        where = _where(row, keys)
+        got = recompute_difference(data, row["instrument"], row["item"], row["group"])
+        if _suppressed(row):
+            if min(got["n_a"], got["n_b"]) >= data.config.min_cell:
+                check.problems.append(
+                    f"{where}: suppressed as small but both groups have {data.config.min_cell}+"
+                )
+            continue
+        for column in ("n", "n_a", "n_b"):
+            check.compare(where, column, row[column], got[column], exact=True)
+        for column in ("estimate", "ci_low", "ci_high"):
+            check.compare(where, column, row[column], got[column])
+        marked = str(row["significant_fdr"]).lower() == "true"
+        check.compare(
+            where, "significance mark", float(marked), float(_float(row["p_fdr"]) < 0.05), exact=True
+        )
+
+
+def check_coverage(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    frame = data.frame
+    for _, row in figure.iterrows():
+        where = _where(row, ["instrument", "breakdown", "level"])
+        rows = data.by_instrument[row["instrument"]]
+        mine = rows[rows[row["breakdown"]].astype(str).eq(row["level"])]
+        in_frame = int(frame[row["breakdown"]].eq(row["level"]).sum())
+        check.compare(where, "lsps_in_frame", row["lsps_in_frame"], in_frame, exact=True)
+        if _suppressed(row):
+            if not 0 < len(mine) < data.config.min_cell:
+                check.problems.append(f"{where}: suppressed but has {len(mine)} respondents")
+            continue
+        check.compare(where, "lsps_responding", row["lsps_responding"], mine["lsp_id"].nunique(), exact=True)
+        check.compare(where, "respondents", row["respondents"], len(mine), exact=True)
+        check.compare(where, "response_rate", row["response_rate"], mine["lsp_id"].nunique() / in_frame)
+    for instrument in data.by_instrument:
+        for breakdown in figure["breakdown"].unique():
+            total = figure.loc[
+                figure["instrument"].eq(instrument) & figure["breakdown"].eq(breakdown), "lsps_in_frame"
+            ]
+            check.compare(f"{instrument} {breakdown}", "frame total", total.sum(), len(frame), exact=True)
+
+
+def check_case_studies(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    frame = data.frame.copy()
+    score = frame["imd2007_mean_lsoa_score_unweighted"].astype(float)
+    # Quintile k holds the LSPs whose score rank (ties in frame order) falls in the k-th fifth.
+    rank = score.rank(method="first")
+    frame["imd_quintile"] = np.ceil(rank * 5 / len(frame)).astype(int)
+    for _, row in figure.iterrows():
+        where = _where(row, ["characteristic", "level", "population"])
+        members = frame if row["population"].startswith("All") else frame[frame["case_study_2008"].eq("true")]
+        if row["characteristic"] == "imd_quintile":
+            count = int(members["imd_quintile"].eq(int(str(row["level"])[0])).sum())
+        else:
+            count = int(members[row["characteristic"]].eq(row["level"]).sum())
+        check.compare(where, "lsps", row["lsps"], count, exact=True)
+        check.compare(where, "total", row["total"], len(members), exact=True)
+        check.compare(where, "percent", row["percent"], 100 * count / len(members))
+
+
+def check_published(figure: pd.DataFrame, data: Data, check: Check) -> None:
+    with open(data.config.published_targets, encoding="utf-8") as handle:
+        entries = yaml.safe_load(handle)["figures"]
+    quantities = {q["key"]: q for entry in entries for q in entry.get("quantities", [])}
+    for _, row in figure.iterrows():
+        where = _where(row, ["quantity_key"])
+        quantity = quantities.get(row["quantity_key"])
+        if quantity is None:
+            check.problems.append(f"{where}: not a quantity of {data.config.published_targets.name}")
+            continue
+        got = recompute_published(data, quantity)
+        check.compare(where, "n", row["n"], got["n"], exact=True)
+        for column in ("estimate", "ci_low", "ci_high"):
+            check.compare(where, column, row[column], got[column])
+        published = quantity.get("value") if quantity.get("value_basis") == "published" else None
+        check.compare(
+            where, "published_value", row["published_value"], float("nan") if published is None else published
+        )
+
+
+# One recomputation per kind of figure; the registry (pipeline.study.outputs) says which kind each figure is.
+CHECKS: dict[str, Callable[[pd.DataFrame, Data, Check], None]] = {
+    "estimates": check_estimates,
+    "likert": check_likert,
+    "differences": check_forest,
+    "coverage": check_coverage,
+    "frame_profile": check_case_studies,
+    "published": check_published,
+}
+
+
+def verify(figures_dir: Path, data: Data, require_all: bool = False) -> list[Check]:
+    """Check the registered figures' CSVs in ``figures_dir``, each by its registered kind; one Check each.
+
+    A CSV that is no registered figure is an error (nothing is skipped unchecked); with ``require_all``
+    (what ``make verify`` runs) so is a registered figure without its CSV.
+    """
+    figures_dir = Path(figures_dir)
+    where = relative_to_root(figures_dir)
+    by_name = {spec.name: spec for spec in figures(data.codebook)}
+    present = sorted(path.stem for path in figures_dir.glob("*.csv"))
+    unknown = [name for name in present if name not in by_name]
+    if unknown:
+        raise PipelineError(
+            f"{where}: {unknown[0]}.csv is not a registered figure (pipeline/study/outputs.py)"
+        )
+    missing = [name for name in by_name if name not in present]
+    if not present or (require_all and missing):
+        raise PipelineError(f"{where}: no CSV for {', '.join(missing[:3])}; run `make figures` first")
+    registered = [by_name[name] for name in by_name if name in present]
+    checks = []
+    for spec in registered:
+        figure = pd.read_csv(
+            figures_dir / f"{spec.name}.csv",
+            dtype={"suppressed": "string", "level": str, "group_level": str, "category": str},
+        )
+        if "suppressed" in figure:
+            figure["suppressed"] = figure["suppressed"].fillna("")
+        check = Check(spec.name)
+        CHECKS[spec.verify_kind](figure, data, check)
+        if "n" in figure:
+            small = figure["n"].lt(data.config.min_cell) & figure["n"].notna()
+            for index in figure.index[small]:
+                check.problems.append(f"row {index}: plots a cell of n = {int(figure.loc[index, 'n'])}")
+        checks.append(check)
+    return checks
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--figures-dir", "{figures_dir}", "the figures to check")
+    arguments, config = parse_stage_arguments(parser, argv)
+    if not arguments.base.exists():
+        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
+    frame = read_frame(config.frame)
+    data = Data(pd.read_parquet(arguments.base), frame, load_codebook(config.codebook), config)
+    failed = []
+    for check in verify(arguments.figures_dir, data, require_all=True):
+        if check.problems:
+            failed.append(check.name)
+            more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""
+            print(f"verify: {check.name}: MISMATCH {check.problems[0]}{more}")
+        else:
+            print(f"verify: {check.name}: OK ({check.numbers} numbers)")
+    if failed:
+        raise PipelineError(f"{len(failed)} figure(s) disagree with the data: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    run_stage("verify", main)

@@ -1,0 +1,80 @@
+"""The one command-line entry point: ``lsp-rap <command> [options]`` (or ``python -m pipeline <command>``).
+
+Each command runs one stage or tool; ``lsp-rap <command> --help`` shows its options and their defaults,
+whatever state the configuration is in. The Makefile calls these commands, in the order of ``COMMANDS``.
+Standard library only at import, so ``--help`` and ``dependencies`` are instant and need no virtual
+environment; a command imports its module only when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+from pipeline import __version__
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: the module whose ``main(argv)`` runs it, and what it does in a line."""
+
+    module: str
+    summary: str
+    in_chain: bool = True
+
+
+# The stage chain first, in the order data flows; then the tools outside it.
+COMMANDS = {
+    "ingest": Command("pipeline.stages.ingest", "read the survey exports into tidy tables and the manifest"),
+    "validate": Command("pipeline.stages.validate", "check every row against the codebook and the frame"),
+    "derive": Command("pipeline.stages.derive", "join frame variables, score the 7S scales, define maturity"),
+    "analyse": Command("pipeline.stages.analyse", "design-based estimates, comparisons, FDR, power"),
+    "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
+    "report": Command("pipeline.stages.report", "write the HTML report"),
+    "verify": Command("pipeline.checks.verify", "recompute every figure's numbers independently", False),
+    "validate-methods": Command(
+        "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False
+    ),
+    "synthetic": Command("pipeline.synthetic.simulate", "regenerate the synthetic survey exports", False),
+    "outputs": Command("pipeline.study.outputs", "write the data dictionary of every output", False),
+    "dependencies": Command(
+        "pipeline.core.dependencies", "write the makefile fragment of each command's source files", False
+    ),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"usage: lsp-rap <command> [options]   (lsp-survey-rap {__version__})"]
+    for heading, in_chain in (("stages, in the order data flows:", True), ("tools:", False)):
+        lines += ["", heading]
+        lines += [
+            f"  {name.ljust(width)}  {command.summary}"
+            for name, command in COMMANDS.items()
+            if command.in_chain == in_chain
+        ]
+    lines += ["", "`lsp-rap <command> --help` shows a command's options and their defaults."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    if not arguments or arguments[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if arguments[0] == "--version":
+        print(f"lsp-survey-rap {__version__}")
+        return
+    name, rest = arguments[0], arguments[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[name].module)
+    sys.argv[0] = f"lsp-rap {name}"  # what each command's --help calls itself
+    if name == "dependencies":
+        module.main(rest, {command: spec.module for command, spec in COMMANDS.items()})
+        return
+    from pipeline.core.io import run_stage
+
+    run_stage(name, module.main, rest)

@@ -1,0 +1,51 @@
+"""barriers: barriers to success (report Figure 16): every option of the Figure 16 question, coordinators
+and partners; weighted per cent selecting each with 95% CIs, from estimates.csv. The options the report
+names in Figure 16 are drawn in colour, the question's other options in grey."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.figures.common import (
+    Figure,
+    Inputs,
+    by_provenance,
+    estimate_figure,
+    instrument_label,
+    ordered,
+    select_estimates,
+)
+from pipeline.study.vocabulary import INSTRUMENTS
+
+PROVENANCE = "Figure 16"
+SIZE = (8.0, 5.0)
+NAMED, OTHER = f"named in {PROVENANCE}", "other options of the question"
+
+
+def build(inputs: Inputs) -> Figure:
+    codebook = inputs.codebook
+    named = by_provenance(codebook, PROVENANCE, ("multiple_choice",))
+    group = named[0].question_group
+    options = [v for v in codebook.variables if v.question_group == group]
+    parts = []
+    for instrument in INSTRUMENTS:
+        mine = [v.name for v in options if instrument in v.instruments]
+        rows = select_estimates(
+            inputs.estimates, instrument=instrument, items=mine, measure="selected", group="all"
+        )
+        parts.append(rows.assign(panel=instrument_label(codebook, instrument)))
+    rows = pd.concat(parts, ignore_index=True)
+    rows["panel"] = ordered(rows["panel"])
+    rows["row"] = ordered(rows["item_label"])
+    rows["highlight"] = rows["item"].isin([v.name for v in named]).map({True: NAMED, False: OTHER})
+    return estimate_figure(
+        rows,
+        config=inputs.config,
+        title="Barriers to success (report Figure 16)",
+        subtitle="Per cent selecting each barrier",
+        population="LSP coordinators (for the 388 LSPs) and board partners",
+        size=SIZE,
+        colour="highlight",
+        colours={NAMED: "#D55E00", OTHER: "#7F7F7F"},
+        ncol=2,
+    )

@@ -1,0 +1,524 @@
+"""Shared pieces of every figure: inputs, labels, theme, the diverging Likert and interval charts, saving.
+
+A figure module is a pure function ``build(inputs, **params) -> Figure``: it reads what it needs from
+``Inputs`` and returns the ggplot, the table of exactly the numbers it plots (one row per mark) and the
+caption. ``save_figure`` writes the four files. Nothing here reads a label that the codebook holds
+from anywhere but the codebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from plotnine import (
+    aes,
+    element_blank,
+    element_line,
+    element_rect,
+    element_text,
+    facet_grid,
+    facet_wrap,
+    geom_blank,
+    geom_errorbarh,
+    geom_point,
+    geom_text,
+    geom_tile,
+    geom_vline,
+    ggplot,
+    labs,
+    scale_colour_manual,
+    scale_fill_manual,
+    scale_x_continuous,
+    theme,
+    theme_bw,
+)
+
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import Config
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_path, write_csv, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.study.designs import design_columns
+from pipeline.study.frame import read_frame
+
+matplotlib.use("Agg")
+
+DPI = 300
+FONT = "DejaVu Sans"  # bundled with matplotlib: the same glyphs on every machine
+SYNTHETIC_NOTE = "Synthetic data: not the Audit Commission's figures"
+SOURCE = "Audit Commission LSP survey, 2008 (reconstructed)"
+FRAME_SOURCE = "LSP frame 2008 (data/raw/lsp_frame_2008.csv)"
+# Okabe-Ito: distinguishable under the common colour-vision deficiencies.
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+INSTRUMENT_COLOURS = {"coordinator": "#0072B2", "partner": "#D55E00"}
+# ColorBrewer RdBu (5 classes, colour-blind safe), with a mid grey for the neutral middle so it stays
+# visible on white; "don't know" in a darker grey, outside the diverging scale.
+LIKERT_COLOURS = ["#CA0020", "#F4A582", "#CCCCCC", "#92C5DE", "#0571B0"]
+DONT_KNOW_COLOUR = "#7F7F7F"
+TIER_LABELS = {"single": "Single-tier", "multi": "Multi-tier"}
+# Every PNG/SVG byte must depend on the data only: no software version stamp, no date, fixed ids.
+PNG_METADATA = {"Software": None}
+SVG_METADATA = {"Date": None, "Creator": None}
+FIXED_RC = {"svg.hashsalt": "lsp-survey-figures", "svg.fonttype": "path", "font.family": FONT}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """What a figure module returns: the plot, the numbers it plots, its caption, its size in inches."""
+
+    plot: ggplot
+    table: pd.DataFrame
+    caption: str
+    size: tuple[float, float] = (8.0, 6.0)
+
+
+class Inputs:
+    """The figure stage's inputs, each read on first use (a figure reads only what it needs)."""
+
+    def __init__(self, config: Config, base_path: Path, tables_dir: Path) -> None:
+        self.config = config
+        self.base_path = Path(base_path)
+        self.tables_dir = Path(tables_dir)
+
+    @cached_property
+    def codebook(self) -> Codebook:
+        return load_codebook(self.config.codebook)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return read_frame(self.config.frame)
+
+    @cached_property
+    def base(self) -> pd.DataFrame:
+        """The analysis base with each respondent's design weight (pipeline.study.designs)."""
+        if not self.base_path.exists():
+            raise PipelineError(f"{relative_to_root(self.base_path)}: not found; run `make derive` first")
+        return design_columns(pd.read_parquet(self.base_path), self.frame)
+
+    def _table(self, name: str) -> pd.DataFrame:
+        path = self.tables_dir / f"{name}.csv"
+        if not path.exists():
+            raise PipelineError(f"{relative_to_root(path)}: not found; run `make analyse` first")
+        table = pd.read_csv(path, dtype={"suppressed": "string", "element": "string"})
+        return table.assign(suppressed=table["suppressed"].fillna(""))
+
+    @cached_property
+    def estimates(self) -> pd.DataFrame:
+        return self._table("estimates")
+
+    @cached_property
+    def comparisons(self) -> pd.DataFrame:
+        return self._table("comparisons")
+
+    @cached_property
+    def published(self) -> pd.DataFrame:
+        path = self.tables_dir / "published_vs_reproduced.csv"
+        if not path.exists():
+            raise PipelineError(f"{relative_to_root(path)}: not found; run `make analyse` first")
+        return pd.read_csv(path, dtype={"bounds": "string", "reason": "string"})
+
+
+# ------------------------------------------------------------------------------------------- labels
+
+
+def instrument_label(codebook: Codebook, instrument: str) -> str:
+    """Plural respondent label from the codebook, e.g. 'LSP coordinators'."""
+    return f"{codebook.instruments[instrument]['label']}s"
+
+
+def authority_label(authority_type: str) -> str:
+    return authority_type.replace("_", " ").capitalize()
+
+
+def level_label(group: str, level: str) -> str:
+    """Display label of one level of a breakdown."""
+    if group == "tier":
+        return TIER_LABELS.get(level, level)
+    if group == "authority_type":
+        return authority_label(level)
+    if group == "all":
+        return "All"
+    return level.capitalize()
+
+
+def by_provenance(
+    codebook: Codebook, provenance: str, types: tuple[str, ...] | None = None
+) -> list[Variable]:
+    """The codebook variables whose finding comes from one report figure or paragraph."""
+    found = [
+        v
+        for v in codebook.variables
+        if v.provenance == provenance and v.publish and (types is None or v.type in types)
+    ]
+    if not found:
+        raise PipelineError(f"codebook: no variable has provenance {provenance!r}")
+    return found
+
+
+def n_label(label: str, n: float) -> str:
+    return f"{label} (n = {int(n)})"
+
+
+# ----------------------------------------------------------------------------------------- captions
+
+
+def caption_text(
+    config: Config, *, population: str, n: str, weighting: str, source: str = SOURCE, survey: bool = True
+) -> str:
+    """The caption file: population, n, weighting, source, and the synthetic-data warning.
+
+    ``survey=False`` for figures of the (real) frame alone, which synthetic survey data never touch.
+    """
+    lines = [f"Population: {population}", f"n: {n}", f"Weighting: {weighting}", f"Source: {source}"]
+    if config.synthetic_data and survey:
+        lines.append(SYNTHETIC_NOTE)
+    return "\n".join(lines) + "\n"
+
+
+def plot_caption(config: Config, text: str, survey: bool = True) -> str:
+    """The caption drawn under the plot; 'Synthetic data' leads it so nobody can miss it."""
+    return f"{SYNTHETIC_NOTE}.\n{text}" if config.synthetic_data and survey else text
+
+
+WEIGHTED = "weighted with the design weights (coordinators N_h/n_h by authority type; partners N_h/m_h)"
+
+
+# -------------------------------------------------------------------------------------------- theme
+
+
+def theme_report(size: tuple[float, float]) -> theme:
+    return theme_bw(base_size=8, base_family=FONT) + theme(
+        figure_size=size,
+        dpi=DPI,
+        text=element_text(family=FONT),
+        plot_title=element_text(size=10, weight="bold"),
+        plot_subtitle=element_text(size=8),
+        plot_caption=element_text(size=6.5, ha="left"),
+        strip_background=element_rect(fill="#F0F0F0"),
+        panel_grid_minor=element_blank(),
+        panel_grid_major_y=element_blank(),
+        legend_position="bottom",
+        legend_title=element_text(size=7),
+        legend_text=element_text(size=7),
+        axis_text=element_text(size=7),
+    )
+
+
+# ------------------------------------------------------------------------------- estimates tables
+
+
+def select_estimates(
+    estimates: pd.DataFrame,
+    *,
+    instrument: str,
+    items: list[str],
+    measure: str,
+    group: str,
+    levels: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Weighted rows of estimates.csv for some items in one breakdown, in the order asked for."""
+    rows = estimates[
+        estimates["instrument"].eq(instrument)
+        & estimates["item"].isin(items)
+        & estimates["measure"].eq(measure)
+        & estimates["group"].eq(group)
+        & estimates["weighting"].eq("weighted")
+    ]
+    if levels is not None:
+        rows = rows[rows["level"].isin(levels)]
+    if rows.empty:
+        raise PipelineError(f"estimates.csv has no weighted {measure} rows for {items} by {group}")
+    order = {item: k for k, item in enumerate(items)}
+    level_order = {level: k for k, level in enumerate(levels or ())}
+    return rows.assign(
+        _item=rows["item"].map(order), _level=rows["level"].map(level_order).fillna(0)
+    ).sort_values(["_item", "_level"], kind="stable")[[*ESTIMATE_KEYS, *ESTIMATE_VALUES, "suppressed"]]
+
+
+ESTIMATE_KEYS = ["instrument", "item", "item_label", "measure", "group", "level", "weighting"]
+ESTIMATE_VALUES = ["n", "estimate", "ci_low", "ci_high"]
+
+
+def interval_chart(
+    table: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str,
+    caption: str,
+    x_title: str,
+    size: tuple[float, float],
+    percent: bool = True,
+    colour: str = "instrument",
+    colours: dict[str, str] | None = None,
+    ncol: int = 1,
+) -> ggplot:
+    """Estimates with 95% CIs: one row (``row`` column) per mark, a panel per ``panel`` value.
+
+    Suppressed marks are kept as a row reading "suppressed (n < min cell)" with no point.
+    ``row`` and ``panel`` must be ordered categoricals; rows are drawn top to bottom in their order.
+    """
+    scale = 100.0 if percent else 1.0
+    data = table.assign(
+        x=table["estimate"] * scale,
+        xmin=table["ci_low"] * scale,
+        xmax=table["ci_high"] * scale,
+        row=table["row"].cat.reorder_categories(list(reversed(table["row"].cat.categories))),
+    )
+    shown = data[data["suppressed"].eq("")]
+    hidden = data[data["suppressed"].ne("")]
+    upper = 100.0 if percent else float(np.nanmax(data["xmax"].to_numpy(dtype=float))) * 1.08
+    lower = 0.0 if percent else float(np.nanmin(data["xmin"].to_numpy(dtype=float))) * 0.95
+    label = (shown["x"].map(lambda v: f"{v:.0f}%")) if percent else shown["x"].map(lambda v: f"{v:.2f}")
+    plot = (
+        ggplot(shown, aes(x="x", y="row", colour=colour))
+        + geom_blank(data=data, mapping=aes(x="x", y="row"), inherit_aes=False)
+        + geom_errorbarh(aes(xmin="xmin", xmax="xmax"), height=0.25, size=0.6)
+        + geom_point(size=2.2)
+        + geom_text(
+            shown.assign(label=label.to_numpy()),
+            aes(x="xmax", y="row", label="label"),
+            nudge_y=0.3,
+            ha="left",
+            size=6,
+            colour="#333333",
+            inherit_aes=False,
+        )
+        + facet_wrap("panel", ncol=ncol, scales="free_y")
+        + scale_x_continuous(limits=(lower, upper))
+        + labs(title=title, subtitle=subtitle, caption=caption, x=x_title, y="", colour="")
+        + theme_report(size)
+    )
+    if not hidden.empty:
+        plot += geom_text(
+            hidden.assign(x=(lower + upper) / 2, label="suppressed (n < min cell)"),
+            aes(x="x", y="row", label="label"),
+            size=6,
+            colour="#555555",
+            inherit_aes=False,
+        )
+    if colours is not None:
+        plot += scale_colour_manual(values=colours, breaks=list(colours))
+    if colour == "instrument":
+        # The rows and panels already name the respondents; a legend of raw codes would only repeat them.
+        plot += theme(legend_position="none")
+    return plot
+
+
+# ---------------------------------------------------------------------------------- diverging Likert
+
+DONT_KNOW = "dont_know"
+
+
+def likert_segments(table: pd.DataFrame, categories: list[int]) -> pd.DataFrame:
+    """Start and end of each category's bar segment, with the neutral category centred on zero.
+
+    ``table`` has one row per (group, item, category) with its ``percentage`` of substantive answers.
+    Disagreement runs left from zero, agreement right; the middle category is split half each side.
+    """
+    middle = categories[len(categories) // 2]
+    below = [c for c in categories if c < middle]
+    parts = []
+    for _, cell in table.groupby(["group", "item"], sort=False, observed=True):
+        share = cell.set_index("category")["percentage"].reindex(categories).fillna(0.0)
+        start = -(share[below].sum() + share[middle] / 2)
+        for category in categories:
+            parts.append(
+                {
+                    "group": cell["group"].iloc[0],
+                    "item": cell["item"].iloc[0],
+                    "category": category,
+                    "start": start,
+                    "end": start + share[category],
+                }
+            )
+            start += share[category]
+    return pd.DataFrame(parts)
+
+
+def diverging_likert(
+    table: pd.DataFrame,
+    *,
+    category_labels: dict[int, str],
+    dont_know_label: str,
+    title: str,
+    subtitle: str,
+    caption: str,
+    size: tuple[float, float],
+    label_from: float = 6.0,
+) -> ggplot:
+    """Diverging stacked bars of Likert items, facetted by group, with "don't know" in its own column.
+
+    ``table``: one row per (group, item, category) with ``percentage``; ``category`` is a substantive
+    code of ``category_labels`` (its shares sum to 100 per group and item) or ``"dont_know"`` (its
+    share among everyone asked, drawn aside, never inside the bars). ``group`` and ``item`` should be
+    ordered categoricals: groups are facet rows top to bottom, items bottom to top. Segments of at least
+    ``label_from`` per cent are labelled.
+    """
+    codes = list(category_labels)
+    substantive = table[table["category"].ne(DONT_KNOW)].astype({"category": int})
+    segments = likert_segments(substantive, codes).merge(
+        substantive, on=["group", "item", "category"], validate="one_to_one"
+    )
+    dont_know = table[table["category"].eq(DONT_KNOW)]
+    agreement_panel, dk_panel = "Answers (%; neutral split either side of 0)", f"{dont_know_label} (%)"
+    fill_order = [*category_labels.values(), dont_know_label]
+    bars = segments.assign(
+        panel=agreement_panel,
+        x=(segments["start"] + segments["end"]) / 2,
+        width=segments["end"] - segments["start"],
+        fill=segments["category"].map(category_labels),
+    )
+    dk = dont_know.assign(
+        panel=dk_panel, x=dont_know["percentage"] / 2, width=dont_know["percentage"], fill=dont_know_label
+    )
+    drawn = pd.concat([bars, dk], ignore_index=True)
+    drawn["panel"] = pd.Categorical(drawn["panel"], categories=[agreement_panel, dk_panel])
+    drawn["fill"] = pd.Categorical(drawn["fill"], categories=fill_order)
+    drawn["group"] = pd.Categorical(drawn["group"], categories=table["group"].cat.categories)
+    drawn["item"] = pd.Categorical(drawn["item"], categories=table["item"].cat.categories)
+    labelled = drawn[drawn["width"] >= label_from].assign(
+        label=lambda frame: frame["width"].map(lambda v: f"{v:.0f}")
+    )
+    dk_limit = max(10.0, float(np.ceil(dont_know["percentage"].max() / 5.0) * 5.0)) if len(dk) else 10.0
+    limits = pd.DataFrame(
+        {
+            "panel": pd.Categorical(
+                [agreement_panel, agreement_panel, dk_panel, dk_panel], categories=[agreement_panel, dk_panel]
+            ),
+            "x": [-100.0, 100.0, 0.0, dk_limit],
+        }
+    )
+    # Panel heights follow the number of items in each row (partners answer items coordinators do not).
+    heights = [
+        float(drawn.loc[drawn["group"].eq(group), "item"].nunique())
+        for group in drawn["group"].cat.categories
+        if drawn["group"].eq(group).any()
+    ]
+    return (
+        ggplot(drawn, aes(x="x", y="item"))
+        + geom_blank(data=limits, mapping=aes(x="x"), inherit_aes=False)
+        + geom_tile(aes(width="width", fill="fill"), height=0.72, colour="white", size=0.2)
+        + geom_vline(xintercept=0, colour="#444444", size=0.3)
+        + geom_text(labelled, aes(label="label"), size=5.5, colour="#1A1A1A")
+        + facet_grid(rows="group", cols="panel", scales="free", space={"x": [5.0, 1.0], "y": heights})
+        + scale_fill_manual(
+            values=dict(zip(fill_order, [*LIKERT_COLOURS, DONT_KNOW_COLOUR], strict=True)),
+            breaks=fill_order,
+            drop=False,
+        )
+        + scale_x_continuous(labels=lambda values: [f"{abs(v):g}" for v in values])
+        + labs(title=title, subtitle=subtitle, caption=caption, x="Per cent", y="", fill="")
+        + theme_report(size)
+        + theme(
+            strip_text_y=element_text(size=6.5, angle=-90, linespacing=1.1),
+            panel_grid_major_x=element_line(colour="#E5E5E5", size=0.3),
+            legend_key_size=8,
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def outputs(out_dir: Path, name: str) -> dict[str, Path]:
+    """The four files of one figure."""
+    return {ext: Path(out_dir) / f"{name}.{ext}" for ext in ("png", "svg", "csv", "caption.txt")}
+
+
+@contextlib.contextmanager
+def _fixed_rc() -> Iterator[None]:
+    # SOURCE_DATE_EPOCH would otherwise stamp PDF/PS; fixed here for any backend a caller might pick.
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    with matplotlib.rc_context(FIXED_RC):
+        yield
+
+
+def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
+    """Write ``<name>.png`` (300 dpi), ``.svg``, ``.csv`` and ``.caption.txt``, each atomically."""
+    import matplotlib.pyplot as plt
+
+    paths = outputs(out_dir, name)
+    with _fixed_rc():
+        view = figure.plot.save_helper(
+            filename=paths["png"],
+            format="png",
+            width=figure.size[0],
+            height=figure.size[1],
+            units="in",
+            dpi=DPI,
+            verbose=False,
+        )
+        mpl_figure = view.figure
+        try:
+            with atomic_path(paths["png"]) as temporary:
+                mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
+            with atomic_path(paths["svg"]) as temporary:
+                mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=SVG_METADATA)
+        finally:
+            plt.close(mpl_figure)
+    write_csv(figure.table, paths["csv"])
+    write_text(paths["caption.txt"], figure.caption)
+    return paths
+
+
+def estimate_figure(
+    rows: pd.DataFrame,
+    *,
+    config: Config,
+    title: str,
+    subtitle: str,
+    population: str,
+    size: tuple[float, float],
+    percent: bool = True,
+    x_title: str = "Weighted per cent (95% CI)",
+    colour: str = "instrument",
+    colours: dict[str, str] | None = None,
+    ncol: int = 1,
+) -> Figure:
+    """A figure of estimates.csv rows: ``rows`` carries ordered categoricals ``panel`` and ``row``.
+
+    The CSV is exactly the plotted rows: the estimate keys, the panel and row labels, n, estimate and
+    CI (blank and flagged where the analysis suppressed the cell).
+    """
+    n_text = "; ".join(
+        f"{panel} / {row}: {'suppressed' if pd.isna(n) else int(n)}"
+        for panel, row, n in zip(rows["panel"], rows["row"], rows["n"], strict=True)
+    )
+    plot = interval_chart(
+        rows,
+        title=title,
+        subtitle=subtitle,
+        caption=plot_caption(
+            config,
+            f"Source: {SOURCE}. Weighted; 95% CIs (logit scale for proportions).\n"
+            f"Cells with fewer than {config.min_cell} answers are not shown.",
+        ),
+        x_title=x_title,
+        size=size,
+        percent=percent,
+        colour=colour,
+        colours=colours,
+        ncol=ncol,
+    )
+    table = rows.assign(panel=rows["panel"].astype(str), row=rows["row"].astype(str))[
+        ["panel", "row", *ESTIMATE_KEYS, *ESTIMATE_VALUES, "suppressed"]
+    ]
+    caption = caption_text(config, population=population, n=n_text, weighting=WEIGHTED)
+    return Figure(plot=plot, table=table, caption=caption, size=size)
+
+
+def ordered(values: pd.Series | list[str]) -> pd.Categorical:
+    """An ordered categorical keeping first-seen order (rows and panels are drawn in that order)."""
+    values = list(values)
+    return pd.Categorical(values, categories=list(dict.fromkeys(values)))
+
+
+INSTRUMENT_COLOUR_KEYS = INSTRUMENT_COLOURS

@@ -1,0 +1,209 @@
+"""likert_<element>_tier and likert_<element>_maturity: the Likert items of one 7S element, diverging bars.
+
+Weighted percentages straight from the analysis base (not from estimates.csv, which holds only the
+share agreeing): for each instrument, group level and item, the weighted share of each answer 1-5 among
+substantive answers, and separately the weighted share answering "don't know" among everyone asked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.codebook import Codebook, Variable
+from pipeline.figures.common import (
+    DONT_KNOW,
+    WEIGHTED,
+    Figure,
+    Inputs,
+    caption_text,
+    diverging_likert,
+    instrument_label,
+    level_label,
+    n_label,
+    plot_caption,
+)
+from pipeline.study.designs import WEIGHT
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column
+
+GROUPS = {"tier": ("single", "multi"), "maturity": (MORE_MATURE, LESS_MATURE)}
+DONT_KNOW_CODE = -8
+SIZE = (9.0, 9.5)
+
+
+def group_column(inputs: Inputs, group: str, element: str) -> str:
+    """The base column holding the breakdown (maturity: the primary definition, as in the analysis)."""
+    return "tier" if group == "tier" else maturity_column(inputs.config.maturity_primary, element)
+
+
+def likert_table(
+    base: pd.DataFrame, codebook: Codebook, items: list[Variable], column: str, levels: tuple[str, ...]
+) -> pd.DataFrame:
+    """Weighted shares of each answer, by instrument, level and item: the numbers the figure plots.
+
+    ``percentage`` of a code 1-5 is its share of substantive answers; of "don't know" its share of
+    everyone asked (substantive answers plus don't know), so the five substantive shares sum to 100.
+    """
+    rows = []
+    for instrument in INSTRUMENTS:
+        respondents = base[base["respondent_type"].eq(instrument)]
+        labels = respondents[column].astype("string")
+        for level in levels:
+            in_level = respondents[labels.eq(level).fillna(False).to_numpy()]
+            for variable in items:
+                if instrument not in variable.instruments:
+                    continue
+                codes = in_level[variable.name].astype("Float64")
+                substantive = codes.isin(list(variable.codes)).to_numpy(dtype=bool)
+                asked = substantive | codes.eq(DONT_KNOW_CODE).fillna(False).to_numpy(dtype=bool)
+                weights = in_level[WEIGHT].to_numpy(dtype=float)
+                values = codes.to_numpy(dtype=float, na_value=np.nan)
+                common = {
+                    "instrument": instrument,
+                    "group_level": level,
+                    "item": variable.name,
+                    "item_label": variable.label,
+                    "respondents": len(in_level),
+                }
+                for code in variable.codes:
+                    rows.append(
+                        common
+                        | {
+                            "category": str(code),
+                            "category_label": variable.codes[code],
+                            "n": int(substantive.sum()),
+                            "percentage": _weighted_share(weights, values == code, substantive),
+                        }
+                    )
+                rows.append(
+                    common
+                    | {
+                        "category": DONT_KNOW,
+                        "category_label": codebook.missing_codes[DONT_KNOW_CODE],
+                        "n": int(asked.sum()),
+                        "percentage": _weighted_share(weights, values == DONT_KNOW_CODE, asked),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _weighted_share(weights: np.ndarray, hit: np.ndarray, among: np.ndarray) -> float:
+    total = weights[among].sum()
+    return float(100.0 * weights[among & hit].sum() / total) if total > 0 else float("nan")
+
+
+def build(inputs: Inputs, element: str, group: str) -> Figure:
+    codebook, config = inputs.codebook, inputs.config
+    items = list(codebook.likert_items())
+    items = [v for v in items if v.element == element]
+    column = group_column(inputs, group, element)
+    levels = GROUPS[group]
+    table = likert_table(inputs.base, codebook, items, column, levels)
+    table["suppressed"] = np.where(
+        table["n"] < config.min_cell, f"primary: fewer than {config.min_cell} respondents", ""
+    )
+    table.loc[table["suppressed"].ne(""), ["n", "percentage"]] = np.nan
+    # Segment positions are part of what is plotted, so they go in the CSV too.
+    table["facet"] = [
+        n_label(f"{instrument_label(codebook, i)}: {level_label(group, lv)}", r)
+        for i, lv, r in zip(table["instrument"], table["group_level"], table["respondents"], strict=True)
+    ]
+    shown = table[table["suppressed"].eq("")]
+    substantive = shown[shown["category"].ne(DONT_KNOW)]
+    codes = list(next(iter(items)).codes)
+    agree = [str(c) for c in codebook.agree_codes]
+    disagree = [str(c) for c in codes if c < min(codebook.agree_codes) - 1]
+    net = (
+        substantive.assign(
+            signed=np.where(
+                substantive["category"].isin(agree),
+                substantive["percentage"],
+                np.where(substantive["category"].isin(disagree), -substantive["percentage"], 0.0),
+            )
+        )
+        .groupby("item_label", sort=False)["signed"]
+        .sum()
+        / substantive.groupby("item_label", sort=False)["facet"].nunique()
+    )
+    # Sorted by net agreement averaged over the facets: most agreed-with at the top (last category).
+    item_order = list(net.sort_values(kind="stable").index)
+    facet_order = list(dict.fromkeys(table["facet"]))
+    plotted = shown.assign(
+        # Two-line strip labels: the facet strips run down the right edge.
+        group=pd.Categorical(
+            shown["facet"].str.replace(": ", ":\n", n=1),
+            categories=[facet.replace(": ", ":\n", 1) for facet in facet_order],
+        ),
+        item=pd.Categorical(shown["item_label"], categories=item_order),
+    )
+    plotted = plotted.assign(
+        category=plotted["category"].map(lambda c: c if c == DONT_KNOW else int(c)).astype(object)
+    )
+    n_text = "; ".join(dict.fromkeys(table["facet"]))
+    element_label = codebook.elements[element]
+    group_title = "tier" if group == "tier" else f"maturity ({config.maturity_primary.replace('_', ' ')})"
+    plot = diverging_likert(
+        plotted[["group", "item", "category", "percentage"]],
+        category_labels=next(iter(items)).codes,
+        dont_know_label=codebook.missing_codes[DONT_KNOW_CODE],
+        title=f"{element_label}: answers by {group_title}",
+        subtitle="Weighted per cent of substantive answers, items sorted by net agreement;\n"
+        '"don\'t know" shown aside, as a per cent of everyone asked',
+        caption=plot_caption(
+            config,
+            f"Source: Audit Commission LSP survey, 2008. Design-weighted. "
+            f"Cells with fewer than {config.min_cell} answers are not shown.",
+        ),
+        size=SIZE,
+    )
+    segments = _segments(plotted, codes)
+    out = table.merge(segments, on=["facet", "item_label", "category"], how="left")
+    out = out[
+        [
+            "instrument",
+            "group_level",
+            "facet",
+            "item",
+            "item_label",
+            "category",
+            "category_label",
+            "respondents",
+            "n",
+            "percentage",
+            "segment_start",
+            "segment_end",
+            "suppressed",
+        ]
+    ]
+    out.insert(1, "group", group)
+    out.insert(0, "element", element)
+    caption = caption_text(
+        config,
+        population="LSP coordinators (answering for the 388 LSPs in England) and board partners",
+        n=n_text,
+        weighting=WEIGHTED,
+    )
+    return Figure(plot=plot, table=out, caption=caption, size=SIZE)
+
+
+def _segments(plotted: pd.DataFrame, codes: list[int]) -> pd.DataFrame:
+    from pipeline.figures.common import likert_segments
+
+    substantive = plotted[plotted["category"].ne(DONT_KNOW)].astype({"category": int})
+    segments = likert_segments(substantive, codes).rename(
+        columns={"group": "facet", "item": "item_label", "start": "segment_start", "end": "segment_end"}
+    )
+    segments = segments.astype({"facet": str, "item_label": str})
+    segments["facet"] = segments["facet"].str.replace(":\n", ": ", n=1)
+    segments["category"] = segments["category"].astype(str)
+    dont_know = plotted[plotted["category"].eq(DONT_KNOW)]
+    aside = pd.DataFrame(
+        {
+            "facet": dont_know["facet"].astype(str),
+            "item_label": dont_know["item_label"].astype(str),
+            "category": DONT_KNOW,
+            "segment_start": 0.0,
+            "segment_end": dont_know["percentage"].to_numpy(dtype=float),
+        }
+    )
+    return pd.concat([segments, aside], ignore_index=True)

@@ -1,0 +1,242 @@
+"""Derive stage: the analysis base — frame variables, 7S scales with their reliability, maturity definitions.
+
+Reads the validated responses of both instruments and writes one table with a row per respondent
+(``respondent_type`` says which instrument), plus a reliability table of the 7S scales.
+
+Each derived variable is made by one small named function that returns new columns and never changes
+its input, so a researcher can find, test and change one definition without touching the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_csv, write_parquet
+from pipeline.core.paths import relative_to_root
+from pipeline.study.frame import read_frame
+from pipeline.study.schemas import check_output
+from pipeline.study.vocabulary import (
+    FRAME_COLUMNS,
+    INSTRUMENTS,
+    LESS_MATURE,
+    MORE_MATURE,
+    SCALE_POSITIVE_FROM,
+    SURVEY_YEAR,
+    TIERS,
+    maturity_column,
+    scale_column,
+)
+
+log = logging.getLogger("pipeline.stages.derive")
+
+
+def common_scale_items(codebook: Codebook, element: str) -> tuple[Variable, ...]:
+    """A scale's items asked of both instruments, so coordinator and partner scores are comparable.
+
+    Items asked of one instrument only (the partners' para 58 items) are analysed as items, not in
+    the scale.
+    """
+    return tuple(v for v in codebook.scale_items(element) if set(v.instruments) == set(INSTRUMENTS))
+
+
+def valid_scores(responses: pd.DataFrame, variables: tuple[Variable, ...]) -> pd.DataFrame:
+    """Item answers on the 1-5 scale, reverse-worded items flipped, missing codes as NA."""
+    columns = {}
+    for variable in variables:
+        codes = responses[variable.name].astype("Float64")
+        codes = codes.where(codes.isin(list(variable.codes)))
+        columns[variable.name] = 6 - codes if variable.reverse else codes
+    return pd.DataFrame(columns, index=responses.index)
+
+
+def join_frame(responses: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The LSP's authority type, tier, region and LAA area (validation ensured every LSP is in the frame)."""
+    attributes = frame[["lsp_id", *FRAME_COLUMNS]].rename(columns=FRAME_COLUMNS)
+    attributes = attributes.assign(
+        imd_score=pd.to_numeric(attributes["imd_score"]),
+        case_study_2008=attributes["case_study_2008"].eq("true"),
+        laa_holder=attributes["authority_type"].ne("shire_district"),
+    )
+    joined = responses[["lsp_id"]].merge(attributes, on="lsp_id", how="left", validate="many_to_one")
+    if joined["authority_type"].isna().any():
+        unknown = sorted(joined.loc[joined["authority_type"].isna(), "lsp_id"].unique())
+        raise PipelineError(f"responses name LSPs not in the frame: {', '.join(unknown[:5])}")
+    return joined.drop(columns="lsp_id").set_axis(responses.index)
+
+
+def scale_scores(responses: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """One score per 7S element: the mean of its valid item scores, given at least half of them."""
+    scores = {}
+    for element in codebook.elements:
+        items = valid_scores(responses, common_scale_items(codebook, element))
+        enough = items.notna().sum(axis=1) >= math.ceil(items.shape[1] / 2)
+        score = items.mean(axis=1).where(enough)
+        scores[scale_column(element)] = score
+        scores[f"{scale_column(element)}_positive"] = (
+            (score >= SCALE_POSITIVE_FROM).astype("boolean").where(score.notna())
+        )
+    return pd.DataFrame(scores, index=responses.index)
+
+
+def cronbach_alpha(items: pd.DataFrame) -> tuple[float, int]:
+    """Cronbach's alpha over the respondents who answered every item, and how many they are."""
+    complete = items.dropna().to_numpy(dtype=float)
+    n_complete, n_items = complete.shape
+    if n_complete < 2 or n_items < 2:
+        return float("nan"), n_complete
+    item_variance = complete.var(axis=0, ddof=1).sum()
+    total_variance = complete.sum(axis=1).var(ddof=1)
+    return float(n_items / (n_items - 1) * (1 - item_variance / total_variance)), n_complete
+
+
+def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """Cronbach's alpha of every 7S scale for each instrument."""
+    rows = []
+    for instrument in INSTRUMENTS:
+        respondents = base[base["respondent_type"] == instrument]
+        for element, label in codebook.elements.items():
+            variables = common_scale_items(codebook, element)
+            alpha, n_complete = cronbach_alpha(valid_scores(respondents, variables))
+            rows.append(
+                {
+                    "element": element,
+                    "element_label": label,
+                    "instrument": instrument,
+                    "items": " ".join(v.name for v in variables),
+                    "reversed_items": " ".join(v.name for v in variables if v.reverse),
+                    "n_items": len(variables),
+                    "n_complete": n_complete,
+                    "alpha": round(alpha, 4),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _by_lsp(base: pd.DataFrame, values: pd.Series) -> pd.Series:
+    """Give every respondent the value held on their LSP's coordinator row (partners inherit it)."""
+    coordinators = base["respondent_type"] == "coordinator"
+    per_lsp = pd.Series(values[coordinators].to_numpy(), index=base.loc[coordinators, "lsp_id"].to_numpy())
+    return base["lsp_id"].map(per_lsp)
+
+
+def _label(more_mature: pd.Series) -> pd.Series:
+    labels = pd.Series(pd.NA, index=more_mature.index, dtype="string")
+    known = more_mature.notna()
+    labels[known] = np.where(more_mature[known].astype(bool), MORE_MATURE, LESS_MATURE)
+    return labels
+
+
+def maturity_development_stage(base: pd.DataFrame, config: Config) -> pd.Series:
+    """More mature: the coordinator places the LSP at cooperation or collaboration (report Figure 2)."""
+    stage = base["development_stage"].astype("Float64")
+    stage = stage.where(stage.between(1, 4))
+    return _label(_by_lsp(base, stage >= 3))
+
+
+def maturity_years_joint_working(base: pd.DataFrame, config: Config) -> pd.Series:
+    """More mature: partners in the area had worked together for at least ``mature_min_years`` by 2008."""
+    year = base["joint_working_year"].astype("Float64")
+    year = year.where(year > 0)
+    return _label(_by_lsp(base, (SURVEY_YEAR - year) >= config.mature_min_years))
+
+
+def maturity_laa_first_round(base: pd.DataFrame, config: Config) -> pd.Series:
+    """More mature: the LSP's LAA area was one of the 21 first-round pilots (2005), from the frame.
+
+    The only definition known for every LSP, responding or not, and independent of every answer.
+    """
+    return _label(base["laa_round"].eq("1"))
+
+
+def maturity_composite_other_elements(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """More mature: the coordinator's mean over the OTHER six 7S scales is above the coordinators' median.
+
+    One column per element, so that an element is never compared across a maturity split made from
+    its own answers.
+    """
+    coordinators = base["respondent_type"] == "coordinator"
+    columns = {}
+    for element in codebook.elements:
+        others = [scale_column(other) for other in codebook.elements if other != element]
+        composite = base[others].astype("Float64").mean(axis=1).where(base[others].notna().all(axis=1))
+        median = composite[coordinators].median()
+        columns[maturity_column("composite_other_elements", element)] = _label(
+            _by_lsp(base, composite > median)
+        )
+    return pd.DataFrame(columns, index=base.index)
+
+
+def derive(
+    responses: dict[str, pd.DataFrame], frame: pd.DataFrame, codebook: Codebook, config: Config
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the analysis base and the scale reliability table from validated responses."""
+    stacked = []
+    for instrument in INSTRUMENTS:
+        table = responses[instrument].copy()
+        # Codebook order, so the stacked table has the same columns in the same order on every run.
+        for name in (v.name for v in codebook.variables):
+            if name not in table:
+                table[name] = pd.NA
+        stacked.append(table.assign(respondent_type=instrument))
+    base = pd.concat(stacked, ignore_index=True)
+    base = base.drop(columns=[c for c in ("source_file", "source_row") if c in base])
+    base = pd.concat([base, join_frame(base, frame), scale_scores(base, codebook)], axis=1)
+    simple = {
+        "development_stage": maturity_development_stage,
+        "years_joint_working": maturity_years_joint_working,
+        "laa_first_round": maturity_laa_first_round,
+    }
+    for definition, function in simple.items():
+        base[maturity_column(definition)] = function(base, config)
+    base = pd.concat([base, maturity_composite_other_elements(base, codebook)], axis=1)
+    base["tier"] = pd.Categorical(base["tier"], categories=list(TIERS))
+    base = base.sort_values(["respondent_type", "respondent_id"], kind="stable", ignore_index=True)
+    reliability = scale_reliability(base, codebook)
+    reliability.insert(0, "data", "SYNTHETIC" if config.synthetic_data else "survey")
+    return base, reliability
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    for instrument in INSTRUMENTS:
+        path_option(
+            parser,
+            f"--{instrument}",
+            f"{{processed_dir}}/valid_{instrument}.parquet",
+            f"the validated {instrument} responses",
+        )
+    path_option(parser, "--out", "{processed_dir}/analysis_base.parquet", "where to write the analysis base")
+    path_option(
+        parser,
+        "--reliability",
+        "{analysis_dir}/tables/scale_reliability.csv",
+        "where to write the scale reliability table",
+    )
+    arguments, config = parse_stage_arguments(parser, argv)
+    codebook = load_codebook(config.codebook)
+    frame = read_frame(config.frame)
+    responses = {}
+    for instrument in INSTRUMENTS:
+        path = getattr(arguments, instrument)
+        if not path.exists():
+            raise PipelineError(f"{relative_to_root(path)}: not found; run `make validate` first")
+        responses[instrument] = pd.read_parquet(path)
+        log.info("read %s: %d rows", relative_to_root(path), len(responses[instrument]))
+    base, reliability = derive(responses, frame, codebook, config)
+    check_output("analysis_base", base, codebook)
+    check_output("scale_reliability", reliability, codebook)
+    write_parquet(base, arguments.out)
+    write_csv(reliability, arguments.reliability)
+    log.info("wrote %s: %d rows", relative_to_root(arguments.out), len(base))
+    log.info("wrote %s: %d scales", relative_to_root(arguments.reliability), len(reliability))
+
+
+if __name__ == "__main__":
+    run_stage("derive", main)

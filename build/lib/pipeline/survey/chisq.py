@@ -1,0 +1,151 @@
+"""Rao-Scott adjusted Pearson chi-square test for a two-way table (R: ``svychisq``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.survey.design import PreparedDesign, SurveyDesignError
+from pipeline.survey.estimators import ArrayLike, weighted_means
+
+
+@dataclass(frozen=True)
+class RaoScottTest:
+    """Result of `svychisq`.
+
+    Attributes
+    ----------
+    f : float
+        Second-order Rao-Scott F statistic, ``pearson / trace(Delta)``.
+    ndf, ddf : float
+        Its numerator and denominator df: ``d0 = trace(Delta)^2 / trace(Delta^2)`` and
+        ``d0 * design_df``.
+    p_f : float
+        Upper tail of F(ndf, ddf) at `f`.
+    pearson : float
+        Pearson's X^2 of the weighted table rescaled to `n_total` (R prints this as
+        "X-squared" for ``statistic="Chisq"``; it is not itself adjusted).
+    df_chisq : int
+        ``(r - 1)(c - 1)``.
+    p_chisq : float
+        First-order Rao-Scott p-value: ``pearson / mean(eigenvalues of Delta)`` against
+        chi-square(df_chisq) (R: ``statistic="Chisq"``).
+    design_df : int
+        PSUs minus strata of the rows in the domain (R's ``nu``).
+    n_total : int
+        Rows in the domain, including rows with either variable missing (R's ``N``).
+    rows, cols : tuple
+        Levels of the two variables.
+    """
+
+    f: float
+    ndf: float
+    ddf: float
+    p_f: float
+    pearson: float
+    df_chisq: int
+    p_chisq: float
+    design_df: int
+    n_total: int
+    rows: tuple[Any, ...]
+    cols: tuple[Any, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict."""
+        return asdict(self)
+
+
+def _levels(values: pd.Series) -> list[Any]:
+    return sorted(values.dropna().unique().tolist())
+
+
+def svychisq(
+    design: PreparedDesign, row: ArrayLike, col: ArrayLike, *, domain: ArrayLike | None = None
+) -> RaoScottTest:
+    """Rao-Scott test of independence for ``row`` x ``col`` (R: ``svychisq(~row + col, des)``).
+
+    With ``p`` the vector of estimated cell proportions (rows with either variable missing left
+    out), ``V`` its linearised covariance, ``D = diag(p)`` and ``C`` the interaction columns of
+    the saturated model made orthogonal to the main effects, R computes
+    ``Delta = (C' D^-1 C / N)^-1 (C' D^-1 V D^-1 C)``; ``F = X^2 / tr(Delta)`` on
+    ``(d0, d0 nu)`` df is ``statistic="F"``, and ``X^2 / mean(eig(Delta))`` on chi-square
+    ``(r-1)(c-1)`` is the p-value of ``statistic="Chisq"``.
+
+    Parameters
+    ----------
+    design
+        The prepared design.
+    row, col
+        Column names or arrays of the two categorical variables.
+    domain
+        Boolean mask or column for a subpopulation (R: ``svychisq(~a + b, subset(des, d))``).
+
+    Returns
+    -------
+    RaoScottTest
+        Statistics, df and p-values.
+    """
+    dom = design.mask(domain)
+    r = pd.Series(design.column(row)).where(dom)
+    c = pd.Series(design.column(col)).where(dom)
+    rows, cols = _levels(r), _levels(c)
+    nr, nc = len(rows), len(cols)
+    if nr < 2 or nc < 2:
+        raise SurveyDesignError("each variable needs at least two observed levels")
+    present = dom & r.notna().to_numpy() & c.notna().to_numpy()
+
+    # Cells in R's interaction() order: the row variable varies fastest.
+    ri = pd.Categorical(r, categories=rows).codes
+    ci = pd.Categorical(c, categories=cols).codes
+    cell = np.where(present, ri + nr * ci, -1)
+    indicators = (cell[:, None] == np.arange(nr * nc)[None, :]).astype(float)
+    p_hat, infl, _ = weighted_means(design, indicators, present)
+    v = design.variance(infl, present)
+
+    n_total = int(dom.sum())
+    nu = design.psu_minus_strata(dom)
+
+    # Main-effects and interaction columns of the saturated model over the nr x nc cells.
+    grid_r = np.tile(np.arange(nr), nc)
+    grid_c = np.repeat(np.arange(nc), nr)
+    main = np.column_stack(
+        [np.ones(nr * nc)]
+        + [(grid_r == i).astype(float) for i in range(1, nr)]
+        + [(grid_c == j).astype(float) for j in range(1, nc)]
+    )
+    inter = np.column_stack(
+        [(grid_r == i) & (grid_c == j) for j in range(1, nc) for i in range(1, nr)]
+    ).astype(float)
+    cmat = inter - main @ np.linalg.lstsq(main, inter, rcond=None)[0]
+
+    inv_p = np.divide(1.0, p_hat, out=np.zeros_like(p_hat), where=p_hat != 0)
+    denom = cmat.T @ (inv_p[:, None] / n_total * cmat)
+    numr = (cmat * inv_p[:, None]).T @ v @ (inv_p[:, None] * cmat)
+    delta = np.linalg.solve(denom, numr)
+    tr = float(np.trace(delta))
+    d0 = tr**2 / float(np.trace(delta @ delta))
+
+    # Pearson X^2 on the weighted table rescaled to n_total (R: svytable(Ntotal = N)).
+    table = p_hat.reshape(nc, nr).T * n_total
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = float(((table - expected) ** 2 / expected).sum())
+    f_stat = pearson / tr
+    df_chisq = (nr - 1) * (nc - 1)
+    return RaoScottTest(
+        f=f_stat,
+        ndf=d0,
+        ddf=d0 * nu,
+        p_f=float(stats.f.sf(f_stat, d0, d0 * nu)),
+        pearson=pearson,
+        df_chisq=df_chisq,
+        p_chisq=float(stats.chi2.sf(pearson / (tr / delta.shape[0]), df_chisq)),
+        design_df=nu,
+        n_total=n_total,
+        rows=tuple(rows),
+        cols=tuple(cols),
+    )
