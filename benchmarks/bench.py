@@ -578,10 +578,13 @@ def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
         )
         progress(f"edit {key}: ran {', '.join(ran)}; drew {len(drawn)} figures ({len(same)} unchanged)")
         context.make(copy, logs / f"edit_{key}_back.log")
-    registry = copy / "pipeline" / "figures" / "__init__.py"
+    registry = copy / "pipeline" / "study" / "outputs.py"
     source = registry.read_text(encoding="utf-8")
-    end = "    return {spec.name: spec for spec in specs}\n"
-    added = '    specs.append(FigureSpec("barriers_again", "barriers", (ESTIMATES,), config=(MIN_CELL,)))\n'
+    end = "    return tuple(specs)\n"
+    added = (
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        "\n"
+    )
     registry.write_text(source.replace(end, added + end, 1), encoding="utf-8")
     result = context.make(copy, logs / "edit_add_figure.log")
     registry.write_text(source, encoding="utf-8")

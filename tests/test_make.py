@@ -158,10 +158,13 @@ def test_a_config_key_reruns_only_what_reads_it(project):
 
 def test_registering_a_figure_draws_that_figure_only(project):
     time.sleep(1.1)
-    registry = project / "pipeline/figures/__init__.py"
+    registry = project / "pipeline/study/outputs.py"
     original = registry.read_text(encoding="utf-8")
-    end = "    return {spec.name: spec for spec in specs}\n"
-    added = '    specs.append(FigureSpec("barriers_again", "barriers", (ESTIMATES,), config=(MIN_CELL,)))\n'
+    end = "    return tuple(specs)\n"
+    added = (
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        "\n"
+    )
     assert original.count(end) == 1
     registry.write_text(original.replace(end, added + end), encoding="utf-8")
     try:
