@@ -65,12 +65,14 @@ FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/est
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
-REPORT := analysis/report.html
+REPORT := analysis/report.html analysis/data_dictionary.html
+AXE := node_modules/axe-core/axe.min.js
+SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
-.PHONY: all help venv synthetic ingest validate derive analyse test lint clean
+.PHONY: all help venv synthetic ingest validate derive analyse test lint clean browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(FIGURES) $(REPORT)
+all: $(TABLES) $(FIGURES) $(REPORT) $(SPREADSHEETS)
 
 ## help: list the targets with one line each
 help:
@@ -121,6 +123,13 @@ $(TABLES) &: $(SOURCES_analyse) $(PROCESSED)/analysis_base.parquet $(RAW)/publis
 		$(CONFIG_analyse) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) analyse
 
+## browser-tools: axe-core for the report's accessibility test, pinned by package-lock.json (needs npm)
+browser-tools: $(AXE)
+
+$(AXE): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -132,7 +141,7 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables analysis/manifest.json analysis/report.html analysis/.*.tmp $(FIGURES_DIR) \
+	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -146,7 +155,7 @@ clean:
 # tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs.py),
 # and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
-.PHONY: figures report verify
+.PHONY: figures report spreadsheets verify
 
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
@@ -155,12 +164,21 @@ $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_fig
 		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
-## report: analysis/report.html, one self-contained file with every figure, table, method and provenance
+## report: analysis/report.html (the publication, with findings, figures, tables, methods, provenance) and data_dictionary.html
 report: $(REPORT)
 
-$(REPORT): $(SOURCES_report) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
+REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
+
+$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) analysis/tables/scale_reliability.csv \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
 	$(STAGE) report
+
+## spreadsheets: every published table as accessible .xlsx and .ods (cover, contents, notes, one table a sheet)
+spreadsheets: $(SPREADSHEETS)
+
+$(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(SETTINGS) \
+		$(INSTALLED)
+	$(STAGE) spreadsheets
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)

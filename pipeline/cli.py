@@ -31,7 +31,8 @@ COMMANDS = {
     "derive": Command("pipeline.stages.derive", "join frame variables, score the 7S scales, define maturity"),
     "analyse": Command("pipeline.stages.analyse", "design-based estimates, comparisons, FDR, power"),
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
-    "report": Command("pipeline.stages.report", "write the HTML report"),
+    "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
+    "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
     "verify": Command("pipeline.checks.verify", "recompute every figure's numbers independently", False),
     "validate-methods": Command(
         "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False

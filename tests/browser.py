@@ -30,7 +30,20 @@ PAGE_FACTS = """JSON.stringify({
     .map(i => (i.alt || i.src).slice(0, 80)),
   headings: Array.from(document.querySelectorAll('h1, h2')).map(h => h.textContent.trim()),
   firstScreen: document.body.innerText.slice(0, 600),
+  viewportWidth: window.innerWidth,
+  scrollingBoxes: Array.from(document.querySelectorAll('.table-wrap'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.querySelector('table').id),
+  pageWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+  pageHeight: document.documentElement.scrollHeight,
+  wideElements: Array.from(document.querySelectorAll('body *'))
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                 && !e.closest('.table-wrap, .figure-image, pre, details:not([open])'))
+    .slice(0, 10).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')),
 })"""
+# axe-core's audit of the whole page; only the violations, with how many nodes each touches.
+AXE_RUN = """axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+  r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+                          targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))))"""
 
 
 def find_chromium() -> str | None:
@@ -42,6 +55,8 @@ class PageReport:
     facts: dict[str, Any]
     console_errors: list[str] = field(default_factory=list)
     screenshot: bytes = b""
+    second_screen: bytes = b""
+    violations: list[dict[str, Any]] | None = None
 
 
 class _DevTools:
@@ -145,8 +160,27 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def open_page(chromium: str, page: Path, width: int = 1280, height: int = 900) -> PageReport:
+def open_page(
+    chromium: str,
+    page: Path,
+    width: int = 1280,
+    height: int = 900,
+    axe_script: Path | None = None,
+) -> PageReport:
     """Load ``page`` (a local file), then collect its facts, console errors and a first-screen PNG."""
+    return open_page_at(chromium, page, (width,), height, axe_script)[width]
+
+
+def open_page_at(
+    chromium: str,
+    page: Path,
+    widths: tuple[int, ...],
+    height: int = 900,
+    axe_script: Path | None = None,
+) -> dict[int, PageReport]:
+    """Load ``page`` once per viewport width: its facts, console errors, the first two screens as PNGs
+    and, given axe-core's script, the accessibility audit's violations at that width."""
+    reports = {}
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         tools = _DevTools(chromium, Path(profile))
         try:
@@ -154,17 +188,51 @@ def open_page(chromium: str, page: Path, width: int = 1280, height: int = 900) -
             session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
             for domain in ("Page", "Runtime", "Log"):
                 tools.call(f"{domain}.enable", session=session)
-            tools.call(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                session=session,
-            )
-            tools.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-            tools.wait_for("Page.loadEventFired")
-            facts = tools.call(
-                "Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True}, session=session
-            )["result"]["value"]
-            shot = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
-            return PageReport(json.loads(facts), _console_errors(tools.events), base64.b64decode(shot))
+            for width in widths:
+                tools.events.clear()
+                tools.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800},
+                    session=session,
+                )
+                tools.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+                tools.wait_for("Page.loadEventFired")
+                facts = json.loads(_evaluate(tools, session, PAGE_FACTS))
+                first = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+                second = tools.call(
+                    "Page.captureScreenshot",
+                    {
+                        "format": "png",
+                        "captureBeyondViewport": True,
+                        "clip": {"x": 0, "y": height, "width": width, "height": height, "scale": 1},
+                    },
+                    session=session,
+                )["data"]
+                violations = None
+                if axe_script is not None:
+                    _evaluate(tools, session, axe_script.read_text(encoding="utf-8"))
+                    violations = json.loads(_evaluate(tools, session, AXE_RUN, awaited=True, timeout=120))
+                reports[width] = PageReport(
+                    facts,
+                    _console_errors(tools.events),
+                    base64.b64decode(first),
+                    base64.b64decode(second),
+                    violations,
+                )
+            return reports
         finally:
             tools.close()
+
+
+def _evaluate(
+    tools: _DevTools, session: str, expression: str, awaited: bool = False, timeout: float = 60
+) -> Any:
+    result = tools.call(
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True, "awaitPromise": awaited},
+        session=session,
+        timeout=timeout,
+    )
+    if "exceptionDetails" in result:
+        raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
+    return result["result"].get("value")

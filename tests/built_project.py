@@ -15,7 +15,16 @@ from pathlib import Path
 from pipeline.core.paths import PROJECT_ROOT
 
 IGNORED = shutil.ignore_patterns(
-    ".git", ".make", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.tmp"
+    ".git",
+    ".make",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.tmp",
+    "node_modules",
+    "artifacts",
 )
 
 

@@ -11,7 +11,9 @@ Each rule is also run against a planted leak, so a scanner that sees nothing can
 
 from __future__ import annotations
 
+import html
 import re
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -41,10 +43,17 @@ def published_outputs(project: Path) -> list[Path]:
         for suffix in ("*.csv", "*.caption.txt", "*.svg")
         for path in sorted((project / "figures").glob(suffix))
     ]
-    return [*tables, *figures, project / "analysis" / "report.html"]
+    pages = [project / "analysis" / name for name in ("report.html", "data_dictionary.html")]
+    workbooks = sorted((project / "analysis").glob("lsp_survey_tables.*"))
+    return [*tables, *figures, *pages, *workbooks]
 
 
 def text_of(path: Path) -> str:
+    if path.suffix in (".xlsx", ".ods"):
+        # A workbook is zipped XML: every cell's text, tags replaced by spaces so cells stay apart.
+        with zipfile.ZipFile(path) as archive:
+            parts = [archive.read(n).decode("utf-8") for n in archive.namelist() if n.endswith(".xml")]
+        return html.unescape(re.sub(r"<[^>]+>", " ", " ".join(parts)))
     # The report's figures are embedded as base64; their bytes are images, not text anyone can read.
     return EMBEDDED_DATA.sub("", path.read_text(encoding="utf-8"))
 
@@ -114,6 +123,7 @@ def test_the_scan_sees_every_published_output(scanned):
     project, *_ = scanned
     outputs = published_outputs(project)
     assert project / "analysis/report.html" in outputs
+    assert {path.suffix for path in outputs} >= {".xlsx", ".ods"}
     assert len([p for p in outputs if p.parent.name == "figures" and p.suffix == ".csv"]) >= 25
     assert all(path.exists() for path in outputs)
 
@@ -125,7 +135,7 @@ def test_no_number_rests_on_fewer_than_min_cell_respondents(scanned):
         found = (
             small_bases(pd.read_csv(path, low_memory=False), config.min_cell) if path.suffix == ".csv" else []
         )
-        if path.suffix in (".md", ".txt", ".html"):
+        if path.suffix in (".md", ".txt", ".html", ".xlsx", ".ods"):
             found += small_bases_in_text(text_of(path), config.min_cell)
         if found:
             problems[path.name] = found[:3]

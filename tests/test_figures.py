@@ -289,6 +289,13 @@ def test_svg_contains_synthetic_data(rendered):
         assert b"Synthetic data" in paths["svg"].read_bytes()
 
 
+def test_svg_carries_the_figure_title_for_the_report(built, rendered):
+    # The report heads each figure with this title and builds its alt text from it.
+    for name, paths in rendered.items():
+        title = built[name].plot.labels.title
+        assert title and f"<dc:title>{title}</dc:title>".encode() in paths["svg"].read_bytes(), name
+
+
 def test_output_is_byte_identical_on_rerun(built, rendered, tmp_path):
     from pipeline.figures.common import save_figure
 

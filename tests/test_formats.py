@@ -45,11 +45,11 @@ def _read(path: Path, instrument: str, codebook: Codebook, frame: pd.DataFrame |
 
 
 @pytest.fixture(scope="module")
-def reference(project_codebook: Codebook, project_frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def reference(codebook: Codebook, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The tidy tables of the committed exports (rows, codes as text; source columns dropped)."""
-    coordinators = _read(COORDINATOR_CSV, "coordinator", project_codebook, project_frame)
-    partners = _read(PARTNER_XLSX, "partner", project_codebook, project_frame, sheet="responses")
-    sav = _read(COORDINATOR_SAV, "coordinator", project_codebook, project_frame)
+    coordinators = _read(COORDINATOR_CSV, "coordinator", codebook, frame)
+    partners = _read(PARTNER_XLSX, "partner", codebook, frame, sheet="responses")
+    sav = _read(COORDINATOR_SAV, "coordinator", codebook, frame)
     tables = {
         "coordinator": coordinators.responses["coordinator"],
         "partner": partners.responses["partner"],
@@ -87,40 +87,40 @@ def _csv_records(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
 
 
-def test_xls_reads_like_the_xlsx(tmp_path, project_codebook, project_frame, reference):
-    labels = to_labels(project_codebook, "partner", _codes(reference["partner"], project_codebook, "partner"))
+def test_xls_reads_like_the_xlsx(tmp_path, codebook, frame, reference):
+    labels = to_labels(codebook, "partner", _codes(reference["partner"], codebook, "partner"))
     path = write_xls_export(tmp_path / "partners.xls", labels)
-    result = _read(path, "partner", project_codebook, project_frame)
+    result = _read(path, "partner", codebook, frame)
     assert result.inputs[0]["format"] == "xls"
     _same(result, reference["partner"], "partner")
     assert result.repairs.empty
 
 
-def test_ods_reads_like_the_xlsx(tmp_path, project_codebook, project_frame, reference):
-    labels = to_labels(project_codebook, "partner", _codes(reference["partner"], project_codebook, "partner"))
+def test_ods_reads_like_the_xlsx(tmp_path, codebook, frame, reference):
+    labels = to_labels(codebook, "partner", _codes(reference["partner"], codebook, "partner"))
     path = write_ods_export(tmp_path / "partners.ods", labels)
-    result = _read(path, "partner", project_codebook, project_frame)
+    result = _read(path, "partner", codebook, frame)
     assert result.inputs[0]["format"] == "ods"
     _same(result, reference["partner"], "partner")
     assert result.repairs.empty
 
 
-def test_dta_reads_like_the_sav(tmp_path, project_codebook, project_frame, reference):
-    codes = _codes(reference["coordinator"], project_codebook, "coordinator")
-    path = write_dta_export(tmp_path / "coordinators.dta", project_codebook, "coordinator", codes)
-    result = _read(path, "coordinator", project_codebook, project_frame)
+def test_dta_reads_like_the_sav(tmp_path, codebook, frame, reference):
+    codes = _codes(reference["coordinator"], codebook, "coordinator")
+    path = write_dta_export(tmp_path / "coordinators.dta", codebook, "coordinator", codes)
+    result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["format"] == "dta"
     _same(result, reference["coordinator"], "coordinator")
     assert result.repairs.empty  # the value labels agree with the codebook
 
 
-def test_zsav_reads_like_the_sav(tmp_path, project_codebook, project_frame, reference):
-    codes = _codes(reference["coordinator"], project_codebook, "coordinator")
+def test_zsav_reads_like_the_sav(tmp_path, codebook, frame, reference):
+    codes = _codes(reference["coordinator"], codebook, "coordinator")
     path = write_sav_export(
-        tmp_path / "coordinators.zsav", project_codebook, "coordinator", codes, compress=True
+        tmp_path / "coordinators.zsav", codebook, "coordinator", codes, compress=True
     )
     assert path.read_bytes()[:4] == b"$FL3"
-    result = _read(path, "coordinator", project_codebook, project_frame)
+    result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["format"] == "sav"
     _same(result, reference["coordinator"], "coordinator")
     assert result.repairs.empty
@@ -130,59 +130,59 @@ def _ascii(text: str) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)
 
 
-def test_por_reads_like_the_sav_under_short_names(tmp_path, project_codebook, project_frame, reference):
+def test_por_reads_like_the_sav_under_short_names(tmp_path, codebook, frame, reference):
     # A portable file holds 8-character upper-case names and printable ASCII: the comments are
     # folded to ASCII on both sides, and column_map gives the codebook names back.
     expected = reference["coordinator"].copy()
     expected["comments"] = expected["comments"].map(_ascii, na_action="ignore").astype("string")
-    codes = _codes(expected, project_codebook, "coordinator")
-    path = write_por_export(tmp_path / "coordinators.por", project_codebook, "coordinator", codes)
-    column_map = por_names(project_codebook, "coordinator")
-    result = _read(path, "coordinator", project_codebook, project_frame, column_map=column_map)
+    codes = _codes(expected, codebook, "coordinator")
+    path = write_por_export(tmp_path / "coordinators.por", codebook, "coordinator", codes)
+    column_map = por_names(codebook, "coordinator")
+    result = _read(path, "coordinator", codebook, frame, column_map=column_map)
     assert result.inputs[0]["format"] == "por"
     _same(result, expected, "coordinator")
     # POR files as pyreadstat writes them carry no value labels: one line says so, not one per code.
     assert result.repairs[["column", "kind"]].to_numpy().tolist() == [["", KIND_NO_VALUE_LABELS]]
 
 
-def test_gzip_csv_reads_like_the_csv(tmp_path, project_codebook, project_frame, reference):
+def test_gzip_csv_reads_like_the_csv(tmp_path, codebook, frame, reference):
     path = tmp_path / "coordinators.csv.gz"
     path.write_bytes(gzip.compress(COORDINATOR_CSV.read_bytes(), mtime=0))
-    result = _read(path, "coordinator", project_codebook, project_frame)
+    result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["compression"] == "gzip"
     _same(result, reference["coordinator"], "coordinator")
     assert result.repairs.empty
 
 
-def test_one_file_zip_reads_like_the_csv(tmp_path, project_codebook, project_frame, reference):
+def test_one_file_zip_reads_like_the_csv(tmp_path, codebook, frame, reference):
     path = tmp_path / "coordinators.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export/coordinators.csv", COORDINATOR_CSV.read_bytes())
-    result = _read(path, "coordinator", project_codebook, project_frame)
+    result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["member"] == "export/coordinators.csv"
     _same(result, reference["coordinator"], "coordinator")
 
 
 @pytest.mark.parametrize(("encoding", "delimiter"), [("utf-16", "\t"), ("utf-16", ","), ("utf-32", "\t")])
 def test_unicode_text_with_a_bom_reads_like_the_csv(
-    tmp_path, project_codebook, project_frame, reference, encoding, delimiter
+    tmp_path, codebook, frame, reference, encoding, delimiter
 ):
     # Excel's "Unicode Text" is UTF-16 with a byte-order mark, tab separated.
     buffer = io.StringIO(newline="")
     csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(_csv_records(COORDINATOR_CSV))
     path = tmp_path / "coordinators.txt"
     path.write_bytes(buffer.getvalue().encode(encoding))  # Python's utf-16/utf-32 codecs write the BOM
-    result = _read(path, "coordinator", project_codebook, project_frame)
+    result = _read(path, "coordinator", codebook, frame)
     assert result.inputs[0]["encoding"] == encoding
     _same(result, reference["coordinator"], "coordinator")
 
 
 def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(
-    tmp_path, project_codebook, project_frame, reference
+    tmp_path, codebook, frame, reference
 ):
     path = tmp_path / "partners.csv"
     path.write_bytes(PARTNER_XLSX.read_bytes())
-    result = _read(path, "partner", project_codebook, project_frame)
+    result = _read(path, "partner", codebook, frame)
     _same(result, reference["partner"], "partner")
     assert result.repairs[["original", "repaired", "kind"]].to_numpy().tolist() == [
         ["csv", "xlsx", KIND_FORMAT]

@@ -72,3 +72,7 @@ def test_the_installed_command_runs_a_stage(tmp_path):
     # The installed code is the package in the fresh environment, not this source tree.
     where = _run([str(venv / "bin/python"), "-c", "import pipeline; print(pipeline.__file__)"], tmp_path)
     assert str(venv) in where.stdout
+    # The report's templates travel with it (package data).
+    installed_package = Path(where.stdout.strip()).parent
+    assert (installed_package / "templates" / "report.html.j2").is_file()
+    assert list((installed_package / "templates" / "sections").glob("*.html.j2"))

@@ -466,7 +466,9 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
             with atomic_path(paths["png"]) as temporary:
                 mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
             with atomic_path(paths["svg"]) as temporary:
-                mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=SVG_METADATA)
+                # The title travels in the SVG's metadata too: the report heads the figure with it.
+                metadata = SVG_METADATA | {"Title": figure.plot.labels.title or name}
+                mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=metadata)
         finally:
             plt.close(mpl_figure)
     write_csv(figure.table, paths["csv"])

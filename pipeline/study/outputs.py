@@ -128,6 +128,7 @@ LIKERT_GROUPS = ("tier", "maturity")
 
 
 def _columns(*specs: tuple[str, str, str] | Column) -> tuple[Column, ...]:
+    # A spec may already be a Column (a shared group such as _COMPARISON_SIZES spliced in).
     return tuple(spec if isinstance(spec, Column) else Column(*spec) for spec in specs)
 
 
@@ -675,13 +676,46 @@ REPORT = Output(
     "report.html",
     "report",
     "pipeline.stages.report:render_report",
-    "The self-contained HTML report: findings, figures, tables, methods, provenance.",
+    "The report, a statistics publication in one HTML page: key findings, figures, tables, methods, "
+    "quality, sensitivity, provenance.",
     inputs=("tables", "figures", "ingest_manifest", "validation_report"),
+)
+DATA_DICTIONARY = Output(
+    "data_dictionary",
+    "analysis",
+    "data_dictionary.html",
+    "report",
+    "pipeline.stages.report:render_data_dictionary",
+    "This data dictionary: every column of every output, from this registry.",
+    inputs=(),
+)
+# Every published table (the analysis tables) as an accessible workbook, in two formats.
+SPREADSHEETS = tuple(
+    Output(
+        f"spreadsheet_{suffix}",
+        "analysis",
+        f"lsp_survey_tables.{suffix}",
+        "spreadsheets",
+        f"pipeline.stages.spreadsheets:write_{suffix}",
+        f"Every published table as an accessible {label} workbook: cover (with the synthetic-data "
+        "warning), contents, notes, one table per sheet; [c] marks a suppressed cell, [z] a value that "
+        "does not apply.",
+        inputs=(
+            "estimates",
+            "comparisons",
+            "maturity_sensitivity",
+            "power",
+            "scale_reliability",
+            "published_vs_reproduced",
+        ),
+    )
+    for suffix, label in (("xlsx", "Excel"), ("ods", "OpenDocument"))
 )
 
 
 def all_outputs(codebook: Any) -> tuple[Output, ...]:
-    """Every file ``make all`` writes, figures expanded to their four files, the report last."""
+    """Every file ``make all`` writes, figures expanded to their four files, then the report, the data
+    dictionary and the spreadsheets."""
     expanded = []
     for figure in figures(codebook):
         for suffix in FIGURE_SUFFIXES:
@@ -697,7 +731,7 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(codebook), *expanded, REPORT)
+    return (*tables(codebook), *expanded, REPORT, DATA_DICTIONARY, *SPREADSHEETS)
 
 
 def relative_path(output: Output, folders: dict[str, str]) -> str:
