@@ -28,6 +28,18 @@ include $(SOURCES_MK)
 
 # What every stage reads besides its code and data: the configuration and the codebook.
 SETTINGS := $(CONFIG) $(RAW)/codebook.yaml
+# Finer: each stage depends on the file of the config keys it reads (.make/config/<stage>.json, named by
+# CONFIG_<stage> in .make/config.mk), which pipeline/core/config_slices.py rewrites only when those keys
+# change; so an edit of config.yaml reruns only the stages that read what changed. Made with the
+# environment's Python (it parses YAML), so not for the goals that must work without one.
+CONFIG_MK := .make/config.mk
+ifeq ($(filter help clean venv,$(MAKECMDGOALS)),)
+$(CONFIG_MK): $(CONFIG) pipeline/core/config_slices.py pipeline/core/config.py $(INSTALLED)
+	@$(STAGE) config-slices $@
+-include $(CONFIG_MK)
+.make/config/%.json: | $(INSTALLED)
+	@$(STAGE) config-slices $(CONFIG_MK)
+endif
 FRAME := $(RAW)/lsp_frame_2008.csv
 RAW_INPUTS := $(filter-out $(RAW)/README.md,$(wildcard $(RAW)/*))
 
@@ -72,15 +84,18 @@ all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(R
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-## venv: create .venv and install the locked dependencies (requirements.lock)
+## venv: create .venv and install the locked dependencies (requirements.lock), compiled to bytecode
 venv: $(INSTALLED)
 
+# Bytecode is compiled at install (uv's --compile-bytecode; pip compiles by default): where
+# PYTHONDONTWRITEBYTECODE=1 is set, nothing else ever writes it, and every stage process would compile
+# pandas and plotnine afresh (about 5 s each).
 $(INSTALLED): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]' \
 		|| { echo "error: set PYTHON=/path/to/python3.11 (found $(PYTHON))" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9 \
-		&& $(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock \
+		&& $(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock \
 		|| $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	cp requirements.lock $@  # the stamp holds what was installed: the figure stage hashes it
 
@@ -91,27 +106,27 @@ synthetic: $(INSTALLED)
 ## ingest: read the survey exports into tidy tables and write the manifest
 ingest: $(INGESTED)
 
-$(INGESTED) &: $(SOURCES_ingest) $(SETTINGS) $(RAW_INPUTS) $(INSTALLED)
+$(INGESTED) &: $(SOURCES_ingest) $(CONFIG_ingest) $(RAW)/codebook.yaml $(RAW_INPUTS) $(INSTALLED)
 	$(STAGE) ingest
 
 ## validate: check every row against the codebook schemas and the frame; rejects to rejected.csv
 validate: $(VALIDATED)
 
-$(VALIDATED) &: $(SOURCES_validate) $(RESPONSES) $(FRAME) $(SETTINGS) $(INSTALLED)
+$(VALIDATED) &: $(SOURCES_validate) $(RESPONSES) $(FRAME) $(CONFIG_validate) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) validate
 
 ## derive: join frame variables, score the 7S scales (with Cronbach's alpha), define maturity
 derive: $(DERIVED)
 
 $(DERIVED) &: $(SOURCES_derive) $(PROCESSED)/valid_coordinator.parquet $(PROCESSED)/valid_partner.parquet \
-		$(FRAME) $(SETTINGS) $(INSTALLED)
+		$(FRAME) $(CONFIG_derive) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) derive
 
 ## analyse: design-based estimates, comparisons with FDR control, maturity sensitivity and power
 analyse: $(TABLES)
 
 $(TABLES) &: $(SOURCES_analyse) $(PROCESSED)/analysis_base.parquet $(RAW)/published_targets.yaml $(FRAME) \
-		$(SETTINGS) $(INSTALLED)
+		$(CONFIG_analyse) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) analyse
 
 ## browser-tools: axe-core for the report's accessibility test, pinned by package-lock.json (needs npm)
@@ -171,7 +186,8 @@ clean:
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
 
-$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(SETTINGS) $(INSTALLED)
+$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_figures) $(RAW)/codebook.yaml \
+		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
 ## report: analysis/report.html (the publication, with findings, figures, tables, methods, provenance) and data_dictionary.html

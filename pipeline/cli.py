@@ -58,6 +58,9 @@ COMMANDS = {
     "dependencies": Command(
         "pipeline.core.dependencies", "write the makefile fragment of each command's source files", False
     ),
+    "config-slices": Command(
+        "pipeline.core.config_slices", "write each stage's slice of config.yaml (make's prerequisites)", False
+    ),
 }
 
 

@@ -6,12 +6,13 @@ The built copy is the session's `built_project` (tests/conftest.py, tests/built_
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.built_project import DETERMINISTIC, EXPECTED_OUTPUTS, fresh_copy, run_make, snapshot
+from tests.built_project import DETERMINISTIC, EXPECTED_OUTPUTS, fresh_copy, make_variable, run_make, snapshot
 
 # Every test that uses the session's built project runs on one xdist worker, which builds it once.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
@@ -102,6 +103,82 @@ def test_editing_one_figure_module_redraws_that_figure_only(project):
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
     assert "1 of 26 figures out of date" in result.stderr
+
+
+def stages_run(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The commands a make run echoed, in order (the silent bookkeeping commands are not echoed)."""
+    return re.findall(r"-m pipeline ([\w-]+)", result.stdout)
+
+
+def figures_drawn(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return sorted(re.findall(r"wrote figures/(\w+)\.\{png", result.stderr))
+
+
+# The figures that show maturity: the Likert charts by maturity, the forest plot and the maturity profile.
+MATURITY_FIGURES = sorted(
+    [name for name in make_variable("LIKERT_FIGURES") if name.endswith("_maturity")]
+    + ["forest", "maturity_profile"]
+)
+
+
+def test_a_config_key_reruns_only_what_reads_it(project):
+    """A new maturity.primary reruns analyse and redraws the maturity figures only: ingest, validate and
+    derive do not read it, and the tier figures show nothing that depends on it."""
+    time.sleep(1.1)
+    config = project / "config.yaml"
+    original = config.read_text(encoding="utf-8")
+    edited = original.replace("primary: development_stage", "primary: years_joint_working").replace(
+        "alternatives: [years_joint_working,", "alternatives: [development_stage,"
+    )
+    assert edited.count("years_joint_working") == original.count("years_joint_working")
+    config.write_text(edited, encoding="utf-8")
+    try:
+        result = run_make(project, "all")
+        assert result.returncode == 0, result.stderr
+        assert stages_run(result) == ["analyse", "figures", "report"]
+        assert figures_drawn(result) == MATURITY_FIGURES
+        assert run_make(project, "-q", "all").returncode == 0
+    finally:
+        config.write_text(original, encoding="utf-8")
+    result = run_make(project, "all")
+    assert result.returncode == 0, result.stderr
+    assert stages_run(result) == ["analyse", "figures", "report"]
+    assert figures_drawn(result) == MATURITY_FIGURES
+    # A comment elsewhere in config.yaml reruns nothing but the report, which shows the whole file.
+    time.sleep(1.1)
+    config.write_text(original + "# a comment\n", encoding="utf-8")
+    try:
+        result = run_make(project, "all")
+        assert result.returncode == 0, result.stderr
+        assert stages_run(result) == ["report"]
+    finally:
+        config.write_text(original, encoding="utf-8")
+    assert run_make(project, "all").returncode == 0
+
+
+def test_registering_a_figure_draws_that_figure_only(project):
+    time.sleep(1.1)
+    registry = project / "pipeline/study/outputs.py"
+    original = registry.read_text(encoding="utf-8")
+    end = "    return tuple(specs)\n"
+    added = (
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        "\n"
+    )
+    assert original.count(end) == 1
+    registry.write_text(original.replace(end, added + end), encoding="utf-8")
+    try:
+        result = run_make(project, "all")
+        assert result.returncode == 0, result.stderr
+        assert "1 of 26 figures out of date" in result.stderr
+        assert figures_drawn(result) == ["barriers_again"]
+    finally:
+        registry.write_text(original, encoding="utf-8")
+        for path in (project / "figures").glob("*barriers_again*"):
+            path.unlink()
+    result = run_make(project, "all")
+    assert result.returncode == 0, result.stderr
+    assert figures_drawn(result) == []
 
 
 def test_two_clean_copies_with_j1_and_j2_give_identical_bytes(project, tmp_path_factory):

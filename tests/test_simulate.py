@@ -214,7 +214,7 @@ def test_coordinators_answer_more_positively(survey, codebook):
 
 
 def test_partners_are_clustered_within_lsps(scaled, codebook):
-    partners = scaled[0].partners
+    partners = scaled.partners
     items = [v.name for v in codebook.likert_items("partner") if not v.reverse]
     values = partners[items].astype("Float64")
     score = values.where(values.ge(1)).mean(axis=1).astype(float)
@@ -236,7 +236,7 @@ def test_planted_tier_and_maturity_effects_have_the_right_sign(survey, scaled):
     assert planted["tier_logodds_multi_vs_single"] < 0 < planted["maturity_logodds_per_sd"]
     differences = planted["population_mean_difference_pct_points"]
     assert differences["multi_minus_single"] < 0 < differences["more_minus_less_mature"]
-    rows = {row["key"]: row for row in scaled[0].truth["calibration"]}
+    rows = {row["key"]: row for row in scaled.truth["calibration"]}
     assert rows["multi_tier_direction"]["realised_sample"] < 0
     assert rows["maturity_direction"]["realised_sample"] > 0
 

@@ -5,13 +5,23 @@ module, inputs, the check ``make verify`` applies, and the columns of the plotte
 new figure is one module here exposing ``build(inputs, **params) -> Figure``, one ``Figure`` in the registry
 and its name in the Makefile's FIGURE_NAMES (a test checks the two agree). This module imports no plotting
 library, so listing figures and deciding which are stale is cheap.
+
+A figure is redrawn only when something it is drawn from changed, at two levels of detail: its sources
+(its own registry entry, module and shared drawing code, the codebook, the environment, the config keys
+it reads (``config_keys``) and its input files: ``sources_digest``), and, when those changed, the content
+of the built figure (the data of every layer, labels, caption and plotted table: ``content_digest``),
+which spares the redraw when an input changed only in parts the figure does not show (a new maturity
+definition leaves the tier figures as they were). The registry itself is no figure's source: adding a
+figure draws only that one.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.dependencies import command_sources
@@ -29,6 +39,36 @@ from pipeline.study.outputs import (
 __all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "registry"]
 
 
+# Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
+COMMON_CONFIG_KEYS = ("dataset.synthetic",)
+MIN_CELL, MATURITY = "disclosure.min_cell", "maturity.primary"
+MODULE_CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "coverage": (),
+    "case_studies": (),
+    "forest": (MATURITY,),
+    "maturity_profile": (MIN_CELL, MATURITY),
+}
+
+
+def config_keys(figure: Figure) -> tuple[str, ...]:
+    """The dotted config keys a figure reads: the estimate charts say which cells are suppressed
+    (min_cell), the maturity charts name the primary definition."""
+    if figure.module == "likert":
+        extra = (MIN_CELL, MATURITY) if figure.params.get("group") == "maturity" else (MIN_CELL,)
+    else:
+        extra = MODULE_CONFIG_KEYS.get(figure.module, (MIN_CELL,))
+    return (*COMMON_CONFIG_KEYS, *extra)
+
+
+def identity(figure: Figure) -> bytes:
+    """A figure's registry entry as bytes: what the registry says about it, nothing about the others."""
+    return json.dumps(
+        [figure.name, figure.module, list(figure.inputs), figure.params, sorted(config_keys(figure))],
+        sort_keys=True,
+        default=str,
+    ).encode()
+
+
 def registry(codebook: Codebook) -> dict[str, Figure]:
     """Every figure by name, in build order."""
     return {figure.name: figure for figure in figures(codebook)}
@@ -39,6 +79,25 @@ def shared_sources(root: Path) -> tuple[str, ...]:
     """The files every figure is drawn with besides its own module: what the figure stage's command runs
     (its transitive imports, as make sees them in SOURCES_figures), sorted."""
     return tuple(command_sources("pipeline.figures.__main__", root))
+
+
+# Files every stage process runs that draw nothing: the entry point, the import reader, the registries and
+# the stage's driver. Make reruns the stage when they change, but no figure is drawn with them (each
+# figure's registry entry is hashed instead), so registering a figure draws that one only.
+NOT_DRAWING = (
+    "pipeline/__main__.py",
+    "pipeline/cli.py",
+    "pipeline/core/dependencies.py",
+    "pipeline/core/config_slices.py",
+    "pipeline/study/outputs.py",
+    "pipeline/figures/__init__.py",
+    "pipeline/figures/__main__.py",
+)
+
+
+def drawing_sources(root: Path) -> tuple[str, ...]:
+    """The shared files that turn a figure's data into marks: ``shared_sources`` less ``NOT_DRAWING``."""
+    return tuple(path for path in shared_sources(root) if path not in NOT_DRAWING)
 
 
 def module_sources(module: str, root: Path) -> tuple[str, ...]:
@@ -57,28 +116,72 @@ def stamp_path(out_dir: Path, name: str) -> Path:
     return out_dir / f".{name}.sources.sha256"
 
 
-def sources_digest(dependencies: list[Path]) -> str:
-    """One sha256 over the contents of everything a figure is drawn from, in the given order."""
+def content_stamp_path(out_dir: Path, name: str) -> Path:
+    """Where the digest of a figure's drawn content is kept (see ``content_digest``)."""
+    return out_dir / f".{name}.content.sha256"
+
+
+def sources_digest(dependencies: list[Path], *extra: bytes) -> str:
+    """One sha256 over the contents of everything a figure is drawn from, in the given order, and
+    ``extra`` (its spec and its slice of the config)."""
     digest = hashlib.sha256()
     for path in dependencies:
         digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"missing")
+    for part in extra:
+        digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
 
 
-def stale(spec: Figure, out_dir: Path, dependencies: list[Path]) -> bool:
+def stale(
+    spec: Figure,
+    out_dir: Path,
+    dependencies: list[Path],
+    extra: tuple[bytes, ...] = (),
+    watched: tuple[Path, ...] = (),
+) -> bool:
     """True when a figure must be redrawn: one of its four files is missing, or something it is drawn
     from is newer than them *and* has different contents from when it was last drawn.
 
     ``dependencies`` is everything the figure is drawn from (shared code, its module, config, codebook,
-    environment, its inputs). The times are make's rule, applied per figure; the contents spare a redraw
-    when an upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which
-    is most reruns, since every stage's output is deterministic.
+    environment, its inputs), ``extra`` the bytes of its spec and config slice, ``watched`` files whose
+    time counts but whose contents the digest leaves to ``extra`` (config.yaml: only the figure's keys
+    matter). The times are make's rule, applied per figure; the contents spare a redraw when an
+    upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which is most
+    reruns, since every stage's output is deterministic.
     """
     outputs = output_paths(out_dir, spec.name)
     if not all(path.exists() for path in outputs):
         return True
-    newest_source = max(path.stat().st_mtime_ns for path in dependencies if path.exists())
+    newest_source = max(path.stat().st_mtime_ns for path in (*dependencies, *watched) if path.exists())
     if min(path.stat().st_mtime_ns for path in outputs) >= newest_source:
         return False
     stamp = stamp_path(out_dir, spec.name)
-    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(dependencies)
+    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(
+        dependencies, *extra
+    )
+
+
+def content_digest(sources: str, figure: Any) -> str:
+    """sha256 of what a built figure shows: the code digest ``sources`` (its module, shared code,
+    codebook, environment: everything that turns data into marks) and the figure's own data, every
+    layer's data, the labels, the caption, the plotted table and the size. Equal digests draw equal
+    images, so a figure whose inputs changed only where it does not look is not redrawn."""
+    plot = figure.plot
+    digest = hashlib.sha256(sources.encode())
+
+    def frame_bytes(data: Any) -> bytes:
+        to_csv = getattr(data, "to_csv", None)
+        return to_csv(index=False, lineterminator="\n").encode() if to_csv else repr(data).encode()
+
+    parts = [
+        frame_bytes(figure.table),
+        figure.caption.encode(),
+        repr(figure.size).encode(),
+        json.dumps(dict(plot.labels.iterfields()), sort_keys=True, default=str).encode(),
+        frame_bytes(plot.data),
+    ]
+    for layer in plot.layers:
+        parts += [type(layer.geom).__name__.encode(), frame_bytes(layer._data), repr(layer.mapping).encode()]
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()

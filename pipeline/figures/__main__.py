@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.config_slices import config_slice
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
@@ -29,10 +30,14 @@ from pipeline.figures import (
     FRAME,
     PUBLISHED,
     Figure,
+    config_keys,
+    content_digest,
+    content_stamp_path,
+    drawing_sources,
+    identity,
     module_sources,
     output_paths,
     registry,
-    shared_sources,
     sources_digest,
     stale,
     stamp_path,
@@ -53,17 +58,27 @@ def input_files(config: Config, base: Path, tables_dir: Path) -> dict[str, Path]
     }
 
 
-def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[Path]:
-    """Everything a figure is drawn from; the Makefile's figure rule lists the union of these."""
+def code_dependencies(spec: Figure, config: Config) -> list[Path]:
+    """What turns a figure's data into marks: the shared drawing code, its module, the codebook, the
+    environment (not the registries, the stage's driver or the entry point: ``NOT_DRAWING``)."""
     environment = Path(sys.prefix) / ".installed"  # the Makefile's stamp of the installed dependencies
     return [
-        *(PROJECT_ROOT / source for source in shared_sources(PROJECT_ROOT)),
+        *(PROJECT_ROOT / source for source in drawing_sources(PROJECT_ROOT)),
         *(PROJECT_ROOT / source for source in module_sources(spec.module, PROJECT_ROOT)),
-        config.source,
         config.codebook,
         environment,
-        *(inputs[name] for name in spec.inputs),
     ]
+
+
+def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[Path]:
+    """Every file a figure is drawn from (besides config.yaml, of which only its keys count); the
+    Makefile's figure rule lists the union of these."""
+    return [*code_dependencies(spec, config), *(inputs[name] for name in spec.inputs)]
+
+
+def source_extras(spec: Figure, config: Config) -> tuple[bytes, bytes]:
+    """The figure's registry entry and its slice of the config, as the sources digest hashes them."""
+    return identity(spec), config_slice(config.raw, config_keys(spec))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,58 +102,99 @@ def main(argv: list[str] | None = None) -> None:
     chosen = [specs[name] for name in arguments.names or list(specs)]
     files = input_files(config, arguments.base, arguments.tables_dir)
     sources = {spec.name: dependencies(spec, config, files) for spec in chosen}
+    extra = {spec.name: source_extras(spec, config) for spec in chosen}
+    out = arguments.out_dir
     if arguments.stale_only:
-        drawn = [spec for spec in chosen if stale(spec, arguments.out_dir, sources[spec.name])]
+        drawn = [
+            spec
+            for spec in chosen
+            if stale(spec, out, sources[spec.name], extra[spec.name], watched=(config.source,))
+        ]
         for spec in chosen:
             if spec not in drawn:
-                # Up to date by its own sources' contents, but older than something make saw change.
-                for path in output_paths(arguments.out_dir, spec.name):
-                    os.utime(path)
+                _mark_up_to_date(spec, out)
         log.info("%d of %d figures out of date", len(drawn), len(chosen))
         chosen = drawn
     if not chosen:
         return
+    # The code half of each figure's content digest (its data half needs the built figure).
+    code = {spec.name: sources_digest(code_dependencies(spec, config), *extra[spec.name]) for spec in chosen}
+    force = not arguments.stale_only
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
     from pipeline.figures.common import Inputs
 
     inputs = Inputs(config, arguments.base, arguments.tables_dir)
+    jobs = [(spec, inputs, out, code[spec.name], force) for spec in chosen]
     workers = min(len(chosen), len(os.sched_getaffinity(0)), MAX_WORKERS)
     if workers < 2:
-        for spec in chosen:
-            _log_drawn(_draw(spec, inputs, arguments.out_dir))
-            _stamp(spec, arguments.out_dir, sources[spec.name])
-        return
-    # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share the
-    # imported libraries and the parent's loaded inputs, and each figure's bytes do not depend on which
-    # worker drew it.
-    for name in {name for spec in chosen for name in spec.inputs}:
-        getattr(inputs, name)
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        drawn = pool.map(_draw, chosen, [inputs] * len(chosen), [arguments.out_dir] * len(chosen))
-        for spec, result in zip(chosen, drawn, strict=True):
-            _log_drawn(result)
-            _stamp(spec, arguments.out_dir, sources[spec.name])
+        results = map(_draw, jobs)
+    else:
+        # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share
+        # the imported libraries and the parent's loaded inputs, and each figure's bytes do not depend on
+        # which worker drew it.
+        for name in {name for spec in chosen for name in spec.inputs}:
+            getattr(inputs, name)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        results = pool.map(_draw, jobs)
+    unchanged = 0
+    try:
+        for spec, (drawn, content) in zip(chosen, results, strict=True):
+            if drawn is None:
+                unchanged += 1
+                _mark_up_to_date(spec, out)
+            else:
+                _log_drawn(drawn)
+            _stamp(spec, out, sources[spec.name], extra[spec.name], content)
+    finally:
+        if workers >= 2:
+            pool.shutdown()
+    if unchanged:
+        log.info("%d of them built the same content as when last drawn: not redrawn", unchanged)
 
 
-def _draw(spec: Figure, inputs: object, out_dir: Path) -> tuple[str, int, float]:
+Drawn = tuple[str, int, float, float]
+
+
+def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str]:
+    """Build one figure and draw it, unless (``force`` false) its content digest is the one recorded
+    when it was last drawn and its files exist; returns what was drawn (None: nothing) and the digest."""
     from pipeline.figures.common import save_figure
 
-    started = time.perf_counter()
+    spec, inputs, out_dir, code, force = job
+    started, started_cpu = time.perf_counter(), time.process_time()
     figure = spec.build(inputs)
+    content = content_digest(code, figure)
+    recorded = content_stamp_path(out_dir, spec.name)
+    if (
+        not force
+        and recorded.exists()
+        and recorded.read_text(encoding="utf-8").strip() == content
+        and all(path.exists() for path in output_paths(out_dir, spec.name))
+    ):
+        return None, content
     paths = save_figure(figure, spec.name, out_dir)
     label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
-    return label, len(figure.table), time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    return (label, len(figure.table), seconds, cpu), content
 
 
-def _stamp(spec: Figure, out_dir: Path, sources: list[Path]) -> None:
-    """Record the contents the figure was drawn from; written after its files, so a crash in between
-    leaves the figure stale (redrawn), never falsely up to date."""
-    write_text(stamp_path(out_dir, spec.name), sources_digest(sources) + "\n")
+def _mark_up_to_date(spec: Figure, out_dir: Path) -> None:
+    # Up to date by its own sources' contents, but older than something make saw change.
+    for path in output_paths(out_dir, spec.name):
+        os.utime(path)
 
 
-def _log_drawn(drawn: tuple[str, int, float]) -> None:
-    log.info("wrote %s (%d rows plotted) in %.1f s", *drawn)
+def _stamp(spec: Figure, out_dir: Path, sources: list[Path], extra: tuple[bytes, ...], content: str) -> None:
+    """Record the contents the figure was drawn from and what it showed; written after its files, so a
+    crash in between leaves the figure stale (rebuilt), never falsely up to date."""
+    write_text(content_stamp_path(out_dir, spec.name), content + "\n")
+    write_text(stamp_path(out_dir, spec.name), sources_digest(sources, *extra) + "\n")
+
+
+def _log_drawn(drawn: Drawn) -> None:
+    # The CPU seconds are the figure's own cost (make bench reads them): wall time on a shared
+    # machine also counts other processes.
+    log.info("wrote %s (%d rows plotted) in %.1f s, %.2f CPU-s", *drawn)
 
 
 if __name__ == "__main__":

@@ -463,6 +463,11 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
         )
         mpl_figure = view.figure
         try:
+            # savefig would run plotnine's layout engine (after a full draw with rendering disabled) once
+            # per format. The layout needs only the artists' extents at the PNG's resolution: run it
+            # once, then both formats draw the same laid-out figure once each.
+            mpl_figure.get_layout_engine().execute(mpl_figure)
+            mpl_figure.set_layout_engine(None)
             with atomic_path(paths["png"]) as temporary:
                 mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
             with atomic_path(paths["svg"]) as temporary:
