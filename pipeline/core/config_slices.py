@@ -42,6 +42,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         "disclosure.min_cell",
         "maturity.primary",
         "maturity.alternatives",
+        # The designs carry the primary weighting (pipeline.study.weighting).
+        "weighting",
+        "seeds.weighting_bootstrap",
         *FOLDERS,
     ),
     # The union of what the figures read; the stage then decides figure by figure.
@@ -51,6 +54,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         "dataset.synthetic",
         "disclosure.min_cell",
         "maturity.primary",
+        "weighting",
         *FOLDERS,
     ),
 }

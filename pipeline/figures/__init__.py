@@ -40,7 +40,8 @@ __all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "
 
 
 # Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
-COMMON_CONFIG_KEYS = ("dataset.synthetic",)
+# Every figure weights its numbers with the primary weighting (figures/common.py reads it from the config).
+COMMON_CONFIG_KEYS = ("dataset.synthetic", "weighting")
 MIN_CELL, MATURITY = "disclosure.min_cell", "maturity.primary"
 MODULE_CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "coverage": (),
