@@ -24,7 +24,7 @@ def _e(value: object) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+    head = "".join(f'<th scope="col">{_e(str(c).replace("_", " "))}</th>' for c in frame.columns)
     body = []
     for _, row in frame.iterrows():
         cells = []
@@ -35,7 +35,11 @@ def _table(frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{_e('' if pd.isna(value) else value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A wide table scrolls inside its own box, never the page (the report's .table-wrap).
+    return (
+        '<div class="table-wrap" role="region" aria-label="Nonresponse table" tabindex="0">'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _read(tables: Path, name: str) -> pd.DataFrame:

@@ -574,7 +574,10 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
 def _plain_table(table: pd.DataFrame, columns: list[str] | None = None) -> str:
     """A stage's own table as HTML, cells escaped (for the sections the models stage renders itself)."""
     shown = table if columns is None else table[[c for c in columns if c in table.columns]]
-    html = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="data")
+    shown = shown.rename(columns=lambda column: str(column).replace("_", " "))
+    html = shown.to_html(
+        index=False, escape=True, na_rep="", border=0, classes="data", float_format=lambda x: f"{x:.3f}"
+    )
     return f'<div class="table-wrap" role="region" aria-label="Primary tests table" tabindex="0">{html}</div>'
 
 
