@@ -139,20 +139,23 @@ $(AXE): package.json package-lock.json
 ## nonresponse: respondents against the frame, response propensity, R-indicators, weight diagnostics and sensitivity
 nonresponse: $(NONRESPONSE_TABLES)
 
-$(NONRESPONSE_TABLES) &: $(SOURCES_nonresponse) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SETTINGS) \
+$(NONRESPONSE_TABLES) &: $(SOURCES_nonresponse) $(PROCESSED)/analysis_base.parquet $(FRAME) \
+		$(CONFIG_nonresponse) $(RAW)/codebook.yaml \
 		$(INSTALLED)
 	$(STAGE) nonresponse
 
 ## models: adjusted tier and maturity effects (analytic designs), the two primary tests, partners with imputed maturity
 models: $(MODEL_TABLES)
 
-$(MODEL_TABLES) &: $(SOURCES_models) $(PROCESSED)/analysis_base.parquet $(FRAME) $(SETTINGS) $(INSTALLED)
+$(MODEL_TABLES) &: $(SOURCES_models) $(PROCESSED)/analysis_base.parquet $(FRAME) $(CONFIG_models) \
+		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) models
 
 ## measurement: CFA of the 7S structure (seven, two, one factors) and coordinator-partner invariance
 measurement: $(CFA_TABLE)
 
-$(CFA_TABLE): $(SOURCES_measurement) $(PROCESSED)/analysis_base.parquet $(SETTINGS) $(INSTALLED)
+$(CFA_TABLE): $(SOURCES_measurement) $(PROCESSED)/analysis_base.parquet $(CONFIG_measurement) \
+		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) measurement
 
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)

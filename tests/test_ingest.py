@@ -412,7 +412,7 @@ def test_outputs_are_byte_deterministic_and_manifest_complete(tmp_path, codebook
     assert {"pandas", "numpy", "pandera", "pyarrow", "pyreadstat", "openpyxl", "scipy"} <= set(
         manifest["packages"]
     )
-    assert set(manifest["code_version"]) == {"commit", "dirty"}
+    assert set(manifest["code_version"]) == {"version", "commit", "dirty"}
     parquet = pd.read_parquet(tmp_path / "one" / "responses_coordinator.parquet")
     assert parquet.loc[0, "lsp_id"] == coordinator_labels.loc[0, "lsp_id"]
 

@@ -122,8 +122,9 @@ MATURITY_FIGURES = sorted(
 
 
 def test_a_config_key_reruns_only_what_reads_it(project):
-    """A new maturity.primary reruns analyse and redraws the maturity figures only: ingest, validate and
-    derive do not read it, and the tier figures show nothing that depends on it."""
+    """A new maturity.primary reruns analyse and the models and redraws the maturity figures only: ingest,
+    validate, derive, nonresponse and measurement do not read it, and the tier figures show nothing that
+    depends on it."""
     time.sleep(1.1)
     config = project / "config.yaml"
     original = config.read_text(encoding="utf-8")
@@ -135,14 +136,14 @@ def test_a_config_key_reruns_only_what_reads_it(project):
     try:
         result = run_make(project, "all")
         assert result.returncode == 0, result.stderr
-        assert stages_run(result) == ["analyse", "figures", "report"]
+        assert stages_run(result) == ["analyse", "models", "figures", "report"]
         assert figures_drawn(result) == MATURITY_FIGURES
         assert run_make(project, "-q", "all").returncode == 0
     finally:
         config.write_text(original, encoding="utf-8")
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
-    assert stages_run(result) == ["analyse", "figures", "report"]
+    assert stages_run(result) == ["analyse", "models", "figures", "report"]
     assert figures_drawn(result) == MATURITY_FIGURES
     # A comment elsewhere in config.yaml reruns nothing but the report, which shows the whole file.
     time.sleep(1.1)

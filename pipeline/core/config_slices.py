@@ -47,6 +47,26 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         "seeds.weighting_bootstrap",
         *FOLDERS,
     ),
+    "nonresponse": (
+        "dataset.codebook",
+        "dataset.frame",
+        "dataset.synthetic",
+        "disclosure.min_cell",
+        "weighting",
+        "seeds.weighting_bootstrap",
+        *FOLDERS,
+    ),
+    "models": (
+        "dataset.codebook",
+        "dataset.frame",
+        "dataset.synthetic",
+        "disclosure.min_cell",
+        "maturity.primary",
+        "models",
+        "weighting",
+        *FOLDERS,
+    ),
+    "measurement": ("dataset.codebook", "dataset.synthetic", *FOLDERS),
     # The union of what the figures read; the stage then decides figure by figure.
     "figures": (
         "dataset.codebook",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -29,11 +30,17 @@ def _table(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         cells = []
         for value in row:
-            if isinstance(value, float):
+            if isinstance(value, bool) or value in ("True", "False"):
+                # A flag (e.g. the case-study level) reads as Yes or No, never as a Python literal.
+                cells.append(f"<td>{'Yes' if value in (True, 'True') else 'No'}</td>")
+            elif isinstance(value, float):
                 text = "" if pd.isna(value) else f"{value:,.3f}".rstrip("0").rstrip(".")
                 cells.append(f'<td class="num">{_e(text)}</td>')
             else:
-                cells.append(f"<td>{_e('' if pd.isna(value) else value)}</td>")
+                text = "" if pd.isna(value) else str(value)
+                # Frame variables and levels read as words (authority type), not identifiers.
+                text = re.sub(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", lambda m: m.group(0).replace("_", " "), text)
+                cells.append(f"<td>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     # A wide table scrolls inside its own box, never the page (the report's .table-wrap).
     return (

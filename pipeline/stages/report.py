@@ -575,6 +575,9 @@ def _plain_table(table: pd.DataFrame, columns: list[str] | None = None) -> str:
     """A stage's own table as HTML, cells escaped (for the sections the models stage renders itself)."""
     shown = table if columns is None else table[[c for c in columns if c in table.columns]]
     shown = shown.rename(columns=lambda column: str(column).replace("_", " "))
+    shown = shown.apply(
+        lambda values: values.map({True: "Yes", False: "No"}) if values.dtype == bool else values
+    )
     html = shown.to_html(
         index=False, escape=True, na_rep="", border=0, classes="data", float_format=lambda x: f"{x:.3f}"
     )

@@ -16,6 +16,8 @@ MINUS = "\u2212"
 # What each analysis-table column means to a reader, in a few words. Columns missing here fall back to
 # their name with underscores as spaces (a test lists every published column, so none is forgotten).
 COLUMN_HEADERS: dict[str, str] = {
+    "favourable_sign": "Favourable direction (+1: agreeing is favourable; -1: a reverse-worded item)",
+    "inference": "Inference (descriptive: the 388 LSPs of 2008; analytic: partnerships in general)",
     "data": "Data",
     "instrument": "Respondents",
     "item": "Variable",
