@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,9 @@ import yaml
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import DEFAULT_CONFIG, load_config
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import write_csv
 from pipeline.stages import models as m
+from pipeline.stages import report_inference
 from pipeline.stages.derive import derive
-from pipeline.stages.report import html_table
 from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
 from pipeline.study.direction import add_direction, favourable_signs
 from pipeline.study.frame import read_frame
@@ -197,19 +197,24 @@ def test_lsp_weights_count_each_lsp_once(data):
     np.testing.assert_allclose(per_lsp, partners.groupby("lsp_id")["weight"].first().loc[per_lsp.index])
 
 
-def test_report_section_leads_with_the_primary_tests(result, tmp_path):
-    for name, table in result["tables"].items():
-        write_csv(table, tmp_path / f"{name}.csv")
+def test_report_section_leads_with_the_primary_tests(result):
     fits = json.loads((Path("tests/survey/fixtures/lavaan_cfa.json")).read_text())["fits"]
-    write_csv(pd.DataFrame(fits).assign(n_complete_cases=115), tmp_path / "cfa_fit.csv")
-    html = m.primary_tests_html(tmp_path, html_table)
-    assert html.count("seven factors") == 4 and "scalar" in html
-    assert html.startswith('<h2 id="primary">Primary tests</h2>')
-    assert html.index("Tier (primary, analytic)") < html.index("Maturity (primary, analytic)")
-    assert "Estimand:" in html and "marginal difference (descriptive" in html
-    (tmp_path / "models.csv").unlink()
-    with pytest.raises(PipelineError, match="make models"):
-        m.primary_tests_html(tmp_path, html_table)
+    tables = {**result["tables"], "cfa_fit": pd.DataFrame(fits).assign(n_complete_cases=115)}
+    section = report_inference.primary_tests(tables)
+    headlines = section["headlines"]
+    assert [h["headline"] for h in headlines][:2] == ["Tier", "Maturity"]
+    assert all(h["estimand"] and h["result"] and h["marginal"] for h in headlines)
+    assert "p" in headlines[0]["result"] and "n = " in headlines[0]["marginal"]
+    cfa = section["cfa"]
+    assert [row.cells[0] for row in cfa.rows].count("seven factors") == 4
+    assert any(row.cells[1] == "scalar" for row in cfa.rows)
+    # Tables for people: no identifier or raw float reaches a cell.
+    for table in (section["tests"], section["counts"], section["partner"], cfa):
+        for row in table.rows:
+            assert not any(re.fullmatch(r"-?\d+\.\d{4,}", cell) for cell in row.cells), (table.id, row)
+            assert not any(re.search(r"\b[a-z]+_[a-z_]+\b", cell) for cell in row.cells), (table.id, row)
+    counts = section["counts"]
+    assert {row.cells[0] for row in counts.rows} <= {"LSP coordinators", "Board partners"}
 
 
 @pytest.mark.parametrize(

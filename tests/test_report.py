@@ -13,6 +13,7 @@ from PIL import Image
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
+from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
 from pipeline.stages import report as report_stage
 from pipeline.stages.report import (
     SECTIONS,
@@ -70,8 +71,20 @@ def figures(tmp_path):
     return folder
 
 
+# The models, measurement and nonresponse stages' tables from a build of the synthetic survey (refresh by
+# copying analysis/tables/<name>.csv here; a test holds them to the registry's columns).
+STAGE_TABLES = Path(__file__).parent / "fixtures" / "report_tables"
+
+
+def stage_tables() -> dict[str, pd.DataFrame]:
+    return {path.stem: report_stage.read_table(path) for path in sorted(STAGE_TABLES.glob("*.csv"))}
+
+
 def _inputs(config, codebook, figures: Path, report_dir: Path) -> ReportInputs:
-    _, tables = toy_analysis(seed=7, tier_shift=1.0)
+    _, analysed = toy_analysis(seed=7, tier_shift=1.0)
+    tables = {**stage_tables(), **analysed}
+    if WEIGHTING_VALIDATION_RESULTS.exists():
+        tables["weighting_validation"] = report_stage.read_table(WEIGHTING_VALIDATION_RESULTS)
     manifests = {
         "validation": {
             "files": {"data/raw/x.csv": {"instrument": "coordinator", "read": 3, "valid": 2, "rejected": 1}}
@@ -84,7 +97,20 @@ def _inputs(config, codebook, figures: Path, report_dir: Path) -> ReportInputs:
         "analysis": {"designs": {"design_effect": {"weighted": "srswor"}, "weighted": {}}},
     }
     entries = load_figures(figures, report_dir, codebook, synthetic=True)
-    return ReportInputs(config, codebook, dict(tables), manifests, entries, output_index(config, codebook))
+    return ReportInputs(config, codebook, tables, manifests, entries, output_index(config, codebook))
+
+
+def test_the_stage_table_fixtures_hold_the_registered_columns(codebook):
+    from pipeline.stages import report_inference
+    from pipeline.study.schemas import failures, output_schema
+
+    registry = {output.name: output for output in registered.all_outputs(codebook)}
+    fixtures = stage_tables()
+    wanted = {*report_inference.PRIMARY_TABLES, *report_inference.NONRESPONSE_TABLES} - {"comparisons"}
+    assert set(fixtures) == wanted
+    for name, table in fixtures.items():
+        found = failures(output_schema(registry[name], codebook), table)
+        assert found.empty, f"{name}: {found.head(3).to_dict('records')}"
 
 
 @pytest.fixture()

@@ -196,22 +196,33 @@ def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
 
 def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
     from pipeline.core.io import write_csv
+    from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
+    from pipeline.stages import report_inference
     from pipeline.stages.nonresponse import nonresponse
-    from pipeline.stages.nonresponse_report import nonresponse_section
+    from pipeline.stages.report import read_table
+    from pipeline.stages.report_tables import Table
 
     base, analysis_tables = toy_analysis(seed=7, tier_shift=1.0)
     tables = nonresponse(base, frame, load_codebook(config.codebook), config)
-    write_csv(analysis_tables["comparisons"], tmp_path / "comparisons.csv")
     assert {t["data"].iloc[0] for t in tables.values()} == {"SYNTHETIC"}
-    for name, table in tables.items():
+    # As the report stage reads them: written, then read back from CSV.
+    read = {}
+    for name, table in {**tables, "comparisons": analysis_tables["comparisons"]}.items():
         write_csv(table, tmp_path / f"{name}.csv")
-    section = nonresponse_section(tmp_path, config)
-    assert section.startswith('\n<h2 id="nonresponse">')
-    assert "Weighting used." in section and "raked to the frame margins" in section
-    assert "R = " in section and "partial R-indicator" not in section.split("<table>")[0][:200]
-    assert "The largest change calibration makes to a headline difference (synthetic data)" in section
-    assert section.count("<table>") >= 6
+        read[name] = read_table(tmp_path / f"{name}.csv")
+    read["weighting_validation"] = read_table(WEIGHTING_VALIDATION_RESULTS)
+    section = report_inference.nonresponse(read, config)
+    assert "raked to the frame margins" in section["weighting"]
+    assert len(section["r_indicators"]) == 2 and all("R = " in s for s in section["r_indicators"])
+    assert section["largest_change"].startswith(
+        "The largest change calibration makes to a headline difference (synthetic data)"
+    )
+    tables_shown = [v for v in section.values() if isinstance(v, Table)]
+    assert len(tables_shown) == 9 and all(t.rows for t in tables_shown)
     # The committed weighting-validation results and the maturity-driven sensitivity statement.
-    assert "What calibration repairs and what it cannot" in section and "still significant" in section
+    assert "Still significant" in section["statement"].headers
+    for table in tables_shown:
+        for row in table.rows:
+            assert not any(cell in ("True", "False", "nan") for cell in row.cells), (table.id, row)
     ratios = tables["weighting_se_ratios"]
     assert ratios["ratio_jkn"].between(0.7, 1.5).all() and ratios["ratio_bootstrap"].between(0.7, 1.5).all()

@@ -43,7 +43,7 @@ from scipy import stats
 
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import write_csv
-from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS, relative_to_root
 from pipeline.study.frame import read_frame
 from pipeline.study.weighting import IMD_BANDS, calibrate_population, frame_variables
 from pipeline.survey import SurveyDesign, domain_difference, svymean
@@ -319,9 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help="seed (default: seeds.methods_validation + 13)"
     )
-    path_option(
-        parser, "--out", str(PROJECT_ROOT / "docs" / "methods_validation_weighting.csv"), "the summary"
-    )
+    path_option(parser, "--out", str(WEIGHTING_VALIDATION_RESULTS), "the summary")
     path_option(parser, "--items", "{analysis_dir}/weighting_validation.items.csv", "the per-simulation rows")
     arguments, config = parse_stage_arguments(parser, argv)
     frame = read_frame(config.frame)

@@ -23,3 +23,8 @@ def relative_to_root(path: Path) -> str:
         return path.relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+# The committed method-validation results of the weightings (make validate-methods writes them; the report
+# quotes them when present).
+WEIGHTING_VALIDATION_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_weighting.csv"

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from html import escape
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -790,131 +788,6 @@ def _finish(
         table = table[["data", *[c for c in table.columns if c != "data"]]]
     # A model's effect rests on both groups compared: the smaller decides whether it is published.
     return suppress(table, config.min_cell, statistics, [], base_column="n_smaller_group")
-
-
-def _number(value: float, digits: int = 2) -> str:
-    return "suppressed" if pd.isna(value) else f"{value:.{digits}f}".replace("-", "\u2212")
-
-
-def _p(value: float) -> str:
-    if pd.isna(value):
-        return "suppressed"
-    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
-
-
-CFA_COLUMNS = [
-    "model",
-    "level",
-    "n_complete_cases",
-    "chisq",
-    "df",
-    "p",
-    "cfi",
-    "tli",
-    "rmsea",
-    "delta_chisq",
-    "delta_df",
-    "p_delta",
-]
-TEST_COLUMNS = ["instrument", "outcome", "effect", "test", "statistic", "df", "df2", "p", "n"]
-PARTNER_COLUMNS = [
-    "effect",
-    "weighting",
-    "data_used",
-    "n",
-    "n_lsps",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p",
-    "df",
-    "fraction_missing_information",
-]
-
-
-def primary_tests_html(tables_dir: Path, html_table: Callable[..., str]) -> str:
-    """The report's "Primary tests first" section, from the models stage's tables (HTML).
-
-    Each headline's pre-specified test with its estimand, adjusted estimate, CI, test, p and n, beside
-    the marginal descriptive difference; then the interaction tests and the partner results with and
-    without imputed maturity, and the CFA fit table. ``html_table(table, columns)`` renders a table in the
-    report's style (the report passes its own, so this stage does not import the report).
-    """
-    paths = {name: tables_dir / f"{name}.csv" for name in (*TABLE_NAMES, "cfa_fit")}
-    missing = [relative_to_root(p) for p in paths.values() if not p.exists()]
-    if missing:
-        raise PipelineError(f"{missing[0]}: not found; run `make models` to build it")
-    read = {name: pd.read_csv(path, keep_default_na=False, na_values=[""]) for name, path in paths.items()}
-    cfa = read["cfa_fit"]
-    primary = read["primary_tests"]
-    items = []
-    for row in primary.itertuples(index=False):
-        who = f"{row.instrument}s"
-        if pd.notna(row.estimate):
-            result = (
-                f"adjusted {row.contrast} difference {_number(row.estimate)} points "
-                f"(95% CI {_number(row.ci_low)} to {_number(row.ci_high)}), {row.test} "
-                f"({_number(row.df, 0)} df), {_p(row.p)}, n = {int(row.n)} {who}"
-            )
-        else:
-            result = (
-                f"{row.test}: F = {_number(row.statistic)} on {_number(row.df, 0)} and "
-                f"{_number(row.df2, 0)} df, {_p(row.p)}, n = {int(row.n)} {who}"
-            )
-        marginal = (
-            f"{_number(row.marginal_estimate)} (95% CI {_number(row.marginal_ci_low)} to "
-            f"{_number(row.marginal_ci_high)}), {_p(row.marginal_p)}, n = {int(row.marginal_n)}"
-        )
-        items.append(
-            f"<li><b>{escape(row.headline.capitalize())} (primary, analytic).</b> "
-            f"Estimand: {escape(row.estimand)}. Result: {escape(result)}. Beside it, the marginal "
-            f"difference (descriptive: the 388 LSPs of 2008, fpc): {escape(marginal)}.</li>"
-        )
-    tests = read["model_tests"]
-    overall_tests = tests[tests["outcome"].isin([OVERALL, "joint_7s"])]
-    partner = read["partner_imputation"]
-    partner = partner[partner["outcome"] == OVERALL]
-    models_table = read["models"]
-    secondary = models_table[(models_table["role"] == "secondary") & (models_table["outcome_kind"] == "item")]
-    counts = (
-        secondary.assign(
-            significant=secondary["p_fdr"] < 0.05, favourable=secondary["favourable_estimate"] > 0
-        )
-        .groupby(["instrument", "effect", "family"], sort=False)
-        .agg(
-            items=("estimate", lambda s: int(s.notna().sum())),
-            favourable=("favourable", "sum"),
-            significant_after_fdr=("significant", "sum"),
-        )
-        .reset_index()
-    )
-    counts = counts.assign(
-        family=counts["family"].map({"quasibinomial": "% agreeing", "ordinal": "proportional odds"})
-    )
-    return f"""<h2 id="primary">Primary tests</h2>
-<p>The two headlines, each with one test declared before the analysis (<code>config.yaml</code>,
-<code>models.primary</code>; <a href="#methods">docs/models.md</a>). They are <em>analytic</em>: claims about
-partnerships in general, estimated from design-based regressions of the overall 7S score on tier and maturity
-together with deprivation, LAA round and region, under designs without the finite population correction.
-Every other test in this report is secondary; item-level tests are under false-discovery-rate control.</p>
-<ul>{"".join(items)}</ul>
-<p>Tier x maturity interaction and joint tests across the seven scales (adjusted, analytic):</p>
-{html_table(overall_tests, TEST_COLUMNS)}
-<p>Item-level adjusted effects (secondary): items whose adjusted effect points the favourable way
-for the first group (multi-tier; more mature), read by each item's favourable direction (reverse-worded
-items flipped), and how many are significant after Benjamini-Hochberg control at 5% within each family:</p>
-{html_table(counts)}
-<p>Partners: maturity is known only where the LSP's coordinator answered. Adjusted effects on the overall 7S
-score from complete cases and from all partners with the LSP's maturity multiply imputed (pooled by Rubin's
-rules), weighting partners (each partner counts) and weighting LSPs (each LSP counts once):</p>
-{html_table(partner, PARTNER_COLUMNS)}
-<p>Measurement, before the scales are compared: confirmatory factor analysis of the 26 items both
-instruments share (ML, complete cases, unweighted; checked against lavaan). Seven factors against the
-two-factor transformational/transactional model and one factor; then invariance of the seven-factor model
-between coordinators and partners (configural, metric: equal loadings, scalar: equal loadings and
-intercepts), each level tested against the one before:</p>
-{html_table(cfa, CFA_COLUMNS)}
-"""
 
 
 TABLE_NAMES = ("primary_tests", "models", "model_tests", "partner_imputation")

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 import pandas as pd
 
 from pipeline import __version__
@@ -37,9 +36,9 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
-from pipeline.core.paths import relative_to_root
-from pipeline.stages.models import primary_tests_html
-from pipeline.stages.nonresponse_report import nonresponse_section
+from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS, relative_to_root
+from pipeline.stages import report_inference
+from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
 from pipeline.study import display
 from pipeline.study import outputs as registered
 
@@ -66,6 +65,8 @@ TABLE_NAMES = (
     "power",
     "scale_reliability",
     "published_vs_reproduced",
+    *report_inference.PRIMARY_TABLES,
+    *(name for name in report_inference.NONRESPONSE_TABLES if name != "comparisons"),
 )
 DIFFERENCE_TEST = "difference (design-based t)"
 # The groups compared, as analyse labels them: (comparison level, first group, second group).
@@ -83,32 +84,6 @@ GROUP_NAMES = {
 
 
 # --------------------------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class Row:
-    """One table row: the first cell heads the row; ``id`` makes it a link target."""
-
-    cells: tuple[str, ...]
-    id: str | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table for people: formatted text only, with its caption and which columns hold numbers."""
-
-    id: str
-    caption: str
-    headers: tuple[str, ...]
-    rows: tuple[Row, ...]
-    numeric: tuple[bool, ...] = ()
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if any(len(row.cells) != len(self.headers) for row in self.rows):
-            raise ValueError(f"table {self.id}: every row needs {len(self.headers)} cells")
-        if self.numeric and len(self.numeric) != len(self.headers):
-            raise ValueError(f"table {self.id}: numeric flags do not match the headers")
 
 
 @dataclass(frozen=True)
@@ -291,47 +266,6 @@ def difference_table(
             "(df = PSUs minus strata). FDR: Benjamini-Hochberg within each family of tests."
         ),
     )
-
-
-def frame_table(
-    frame: pd.DataFrame,
-    table_id: str,
-    caption: str,
-    columns: dict[str, Callable[[Any], str]],
-    table_name: str | None = None,
-    note: str = "",
-    headers: dict[str, str] | None = None,
-) -> Table:
-    """Any data frame, each column through its formatter, headers in words."""
-    headers = headers or {}
-    numeric_formatters = {display.number, display.count, display.p_value, display.percent}
-    rows = tuple(
-        Row(tuple(columns[c](getattr(r, c)) for c in columns))
-        for r in frame[list(columns)].itertuples(index=False)
-    )
-    return Table(
-        id=table_id,
-        caption=caption,
-        headers=tuple(headers.get(c) or display.header(c, table_name) for c in columns),
-        rows=rows,
-        numeric=tuple(
-            columns[c] in numeric_formatters or getattr(columns[c], "numeric", False) for c in columns
-        ),
-        note=note,
-    )
-
-
-def _text(value: Any) -> str:
-    return "" if display.missing(value) else str(value)
-
-
-def _numeric(formatter: Callable[[Any], str]) -> Callable[[Any], str]:
-    formatter.numeric = True  # type: ignore[attr-defined]
-    return formatter
-
-
-def _decimals(places: int) -> Callable[[Any], str]:
-    return _numeric(lambda value: display.number(value, places))
 
 
 # ------------------------------------------------------------------------------------ key findings
@@ -571,32 +505,14 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
     return {"reconciliation": reconciliation, "coverage": coverage}
 
 
-def _plain_table(table: pd.DataFrame, columns: list[str] | None = None) -> str:
-    """A stage's own table as HTML, cells escaped (for the sections the models stage renders itself)."""
-    shown = table if columns is None else table[[c for c in columns if c in table.columns]]
-    shown = shown.rename(columns=lambda column: str(column).replace("_", " "))
-    shown = shown.apply(
-        lambda values: values.map({True: "Yes", False: "No"}) if values.dtype == bool else values
-    )
-    html = shown.to_html(
-        index=False, escape=True, na_rep="", border=0, classes="data", float_format=lambda x: f"{x:.3f}"
-    )
-    return f'<div class="table-wrap" role="region" aria-label="Primary tests table" tabindex="0">{html}</div>'
-
-
 def primary_tests(inputs: ReportInputs) -> dict[str, Any]:
     """The two pre-specified primary tests first: adjusted effects (analytic), beside the marginal ones."""
-    body = primary_tests_html(inputs.config.analysis_dir / "tables", _plain_table)
-    body = body.replace('<h2 id="primary">Primary tests</h2>', "", 1)
-    return {"body": markupsafe.Markup(body)}
+    return report_inference.primary_tests(inputs.tables)
 
 
 def nonresponse(inputs: ReportInputs) -> dict[str, Any]:
-    """The nonresponse stage's section: respondents against the frame, R-indicators, the weighting used."""
-    body = nonresponse_section(inputs.config.analysis_dir / "tables", inputs.config)
-    # Its own heading is the section's (the report template writes it).
-    body = body.replace('<h2 id="nonresponse">Nonresponse and weighting</h2>', "", 1)
-    return {"body": markupsafe.Markup(body)}
+    """Respondents against the frame, R-indicators, the weighting used and what it changes."""
+    return report_inference.nonresponse(inputs.tables, inputs.config)
 
 
 def seven_s_profile(inputs: ReportInputs) -> dict[str, Any]:
@@ -746,7 +662,7 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
                     estimate,
                     display.count(r.n),
                     display.yes_no(r.published_in_ci) or "not checked: no number or range published",
-                    _text(r.reason),
+                    text(r.reason),
                 ),
                 id=row_id("published", r.published_id, r.quantity_key, ""),
             )
@@ -772,7 +688,7 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
     )
     apart = table[table["status"] != "compared"]
     not_reproducible = [
-        {"id": str(r.published_id).replace("_", " "), "reason": _text(r.reason), "status": _text(r.status)}
+        {"id": str(r.published_id).replace("_", " "), "reason": text(r.reason), "status": text(r.status)}
         for r in apart.itertuples(index=False)
     ]
     return {"comparable": comparable, "not_reproducible": not_reproducible}
@@ -786,13 +702,13 @@ def methods(inputs: ReportInputs) -> dict[str, Any]:
         caption="Survey designs used for every weighted estimate",
         headers=("Population", "Design", "R equivalent"),
         rows=tuple(
-            Row((name.capitalize(), _text(spec.get("label")), _text(spec.get("r_equivalent"))))
+            Row((name.capitalize(), text(spec.get("label")), text(spec.get("r_equivalent"))))
             for name, spec in weighted.items()
         ),
     )
     deff = designs.get("design_effect", {})
     deff_text = (
-        "; ".join(f"{name}: {rule}" for name, rule in deff.items()) if isinstance(deff, dict) else _text(deff)
+        "; ".join(f"{name}: {rule}" for name, rule in deff.items()) if isinstance(deff, dict) else text(deff)
     )
     inference = [
         f"{kind.capitalize()} (designs {spec.get('designs', '')}): {spec.get('population', '')}; serves "
@@ -816,11 +732,11 @@ def quality(inputs: ReportInputs) -> dict[str, Any]:
         "table-reliability",
         "Internal consistency of the 7S scales (Cronbach's alpha)",
         {
-            "element_label": _text,
+            "element_label": text,
             "instrument": display.instrument_name,
             "n_items": display.count,
             "n_complete": display.count,
-            "alpha": _decimals(2),
+            "alpha": decimals(2),
         },
         table_name="scale_reliability",
     )
@@ -834,11 +750,9 @@ def quality(inputs: ReportInputs) -> dict[str, Any]:
             "group": lambda v: str(v).capitalize(),
             "n_a": display.count,
             "n_b": display.count,
-            "deff": _decimals(2),
+            "deff": decimals(2),
             "p_baseline": display.percent,
-            "minimum_detectable_difference": _numeric(
-                lambda v: display.number(100 * float(v), 1) + " points"
-            ),
+            "minimum_detectable_difference": numeric(lambda v: display.number(100 * float(v), 1) + " points"),
         },
         table_name="power",
         headers={
@@ -927,7 +841,7 @@ def outputs(inputs: ReportInputs) -> dict[str, Any]:
         id="table-outputs",
         caption="Every output: the stage and function that made it, and its inputs",
         headers=("Output", "Stage", "Made by", "Inputs"),
-        rows=tuple(Row(tuple(_text(v) for v in r)) for r in index.itertuples(index=False)),
+        rows=tuple(Row(tuple(text(v) for v in r)) for r in index.itertuples(index=False)),
     )
     return {"index": table, "links": inputs.links}
 
@@ -950,7 +864,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         caption="Input files of this run",
         headers=("File", "Rows", "SHA-256"),
         rows=tuple(
-            Row((_text(item.get("path")), display.count(item.get("rows")), _text(item.get("sha256"))))
+            Row((text(item.get("path")), display.count(item.get("rows")), text(item.get("sha256"))))
             for item in ingest.get("inputs", [])
         ),
         numeric=(False, True, False),
@@ -959,11 +873,11 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         id="table-packages",
         caption="Package versions",
         headers=("Package", "Version"),
-        rows=tuple(Row((name, _text(v))) for name, v in sorted(ingest.get("packages", {}).items())),
+        rows=tuple(Row((name, text(v))) for name, v in sorted(ingest.get("packages", {}).items())),
     )
     return {
         "code_version": code,
-        "python": _text(ingest.get("python")),
+        "python": text(ingest.get("python")),
         "inputs_table": inputs_table,
         "packages": packages,
         "config_path": relative_to_root(inputs.config.source),
@@ -1297,6 +1211,8 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
     tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
     if (figures_dir / "coverage.csv").exists():
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
+    if WEIGHTING_VALIDATION_RESULTS.exists():
+        tables[report_inference.WEIGHTING_VALIDATION] = read_table(WEIGHTING_VALIDATION_RESULTS)
     manifests = {}
     for key, path in (
         ("ingest", config.processed_dir / "manifest.json"),

@@ -1,0 +1,453 @@
+"""The report's sections on inference: the primary tests (models and measurement stages) and
+nonresponse and weighting (nonresponse stage), built from those stages' tables as ``Table`` records.
+
+Each function takes the tables by name (``ReportInputs.tables``: the report stage reads every table the
+registry declares, so nothing here opens a file) and returns what its template needs: sentences as text,
+tables as records. The words around them are in ``templates/sections/primary.html.j2`` and
+``nonresponse.html.j2``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from pipeline.core.config import Config
+from pipeline.stages.report_tables import auto_table
+from pipeline.study import display
+from pipeline.study.vocabulary import INSTRUMENTS
+
+OVERALL = "overall_7s"
+PRIMARY_TABLES = ("primary_tests", "models", "model_tests", "partner_imputation", "cfa_fit")
+NONRESPONSE_TABLES = (
+    "nonresponse_frame_comparison",
+    "nonresponse_propensity",
+    "nonresponse_r_indicators",
+    "weight_diagnostics",
+    "weighting_sensitivity",
+    "weighting_se_ratios",
+    "comparisons",
+)
+# The committed method-validation results of the weightings (make validate-methods), read by the report
+# stage when present: the report says what calibration repairs and what it cannot.
+WEIGHTING_VALIDATION = "weighting_validation"
+Z_95 = 1.959963984540054
+
+
+def _number(value: Any, places: int = 2) -> str:
+    return display.number(value, places)
+
+
+# ------------------------------------------------------------------------------------------- primary
+
+
+def primary_headlines(primary: pd.DataFrame) -> list[dict[str, str]]:
+    """Each headline's pre-specified test in words: estimand, result, and the marginal difference."""
+    out = []
+    for row in primary.itertuples(index=False):
+        who = f"{row.instrument}s"
+        if not display.missing(row.estimate):
+            result = (
+                f"adjusted {row.contrast} difference {_number(row.estimate)} points "
+                f"(95% CI {_number(row.ci_low)} to {_number(row.ci_high)}), {row.test} "
+                f"({_number(row.df, 0)} df), {display.p_statement(row.p)}, n = {display.count(row.n)} {who}"
+            )
+        else:
+            result = (
+                f"{row.test}: F = {_number(row.statistic)} on {_number(row.df, 0)} and "
+                f"{_number(row.df2, 0)} df, {display.p_statement(row.p)}, n = {display.count(row.n)} {who}"
+            )
+        marginal = (
+            f"{_number(row.marginal_estimate)} (95% CI {_number(row.marginal_ci_low)} to "
+            f"{_number(row.marginal_ci_high)}), {display.p_statement(row.marginal_p)}, "
+            f"n = {display.count(row.marginal_n)}"
+        )
+        out.append(
+            {
+                "headline": str(row.headline).capitalize(),
+                "estimand": str(row.estimand),
+                "result": result,
+                "marginal": marginal,
+            }
+        )
+    return out
+
+
+def favourable_counts(models: pd.DataFrame) -> pd.DataFrame:
+    """Secondary item-level adjusted effects: how many point the favourable way, how many survive FDR."""
+    secondary = models[(models["role"] == "secondary") & (models["outcome_kind"] == "item")]
+    counts = (
+        secondary.assign(
+            significant=secondary["p_fdr"] < 0.05, favourable=secondary["favourable_estimate"] > 0
+        )
+        .groupby(["instrument", "effect", "family"], sort=False)
+        .agg(
+            items=("estimate", lambda s: int(s.notna().sum())),
+            favourable=("favourable", "sum"),
+            significant_after_fdr=("significant", "sum"),
+        )
+        .reset_index()
+    )
+    return counts.assign(
+        instrument=counts["instrument"].map(display.instrument_name),
+        family=counts["family"].map({"quasibinomial": "% agreeing", "ordinal": "proportional odds"}),
+    )
+
+
+def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The "Primary tests" section: the two headlines first, then what supports and qualifies them."""
+    tests = tables["model_tests"]
+    overall_tests = tests[tests["outcome"].isin([OVERALL, "joint_7s"])][
+        ["instrument", "outcome", "effect", "test", "statistic", "df", "df2", "p", "n"]
+    ]
+    overall_tests = overall_tests.assign(
+        instrument=overall_tests["instrument"].map(display.instrument_name),
+        outcome=overall_tests["outcome"].map(
+            {OVERALL: "Overall 7S score", "joint_7s": "All seven scales jointly"}
+        ),
+    )
+    partner = tables["partner_imputation"]
+    partner = partner[partner["outcome"] == OVERALL][
+        [
+            "effect",
+            "weighting",
+            "data_used",
+            "n",
+            "n_lsps",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p",
+            "df",
+            "fraction_missing_information",
+        ]
+    ]
+    cfa = tables["cfa_fit"][
+        [
+            c
+            for c in (
+                "model",
+                "level",
+                "n_complete_cases",
+                "chisq",
+                "df",
+                "p",
+                "cfi",
+                "tli",
+                "rmsea",
+                "delta_chisq",
+                "delta_df",
+                "p_delta",
+            )
+            if c in tables["cfa_fit"].columns
+        ]
+    ]
+    return {
+        "headlines": primary_headlines(tables["primary_tests"]),
+        "tests": auto_table(
+            overall_tests,
+            "table-primary-interaction",
+            "Tier x maturity interaction and joint tests across the seven scales (adjusted, analytic)",
+            headers={"instrument": "Respondents", "outcome": "Outcome", "effect": "Effect"},
+        ),
+        "counts": auto_table(
+            favourable_counts(tables["models"]),
+            "table-primary-items",
+            "Item-level adjusted effects (secondary): how many point the favourable way, and how many are "
+            "significant after FDR control",
+            headers={
+                "family": "Model",
+                "items": "Items",
+                "favourable": "Favourable direction",
+                "significant_after_fdr": "Significant after FDR",
+            },
+        ),
+        "partner": auto_table(
+            partner,
+            "table-primary-partners",
+            "Partners: adjusted effects on the overall 7S score, complete cases against multiply imputed "
+            "maturity, weighting partners and weighting LSPs",
+            headers={
+                "effect": "Effect",
+                "data_used": "Data used",
+                "n_lsps": "LSPs (n)",
+                "estimate": "Adjusted difference (scale points)",
+                "fraction_missing_information": "Fraction of missing information",
+            },
+        ),
+        "cfa": auto_table(
+            cfa,
+            "table-primary-cfa",
+            "Confirmatory factor analysis of the 26 shared items: structure and coordinator-partner "
+            "invariance",
+            headers={
+                "model": "Model",
+                "level": "Level",
+                "n_complete_cases": "Complete cases (n)",
+                "chisq": "Chi-square",
+                "cfi": "CFI",
+                "tli": "TLI",
+                "rmsea": "RMSEA",
+                "delta_chisq": "Change in chi-square",
+                "delta_df": "Change in df",
+                "p_delta": "p-value of the change",
+            },
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------- nonresponse
+
+
+def frame_comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Respondents against the frame, one row per level of each categorical frame variable."""
+    categorical = comparison[comparison["level"].ne("mean")]
+    wide = categorical.pivot_table(
+        index=["variable", "level"],
+        columns="instrument",
+        values=["frame_lsps", "response_rate", "respondent_pct", "weighted_pct", "frame_pct"],
+        aggfunc="first",
+        sort=False,
+    )
+    columns = {"frame LSPs": ("frame_lsps", "coordinator"), "frame %": ("frame_pct", "coordinator")}
+    for instrument, who in zip(INSTRUMENTS, ("coordinators", "partner LSPs"), strict=True):
+        columns |= {
+            f"{who}: response %": ("response_rate", instrument),
+            f"{who}: respondents %": ("respondent_pct", instrument),
+            f"{who}: weighted %": ("weighted_pct", instrument),
+        }
+    out = pd.DataFrame({name: wide[key] for name, key in columns.items() if key in wide.columns})
+    return out.reset_index()
+
+
+def frame_tests_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    tests = comparison.drop_duplicates(["instrument", "variable"])[
+        ["instrument", "variable", "test", "statistic", "df", "p"]
+    ]
+    means = comparison[comparison["level"].eq("mean")][
+        ["instrument", "variable", "frame_mean", "respondent_mean", "nonrespondent_mean", "weighted_mean"]
+    ]
+    return tests.merge(means, how="left", on=["instrument", "variable"])
+
+
+def maturity_sensitivity_statement(
+    comparisons: pd.DataFrame, validation: pd.DataFrame, weighting: str
+) -> pd.DataFrame:
+    """How many headline differences survive informative nonresponse of each simulated strength.
+
+    A headline is a weighted tier or maturity difference in the share agreeing that is significant after
+    FDR control (comparisons.csv). Under the ``maturity_<g>`` scenarios (response odds x exp(g) per SD of
+    a latent maturity no frame variable captures) the simulations give the largest item bias of each
+    difference under `weighting`; a headline survives strength g if, moved that far towards zero, its
+    estimate is still more than 1.96 SE from zero.
+    """
+    headline = comparisons[
+        comparisons["test"].eq("difference (design-based t)")
+        & comparisons["weighting"].eq("weighted")
+        & comparisons["measure"].eq("agree")
+        & comparisons["group"].isin(["tier", "maturity"])
+        & (comparisons["p_fdr"] < 0.05)
+    ]
+    rows = []
+    strengths = sorted(
+        {s for s in validation["scenario"] if s.startswith("maturity_")}, key=lambda s: float(s.split("_")[1])
+    )
+    for (instrument, group), found in headline.groupby(["instrument", "group"], sort=False):
+        for scenario in strengths:
+            bias = validation[
+                validation["scenario"].eq(scenario)
+                & validation["weighting"].eq(weighting)
+                & validation["instrument"].eq(instrument)
+                & validation["quantity"].eq(f"{group} difference")
+            ]["max_item_bias_pp"]
+            if bias.empty:
+                continue
+            shift = float(bias.iloc[0]) / 100
+            rows.append(
+                {
+                    "instrument": instrument,
+                    "comparison": f"{group} difference",
+                    "response odds per SD of maturity": round(math.exp(float(scenario.split("_")[1])), 2),
+                    "largest item bias (pp)": 100 * shift,
+                    "significant after FDR": len(found),
+                    "still significant": int(((found["estimate"].abs() - shift) / found["se"] > Z_95).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def r_indicator_sentences(r_table: pd.DataFrame) -> list[str]:
+    overall = r_table[r_table["variable"].isna() & r_table["level"].isna()]
+    sentences = []
+    for instrument, rows in overall.groupby("instrument", sort=False):
+        value = rows.set_index("measure")["value"]
+        se = rows.set_index("measure")["se"]
+        bound = (1 - value["R-indicator"]) / (2 * value["mean propensity"])
+        sentences.append(
+            f"{display.instrument_name(instrument)}: R = {_number(value['R-indicator'], 3)} "
+            f"(SE {_number(se['R-indicator'], 3)}); mean propensity {_number(value['mean propensity'], 3)}; "
+            "coefficient of variation of the propensities "
+            f"{_number(value['coefficient of variation of propensities'], 3)}. A respondent mean of any "
+            f"variable can then be biased by up to {_number(bound)} of that variable's standard deviation "
+            "(the maximal bias bound (1 - R) / (2 x mean propensity)), if the variable is related to "
+            "response as the frame variables are."
+        )
+    return sentences
+
+
+def partial_r_table(r_table: pd.DataFrame) -> pd.DataFrame:
+    partial = r_table[r_table["variable"].notna() & r_table["level"].isna()].pivot_table(
+        index=["instrument", "variable"],
+        columns="measure",
+        values=["value", "se"],
+        aggfunc="first",
+        sort=False,
+    )
+    partial.columns = [
+        f"{measure.removeprefix('partial R-indicator, ')} {'SE' if stat == 'se' else 'value'}"
+        for stat, measure in partial.columns
+    ]
+    return partial.reset_index()
+
+
+def _largest_change(sensitivity: pd.DataFrame, synthetic: str) -> str:
+    differences = sensitivity[sensitivity["quantity"].ne("level")]
+    calibrated = differences[~differences["weighting"].isin(["type_only", "unweighted"])]
+    if not len(calibrated):
+        return ""
+    largest = calibrated.loc[calibrated["change_from_type_only"].abs().idxmax()]
+    weighting = str(largest["weighting"]).replace("_", " ")
+    return (
+        f"The largest change calibration makes to a headline difference{synthetic}: "
+        f"{display.instrument_name(largest['instrument']).lower()}, {largest['item']}, "
+        f"{largest['quantity']}, {display.number(largest['change_from_type_only'], 3)} on the 1-5 scale "
+        f"under {weighting} weights (type-only "
+        f"{display.number(largest['estimate'] - largest['change_from_type_only'], 3)}, {weighting} "
+        f"{display.number(largest['estimate'], 3)})."
+    )
+
+
+def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, Any]:
+    """The "Nonresponse and weighting" section: who answered against the frame, the propensity model and
+    R-indicators, the weights, and how much the weighting moves the headline differences."""
+    spec = config.weighting
+    comparison = tables["nonresponse_frame_comparison"]
+    r_table = tables["nonresponse_r_indicators"]
+    diagnostics = tables["weight_diagnostics"]
+    sensitivity = tables["weighting_sensitivity"]
+    ratios = tables["weighting_se_ratios"]
+    synthetic = " (synthetic data)" if config.synthetic_data else ""
+    propensity = tables["nonresponse_propensity"]
+    model_tests = propensity[propensity["term"].eq("(model)")][["instrument", "test", "statistic", "df", "p"]]
+    weights = diagnostics[
+        [
+            "population",
+            "weighting",
+            "units",
+            "weight_min",
+            "weight_max",
+            "weight_cv",
+            "kish_deff",
+            "g_min",
+            "g_max",
+            "trimmed",
+            "merged_cells",
+        ]
+    ]
+    primary_weights = diagnostics[diagnostics["weighting"].eq(spec.primary)]
+    merged = "; ".join(m for m in primary_weights["merged_cells"].dropna().astype(str) if m) or "none"
+    differences = sensitivity[sensitivity["quantity"].ne("level")]
+    wide = differences.pivot_table(
+        index=["instrument", "item", "quantity"],
+        columns="weighting",
+        values="estimate",
+        aggfunc="first",
+        sort=False,
+    ).reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    ratio_summary = (
+        ratios.groupby("instrument")[["ratio_jkn", "ratio_bootstrap"]].agg(["min", "median", "max"]).round(3)
+    )
+    ratio_summary.columns = [
+        f"{'JKn' if a == 'ratio_jkn' else 'bootstrap'}: {b}" for a, b in ratio_summary.columns
+    ]
+    ratio_summary = ratio_summary.reset_index()
+    context: dict[str, Any] = {
+        "weighting": spec.describe(),
+        "merged": merged,
+        "synthetic": synthetic,
+        "min_cell": config.min_cell,
+        "bootstrap_replicates": int(r_table["bootstrap_replicates"].iloc[0]),
+        "replicates": spec.bootstrap_replicates,
+        "r_indicators": r_indicator_sentences(r_table),
+        "largest_change": _largest_change(sensitivity, synthetic),
+        "frame": auto_table(
+            frame_comparison_table(comparison),
+            "table-nonresponse-frame",
+            "Response by frame variable: the frame's shares, response rates, and respondents' shares "
+            "unweighted and weighted",
+            places=1,
+        ),
+        "frame_tests": auto_table(
+            frame_tests_table(comparison),
+            "table-nonresponse-tests",
+            "Tests of response against each frame variable",
+            headers={
+                "frame_mean": "Frame mean",
+                "respondent_mean": "Respondent mean",
+                "nonrespondent_mean": "Nonrespondent mean",
+                "weighted_mean": "Weighted mean",
+            },
+        ),
+        "propensity": auto_table(
+            model_tests, "table-nonresponse-propensity", "Response propensity: likelihood-ratio tests"
+        ),
+        "partial": auto_table(
+            partial_r_table(r_table), "table-nonresponse-partial-r", "Partial R-indicators, by frame variable"
+        ),
+        "weights": auto_table(
+            weights,
+            "table-nonresponse-weights",
+            "Weight diagnostics: one weight per LSP",
+            headers={
+                "population": "Population",
+                "units": "Units",
+                "weight_min": "Smallest weight",
+                "weight_max": "Largest weight",
+                "weight_cv": "Coefficient of variation",
+                "kish_deff": "Kish design effect",
+                "g_min": "Smallest g-weight",
+                "g_max": "Largest g-weight",
+                "trimmed": "Trimmed",
+                "merged_cells": "Merged cells",
+            },
+        ),
+        "sensitivity": auto_table(
+            wide,
+            "table-nonresponse-sensitivity",
+            f"Tier and maturity differences of the 7S scale means under each weighting{synthetic}",
+            headers={"item": "Scale"},
+        ),
+        "ratios": auto_table(
+            ratio_summary,
+            "table-nonresponse-replicates",
+            "Replicate-weight SEs over linearised SEs of the 7S scale means (min, median, max)",
+        ),
+        "validation": None,
+        "statement": None,
+    }
+    validation = tables.get(WEIGHTING_VALIDATION)
+    if validation is not None:
+        context["validation"] = auto_table(
+            validation,
+            "table-nonresponse-validation",
+            "Method validation of the weightings: coverage, bias and type I error in simulated surveys",
+        )
+        context["statement"] = auto_table(
+            maturity_sensitivity_statement(tables["comparisons"], validation, spec.primary),
+            "table-nonresponse-informative",
+            "Headline differences that stay significant under informative nonresponse of each strength",
+        )
+    return context
