@@ -6,11 +6,15 @@ the installer; `.ci/run` exercises the installer on a clean clone.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipeline.core.paths import PROJECT_ROOT
 
@@ -86,3 +90,34 @@ def fresh_copy(destination: Path) -> Path:
 
 def snapshot(project: Path) -> dict[str, bytes]:
     return {path: (project / path).read_bytes() for path in DETERMINISTIC}
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `make -j2 all` per test run, whichever xdist worker asks first (the others wait on the lock).
+
+    Built in parallel, so that the serial rebuild in tests/test_make.py checks that -j1 and -j2 give the
+    same bytes without a third build.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers of this run share
+    built, lock, status = root / "built", root / "built.lock", root / "built.json"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not status.exists():
+            built.mkdir(exist_ok=True)
+            copy = fresh_copy(built)
+            result = run_make(copy, "-j2", "all")
+            status.write_text(
+                json.dumps({"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}),
+                encoding="utf-8",
+            )
+    outcome = json.loads(status.read_text(encoding="utf-8"))
+    assert outcome["ok"], outcome["log"]
+    return built / "lsp"
+
+
+def copy_built(project: Path, destination: Path) -> Path:
+    """A copy of a built project with every timestamp kept (make compares them), links as links."""
+    shutil.copytree(project, destination, symlinks=True, copy_function=shutil.copy2)
+    return destination

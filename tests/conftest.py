@@ -34,16 +34,23 @@ def frame(config: Config) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clean copy of the project after `make all`, built once per session.
+    """A clean copy of the project after `make all`, built once per test run and shared read-only.
 
-    Tests may touch files and rebuild, but must leave every output as an uninterrupted build has it.
+    Under pytest-xdist every worker asks for it; the first builds it under a file lock in the run's
+    common temporary folder and the others wait and reuse it, so the suite pays for one build. Tests that
+    edit files or rebuild take a ``scratch_project`` instead and leave this one as the build left it.
     """
-    from tests.built_project import fresh_copy, run_make
+    from tests.built_project import shared_build
 
-    copy = fresh_copy(tmp_path_factory.mktemp("built"))
-    result = run_make(copy, "all")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return copy
+    return shared_build(tmp_path_factory)
+
+
+@pytest.fixture
+def scratch_project(built_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the built project, timestamps kept, so make sees it exactly as built."""
+    from tests.built_project import copy_built
+
+    return copy_built(built_project, tmp_path / "lsp")
 
 
 @pytest.fixture

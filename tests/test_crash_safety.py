@@ -21,8 +21,8 @@ import pytest
 
 from tests.built_project import DETERMINISTIC, run_make, snapshot
 
-# Every test that uses the session's built project runs on one xdist worker, which builds it once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+# The built project is made once per run and shared by every worker (tests/built_project.py).
+pytestmark = pytest.mark.slow
 
 OUTPUT_DIRS = ("data/processed", "analysis", "analysis/tables", "figures")
 
@@ -73,13 +73,13 @@ def _assert_no_partial_outputs(project: Path, reference: dict[str, bytes]) -> No
         assert temporary.name.startswith(".") and temporary.suffix == ".tmp"
 
 
-def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical(built_project, tmp_path):
-    project = built_project
+def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical(scratch_project, tmp_path):
+    project = scratch_project
     reference = snapshot(project)
     time.sleep(1.1)  # file systems with one-second timestamps
     (project / "pipeline/stages/validate.py").touch()  # everything from validate down reruns
     # An edit to the shared figure code, so every figure is redrawn too. It is a comment: the figures'
-    # bytes do not change, and the copy keeps it (restoring it would only cost another full redraw).
+    # bytes do not change.
     common = project / "pipeline/figures/common.py"
     common.write_bytes(common.read_bytes() + b"# edited by the crash test\n")
 
@@ -103,6 +103,3 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     after = snapshot(project)
     assert [path for path in DETERMINISTIC if after[path] != reference[path]] == []
     assert run_make(project, "-q", "all").returncode == 0
-    # The interrupted temporary files stay until `make clean`; later tests scan a tidy tree.
-    for temporary in _temporary_files(project):
-        temporary.unlink()

@@ -22,8 +22,8 @@ import pytest
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 
-# Every test that uses the session's built project runs on one xdist worker, which builds it once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+# The built project is made once per run and shared by every worker (tests/built_project.py).
+pytestmark = pytest.mark.slow
 
 # Columns holding a count of respondents (or of responding LSPs) that a published number rests on.
 BASE_COLUMNS = ("n", "n_a", "n_b", "n_smaller_group", "n_complete", "respondents", "lsps_responding")

@@ -1,6 +1,9 @@
 """End to end: `make all` in a copy of the project builds every output, then rebuilds only what changed.
 
-The built copy is the session's `built_project` (tests/conftest.py, tests/built_project.py).
+The built copy is the run's `built_project` (tests/conftest.py, tests/built_project.py), read-only; a test
+that edits files or rebuilds works on its own `scratch_project`, a copy with the build's timestamps, so the
+tests run on any worker in any order. Where a test asks only which rules are out of date, it asks make
+(`make -n`, which still remakes the generated makefiles and the config slices) instead of rebuilding.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.built_project import DETERMINISTIC, EXPECTED_OUTPUTS, fresh_copy, make_variable, run_make, snapshot
+from pipeline.stages import CHAIN
+from tests.built_project import DETERMINISTIC, EXPECTED_OUTPUTS, make_variable, run_make, snapshot
 
-# Every test that uses the session's built project runs on one xdist worker, which builds it once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+# The built project is made once per run and shared by every worker (tests/built_project.py).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,8 @@ def test_a_second_make_all_does_nothing(project):
     assert run_make(project, "-q", "all").returncode == 0
 
 
-def test_touching_one_stage_reruns_it_and_what_follows_only(project):
+def test_touching_one_stage_reruns_it_and_what_follows_only(scratch_project):
+    project = scratch_project
     time.sleep(1.1)  # file systems with one-second timestamps
     (project / "pipeline/stages/derive.py").touch()
     result = run_make(project, "all")
@@ -62,47 +67,41 @@ def test_touching_one_stage_reruns_it_and_what_follows_only(project):
     assert re.search(r"\b0 of \d+ figures out of date", result.stderr)
 
 
+def _would_run(project: Path) -> set[str]:
+    """The pipeline commands `make all` would run now (a dry run)."""
+    result = run_make(project, "-n", "all")
+    assert result.returncode == 0, result.stderr
+    return _commands_run(result.stdout)
+
+
 def _commands_run(make_output: str) -> set[str]:
     """The pipeline commands a make run executed, from the command lines it echoed."""
     return set(re.findall(r"-m pipeline (\S+)", make_output))
 
 
-def test_editing_the_study_vocabulary_reruns_every_stage_that_imports_it(project):
+def test_editing_the_study_vocabulary_reruns_every_stage_that_imports_it(scratch_project):
     """The old stale-output bug: the vocabulary (then pipeline/frame.py) was in neither the validate nor the
     analyse rule, so editing it left the validated data and the tables stale."""
+    project = scratch_project
+    assert _would_run(project) == set()
     time.sleep(1.1)
     module = project / "pipeline/study/vocabulary.py"
-    original = module.read_bytes()
-    module.write_bytes(original + b"# an edit that changes no name\n")
-    try:
-        result = run_make(project, "all")
-        assert result.returncode == 0, result.stderr
-        assert {"ingest", "validate", "derive", "analyse", "figures", "report"} <= _commands_run(
-            result.stdout
-        )
-    finally:
-        module.write_bytes(original)
-    assert run_make(project, "all").returncode == 0
+    module.write_bytes(module.read_bytes() + b"# an edit that changes no name\n")
+    assert {"ingest", "validate", "derive", "analyse", "figures", "report"} <= _would_run(project)
 
 
-def test_editing_one_figure_module_redraws_that_figure_only(project):
+def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
+    project = scratch_project
     time.sleep(1.1)
     module = project / "pipeline/figures/forest.py"
-    original = module.read_bytes()
-    module.write_bytes(original + b"# an edit that changes no number\n")
-    try:
-        result = run_make(project, "all")
-        assert result.returncode == 0, result.stderr
-        drawn = [line for line in result.stderr.splitlines() if "wrote figures/" in line]
-        assert len(drawn) == 1 and "figures/forest." in drawn[0]
-        assert "analyse" not in _commands_run(result.stdout)
-        assert run_make(project, "-q", "all").returncode == 0
-    finally:
-        module.write_bytes(original)
-    # Back to the original contents, which forest was not last drawn from: forest alone again.
+    module.write_bytes(module.read_bytes() + b"# an edit that changes no number\n")
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
-    assert "1 of 26 figures out of date" in result.stderr
+    drawn = [line for line in result.stderr.splitlines() if "wrote figures/" in line]
+    assert len(drawn) == 1 and "figures/forest." in drawn[0]
+    assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
+    assert "analyse" not in _commands_run(result.stdout)
+    assert run_make(project, "-q", "all").returncode == 0
 
 
 def stages_run(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -121,10 +120,11 @@ MATURITY_FIGURES = sorted(
 )
 
 
-def test_a_config_key_reruns_only_what_reads_it(project):
+def test_a_config_key_reruns_only_what_reads_it(scratch_project):
     """A new maturity.primary reruns analyse and the models and redraws the maturity figures only: ingest,
     validate, derive, nonresponse and measurement do not read it, and the tier figures show nothing that
     depends on it."""
+    project = scratch_project
     time.sleep(1.1)
     config = project / "config.yaml"
     original = config.read_text(encoding="utf-8")
@@ -132,32 +132,21 @@ def test_a_config_key_reruns_only_what_reads_it(project):
         "alternatives: [years_joint_working,", "alternatives: [development_stage,"
     )
     assert edited.count("years_joint_working") == original.count("years_joint_working")
+    # A comment in config.yaml reruns nothing but the report and the spreadsheets, which show the whole
+    # file (make is asked, not run).
+    config.write_text(original + "# a comment\n", encoding="utf-8")
+    assert _would_run(project) == {"report", "spreadsheets"}
+    time.sleep(1.1)
     config.write_text(edited, encoding="utf-8")
-    try:
-        result = run_make(project, "all")
-        assert result.returncode == 0, result.stderr
-        assert stages_run(result) == ["analyse", "models", "figures", "report", "spreadsheets"]
-        assert figures_drawn(result) == MATURITY_FIGURES
-        assert run_make(project, "-q", "all").returncode == 0
-    finally:
-        config.write_text(original, encoding="utf-8")
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
     assert stages_run(result) == ["analyse", "models", "figures", "report", "spreadsheets"]
     assert figures_drawn(result) == MATURITY_FIGURES
-    # A comment elsewhere in config.yaml reruns nothing but the report, which shows the whole file.
-    time.sleep(1.1)
-    config.write_text(original + "# a comment\n", encoding="utf-8")
-    try:
-        result = run_make(project, "all")
-        assert result.returncode == 0, result.stderr
-        assert stages_run(result) == ["report", "spreadsheets"]
-    finally:
-        config.write_text(original, encoding="utf-8")
-    assert run_make(project, "all").returncode == 0
+    assert run_make(project, "-q", "all").returncode == 0
 
 
-def test_registering_a_figure_draws_that_figure_only(project):
+def test_registering_a_figure_draws_that_figure_only(scratch_project):
+    project = scratch_project
     time.sleep(1.1)
     registry = project / "pipeline/study/outputs.py"
     original = registry.read_text(encoding="utf-8")
@@ -168,25 +157,24 @@ def test_registering_a_figure_draws_that_figure_only(project):
     )
     assert original.count(end) == 1
     registry.write_text(original.replace(end, added + end), encoding="utf-8")
-    try:
-        # The figure stage only: the report refuses a figure no section shows, as it should.
-        result = run_make(project, "figures")
-        assert result.returncode == 0, result.stderr
-        assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
-        assert figures_drawn(result) == ["barriers_again"]
-    finally:
-        registry.write_text(original, encoding="utf-8")
-        for path in (project / "figures").glob("*barriers_again*"):
-            path.unlink()
-    result = run_make(project, "all")
+    # The figure stage only: the report refuses a figure no section shows, as it should.
+    result = run_make(project, "figures")
     assert result.returncode == 0, result.stderr
-    assert figures_drawn(result) == []
+    assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
+    assert figures_drawn(result) == ["barriers_again"]
 
 
-def test_two_clean_copies_with_j1_and_j2_give_identical_bytes(project, tmp_path_factory):
-    """A second clean copy, built in parallel (-j2), against the first, built serially."""
-    second = fresh_copy(tmp_path_factory.mktemp("second"))
-    result = run_make(second, "-j2", "all")
+def test_a_serial_rebuild_of_everything_gives_the_bytes_of_the_parallel_build(scratch_project):
+    """The shared build ran with -j2 (tests/built_project.py); rebuild every stage here with -j1."""
+    project = scratch_project
+    reference = snapshot(project)
+    time.sleep(1.1)
+    (project / "pipeline/stages/ingest.py").touch()  # the first stage: everything after it reruns
+    common = project / "pipeline/figures/common.py"  # and every figure is redrawn (a comment: same bytes)
+    common.write_bytes(common.read_bytes() + b"# edited by the test\n")
+    result = run_make(project, "-j1", "all")
     assert result.returncode == 0, result.stdout + result.stderr
-    first, other = snapshot(project), snapshot(second)
-    assert [path for path in DETERMINISTIC if first[path] != other[path]] == []
+    assert set(CHAIN) <= _commands_run(result.stdout)
+    assert re.search(r"\b(\d+) of \1 figures out of date", result.stderr)
+    rebuilt = snapshot(project)
+    assert [path for path in DETERMINISTIC if rebuilt[path] != reference[path]] == []

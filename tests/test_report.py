@@ -221,12 +221,20 @@ def test_figures_are_embedded_at_screen_resolution_and_link_to_their_files(built
             assert (report_dir / link).resolve().exists(), link
 
 
-def test_screen_png_is_deterministic_and_smaller(figures):
-    first, width, height = screen_png(figures / "coverage.png")
-    second, *_ = screen_png(figures / "coverage.png")
+def test_screen_png_is_deterministic_and_smaller(figures, tmp_path):
+    first, width, height = screen_png(figures / "coverage.png", cache=None)
+    second, *_ = screen_png(figures / "coverage.png", cache=None)
     assert first == second
     assert (width, height) == (330, 220)
     assert Image.open(io.BytesIO(first)).size == (330, 220)
+    # The cache returns the same bytes and size, and a changed source misses it.
+    cache = tmp_path / "screen"
+    assert screen_png(figures / "coverage.png", cache=cache) == (first, 330, 220)
+    assert len(list(cache.iterdir())) == 1
+    assert screen_png(figures / "coverage.png", cache=cache) == (first, 330, 220)
+    _draw(figures, "coverage", size=(1200, 900))
+    assert screen_png(figures / "coverage.png", cache=cache)[1:] == (440, 330)
+    assert len(list(cache.iterdir())) == 2
 
 
 def test_no_python_repr_or_raw_value_reaches_a_table_cell(built):

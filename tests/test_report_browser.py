@@ -26,8 +26,8 @@ from pipeline.core.paths import PROJECT_ROOT
 from tests.browser import find_chromium, open_page_at
 from tests.built_project import make_variable
 
-# Every test that uses the session's built project runs on one xdist worker, which builds it once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+# The built project is made once per run and shared by every worker (tests/built_project.py).
+pytestmark = pytest.mark.slow
 
 REQUIRED = os.environ.get("REQUIRE_BROWSER") == "1"
 CHROMIUM = find_chromium()

@@ -159,5 +159,5 @@ def test_every_published_table_is_a_sheet_of_the_built_workbooks(built_project: 
 
 
 test_every_published_table_is_a_sheet_of_the_built_workbooks = pytest.mark.slow(
-    pytest.mark.xdist_group("built_project")(test_every_published_table_is_a_sheet_of_the_built_workbooks)
+    test_every_published_table_is_a_sheet_of_the_built_workbooks
 )

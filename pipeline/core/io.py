@@ -55,6 +55,11 @@ def write_text(target: Path, text: str) -> None:
         handle.write(text)
 
 
+def write_bytes(target: Path, data: bytes) -> None:
+    with atomic_open(target, "wb") as handle:
+        handle.write(data)
+
+
 def write_json(target: Path, payload: Any) -> None:
     """Write JSON with sorted keys and a final newline, so equal content gives equal bytes."""
     write_text(target, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")

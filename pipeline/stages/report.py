@@ -18,11 +18,13 @@ the same bytes.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import logging
 import os
 import re
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +37,8 @@ from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import run_stage, write_text
-from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS, relative_to_root
+from pipeline.core.io import run_stage, write_bytes, write_text
+from pipeline.core.paths import PROJECT_ROOT, WEIGHTING_VALIDATION_RESULTS, relative_to_root
 from pipeline.stages import report_inference
 from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
 from pipeline.study import display
@@ -961,11 +963,17 @@ def _svg_title(svg: Path) -> str | None:
     return " ".join(html_module.unescape(match.group(1)).split())
 
 
-def screen_png(png: Path) -> tuple[bytes, int, int]:
-    """The 300-dpi PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
+# Downscaling is most of the report's time; the result depends only on the source bytes and these
+# settings, so it is kept in make's bookkeeping folder, keyed by both, and a rebuild redoes only the
+# figures that changed. Change SCREEN_VERSION with the method.
+SCREEN_VERSION = 1
+SCREEN_CACHE = PROJECT_ROOT / ".make" / "screen"
+
+
+def _downscale(source_bytes: bytes) -> tuple[bytes, int, int]:
     from PIL import Image
 
-    with Image.open(png) as source:
+    with Image.open(io.BytesIO(source_bytes)) as source:
         image = source.convert("RGB")
     width = max(1, round(image.width * SCREEN_DPI / SOURCE_DPI))
     height = max(1, round(image.height * SCREEN_DPI / SOURCE_DPI))
@@ -974,6 +982,25 @@ def screen_png(png: Path) -> tuple[bytes, int, int]:
     buffer = io.BytesIO()
     small.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue(), width, height
+
+
+def screen_png(png: Path, cache: Path | None = SCREEN_CACHE) -> tuple[bytes, int, int]:
+    """The 300-dpi PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
+    source_bytes = png.read_bytes()
+    key = hashlib.sha256(f"{SCREEN_VERSION}:{SOURCE_DPI}:{SCREEN_DPI}:".encode() + source_bytes).hexdigest()
+    cached = None if cache is None else cache / f"{key}.png"
+    if cached is not None and cached.is_file():
+        data = cached.read_bytes()
+        width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR size
+        return data, width, height
+    data, width, height = _downscale(source_bytes)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(cached, data)
+        except OSError as error:  # a read-only checkout still builds the report, only slower
+            log.debug("screen-image cache not written: %s", error)
+    return data, width, height
 
 
 def _caption_lines(text: str) -> tuple[tuple[str, str], ...]:
