@@ -95,8 +95,8 @@ def snapshot(project: Path) -> dict[str, bytes]:
 def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `make -j2 all` per test run, whichever xdist worker asks first (the others wait on the lock).
 
-    Built in parallel, so that the serial rebuild in tests/test_make.py checks that -j1 and -j2 give the
-    same bytes without a third build.
+    Built in parallel, so that the serial rebuild in tests/test_crash_safety.py checks that -j1 and -j2
+    give the same bytes without another build.
     """
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):

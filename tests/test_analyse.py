@@ -10,6 +10,9 @@ from pipeline.study.disclosure import suppress
 from pipeline.survey import p_adjust_bh
 from tests.toy_survey import toy_analysis
 
+# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+pytestmark = pytest.mark.xdist_group("analyse")
+
 TIER_SHIFT = 1.0
 
 

@@ -29,6 +29,9 @@ from pipeline.study.vocabulary import INSTRUMENTS
 from tests.built_project import make_variable
 from tests.toy_survey import toy_validated
 
+# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+pytestmark = pytest.mark.xdist_group("figures")
+
 BASELINES = Path(__file__).parent / "figure_baselines"
 IMAGE_FIGURES = ("likert_standards_tier", "forest")
 # Mean absolute pixel difference (0-1 scale) allowed against a baseline: room for anti-aliasing

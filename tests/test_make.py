@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import CHAIN
-from tests.built_project import DETERMINISTIC, EXPECTED_OUTPUTS, make_variable, run_make, snapshot
+from tests.built_project import EXPECTED_OUTPUTS, make_variable, run_make
 
 # The built project is made once per run and shared by every worker (tests/built_project.py).
 pytestmark = pytest.mark.slow
@@ -162,19 +161,3 @@ def test_registering_a_figure_draws_that_figure_only(scratch_project):
     assert result.returncode == 0, result.stderr
     assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
     assert figures_drawn(result) == ["barriers_again"]
-
-
-def test_a_serial_rebuild_of_everything_gives_the_bytes_of_the_parallel_build(scratch_project):
-    """The shared build ran with -j2 (tests/built_project.py); rebuild every stage here with -j1."""
-    project = scratch_project
-    reference = snapshot(project)
-    time.sleep(1.1)
-    (project / "pipeline/stages/ingest.py").touch()  # the first stage: everything after it reruns
-    common = project / "pipeline/figures/common.py"  # and every figure is redrawn (a comment: same bytes)
-    common.write_bytes(common.read_bytes() + b"# edited by the test\n")
-    result = run_make(project, "-j1", "all")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert set(CHAIN) <= _commands_run(result.stdout)
-    assert re.search(r"\b(\d+) of \1 figures out of date", result.stderr)
-    rebuilt = snapshot(project)
-    assert [path for path in DETERMINISTIC if rebuilt[path] != reference[path]] == []

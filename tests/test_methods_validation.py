@@ -24,6 +24,9 @@ from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, mat
 from pipeline.synthetic.model import PlantedEffects, load_targets
 from pipeline.synthetic.simulate import calibrated_parameters, generate
 
+# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+pytestmark = pytest.mark.xdist_group("methods_validation")
+
 # Few simulations, so the bounds are loose; they still fail if the CI, the SE, the truth or the
 # grouping were wrong (a halved SE gives about 67% coverage, a sign error in the truth about 0% in
 # `planted`).

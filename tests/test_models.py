@@ -24,6 +24,9 @@ from pipeline.study.frame import read_frame
 from pipeline.survey.glm import svyglm
 from tests.toy_survey import toy_validated
 
+# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+pytestmark = pytest.mark.xdist_group("models")
+
 TIER_SHIFT = 1.0
 
 

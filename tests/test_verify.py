@@ -16,6 +16,9 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.study.frame import read_frame
 from tests.test_figures import toy_inputs, toy_workspace
 
+# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+pytestmark = pytest.mark.xdist_group("verify")
+
 # One figure of each kind of recomputation (estimates, Likert shares, differences, counts).
 CHECKED = (
     "challenge",
