@@ -213,6 +213,9 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     read["weighting_validation"] = read_table(WEIGHTING_VALIDATION_RESULTS)
     section = report_inference.nonresponse(read, config)
     assert "raked to the frame margins" in section["weighting"]
+    # The two variance corrections of the configuration are stated (R's calibrate() makes neither).
+    assert "degrees of freedom" in section["variance_corrections"]
+    assert "1 - 1/weight" in section["variance_corrections"]
     assert len(section["r_indicators"]) == 2 and all("R = " in s for s in section["r_indicators"])
     assert section["largest_change"].startswith(
         "The largest change calibration makes to a headline difference (synthetic data)"

@@ -212,11 +212,19 @@ def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
         w = d * (1 + x @ lam)
     unit_weight = pd.Series(w, index=units.index)
     rows = rows.assign(_w=rows["lsp_id"].map(unit_weight).to_numpy(dtype=float))
+    # The two variance settings of the weighting (docs/weighting.md), written out again here: the
+    # degrees-of-freedom factor (m - H) / (m - rank of the margins with the strata), and each LSP's own
+    # finite population correction 1 - 1/w.
+    strata = pd.get_dummies(rows.drop_duplicates("lsp_id")["_stratum"].astype(str)).to_numpy(dtype=float)
+    rank = np.linalg.matrix_rank(np.column_stack([x, strata]))
+    inflation = (d.size - strata.shape[1]) / (d.size - rank) if spec.variance_df_adjustment else 1.0
     rows.attrs["calibration"] = {
         "x": x,
         "d": d,
         "g": w / d,
         "unit": rows["lsp_id"].map({lsp: i for i, lsp in enumerate(units.index)}).to_numpy(),
+        "inflation": inflation,
+        "unit_fpc": spec.unit_fpc,
     }
     return rows
 
@@ -239,6 +247,13 @@ def _residualised(rows: pd.DataFrame, z: pd.Series) -> pd.Series:
 def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
     """Linearisation variance: PSU totals centred within strata, times f_h n_h / (n_h - 1), summed."""
     z = _residualised(rows, z)
+    cal = rows.attrs.get("calibration") or {}
+    finite = bool(rows["_finite"].iloc[0])
+    if finite and cal.get("unit_fpc"):
+        sampled = rows.groupby("_stratum")["_psu"].transform("nunique")
+        stratum_fpc = 1 - sampled / rows["_N"]
+        own = (1 - 1 / rows["_w"]).clip(lower=0)
+        z = z * np.sqrt(own / stratum_fpc.where(stratum_fpc > 0, 1.0)).where(stratum_fpc > 0, 1.0)
     totals = z.groupby([rows["_stratum"], rows["_psu"]]).sum()
     frame = totals.rename("z").reset_index()
     frame["centred"] = frame["z"] - frame.groupby("_stratum")["z"].transform("mean")
@@ -247,8 +262,9 @@ def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
     )
     population = rows.groupby("_stratum")["_N"].first()
     # Coordinators: without replacement within type; partners: LSPs with replacement (no correction).
-    f = (population - per_stratum["n"]) / population if rows["_finite"].iloc[0] else 1.0
-    return float((f * per_stratum["n"] / (per_stratum["n"] - 1) * per_stratum["ss"]).sum())
+    f = (population - per_stratum["n"]) / population if finite else 1.0
+    variance = float((f * per_stratum["n"] / (per_stratum["n"] - 1) * per_stratum["ss"]).sum())
+    return variance * cal.get("inflation", 1.0)
 
 
 def _mean_parts(rows: pd.DataFrame, y: pd.Series, domain: pd.Series) -> tuple[int, float, pd.Series]:

@@ -98,6 +98,8 @@ _WEIGHTING = {
     "trim": ((list, type(None)), True),
     "min_cell_respondents": (int, True, (1, None)),
     "bootstrap_replicates": (int, True, (2, None)),
+    "variance_df_adjustment": (bool, True),
+    "unit_fpc": (bool, True),
 }
 # Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
 WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
@@ -374,6 +376,8 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
         trim=trim,
         min_cell_respondents=section["min_cell_respondents"],
         bootstrap_replicates=section["bootstrap_replicates"],
+        variance_df_adjustment=section["variance_df_adjustment"],
+        unit_fpc=section["unit_fpc"],
         seed=seeds.get("weighting_bootstrap", 20080402),
     )
 

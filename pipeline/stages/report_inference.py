@@ -374,8 +374,28 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         f"{'JKn' if a == 'ratio_jkn' else 'bootstrap'}: {b}" for a, b in ratio_summary.columns
     ]
     ratio_summary = ratio_summary.reset_index()
+    corrections = [
+        text
+        for flag, text in (
+            (
+                spec.variance_df_adjustment,
+                "multiplied by (m - H) / (m - r) for the degrees of freedom the calibration constraints use",
+            ),
+            (
+                spec.unit_fpc,
+                "with each coordinator's own finite population correction 1 - 1/weight in place of its "
+                "authority type's",
+            ),
+        )
+        if flag
+    ]
     context: dict[str, Any] = {
         "weighting": spec.describe(),
+        "variance_corrections": (
+            " and ".join(corrections) + " (docs/weighting.md; R's calibrate() makes neither)"
+            if corrections
+            else ""
+        ),
         "merged": merged,
         "synthetic": synthetic,
         "min_cell": config.min_cell,

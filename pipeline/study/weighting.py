@@ -353,6 +353,8 @@ def calibrate_population(
                 # Far tighter than R's 1e-7, so the weights are fixed to 1e-12 and an independent
                 # recomputation (pipeline/verify.py, by iterative proportional fitting) agrees to 1e-9.
                 epsilon=1e-12,
+                df_adjust=spec.variance_df_adjustment,
+                unit_fpc=spec.unit_fpc,
             )
         except CalibrationError as error:
             raise PipelineError(f"{instrument} weights ({method}): {error}") from None

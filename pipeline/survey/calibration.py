@@ -65,9 +65,14 @@ class GregResiduals:
     unit: np.ndarray
     rows_per_unit: np.ndarray
     rows: np.ndarray
+    # The small-sample variance factor of `calibrate(..., df_adjust=True)`, 1 as in R.
+    inflation: float = 1.0
+    # Per unit, sqrt of its own finite population correction over its stratum's (`unit_fpc=True`).
+    unit_scale: np.ndarray | None = None
 
     def residualise(self, x: np.ndarray) -> np.ndarray:
-        """Return ``x`` (``(n, p)`` influence values) with the calibration's fitted part removed."""
+        """Return ``x`` (``(n, p)`` influence values) with the calibration's fitted part removed (and
+        scaled by ``sqrt(inflation)``, so the variance is multiplied by ``inflation``)."""
         z = np.zeros((self.scale.size, x.shape[1]))
         np.add.at(z, self.unit, x[self.rows])
         scaled = z / self.scale[:, None]
@@ -75,6 +80,10 @@ class GregResiduals:
         # Spread each unit's fitted part over its rows: only unit (and so PSU) totals enter the variance.
         out = x.copy()
         out[self.rows] -= (fitted / self.rows_per_unit[:, None])[self.unit]
+        if self.unit_scale is not None:
+            out[self.rows] *= self.unit_scale[self.unit][:, None]
+        if self.inflation != 1.0:
+            out[self.rows] *= np.sqrt(self.inflation)
         return out
 
 
@@ -436,6 +445,8 @@ def calibrate(
     rows: np.ndarray | None = None,
     epsilon: float = 1e-7,
     maxit: int = 50,
+    df_adjust: bool = False,
+    unit_fpc: bool = False,
 ) -> tuple[PreparedDesign, CalibrationSummary]:
     """Calibrate a design's weights to population totals (R: ``calibrate(design, formula, population)``).
 
@@ -455,6 +466,22 @@ def calibrate(
     rows
         Boolean mask of the rows to calibrate (e.g. one instrument's rows in a design of both); the
         other rows keep their weights and their influence values. ``None`` for all rows.
+    df_adjust
+        Multiply the calibrated variance by ``(m - H) / (m - r)``: ``m`` calibrated units, ``H`` strata
+        among them, ``r`` the rank of the calibration variables together with the stratum indicators.
+        The stratified variance already pays for the ``H`` stratum means; each further calibration
+        constraint is a regression coefficient estimated from the same units, and residuals from a fit
+        of ``r`` coefficients are ``(m - r) / (m - H)`` too small on average (the degrees-of-freedom
+        adjustment of survey regression software, e.g. SAS PROC SURVEYREG's ``VADJUST=DF``). R's
+        ``calibrate()`` does not make it (``False`` matches R).
+    unit_fpc
+        Give each unit its own finite population correction ``1 - 1/w`` (``w`` its calibrated weight,
+        the inverse of its estimated inclusion or response probability) in place of its stratum's
+        ``1 - n_h/N_h``. The stratum's correction assumes every unit of the stratum was equally likely
+        to be observed; calibration says they were not, and units with large weights then carry more
+        of the variance than the stratum's average correction allows (with probabilities 0.3 and 0.7
+        in one stratum the SE is about 12% too small). With the design's own weights ``N_h/n_h`` the
+        two are the same. A design without an fpc is left as it is; ``False`` matches R.
 
     Returns
     -------
@@ -486,10 +513,37 @@ def calibrate(
         unit=codes,
         rows_per_unit=np.bincount(codes).astype(float),
         rows=positions,
+        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust else 1.0,
+        unit_scale=_unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None,
     )
     weights = design.weights.copy()
     weights[positions] *= g[codes]
     return _with_weights(design, weights, entry), summary
+
+
+def _unit_fpc_scale(
+    design: PreparedDesign, unit_rows: np.ndarray, unit_weights: np.ndarray
+) -> np.ndarray | None:
+    """sqrt((1 - 1/w) / (1 - n_h/N_h)) per unit, for `calibrate`'s ``unit_fpc``; None without an fpc."""
+    stratum_fpc = design.fpc_factor[design.stratum[unit_rows]]
+    if np.all(stratum_fpc == 1.0):
+        return None
+    own = np.clip(1.0 - 1.0 / unit_weights, 0.0, 1.0)
+    # A stratum taken whole has no variance whatever the scale; leave it at 1.
+    return np.where(stratum_fpc > 0, np.sqrt(own / np.where(stratum_fpc > 0, stratum_fpc, 1.0)), 1.0)
+
+
+def _df_inflation(unit_x: np.ndarray, unit_stratum: np.ndarray) -> float:
+    """``(m - H) / (m - r)`` of `calibrate`'s ``df_adjust`` (see there)."""
+    m = unit_x.shape[0]
+    strata = pd.factorize(unit_stratum)[0]
+    n_strata = int(strata.max()) + 1
+    indicators = np.zeros((m, n_strata))
+    indicators[np.arange(m), strata] = 1.0
+    rank = int(np.linalg.matrix_rank(np.hstack([unit_x, indicators])))
+    if m - rank < 1:
+        raise CalibrationError(f"{m} units cannot carry {rank} calibration constraints and strata")
+    return (m - n_strata) / (m - rank)
 
 
 def _cells(

@@ -210,6 +210,88 @@ def test_calibration_changes_the_se_not_just_the_weights():
     assert svymean(cal, "score").se != pytest.approx(svymean(plain, "score").se, rel=1e-3)
 
 
+@pytest.mark.parametrize("calfun", ["linear", "raking"])
+def test_the_df_adjustment_scales_rs_variance_by_units_less_strata_over_units_less_constraints(calfun):
+    design = SurveyDesign(strata="authority_type", fpc="N_h").prepare(coordinators())
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    as_r = calibrate(design, x, totals, calfun=calfun)[0]
+    adjusted = calibrate(design, x, totals, calfun=calfun, df_adjust=True)[0]
+    np.testing.assert_array_equal(adjusted.weights, as_r.weights)
+    m = design.n
+    strata = coordinators()["authority_type"].nunique()
+    indicators = pd.get_dummies(coordinators()["authority_type"]).to_numpy(float)
+    rank = np.linalg.matrix_rank(np.hstack([x, indicators]))
+    # authority type and region margins: the type indicators are in x, so r = rank(x) > H.
+    assert rank == np.linalg.matrix_rank(x) and rank > strata
+    factor = (m - strata) / (m - rank)
+    for y in Y:
+        assert svymean(adjusted, y).estimate == svymean(as_r, y).estimate
+        assert svymean(adjusted, y).se ** 2 == pytest.approx(factor * svymean(as_r, y).se ** 2, rel=1e-12)
+
+
+def test_the_df_adjustment_at_lsp_level_counts_lsps_not_partners():
+    design = SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type").prepare(
+        partners().reset_index(drop=True)
+    )
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    as_r = calibrate(design, x, totals, unit="lsp_id")[0]
+    adjusted = calibrate(design, x, totals, unit="lsp_id", df_adjust=True)[0]
+    lsps = design.data.drop_duplicates("lsp_id")
+    ux = x[lsps.index.to_numpy()]
+    m, strata = len(lsps), lsps["authority_type"].nunique()
+    factor = (m - strata) / (m - np.linalg.matrix_rank(ux))
+    for y in ("item_bin", "item_ord"):
+        assert svymean(adjusted, y).se ** 2 == pytest.approx(factor * svymean(as_r, y).se ** 2, rel=1e-12)
+
+
+def test_the_df_adjustment_refuses_more_constraints_than_units():
+    # One coordinator per joint cell: 15 units, 15 constraints, nothing left to estimate a variance from.
+    few = coordinators().groupby(["authority_type", "region"]).head(1).reset_index(drop=True)
+    design = SurveyDesign(strata="authority_type", fpc="N_h").prepare(few)
+    x, totals, _ = margin_matrix(design.data, population(), JOINT)
+    with pytest.raises(CalibrationError):
+        calibrate(design, x, totals, df_adjust=True)
+
+
+def test_the_unit_fpc_is_the_strata_fpc_under_the_design_weights_and_one_minus_one_over_w_after():
+    design = SurveyDesign(strata="authority_type", fpc="N_h").prepare(coordinators())
+    # Calibrating to the strata counts alone leaves the weights N_h/n_h: the two corrections agree.
+    strata_only, totals, _ = margin_matrix(design.data, population(), [["authority_type"]])
+    same = calibrate(design, strata_only, totals, unit_fpc=True)[0]
+    as_r = calibrate(design, strata_only, totals)[0]
+    for y in Y:
+        assert svymean(same, y).se == pytest.approx(svymean(as_r, y).se, rel=1e-10)
+    # After calibration to type and region, each unit's correction is 1 - 1/w: the variance is the
+    # stratified one of the residualised influence values scaled by sqrt((1 - 1/w) / (1 - n_h/N_h)).
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    calibrated = calibrate(design, x, totals)[0]
+    own = calibrate(design, x, totals, unit_fpc=True)[0]
+    data = coordinators()
+    n_h = data.groupby("authority_type")["authority_type"].transform("size").to_numpy(float)
+    scale = np.sqrt((1 - 1 / calibrated.weights) / (1 - n_h / data["N_h"].to_numpy(float)))
+    for y in ("score",):  # complete, so the influence values are simple to write out
+        values = data[y].to_numpy(float)
+        influence = calibrated.weights * (values - svymean(calibrated, y).estimate) / calibrated.weights.sum()
+        residual = calibrated.calibrated_influence(influence[:, None])[:, 0] * scale
+        frame = pd.DataFrame({"h": data["authority_type"], "z": residual, "N": data["N_h"]})
+        expected = sum(
+            (1 - len(g) / g["N"].iloc[0]) * len(g) / (len(g) - 1) * ((g["z"] - g["z"].mean()) ** 2).sum()
+            for _, g in frame.groupby("h")
+        )
+        assert svymean(own, y).se ** 2 == pytest.approx(expected, rel=1e-10)
+        assert svymean(own, y).se != pytest.approx(svymean(calibrated, y).se, rel=1e-3)
+
+
+def test_the_unit_fpc_leaves_a_design_without_an_fpc_alone():
+    design = SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type").prepare(
+        partners().reset_index(drop=True)
+    )
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    as_r = calibrate(design, x, totals, unit="lsp_id")[0]
+    own = calibrate(design, x, totals, unit="lsp_id", unit_fpc=True)[0]
+    assert svymean(own, "item_bin").se == svymean(as_r, "item_bin").se
+
+
 def test_calibrated_weights_meet_the_margins():
     cal = coordinator_design("joint_raking")
     totals = (
