@@ -82,9 +82,9 @@ def _coefficient(fit: Any, effect: str) -> dict[str, float]:
     }
 
 
-def _fit(design, column: str, terms, family: str = "gaussian") -> Any | None:
+def _fit(design, column: str, terms, family: str = "gaussian", df_adjust: bool = False) -> Any | None:
     try:
-        return svyglm(design, column, list(terms), family=family)
+        return svyglm(design, column, list(terms), family=family, df_adjust=df_adjust)
     except (SurveyDesignError, np.linalg.LinAlgError):
         return None
 
@@ -117,7 +117,8 @@ def simulate_once(
         descriptive = narrow(DESIGNS[instrument], sample[instrument], columns)
         for outcome, family, column in outcomes:
             census = _fit(census_design, column, ADJUSTED_TERMS, family)
-            adjusted = _fit(analytic, column, ADJUSTED_TERMS, family)
+            # As the models stage fits it (config models.variance_df_adjustment).
+            adjusted = _fit(analytic, column, ADJUSTED_TERMS, family, config.model_df_adjustment)
             if census is None or adjusted is None:
                 continue
             for effect in EFFECTS:

@@ -108,6 +108,7 @@ _MODELS = {
     # Rubin's rules need a between-imputation variance: two imputations at least.
     "imputations": (int, True, (2, 1000)),
     "imputation_seed": (int, True, (0, 2**32 - 1)),
+    "variance_df_adjustment": (bool, True),
 }
 _PRIMARY_TEST = {"instrument": (str, True), "outcome": (str, True)}
 # The two headlines, each with one pre-specified primary test (docs/models.md).
@@ -123,6 +124,7 @@ DEFAULT_MODELS = {
     },
     "imputations": 20,
     "imputation_seed": 20090501,
+    "variance_df_adjustment": True,
 }
 SECTIONS = {
     "config": _TOP_LEVEL,
@@ -192,6 +194,7 @@ class Config:
     primary_tests: tuple[PrimaryTest, ...] = ()
     imputations: int = DEFAULT_MODELS["imputations"]
     imputation_seed: int = DEFAULT_MODELS["imputation_seed"]
+    model_df_adjustment: bool = DEFAULT_MODELS["variance_df_adjustment"]
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -400,6 +403,7 @@ def _parse_models(models: Any) -> dict[str, Any]:
         "primary_tests": tuple(tests),
         "imputations": models["imputations"],
         "imputation_seed": models["imputation_seed"],
+        "model_df_adjustment": models["variance_df_adjustment"],
     }
 
 

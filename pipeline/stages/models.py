@@ -200,10 +200,18 @@ def narrow(design: SurveyDesign, data: pd.DataFrame, columns: Iterable[str]) -> 
     return design.prepare(data[keep].reset_index(drop=True))
 
 
-def _fit(design: PreparedDesign, outcome: ModelOutcome, terms: tuple[str, ...], start: Any = None) -> Any:
+def _fit(
+    design: PreparedDesign,
+    outcome: ModelOutcome,
+    terms: tuple[str, ...],
+    start: Any = None,
+    df_adjust: bool = False,
+) -> Any:
     if outcome.family == "ordinal":
-        return svyolr(design, outcome.column, list(terms), hessian="analytic", start=start)
-    return svyglm(design, outcome.column, list(terms), family=outcome.family)
+        return svyolr(
+            design, outcome.column, list(terms), hessian="analytic", start=start, df_adjust=df_adjust
+        )
+    return svyglm(design, outcome.column, list(terms), family=outcome.family, df_adjust=df_adjust)
 
 
 def _fit_rows(design: PreparedDesign, fit: GLMFit | OrdinalFit, terms: tuple[str, ...]) -> np.ndarray:
@@ -247,9 +255,15 @@ def effect_row(fit: GLMFit | OrdinalFit, effect: str, df: float) -> dict[str, fl
 
 
 def fit_instrument(
-    design: SurveyDesign, data: pd.DataFrame, outcomes: list[ModelOutcome], instrument: str, inference: str
+    design: SurveyDesign,
+    data: pd.DataFrame,
+    outcomes: list[ModelOutcome],
+    instrument: str,
+    inference: str,
+    df_adjust: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, GLMFit]]]:
-    """Every outcome's marginal, adjusted and interaction models for one instrument.
+    """Every outcome's marginal, adjusted and interaction models for one instrument (``df_adjust``:
+    the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``).
 
     Returns the effect rows, the interaction test rows, and the adjusted gaussian fits by effect
     model (for the joint tests across the scales).
@@ -279,7 +293,11 @@ def fit_instrument(
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", RuntimeWarning)
                     fit = _fit(
-                        prepared, outcome, terms, starts.get(key) if outcome.family == "ordinal" else None
+                        prepared,
+                        outcome,
+                        terms,
+                        starts.get(key) if outcome.family == "ordinal" else None,
+                        df_adjust,
                     )
                 for warning in caught:
                     # Near-separation (e.g. no one in a region disagreeing): the fit is kept, and said so.
@@ -602,8 +620,11 @@ def partner_imputation(
             )
             fits_by_imputation.append(prepared)
         for outcome in outcomes:
-            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS))
-            mi = [svyglm(p, outcome.column, list(ADJUSTED_TERMS)) for p in fits_by_imputation]
+            adjust = config.model_df_adjustment
+            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
+            mi = [
+                svyglm(p, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust) for p in fits_by_imputation
+            ]
             for effect in EFFECTS:
                 name = EFFECTS[effect][1]
                 common = {
@@ -662,7 +683,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         rows = populations[instrument]
         outcomes = model_outcomes(codebook, instrument)
         fitted, tests, gaussian = fit_instrument(
-            ANALYTIC_DESIGNS[instrument], rows, outcomes, instrument, "analytic"
+            ANALYTIC_DESIGNS[instrument], rows, outcomes, instrument, "analytic", config.model_df_adjustment
         )
         effect_rows += fitted
         test_rows += tests

@@ -187,6 +187,7 @@ def svyglm(
     domain: ArrayLike | None = None,
     tol: float = 1e-12,
     max_iter: int = 100,
+    df_adjust: bool = False,
 ) -> GLMFit:
     """Survey-weighted GLM with design-based covariance (R: ``svyglm(y ~ terms, des, family)``).
 
@@ -208,6 +209,13 @@ def svyglm(
         IRLS stops when the largest change in the linear predictor is below this.
     max_iter
         IRLS iteration limit.
+    df_adjust
+        Multiply the design-based covariance by the design's degrees of freedom over the residual
+        degrees of freedom (``degf / df_residual``): the estimating equations' residuals come from a fit
+        of every coefficient to the same PSUs and are that much too small on average (the
+        degrees-of-freedom adjustment of survey regression software, e.g. SAS PROC SURVEYREG's
+        ``VADJUST=DF``). The influence values carry it too (scaled by its square root), so tests built
+        from them agree. R's ``svyglm`` does not make it (``False`` matches R).
 
     Returns
     -------
@@ -253,19 +261,34 @@ def svyglm(
     infl = np.zeros((design.n, x.shape[1]))
     # Score contribution x_i w_i (y_i - mu_i) for both families (identity and canonical logit).
     infl[present] = (x * (w * (y - mu))[:, None]) @ ainv
-    var = design.variance(infl, present)
     names = list(mm.names)
+    df_residual = design.degf(present) + 1 - len(names)
+    if df_adjust:
+        infl *= np.sqrt(df_adjustment(design.degf(present), df_residual))
+    var = design.variance(infl, present)
     return GLMFit(
         family=family,
         coefficients=pd.Series(beta, index=names, dtype=float),
         vcov=pd.DataFrame(var, index=names, columns=names),
         se=pd.Series(np.sqrt(np.diag(var)), index=names),
-        df_residual=design.degf(present) + 1 - len(names),
+        df_residual=df_residual,
         n=int(present.sum()),
         terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},
         influence=infl,
         converged=converged,
     )
+
+
+def df_adjustment(design_df: float, residual_df: float) -> float:
+    """``design_df / residual_df``, the variance factor of ``df_adjust`` (1 for an infinite df)."""
+    if not np.isfinite(design_df):
+        return 1.0
+    if residual_df < 1:
+        raise SurveyDesignError(
+            f"{design_df:g} design degrees of freedom leave {residual_df:g} for the residuals: too many "
+            "coefficients for the PSUs"
+        )
+    return float(design_df / residual_df)
 
 
 def _binomial_deviance(y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:

@@ -21,6 +21,7 @@ from scipy.special import expit
 
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
+from pipeline.survey.glm import df_adjustment
 from pipeline.survey.terms import level_label, model_matrix, term_columns
 
 # R's svyolr puts the outer cut points at -100 and 100 rather than at infinity.
@@ -276,6 +277,7 @@ def svyolr(
     domain: ArrayLike | None = None,
     hessian: Literal["r", "analytic"] = "r",
     start: OrdinalFit | None = None,
+    df_adjust: bool = False,
 ) -> OrdinalFit:
     """Weighted proportional-odds regression with design-based SEs (R: ``svyolr``).
 
@@ -303,6 +305,9 @@ def svyolr(
     start
         A previous fit to start from (a warm start across items or imputations): its slopes
         and cut points are used when the names match, else the null model's cut points.
+    df_adjust
+        As `pipeline.survey.glm.svyglm`: the covariance (and the influence values) times
+        ``degf / df_residual``; ``False`` matches R's ``svyolr``.
 
     Returns
     -------
@@ -361,6 +366,9 @@ def svyolr(
     vm = amat @ np.linalg.pinv(h_theta) @ amat.T
     infl = np.zeros((design.n, pc + problem.q))
     infl[present] = problem.scores(par) @ vm
+    df_residual = design.degf(present) - pc
+    if df_adjust:
+        infl *= np.sqrt(df_adjustment(design.degf(present), df_residual))
     var = design.variance(infl, present)
 
     all_names = names + zeta_names
@@ -370,7 +378,7 @@ def svyolr(
         vcov=pd.DataFrame(var, index=all_names, columns=all_names),
         se=pd.Series(np.sqrt(np.diag(var)), index=all_names),
         deviance=float(2 * problem.nll(par) / problem.w.mean()),
-        df_residual=design.degf(present) - pc,
+        df_residual=df_residual,
         n=int(present.sum()),
         converged=converged,
         terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},

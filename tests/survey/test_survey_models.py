@@ -170,3 +170,36 @@ def test_misuse_is_refused():
     fit = svyglm(d, "score", ["tier"])
     with pytest.raises(SurveyDesignError, match="not in the model"):
         term_test(fit, "region")
+
+
+@pytest.mark.parametrize("family", ["gaussian", "quasibinomial", "ordinal"])
+def test_the_df_adjustment_scales_the_covariance_by_design_df_over_residual_df(family):
+    d = design("coord_analytic")
+    terms = ["tier", "region"]
+    if family == "ordinal":
+        as_r, adjusted = (svyolr(d, "item_ord", terms, df_adjust=a) for a in (False, True))
+    else:
+        response = "score" if family == "gaussian" else "item_bin"
+        as_r, adjusted = (svyglm(d, response, terms, family=family, df_adjust=a) for a in (False, True))
+    present = np.any(as_r.influence != 0, axis=1)
+    factor = d.degf(present) / as_r.df_residual
+    # Region has three levels and tier two: every fit spends its coefficients from the same PSUs.
+    assert factor > 1 and adjusted.df_residual == as_r.df_residual
+    np.testing.assert_array_equal(adjusted.coefficients, as_r.coefficients)
+    np.testing.assert_allclose(adjusted.vcov.to_numpy(), factor * as_r.vcov.to_numpy(), rtol=1e-12)
+    # Tests built from the influence values (the stacked joint test) see the same covariance.
+    np.testing.assert_allclose(
+        d.variance(adjusted.influence, present), adjusted.vcov.to_numpy(), rtol=1e-12, atol=1e-15
+    )
+
+
+def test_the_df_adjustment_refuses_a_fit_with_no_residual_df():
+    few = coordinators_with_weights().groupby("authority_type").head(3).reset_index(drop=True)
+    noise = np.random.default_rng(4).standard_normal((len(few), 10))
+    few = few.assign(**{f"x{j}": noise[:, j] for j in range(10)})
+    d = SurveyDesign(weights="w", strata="authority_type").prepare(few)
+    # 15 PSUs in 5 strata: 10 design df; an intercept and 10 slopes leave none for the residuals.
+    terms = [f"x{j}" for j in range(10)]
+    assert svyglm(d, "score", terms).df_residual == 0
+    with pytest.raises(SurveyDesignError, match="too many coefficients"):
+        svyglm(d, "score", terms, df_adjust=True)
