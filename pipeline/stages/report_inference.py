@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.config import Config
-from pipeline.stages.report_tables import auto_table
+from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
 
@@ -321,7 +321,7 @@ def _largest_change(sensitivity: pd.DataFrame, synthetic: str) -> str:
     weighting = str(largest["weighting"]).replace("_", " ")
     return (
         f"The largest change calibration makes to a headline difference{synthetic}: "
-        f"{display.instrument_name(largest['instrument']).lower()}, {largest['item']}, "
+        f"{largest['instrument']}s, {words(largest['item'])}, "
         f"{largest['quantity']}, {display.number(largest['change_from_type_only'], 3)} on the 1-5 scale "
         f"under {weighting} weights (type-only "
         f"{display.number(largest['estimate'] - largest['change_from_type_only'], 3)}, {weighting} "
