@@ -60,14 +60,12 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 DOCS_START = "<!-- results:start (written by make bench) -->"
 DOCS_END = "<!-- results:end -->"
 
+sys.path.insert(0, str(ROOT))
+from pipeline.stages import CHAIN  # noqa: E402  (the chain declared once; that package imports nothing)
+
 # The stage commands the Makefile runs, in order (checked against the copy's Makefile).
-STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ingest", ("-m", "pipeline", "ingest")),
-    ("validate", ("-m", "pipeline", "validate")),
-    ("derive", ("-m", "pipeline", "derive")),
-    ("analyse", ("-m", "pipeline", "analyse")),
-    ("figures", ("-m", "pipeline", "figures", "--stale-only")),
-    ("report", ("-m", "pipeline", "report")),
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (name, ("-m", "pipeline", name, *(("--stale-only",) if name == "figures" else ()))) for name in CHAIN
 )
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 # The module of each stage whose imports make the floor (the figure stage imports plotnine through the
