@@ -60,15 +60,20 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 # a screen and light enough that 25 figures stay well under 3 MB.
 SOURCE_DPI, SCREEN_DPI = 300, 110
 ALPHA = 0.05
-TABLE_NAMES = (
-    "estimates",
-    "comparisons",
-    "maturity_sensitivity",
-    "power",
-    "scale_reliability",
-    "published_vs_reproduced",
-    *report_inference.PRIMARY_TABLES,
-    *(name for name in report_inference.NONRESPONSE_TABLES if name != "comparisons"),
+# The analysis tables, then those the inference sections read (a name two of them read is read once).
+TABLE_NAMES = tuple(
+    dict.fromkeys(
+        (
+            "estimates",
+            "comparisons",
+            "maturity_sensitivity",
+            "power",
+            "scale_reliability",
+            "published_vs_reproduced",
+            *report_inference.PRIMARY_TABLES,
+            *report_inference.NONRESPONSE_TABLES,
+        )
+    )
 )
 DIFFERENCE_TEST = "difference (design-based t)"
 # The groups compared, as analyse labels them: (comparison level, first group, second group).

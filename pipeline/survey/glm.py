@@ -262,9 +262,10 @@ def svyglm(
     # Score contribution x_i w_i (y_i - mu_i) for both families (identity and canonical logit).
     infl[present] = (x * (w * (y - mu))[:, None]) @ ainv
     names = list(mm.names)
-    df_residual = design.degf(present) + 1 - len(names)
+    design_df = design.degf(present)
+    df_residual = design_df + 1 - len(names)
     if df_adjust:
-        infl *= np.sqrt(df_adjustment(design.degf(present), df_residual))
+        infl *= np.sqrt(df_adjustment(design_df, df_residual))
     var = design.variance(infl, present)
     return GLMFit(
         family=family,

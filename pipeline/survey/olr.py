@@ -366,9 +366,10 @@ def svyolr(
     vm = amat @ np.linalg.pinv(h_theta) @ amat.T
     infl = np.zeros((design.n, pc + problem.q))
     infl[present] = problem.scores(par) @ vm
-    df_residual = design.degf(present) - pc
+    design_df = design.degf(present)
+    df_residual = design_df - pc
     if df_adjust:
-        infl *= np.sqrt(df_adjustment(design.degf(present), df_residual))
+        infl *= np.sqrt(df_adjustment(design_df, df_residual))
     var = design.variance(infl, present)
 
     all_names = names + zeta_names
