@@ -171,7 +171,7 @@ clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
-		analysis/model_validation.*
+		analysis/model_validation.* analysis/weighting_validation.* .make/screen
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
