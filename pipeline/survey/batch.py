@@ -67,21 +67,21 @@ def _column_variances(design: PreparedDesign, influence: np.ndarray, present: np
             [design.variance(influence[:, j], present[:, j])[0, 0] for j in range(influence.shape[1])]
         )
     # With no lonely stratum, the diagonal of design.variance is a per-stratum centred sum of squares.
-    totals = design.psu_totals(design.calibrated_influence(influence))
+    calibrated = design.calibrated_influence(influence)
+    totals = design.psu_totals(calibrated)
     h = design.psu_stratum
-    stratum_totals = np.zeros((design.n_psu.size, influence.shape[1]))
-    np.add.at(stratum_totals, h, totals)
-    centred = totals - (stratum_totals / design.n_psu[:, None])[h]
+    centred = totals - (design.stratum_totals(totals) / design.n_psu[:, None])[h]
     scale = design.fpc_factor * design.n_psu / np.maximum(design.n_psu - 1, 1)
     scale = np.where(design.fpc_factor < 1e-7, 0.0, scale)
-    return (scale[h][:, None] * centred**2).sum(axis=0)
+    variances = (scale[h][:, None] * centred**2).sum(axis=0)
+    within = design.within_psu_terms(calibrated)
+    return variances if within is None else variances + (within**2).sum(axis=0)
 
 
 def _present_psu_minus_strata(design: PreparedDesign, present: np.ndarray) -> np.ndarray:
     """R's ``degf`` of each column's present rows: distinct PSUs minus distinct strata."""
     psu_reached = design.psu_totals(present.astype(float)) > 0
-    strata_reached = np.zeros((design.n_psu.size, present.shape[1]))
-    np.add.at(strata_reached, design.psu_stratum, psu_reached.astype(float))
+    strata_reached = design.stratum_totals(psu_reached.astype(float))
     return psu_reached.sum(axis=0) - (strata_reached > 0).sum(axis=0)
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 
@@ -51,6 +52,13 @@ class CalibrationError(SurveyDesignError):
 # ---------------------------------------------------------------------------------------------- records
 
 
+def _indicator(codes: np.ndarray, groups: int) -> sparse.csr_matrix:
+    """``(groups, len(codes))`` 0/1 matrix: its product with row values sums them by group (np.add.at
+    does the same an order of magnitude slower)."""
+    rows = np.asarray(codes, dtype=np.int64)
+    return sparse.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(groups, rows.size))
+
+
 @dataclass(frozen=True, eq=False)
 class GregResiduals:
     """R's ``greg_calibration`` entry: influence values become residuals on the calibration variables.
@@ -69,21 +77,40 @@ class GregResiduals:
     inflation: float = 1.0
     # Per unit, sqrt of its own finite population correction over its stratum's (`unit_fpc=True`).
     unit_scale: np.ndarray | None = None
+    _unit_sum: sparse.csr_matrix = dataclasses.field(init=False, repr=False)
+    _one_row_per_unit: bool = dataclasses.field(init=False, repr=False)
+    _row_factor: np.ndarray | None = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_unit_sum", _indicator(self.unit, self.scale.size))
+        one_row = self.unit.size == self.scale.size and bool(np.all(self.unit == np.arange(self.unit.size)))
+        object.__setattr__(self, "_one_row_per_unit", one_row)
+        factor = np.full(self.unit.size, np.sqrt(self.inflation))
+        if self.unit_scale is not None:
+            factor = factor * self.unit_scale[self.unit]
+        trivial = self.unit_scale is None and self.inflation == 1.0
+        object.__setattr__(self, "_row_factor", None if trivial else factor)
 
     def residualise(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (``(n, p)`` influence values) with the calibration's fitted part removed (and
         scaled by ``sqrt(inflation)``, so the variance is multiplied by ``inflation``)."""
-        z = np.zeros((self.scale.size, x.shape[1]))
-        np.add.at(z, self.unit, x[self.rows])
+        whole = self.rows.size == x.shape[0] and bool(self.rows[-1] == x.shape[0] - 1)
+        # rows is sorted and unique, so covering every row means it is 0 .. n-1.
+        calibrated = x if whole else x[self.rows]
+        z = calibrated if self._one_row_per_unit else np.asarray(self._unit_sum @ calibrated)
         scaled = z / self.scale[:, None]
         fitted = self.basis @ (self.basis.T @ scaled) * self.scale[:, None]
-        # Spread each unit's fitted part over its rows: only unit (and so PSU) totals enter the variance.
+        # Spread each unit's fitted part evenly over its rows: a unit-level constant, it leaves the rows'
+        # spread within the unit (a second stage's variance) as it was.
+        if not self._one_row_per_unit:
+            fitted = (fitted / self.rows_per_unit[:, None])[self.unit]
+        result = calibrated - fitted
+        if self._row_factor is not None:
+            result *= self._row_factor[:, None]
+        if whole:
+            return result
         out = x.copy()
-        out[self.rows] -= (fitted / self.rows_per_unit[:, None])[self.unit]
-        if self.unit_scale is not None:
-            out[self.rows] *= self.unit_scale[self.unit][:, None]
-        if self.inflation != 1.0:
-            out[self.rows] *= np.sqrt(self.inflation)
+        out[self.rows] = result
         return out
 
 
@@ -98,8 +125,9 @@ class PostStratumCentring:
     def residualise(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` less each post-stratum's old-weighted mean of ``x / w``, times ``w``."""
         n_cells = int(self.cell.max()) + 1
-        numerator = np.zeros((n_cells, x.shape[1]))
-        np.add.at(numerator, self.cell, x * (self.old_weights / self.weights)[:, None])
+        numerator = np.asarray(
+            _indicator(self.cell, n_cells) @ (x * (self.old_weights / self.weights)[:, None])
+        )
         denominator = np.bincount(self.cell, weights=self.old_weights, minlength=n_cells)
         means = numerator / denominator[:, None]
         return x - means[self.cell] * self.weights[:, None]
@@ -111,17 +139,18 @@ class RakingProjection:
 
     cells: tuple[np.ndarray, ...]
     weights: tuple[np.ndarray, ...]
+    _sums: tuple[sparse.csr_matrix, ...] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sums", tuple(_indicator(cell, int(cell.max()) + 1) for cell in self.cells))
 
     def residualise(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` after R's ten sweeps of ``x - w * ave(x / w, margin)`` over the margins."""
         x = x.copy()
         for _ in range(_RAKE_VARIANCE_SWEEPS):
-            for cell, w in zip(self.cells, self.weights, strict=True):
-                n_cells = int(cell.max()) + 1
-                counts = np.bincount(cell, minlength=n_cells)
-                sums = np.zeros((n_cells, x.shape[1]))
-                np.add.at(sums, cell, x / w[:, None])
-                x = x - w[:, None] * (sums / counts[:, None])[cell]
+            for cell, w, sums in zip(self.cells, self.weights, self._sums, strict=True):
+                counts = np.bincount(cell, minlength=sums.shape[0])
+                x = x - w[:, None] * (np.asarray(sums @ (x / w[:, None])) / counts[:, None])[cell]
         return x
 
 
@@ -214,12 +243,13 @@ def margin_matrix(
         cols = list(margin)
         sample_cell = cell_codes(sample, cols)
         pop_counts = cell_codes(population, cols).value_counts().sort_index()
-        absent = sorted(set(sample_cell) - set(pop_counts.index))
+        in_sample = set(pd.unique(sample_cell))
+        absent = sorted(in_sample - set(pop_counts.index))
         if absent:
             raise CalibrationError(
                 f"margin {'|'.join(cols)}: sample cell {absent[0]!r} is not in the population"
             )
-        empty = [c for c in pop_counts.index if c not in set(sample_cell)]
+        empty = [c for c in pop_counts.index if c not in in_sample]
         if empty:
             raise CalibrationError(
                 f"margin {'|'.join(cols)}: population cell {empty[0]!r} has no respondent; "
@@ -481,7 +511,8 @@ def calibrate(
         to be observed; calibration says they were not, and units with large weights then carry more
         of the variance than the stratum's average correction allows (with probabilities 0.3 and 0.7
         in one stratum the SE is about 12% too small). With the design's own weights ``N_h/n_h`` the
-        two are the same. A design without an fpc is left as it is; ``False`` matches R.
+        two are the same. A design without an fpc, or with a second stage, is left as it is;
+        ``False`` matches R.
 
     Returns
     -------
@@ -524,7 +555,13 @@ def calibrate(
 def _unit_fpc_scale(
     design: PreparedDesign, unit_rows: np.ndarray, unit_weights: np.ndarray
 ) -> np.ndarray | None:
-    """sqrt((1 - 1/w) / (1 - n_h/N_h)) per unit, for `calibrate`'s ``unit_fpc``; None without an fpc."""
+    """sqrt((1 - 1/w) / (1 - n_h/N_h)) per unit, for `calibrate`'s ``unit_fpc``; None without an fpc.
+
+    A two-stage design keeps R's stratum correction: its within-PSU term is scaled by the stratum's
+    n_h/N_h, and a per-unit first-stage correction would need the matching per-unit second-stage scale.
+    """
+    if design.subunit is not None:
+        return None
     stratum_fpc = design.fpc_factor[design.stratum[unit_rows]]
     if np.all(stratum_fpc == 1.0):
         return None

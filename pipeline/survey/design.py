@@ -11,6 +11,14 @@ summed to PSU totals, centred within strata and combined with the factor
 ``f_h * n_h / (n_h - 1)``, where ``n_h`` is the number of PSUs the stratum has *in the whole
 design* and ``f_h = (N_h - n_h) / N_h``. Domain (subpopulation) estimates keep every row and set the
 influence of rows outside the domain to zero, which is what R's ``subset``/``svyby`` amount to.
+
+A design with a first-stage fpc may declare second-stage units (``subcluster``, R's
+``ids = ~cluster + subcluster`` with ``fpc`` for the first stage only). The first-stage correction then
+removes only the between-PSU part of the variance, and each PSU adds its within-PSU part, its
+second-stage unit totals centred on their PSU mean times ``m_i / (m_i - 1)``, scaled by the sampling
+fraction ``n_h / N_h`` of its stratum: R's ``multistage`` with the second stage treated as drawn with
+replacement (``"stages without fpc were treated as with replacement"``), which needs no second-stage
+population sizes.
 """
 
 from __future__ import annotations
@@ -53,6 +61,13 @@ class SurveyDesign:
     fpc
         Column holding the stratum population size in PSUs (``N_h``), constant within a stratum.
         Omitted means sampling with replacement (no finite population correction).
+    subcluster
+        Column identifying second-stage units within each PSU (each row its own unit if the column is
+        unique per row). Needs `cluster` and `fpc`: with a with-replacement first stage R ignores later
+        stages, so a second stage without `fpc` is refused rather than silently ignored. A PSU with a
+        single second-stage unit follows `lonely_psu` at the second stage as R 4.1 does: ``"adjust"``
+        leaves its total uncentred, ``"certainty"`` and ``"remove"`` give it no within-PSU variance,
+        ``"fail"`` and ``"average"`` (NaN in R) raise.
     lonely_psu
         What to do with a stratum that has a single PSU, as R's ``options(survey.lonely.psu=)``:
         ``"fail"`` (R's default) raises; ``"adjust"`` centres that PSU on the grand mean (zero
@@ -71,6 +86,7 @@ class SurveyDesign:
     cluster: str | None = None
     strata: str | None = None
     fpc: str | None = None
+    subcluster: str | None = None
     lonely_psu: LonelyPSU = "fail"
     df_rule: DfRule = "degf"
     label: str = ""
@@ -80,6 +96,17 @@ class SurveyDesign:
             raise SurveyDesignError(f"lonely_psu must be one of {LONELY_PSU_RULES}, got {self.lonely_psu!r}")
         if self.df_rule not in DF_RULES:
             raise SurveyDesignError(f"df_rule must be one of {DF_RULES}, got {self.df_rule!r}")
+        if self.subcluster is not None and (self.cluster is None or self.fpc is None):
+            raise SurveyDesignError(
+                "a second stage (subcluster) needs first-stage clusters and an fpc: with PSUs drawn "
+                "with replacement the later stages do not enter the variance"
+            )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The data columns the design names (weights, clusters, strata, fpc), each once."""
+        named = (self.weights, self.cluster, self.subcluster, self.strata, self.fpc)
+        return tuple(dict.fromkeys(column for column in named if column))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON-ready values, for a run manifest.
@@ -91,7 +118,11 @@ class SurveyDesign:
         """
         out: dict[str, Any] = asdict(self)
         out["r_equivalent"] = self.r_call()
-        out["variance"] = "Taylor linearisation, one-stage (ultimate cluster) with-strata formula"
+        out["variance"] = (
+            "Taylor linearisation, two-stage: first stage without replacement, second with replacement"
+            if self.subcluster
+            else "Taylor linearisation, one-stage (ultimate cluster) with-strata formula"
+        )
         return out
 
     def r_call(self, data: str = "data") -> str:
@@ -107,7 +138,8 @@ class SurveyDesign:
         str
             The R expression.
         """
-        parts = [f"ids = ~{self.cluster or 1}"]
+        ids = f"{self.cluster} + {self.subcluster}" if self.subcluster else (self.cluster or "1")
+        parts = [f"ids = ~{ids}"]
         if self.strata:
             parts.append(f"strata = ~{self.strata}")
         if self.fpc:
@@ -140,9 +172,7 @@ class SurveyDesign:
         n = len(data)
         if n == 0:
             raise SurveyDesignError("the data frame has no rows")
-        for col in (self.weights, self.cluster, self.strata, self.fpc):
-            if col is None:
-                continue
+        for col in self.columns:
             if col not in data.columns:
                 raise SurveyDesignError(f"design column {col!r} is not in the data")
             if data[col].isna().any():
@@ -197,6 +227,20 @@ class SurveyDesign:
         f = np.ones(n_strata)
         f[finite] = (popsize[finite] - n_psu[finite]) / popsize[finite]
 
+        subunit = None
+        if self.subcluster is not None:
+            pairs = pd.MultiIndex.from_arrays([psu, data[self.subcluster].to_numpy()])
+            subunit = pd.factorize(pairs, sort=True)[0].astype(np.int64)
+            if self.lonely_psu in ("fail", "average"):
+                subunit_psu = np.zeros(int(subunit.max()) + 1, dtype=np.int64)
+                subunit_psu[subunit] = psu
+                single = np.bincount(subunit_psu, minlength=n_psu_total) == 1
+                if single.any():
+                    raise SurveyDesignError(
+                        f"a PSU has a single second-stage unit (lonely_psu={self.lonely_psu!r}); "
+                        "declare lonely_psu='adjust', 'certainty' or 'remove'"
+                    )
+
         return PreparedDesign(
             design=self,
             data=data,
@@ -208,6 +252,7 @@ class SurveyDesign:
             popsize=popsize,
             fpc_factor=f,
             stratum_labels=stratum_labels,
+            subunit=subunit,
         )
 
 
@@ -240,6 +285,8 @@ class PreparedDesign:
     calibrations : tuple
         Calibrations applied to the weights, in order (`pipeline.survey.calibration`); `variance`
         passes influence values through each, as R's ``svyrecvar`` does with ``postStrata``.
+    subunit : numpy.ndarray or None
+        Second-stage unit code per row (unique over the design), ``None`` for a one-stage design.
     """
 
     design: SurveyDesign
@@ -253,12 +300,50 @@ class PreparedDesign:
     fpc_factor: np.ndarray
     stratum_labels: tuple[Any, ...]
     calibrations: tuple[Any, ...] = ()
+    subunit: np.ndarray | None = None
     _psu_sum: sparse.csr_matrix = field(init=False, repr=False)
+    _rows_are_psus: bool = field(init=False, repr=False, default=False)
+    _stratum_sum: sparse.csr_matrix = field(init=False, repr=False)
+    _subunit_sum: sparse.csr_matrix | None = field(init=False, repr=False, default=None)
+    _subunit_psu: np.ndarray | None = field(init=False, repr=False, default=None)
+    _within_units: np.ndarray | None = field(init=False, repr=False, default=None)
+    _within_root_scale: np.ndarray | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         n = self.weights.size
         agg = sparse.csr_matrix((np.ones(n), (self.psu, np.arange(n))), shape=(self.psu_stratum.size, n))
         object.__setattr__(self, "_psu_sum", agg)
+        # Each row its own PSU, in row order (no clusters): PSU totals are the rows themselves.
+        object.__setattr__(
+            self, "_rows_are_psus", self.psu_stratum.size == n and bool(np.all(self.psu == np.arange(n)))
+        )
+        strata = self.n_psu.size
+        psus = self.psu_stratum.size
+        by_stratum = sparse.csr_matrix(
+            (np.ones(psus), (self.psu_stratum, np.arange(psus))), shape=(strata, psus)
+        )
+        object.__setattr__(self, "_stratum_sum", by_stratum)
+        if self.subunit is not None:
+            n_sub = int(self.subunit.max()) + 1
+            if n_sub == n:
+                # Each row its own second-stage unit (the usual case): work on the rows themselves.
+                object.__setattr__(self, "_subunit_psu", self.psu)
+            else:
+                sub = sparse.csr_matrix((np.ones(n), (self.subunit, np.arange(n))), shape=(n_sub, n))
+                subunit_psu = np.zeros(n_sub, dtype=np.int64)
+                subunit_psu[self.subunit] = self.psu
+                object.__setattr__(self, "_subunit_sum", sub)
+                object.__setattr__(self, "_subunit_psu", subunit_psu)
+            owner = self._subunit_psu
+            m = np.bincount(owner, minlength=psus).astype(float)
+            # R scales the PSU's within variance by its stratum's sampling fraction n_h / N_h; a lone
+            # unit is left uncentred under "adjust" (R 4.1) and contributes nothing otherwise.
+            sampled = (1.0 - self.fpc_factor)[self.psu_stratum]
+            scale = np.where(m > 1, m / np.maximum(m - 1.0, 1.0), 1.0) * sampled
+            if self.design.lonely_psu != "adjust":
+                scale[m == 1] = 0.0
+            object.__setattr__(self, "_within_units", m)
+            object.__setattr__(self, "_within_root_scale", np.sqrt(scale))
 
     @property
     def n(self) -> int:
@@ -357,7 +442,13 @@ class PreparedDesign:
 
     def psu_totals(self, x: np.ndarray) -> np.ndarray:
         """Column totals of ``(n, p)`` row values within each PSU: a ``(PSUs, p)`` array."""
+        if self._rows_are_psus:
+            return np.asarray(x, dtype=float)
         return np.asarray(self._psu_sum @ x)
+
+    def stratum_totals(self, z: np.ndarray) -> np.ndarray:
+        """Column totals of ``(PSUs, p)`` PSU values within each stratum: a ``(strata, p)`` array."""
+        return np.asarray(self._stratum_sum @ z)
 
     def variance(self, influence: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
         """Linearisation variance of estimates with the given influence values (R: svyrecvar).
@@ -388,14 +479,13 @@ class PreparedDesign:
         if present is None:
             present = np.ones(self.n, dtype=bool)
         x = self.calibrated_influence(x)
-        z = np.asarray(self._psu_sum @ x)  # PSU totals, PSUs absent from a domain stay zero
+        z = self.psu_totals(x)  # PSU totals, PSUs absent from a domain stay zero
         n_strata = self.n_psu.size
         h = self.psu_stratum
 
         # Centre PSU totals on the stratum mean over all n_h PSUs of the design: R pads the
         # PSUs a domain misses with zero rows before centring, which is the same thing.
-        stratum_tot = np.zeros((n_strata, x.shape[1]))
-        np.add.at(stratum_tot, h, z)
+        stratum_tot = self.stratum_totals(z)
         centred = z - (stratum_tot / self.n_psu[:, None])[h]
 
         lonely = self.n_psu == 1
@@ -428,4 +518,33 @@ class PreparedDesign:
             else:  # certainty, remove: the lonely PSU contributes nothing
                 scale[problem] = 0.0
         scaled = centred * np.sqrt(scale)[h][:, None]
-        return (scaled.T @ scaled) * inflate
+        out = (scaled.T @ scaled) * inflate
+        within = self.within_psu_terms(x)
+        if within is not None:
+            out = out + within.T @ within
+        return out
+
+    def within_psu_terms(self, x: np.ndarray) -> np.ndarray | None:
+        """Scaled, centred second-stage unit totals whose cross-product is the within-PSU variance.
+
+        Parameters
+        ----------
+        x
+            ``(n, p)`` influence values after calibration (`calibrated_influence`).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``(second-stage units, p)`` rows ``s`` with ``s.T @ s`` the second stage's contribution
+            (R's ``multistage`` below the first stage); ``None`` for a one-stage design.
+        """
+        if self._subunit_psu is None or self._within_units is None or self._within_root_scale is None:
+            return None
+        totals = x if self._subunit_sum is None else np.asarray(self._subunit_sum @ x)
+        m = self._within_units
+        psu_means = self.psu_totals(x) / np.maximum(m, 1.0)[:, None]
+        psu_means[m == 1] = 0.0  # a lone unit stays uncentred (its scale is 0 unless "adjust")
+        owner = self._subunit_psu
+        centred = totals - psu_means[owner]
+        centred *= self._within_root_scale[owner][:, None]
+        return centred

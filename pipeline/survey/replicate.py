@@ -104,13 +104,22 @@ def _factor_matrix(
     )
 
 
+def _first_stage_fpc(design: PreparedDesign, stratum: int) -> float:
+    """The stratum's replicate fpc: none for a two-stage design (see `jackknife`)."""
+    return 1.0 if design.subunit is not None else float(design.fpc_factor[stratum])
+
+
 def jackknife(design: PreparedDesign, kind: Literal["JK1", "JKn"] = "JKn") -> ReplicateWeights:
     """Delete-one-PSU jackknife replicates (R: ``as.svrepdesign(design, type=kind)``).
 
     Parameters
     ----------
     design
-        The prepared design; its fpc enters the replicate scales.
+        The prepared design; its fpc enters the replicate scales. For a two-stage design the PSUs
+        are treated as drawn with replacement (the ultimate-cluster approximation): replicates that
+        delete PSUs cannot see the second stage, so a first-stage correction would remove the
+        within-PSU variance along with the between-PSU part (R's ``as.svrepdesign`` keeps the
+        first-stage fpc and so understates it).
     kind
         ``"JK1"`` for a design with one stratum, ``"JKn"`` for a stratified one.
 
@@ -139,7 +148,7 @@ def jackknife(design: PreparedDesign, kind: Literal["JK1", "JKn"] = "JKn") -> Re
             f[members] = n_h / (n_h - 1)
             f[j] = 0.0
             factors.append(f)
-            rscales.append(design.fpc_factor[h] * (n_h - 1) / n_h)
+            rscales.append(_first_stage_fpc(design, h) * (n_h - 1) / n_h)
     if not factors:
         raise SurveyDesignError("every stratum has a single PSU: no jackknife replicates")
     return _factor_matrix(design, np.column_stack(factors), kind, 1.0, np.array(rscales))
@@ -151,7 +160,8 @@ def bootstrap(design: PreparedDesign, replicates: int = 500, seed: int = 0) -> R
     Parameters
     ----------
     design
-        The prepared design.
+        The prepared design. PSUs of a two-stage design are drawn with replacement, as `jackknife`
+        treats them.
     replicates
         Number of replicates.
     seed
@@ -168,7 +178,7 @@ def bootstrap(design: PreparedDesign, replicates: int = 500, seed: int = 0) -> R
     for h in range(design.n_psu.size):
         members = np.flatnonzero(design.psu_stratum == h)
         n_h = members.size
-        if not np.isfinite(design.popsize[h]):
+        if not np.isfinite(design.popsize[h]) or design.subunit is not None:
             draws = rng.integers(0, n_h, size=(replicates, n_h))
         else:
             # R: sample(rep(upsu, length = N_h), n_h): without replacement from N_h cycled copies.

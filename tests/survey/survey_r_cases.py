@@ -43,8 +43,20 @@ DESIGNS: dict[str, tuple[str, SurveyDesign]] = {
         SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type", fpc="N_h"),
     ),
     "part_unw": ("partners", SurveyDesign(cluster="lsp_id")),
-    # The study's partner design (pipeline/study/designs.py): PSUs with replacement, no fpc.
+    # The study's analytic partner design (pipeline/study/designs.py): PSUs with replacement, no fpc.
     "part_wr": ("partners", SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type")),
+    # The study's descriptive partner design: two stages, LSPs without replacement.
+    "part_2stage": (
+        "partners",
+        SurveyDesign(
+            weights="w",
+            cluster="lsp_id",
+            subcluster="respondent_id",
+            strata="authority_type",
+            fpc="N_h",
+            lonely_psu="adjust",
+        ),
+    ),
 }
 for _rule in ("adjust", "average", "certainty", "remove", "fail"):
     DESIGNS[f"lonely_{_rule}"] = (

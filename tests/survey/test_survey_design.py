@@ -11,6 +11,7 @@ import pytest
 import survey_r_cases as rc
 
 from pipeline.survey import SurveyDesign, SurveyDesignError, svyciprop, svymean
+from pipeline.survey.batch import batch_means
 
 
 def _frame() -> pd.DataFrame:
@@ -136,3 +137,99 @@ def test_column_and_mask_inputs():
         svymean(design, [1.0, 2.0])
     with pytest.raises(SurveyDesignError, match="boolean"):
         svymean(design, "y", domain=["x"] * 6)
+
+
+# ---- two-stage designs (a second stage drawn with replacement) -------------------------------------
+
+
+def _two_stage_frame() -> pd.DataFrame:
+    # Stratum a: PSUs 1 (three units), 2 (one unit); stratum b: PSUs 3 (two units), 4 (two units).
+    return pd.DataFrame(
+        {
+            "h": ["a", "a", "a", "a", "b", "b", "b", "b"],
+            "psu": [1, 1, 1, 2, 3, 3, 4, 4],
+            "unit": [1, 2, 3, 4, 5, 6, 7, 8],
+            "N": [6, 6, 6, 6, 5, 5, 5, 5],
+            "w": [3.0, 3.0, 3.0, 3.0, 2.5, 2.5, 2.5, 2.5],
+            "y": [1.0, 4.0, 2.0, 3.0, 0.0, 5.0, 2.0, 2.0],
+        }
+    )
+
+
+def _two_stage(rule: str = "adjust") -> SurveyDesign:
+    return SurveyDesign(weights="w", cluster="psu", subcluster="unit", strata="h", fpc="N", lonely_psu=rule)
+
+
+def _by_hand(frame: pd.DataFrame, x: np.ndarray, lone_uncentred: bool) -> float:
+    """Textbook two-stage variance of a total with influence values x: between-PSU part with the
+    first-stage fpc, plus each PSU's within variance (units with replacement) times n_h / N_h."""
+    total = 0.0
+    for _, stratum in frame.assign(x=x).groupby("h"):
+        n_h, big_n = stratum["psu"].nunique(), stratum["N"].iloc[0]
+        z = stratum.groupby("psu")["x"].sum()
+        total += (1 - n_h / big_n) * n_h / (n_h - 1) * ((z - z.mean()) ** 2).sum()
+        for _, psu in stratum.groupby("psu"):
+            m = len(psu)
+            if m == 1:
+                total += (n_h / big_n) * float(psu["x"].iloc[0]) ** 2 if lone_uncentred else 0.0
+            else:
+                total += (n_h / big_n) * m / (m - 1) * ((psu["x"] - psu["x"].mean()) ** 2).sum()
+    return total
+
+
+@pytest.mark.parametrize(("rule", "uncentred"), [("adjust", True), ("certainty", False), ("remove", False)])
+def test_two_stage_variance_is_the_textbook_formula(rule, uncentred):
+    frame = _two_stage_frame()
+    design = _two_stage(rule).prepare(frame)
+    x = frame["w"].to_numpy() * (frame["y"].to_numpy() - 2.0)
+    assert design.variance(x)[0, 0] == pytest.approx(_by_hand(frame, x, uncentred), rel=1e-13)
+
+
+def test_two_stage_with_every_psu_taken_is_a_sample_stratified_by_psu():
+    # With n_h = N_h the first stage adds nothing and each PSU is a stratum of units drawn with
+    # replacement: the one-stage design with PSUs as strata and no fpc gives the same variance.
+    frame = _two_stage_frame().assign(N=2)
+    x = frame["w"].to_numpy() * (frame["y"].to_numpy() - 2.0)
+    two = _two_stage().prepare(frame).variance(x)
+    by_psu = SurveyDesign(weights="w", strata="psu", lonely_psu="adjust").prepare(frame).variance(x)
+    assert two[0, 0] == pytest.approx(by_psu[0, 0], rel=1e-13)
+
+
+def test_second_stage_needs_clusters_and_an_fpc():
+    with pytest.raises(SurveyDesignError, match="needs first-stage clusters and an fpc"):
+        SurveyDesign(cluster="psu", subcluster="unit")
+    with pytest.raises(SurveyDesignError, match="needs first-stage clusters and an fpc"):
+        SurveyDesign(fpc="N", subcluster="unit")
+
+
+@pytest.mark.parametrize("rule", ["fail", "average"])
+def test_a_psu_with_one_second_stage_unit_is_refused_where_r_stops_or_gives_nan(rule):
+    with pytest.raises(SurveyDesignError, match="single second-stage unit"):
+        _two_stage(rule).prepare(_two_stage_frame())
+
+
+def test_two_stage_record_names_both_stages():
+    design = _two_stage()
+    assert design.r_call("d") == (
+        "svydesign(ids = ~psu + unit, strata = ~h, fpc = ~N, weights = ~w, data = d)"
+    )
+    assert "two-stage" in design.to_dict()["variance"]
+
+
+def test_batch_variances_of_a_two_stage_design_equal_the_exact_ones():
+    design = rc.prepared("part_2stage")
+    values = design.data[["item_bin", "item_ord"]].to_numpy(float)
+    batch = batch_means(design, values)
+    for j, column in enumerate(("item_bin", "item_ord")):
+        assert batch.se[j] == pytest.approx(svymean(design, column).se, rel=1e-12)
+
+
+def test_replicates_of_a_two_stage_design_treat_its_psus_as_drawn_with_replacement():
+    from pipeline.survey.replicate import bootstrap, jackknife, replicate_mean
+
+    two = rc.prepared("part_2stage")
+    with_replacement = rc.prepared("part_wr")
+    y = two.data["item_bin"].to_numpy(float)
+    for make in (lambda d: jackknife(d, "JKn"), lambda d: bootstrap(d, 50, seed=3)):
+        se_two = replicate_mean(make(two), y).se
+        assert se_two == pytest.approx(replicate_mean(make(with_replacement), y).se, rel=1e-12)

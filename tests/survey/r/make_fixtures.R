@@ -26,6 +26,7 @@ fx <- file.path(root, "fixtures")
 d <- read.csv(file.path(fx, "coordinators.csv"), stringsAsFactors = FALSE)
 p <- read.csv(file.path(fx, "partners.csv"), stringsAsFactors = FALSE)
 l <- read.csv(file.path(fx, "lonely.csv"), stringsAsFactors = FALSE)
+p$N_stage2 <- Inf  # the second stage drawn with replacement
 
 options(survey.lonely.psu = "fail")
 designs <- suppressWarnings(list(
@@ -35,7 +36,11 @@ designs <- suppressWarnings(list(
                         data = p),
   part_unw = svydesign(ids = ~lsp_id, data = p),
   # The study's partner design: PSUs with replacement (no fpc), weighted, stratified.
-  part_wr = svydesign(ids = ~lsp_id, strata = ~authority_type, weights = ~w, data = p)
+  part_wr = svydesign(ids = ~lsp_id, strata = ~authority_type, weights = ~w, data = p),
+  # The study's descriptive partner design: LSPs without replacement, partners within them with
+  # replacement (estimated under survey.lonely.psu = "adjust": many LSPs have a single partner).
+  part_2stage = svydesign(ids = ~lsp_id + respondent_id, strata = ~authority_type,
+                          fpc = ~N_h + N_stage2, weights = ~w, data = p)
 ))
 lonely_design <- svydesign(ids = ~psu, strata = ~stratum, fpc = ~N_h, weights = ~w, data = l)
 
@@ -163,6 +168,7 @@ olr_cases <- function(key, des, response, predictors) {
 
 for (key in names(designs)) {
   des <- designs[[key]]
+  options(survey.lonely.psu = if (key == "part_2stage") "adjust" else "fail")
   coord <- startsWith(key, "coord")
   numeric_vars <- if (coord) c("item_bin", "score") else c("item_bin", "item_ord")
   bys <- if (coord) c("tier", "region") else c("tier", "region", "role")
