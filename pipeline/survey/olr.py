@@ -264,6 +264,18 @@ def _newton(
     return par, best
 
 
+def _patterns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``[x, y]`` and each row's index among them (in first-seen order)."""
+    rows = np.column_stack([x, y.astype(float)])
+    key = np.zeros(rows.shape[0], dtype=np.int64)
+    for column in rows.T:
+        # Hash-based codes per column, folded into one code per row: each fold stays below n**2.
+        codes, uniques = pd.factorize(column + 0.0)  # + 0.0 makes -0.0 and 0.0 one value
+        key = pd.factorize(key * len(uniques) + codes)[0]
+    _, first = np.unique(key, return_index=True)
+    return rows[first], key
+
+
 def _model_matrix(frame: pd.DataFrame, predictors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     mm = model_matrix(frame, predictors, intercept=False)
     return mm.x, list(mm.names)
@@ -335,7 +347,20 @@ def svyolr(
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
     mm = model_matrix(frame.loc[present, term_columns(predictors)], predictors, intercept=False)
     x, names = mm.x, list(mm.names)
-    problem = _Problem(x=x, y=y, w=design.weights[present], q=len(levels) - 1)
+    row_weights = design.weights[present]
+    # The likelihood and its derivatives depend on the rows only through the summed weight of each
+    # distinct (predictors, response) pattern: with categorical predictors a few dozen patterns stand
+    # for thousands of rows, and the fit runs on those. Row scores are the pattern's unit score times
+    # the row's weight.
+    cells, pattern = _patterns(x, y)
+    if cells.shape[0] < x.shape[0]:
+        cell_weights = np.bincount(pattern, weights=row_weights, minlength=cells.shape[0])
+        problem = _Problem(
+            x=cells[:, :-1], y=cells[:, -1].astype(np.int64), w=cell_weights, q=len(levels) - 1
+        )
+    else:
+        pattern = None
+        problem = _Problem(x=x, y=y, w=row_weights, q=len(levels) - 1)
     pc = x.shape[1]
 
     zeta_names = [f"{level_label(a)}|{level_label(b)}" for a, b in itertools.pairwise(levels)]
@@ -344,7 +369,7 @@ def svyolr(
     else:
         # The null model's cut points (weighted cumulative logits); the likelihood is concave
         # in (beta, zeta), so any interior start reaches the same maximum.
-        counts = np.bincount(y, weights=problem.w, minlength=len(levels) + 1)[1:]
+        counts = np.bincount(y, weights=row_weights, minlength=len(levels) + 1)[1:]
         cum = np.cumsum(counts)[:-1] / counts.sum()
         beta0, zeta0 = np.zeros(pc), np.log(cum / (1 - cum))
     fitted, grad_max = _newton(problem, beta0, zeta0)
@@ -365,7 +390,11 @@ def svyolr(
     amat[pc:, pc:] = problem.jacobian(par[pc:])
     vm = amat @ np.linalg.pinv(h_theta) @ amat.T
     infl = np.zeros((design.n, pc + problem.q))
-    infl[present] = problem.scores(par) @ vm
+    if pattern is None:
+        infl[present] = problem.scores(par) @ vm
+    else:
+        unit = problem.scores(par) / problem.w[:, None]  # each pattern's score per unit of weight
+        infl[present] = (unit @ vm)[pattern] * row_weights[:, None]
     design_df = design.degf(present)
     df_residual = design_df - pc
     if df_adjust:
@@ -378,7 +407,7 @@ def svyolr(
         zeta=pd.Series(zeta, index=zeta_names),
         vcov=pd.DataFrame(var, index=all_names, columns=all_names),
         se=pd.Series(np.sqrt(np.diag(var)), index=all_names),
-        deviance=float(2 * problem.nll(par) / problem.w.mean()),
+        deviance=float(2 * problem.nll(par) / row_weights.mean()),
         df_residual=df_residual,
         n=int(present.sum()),
         converged=converged,

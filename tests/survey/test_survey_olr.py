@@ -77,3 +77,22 @@ def test_empty_response_level_is_refused_and_unused_predictor_levels_are_dropped
     b = svyolr(design, "item_ord", ["tier"])
     np.testing.assert_allclose(a.coefficients.to_numpy(), b.coefficients.to_numpy())
     assert list(a.coefficients.index) == ["tier_cattwo_tier"]
+
+
+@pytest.mark.parametrize("hessian", ["r", "analytic"])
+def test_fitting_on_distinct_patterns_equals_fitting_on_every_row(monkeypatch, hessian):
+    # svyolr fits on the summed weights of each distinct (predictors, response) pattern; forcing one
+    # pattern per row gives the row-level fit, which must agree to rounding.
+    from pipeline.survey import olr
+
+    design = rc.prepared("part_clus")
+    pooled = svyolr(design, "item_ord", ["tier", "role"], hessian=hessian)
+    monkeypatch.setattr(
+        olr, "_patterns", lambda x, y: (np.column_stack([x, y.astype(float)]), np.arange(len(y)))
+    )
+    by_row = svyolr(design, "item_ord", ["tier", "role"], hessian=hessian)
+    np.testing.assert_allclose(pooled.coefficients, by_row.coefficients, rtol=1e-10)
+    np.testing.assert_allclose(pooled.zeta, by_row.zeta, rtol=1e-10)
+    np.testing.assert_allclose(pooled.se, by_row.se, rtol=1e-8)
+    np.testing.assert_allclose(pooled.influence, by_row.influence, rtol=1e-8, atol=1e-14)
+    assert pooled.deviance == pytest.approx(by_row.deviance, rel=1e-12)
