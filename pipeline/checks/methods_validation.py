@@ -21,8 +21,9 @@ population, so truth and estimate use one definition.
 Per scenario, instrument and comparison it reports the coverage of the 95% CIs, the rejection rate of
 the true value (the type I error of the design-based t test), the rejection rate of zero, the bias and
 the ratio of the mean estimated SE to the empirical SD of the errors. On the same samples it scores a
-diagnostic design for contrast: the partner design with the LSP-level fpc it declared before (dropped
-because of this study's finding). It also sets the truth of the bundled synthetic survey
+diagnostic designs for contrast: the partner design with an LSP-level fpc and no second stage (the
+design used first, dropped because of this study's finding) and with LSPs drawn with replacement (the
+design used next). It also sets the truth of the bundled synthetic survey
 (data/raw/synthetic_truth_2008.json) beside the analysis's estimates.
 
 Outputs (analysis/): methods_validation.csv (summary), methods_validation.items.csv (per item),
@@ -50,7 +51,7 @@ from pipeline.core.io import run_stage, write_csv, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.stages.analyse import COMPARISON_LEVELS, outcome_columns
 from pipeline.stages.derive import derive
-from pipeline.study.designs import DESIGNS, POPULATION, design_columns, prepare_designs
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, design_columns, prepare_designs
 from pipeline.study.frame import read_frame
 from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
 from pipeline.survey import PreparedDesign, SurveyDesign
@@ -88,21 +89,24 @@ TARGET_MAX_REJECTION = 0.06
 DIFFERENCE_TEST = "difference (design-based t)"
 DECLARED = "declared"
 # Diagnostic designs, scored beside the declared ones on the same samples; each maps an instrument to
-# the design that replaces the declared one. The declared partner design treats the LSPs (PSUs) as drawn
-# with replacement: no fpc, so the PSU totals' spread estimates the variance of both stages (LSPs, then
-# board members within each LSP). The design used before had an LSP-level fpc (N_h, as the coordinator
-# design declares it), which scales the whole variance by 1 - m_h/N_h (about 0.5: 181 of the 388 LSPs
-# have a partner respondent in the bundled survey), including the within-LSP part that a one-stage
-# correction does not cover. It is kept as the contrast that shows what the change fixed.
+# the design that replaces the declared one. The declared partner design is two-stage: LSPs without
+# replacement (fpc N_h), then partners within each LSP with replacement, so the first-stage correction
+# shrinks only the between-LSP part of the variance. Two contrasts: an LSP-level fpc alone (the design
+# used first), which scales the whole variance by 1 - m_h/N_h (about 0.5: 181 of the 388 LSPs have a
+# partner respondent in the bundled survey), including the within-LSP part that a one-stage correction
+# does not cover; and LSPs drawn with replacement (the design used next, now the analytic one), which
+# counts the between-LSP part in full.
 PARTNERS_WITH_LSP_FPC = "partners with LSP-level fpc"
+PARTNERS_WITH_REPLACEMENT = "partners, LSPs with replacement"
 DIAGNOSTIC_DESIGNS: dict[str, dict[str, SurveyDesign]] = {
     PARTNERS_WITH_LSP_FPC: {
         "partner": replace(
             DESIGNS["partner"],
-            fpc=POPULATION,
-            label="partners with an LSP-level fpc (the design used before; diagnostic)",
+            subcluster=None,
+            label="partners with an LSP-level fpc and no second stage (the design used first; diagnostic)",
         )
-    }
+    },
+    PARTNERS_WITH_REPLACEMENT: {"partner": ANALYTIC_DESIGNS["partner"]},
 }
 # The truth file keys of each comparison: (breakdown, level a, level b), a minus b.
 TRUTH_GROUPS = {
@@ -651,9 +655,10 @@ def render_markdown(
         "as in comparisons.csv. `reject true value`: the design-based t test of H0 difference = truth at",
         "5% (type I error). `reject 0`: the pipeline's own test of no difference (power in `planted`). In",
         "`no_effect` the realised population still differs between groups by chance (and through the",
-        "authority-type effects); a design with an fpc (the coordinators', and the diagnostic partner",
-        "design) tests that realised difference, so its `reject 0` is above 5% there by design, while the",
-        "partner design without an fpc tests the process. `SE / SD(error)`: mean estimated SE over the",
+        "authority-type effects); a design with an fpc (the coordinators', the partners' two-stage one and",
+        "the diagnostic LSP-level one) tests that realised difference, so its `reject 0` is above 5% there",
+        "by design, while the partner design with LSPs drawn with replacement tests the process.",
+        "`SE / SD(error)`: mean estimated SE over the",
         "SD of estimate minus truth across simulations, averaged over items. `coverage of expected value`:",
         "how often the same CI covers the population difference as the truth file defines it (model",
         "probabilities, an expectation over the answering noise). pp = percentage points.",

@@ -32,6 +32,7 @@ from pipeline.core.config import Config, parse_stage_arguments, path_option, sta
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage
 from pipeline.core.paths import relative_to_root
+from pipeline.study.designs import DESIGNS
 from pipeline.study.frame import read_frame
 from pipeline.study.outputs import figures
 from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
@@ -80,7 +81,10 @@ class Data:
             rows = rows.assign(_psu=psu.astype(str), _stratum=rows["authority_type"].astype(str))
             sampled = rows.groupby("_stratum")["_psu"].nunique()
             rows["_N"] = rows["_stratum"].map(population).astype(float)
-            rows["_finite"] = instrument == "coordinator"
+            # The declared design says which stages are without replacement; the arithmetic is this
+            # module's own: coordinators one stage with fpc, partners LSPs with fpc then partners.
+            rows["_finite"] = DESIGNS[instrument].fpc is not None
+            rows["_two_stage"] = DESIGNS[instrument].subcluster is not None
             rows["_n"] = rows["_stratum"].map(sampled).astype(float)
             # Coordinators N_h / n_h; partners N_h / m_h with m_h the LSPs with a partner respondent.
             lsps = rows.groupby("_stratum")["lsp_id"].nunique()
@@ -230,7 +234,8 @@ def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
 
 
 def _residualised(rows: pd.DataFrame, z: pd.Series) -> pd.Series:
-    """Influence values with each LSP's total replaced by its calibration residual (R's calibrate)."""
+    """Influence values with each LSP's total replaced by its calibration residual (R's calibrate),
+    the fitted part spread evenly over the LSP's rows."""
     cal = rows.attrs.get("calibration")
     if cal is None:
         return z
@@ -238,18 +243,21 @@ def _residualised(rows: pd.DataFrame, z: pd.Series) -> pd.Series:
     totals = np.bincount(unit, weights=z.to_numpy(dtype=float), minlength=d.size)
     b = np.linalg.pinv((x * d[:, None]).T @ x) @ (x.T @ (totals / g))
     fitted = g * d * (x @ b)
-    first = pd.Series(np.arange(len(unit))).groupby(unit).first().to_numpy()
-    adjusted = z.to_numpy(dtype=float).copy()
-    adjusted[first] -= fitted
+    # The fitted part is an LSP-level constant: shared equally by the LSP's rows, it leaves their
+    # spread within the LSP (the second stage of a two-stage design) as it was.
+    rows_per_unit = np.bincount(unit, minlength=d.size)
+    adjusted = z.to_numpy(dtype=float) - (fitted / rows_per_unit)[unit]
     return pd.Series(adjusted, index=z.index)
 
 
 def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
-    """Linearisation variance: PSU totals centred within strata, times f_h n_h / (n_h - 1), summed."""
+    """Linearisation variance: PSU totals centred within strata, times f_h n_h / (n_h - 1), summed;
+    for a two-stage design plus each PSU's within variance times n_h / N_h."""
     z = _residualised(rows, z)
     cal = rows.attrs.get("calibration") or {}
     finite = bool(rows["_finite"].iloc[0])
-    if finite and cal.get("unit_fpc"):
+    two_stage = bool(rows["_two_stage"].iloc[0])
+    if finite and cal.get("unit_fpc") and not two_stage:
         sampled = rows.groupby("_stratum")["_psu"].transform("nunique")
         stratum_fpc = 1 - sampled / rows["_N"]
         own = (1 - 1 / rows["_w"]).clip(lower=0)
@@ -261,10 +269,22 @@ def _variance(rows: pd.DataFrame, z: pd.Series) -> float:
         ss=("centred", lambda c: float((c**2).sum())), n=("z", "size")
     )
     population = rows.groupby("_stratum")["_N"].first()
-    # Coordinators: without replacement within type; partners: LSPs with replacement (no correction).
     f = (population - per_stratum["n"]) / population if finite else 1.0
     variance = float((f * per_stratum["n"] / (per_stratum["n"] - 1) * per_stratum["ss"]).sum())
+    if two_stage:
+        variance += _within_psu_variance(rows, z)
     return variance * cal.get("inflation", 1.0)
+
+
+def _within_psu_variance(rows: pd.DataFrame, z: pd.Series) -> float:
+    """Second stage with replacement: m/(m-1) x the centred sum of squares of each PSU's respondents,
+    a lone respondent's value uncentred (R 4.1's lonely-PSU "adjust"), times the stratum's n_h / N_h."""
+    psu = rows["_psu"]
+    m = psu.map(psu.value_counts()).astype(float)
+    centred = (z - z.groupby(psu).transform("mean")).where(m > 1, z)
+    factor = (m / (m - 1)).where(m > 1, 1.0)
+    sampled = rows.groupby("_stratum")["_psu"].transform("nunique") / rows["_N"]
+    return float((factor * sampled * centred**2).sum())
 
 
 def _mean_parts(rows: pd.DataFrame, y: pd.Series, domain: pd.Series) -> tuple[int, float, pd.Series]:

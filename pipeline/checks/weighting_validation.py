@@ -4,8 +4,9 @@
 method-validation study; not in ``make all`` or ``make test``). Each simulation draws a finite
 population on the real frame (388 LSPs, their authority type, region, LAA round and IMD score), gives
 every LSP a latent maturity, a reported maturity flag and a coordinator's answers to four yes/no items,
-and gives each LSP two to four board partners with their own answers (an LSP effect shared by its
-partners). Response is then drawn LSP by LSP (coordinators) and board by board (partners), and the sample
+and gives each LSP a board of 15 to 60 partners with their own answers (an LSP effect shared by its
+partners). Response is then drawn LSP by LSP (coordinators) and board by board (partners: an answering
+board sends one to a few of its members, as in the study), and the sample
 is weighted by each weighting of ``pipeline.study.weighting`` (type-only, raking, linear) with the
 configured margins, and estimated with the engine exactly as the analysis does (`svymean`,
 `domain_difference`, calibrated variance). The estimands are the finite population's own realised
@@ -44,9 +45,10 @@ from scipy import stats
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import write_csv
 from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS, relative_to_root
+from pipeline.study.designs import DESIGNS
 from pipeline.study.frame import read_frame
 from pipeline.study.weighting import IMD_BANDS, calibrate_population, frame_variables
-from pipeline.survey import SurveyDesign, domain_difference, svymean
+from pipeline.survey import domain_difference, svymean
 
 log = logging.getLogger("pipeline.checks.weighting_validation")
 
@@ -68,6 +70,11 @@ DEPRIVATION_RESPONSE = {
     "london_borough": -0.8,
     "unitary": 0.8,
 }
+# Board sizes as the report's para 64 (forums of about 15 to 100, median about 35), and respondents per
+# answering board as the study's partner survey (124 of 181 LSPs sent one partner, 37 two, 20 three to six):
+# each board's respondents are a small part of it, so the second stage is nearly with replacement.
+BOARD_SIZE = (15, 60)
+EXTRA_RESPONDENTS = 0.45
 # Items: (tier effect, maturity effect, deprivation effect) on the log-odds scale of answering yes.
 ITEMS = {
     "item_a": (-0.5, 0.6, 0.7),
@@ -103,8 +110,13 @@ class Population:
     coordinator_answers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def draw_population(frame_vars: pd.DataFrame, rng: np.random.Generator) -> Population:
-    """One finite population on the frame: latent maturity, flags, answers of coordinators and partners."""
+def draw_population(
+    frame_vars: pd.DataFrame, rng: np.random.Generator, partner_rng: np.random.Generator
+) -> Population:
+    """One finite population on the frame: latent maturity, flags, answers of coordinators and partners.
+
+    The partners' draws come from their own generator, so the coordinators' draws do not depend on how
+    partners are simulated."""
     n = len(frame_vars)
     dep = frame_vars["imd_score"].to_numpy(float)
     dep_z = (dep - dep.mean()) / dep.std()
@@ -120,17 +132,18 @@ def draw_population(frame_vars: pd.DataFrame, rng: np.random.Generator) -> Popul
         eta = 0.2 + tier_effect * multi + maturity_effect * maturity + dep_effect * dep_z
         lsps[f"coord_{item}"] = (rng.random(n) < 1 / (1 + np.exp(-(eta + lsp_effect)))).astype(float)
         lsps[f"eta_{item}"] = eta + lsp_effect
-    board = rng.integers(2, 5, n)
+    board = partner_rng.integers(BOARD_SIZE[0], BOARD_SIZE[1] + 1, n)
     partners = lsps.loc[np.repeat(np.arange(n), board)].reset_index(drop=True)
     partners["respondent_id"] = [f"P{i:05d}" for i in range(len(partners))]
     for item in ITEMS:
-        eta = partners[f"eta_{item}"].to_numpy() + 0.5 * rng.standard_normal(len(partners))
-        partners[f"partner_{item}"] = (rng.random(len(partners)) < 1 / (1 + np.exp(-eta))).astype(float)
+        eta = partners[f"eta_{item}"].to_numpy() + 0.5 * partner_rng.standard_normal(len(partners))
+        answers = partner_rng.random(len(partners)) < 1 / (1 + np.exp(-eta))
+        partners[f"partner_{item}"] = answers.astype(float)
     return Population(lsps=lsps, partners=partners)
 
 
 def response(
-    population: Population, scenario: Scenario, rng: np.random.Generator
+    population: Population, scenario: Scenario, rng: np.random.Generator, partner_rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which coordinators answered, and which partners (a board answers or not, then each member)."""
     lsps = population.lsps
@@ -144,9 +157,15 @@ def response(
         eta = eta - 0.5 * lsps["laa_round"].eq("first_round").to_numpy()
     eta = eta + scenario.maturity_response * lsps["maturity"].to_numpy()
     coordinators = rng.random(len(lsps)) < 1 / (1 + np.exp(-eta))
-    board_answers = rng.random(len(lsps)) < 1 / (1 + np.exp(-(eta - 0.1)))
+    board_answers = partner_rng.random(len(lsps)) < 1 / (1 + np.exp(-(eta - 0.1)))
+    # A board that answers sends 1 + Poisson(EXTRA_RESPONDENTS) of its members, chosen at random.
     lsp_index = pd.factorize(population.partners["lsp_id"])[0]
-    members = board_answers[lsp_index] & (rng.random(len(population.partners)) < 0.6)
+    board_size = np.bincount(lsp_index, minlength=len(lsps))
+    extra = partner_rng.poisson(EXTRA_RESPONDENTS, len(lsps))
+    sent = np.where(board_answers, np.minimum(1 + extra, board_size), 0)
+    order = pd.Series(partner_rng.random(len(lsp_index)))
+    rank_in_board = order.groupby(lsp_index).rank(method="first").to_numpy()
+    members = rank_in_board <= sent[lsp_index]
     return coordinators, members
 
 
@@ -184,22 +203,16 @@ def truth(population: Population) -> pd.DataFrame:
 def sample_designs(
     population: Population, coordinators: np.ndarray, members: np.ndarray, frame: pd.DataFrame
 ):
-    """The respondents' rows with the study's design columns, prepared as the study declares them."""
+    """The respondents' rows with the study's design columns, prepared with the study's own designs."""
     population_by_type = frame["authority_type"].value_counts()
     coord = population.lsps[coordinators].reset_index(drop=True).assign(respondent_type="coordinator")
     coord["lsp_population"] = coord["authority_type"].map(population_by_type).astype(float)
     coord["weight"] = coord["lsp_population"] / coord.groupby("authority_type")["lsp_id"].transform("count")
     part = population.partners[members].reset_index(drop=True).assign(respondent_type="partner")
     m_h = part.groupby("authority_type")["lsp_id"].transform("nunique")
-    part["weight"] = part["authority_type"].map(population_by_type).astype(float) / m_h
-    return {
-        "coordinator": SurveyDesign(
-            weights="weight", strata="authority_type", fpc="lsp_population", lonely_psu="adjust"
-        ).prepare(coord),
-        "partner": SurveyDesign(
-            weights="weight", cluster="lsp_id", strata="authority_type", lonely_psu="adjust"
-        ).prepare(part),
-    }
+    part["lsp_population"] = part["authority_type"].map(population_by_type).astype(float)
+    part["weight"] = part["lsp_population"] / m_h
+    return {"coordinator": DESIGNS["coordinator"].prepare(coord), "partner": DESIGNS["partner"].prepare(part)}
 
 
 def estimate(designs: dict, frame_vars: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -262,8 +275,10 @@ def simulate(frame: pd.DataFrame, config: Config, n_simulations: int, seed: int)
         started = time.perf_counter()
         for simulation in range(n_simulations):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, simulation)))
-            population = draw_population(frame_vars, rng)
-            coordinators, members = response(population, scenario, rng)
+            partner_seed = np.random.SeedSequence(seed, spawn_key=(index, simulation, 1))
+            partner_rng = np.random.default_rng(partner_seed)
+            population = draw_population(frame_vars, rng, partner_rng)
+            coordinators, members = response(population, scenario, rng, partner_rng)
             estimates = estimate(sample_designs(population, coordinators, members, frame), frame_vars, config)
             scored = estimates.merge(truth(population), on=["instrument", "item", "quantity"], how="left")
             parts.append(scored.assign(scenario=scenario.name, simulation=simulation))
@@ -314,7 +329,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument(
-        "--simulations", type=int, default=200, help="simulations per scenario (default: 200)"
+        "--simulations", type=int, default=500, help="simulations per scenario (default: 500)"
     )
     parser.add_argument(
         "--seed", type=int, default=None, help="seed (default: seeds.methods_validation + 13)"

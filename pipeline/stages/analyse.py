@@ -389,9 +389,7 @@ def _rao_scott_row(design, outcome: Outcome, by: np.ndarray) -> dict[str, float]
 def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarray, str]]) -> list[dict]:
     """Proportional-odds regression of a Likert item on the given 0/1 predictors; odds ratios with CIs."""
     # A narrow copy of the design's data: the fit subsets rows, and the wide analysis frame makes that slow.
-    declared = design.design
-    design_columns = [c for c in (declared.weights, declared.cluster, declared.strata, declared.fpc) if c]
-    data = design.data[[*design_columns, outcome.ordinal]].assign(
+    data = design.data[[*design.design.columns, outcome.ordinal]].assign(
         **{
             name: pd.Series(values, index=design.data.index).astype("Float64")
             for name, (values, _) in predictors.items()

@@ -195,7 +195,7 @@ def model_outcomes(codebook: Codebook, instrument: str) -> list[ModelOutcome]:
 
 def narrow(design: SurveyDesign, data: pd.DataFrame, columns: Iterable[str]) -> PreparedDesign:
     """Prepare `design` over just the design columns and `columns` (a fit subsets rows; narrow is fast)."""
-    keep = [c for c in (design.weights, design.cluster, design.strata, design.fpc) if c]
+    keep = list(design.columns)
     keep += [c for c in columns if c not in keep]
     return design.prepare(data[keep].reset_index(drop=True))
 

@@ -5,16 +5,18 @@ replacement within authority type (the response-homogeneity-group model: within 
 coordinator answered are taken as a random subset). The weights N_h / n_h post-stratify the respondents
 to the frame's count of each type, and the finite population correction uses n_h / N_h.
 
-Partners: board members clustered within LSPs. The LSP is the primary sampling unit (PSU), stratified by
-authority type, weighted N_h / m_h (m_h of the N_h LSPs of a type have a partner respondent); each
-responding partner stands for themselves within their LSP, because the number of board members per LSP is
-not known. No finite population correction: partners are a two-stage sample (LSPs, then some members of
-each board), and a correction at LSP level alone would also shrink the within-board part of the variance,
-which the second stage does not exhaust. The method-validation study measured it: with an LSP-level
-correction, 95% intervals covered the finite-population truth 86% of the time; without it, 95-96%
-(docs/methods_validation.md). The two-stage correction would need each board's size, which the survey did
-not record, so the PSUs are treated as drawn with replacement (R's default for ``ids=~lsp_id`` with no
-``fpc``), the usual conservative choice.
+Partners: board members clustered within LSPs, a two-stage sample. The LSP is the primary sampling unit
+(PSU), stratified by authority type, weighted N_h / m_h (m_h of the N_h LSPs of a type have a partner
+respondent); each responding partner stands for themselves within their LSP, because the number of board
+members per LSP is not known. The variance is R's multistage one,
+``svydesign(ids = ~lsp_id + respondent_id, strata = ~authority_type, fpc = ~N_h + Inf)``: the first stage
+without replacement (half the LSPs are observed, so the between-LSP part shrinks by 1 - m_h/N_h), the
+second stage with replacement, so each board adds its within-board variance times m_h/N_h and no board
+size is needed. A board with a single responding partner cannot show within-board variation; under the
+``adjust`` rule its partner's total enters uncentred (R 4.1), the conservative choice. The
+method-validation study measured the alternatives: an LSP-level correction alone, which also shrinks the
+within-board part that the second stage does not exhaust, covered 86%; LSPs with replacement, 97-98%
+(conservative by 12-20% in SE); the two-stage variance is in docs/methods_validation_weighting.csv.
 
 Respondents (coordinators and partners together, for coordinator-versus-partner comparisons): clustered by
 LSP, because a coordinator and the partners of the same LSP are not independent; each keeps the weight of
@@ -28,8 +30,9 @@ of the process that makes partnerships, and the question is whether tier and mat
 whether these 388 differed. That *analytic* (superpopulation, model-based estimand, design-based
 variance) reading drops the fpc: the variance then includes the variation a new set of partnerships
 would show, as R's svyglm does for a design declared without ``fpc``. The analytic designs keep the same
-weights, strata and clusters; for partners and all respondents they are the descriptive ones (no fpc
-there anyway). ``INFERENCE`` says which design serves which estimates and why; the manifest carries it.
+weights, strata and clusters and treat the PSUs as drawn with replacement (for all respondents that is
+the descriptive design). ``INFERENCE`` says which design serves which estimates and why; the manifest
+carries it.
 
 Unweighted variants reproduce what the report appears to show (raw shares of respondents) and are kept as
 a labelled sensitivity analysis; the partners' unweighted design still clusters by LSP.
@@ -64,9 +67,12 @@ DESIGNS: dict[str, SurveyDesign] = {
     "partner": SurveyDesign(
         weights=WEIGHT,
         cluster="lsp_id",
+        subcluster="respondent_id",
         strata=STRATUM,
+        fpc=POPULATION,
         lonely_psu=LONELY_PSU,
-        label="partners: LSPs as PSUs stratified by authority type, weights N_h/m_h, PSUs with replacement",
+        label="partners: LSPs as PSUs stratified by authority type without replacement, weights N_h/m_h, "
+        "partners within LSP with replacement",
     ),
     "respondents": SurveyDesign(
         weights=WEIGHT,
@@ -97,7 +103,14 @@ ANALYTIC_DESIGNS: dict[str, SurveyDesign] = {
         label="coordinators (analytic): stratified by authority type, weights N_h/n_h, no finite population "
         "correction",
     ),
-    "partner": DESIGNS["partner"],
+    "partner": SurveyDesign(
+        weights=WEIGHT,
+        cluster="lsp_id",
+        strata=STRATUM,
+        lonely_psu=LONELY_PSU,
+        label="partners (analytic): LSPs as PSUs stratified by authority type, weights N_h/m_h, PSUs with "
+        "replacement (no finite population correction)",
+    ),
     "respondents": DESIGNS["respondents"],
 }
 
