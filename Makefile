@@ -216,7 +216,7 @@ verify: $(FIGURES) $(INSTALLED)
 
 .PHONY: validate-methods
 
-## validate-methods: 200 simulated surveys per scenario; CI coverage, type I error and bias of the analysis (not in all or test)
+## validate-methods: simulated surveys with known truth (200 per scenario, 500 for the weightings); CI coverage, type I error and bias (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
 	$(STAGE) validate-weighting
