@@ -15,6 +15,25 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.study.frame import read_frame
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` group again under pytest 9.2.
+
+    pytest-xdist 3.8 tags each item of an ``xdist_group`` by appending ``@group`` to ``item._nodeid``;
+    pytest 9.2 builds ``item.nodeid`` from ``item._id`` instead, so the tag never reaches the scheduler
+    and every grouped module was spread over both workers, its module fixtures computed on each. Copy
+    the tag into the id the scheduler reads.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        tagged = getattr(item, "_nodeid", None)
+        if isinstance(tagged, str) and tagged != item.nodeid and "@" in tagged:
+            item._id = coerce_node_id(tagged)
+
+
 @pytest.fixture(scope="session")
 def config() -> Config:
     """The project's own configuration (config.yaml), loaded once."""

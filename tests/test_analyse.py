@@ -10,18 +10,19 @@ from pipeline.study.disclosure import suppress
 from pipeline.survey import p_adjust_bh
 from tests.toy_survey import toy_analysis
 
-# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+# Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
+# (a module-scoped fixture is torn down and rebuilt whenever the worker interleaves another module).
 pytestmark = pytest.mark.xdist_group("analyse")
 
 TIER_SHIFT = 1.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base():
     return toy_analysis(seed=7, tier_shift=TIER_SHIFT)[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tables():
     return toy_analysis(seed=7, tier_shift=TIER_SHIFT)[1]
 
@@ -35,7 +36,7 @@ def test_coordinator_weights_post_stratify_to_the_frame(base, frame):
     pd.testing.assert_series_equal(totals.sort_index(), expected, check_names=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def type_only_tables(base, frame, codebook, config):
     """The analysis under the type-only weighting (the designs' own N_h/n_h weights, no calibration)."""
     from dataclasses import replace

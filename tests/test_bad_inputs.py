@@ -765,7 +765,7 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     return processes
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cli_runs(tmp_path_factory: pytest.TempPathFactory, codebook: Codebook):
     """The command-line cases, all started with the module's first test; each test collects its own.
 

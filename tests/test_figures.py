@@ -29,7 +29,8 @@ from pipeline.study.vocabulary import INSTRUMENTS
 from tests.built_project import make_variable
 from tests.toy_survey import toy_validated
 
-# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+# Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
+# (a module-scoped fixture is torn down and rebuilt whenever the worker interleaves another module).
 pytestmark = pytest.mark.xdist_group("figures")
 
 BASELINES = Path(__file__).parent / "figure_baselines"
@@ -68,25 +69,25 @@ def toy_inputs(config=None):
     return Inputs(config or load_config(), workspace.base, workspace.tables)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def inputs():
     return toy_inputs()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def specs(inputs):
     from pipeline.figures import registry
 
     return registry(inputs.codebook)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(inputs, specs):
     """Every figure's data (no rendering: building the ggplot is cheap, drawing it is not)."""
     return {name: spec.build(inputs) for name, spec in specs.items()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rendered(built, tmp_path_factory):
     from pipeline.figures.common import save_figure
 

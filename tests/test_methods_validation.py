@@ -24,7 +24,8 @@ from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, mat
 from pipeline.synthetic.model import PlantedEffects, load_targets
 from pipeline.synthetic.simulate import calibrated_parameters, generate
 
-# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+# Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
+# (a module-scoped fixture is torn down and rebuilt whenever the worker interleaves another module).
 pytestmark = pytest.mark.xdist_group("methods_validation")
 
 # Few simulations, so the bounds are loose; they still fail if the CI, the SE, the truth or the
@@ -34,12 +35,12 @@ SIMULATIONS = 12
 SEED = 20090423
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small_run(frame, codebook, config):
     return run_validation(frame, codebook, config, SIMULATIONS, SEED)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def summary(small_run):
     return summarise(small_run)
 

@@ -24,39 +24,40 @@ from pipeline.study.frame import read_frame
 from pipeline.survey.glm import svyglm
 from tests.toy_survey import toy_validated
 
-# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+# Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
+# (a module-scoped fixture is torn down and rebuilt whenever the worker interleaves another module).
 pytestmark = pytest.mark.xdist_group("models")
 
 TIER_SHIFT = 1.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def config():
     return dataclasses.replace(load_config(), imputations=3)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def codebook(config):
     return load_codebook(config.codebook)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frame(config):
     return read_frame(config.frame)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base(config, codebook, frame):
     validated = toy_validated(codebook, frame, seed=11, tier_shift=TIER_SHIFT)
     return derive(validated, frame, codebook, config)[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def result(base, frame, codebook, config):
     return m.models(base, frame, codebook, config)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data(base, frame, codebook, config):
     return m.model_data(base, frame, codebook, config)
 

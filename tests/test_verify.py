@@ -16,7 +16,8 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.study.frame import read_frame
 from tests.test_figures import toy_inputs, toy_workspace
 
-# Its module-scoped fixtures are costly: one worker runs the whole module, so they are computed once.
+# Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
+# (a module-scoped fixture is torn down and rebuilt whenever the worker interleaves another module).
 pytestmark = pytest.mark.xdist_group("verify")
 
 # One figure of each kind of recomputation (estimates, Likert shares, differences, counts).
@@ -32,7 +33,7 @@ CHECKED = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def figures_dir(tmp_path_factory):
     """The figures' CSVs only: verify reads nothing else, so no drawing is needed."""
     from pipeline.figures import registry
@@ -45,7 +46,7 @@ def figures_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data():
     config = load_config()
     frame = read_frame(config.frame)
