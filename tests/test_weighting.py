@@ -170,6 +170,29 @@ def test_r_indicator_is_one_for_constant_propensities_and_falls_with_spread(fram
     assert spread[3] == pytest.approx(s)
 
 
+def test_frequency_weights_give_the_r_indicators_and_fit_of_the_rows_they_stand_for(frame):
+    # A bootstrap replicate is run on the distinct LSP patterns with the number of times each was drawn:
+    # that must equal the computation on the drawn rows themselves.
+    from pipeline.stages.nonresponse import MODEL_VARIABLES, _logit_fit, _model_matrix
+
+    indicators = response_indicators(pd.DataFrame({"respondent_type": [], "lsp_id": []}), frame)
+    rng = np.random.default_rng(5)
+    indicators["coordinator"] = (rng.random(len(indicators)) < 0.5).astype(float)
+    codes, levels = _codes(indicators)
+    x, _ = _model_matrix(indicators, MODEL_VARIABLES)
+    y = indicators["coordinator"].to_numpy()
+    take = rng.integers(0, len(y), len(y))
+    beta_rows, _, loglik_rows = _logit_fit(x[take], y[take])
+    counts = np.bincount(take, minlength=len(y)).astype(float)
+    beta_counts, _, loglik_counts = _logit_fit(x, y, counts)
+    np.testing.assert_allclose(beta_counts, beta_rows, rtol=1e-8, atol=1e-10)
+    assert loglik_counts == pytest.approx(loglik_rows, rel=1e-12)
+    rho = 1 / (1 + np.exp(-(x @ beta_rows)))
+    by_rows = r_indicators_of(rho[take], codes[take], levels)
+    by_counts = r_indicators_of(rho, codes, levels, counts)
+    np.testing.assert_allclose(by_counts, by_rows, rtol=1e-10, atol=1e-12)
+
+
 def test_frame_comparison_counts_the_frame_and_the_respondents(data, frame, config, type_only):
     indicators = response_indicators(data, frame)
     table = frame_comparison(indicators, type_only, config.min_cell)

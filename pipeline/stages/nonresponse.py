@@ -62,6 +62,11 @@ UNITS = {"coordinator": "coordinator answered", "partner": "at least one board p
 # The propensity model: every categorical frame variable except tier (a grouping of authority type).
 MODEL_VARIABLES = ("authority_type", "region", "laa_round", "imd_band", "case_study")
 R_INDICATOR_BOOTSTRAP = 200
+# The delete-one-PSU jackknife holds one replicate per PSU, each a weight per row: PSUs x rows numbers,
+# 36 MB for the bundled survey's coordinators, 3 GB at 100 times its size, 290 GB at 1,000 times. Above
+# this many PSUs the JKn column is left empty (and its replicates 0); the bootstrap's fixed number of
+# replicates still checks the linearisation.
+JACKKNIFE_MAX_PSUS = 5_000
 TABLES = (
     "nonresponse_frame_comparison",
     "nonresponse_propensity",
@@ -171,19 +176,25 @@ def _model_matrix(indicators: pd.DataFrame, variables: tuple[str, ...]) -> tuple
     return x[:, keep], [names[j] for j in keep]
 
 
-def _logit_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Maximum-likelihood logistic regression by Newton steps: coefficients, covariance, log-likelihood."""
+def _logit_fit(
+    x: np.ndarray, y: np.ndarray, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maximum-likelihood logistic regression by Newton steps: coefficients, covariance, log-likelihood.
+
+    ``counts`` are frequency weights (how many LSPs each row stands for); ``None`` counts each row once.
+    """
+    f = np.ones(len(y)) if counts is None else np.asarray(counts, dtype=float)
     beta = np.zeros(x.shape[1])
     for _ in range(100):
         p = 1 / (1 + np.exp(-(x @ beta)))
-        information = (x * (p * (1 - p))[:, None]).T @ x
-        step = np.linalg.solve(information + 1e-10 * np.eye(x.shape[1]), x.T @ (y - p))
+        information = (x * (f * p * (1 - p))[:, None]).T @ x
+        step = np.linalg.solve(information + 1e-10 * np.eye(x.shape[1]), x.T @ (f * (y - p)))
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
             break
     p = np.clip(1 / (1 + np.exp(-(x @ beta))), 1e-15, 1 - 1e-15)
-    information = (x * (p * (1 - p))[:, None]).T @ x
-    loglik = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    information = (x * (f * p * (1 - p))[:, None]).T @ x
+    loglik = float(np.sum(f * (y * np.log(p) + (1 - y) * np.log(1 - p))))
     return beta, np.linalg.pinv(information), loglik
 
 
@@ -255,33 +266,42 @@ def _codes(indicators: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
     return codes.astype(np.int64), levels
 
 
-def _group_means(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    sums = np.bincount(groups, weights=values)
-    counts = np.bincount(groups)
-    return (sums / np.maximum(counts, 1))[groups]
+def _group_means(values: np.ndarray, groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    sums = np.bincount(groups, weights=counts * values)
+    sizes = np.bincount(groups, weights=counts)
+    return (sums / np.where(sizes > 0, sizes, 1.0))[groups]
 
 
-def r_indicators_of(rho: np.ndarray, codes: np.ndarray, levels: list[list[str]]) -> np.ndarray:
-    """R-indicator, mean, CV and partial R-indicators of propensities ``rho`` (order of `_r_labels`)."""
-    n = rho.size
-    mean = rho.mean()
-    s = rho.std(ddof=1)
+def r_indicators_of(
+    rho: np.ndarray, codes: np.ndarray, levels: list[list[str]], counts: np.ndarray | None = None
+) -> np.ndarray:
+    """R-indicator, mean, CV and partial R-indicators of propensities ``rho`` (order of `_r_labels`).
+
+    ``counts`` are frequency weights: how many LSPs each row stands for (a bootstrap replicate counts
+    each distinct LSP pattern as often as it was drawn); ``None`` counts each row once.
+    """
+    f = np.ones(rho.size) if counts is None else np.asarray(counts, dtype=float)
+    n = f.sum()
+    mean = float(f @ rho) / n
+    s = np.sqrt(float(f @ (rho - mean) ** 2) / (n - 1))
     out = [1 - 2 * s, mean, s / mean]
     radix = np.array([len(lv) for lv in levels])
     for j, variable_levels in enumerate(levels):
         others = [k for k in range(len(levels)) if k != j]
-        cell = np.zeros(n, dtype=np.int64)
+        cell = np.zeros(rho.size, dtype=np.int64)
         for k in others:
             cell = cell * radix[k] + codes[:, k]
         cell = np.unique(cell, return_inverse=True)[1]
-        within = (rho - _group_means(rho, cell)) ** 2
-        level_mean = _group_means(rho, codes[:, j])
-        out.append(np.sqrt(np.sum((level_mean - mean) ** 2) / (n - 1)))
-        out.append(np.sqrt(within.sum() / (n - 1)))
+        within = (rho - _group_means(rho, cell, f)) ** 2
+        level_mean = _group_means(rho, codes[:, j], f)
+        out.append(np.sqrt(float(f @ (level_mean - mean) ** 2) / (n - 1)))
+        out.append(np.sqrt(float(f @ within) / (n - 1)))
         for level in range(len(variable_levels)):
             k = codes[:, j] == level
-            out.append(np.sqrt(k.sum() / (n - 1)) * (rho[k].mean() - mean) if k.any() else np.nan)
-            out.append(np.sqrt(within[k].sum() / (n - 1)) if k.any() else np.nan)
+            size = f[k].sum()
+            present = size > 0
+            out.append(np.sqrt(size / (n - 1)) * (float(f[k] @ rho[k]) / size - mean) if present else np.nan)
+            out.append(np.sqrt(float(f[k] @ within[k]) / (n - 1)) if present else np.nan)
     return np.array(out)
 
 
@@ -313,15 +333,25 @@ def r_indicators(
     x, _ = _model_matrix(indicators, MODEL_VARIABLES)
     labels = _r_labels(levels)
     tables = []
+    radix = np.array([len(lv) for lv in levels])
     for instrument in UNITS:
         y = indicators[instrument].to_numpy(dtype=float)
         beta, _, _ = _logit_fit(x, y)
         point = r_indicators_of(1 / (1 + np.exp(-(x @ beta))), codes, levels)
+        # The model and the indicators see an LSP only through its levels of the model variables and its
+        # response: a replicate is the number of times each such pattern was drawn, so each refit runs
+        # on the few hundred patterns, not on every drawn LSP (the same numbers, to rounding).
+        key = y.astype(np.int64)
+        for k in range(codes.shape[1]):
+            key = key * radix[k] + codes[:, k]
+        _, first, pattern = np.unique(key, return_index=True, return_inverse=True)
+        x_p, y_p, codes_p = x[first], y[first], codes[first]
         draws = []
         for _ in range(replicates):
             take = rng.integers(0, len(y), len(y))
-            beta_b, _, _ = _logit_fit(x[take], y[take])
-            draws.append(r_indicators_of(1 / (1 + np.exp(-(x[take] @ beta_b))), codes[take], levels))
+            counts = np.bincount(pattern[take], minlength=first.size).astype(float)
+            beta_b, _, _ = _logit_fit(x_p, y_p, counts)
+            draws.append(r_indicators_of(1 / (1 + np.exp(-(x_p @ beta_b))), codes_p, levels, counts))
         se = np.nanstd(np.vstack(draws), axis=0, ddof=1)
         tables.append(
             pd.DataFrame(labels, columns=["measure", "variable", "level"]).assign(
@@ -405,10 +435,19 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
         base_design = type_only[instrument]
         g = replicate_calibrator(base_design, instrument, frame_vars, spec, spec.primary)
         full = primary[instrument].weights
-        replicates = {
-            "JKn": jackknife(base_design, "JKn").recalibrated(g, full),
-            "bootstrap": bootstrap(base_design, spec.bootstrap_replicates, spec.seed).recalibrated(g, full),
-        }
+        replicates = {}
+        if base_design.psu_stratum.size <= JACKKNIFE_MAX_PSUS:
+            replicates["JKn"] = jackknife(base_design, "JKn").recalibrated(g, full)
+        else:
+            log.info(
+                "%s: %d PSUs, more than %d: no JKn replicates (the bootstrap checks the linearisation)",
+                instrument,
+                base_design.psu_stratum.size,
+                JACKKNIFE_MAX_PSUS,
+            )
+        replicates["bootstrap"] = bootstrap(base_design, spec.bootstrap_replicates, spec.seed).recalibrated(
+            g, full
+        )
         tiers = base_design.data["tier"].astype(str).to_numpy()
         for outcome in _headline_outcomes(outcomes):
             if instrument not in outcome.instruments:
@@ -427,8 +466,12 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
                     "estimate": linear.estimate,
                     "se_linearised": linear.se,
                 }
-                for kind, reps in replicates.items():
-                    est = replicate_mean(reps, y, domain)
+                for kind in ("JKn", "bootstrap"):
+                    if kind not in replicates:
+                        row |= {f"se_{kind.lower()}": np.nan, f"ratio_{kind.lower()}": np.nan}
+                        row[f"replicates_{kind.lower()}"] = 0
+                        continue
+                    est = replicate_mean(replicates[kind], y, domain)
                     row[f"se_{kind.lower()}"] = est.se
                     row[f"ratio_{kind.lower()}"] = est.se / linear.se
                     row[f"replicates_{kind.lower()}"] = est.n_replicates
