@@ -89,10 +89,10 @@ def test_coordinators_meet_the_targets_loosely(summary):
 
 
 def test_partners_meet_the_targets_loosely(summary):
-    # The declared partner design (LSPs as PSUs with replacement, no fpc) must be near nominal. The
-    # diagnostic design with the LSP-level fpc used before under-covers (the fpc also removes the
-    # variance of the within-LSP subsampling; docs/methods_validation.md): only a loose floor is asserted
-    # for it, and that its SEs are smaller.
+    # The declared partner design (two-stage: LSPs with an fpc, partners within them with replacement)
+    # must be near nominal. The diagnostic design with the LSP-level fpc alone, used first, under-covers
+    # (that fpc also removes the variance of the within-LSP subsampling; docs/methods_validation.md): only
+    # a loose floor is asserted for it, and that its SEs are smaller.
     for scenario in ("planted", "no_effect"):
         for comparison in ("tier", "maturity"):
             declared = _row(summary, scenario, DECLARED, "partner", comparison)

@@ -80,7 +80,7 @@ DESIGNS: dict[str, SurveyDesign] = {
         strata=STRATUM,
         lonely_psu=LONELY_PSU,
         label="coordinators and partners together, clustered by LSP, each with their instrument's weight "
-        "(PSUs with replacement, as for partners)",
+        "(PSUs with replacement, as in the partners' analytic design)",
     ),
 }
 UNWEIGHTED_DESIGNS: dict[str, SurveyDesign] = {
