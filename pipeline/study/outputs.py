@@ -931,9 +931,13 @@ def nonresponse_tables() -> tuple[Output, ...]:
                 ("n", "integer", "unweighted respondents"),
                 ("estimate", "number", "the mean score"),
                 ("se_linearised", "number", "linearised SE with calibration residuals"),
-                ("se_jkn", "number", "JKn jackknife SE, recalibrated per replicate"),
+                ("se_jkn", "number", "JKn jackknife SE, recalibrated per replicate (empty above 5,000 PSUs)"),
                 ("ratio_jkn", "number", "se_jkn / se_linearised"),
-                ("replicates_jkn", "integer", "jackknife replicates used"),
+                (
+                    "replicates_jkn",
+                    "integer",
+                    "jackknife replicates used (0: not computed, above 5,000 PSUs)",
+                ),
                 ("se_bootstrap", "number", "bootstrap SE, recalibrated per replicate"),
                 ("ratio_bootstrap", "number", "se_bootstrap / se_linearised"),
                 (
