@@ -74,7 +74,7 @@ def _column_variances(design: PreparedDesign, influence: np.ndarray, present: np
     scale = design.fpc_factor * design.n_psu / np.maximum(design.n_psu - 1, 1)
     scale = np.where(design.fpc_factor < 1e-7, 0.0, scale)
     variances = (scale[h][:, None] * centred**2).sum(axis=0)
-    within = design.within_psu_terms(calibrated)
+    within = design.within_psu_terms(calibrated, totals)
     return variances if within is None else variances + (within**2).sum(axis=0)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from pipeline.survey.design import PreparedDesign, SurveyDesignError
+from pipeline.survey.design import PreparedDesign, SurveyDesignError, group_sum_matrix
 
 CalFun = Literal["linear", "raking", "logit"]
 CALFUNS: tuple[str, ...] = ("linear", "raking", "logit")
@@ -50,13 +50,6 @@ class CalibrationError(SurveyDesignError):
 
 
 # ---------------------------------------------------------------------------------------------- records
-
-
-def _indicator(codes: np.ndarray, groups: int) -> sparse.csr_matrix:
-    """``(groups, len(codes))`` 0/1 matrix: its product with row values sums them by group (np.add.at
-    does the same an order of magnitude slower)."""
-    rows = np.asarray(codes, dtype=np.int64)
-    return sparse.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(groups, rows.size))
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +75,7 @@ class GregResiduals:
     _row_factor: np.ndarray | None = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_unit_sum", _indicator(self.unit, self.scale.size))
+        object.__setattr__(self, "_unit_sum", group_sum_matrix(self.unit, self.scale.size))
         one_row = self.unit.size == self.scale.size and bool(np.all(self.unit == np.arange(self.unit.size)))
         object.__setattr__(self, "_one_row_per_unit", one_row)
         factor = np.full(self.unit.size, np.sqrt(self.inflation))
@@ -126,7 +119,7 @@ class PostStratumCentring:
         """Return ``x`` less each post-stratum's old-weighted mean of ``x / w``, times ``w``."""
         n_cells = int(self.cell.max()) + 1
         numerator = np.asarray(
-            _indicator(self.cell, n_cells) @ (x * (self.old_weights / self.weights)[:, None])
+            group_sum_matrix(self.cell, n_cells) @ (x * (self.old_weights / self.weights)[:, None])
         )
         denominator = np.bincount(self.cell, weights=self.old_weights, minlength=n_cells)
         means = numerator / denominator[:, None]
@@ -140,16 +133,18 @@ class RakingProjection:
     cells: tuple[np.ndarray, ...]
     weights: tuple[np.ndarray, ...]
     _sums: tuple[sparse.csr_matrix, ...] = dataclasses.field(init=False, repr=False)
+    _counts: tuple[np.ndarray, ...] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_sums", tuple(_indicator(cell, int(cell.max()) + 1) for cell in self.cells))
+        sums = tuple(group_sum_matrix(cell, int(cell.max()) + 1) for cell in self.cells)
+        object.__setattr__(self, "_sums", sums)
+        object.__setattr__(self, "_counts", tuple(np.asarray(s.sum(axis=1)).ravel() for s in sums))
 
     def residualise(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` after R's ten sweeps of ``x - w * ave(x / w, margin)`` over the margins."""
         x = x.copy()
         for _ in range(_RAKE_VARIANCE_SWEEPS):
-            for cell, w, sums in zip(self.cells, self.weights, self._sums, strict=True):
-                counts = np.bincount(cell, minlength=sums.shape[0])
+            for cell, w, sums, counts in zip(self.cells, self.weights, self._sums, self._counts, strict=True):
                 x = x - w[:, None] * (np.asarray(sums @ (x / w[:, None])) / counts[:, None])[cell]
         return x
 

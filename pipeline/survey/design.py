@@ -40,6 +40,13 @@ DF_RULES: tuple[str, ...] = ("degf", "infinite")
 _CERTAINTY_TOL = 1e-7
 
 
+def group_sum_matrix(codes: np.ndarray, groups: int) -> sparse.csr_matrix:
+    """``(groups, len(codes))`` 0/1 matrix whose product with row values sums them by group code
+    (``np.add.at`` does the same an order of magnitude slower)."""
+    rows = np.asarray(codes, dtype=np.int64)
+    return sparse.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(groups, rows.size))
+
+
 class SurveyDesignError(ValueError):
     """A design that cannot be prepared or a variance that cannot be computed under its rules."""
 
@@ -231,17 +238,8 @@ class SurveyDesign:
         if self.subcluster is not None:
             pairs = pd.MultiIndex.from_arrays([psu, data[self.subcluster].to_numpy()])
             subunit = pd.factorize(pairs, sort=True)[0].astype(np.int64)
-            if self.lonely_psu in ("fail", "average"):
-                subunit_psu = np.zeros(int(subunit.max()) + 1, dtype=np.int64)
-                subunit_psu[subunit] = psu
-                single = np.bincount(subunit_psu, minlength=n_psu_total) == 1
-                if single.any():
-                    raise SurveyDesignError(
-                        f"a PSU has a single second-stage unit (lonely_psu={self.lonely_psu!r}); "
-                        "declare lonely_psu='adjust', 'certainty' or 'remove'"
-                    )
 
-        return PreparedDesign(
+        prepared = PreparedDesign(
             design=self,
             data=data,
             weights=w,
@@ -254,6 +252,13 @@ class SurveyDesign:
             stratum_labels=stratum_labels,
             subunit=subunit,
         )
+        lone = prepared._within_units is not None and bool(np.any(prepared._within_units == 1))
+        if lone and self.lonely_psu in ("fail", "average"):
+            raise SurveyDesignError(
+                f"a PSU has a single second-stage unit (lonely_psu={self.lonely_psu!r}); "
+                "declare lonely_psu='adjust', 'certainty' or 'remove'"
+            )
+        return prepared
 
 
 @dataclass(frozen=True, eq=False)
@@ -311,25 +316,20 @@ class PreparedDesign:
 
     def __post_init__(self) -> None:
         n = self.weights.size
-        agg = sparse.csr_matrix((np.ones(n), (self.psu, np.arange(n))), shape=(self.psu_stratum.size, n))
-        object.__setattr__(self, "_psu_sum", agg)
+        object.__setattr__(self, "_psu_sum", group_sum_matrix(self.psu, self.psu_stratum.size))
         # Each row its own PSU, in row order (no clusters): PSU totals are the rows themselves.
         object.__setattr__(
             self, "_rows_are_psus", self.psu_stratum.size == n and bool(np.all(self.psu == np.arange(n)))
         )
-        strata = self.n_psu.size
         psus = self.psu_stratum.size
-        by_stratum = sparse.csr_matrix(
-            (np.ones(psus), (self.psu_stratum, np.arange(psus))), shape=(strata, psus)
-        )
-        object.__setattr__(self, "_stratum_sum", by_stratum)
+        object.__setattr__(self, "_stratum_sum", group_sum_matrix(self.psu_stratum, self.n_psu.size))
         if self.subunit is not None:
             n_sub = int(self.subunit.max()) + 1
             if n_sub == n:
                 # Each row its own second-stage unit (the usual case): work on the rows themselves.
                 object.__setattr__(self, "_subunit_psu", self.psu)
             else:
-                sub = sparse.csr_matrix((np.ones(n), (self.subunit, np.arange(n))), shape=(n_sub, n))
+                sub = group_sum_matrix(self.subunit, n_sub)
                 subunit_psu = np.zeros(n_sub, dtype=np.int64)
                 subunit_psu[self.subunit] = self.psu
                 object.__setattr__(self, "_subunit_sum", sub)
@@ -519,18 +519,20 @@ class PreparedDesign:
                 scale[problem] = 0.0
         scaled = centred * np.sqrt(scale)[h][:, None]
         out = (scaled.T @ scaled) * inflate
-        within = self.within_psu_terms(x)
+        within = self.within_psu_terms(x, z)
         if within is not None:
             out = out + within.T @ within
         return out
 
-    def within_psu_terms(self, x: np.ndarray) -> np.ndarray | None:
+    def within_psu_terms(self, x: np.ndarray, psu_totals: np.ndarray | None = None) -> np.ndarray | None:
         """Scaled, centred second-stage unit totals whose cross-product is the within-PSU variance.
 
         Parameters
         ----------
         x
             ``(n, p)`` influence values after calibration (`calibrated_influence`).
+        psu_totals
+            ``self.psu_totals(x)`` when the caller has it already.
 
         Returns
         -------
@@ -542,7 +544,8 @@ class PreparedDesign:
             return None
         totals = x if self._subunit_sum is None else np.asarray(self._subunit_sum @ x)
         m = self._within_units
-        psu_means = self.psu_totals(x) / np.maximum(m, 1.0)[:, None]
+        totals_by_psu = self.psu_totals(x) if psu_totals is None else psu_totals
+        psu_means = totals_by_psu / np.maximum(m, 1.0)[:, None]
         psu_means[m == 1] = 0.0  # a lone unit stays uncentred (its scale is 0 unless "adjust")
         owner = self._subunit_psu
         centred = totals - psu_means[owner]
