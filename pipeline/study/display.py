@@ -83,7 +83,11 @@ INSTRUMENT_NAMES = {"coordinator": "LSP coordinators", "partner": "Board partner
 def header(column: str, table: str | None = None) -> str:
     """The reader's name for a column of an analysis table (``table`` without ``.csv``)."""
     named = TABLE_HEADERS.get(table or "", {}).get(column) or COLUMN_HEADERS.get(column)
-    return named or column.replace("_", " ").capitalize()
+    if named:
+        return named
+    # Upper-case the first letter only: str.capitalize would also lower-case the rest ("JKn" -> "Jkn").
+    text = column.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def missing(value: Any) -> bool:
