@@ -665,6 +665,32 @@ def model_tables() -> tuple[Output, ...]:
             ),
         ),
         Output(
+            "primary_tests_by_weighting",
+            "tables",
+            "primary_tests_by_weighting.csv",
+            "models",
+            "pipeline.stages.models:primary_tests_by_weighting",
+            "Sensitivity of the headline effects on the overall 7S score to the weighting: adjusted (analytic) "
+            "and marginal (descriptive), under the primary weighting, each alternative, type-only and "
+            "unweighted.",
+            inputs=inputs,
+            columns=_columns(
+                _DATA,
+                ("headline", "text", "tier or maturity"),
+                _INSTRUMENT,
+                ("outcome", "text", "overall_7s"),
+                ("quantity", "text", "adjusted (analytic) or marginal (descriptive)"),
+                ("weighting", "text", "raking, linear, logit, type_only or unweighted"),
+                ("primary", "boolean", "whether this is the configured primary weighting"),
+                *_FIT_SIZES,
+                *_COEFFICIENT[:4],
+                ("df", "number", "design df of the t test"),
+                _COEFFICIENT[6],
+                ("change_from_type_only", "number", "estimate minus its type-only value"),
+                _SUPPRESSED,
+            ),
+        ),
+        Output(
             "models_manifest",
             "analysis",
             "models_manifest.json",
