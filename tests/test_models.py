@@ -148,23 +148,6 @@ def test_direction_comes_from_the_codebook(codebook, result):
     np.testing.assert_allclose(rows["favourable_estimate"], -rows["estimate"])
 
 
-def test_rubins_rules_by_hand():
-    estimates = np.array([1.0, 1.2, 0.8, 1.1])
-    variances = np.array([0.04, 0.05, 0.04, 0.03])
-    pooled = m.rubin(estimates, variances, df_complete=100.0)
-    w, b = 0.04, np.var(estimates, ddof=1)
-    total = w + 1.25 * b
-    assert pooled["estimate"] == pytest.approx(1.025)
-    assert pooled["se"] == pytest.approx(np.sqrt(total))
-    lam = 1.25 * b / total
-    df_old = 3 / lam**2
-    df_obs = 101 / 103 * 100 * (1 - lam)
-    assert pooled["df"] == pytest.approx(1 / (1 / df_old + 1 / df_obs))
-    assert pooled["fraction_missing_information"] == pytest.approx(lam)
-    same = m.rubin(np.ones(5), np.full(5, 0.04), df_complete=50.0)
-    assert same["se"] == pytest.approx(0.2) and same["df"] == pytest.approx(51 / 53 * 50)
-
-
 def test_imputation_fills_only_unknown_maturity_and_is_seeded(data, config):
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
@@ -190,8 +173,10 @@ def test_partner_results_with_and_without_imputation_by_weighting(result):
     complete = overall[overall["imputations"] == 0]
     imputed = overall[overall["imputations"] == 3]
     assert (imputed["n"].to_numpy() > complete["n"].to_numpy()).all()
-    assert (complete["fraction_missing_information"] == 0).all()
-    assert (imputed["fraction_missing_information"] > 0).all()
+    assert (complete[["lambda", "fraction_missing_information"]] == 0).all().all()
+    assert (imputed["lambda"] > 0).all()
+    # The fraction of missing information adds the uncertainty of the between variance to lambda.
+    assert (imputed["fraction_missing_information"] > imputed["lambda"]).all()
 
 
 def test_lsp_weighting_counts_each_lsp_once_and_keeps_the_calibration(data, frame, config):

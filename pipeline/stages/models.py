@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, path_option, stage_parser
@@ -59,6 +58,7 @@ from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, mat
 from pipeline.study.weighting import calibrator
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
 from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
+from pipeline.survey.mi import pool_rubin
 from pipeline.survey.olr import OrdinalFit, svyolr
 
 log = logging.getLogger("pipeline.stages.models")
@@ -617,30 +617,6 @@ def impute_maturity(
     return completed, record
 
 
-def rubin(estimates: np.ndarray, variances: np.ndarray, df_complete: float) -> dict[str, float]:
-    """Pool imputations by Rubin's rules, with Barnard and Rubin's (1999) small-sample df."""
-    m = estimates.size
-    qbar, w, b = estimates.mean(), variances.mean(), estimates.var(ddof=1)
-    t = w + (1 + 1 / m) * b
-    lam = (1 + 1 / m) * b / t if t > 0 else 0.0
-    df_old = (m - 1) / lam**2 if lam > 0 else np.inf
-    df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
-    df = 1 / (1 / df_old + 1 / df_obs) if np.isfinite(df_old) else df_obs
-    se = float(np.sqrt(t))
-    q = t_quantile(LEVEL, df)
-    p = float(2 * stats.t.sf(abs(qbar / se), df))
-    return {
-        "estimate": float(qbar),
-        "se": se,
-        "ci_low": qbar - q * se,
-        "ci_high": qbar + q * se,
-        "statistic": qbar / se,
-        "df": float(df),
-        "p": p,
-        "fraction_missing_information": float(lam),
-    }
-
-
 def partner_imputation(
     data: pd.DataFrame, codebook: Codebook, config: Config, weigh: Weigh = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -699,13 +675,14 @@ def partner_imputation(
                         "imputations": 0,
                     }
                     | effect_row(cc, effect, cc.df_residual)
-                    | {"fraction_missing_information": 0.0}
+                    | {"lambda": 0.0, "fraction_missing_information": 0.0}
                 )
-                pooled = rubin(
+                pooled = pool_rubin(
                     np.array([f.coefficients[name] for f in mi]),
                     np.array([f.se[name] ** 2 for f in mi]),
                     min(f.df_residual for f in mi),
-                )
+                    level=LEVEL,
+                ).to_dict()
                 sizes = [_group_sizes(p, outcome, ADJUSTED_TERMS, effect) for p in fits_by_imputation[:1]]
                 rows.append(
                     common

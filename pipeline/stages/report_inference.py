@@ -96,6 +96,31 @@ def favourable_counts(models: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def cfa_admissibility(cfa: pd.DataFrame) -> str:
+    """One sentence on the CFA fits' admissibility, and what the invariance conclusion rests on."""
+    if "admissible" not in cfa:
+        return ""
+    bad = cfa[~cfa["admissible"].astype(bool)]
+    if bad.empty:
+        return (
+            "Every fit is admissible: no negative residual variance, every latent covariance positive "
+            "definite."
+        )
+    invariance = cfa[cfa["groups"] > 1]
+    reasons = "; ".join(
+        f"{level}, {reason}" for level, reason in zip(bad["level"], bad["admissibility"], strict=True)
+    )
+    sentence = f"Inadmissible solutions (lavaan warns of the same and reports them as converged): {reasons}."
+    if not invariance.empty and not invariance["admissible"].astype(bool).all():
+        sentence += (
+            f" The invariance comparison rests on these fits ({int(invariance['n_complete_cases'].iloc[0])} "
+            "complete cases across both groups): a chi-squared difference between solutions outside the "
+            "parameter space is not a valid test, so no conclusion about coordinator-partner invariance is "
+            "drawn from it; the scales are compared as scores, not as proven-equivalent measures."
+        )
+    return sentence
+
+
 def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The "Primary tests" section: the two headlines first, then what supports and qualifies them."""
     tests = tables["model_tests"]
@@ -121,6 +146,7 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
             "ci_high",
             "p",
             "df",
+            "lambda",
             "fraction_missing_information",
         ]
     ]
@@ -145,6 +171,7 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
         ]
     ]
     return {
+        "cfa_admissibility": cfa_admissibility(tables["cfa_fit"]),
         "headlines": primary_headlines(tables["primary_tests"]),
         "tests": auto_table(
             overall_tests,
@@ -174,7 +201,8 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
                 "data_used": "Data used",
                 "n_lsps": "LSPs (n)",
                 "estimate": "Adjusted difference (scale points)",
-                "fraction_missing_information": "Fraction of missing information",
+                "lambda": "Lambda: share of variance due to missing data",
+                "fraction_missing_information": "Fraction of missing information (Barnard-Rubin df)",
             },
         ),
         "cfa": auto_table(

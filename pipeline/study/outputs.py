@@ -660,7 +660,12 @@ def model_tables() -> tuple[Output, ...]:
                 _FIT_SIZES[1],
                 ("imputations", "integer", "number of imputations pooled (0: complete cases)"),
                 *_COEFFICIENT,
-                ("fraction_missing_information", "number", "Rubin's fraction of missing information"),
+                ("lambda", "number", "(1 + 1/m) B / T: share of the total variance due to the missing data"),
+                (
+                    "fraction_missing_information",
+                    "number",
+                    "(riv + 2/(df + 3)) / (riv + 1), riv = (1 + 1/m) B / W, df the pooled Barnard-Rubin df",
+                ),
                 _SUPPRESSED,
             ),
         ),
@@ -670,9 +675,9 @@ def model_tables() -> tuple[Output, ...]:
             "primary_tests_by_weighting.csv",
             "models",
             "pipeline.stages.models:primary_tests_by_weighting",
-            "Sensitivity of the headline effects on the overall 7S score to the weighting: adjusted (analytic) "
-            "and marginal (descriptive), under the primary weighting, each alternative, type-only and "
-            "unweighted.",
+            "Sensitivity of the headline effects on the overall 7S score to the weighting: adjusted "
+            "(analytic) and marginal (descriptive), under the primary weighting, each alternative, type-only "
+            "and unweighted.",
             inputs=inputs,
             columns=_columns(
                 _DATA,
@@ -722,6 +727,8 @@ def model_tables() -> tuple[Output, ...]:
                 ("tli", "number", "Tucker-Lewis index"),
                 ("rmsea", "number", "root mean square error of approximation"),
                 ("converged", "boolean", "whether the optimiser converged"),
+                ("admissible", "boolean", "no Heywood case and a positive-definite latent covariance"),
+                ("admissibility", "text", "which group's solution is inadmissible and why (eigenvalue)"),
                 ("delta_chisq", "number", "chi-squared difference to the previous invariance level"),
                 ("delta_df", "number", "the difference's degrees of freedom"),
                 ("p_delta", "number", "its p-value"),
