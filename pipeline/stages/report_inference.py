@@ -107,10 +107,17 @@ def cfa_admissibility(cfa: pd.DataFrame) -> str:
             "definite."
         )
     invariance = cfa[cfa["groups"] > 1]
-    reasons = "; ".join(
-        f"{level}, {reason}" for level, reason in zip(bad["level"], bad["admissibility"], strict=True)
+    # The engine names groups by their codes ("partner: ..."); the reader gets the instruments' names.
+    reasons = []
+    for level, reason in zip(bad["level"], bad["admissibility"], strict=True):
+        for instrument in INSTRUMENTS:
+            reason = reason.replace(f"{instrument}: ", f"{display.instrument_name(instrument)}: ")
+        reasons.append(f"{level} fit, {reason}")
+    sentence = (
+        "Inadmissible solutions (lavaan warns of the same and still reports them as converged): "
+        + "; ".join(reasons)
+        + "."
     )
-    sentence = f"Inadmissible solutions (lavaan warns of the same and reports them as converged): {reasons}."
     if not invariance.empty and not invariance["admissible"].astype(bool).all():
         sentence += (
             f" The invariance comparison rests on these fits ({int(invariance['n_complete_cases'].iloc[0])} "
