@@ -20,7 +20,14 @@ from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
 
 OVERALL = "overall_7s"
-PRIMARY_TABLES = ("primary_tests", "models", "model_tests", "partner_imputation", "cfa_fit")
+PRIMARY_TABLES = (
+    "primary_tests",
+    "primary_tests_by_weighting",
+    "models",
+    "model_tests",
+    "partner_imputation",
+    "cfa_fit",
+)
 NONRESPONSE_TABLES = (
     "nonresponse_frame_comparison",
     "nonresponse_propensity",
@@ -177,8 +184,41 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
             if c in tables["cfa_fit"].columns
         ]
     ]
+    by_weighting = tables["primary_tests_by_weighting"]
+    by_weighting = by_weighting[
+        [
+            "headline",
+            "instrument",
+            "quantity",
+            "weighting",
+            "primary",
+            "n",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p",
+            "change_from_type_only",
+        ]
+    ].assign(
+        instrument=by_weighting["instrument"].map(display.instrument_name),
+        primary=by_weighting["primary"].map({True: "primary", False: ""}),
+    )
     return {
         "cfa_admissibility": cfa_admissibility(tables["cfa_fit"]),
+        "by_weighting": auto_table(
+            by_weighting,
+            "table-primary-weighting",
+            "Sensitivity to the weighting: tier and maturity effects on the overall 7S score",
+            headers={
+                "headline": "Effect",
+                "instrument": "Respondents",
+                "quantity": "Estimate",
+                "weighting": "Weighting",
+                "primary": "Primary weighting",
+                "estimate": "Difference (scale points)",
+                "change_from_type_only": "Change from type-only weights",
+            },
+        ),
         "headlines": primary_headlines(tables["primary_tests"]),
         "tests": auto_table(
             overall_tests,
