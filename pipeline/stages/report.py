@@ -43,6 +43,7 @@ from pipeline.stages import report_inference
 from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
 from pipeline.study import display
 from pipeline.study import outputs as registered
+from pipeline.study.outcomes import BINARY_MEASURES
 
 log = logging.getLogger("pipeline.stages.report")
 
@@ -807,9 +808,7 @@ def sensitivity(inputs: ReportInputs) -> dict[str, Any]:
         note=f"Weighted; primary definition: {inputs.config.maturity_primary.replace('_', ' ')}.",
     )
     estimates = inputs.tables["estimates"]
-    overall = estimates[
-        (estimates["group"] == "all") & estimates["measure"].isin(["agree", "yes", "selected", "positive"])
-    ]
+    overall = estimates[(estimates["group"] == "all") & estimates["measure"].isin(BINARY_MEASURES)]
     pivot = overall.pivot_table(
         index=["instrument", "item_label", "measure"], columns="weighting", values="estimate", aggfunc="first"
     ).reset_index()
