@@ -20,7 +20,7 @@ STAGE := $(PY) -m pipeline
 
 # SOURCES_<command>: every pipeline file the command runs, from its transitive imports; regenerated
 # (with the system Python: standard library only) whenever a module changes, and then make restarts.
-PIPELINE_CODE := $(wildcard pipeline/*.py pipeline/*/*.py)
+PIPELINE_CODE := $(wildcard pipeline/*.py pipeline/*/*.py pipeline/*/*/*.py)
 SOURCES_MK := .make/sources.mk
 $(SOURCES_MK): $(PIPELINE_CODE)
 	@$(PYTHON) -m pipeline dependencies $@
@@ -181,7 +181,7 @@ clean:
 # (a digest beside each figure, figures/.<name>.sources.sha256), and marks the rest up to date. Editing
 # one figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
 # redraws nothing. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
-# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs.py),
+# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs/),
 # and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
 .PHONY: figures report spreadsheets verify

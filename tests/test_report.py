@@ -27,6 +27,9 @@ from pipeline.stages.report import (
     render_report,
     screen_png,
 )
+from pipeline.stages.report import dictionary as report_dictionary
+from pipeline.stages.report.embed import figure_description
+from pipeline.stages.report.tables import slug
 from pipeline.study import display
 from pipeline.study import outputs as registered
 from tests.toy_survey import toy_analysis
@@ -304,7 +307,7 @@ def test_every_registered_figure_has_a_place_and_a_description(codebook):
     assert sorted(placed) == sorted(figure.name for figure in registered.figures(codebook))
     assert len(placed) == len(set(placed))
     for name in placed:
-        assert report_stage._description(name, codebook).endswith(".")
+        assert figure_description(name, codebook).endswith(".")
 
 
 def test_every_section_has_its_template():
@@ -384,9 +387,9 @@ def test_the_data_dictionary_lists_every_column_of_every_registered_output(confi
     page = report_stage.render_data_dictionary(config, codebook, "report.html")
     parsed = _parse(page)
     assert parsed.title.startswith("Synthetic data:")
-    folders = report_stage._folders(config)
+    folders = report_dictionary._folders(config)
     for output in (*registered.tables(codebook), *registered.SPREADSHEETS, registered.REPORT):
-        anchor = report_stage._slug(registered.relative_path(output, folders))
+        anchor = slug(registered.relative_path(output, folders))
         assert f'id="output-{anchor}"' in page
         for column in output.columns or ():
             assert column.name in parsed.cells, (output.name, column.name)
