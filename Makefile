@@ -70,7 +70,7 @@ FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/est
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
-REPORT := analysis/report.html analysis/data_dictionary.html
+REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
@@ -193,7 +193,7 @@ $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_fig
 		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
-## report: analysis/report.html (the publication, with findings, figures, tables, methods, provenance) and data_dictionary.html
+## report: analysis/report.html (the main page: findings first, headline charts), technical_annex.html (methods, weighting, models, quality, provenance) and data_dictionary.html
 report: $(REPORT)
 
 REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)

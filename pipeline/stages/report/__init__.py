@@ -40,7 +40,9 @@ from pipeline.stages.report.dictionary import (
 from pipeline.stages.report.embed import FigureEntry, load_figures, screen_png
 from pipeline.stages.report.findings import Finding, key_findings
 from pipeline.stages.report.inputs import (
+    ANNEX_PAGE,
     DICTIONARY_NAME,
+    MAIN_PAGE,
     TABLE_NAMES,
     TEMPLATES,
     TITLE,
@@ -48,12 +50,21 @@ from pipeline.stages.report.inputs import (
     environment,
     read_table,
 )
-from pipeline.stages.report.sections import SECTIONS, Section, describe_code_version, render_report
+from pipeline.stages.report.sections import (
+    SECTIONS,
+    Section,
+    describe_code_version,
+    render_annex,
+    render_page,
+    render_report,
+)
 from pipeline.stages.report.tables import difference_table, row_id
 from pipeline.stages.report_tables import Row, Table
 
 __all__ = [
+    "ANNEX_PAGE",
     "DICTIONARY_NAME",
+    "MAIN_PAGE",
     "SECTIONS",
     "TABLE_NAMES",
     "TEMPLATES",
@@ -74,7 +85,9 @@ __all__ = [
     "main",
     "output_index",
     "read_table",
+    "render_annex",
     "render_data_dictionary",
+    "render_page",
     "render_report",
     "row_id",
     "screen_png",
@@ -97,6 +110,10 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         ("analysis", tables_dir.parent / "manifest.json"),
     ):
         manifests[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    plotted = figures_dir / "published.csv"
+    if plotted.exists():
+        # The published-against-reproduced rows the figure draws: the finding counts the same rows.
+        tables["published_plotted"] = read_table(plotted)
     figures = load_figures(figures_dir, out.parent, codebook, config.synthetic_data)
     links = {
         label: Path(os.path.relpath(path.resolve(), out.parent.resolve())).as_posix()
@@ -104,6 +121,7 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
             ("Every table as an accessible spreadsheet (Excel)", out.parent / "lsp_survey_tables.xlsx"),
             ("Every table as an accessible spreadsheet (OpenDocument)", out.parent / "lsp_survey_tables.ods"),
             ("Data dictionary: every column of every output", out.parent / DICTIONARY_NAME),
+            ("Technical annex: methods, weighting, models, quality and provenance", out.parent / ANNEX_PAGE),
         )
     }
     return ReportInputs(config, codebook, tables, manifests, figures, output_index(config, codebook), links)
@@ -113,7 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
     path_option(parser, "--figures", "{figures_dir}", "the figures")
-    path_option(parser, "--out", "{analysis_dir}/report.html", "where to write the report")
+    path_option(
+        parser,
+        "--out",
+        "{analysis_dir}/report.html",
+        "where to write the report (the annex goes beside it)",
+    )
     path_option(
         parser, "--dictionary", "{analysis_dir}/" + DICTIONARY_NAME, "where to write the data dictionary"
     )
@@ -121,13 +144,16 @@ def main(argv: list[str] | None = None) -> None:
     inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out)
     report = render_report(inputs)
     write_text(arguments.out, report)
+    annex = arguments.out.parent / ANNEX_PAGE
+    write_text(annex, render_annex(inputs))
     report_href = Path(
         os.path.relpath(arguments.out.resolve(), arguments.dictionary.resolve().parent)
     ).as_posix()
     write_text(arguments.dictionary, render_data_dictionary(config, inputs.codebook, report_href))
     log.info(
-        "wrote %s: %d figures, %d kB",
+        "wrote %s and %s: %d figures, %d kB",
         relative_to_root(arguments.out),
+        relative_to_root(annex),
         len(inputs.figures),
         len(report) // 1024,
     )

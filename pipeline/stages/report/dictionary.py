@@ -25,6 +25,7 @@ def _registered_files(codebook: Codebook) -> tuple[registered.Output, ...]:
     return (
         *registered.tables(codebook),
         registered.REPORT,
+        registered.TECHNICAL_ANNEX,
         registered.DATA_DICTIONARY,
         *registered.SPREADSHEETS,
     )

@@ -14,10 +14,14 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline.core.codebook import Codebook
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_bytes
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.stages.report.headlines import figure_headline
+from pipeline.stages.report.inputs import MAIN_PAGE
 from pipeline.stages.report.sections import SECTIONS
 from pipeline.study import outputs as registered
 
@@ -25,9 +29,6 @@ log = logging.getLogger("pipeline.stages.report")
 # The figure stage draws at 300 dpi; the page shows each figure at 110 dpi, sharp at its natural size on
 # a screen and light enough that 25 figures stay well under 3 MB.
 SOURCE_DPI, SCREEN_DPI = 300, 110
-
-# The figure stage draws at 300 dpi; the page shows each figure at 110 dpi, sharp at its natural size on
-# a screen and light enough that 25 figures stay well under 3 MB.
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class FigureEntry:
     links: tuple[tuple[str, str], ...]
     rows: int
     number: int = 0
+    page: str = MAIN_PAGE
+    # What the chart shows, stated from its own plotted numbers (pipeline.stages.report.headlines); the
+    # chart's own title where no rule states a finding.
+    heading: str = ""
 
     @property
     def anchor(self) -> str:
@@ -55,7 +60,7 @@ class FigureEntry:
 
     @property
     def alt(self) -> str:
-        return f"{self.label}: {self.title}. {self.description}"
+        return f"{self.label}: {self.heading or self.title}. {self.description}"
 
 
 def _svg_title(svg: Path) -> str | None:
@@ -128,7 +133,8 @@ def load_figures(
     figures_dir: Path, report_dir: Path, codebook: Codebook, synthetic: bool
 ) -> dict[str, FigureEntry]:
     """Every figure in ``figures_dir``, numbered in the order the sections show them."""
-    order = [name for section in SECTIONS for name in section.figure_names(codebook)]
+    pages = {name: section.page for section in SECTIONS for name in section.figure_names(codebook)}
+    order = list(pages)
     on_disk = sorted(png.stem for png in figures_dir.glob("*.png"))
     unplaced = sorted(set(on_disk) - set(order))
     if unplaced:
@@ -136,6 +142,7 @@ def load_figures(
             f"figures {', '.join(unplaced)} are in no report section: "
             f"name them in a Section of {__name__}.SECTIONS"
         )
+    declared = {f.name: tuple(c.name for c in f.columns) for f in registered.figures(codebook)}
     entries = {}
     for name in [n for n in order if n in on_disk]:
         png = figures_dir / f"{name}.png"
@@ -153,6 +160,7 @@ def load_figures(
             lines += (("Synthetic data", "not the Audit Commission's figures"),)
         image, width, height = screen_png(png)
         links = [("PNG, 300 dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
+        plotted = pd.read_csv(data, keep_default_na=False, na_values=[""])
         entries[name] = FigureEntry(
             name=name,
             title=title,
@@ -168,5 +176,7 @@ def load_figures(
             ),
             rows=sum(1 for _ in data.open(encoding="utf-8")) - 1,
             number=len(entries) + 1,
+            page=pages[name],
+            heading=figure_headline(name, plotted, declared.get(name, ())) or title,
         )
     return entries

@@ -28,6 +28,9 @@ SYNTHETIC_BANNER = (
     "for comparison."
 )
 DICTIONARY_NAME = "data_dictionary.html"
+# The release's two pages: the main page (findings first) and the technical annex.
+MAIN_PAGE, ANNEX_PAGE = "report.html", "technical_annex.html"
+ANNEX_TITLE = "Technical annex: methods, weighting, models, quality and provenance"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # The analysis tables, then those the inference sections read (a name two of them read is read once).
 TABLE_NAMES = tuple(

@@ -11,10 +11,15 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook
+from pipeline.core.config import Config
 from pipeline.core.paths import relative_to_root
 from pipeline.stages import report_inference
-from pipeline.stages.report.findings import key_findings
+from pipeline.stages.report.findings import RELIABILITY_THRESHOLD, key_findings
 from pipeline.stages.report.inputs import (
+    ANNEX_PAGE,
+    ANNEX_TITLE,
+    DICTIONARY_NAME,
+    MAIN_PAGE,
     SYNTHETIC_BANNER,
     SYNTHETIC_HEAD,
     TITLE,
@@ -38,6 +43,7 @@ class Section:
     title: str
     context: Callable[[ReportInputs], dict[str, Any]]
     figures: tuple[str, ...] = ()
+    page: str = MAIN_PAGE
 
     @property
     def template(self) -> str:
@@ -204,7 +210,7 @@ def maturity(inputs: ReportInputs) -> dict[str, Any]:
             "table-maturity-items",
             "Maturity: share agreeing with each item, more mature against less mature LSPs",
         ),
-        "definition": inputs.config.maturity_primary,
+        "definition": inputs.config.maturity_primary.replace("_", " ") + " definition",
     }
 
 
@@ -370,7 +376,12 @@ def quality(inputs: ReportInputs) -> dict[str, Any]:
             "minimum_detectable_difference": "Minimum detectable difference",
         },
     )
-    return {"reliability": reliability, "power": power_table, "min_cell": inputs.config.min_cell}
+    return {
+        "reliability": reliability,
+        "power": power_table,
+        "min_cell": inputs.config.min_cell,
+        "threshold": RELIABILITY_THRESHOLD,
+    }
 
 
 def sensitivity(inputs: ReportInputs) -> dict[str, Any]:
@@ -495,17 +506,17 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
     }
 
 
+# The main page first (findings, then the headline sections), then the technical annex; figures are
+# numbered in this order across both pages.
 SECTIONS: tuple[Section, ...] = (
-    Section("primary", "Primary tests", primary_tests),
     Section("findings", "Key findings", key_findings),
     Section("who-answered", "Who answered", who_answered, ("coverage",)),
-    Section("nonresponse", "Nonresponse and weighting", nonresponse, ("nonresponse",)),
     Section("seven-s", "The 7S profile", seven_s_profile),
     Section("maturity", "Maturity", maturity, ("maturity_profile", "likert_{element}_maturity")),
     Section("tier", "Single-tier and multi-tier areas", tier, ("forest", "likert_{element}_tier")),
     Section(
         "report-charts",
-        "The report's own charts, redrawn",
+        "The 2009 report's own charts, redrawn",
         report_charts,
         (
             "challenge",
@@ -517,32 +528,77 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section("published", "Published against reproduced", published, ("published",)),
-    Section("methods", "Methods", methods),
-    Section("quality", "Quality and limitations", quality, ("case_studies",)),
-    Section("sensitivity", "Sensitivity", sensitivity),
-    Section("outputs", "Outputs and data dictionary", outputs),
-    Section("provenance", "Provenance", provenance),
+    Section("primary", "Primary tests and models", primary_tests, page=ANNEX_PAGE),
+    Section("nonresponse", "Nonresponse and weighting", nonresponse, ("nonresponse",), page=ANNEX_PAGE),
+    Section("methods", "Methods", methods, page=ANNEX_PAGE),
+    Section("quality", "Measurement and quality", quality, ("case_studies",), page=ANNEX_PAGE),
+    Section("sensitivity", "Sensitivity", sensitivity, page=ANNEX_PAGE),
+    Section("outputs", "Outputs and data dictionary", outputs, page=ANNEX_PAGE),
+    Section("provenance", "Provenance", provenance, page=ANNEX_PAGE),
 )
+PAGE_HEADINGS = {MAIN_PAGE: TITLE, ANNEX_PAGE: ANNEX_TITLE}
 
 
-def render_report(inputs: ReportInputs) -> str:
-    """The whole report as one HTML string."""
+def release_metadata(config: Config) -> list[tuple[str, str]]:
+    """The release's date, status, contact and next update, from config.yaml's ``release`` block."""
+    release = config.raw.get("release") if isinstance(config.raw, dict) else None
+    if not release:
+        return [("Status", "Not a release: a run of the pipeline (config.yaml has no release block)")]
+    return [
+        ("Published", str(release["date"])),
+        ("Status", str(release["status"])),
+        ("Contact", str(release["contact"])),
+        ("Next update", str(release["next_update"])),
+    ]
+
+
+def render_page(inputs: ReportInputs, page: str) -> str:
+    """One page of the release (``MAIN_PAGE`` or ``ANNEX_PAGE``) as an HTML string."""
     rendered = []
-    for section in SECTIONS:
+    for section in (s for s in SECTIONS if s.page == page):
         figures = [inputs.figures[n] for n in section.figure_names(inputs.codebook) if n in inputs.figures]
         rendered.append({"section": section, "figures": figures, **section.context(inputs)})
-    title = ("Synthetic data: " if inputs.config.synthetic_data else "") + TITLE
+    heading = PAGE_HEADINGS[page]
+    files = inputs.manifests.get("validation", {}).get("files", {})
+    answered = {
+        instrument: sum(int(c.get("valid") or 0) for c in files.values() if c.get("instrument") == instrument)
+        for instrument in ("coordinator", "partner")
+    }
+    elements = list(inputs.codebook.elements.values())
+    lede = (
+        f"{display.count(answered['coordinator'])} coordinators and {display.count(answered['partner'])} "
+        "board partners of England's Local Strategic Partnerships (LSPs) answered the Audit Commission's "
+        f"2007-08 survey. The 7S are the report's {len(elements)} themes of a well-run partnership: "
+        f"{', '.join(e.lower() for e in elements[:-1])} and {elements[-1].lower()}."
+    )
+    title = ("Synthetic data: " if inputs.config.synthetic_data else "") + heading
     return (
         environment()
         .get_template("report.html.j2")
         .render(
             title=title,
-            heading=TITLE,
+            heading=heading,
+            page=page,
+            main_page=MAIN_PAGE,
+            annex_page=ANNEX_PAGE,
+            dictionary=DICTIONARY_NAME,
+            release=release_metadata(inputs.config),
+            lede=lede,
             synthetic=inputs.config.synthetic_data,
             banner_head=SYNTHETIC_HEAD,
             banner=SYNTHETIC_BANNER,
             sections=rendered,
-            figures=list(inputs.figures.values()),
+            figures=[f for f in inputs.figures.values() if f.page == page],
             inputs=inputs,
         )
     )
+
+
+def render_report(inputs: ReportInputs) -> str:
+    """The main page: findings first, then the headline sections."""
+    return render_page(inputs, MAIN_PAGE)
+
+
+def render_annex(inputs: ReportInputs) -> str:
+    """The technical annex: primary tests and models, weighting, methods, quality, provenance."""
+    return render_page(inputs, ANNEX_PAGE)

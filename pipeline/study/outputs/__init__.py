@@ -36,7 +36,7 @@ from pipeline.study.outputs.model import (
 )
 from pipeline.study.outputs.models import model_tables
 from pipeline.study.outputs.nonresponse import nonresponse_tables
-from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS
+from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS, TECHNICAL_ANNEX
 from pipeline.study.outputs.registry import all_outputs, tables
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "PUBLISHED",
     "REPORT",
     "SPREADSHEETS",
+    "TECHNICAL_ANNEX",
     "VERIFY_KINDS",
     "Column",
     "Figure",

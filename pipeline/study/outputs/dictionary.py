@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.study.outputs.model import FIGURE_INPUT_OUTPUTS, Column, Output, relative_path
-from pipeline.study.outputs.publication import REPORT
+from pipeline.study.outputs.publication import REPORT, TECHNICAL_ANNEX
 from pipeline.study.outputs.registry import figures, tables
 from pipeline.study.vocabulary import INSTRUMENTS
 
@@ -41,7 +41,8 @@ def data_dictionary(codebook: Any, folders: dict[str, str]) -> str:
             *_column_table(figure.columns),
         ]
     lines += ["## report", ""]
-    lines += _describe_output(REPORT, relative_path(REPORT, folders), codebook)
+    for page in (REPORT, TECHNICAL_ANNEX):
+        lines += _describe_output(page, relative_path(page, folders), codebook)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -10,8 +10,18 @@ REPORT = Output(
     "report.html",
     "report",
     "pipeline.stages.report:render_report",
-    "The report, a statistics publication in one HTML page: key findings, figures, tables, methods, "
-    "quality, sensitivity, provenance.",
+    "The release's main page: key findings first, each with its uncertainty and caveats, then the "
+    "headline sections with their charts and tables.",
+    inputs=("tables", "figures", "ingest_manifest", "validation_report"),
+)
+TECHNICAL_ANNEX = Output(
+    "technical_annex",
+    "analysis",
+    "technical_annex.html",
+    "report",
+    "pipeline.stages.report:render_annex",
+    "The release's technical annex: primary tests and models, nonresponse and weighting, methods, "
+    "measurement and quality, sensitivity, every output and the provenance of the run.",
     inputs=("tables", "figures", "ingest_manifest", "validation_report"),
 )
 DATA_DICTIONARY = Output(

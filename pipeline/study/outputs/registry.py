@@ -10,7 +10,7 @@ from pipeline.study.outputs.figures import figures
 from pipeline.study.outputs.model import FIGURE_INPUT_OUTPUTS, FIGURE_SUFFIXES, Output
 from pipeline.study.outputs.models import model_tables
 from pipeline.study.outputs.nonresponse import nonresponse_tables
-from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS
+from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS, TECHNICAL_ANNEX
 
 
 def tables(codebook: Any) -> tuple[Output, ...]:
@@ -42,4 +42,4 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(codebook), *expanded, REPORT, DATA_DICTIONARY, *SPREADSHEETS)
+    return (*tables(codebook), *expanded, REPORT, TECHNICAL_ANNEX, DATA_DICTIONARY, *SPREADSHEETS)
