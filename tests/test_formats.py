@@ -21,7 +21,9 @@ import pytest
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.paths import PROJECT_ROOT
-from pipeline.stages.ingest import KIND_FORMAT, KIND_NO_VALUE_LABELS, ingest
+from pipeline.readers.labels import KIND_NO_VALUE_LABELS
+from pipeline.readers.table import KIND_FORMAT
+from pipeline.stages.ingest import ingest
 from tests.fixtures.survey_exports import (
     input_file,
     por_names,
@@ -210,7 +212,7 @@ def _workbook_with_cell(cell_xml: bytes) -> bytes:
 )
 def test_formula_cells_with_a_stored_result_are_read_and_those_without_refused(tmp_path, cell, uncalculated):
     from pipeline.core.errors import PipelineError
-    from pipeline.stages.ingest import _uncalculated_formula
+    from pipeline.readers.workbook import _uncalculated_formula
 
     data = _workbook_with_cell(cell)
     assert (_uncalculated_formula(data, "responses") == "D3") is uncalculated

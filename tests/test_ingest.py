@@ -14,13 +14,13 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT
+from pipeline.readers.labels import KIND_SAV_LABEL
+from pipeline.readers.table import KIND_UNKNOWN_COLUMN
 from pipeline.stages.ingest import (
     KIND_CODE_NOT_LABEL,
     KIND_NORMALISED,
     KIND_NUMBER_TEXT,
-    KIND_SAV_LABEL,
     KIND_SENTINEL,
-    KIND_UNKNOWN_COLUMN,
     build_manifest,
     ingest,
     normalise_label,
