@@ -104,6 +104,7 @@ QUOTE_NEVER_CLOSED = (
     "fix the quoting in the export"
 )
 UNKNOWN = "unknown_column_ignored"
+ABSENT = "column_absent"
 
 OUTCOMES: dict[str, Outcome] = {
     # ---------------------------------------------------------------- reading: files and encodings
@@ -195,9 +196,12 @@ OUTCOMES: dict[str, Outcome] = {
     "unknown_extra_column.csv": Outcome("repaired", repairs=((None, "interviewer", "", "", UNKNOWN),)),
     "misspelt_header.csv": Outcome(
         # Documented: an unknown header is left out, and the optional codebook column it was meant to
-        # be is then "not answered" on every row. The repairs line is the only trace.
+        # be is then "not answered" on every row: the column audit says so, naming the likely header.
         "repaired",
-        repairs=((None, "leaders_competant", "", "", UNKNOWN),),
+        repairs=(
+            (None, "leaders_competant", "", "", UNKNOWN),
+            (None, "leaders_competent", "", "-9 on every row; likely match: 'leaders_competant'", ABSENT),
+        ),
         cells={(row, "leaders_competent"): "-9" for row in range(2, 7)},
     ),
     "header_case.csv": Outcome(
@@ -347,24 +351,36 @@ OUTCOMES: dict[str, Outcome] = {
             for row in range(2, 7)
         ),
         repairs=tuple(
-            (None, column, "", "", UNKNOWN)
-            for column in sorted(
+            sorted(
                 [
-                    "chair_type",
-                    "layer_strategic_forum",
-                    "layer_executive_board",
-                    "layer_theme_groups",
-                    "forum_size",
-                    "development_stage",
-                    "joint_working_year",
-                    "resources_mapped",
-                    "scrutiny_reviewed",
-                    "has_support_team",
-                    "support_team_partner_staff",
-                    "support_team_fte",
-                    "research_budget_band",
-                    "research_budget_joint",
+                    (None, column, "", "-9 on every row", ABSENT)
+                    for column in [
+                        "partner_sector",
+                        "receive_performance_info",
+                        "understand_performance_info",
+                        "confident_using_info",
+                    ]
                 ]
+                + [
+                    (None, column, "", "", UNKNOWN)
+                    for column in [
+                        "chair_type",
+                        "layer_strategic_forum",
+                        "layer_executive_board",
+                        "layer_theme_groups",
+                        "forum_size",
+                        "development_stage",
+                        "joint_working_year",
+                        "resources_mapped",
+                        "scrutiny_reviewed",
+                        "has_support_team",
+                        "support_team_partner_staff",
+                        "support_team_fte",
+                        "research_budget_band",
+                        "research_budget_joint",
+                    ]
+                ],
+                key=lambda line: (line[1], line[4]),
             )
         ),
         cells={(2, "partner_sector"): "-9"},  # a partner column the file lacks: not answered
@@ -644,7 +660,8 @@ OUTCOMES: dict[str, Outcome] = {
         "error",
         stage="cli-ingest",
         message="config {config}: unknown key dataset.inputs[2].header_rows (allowed: path, instrument, "
-        "format, sheet, encoding, header_row, extra_header_rows, column_map)",
+        "format, sheet, encoding, header_row, extra_header_rows, column_map, require_every_column, "
+        "fill_merged_cells)",
     ),
     "config_wrong_type.yaml": Outcome(
         "error",

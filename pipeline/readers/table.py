@@ -5,6 +5,7 @@ with the column audit. A reader turns bytes into records; this module turns reco
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.codebook import Codebook
+from pipeline.core.codebook import Codebook, Variable
 from pipeline.core.config import InputFile
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import relative_to_root
@@ -26,6 +27,9 @@ KIND_BLANK_ROW = "blank_row_skipped"
 KIND_SHORT_ROW = "short_row_padded"
 KIND_FORMAT = "format_from_content"  # the bytes are another format than the name or config says
 KIND_EXTRA_HEADER = "extra_header_row_skipped"  # a survey tool's question-text, option or ImportId row
+KIND_ABSENT = "column_absent"  # a codebook question with no column in the export: not answered everywhere
+# How alike a header and a question's name or label must be to be named as its likely column (difflib).
+LIKELY_MATCH_CUTOFF = 0.75
 # csv's own limit is 131,072 characters; above it a cell is refused with its row and column (a longer
 # comment than any survey form takes is a broken export).
 MAX_CELL_CHARACTERS = 131_072
@@ -208,6 +212,22 @@ def _extra_header_rows(
     return []
 
 
+def _header_key(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.casefold()).strip("_")
+
+
+def likely_header(variable: Variable, headers: Sequence[str]) -> str | None:
+    """The unknown header most like the question's name or label (difflib), if any is close enough."""
+    keys = {_header_key(header): header for header in headers}
+    best: tuple[float, str] | None = None
+    for target in (variable.name, variable.label):
+        for key, header in keys.items():
+            ratio = difflib.SequenceMatcher(None, _header_key(target), key).ratio()
+            if ratio >= LIKELY_MATCH_CUTOFF and (best is None or ratio > best[0]):
+                best = (ratio, header)
+    return None if best is None else best[1]
+
+
 def apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) -> RawTable:
     """Map export headers onto codebook names; refuse duplicated headers and missing required columns."""
     path = spec.path
@@ -256,6 +276,42 @@ def apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) -> 
         label = name or f"(unnamed column {position + 1})"
         repairs.append(repair(file_label, "", label, "", "", KIND_UNKNOWN_COLUMN))
     keep = [name for name in renamed if name in known]
+    unknown_headers = [name for name in renamed if name and name not in known]
+    absent = [variable for variable in codebook.for_instrument(spec.instrument) if variable.name not in cells]
+    if absent and spec.require_every_column:
+        likely = likely_header(absent[0], unknown_headers)
+        raise fail(
+            path,
+            f"column {absent[0].name} ({absent[0].label}) is absent"
+            + (f" (the header {likely!r} looks like it)" if likely else "")
+            + (f", and {len(absent) - 1} more" if len(absent) > 1 else "")
+            + "; add it or map it with column_map (require_every_column is set in config.yaml)",
+        )
+    for variable in absent:
+        # Every respondent is then "not answered" on this question: said once per question, with the
+        # header that looks like it where there is one (a renamed or misspelt column).
+        likely = likely_header(variable, unknown_headers)
+        repairs.append(
+            repair(
+                file_label,
+                "",
+                variable.name,
+                "",
+                "-9 on every row" + (f"; likely match: {likely!r}" if likely else ""),
+                KIND_ABSENT,
+            )
+        )
+    mapped = {
+        str(original).strip(): name
+        for original, name in zip(map(str, table.cells.columns), renamed, strict=True)
+        if name in known and str(original) != name
+    }
+    details = {
+        **table.details,
+        "columns_present": len(keep),
+        "columns_mapped": mapped,
+        "columns_absent": [variable.name for variable in absent],
+    }
     # Value labels follow their column to its codebook name.
     value_labels = None
     if table.value_labels is not None:
@@ -266,7 +322,7 @@ def apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) -> 
         table.instrument,
         cells.loc[:, keep],
         table.rows,
-        table.details,
+        details,
         repairs,
         value_labels,
     )

@@ -336,7 +336,9 @@ def ingest(
         log.info(
             "read %s (%s): %d rows, %d repairs or warnings",
             relative_to_root(spec.path),
-            ", ".join(f"{key} {value}" for key, value in table.details.items()),
+            ", ".join(
+                f"{key} {value}" for key, value in table.details.items() if not key.startswith("columns_")
+            ),
             len(tidy_table),
             len(repairs),
         )

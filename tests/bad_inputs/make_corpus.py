@@ -483,7 +483,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "misspelt_header.csv",
         f"{C} whose leaders_competent header is misspelt leaders_competant",
-        "repaired: unknown_column_ignored line; leaders_competent is not answered (-9) on every row",
+        "repaired: unknown_column_ignored line; column_absent line for leaders_competent (-9 on every row), "
+        "naming leaders_competant as its likely match",
         _header_changes({"leaders_competent": "leaders_competant"}),
     ),
     Case(
@@ -634,7 +635,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "wrong_instrument.csv",
         "the coordinator CSV configured as the partner export",
-        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored lines",
+        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored lines, 4 column_absent lines",
         lambda _: csv_bytes(coordinator_records()),
     ),
     Case(
