@@ -31,7 +31,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.formats import unreadable_message
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.stages.ingest import build_manifest, ingest, write_outputs
-from pipeline.stages.validate import reconciliation_lines, validate
+from pipeline.stages.validate import ingest_rejections, reconciliation_lines, validate
 from pipeline.study.frame import read_frame
 
 # On xdist workers (make test) the module stays on one worker, so the command-line cases start once.
@@ -120,8 +120,11 @@ OUTCOMES: dict[str, Outcome] = {
         details={"encoding": "utf-8-sig", "delimiter": "comma"},
         cells={(2, "respondent_id"): "C0001", (3, "comments"): "Café budget £1,200"},
     ),
+    # Read as the config names it: without `encoding`, the file stops at its first non-UTF-8 byte
+    # (tests/test_ingest.py and the metamorphic harness).
     "windows1252.csv": Outcome(
         "repaired",
+        options={"encoding": "windows-1252"},
         details={"encoding": "windows-1252"},
         cells={
             (2, "comments"): "Chair: Cllr Méndez-Núñez; budget £50,000 – agreed",
@@ -141,7 +144,10 @@ OUTCOMES: dict[str, Outcome] = {
         },
     ),
     "undecodable.csv": _error(
-        "undecodable.csv", "is neither UTF-8 nor Windows-1252 (byte 2777); set encoding in config.yaml"
+        "undecodable.csv",
+        "row 4 column comments: byte 0xe9 (file offset 2775) is not UTF-8; the rest of the file is UTF-8, "
+        "so this row was written in another encoding (Windows-1252 would read 'é'); correct it in the "
+        "export and save as UTF-8",
     ),
     # The content decides the format; the name that said otherwise is recorded.
     "not_csv_xlsx_renamed.csv": Outcome(
@@ -155,9 +161,16 @@ OUTCOMES: dict[str, Outcome] = {
     ),
     # ---------------------------------------------------------------- reading: quoting and truncation
     "truncated_last_row.csv": Outcome(
+        # The last record ends without a line end, inside a label: rejected as truncated, file flagged.
         "quarantined",
-        rejected=((6, "C0005", "information_shared", "allowed_codes", "Agr"),),
-        repairs=((6, "", "33 cells", "51 cells", "short_row_padded"),),
+        rejected=(
+            (6, "C0005", "information_shared", "allowed_codes", "Agr"),
+            (6, "C0005", "information_shared", "truncated_record", "33 of 51 cells"),
+        ),
+        repairs=(
+            (None, "", "", "last record (row 6) cut short", "file_truncated"),
+            (6, "information_shared", "33 of 51 cells", "rejected", "truncated_record"),
+        ),
         cells={(6, "risks_managed"): "-9", (6, "comments"): pd.NA},  # the cells cut off: not answered
     ),
     "truncated_inside_quote.csv": _error(
@@ -880,7 +893,11 @@ def _check_rows(file: str, outcome: Outcome, codebook: Codebook, frame: pd.DataF
         assert (pd.isna(cell) and value is pd.NA) or cell == value, (row, column, cell)
     # Validate: the exact rejects, and every row either valid or rejected.
     result = validate(
-        ingested.responses, frame, codebook, {entry["path"]: (entry["instrument"], entry["rows"])}
+        ingested.responses,
+        frame,
+        codebook,
+        {entry["path"]: (entry["instrument"], entry["rows"])},
+        ingest_rejections(ingested.inputs),
     )
     rejected = result.rejected
     assert set(rejected["file"]) <= {label} and set(rejected["instrument"]) <= {outcome.instrument}

@@ -82,4 +82,5 @@ def read_input(spec: InputFile, codebook: Codebook) -> RawTable:
         details,
         notes + table.repairs,
         table.value_labels,
+        table.rejected_rows,
     )

@@ -132,6 +132,7 @@ def read_by_label(table: RawTable, codebook: Codebook) -> RawTable:
         table.details,
         [*table.repairs, *recoded, *notes],
         table.value_labels,
+        table.rejected_rows,
     )
 
 

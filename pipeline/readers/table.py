@@ -27,6 +27,8 @@ KIND_BLANK_ROW = "blank_row_skipped"
 KIND_SHORT_ROW = "short_row_padded"
 KIND_FORMAT = "format_from_content"  # the bytes are another format than the name or config says
 KIND_EXTRA_HEADER = "extra_header_row_skipped"  # a survey tool's question-text, option or ImportId row
+KIND_TRUNCATED = "truncated_record"  # a last record cut short without a line end: rejected
+KIND_FILE_CUT = "file_truncated"  # the file-level flag of the same
 KIND_ABSENT = "column_absent"  # a codebook question with no column in the export: not answered everywhere
 # How alike a header and a question's name or label must be to be named as its likely column (difflib).
 LIKELY_MATCH_CUTOFF = 0.75
@@ -49,6 +51,8 @@ class RawTable:
     details: dict[str, Any]  # format, encoding/delimiter or sheet/header_row
     repairs: list[dict[str, Any]] = field(default_factory=list)
     value_labels: dict[str, dict[int, str]] | None = None  # .sav only
+    # Rows the reader rejects, for validate to list: file row -> (column, check, value).
+    rejected_rows: dict[int, tuple[str, str, str]] = field(default_factory=dict)
 
 
 def fail(path: Path, problem: str) -> PipelineError:
@@ -103,9 +107,19 @@ def read_bytes(path: Path) -> bytes:
 
 
 def records_to_table(
-    spec: InputFile, codebook: Codebook, records: list[list[str]], header_index: int, details: dict[str, Any]
+    spec: InputFile,
+    codebook: Codebook,
+    records: list[list[str]],
+    header_index: int,
+    details: dict[str, Any],
+    unterminated: bool = False,
 ) -> RawTable:
-    """Turn parsed records into a table under the header; blank rows skipped, short rows padded."""
+    """Turn parsed records into a table under the header; blank rows skipped, short rows padded.
+
+    ``unterminated``: the text ends without a line end, so a last record shorter than the header was cut
+    off (a truncated download or copy): it is rejected as truncated and the file is flagged, because its
+    last cell may hold part of a number or label and the cells after it are lost, not unanswered.
+    """
     path = spec.path
     file_label = relative_to_root(path)
     header = [str(cell) for cell in records[header_index]]
@@ -127,6 +141,7 @@ def records_to_table(
         repairs.append(repair(file_label, header_index + 2 + offset, "", why, "", KIND_EXTRA_HEADER))
     kept: list[list[str]] = []
     rows: list[int] = []
+    rejected: dict[int, tuple[str, str, str]] = {}
     for offset, record in enumerate(body):
         if offset < len(skipped):
             continue
@@ -143,6 +158,15 @@ def records_to_table(
                     "check quoting or the delimiter in the export",
                 )
             record = record[:width]
+        elif len(record) < width and unterminated and offset == len(body) - 1:
+            column = header[len(record) - 1].strip() or f"number {len(record)}"
+            cut = f"{len(record)} of {width} cells"
+            rejected[row_number] = (column, KIND_TRUNCATED, cut)
+            repairs.append(
+                repair(file_label, "", "", "", f"last record (row {row_number}) cut short", KIND_FILE_CUT)
+            )
+            repairs.append(repair(file_label, row_number, column, cut, "rejected", KIND_TRUNCATED))
+            record = record + [""] * (width - len(record))
         elif len(record) < width:
             repairs.append(
                 repair(file_label, row_number, "", f"{len(record)} cells", f"{width} cells", KIND_SHORT_ROW)
@@ -151,7 +175,7 @@ def records_to_table(
         kept.append(record)
         rows.append(row_number)
     cells = pd.DataFrame(kept, columns=header, dtype=object) if kept else pd.DataFrame(columns=header)
-    table = RawTable(path, spec.instrument, cells.astype(object), rows, details, repairs)
+    table = RawTable(path, spec.instrument, cells.astype(object), rows, details, repairs, None, rejected)
     return apply_header_fixes(spec, codebook, table)
 
 
@@ -325,6 +349,7 @@ def apply_header_fixes(spec: InputFile, codebook: Codebook, table: RawTable) -> 
         details,
         repairs,
         value_labels,
+        table.rejected_rows,
     )
 
 

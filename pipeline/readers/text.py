@@ -63,7 +63,12 @@ def _sniff_binary(path: Path, head: bytes, expected_format: str) -> None:
 
 
 def decode_text(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
-    """Decode a CSV: the configured encoding, else UTF-8 (with or without BOM), else Windows-1252."""
+    """Decode a CSV: the configured encoding, else the byte-order mark's, else strictly UTF-8.
+
+    Text that is not UTF-8 is returned with the offending bytes as surrogates (``surrogateescape``) and
+    the encoding ``"utf-8"``: the caller names the first one by its row and column
+    (``refuse_undecodable``). There is never a silent fallback to another encoding for the whole file.
+    """
     if encoding:
         try:
             # A configured utf-16/utf-8 keeps the BOM as a character unless it names the BOM variant.
@@ -86,14 +91,59 @@ def decode_text(path: Path, data: bytes, encoding: str | None) -> tuple[str, str
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        pass
+        return data.decode("utf-8", "surrogateescape"), "utf-8"
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def refuse_undecodable(path: Path, data: bytes, records: list[list[str]], header: list[str]) -> None:
+    """Stop at the first byte that is not UTF-8, naming its row, column and byte, and suggesting the encoding.
+
+    A file that is Windows-1252 throughout gets ``encoding: windows-1252`` as the advice; a UTF-8 file with
+    one row in another encoding (a row pasted from another program) is named as such, since no one
+    encoding reads the whole file.
+    """
+    for index, record in enumerate(records):
+        for position, cell in enumerate(record):
+            found = _UNDECODED.search(cell)
+            if found is None:
+                continue
+            byte = ord(found[0]) - 0xDC00
+            name = header[position].strip() if position < len(header) else ""
+            where = f"row {index + 1} column {name or f'number {position + 1}'}: byte 0x{byte:02x}"
+            offset = data.find(cell.encode("utf-8", "surrogateescape"))
+            offset_text = f" (file offset {offset + found.start()})" if offset >= 0 else ""
+            try:
+                as_1252 = bytes([byte]).decode("cp1252")
+            except UnicodeDecodeError:
+                as_1252 = None
+            other_utf8 = any(ord(ch) > 0x7F and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in _non_ascii(records))
+            if as_1252 is not None and other_utf8:
+                advice = (
+                    "the rest of the file is UTF-8, so this row was written in another encoding "
+                    f"(Windows-1252 would read {as_1252!r}); correct it in the export and save as UTF-8"
+                )
+            elif as_1252 is not None and _decodes(data, "cp1252"):
+                advice = (
+                    f"the file seems to be Windows-1252 (where it reads {as_1252!r}); set encoding: "
+                    "windows-1252 for this input in config.yaml"
+                )
+            else:
+                advice = "set the file's encoding for this input in config.yaml, or export it as UTF-8"
+            raise fail(path, f"{where}{offset_text} is not UTF-8; {advice}")
+
+
+def _non_ascii(records: list[list[str]]) -> str:
+    return "".join(cell for record in records for cell in record if not cell.isascii())
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
     try:
-        return data.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError as error:
-        raise fail(
-            path,
-            f"is neither UTF-8 nor Windows-1252 (byte {error.start}); set encoding in config.yaml",
-        ) from None
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_csv(text: str, delimiter: str, limit: int | None = None) -> list[list[str]]:
@@ -161,9 +211,11 @@ def read_csv_input(spec: InputFile, codebook: Codebook, data: bytes | None = Non
             "the file uses another delimiter: export it again",
         )
     _refuse_open_quotes(spec, codebook, records, header_index, delimiter, ends_in_quote)
+    if encoding == "utf-8" and not text.isascii() and _UNDECODED.search(text):
+        refuse_undecodable(path, data, records, records[header_index])
     details = {"format": "csv", "encoding": encoding, "delimiter": DELIMITER_NAMES[delimiter]}
     details["header_row"] = header_index + 1
-    return records_to_table(spec, codebook, records, header_index, details)
+    return records_to_table(spec, codebook, records, header_index, details, unterminated=bool(separator))
 
 
 def _refuse_open_quotes(

@@ -331,6 +331,11 @@ def ingest(
                 **table.details,
                 "rows": len(tidy_table),
                 "repairs": len(repairs),
+                **(
+                    {"rejected_rows": {str(row): list(line) for row, line in table.rejected_rows.items()}}
+                    if table.rejected_rows
+                    else {}
+                ),
             }
         )
         log.info(

@@ -417,7 +417,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "windows1252.csv",
         f"{C} in Windows-1252 with pound signs, en dash and accented names",
-        "repaired: encoding windows-1252, comments exact, 'Under £50,000' mapped; no repairs lines",
+        "repaired with encoding: windows-1252 in the config: comments exact, 'Under £50,000' mapped; "
+        "no repairs lines (without it: error naming row 2, column comments, byte 0xe9)",
         _cp1252,
     ),
     Case(
@@ -435,7 +436,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "truncated_last_row.csv",
         f"{C} cut off in the middle of the last row (in an unquoted label)",
-        "quarantined: row 6 information_shared allowed_codes 'Agr'; short_row_padded line (33 of 51 cells)",
+        "quarantined: row 6 truncated_record (33 of 51 cells, no line end) and allowed_codes 'Agr'; "
+        "a file_truncated line",
         _truncated_last_row,
     ),
     Case(
@@ -635,7 +637,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "wrong_instrument.csv",
         "the coordinator CSV configured as the partner export",
-        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored lines, 4 column_absent lines",
+        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored, 4 column_absent lines",
         lambda _: csv_bytes(coordinator_records()),
     ),
     Case(
@@ -658,8 +660,8 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "undecodable.csv",
-        f"{C} with a byte (0x81) that is neither UTF-8 nor Windows-1252",
-        "error: is neither UTF-8 nor Windows-1252 (byte N)",
+        f"{C} in UTF-8 with one row in Windows-1252 (é) and a byte (0x81) that is neither",
+        "error: row 4 column comments: byte 0xe9 is not UTF-8, the rest of the file is",
         _undecodable,
     ),
     Case(
