@@ -412,12 +412,15 @@ OUTCOMES: dict[str, Outcome] = {
         details={"sheet": "responses", "header_row": 3},
         cells={(4, "respondent_id"): "P0001", (8, "respondent_id"): "P0005"},
     ),
-    "xlsx_data_on_second_sheet.xlsx": _error(
-        "xlsx_data_on_second_sheet.xlsx",
-        "sheet 'cover': no header row found in the first 20 rows (none of the codebook's column names "
-        "such as respondent_id appear); if the data are on another sheet ('responses'), set sheet in "
-        "config.yaml; otherwise set header_row or column_map",
+    # No sheet configured: the sheet whose header matches the codebook is read, and the choice recorded
+    # (before: the first sheet was read and the run stopped with no header found).
+    "xlsx_data_on_second_sheet.xlsx": Outcome(
+        "repaired",
         instrument="partner",
+        repairs=(
+            (None, "", "'cover' 0 of 41, 'responses' 41 of 41", "responses", "sheet_chosen_by_content"),
+        ),
+        details={"sheet": "responses", "sheet_chosen_by": "content"},
     ),
     "xlsx_id_as_number.xlsx": Outcome(
         "quarantined", instrument="partner", rejected=((3, "P0002", "lsp_id", "lsp_in_frame", "9"),)

@@ -182,8 +182,11 @@ def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(tmp_path
     path.write_bytes(PARTNER_XLSX.read_bytes())
     result = _read(path, "partner", codebook, frame)
     _same(result, reference["partner"], "partner")
+    # No sheet configured: the workbook's 'responses' sheet is chosen by content (its 'about' sheet
+    # matches no codebook column), and recorded.
     assert result.repairs[["original", "repaired", "kind"]].to_numpy().tolist() == [
-        ["csv", "xlsx", KIND_FORMAT]
+        ["csv", "xlsx", KIND_FORMAT],
+        ["'responses' 41 of 41, 'about' 0 of 41", "responses", "sheet_chosen_by_content"],
     ]
 
 

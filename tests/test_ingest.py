@@ -177,7 +177,9 @@ def test_text_that_is_not_utf8_stops_at_its_first_byte_and_suggests_the_encoding
     # UTF-8 throughout but one comment pasted from a Windows-1252 program.
     path = write_csv_export(tmp_path / "c.csv", labels, encoding="utf-8")
     path.write_bytes(path.read_bytes().replace("Zoë".encode(), "Zoë".encode("cp1252")))
-    with pytest.raises(PipelineError, match=r"row 4 column comments: byte 0xeb .*the rest of the file is UTF-8"):
+    with pytest.raises(
+        PipelineError, match=r"row 4 column comments: byte 0xeb .*the rest of the file is UTF-8"
+    ):
         ingest([input_file(path, "coordinator")], codebook)
 
 

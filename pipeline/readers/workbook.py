@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -12,7 +13,21 @@ from typing import Any
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import InputFile
 from pipeline.core.formats import sniff
-from pipeline.readers.table import RawTable, expected_headers, fail, find_header, read_bytes, records_to_table
+from pipeline.core.paths import relative_to_root
+from pipeline.readers.table import (
+    HEADER_SEARCH_ROWS,
+    RawTable,
+    expected_headers,
+    fail,
+    find_header,
+    header_score,
+    read_bytes,
+    records_to_table,
+    repair,
+)
+
+KIND_SHEET_BY_CONTENT = "sheet_chosen_by_content"  # no sheet configured: the best match of the codebook
+KIND_MERGED = "merged_cell_filled"  # a cell under a merged range, given its value (fill_merged_cells)
 
 
 def _cell_text(value: Any) -> str:
@@ -28,11 +43,11 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _choose_sheet(spec: InputFile, names: list[str]) -> str:
-    """The configured sheet (a name, or a 0-based number), else the first."""
+def _choose_sheet(spec: InputFile, names: list[str]) -> str | None:
+    """The configured sheet (a name, or a 0-based number), the only sheet, or None: choose by content."""
     path = spec.path
     if spec.sheet is None:
-        return names[0]
+        return names[0] if len(names) == 1 else None
     if isinstance(spec.sheet, int):
         if not 0 <= spec.sheet < len(names):
             raise fail(path, f"has no sheet number {spec.sheet} (0-based); sheets: {', '.join(names)}")
@@ -40,6 +55,77 @@ def _choose_sheet(spec: InputFile, names: list[str]) -> str:
     if spec.sheet in names:
         return spec.sheet
     raise fail(path, f"has no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
+
+
+def _sheet_by_content(
+    spec: InputFile, codebook: Codebook, workbook: Any, names: list[str]
+) -> tuple[str, str]:
+    """The sheet whose header row best matches the instrument's codebook columns, and the record of why.
+
+    A workbook often holds a cover sheet, a log of reminders or a data dictionary beside the responses.
+    A sheet is chosen only if its header names at least half of the codebook columns and more than any
+    other sheet's; otherwise the run stops, naming each sheet and how many columns it matched.
+    """
+    expected = expected_headers(codebook, spec)
+    wanted = len(codebook.columns(spec.instrument))
+    matches = {}
+    for name in names:
+        try:
+            head = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=HEADER_SEARCH_ROWS)
+        except Exception:  # a chart sheet or a damaged one holds no responses
+            head = []
+        matches[name] = max((header_score([_cell_text(v) for v in row], expected) for row in head), default=0)
+    ranked = sorted(names, key=lambda name: -matches[name])
+    summary = ", ".join(f"{name!r} {matches[name]} of {wanted}" for name in names)
+    best = ranked[0]
+    if matches[best] == matches[ranked[1]]:
+        problem = f"sheets {best!r} and {ranked[1]!r} match the {spec.instrument} columns equally well"
+    elif matches[best] * 2 < wanted:
+        problem = f"no sheet's header holds half of the {spec.instrument} columns of the codebook"
+    else:
+        return best, summary
+    raise fail(spec.path, f"{problem} (header matches: {summary}); set sheet for this input in config.yaml")
+
+
+def _merged_data_cells(
+    spec: InputFile,
+    records: list[list[str]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    header_index: int,
+    sheet_name: str,
+) -> list[tuple[int, int, str]]:
+    """Cells covered by a merged range below the header, with the merged value: (row, column, value).
+
+    A merged range holds its value in its first cell only; the others would read as empty, i.e. not
+    answered. Unless fill_merged_cells is set, the first such range stops the run.
+    """
+    filled = []
+    for (top, left), (bottom, right) in sorted(merged):
+        if bottom <= header_index:
+            continue  # a title or a header spanning columns: no answers there
+        reference = f"{_column_letters(left)}{top + 1}:{_column_letters(right)}{bottom + 1}"
+        if not spec.fill_merged_cells:
+            raise fail(
+                spec.path,
+                f"sheet {sheet_name!r} cells {reference} (rows {top + 1}-{bottom + 1}) are merged in the "
+                "data area: only the first cell holds a value, the others would read as not answered; "
+                "unmerge them in the export, or set fill_merged_cells: true for this input in config.yaml",
+            )
+        value = records[top][left] if top < len(records) and left < len(records[top]) else ""
+        for row in range(max(top, header_index + 1), bottom + 1):
+            for column in range(left, right + 1):
+                if (row, column) != (top, left):
+                    filled.append((row, column, value))
+    return filled
+
+
+def _column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 _XLSX_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.DOTALL)
@@ -127,6 +213,9 @@ def read_calamine_input(
     if not names:
         raise fail(path, "has no sheets; export the survey again")
     sheet_name = _choose_sheet(spec, names)
+    chosen = None
+    if sheet_name is None:
+        sheet_name, chosen = _sheet_by_content(spec, codebook, workbook, names)
     formula = _uncalculated_formula(data, sheet_name) if kind == "xlsx" else None
     if formula is not None:
         row = re.sub(r"[A-Z]", "", formula)
@@ -138,11 +227,19 @@ def read_calamine_input(
         )
     try:
         # skip_empty_area=False starts at A1, so list position = sheet row - 1 as for .xlsx.
-        rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        sheet = workbook.get_sheet_by_name(sheet_name)
+        rows = sheet.to_python(skip_empty_area=False)
+        merged = list(sheet.merged_cell_ranges or [])
     except Exception as error:
         raise fail(path, f"sheet {sheet_name!r} cannot be read ({error})") from None
     records = [[_cell_text(value) for value in row] for row in rows]
-    return _sheet_records_to_table(spec, codebook, records, names, sheet_name, kind)
+    table = _sheet_records_to_table(spec, codebook, records, names, sheet_name, kind, merged)
+    if chosen is None:
+        return table
+    note = repair(relative_to_root(path), "", "", chosen, sheet_name, KIND_SHEET_BY_CONTENT)
+    return dataclasses.replace(
+        table, details={**table.details, "sheet_chosen_by": "content"}, repairs=[note, *table.repairs]
+    )
 
 
 def _sheet_records_to_table(
@@ -152,6 +249,7 @@ def _sheet_records_to_table(
     names: list[str],
     sheet_name: str,
     kind: str,
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = (),
 ) -> RawTable:
     path = spec.path
     if not any(any(cell.strip() for cell in row) for row in records):
@@ -170,4 +268,16 @@ def _sheet_records_to_table(
         ),
     )
     details = {"format": kind, "sheet": sheet_name, "header_row": header_index + 1}
-    return records_to_table(spec, codebook, records, header_index, details)
+    filled = _merged_data_cells(spec, records, list(merged), header_index, sheet_name)
+    header = records[header_index]
+    lines = []
+    for row, column, value in filled:
+        while len(records[row]) <= column:
+            records[row].append("")
+        records[row][column] = value
+        name = header[column].strip() if column < len(header) else ""
+        lines.append(
+            repair(relative_to_root(path), row + 1, name or _column_letters(column), "", value, KIND_MERGED)
+        )
+    table = records_to_table(spec, codebook, records, header_index, details)
+    return dataclasses.replace(table, repairs=[*lines, *table.repairs]) if lines else table
