@@ -358,6 +358,20 @@ def main(argv: list[str] | None = None) -> None:
     result = validate(responses, frame, codebook, expected, rejected_by_ingest)
     for line in reconciliation_lines(result.report):
         reconcile_log.info(line.removeprefix("validate: "))
+    if manifest_path.exists():
+        # The column audit travels with the counts: a question with no column is "not answered" on every
+        # row of that file, which the counts alone would not show.
+        for entry in manifest["inputs"]:
+            absent = entry.get("columns_absent") or []
+            if entry["path"] in result.report["files"]:
+                result.report["files"][entry["path"]]["columns_absent"] = absent
+            if absent:
+                reconcile_log.warning(
+                    "%s: %d codebook column(s) absent, not answered on every row: %s",
+                    entry["path"],
+                    len(absent),
+                    ", ".join(absent),
+                )
     for instrument, table in sorted(result.valid.items()):
         target = arguments.out_dir / f"valid_{instrument}.parquet"
         write_parquet(table, target)
