@@ -40,7 +40,7 @@ from pipeline.core.config import parse_stage_arguments, path_option, stage_parse
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
-from pipeline.stages.derive import common_scale_items, valid_scores
+from pipeline.study.scales import common_scale_items, valid_scores
 from pipeline.survey.cfa import INVARIANCE, CFAError, fit_cfa
 
 log = logging.getLogger("pipeline.stages.measurement")
