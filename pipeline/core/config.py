@@ -14,11 +14,12 @@ from typing import Any
 
 import yaml
 
+from pipeline.core.config_choices import INSTRUMENTS, MATURITY_DEFINITIONS
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
-from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
-from pipeline.study.weighting_spec import METHODS as WEIGHTING_METHODS
-from pipeline.study.weighting_spec import WeightingSpec
+from pipeline.core.weighting_spec import METHODS as WEIGHTING_METHODS
+from pipeline.core.weighting_spec import WeightingSpec
+from pipeline.core.yaml_text import load_yaml
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 INPUT_FORMATS = ("csv", "xlsx", "xls", "ods", "sav", "dta", "por")
@@ -243,7 +244,7 @@ def load_config(path: Path | None = None) -> Config:
     path = Path(path or os.environ.get("PIPELINE_CONFIG") or DEFAULT_CONFIG).resolve()
     name = f"config {relative_to_root(path)}"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{name}: not found") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -251,6 +252,8 @@ def load_config(path: Path | None = None) -> Config:
     except yaml.YAMLError as error:
         # PyYAML's message spans several lines; the run stops with one.
         raise PipelineError(f"{name}: not valid YAML ({' '.join(str(error).split())})") from None
+    except PipelineError as error:  # a key given twice
+        raise PipelineError(f"{name}: {error}") from None
     try:
         return _parse(path, raw)
     except PipelineError as error:
