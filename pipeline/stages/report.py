@@ -43,6 +43,7 @@ from pipeline.stages import report_inference
 from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
 from pipeline.study import display
 from pipeline.study import outputs as registered
+from pipeline.study.respondents import check_table_instruments
 
 log = logging.getLogger("pipeline.stages.report")
 
@@ -1241,6 +1242,7 @@ def read_table(path: Path) -> pd.DataFrame:
 def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path) -> ReportInputs:
     codebook = load_codebook(config.codebook)
     tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
+    check_table_instruments(tables["estimates"], relative_to_root(tables_dir / "estimates.csv"))
     if (figures_dir / "coverage.csv").exists():
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
     if WEIGHTING_VALIDATION_RESULTS.exists():
