@@ -190,3 +190,35 @@ def _value(raw: dict[str, Any], key: str) -> Any:
     for part in key.split("."):
         raw = raw[part]
     return raw
+
+
+def test_reading_a_field_records_the_key_behind_it_in_every_open_scope(config):
+    with config_reads.recording() as outer:
+        assert config.min_cell == 5
+        with config_reads.recording() as inner:
+            config.weighting.describe()
+            _ = config.weighting.seed
+        with config_reads.unrecorded():
+            _ = config.raw, config.maturity_primary
+        _ = config.maturity_definitions
+    assert inner == {"weighting.primary", "weighting.margins", "weighting.bounds", "weighting.trim"} | {
+        "seeds.weighting_bootstrap"
+    }
+    assert outer == inner | {"disclosure.min_cell", "maturity.primary", "maturity.alternatives"}
+    _ = config.frame  # no scope open: nothing recorded, nothing fails
+    assert config_reads._scopes == []
+
+
+def test_every_config_field_names_the_keys_behind_it():
+    from dataclasses import fields
+
+    from pipeline.core.config import CONFIG_KEYS, Config
+    from pipeline.core.weighting_spec import WeightingSpec
+
+    assert set(CONFIG_KEYS) == {f.name for f in fields(Config)} - {"weighting"}  # it records its own
+    assert set(WeightingSpec._config_keys) == {f.name for f in fields(WeightingSpec)}
+    raw = _raw()
+    for keys in (*CONFIG_KEYS.values(), *WeightingSpec._config_keys.values()):
+        for key in keys:
+            if key != config_reads.WHOLE_FILE:
+                _value(raw, key)  # a key config.yaml has
