@@ -93,7 +93,10 @@ def _readers(key: str) -> list[str]:
 
 def test_every_config_key_is_read_by_a_stage_or_is_a_tool_key():
     unread = {key for key in _leaf_keys(_raw()) if not _readers(key)}
-    assert unread - TOOL_KEYS == {"dataset.published_figures"}  # read by no code: see the changelog
+    # The release block is shown by the report alone, which reads config.yaml whole (its record holds
+    # WHOLE_FILE, and it depends on the file itself).
+    shown_whole = {key for key in unread if key.startswith("release.")}
+    assert unread - TOOL_KEYS - shown_whole == {"dataset.published_figures"}  # read by no code (changelog)
     assert unread >= TOOL_KEYS  # a tool key a stage starts reading moves out of TOOL_KEYS
 
 
