@@ -26,15 +26,17 @@ $(SOURCES_MK): $(PIPELINE_CODE)
 	@$(PYTHON) -m pipeline dependencies $@
 include $(SOURCES_MK)
 
-# What every stage reads besides its code and data: the configuration and the codebook.
-SETTINGS := $(CONFIG) $(RAW)/codebook.yaml
-# Finer: each stage depends on the file of the config keys it reads (.make/config/<stage>.json, named by
-# CONFIG_<stage> in .make/config.mk), which pipeline/core/config_slices.py rewrites only when those keys
-# change; so an edit of config.yaml reruns only the stages that read what changed. Made with the
-# environment's Python (it parses YAML), so not for the goals that must work without one.
+# Besides its code and data every stage reads the codebook and the config keys its code reads: it depends on
+# the file of those keys (.make/config/<stage>.json, named by CONFIG_<stage> in .make/config.mk; config.yaml
+# itself for the report, which shows it whole), which pipeline/core/config_slices.py rewrites only when
+# those keys change; so an edit of config.yaml reruns only the stages that read what changed. Which keys a
+# stage reads is recorded from its code as it runs (pipeline/core/config_reads.json, held to a fresh
+# recording by tests/test_config_reads.py). Made with the environment's Python (it parses YAML), so not
+# for the goals that must work without one.
 CONFIG_MK := .make/config.mk
 ifeq ($(filter help clean venv,$(MAKECMDGOALS)),)
-$(CONFIG_MK): $(CONFIG) pipeline/core/config_slices.py pipeline/core/config.py $(INSTALLED)
+$(CONFIG_MK): $(CONFIG) pipeline/core/config_slices.py pipeline/core/config_reads.json pipeline/core/config.py \
+		$(INSTALLED)
 	@$(STAGE) config-slices $@
 -include $(CONFIG_MK)
 .make/config/%.json: | $(INSTALLED)
@@ -200,14 +202,15 @@ REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css 
 
 $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
 		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
-		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
+		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(CONFIG_report) $(RAW)/codebook.yaml \
+		$(INSTALLED)
 	$(STAGE) report
 
 ## spreadsheets: every published table as accessible .xlsx and .ods (cover, contents, notes, one table a sheet)
 spreadsheets: $(SPREADSHEETS)
 
-$(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(SETTINGS) \
-		$(INSTALLED)
+$(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(CONFIG_spreadsheets) \
+		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) spreadsheets
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.config_reads import RECORD_ENV
 from pipeline.core.paths import PROJECT_ROOT
 
 IGNORED = shutil.ignore_patterns(
@@ -62,8 +63,13 @@ def make_variable(name: str) -> list[str]:
 DETERMINISTIC = list(EXPECTED_OUTPUTS)
 
 
-def run_make(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+def run_make(
+    project: Path, *arguments: str, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
+        **(environment or {}),
+    }
     return subprocess.run(
         ["make", f"VENV={sys.prefix}", *arguments],
         cwd=project,
@@ -107,7 +113,9 @@ def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not status.exists():
             built.mkdir(exist_ok=True)
             copy = fresh_copy(built)
-            result = run_make(copy, "-j2", "all")
+            # Every stage saves the config keys its code reads (tests/test_config_reads.py checks them).
+            recorded = {RECORD_ENV: str(config_reads_folder(copy))}
+            result = run_make(copy, "-j2", "all", environment=recorded)
             status.write_text(
                 json.dumps({"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}),
                 encoding="utf-8",
@@ -115,6 +123,11 @@ def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outcome = json.loads(status.read_text(encoding="utf-8"))
     assert outcome["ok"], outcome["log"]
     return built / "lsp"
+
+
+def config_reads_folder(built: Path) -> Path:
+    """Where the shared build saved the config keys each stage read (beside the copy, not in it)."""
+    return built.parent / "config_reads"
 
 
 def copy_built(project: Path, destination: Path) -> Path:

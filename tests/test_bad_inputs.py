@@ -787,7 +787,9 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     processes["frame_missing_tier.csv"] = (_start("pipeline.stages.validate", config), {})
     # An output folder that cannot be written.
     folder, reason = _unwritable_folder(root / "unwritable")
-    config = _config(root / "unwritable", clean_input)
+    # Both instruments, so that ingest gets as far as writing (it refuses an instrument with no rows).
+    partner_input = {"path": str(CORPUS / "partner_without_lsp.csv"), "instrument": "partner"}
+    config = _config(root / "unwritable", [*clean_input, partner_input])
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     raw["processed_dir"] = str(folder)
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")

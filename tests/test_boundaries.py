@@ -24,7 +24,7 @@ from pipeline.stages import CHAIN
 # another survey; core knows no stage; stages talk to each other only through files (a stage may import
 # its own helper modules, pipeline/stages/<stage>_*.py: see test_no_stage_imports_another_stage).
 ALLOWED = {
-    "core": {"core", "study.vocabulary"},
+    "core": {"core"},
     "survey": {"survey"},
     "study": {"core", "study", "survey"},
     "readers": {"core", "study", "readers"},
@@ -57,13 +57,7 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-# The study's leaf declarations import nothing from the pipeline, so every layer (core too) may read them.
-LEAVES = ("pipeline.study.vocabulary", "pipeline.study.weighting_spec")
-
-
 def _layer(module: str) -> str | None:
-    if module.startswith(LEAVES):
-        return "study.vocabulary"
     parts = module.split(".")
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else None
 
@@ -115,14 +109,14 @@ def test_every_layer_imports_only_the_layers_below_it():
     wrong = []
     for module, path in _modules().items():
         layer = _layer(module)
-        if layer is None or layer == "study.vocabulary":
+        if layer is None:
             continue
-        allowed = ALLOWED["study" if layer == "study.vocabulary" else layer] | {layer}
+        allowed = ALLOWED[layer] | {layer}
         for imported in sorted(_imports(path, module)):
             target = _layer(imported)
             if module_path(imported) is None or target is None:
                 continue
-            if target not in allowed and not (target == "study.vocabulary" and "study" in allowed):
+            if target not in allowed:
                 wrong.append(f"{module} imports {imported}")
     assert wrong == []
 
@@ -154,8 +148,8 @@ def test_every_stage_of_the_chain_is_checked():
     assert set(STAGE_TARGETS) == set(CHAIN)
 
 
-def test_the_vocabulary_and_the_engine_import_nothing_from_the_pipeline():
-    for module in (*LEAVES, *(m for m in _modules() if m.startswith("pipeline.survey"))):
+def test_the_engine_imports_nothing_from_the_pipeline():
+    for module in (m for m in _modules() if m.startswith("pipeline.survey")):
         imported = [
             name
             for name in _direct_imports(_modules()[module], module)

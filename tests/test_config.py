@@ -141,3 +141,90 @@ def test_a_broken_config_stops_a_stage_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ingest: config ")
     assert "not valid YAML" in result.stderr
+
+
+def _line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    """The line number of the ``occurrence``-th line of ``text`` starting (after indent) with ``needle``."""
+    numbers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith(needle)]
+    return numbers[occurrence - 1]
+
+
+def test_inputs_pasted_twice_is_refused_naming_the_key_and_both_lines(tmp_path):
+    """The issue's case: a second `inputs:` block pasted under the first silently replaced it (the YAML
+    loader kept the last), so ingest read only the partners and 191 coordinators vanished with status 0."""
+    original = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    pasted = "  inputs:\n    - path: data/raw/synthetic_partner_survey_2008.xlsx\n      instrument: partner\n"
+    text = original.replace("\nsynthetic:\n", f"{pasted}\nsynthetic:\n", 1)
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    first, second = _line_of(text, "inputs:", 1), _line_of(text, "inputs:", 2)
+    with pytest.raises(PipelineError) as error:
+        load_config(path)
+    assert str(error.value) == (
+        f"config {path}: key dataset.inputs is given twice (lines {first} and {second}); keep one"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\nb: 2\na: 3\n", "key a is given twice (lines 1 and 3)"),
+        ("a:\n  b:\n    c: 1\n    c: 2\n", "key a.b.c is given twice (lines 3 and 4)"),
+        ("a:\n  - x: 1\n  - x: 1\n    y: 2\n    x: 3\n", "key a[2].x is given twice (lines 3 and 5)"),
+        ("a: {k: 1, k: 2}\n", "key a.k is given twice (lines 1 and 1)"),
+    ],
+)
+def test_a_key_repeated_at_any_depth_is_refused(text, message):
+    from pipeline.core.yaml_text import load_yaml
+
+    with pytest.raises(PipelineError) as error:
+        load_yaml(text)
+    assert message in str(error.value)
+
+
+def test_equal_keys_in_different_mappings_are_not_repeats():
+    from pipeline.core.yaml_text import load_yaml
+
+    assert load_yaml("a: {k: 1}\nb: {k: 2}\nc: [{k: 3}, {k: 4}]\n") == {
+        "a": {"k": 1},
+        "b": {"k": 2},
+        "c": [{"k": 3}, {"k": 4}],
+    }
+
+
+def test_a_repeated_config_key_stops_a_stage_with_one_line(tmp_path):
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
+        "  min_cell: 5\n", "  min_cell: 5\n  min_cell: 3\n"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "validate", "--config", str(path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    line = _line_of(text, "min_cell:")
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: validate: config {path}: key disclosure.min_cell is given twice "
+        f"(lines {line} and {line + 1}); keep one"
+    )
+
+
+def test_a_repeated_codebook_key_is_refused(tmp_path):
+    from pipeline.core.codebook import load_codebook
+
+    codebook = PROJECT_ROOT / "data/raw/codebook.yaml"
+    text = codebook.read_text(encoding="utf-8").replace(
+        "  codebook_version: 1\n", "  codebook_version: 1\n  codebook_version: 2\n"
+    )
+    path = tmp_path / "codebook.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(
+        PipelineError, match=r"key survey\.codebook_version is given twice \(lines \d+ and \d+\)"
+    ):
+        load_codebook(path)

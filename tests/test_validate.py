@@ -245,7 +245,15 @@ def test_cli_end_to_end_and_refusal_without_pandera(tmp_path, write_config, code
     labels = to_labels(codebook, "coordinator", codes)
     labels.loc[3, "development_stage"] = "Colaboration"
     path = write_csv_export(tmp_path / "c.csv", labels)
-    config = write_config([{"path": str(path), "instrument": "coordinator"}])
+    # Both instruments: validate refuses an instrument with no rows (tests/test_empty_instrument.py).
+    partners = to_labels(codebook, "partner", code_rows(codebook, "partner", 4, lsp_ids, 9))
+    partner_path = write_csv_export(tmp_path / "p.csv", partners)
+    config = write_config(
+        [
+            {"path": str(path), "instrument": "coordinator"},
+            {"path": str(partner_path), "instrument": "partner"},
+        ]
+    )
     # Ingest in-process (the ingest CLI has its own test); validate runs as make runs it.
     settings = load_config(config)
     ingested = ingest(settings.inputs, codebook)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.yaml_text import load_yaml
 
 VARIABLE_TYPES = (
     "id",
@@ -153,11 +154,13 @@ class Codebook:
 def load_codebook(path: Path) -> Codebook:
     """Read and check the codebook; a malformed codebook stops the run with one message."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = load_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{path}: codebook not found") from None
     except yaml.YAMLError as error:
-        raise PipelineError(f"{path}: not valid YAML ({error})") from None
+        raise PipelineError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+    except PipelineError as error:  # a variable or a code given twice
+        raise PipelineError(f"{path}: {error}") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: the codebook must be a YAML mapping")
     try:

@@ -14,11 +14,13 @@ from typing import Any
 
 import yaml
 
+from pipeline.core.config_choices import INSTRUMENTS, MATURITY_DEFINITIONS
+from pipeline.core.config_reads import WHOLE_FILE, RecordsReads
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
-from pipeline.study.vocabulary import INSTRUMENTS, MATURITY_DEFINITIONS
-from pipeline.study.weighting_spec import METHODS as WEIGHTING_METHODS
-from pipeline.study.weighting_spec import WeightingSpec
+from pipeline.core.weighting_spec import METHODS as WEIGHTING_METHODS
+from pipeline.core.weighting_spec import WeightingSpec
+from pipeline.core.yaml_text import load_yaml
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 INPUT_FORMATS = ("csv", "xlsx", "xls", "ods", "sav", "dta", "por")
@@ -177,8 +179,9 @@ class PrimaryTest:
 
 
 @dataclass(frozen=True)
-class Config:
-    """The validated configuration, with absolute paths."""
+class Config(RecordsReads):
+    """The validated configuration, with absolute paths. Reading a field records the config keys it comes
+    from (``CONFIG_KEYS``; pipeline.core.config_reads), which is how make knows what each stage reads."""
 
     source: Path
     synthetic_data: bool
@@ -210,6 +213,38 @@ class Config:
     def maturity_definitions(self) -> tuple[str, ...]:
         """The primary definition first, then the alternatives."""
         return (self.maturity_primary, *self.maturity_alternatives)
+
+
+# The config.yaml keys behind each field of Config: what reading the field records. The weighting record
+# notes its own fields' keys (pipeline.core.weighting_spec); the path of the file and its parsed text stand
+# for the whole file.
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "source": (WHOLE_FILE,),
+    "raw": (WHOLE_FILE,),
+    "synthetic_data": ("dataset.synthetic",),
+    "frame": ("dataset.frame",),
+    "codebook": ("dataset.codebook",),
+    "published_figures": ("dataset.published_figures",),
+    "published_targets": ("dataset.published_targets",),
+    "inputs": ("dataset.inputs",),
+    "synthetic_seed": ("synthetic.seed",),
+    "n_coordinators": ("synthetic.n_coordinators",),
+    "n_partners": ("synthetic.n_partners",),
+    "synthetic_dir": ("synthetic.out_dir",),
+    "methods_validation_seed": ("seeds.methods_validation",),
+    "processed_dir": ("processed_dir",),
+    "analysis_dir": ("analysis_dir",),
+    "figures_dir": ("figures_dir",),
+    "min_cell": ("disclosure.min_cell",),
+    "maturity_primary": ("maturity.primary",),
+    "maturity_alternatives": ("maturity.alternatives",),
+    "mature_min_years": ("maturity.mature_min_years",),
+    "primary_tests": ("models.primary",),
+    "imputations": ("models.imputations",),
+    "imputation_seed": ("models.imputation_seed",),
+    "model_df_adjustment": ("models.variance_df_adjustment",),
+}
+Config._config_keys = CONFIG_KEYS
 
 
 def _check(mapping: Any, spec: dict[str, tuple[Any, ...]], where: str) -> None:
@@ -253,7 +288,7 @@ def load_config(path: Path | None = None) -> Config:
     path = Path(path or os.environ.get("PIPELINE_CONFIG") or DEFAULT_CONFIG).resolve()
     name = f"config {relative_to_root(path)}"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{name}: not found") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -261,6 +296,8 @@ def load_config(path: Path | None = None) -> Config:
     except yaml.YAMLError as error:
         # PyYAML's message spans several lines; the run stops with one.
         raise PipelineError(f"{name}: not valid YAML ({' '.join(str(error).split())})") from None
+    except PipelineError as error:  # a key given twice
+        raise PipelineError(f"{name}: {error}") from None
     try:
         return _parse(path, raw)
     except PipelineError as error:
@@ -457,8 +494,11 @@ def parse_stage_arguments(
     """Parse a stage's arguments, then read the config they name and fill in the path defaults from it."""
     arguments = parser.parse_args(argv)
     config = load_config(arguments.config)
-    folders = {key: getattr(config, key).as_posix() for key in FOLDER_KEYS}
     for dest, template in getattr(arguments, _TEMPLATES).items():
         if getattr(arguments, dest) is None:
+            # Only the folders the default names are read: a stage that never writes under figures_dir
+            # does not depend on it (pipeline.core.config_reads).
+            used = {key for key in FOLDER_KEYS if f"{{{key}}}" in template}
+            folders = {key: getattr(config, key).as_posix() for key in used}
             setattr(arguments, dest, Path(template.format(**folders)))
     return arguments, config

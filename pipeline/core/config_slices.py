@@ -1,12 +1,15 @@
-"""Each stage's slice of the configuration, one file per stage, so make reruns a stage only when a key it
-reads changed, not whenever config.yaml does.
+"""Each stage's slice of the configuration, one file per stage, so make reruns a stage only when a key its
+code reads changed, not whenever config.yaml does.
 
-``python -m pipeline config-slices .make/config.mk`` writes ``.make/config/<stage>.json`` (the values of
-the keys in ``STAGE_KEYS``) for every stage whose slice changed, leaving the others' bytes and times
-alone, then writes the makefile fragment naming those files (bytes only when they change, time always,
-as ``pipeline.core.dependencies`` does). The Makefile includes the fragment and lists each stage's slice
-file as its prerequisite instead of config.yaml. The figure stage goes finer still: each figure declares
-the keys it reads (``pipeline.figures.FigureSpec.config``).
+Which keys a stage reads is not listed by hand: it is the record of what the stage's code read when it last
+ran on the bundled survey (``pipeline/core/config_reads.json``, made and held equal to a fresh recording by
+tests/test_config_reads.py; pipeline.core.config_reads). ``python -m pipeline config-slices
+.make/config.mk`` writes ``.make/config/<stage>.json`` (the values of those keys) for every stage whose
+slice changed, leaving the others' bytes and times alone, then writes the makefile fragment naming those
+files (bytes only when they change, time always, as ``pipeline.core.dependencies`` does). The Makefile
+includes the fragment and lists each stage's ``CONFIG_<stage>`` as its prerequisite instead of
+config.yaml; a stage that reads the file whole (the report shows it) gets config.yaml itself. The figure
+stage goes finer still: each figure's own record decides whether it is redrawn (pipeline.figures).
 
 The config is loaded and checked first, so a broken config.yaml gives its one clear error here.
 """
@@ -17,67 +20,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.core import config_reads
 from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 
-# The keys each stage's process reads (dotted, as in config.yaml). The output folders count for every
-# stage that reads or writes there. The report embeds the whole file, so it depends on config.yaml.
-FOLDERS = ("processed_dir", "analysis_dir", "figures_dir")
-STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "ingest": ("dataset.inputs", "dataset.codebook", "dataset.frame", *FOLDERS),
-    "validate": ("dataset.codebook", "dataset.frame", *FOLDERS),
-    "derive": (
-        "dataset.codebook",
-        "dataset.frame",
-        "dataset.synthetic",
-        "maturity.mature_min_years",
-        *FOLDERS,
-    ),
-    "analyse": (
-        "dataset.codebook",
-        "dataset.frame",
-        "dataset.synthetic",
-        "dataset.published_figures",
-        "dataset.published_targets",
-        "disclosure.min_cell",
-        "maturity.primary",
-        "maturity.alternatives",
-        # The designs carry the primary weighting (pipeline.study.weighting).
-        "weighting",
-        "seeds.weighting_bootstrap",
-        *FOLDERS,
-    ),
-    "nonresponse": (
-        "dataset.codebook",
-        "dataset.frame",
-        "dataset.synthetic",
-        "disclosure.min_cell",
-        "weighting",
-        "seeds.weighting_bootstrap",
-        *FOLDERS,
-    ),
-    "models": (
-        "dataset.codebook",
-        "dataset.frame",
-        "dataset.synthetic",
-        "disclosure.min_cell",
-        "maturity.primary",
-        "models",
-        "weighting",
-        *FOLDERS,
-    ),
-    "measurement": ("dataset.codebook", "dataset.synthetic", *FOLDERS),
-    # The union of what the figures read; the stage then decides figure by figure.
-    "figures": (
-        "dataset.codebook",
-        "dataset.frame",
-        "dataset.synthetic",
-        "disclosure.min_cell",
-        "maturity.primary",
-        "weighting",
-        *FOLDERS,
-    ),
-}
+
+def stage_keys() -> dict[str, tuple[str, ...]]:
+    """The dotted config keys each stage's code read, by stage (the committed record)."""
+    return {stage: tuple(keys) for stage, keys in config_reads.committed()["stages"].items()}
+
+
+def reads_whole_file(keys: tuple[str, ...]) -> bool:
+    return config_reads.WHOLE_FILE in keys
 
 
 def config_slice(raw: dict[str, Any], keys: tuple[str, ...]) -> bytes:
@@ -107,15 +61,23 @@ def _write_if_changed(target: Path, data: bytes) -> bool:
 
 def write_slices(raw: dict[str, Any], fragment: Path) -> list[str]:
     """Write every stage's slice whose bytes changed and the fragment; returns the stages changed."""
+    keys = stage_keys()
+    sliced = [stage for stage, read in keys.items() if not reads_whole_file(read)]
     changed = [
         stage
-        for stage, keys in STAGE_KEYS.items()
-        if _write_if_changed(slice_path(fragment, stage), config_slice(raw, keys))
+        for stage in sliced
+        if _write_if_changed(slice_path(fragment, stage), config_slice(raw, keys[stage]))
     ]
     lines = [
-        "# Generated by `python -m pipeline config-slices` from config.yaml: do not edit.",
-        "# CONFIG_<stage>: the file of the config keys the stage reads (rewritten only when they change).",
-        *(f"CONFIG_{stage} := {slice_path(fragment, stage).as_posix()}" for stage in STAGE_KEYS),
+        "# Generated by `python -m pipeline config-slices` from config.yaml and the record of the keys each",
+        "# stage reads (pipeline/core/config_reads.json): do not edit.",
+        "# CONFIG_<stage>: the file of the config keys the stage reads (rewritten only when they change), or",
+        "# config.yaml itself for a stage that reads it whole.",
+        *(
+            f"CONFIG_{stage} := "
+            + ("$(CONFIG)" if stage not in sliced else slice_path(fragment, stage).as_posix())
+            for stage in keys
+        ),
     ]
     if not _write_if_changed(fragment, ("\n".join(lines) + "\n").encode()):
         fragment.touch()  # checked against this config.yaml: make knows it is up to date

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.core import config_reads
 from pipeline.core.errors import PipelineError
 
 log = logging.getLogger("pipeline")
@@ -93,12 +94,19 @@ def setup_logging() -> None:
 
 
 def run_stage(name: str, main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
-    """Run a stage's command-line entry: time it, and turn a PipelineError into one line and exit 2."""
+    """Run a stage's command-line entry: time it, and turn a PipelineError into one line and exit 2.
+
+    With ``PIPELINE_RECORD_CONFIG_READS`` set, the config keys the stage read are saved there
+    (pipeline.core.config_reads)."""
     setup_logging()
     stage_log = logging.getLogger(f"pipeline.{name}")
     started = time.perf_counter()
+    record = config_reads.record_folder()
     try:
-        main(argv)
+        with config_reads.recording() if record else contextlib.nullcontext(set()) as keys:
+            main(argv)
+        if record:
+            config_reads.save(record, name, keys)
     except PipelineError as error:
         print(f"error: {name}: {error}", file=sys.stderr)
         sys.exit(2)

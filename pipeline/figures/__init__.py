@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipeline.core import config_reads
 from pipeline.core.codebook import Codebook
 from pipeline.core.dependencies import command_sources
 from pipeline.study.outputs import (
@@ -51,26 +52,12 @@ __all__ = [
 ]
 
 
-# Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
-# Every figure weights its numbers with the primary weighting (figures/common.py reads it from the config).
-COMMON_CONFIG_KEYS = ("dataset.synthetic", "weighting")
-MIN_CELL, MATURITY = "disclosure.min_cell", "maturity.primary"
-MODULE_CONFIG_KEYS: dict[str, tuple[str, ...]] = {
-    "coverage": (),
-    "case_studies": (),
-    "forest": (MATURITY,),
-    "maturity_profile": (MIN_CELL, MATURITY),
-}
-
-
 def config_keys(figure: Figure) -> tuple[str, ...]:
-    """The dotted config keys a figure reads: the estimate charts say which cells are suppressed
-    (min_cell), the maturity charts name the primary definition."""
-    if figure.module == "likert":
-        extra = (MIN_CELL, MATURITY) if figure.params.get("group") == "maturity" else (MIN_CELL,)
-    else:
-        extra = MODULE_CONFIG_KEYS.get(figure.module, (MIN_CELL,))
-    return (*COMMON_CONFIG_KEYS, *extra)
+    """The dotted config keys a figure's code read when it was last drawn on the bundled survey (the
+    committed record, pipeline/core/config_reads.json); a figure not in the record yet (just registered)
+    counts as reading every key the figure stage reads, until the record is remade."""
+    record = config_reads.committed()
+    return tuple(record["figures"].get(figure.name, record["stages"].get("figures", ())))
 
 
 def identity(figure: Figure) -> bytes:

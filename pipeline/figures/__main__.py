@@ -16,7 +16,9 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
+from pipeline.core import config_reads
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.config_slices import config_slice
@@ -79,7 +81,8 @@ def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[
 
 def source_extras(spec: Figure, config: Config) -> tuple[bytes, bytes]:
     """The figure's registry entry and its slice of the config, as the sources digest hashes them."""
-    return identity(spec), config_slice(config.raw, config_keys(spec))
+    with config_reads.unrecorded():  # bookkeeping: hashing the keys the record says the figure reads
+        return identity(spec), config_slice(config.raw, config_keys(spec))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,11 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     extra = {spec.name: source_extras(spec, config) for spec in chosen}
     out = arguments.out_dir
     if arguments.stale_only:
-        drawn = [
-            spec
-            for spec in chosen
-            if stale(spec, out, sources[spec.name], extra[spec.name], watched=(config.source,))
-        ]
+        with config_reads.unrecorded():
+            watched = (config.source,)
+        drawn = [spec for spec in chosen if stale(spec, out, sources[spec.name], extra[spec.name], watched)]
         for spec in chosen:
             if spec not in drawn:
                 _mark_up_to_date(spec, out)
@@ -138,8 +139,14 @@ def main(argv: list[str] | None = None) -> None:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
         results = pool.map(_draw, jobs)
     unchanged = 0
+    record = config_reads.record_folder()
+    loading = _input_reads(chosen, config, arguments) if record else {}
     try:
-        for spec, (drawn, content) in zip(chosen, results, strict=True):
+        for spec, (drawn, content, reads) in zip(chosen, results, strict=True):
+            config_reads.note(reads)  # a forked worker's reads are the stage's too
+            if record:
+                own = reads.union(*(loading[name] for name in ("codebook", *spec.inputs)))
+                config_reads.save(record, f"figure.{spec.name}", own)
             if drawn is None:
                 unchanged += 1
                 _mark_up_to_date(spec, out)
@@ -153,17 +160,35 @@ def main(argv: list[str] | None = None) -> None:
         log.info("%d of them built the same content as when last drawn: not redrawn", unchanged)
 
 
+def _input_reads(chosen: list[Figure], config: Config, arguments: Any) -> dict[str, frozenset[str]]:
+    """The config keys read to load each input the figures use (the primary weights of the analysis base,
+    say), each loaded afresh: the shared inputs are loaded once, by whichever figure came first, so a
+    figure's own reads would miss them."""
+    from pipeline.figures.common import Inputs
+
+    reads = {}
+    # The codebook too: every figure is drawn from it (its digest hashes it), though only the first figure
+    # a worker builds loads it.
+    for name in sorted({"codebook", *(name for spec in chosen for name in spec.inputs)}):
+        with config_reads.unrecorded(), config_reads.recording() as keys:
+            getattr(Inputs(config, arguments.base, arguments.tables_dir), name)
+        reads[name] = frozenset(keys)
+    return reads
+
+
 Drawn = tuple[str, int, float, float]
 
 
-def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str]:
+def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str, frozenset[str]]:
     """Build one figure and draw it, unless (``force`` false) its content digest is the one recorded
-    when it was last drawn and its files exist; returns what was drawn (None: nothing) and the digest."""
+    when it was last drawn and its files exist; returns what was drawn (None: nothing), the digest and
+    the config keys the figure's code read (pipeline.core.config_reads)."""
     from pipeline.figures.common import save_figure
 
     spec, inputs, out_dir, code, force = job
     started, started_cpu = time.perf_counter(), time.process_time()
-    figure = build_figure(spec, inputs)
+    with config_reads.recording() as reads:
+        figure = build_figure(spec, inputs)
     content = content_digest(code, figure)
     recorded = content_stamp_path(out_dir, spec.name)
     if (
@@ -172,11 +197,11 @@ def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, st
         and recorded.read_text(encoding="utf-8").strip() == content
         and all(path.exists() for path in output_paths(out_dir, spec.name))
     ):
-        return None, content
+        return None, content, frozenset(reads)
     paths = save_figure(figure, spec.name, out_dir)
     label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    return (label, len(figure.table), seconds, cpu), content
+    return (label, len(figure.table), seconds, cpu), content, frozenset(reads)
 
 
 def _mark_up_to_date(spec: Figure, out_dir: Path) -> None:

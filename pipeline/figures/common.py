@@ -49,6 +49,7 @@ from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import design_columns
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import group_column
+from pipeline.study.respondents import check_table_instruments, read_analysis_base
 from pipeline.study.weighting import primary_weighted_base
 
 matplotlib.use("Agg")
@@ -101,9 +102,7 @@ class Inputs:
     @cached_property
     def base(self) -> pd.DataFrame:
         """The analysis base with each respondent's primary weight (pipeline.study.weighting)."""
-        if not self.base_path.exists():
-            raise PipelineError(f"{relative_to_root(self.base_path)}: not found; run `make derive` first")
-        base = design_columns(pd.read_parquet(self.base_path), self.frame)
+        base = design_columns(read_analysis_base(self.base_path), self.frame)
         return primary_weighted_base(base, self.frame, self.config.weighting)
 
     @property
@@ -125,7 +124,9 @@ class Inputs:
 
     @cached_property
     def estimates(self) -> pd.DataFrame:
-        return self._table("estimates")
+        table = self._table("estimates")
+        check_table_instruments(table, relative_to_root(self.tables_dir / "estimates.csv"))
+        return table
 
     @cached_property
     def comparisons(self) -> pd.DataFrame:

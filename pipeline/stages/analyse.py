@@ -26,7 +26,6 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
-from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import (
@@ -58,6 +57,7 @@ from pipeline.study.outcomes import (
     outcome_columns,
 )
 from pipeline.study.published import load_targets, published_vs_reproduced
+from pipeline.study.respondents import read_analysis_base
 from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.study.weighting import calibrator
@@ -256,9 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
-    base = pd.read_parquet(arguments.base)
+    base = read_analysis_base(arguments.base)
     log.info("read %s: %d rows", relative_to_root(arguments.base), len(base))
     codebook = load_codebook(config.codebook)
     frame = read_frame(config.frame)

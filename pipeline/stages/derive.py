@@ -21,6 +21,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_parquet
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.respondents import read_instrument_table
 from pipeline.study.scales import scale_items, valid_scores
 from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import (
@@ -206,9 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     responses = {}
     for instrument in INSTRUMENTS:
         path = getattr(arguments, instrument)
-        if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make validate` first")
-        responses[instrument] = pd.read_parquet(path)
+        responses[instrument] = read_instrument_table(path, instrument, "validate")
         log.info("read %s: %d rows", relative_to_root(path), len(responses[instrument]))
     base, reliability = derive(responses, frame, codebook, config)
     check_output("analysis_base", base, codebook)

@@ -31,12 +31,13 @@ import pandas as pd
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook, Variable, load_codebook
-from pipeline.core.config import InputFile, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.config import Config, InputFile, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_parquet
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.readers import RawTable, read_input
 from pipeline.study.labels import normalise_label, split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
+from pipeline.study.respondents import refuse_empty_instruments
 
 log = logging.getLogger("pipeline.stages.ingest")
 
@@ -418,6 +419,14 @@ def write_outputs(result: IngestResult, manifest: dict[str, Any], out_dir: Path)
     log.info("wrote %s", relative_to_root(out_dir / "manifest.json"))
 
 
+def _instrument_source(config: Config, instrument: str) -> str:
+    """Where an instrument's rows came from, for the empty-instrument error: its exports, or the config."""
+    files = [relative_to_root(spec.path) for spec in config.inputs if spec.instrument == instrument]
+    if files:
+        return ", ".join(files)
+    return f"{relative_to_root(config.source)} (dataset.inputs lists no {instrument} export)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     path_option(parser, "--out-dir", "{processed_dir}", "where to write the tidy tables and the manifest")
@@ -431,6 +440,10 @@ def main(argv: list[str] | None = None) -> None:
         return read_frame(config.frame)
 
     result = ingest(config.inputs, codebook, frame)
+    refuse_empty_instruments(
+        {instrument: len(table) for instrument, table in result.responses.items()},
+        lambda instrument: _instrument_source(config, instrument),
+    )
     write_outputs(result, build_manifest(result, codebook, config.frame), arguments.out_dir)
 
 

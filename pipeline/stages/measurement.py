@@ -40,6 +40,7 @@ from pipeline.core.config import parse_stage_arguments, path_option, stage_parse
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
+from pipeline.study.respondents import read_analysis_base
 from pipeline.study.scales import common_scale_items, valid_scores
 from pipeline.survey.cfa import INVARIANCE, CFAError, fit_cfa
 
@@ -123,11 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out", "{analysis_dir}/tables/cfa_fit.csv", "where to write the fit table")
     arguments, config = parse_stage_arguments(parser, argv)
-    if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
-    table = measurement(
-        pd.read_parquet(arguments.base), load_codebook(config.codebook), config.synthetic_data
-    )
+    base = read_analysis_base(arguments.base)
+    table = measurement(base, load_codebook(config.codebook), config.synthetic_data)
     write_csv(table.round(8), arguments.out)
     log.info("wrote %s: %d rows", relative_to_root(arguments.out), len(table))
 

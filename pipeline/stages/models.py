@@ -37,7 +37,6 @@ import pandas as pd
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, path_option, stage_parser
-from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import (
@@ -54,6 +53,7 @@ from pipeline.study.direction import favourable_signs
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import maturity_group_column, models_maturity_definition, outcome_columns
+from pipeline.study.respondents import read_analysis_base
 from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, scale_column
 from pipeline.study.weighting import calibrator
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
@@ -923,9 +923,7 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
-    base = pd.read_parquet(arguments.base)
+    base = read_analysis_base(arguments.base)
     codebook = load_codebook(config.codebook)
     result = models(base, read_frame(config.frame), codebook, config)
     for name in TABLE_NAMES:

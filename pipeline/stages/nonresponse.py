@@ -44,6 +44,7 @@ from pipeline.study.disclosure import suppress
 from pipeline.study.estimation import comparisons, estimates
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import outcome_columns
+from pipeline.study.respondents import read_analysis_base
 from pipeline.study.schemas import check_output
 from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
@@ -512,9 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
-    base = pd.read_parquet(arguments.base)
+    base = read_analysis_base(arguments.base)
     frame = read_frame(config.frame)
     codebook = load_codebook(config.codebook)
     tables = nonresponse(base, frame, codebook, config)

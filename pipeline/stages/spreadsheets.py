@@ -29,6 +29,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, run_stage
 from pipeline.core.paths import relative_to_root
 from pipeline.study import display
+from pipeline.study.respondents import check_table_instruments
 
 log = logging.getLogger("pipeline.stages.spreadsheets")
 
@@ -401,6 +402,8 @@ def main(argv: list[str] | None = None) -> None:
         if not path.exists():
             raise PipelineError(f"{relative_to_root(path)}: not found; run `make all` to build it")
         tables[spec.name] = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if spec.name == "estimates":
+            check_table_instruments(tables[spec.name], relative_to_root(path))
     paths = write_workbooks(tables, config, arguments.out)
     for path in paths.values():
         log.info("wrote %s (%d sheets of tables)", relative_to_root(path), len(PUBLISHED_TABLES))

@@ -40,6 +40,7 @@ from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
 from pipeline.study.labels import split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
+from pipeline.study.respondents import read_instrument_table, refuse_empty_instruments
 from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema
 
 log = logging.getLogger("pipeline.stages.validate")
@@ -333,6 +334,18 @@ def reconciliation_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _all_rejected(rejected: pd.DataFrame, instrument: str, read: int) -> str:
+    """Where an instrument lost every row: its file, with the first rejection's row, column and check."""
+    own = rejected[rejected["instrument"] == instrument]
+    if own.empty:
+        return f"responses_{instrument}.parquet"
+    first = own.iloc[0]
+    return (
+        f"{first['file']} (all {read} {instrument} rows rejected, the first at row {first['row']}, "
+        f"column {first['column']}: {first['check']})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     # Refuse before reading anything: without pandera every row would pass.
     ensure_validation_enabled()
@@ -345,9 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     responses = {}
     for instrument in codebook.instruments:
         path = arguments.in_dir / f"responses_{instrument}.parquet"
-        if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make ingest` first")
-        responses[instrument] = pd.read_parquet(path)
+        responses[instrument] = read_instrument_table(path, instrument, "ingest")
         log.info("read %s: %d rows", relative_to_root(path), len(responses[instrument]))
     expected, rejected_by_ingest = None, None
     manifest_path = arguments.in_dir / "manifest.json"
@@ -356,6 +367,10 @@ def main(argv: list[str] | None = None) -> None:
         expected = {entry["path"]: (entry["instrument"], entry["rows"]) for entry in manifest["inputs"]}
         rejected_by_ingest = ingest_rejections(manifest["inputs"])
     result = validate(responses, frame, codebook, expected, rejected_by_ingest)
+    refuse_empty_instruments(
+        {instrument: len(table) for instrument, table in result.valid.items()},
+        lambda instrument: _all_rejected(result.rejected, instrument, len(responses[instrument])),
+    )
     for line in reconciliation_lines(result.report):
         reconcile_log.info(line.removeprefix("validate: "))
     if manifest_path.exists():

@@ -46,6 +46,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.study.respondents import check_analysis_base
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import PreparedDesign, SurveyDesign
 
@@ -167,8 +168,10 @@ def design_columns(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Add the stratum population N_h and each respondent's weight to the analysis base.
 
     Coordinators weigh N_h / n_h (n_h coordinators of type h answered); partners weigh N_h / m_h (m_h
-    LSPs of type h have a partner respondent).
+    LSPs of type h have a partner respondent). A base without one instrument's rows is refused in one line
+    (it used to fail here with a TypeError: the missing group's weights stayed text).
     """
+    check_analysis_base(base)
     population = frame["authority_type"].value_counts()
     result = base.assign(**{POPULATION: base[STRATUM].map(population).astype(float)})
     weights = pd.Series(float("nan"), index=base.index)

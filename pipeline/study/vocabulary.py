@@ -1,13 +1,15 @@
 """The study's vocabulary, declared once: instruments, authority types and tiers, maturity, column names.
 
-A leaf module on purpose (it imports nothing): the config loader, the codebook, the simulator, the schemas,
+A leaf module on purpose (it imports only the leaf pipeline.core.config_choices): the simulator, the schemas,
 every stage and every figure share these names, and importing them must not pull in the statistics stack.
 """
 
 from __future__ import annotations
 
-# The two questionnaires, in the order every table shows them.
-INSTRUMENTS = ("coordinator", "partner")
+# The instruments and the maturity definitions are names config.yaml chooses among, so they are declared
+# with the configuration's checks, below the study (pipeline.core.config_choices), and read from there.
+from pipeline.core.config_choices import INSTRUMENTS as INSTRUMENTS
+from pipeline.core.config_choices import MATURITY_DEFINITIONS as MATURITY_DEFINITIONS
 
 # The order used in every table and figure: multi-tier types first, as in the report's tables.
 AUTHORITY_TYPES = ("county", "shire_district", "metropolitan_district", "london_borough", "unitary")
@@ -27,13 +29,6 @@ TIERS = ("single", "multi")
 # The year the survey describes (years of joint working are counted to it).
 SURVEY_YEAR = 2008
 
-# How "more mature" can be defined (docs/maturity.md); config.yaml picks the primary one.
-MATURITY_DEFINITIONS = (
-    "development_stage",
-    "years_joint_working",
-    "laa_first_round",
-    "composite_other_elements",
-)
 MORE_MATURE, LESS_MATURE = "more mature", "less mature"
 MATURITY_LEVELS = (MORE_MATURE, LESS_MATURE)
 # The composite definition leaves out the element being compared; an outcome outside the 7S scales has no

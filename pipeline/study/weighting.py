@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
-from pipeline.study.weighting_spec import CALFUN, METHODS, WeightingSpec
+from pipeline.core.weighting_spec import CALFUN, METHODS, WeightingSpec
 
 if TYPE_CHECKING:
     from pipeline.survey import PreparedDesign

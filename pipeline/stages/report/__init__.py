@@ -60,6 +60,7 @@ from pipeline.stages.report.sections import (
 )
 from pipeline.stages.report.tables import difference_table, row_id
 from pipeline.stages.report_tables import Row, Table
+from pipeline.study.respondents import check_table_instruments
 
 __all__ = [
     "ANNEX_PAGE",
@@ -99,6 +100,7 @@ log = logging.getLogger("pipeline.stages.report")
 def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path) -> ReportInputs:
     codebook = load_codebook(config.codebook)
     tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
+    check_table_instruments(tables["estimates"], relative_to_root(tables_dir / "estimates.csv"))
     if (figures_dir / "coverage.csv").exists():
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
     if WEIGHTING_VALIDATION_RESULTS.exists():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.core.config_reads import RecordsReads
+
 METHODS = ("type_only", "raking", "linear", "logit")
 CALFUN = {"raking": "raking", "linear": "linear", "logit": "logit"}
 METHOD_LABELS = {
@@ -20,7 +22,7 @@ METHOD_LABELS = {
 
 
 @dataclass(frozen=True)
-class WeightingSpec:
+class WeightingSpec(RecordsReads):
     """The configured weighting (config.yaml ``weighting:``), validated by pipeline.core.config.
 
     Attributes
@@ -77,3 +79,10 @@ class WeightingSpec:
         if self.trim:
             extra += f", g-weights trimmed to [{self.trim[0]:g}, {self.trim[1]:g}]"
         return f"{METHOD_LABELS[method]} ({margins}{extra})"
+
+
+# The config.yaml key behind each field: what reading it records (pipeline.core.config_reads).
+WeightingSpec._config_keys = {
+    **{name: (f"weighting.{name}",) for name in WeightingSpec.__dataclass_fields__ if name != "seed"},
+    "seed": ("seeds.weighting_bootstrap",),
+}
