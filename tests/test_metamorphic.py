@@ -91,7 +91,7 @@ class Run:
 def run(tmp: Path, name: str, data: bytes, instrument: str, codebook, frame, **options: Any) -> Run:
     path = tmp / name
     path.write_bytes(data)
-    formats = {".csv": "csv", ".gz": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+    formats = {".csv": "csv", ".gz": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav", ".dta": "dta"}
     spec = InputFile(path=path, instrument=instrument, format=formats[path.suffix], **options)
     label = relative_to_root(path)
     try:
@@ -179,9 +179,10 @@ def _sav(
     records: Records,
     recode: dict[str, dict[int, int]],
     relabel: dict[str, dict[int, str]] | None = None,
+    kind: str = "sav",
 ) -> bytes:
-    """An SPSS export of the records' codes; ``recode`` gives columns coded otherwise, labelled so;
-    ``relabel`` rewords labels (by file code)."""
+    """An SPSS (or Stata, ``kind="dta"``) export of the records' codes; ``recode`` gives columns coded
+    otherwise, labelled so; ``relabel`` rewords labels (by file code)."""
     import numpy as np
     import pyreadstat
 
@@ -205,10 +206,20 @@ def _sav(
         if user_missing:
             missing_ranges[variable.name] = user_missing
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "export.sav"
-        pyreadstat.write_sav(
-            pd.DataFrame(data), str(path), variable_value_labels=value_labels, missing_ranges=missing_ranges
-        )
+        path = Path(folder) / f"export.{kind}"
+        if kind == "dta":  # Stata has no user-missing codes; labels are keyed by whole numbers
+            labels = {
+                name: {int(code): text for code, text in codes.items()}
+                for name, codes in value_labels.items()
+            }
+            pyreadstat.write_dta(pd.DataFrame(data), str(path), variable_value_labels=labels)
+        else:
+            pyreadstat.write_sav(
+                pd.DataFrame(data),
+                str(path),
+                variable_value_labels=value_labels,
+                missing_ranges=missing_ranges,
+            )
         return path.read_bytes()
 
 
@@ -338,6 +349,16 @@ CASES = [
                 c,
                 {name: {k: k - 1 for k in cb[name].codes} for name in ("development_stage", "chair_type")},
             ),
+            "coordinator",
+        ),
+    ),
+    Case(
+        "3d value labels reversed (Stata)",
+        "the reversed Likert block in a Stata .dta",
+        "equal",
+        lambda cb, c, p: (
+            "coordinators.dta",
+            _sav(cb, c, {name: {k: 6 - k for k in range(1, 6)} for name in _likert_block(cb)}, kind="dta"),
             "coordinator",
         ),
     ),
