@@ -53,7 +53,10 @@ _TOP_LEVEL = {
     "maturity": (dict, True),
     "weighting": (dict, True),
     "models": (dict, False),
+    "release": (dict, False),
 }
+# The publication's release metadata, shown on the report and the spreadsheets' cover (all text).
+_RELEASE = {"date": (str, True), "status": (str, True), "contact": (str, True), "next_update": (str, True)}
 _DATASET = {
     "synthetic": (bool, True),
     "frame": (str, True),
@@ -142,6 +145,7 @@ SECTIONS = {
     "models": _MODELS,
     "models.primary.tier": _PRIMARY_TEST,
     "models.primary.maturity": _PRIMARY_TEST,
+    "release": _RELEASE,
 }
 
 
@@ -319,6 +323,8 @@ def _parse(path: Path, raw: Any) -> Config:
     if not inputs:
         raise PipelineError("config: dataset.inputs lists no input file")
     models = _parse_models(raw.get("models", DEFAULT_MODELS))
+    if "release" in raw:
+        _check(raw["release"], _RELEASE, "release")
     dataset, synthetic = raw["dataset"], raw["synthetic"]
     return Config(
         source=path,
