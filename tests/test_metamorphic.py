@@ -350,6 +350,22 @@ CASES = [
         stop_names=r"sheets 'responses' and 'responses \(2\)' match .*equally well .*41 of 41",
     ),
     Case(
+        "1c no sheet matches",
+        "a workbook of the log and a sheet holding only the ids, no sheet configured",
+        "stop",
+        lambda cb, c, p: (
+            "partners.xlsx",
+            xlsx_bytes(
+                [
+                    ("log", [["respondent_id", "date_received"]] + [[r[0], "2008-01-15"] for r in p[1:]]),
+                    ("ids", [r[:2] for r in p]),
+                ]
+            ),
+            "partner",
+        ),
+        stop_names=r"no sheet's header holds half of the partner columns .*'log' 1 of 41, 'ids' 2 of 41",
+    ),
+    Case(
         "2 question columns absent",
         "three Likert columns deleted and information_shared renamed 'Information shared'",
         "repaired",
