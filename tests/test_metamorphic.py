@@ -21,6 +21,7 @@ import io
 import re
 import string
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,15 @@ class Run:
 def run(tmp: Path, name: str, data: bytes, instrument: str, codebook, frame, **options: Any) -> Run:
     path = tmp / name
     path.write_bytes(data)
-    formats = {".csv": "csv", ".gz": "csv", ".txt": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+    formats = {
+        ".csv": "csv",
+        ".gz": "csv",
+        ".txt": "csv",
+        ".xlsx": "xlsx",
+        ".sav": "sav",
+        ".dta": "dta",
+        ".ods": "ods",
+    }
     spec = InputFile(path=path, instrument=instrument, format=formats[path.suffix], **options)
     label = relative_to_root(path)
     try:
@@ -179,9 +188,10 @@ def _sav(
     records: Records,
     recode: dict[str, dict[int, int]],
     relabel: dict[str, dict[int, str]] | None = None,
+    kind: str = "sav",
 ) -> bytes:
-    """An SPSS export of the records' codes; ``recode`` gives columns coded otherwise, labelled so;
-    ``relabel`` rewords labels (by file code)."""
+    """An SPSS (or Stata, ``kind="dta"``) export of the records' codes; ``recode`` gives columns coded
+    otherwise, labelled so; ``relabel`` rewords labels (by file code)."""
     import numpy as np
     import pyreadstat
 
@@ -205,10 +215,20 @@ def _sav(
         if user_missing:
             missing_ranges[variable.name] = user_missing
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "export.sav"
-        pyreadstat.write_sav(
-            pd.DataFrame(data), str(path), variable_value_labels=value_labels, missing_ranges=missing_ranges
-        )
+        path = Path(folder) / f"export.{kind}"
+        if kind == "dta":  # Stata has no user-missing codes; labels are keyed by whole numbers
+            labels = {
+                name: {int(code): text for code, text in codes.items()}
+                for name, codes in value_labels.items()
+            }
+            pyreadstat.write_dta(pd.DataFrame(data), str(path), variable_value_labels=labels)
+        else:
+            pyreadstat.write_sav(
+                pd.DataFrame(data),
+                str(path),
+                variable_value_labels=value_labels,
+                missing_ranges=missing_ranges,
+            )
         return path.read_bytes()
 
 
@@ -227,6 +247,43 @@ def _merged_workbook(records: Records, column: str) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _merged_ods(records: Records, column: str) -> bytes:
+    """The partner sheet as OpenDocument with three cells of one column that hold the same answer merged
+    (LibreOffice keeps the first value; the covered cells are empty)."""
+    position = _column(records, column)
+    body = [record[position] for record in records[1:]]
+    start = next(i for i in range(len(body) - 2) if body[i] == body[i + 1] == body[i + 2] != "")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.ods"
+        frame = pd.DataFrame(records[1:], columns=records[0])
+        frame.replace("", None).to_excel(path, engine="odf", index=False, sheet_name="responses")
+        source = zipfile.ZipFile(path)
+        content = source.read("content.xml").decode("utf-8")
+        rows = list(re.finditer(r"<table:table-row\b.*?</table:table-row>", content, re.DOTALL))
+        cell = re.compile(r"<table:table-cell\b[^>]*?(?:/>|>.*?</table:table-cell>)", re.DOTALL)
+        pieces, last = [], 0
+        for offset, found in enumerate(rows[start + 1 : start + 4]):
+            row_cells = list(cell.finditer(found[0]))
+            target = row_cells[position]
+            text = found[0]
+            if offset == 0:
+                merged = target[0].replace(
+                    "<table:table-cell", '<table:table-cell table:number-rows-spanned="3"', 1
+                )
+            else:
+                merged = "<table:covered-table-cell/>"
+            new_row = text[: target.start()] + merged + text[target.end() :]
+            pieces += [content[last : found.start()], new_row]
+            last = found.end()
+        content = "".join(pieces) + content[last:]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as target_zip:
+            for item in source.infolist():
+                payload = content.encode("utf-8") if item.filename == "content.xml" else source.read(item)
+                target_zip.writestr(item, payload)
+        return buffer.getvalue()
 
 
 def _cut_inside_last_number(records: Records) -> bytes:
@@ -293,6 +350,22 @@ CASES = [
         stop_names=r"sheets 'responses' and 'responses \(2\)' match .*equally well .*41 of 41",
     ),
     Case(
+        "1c no sheet matches",
+        "a workbook of the log and a sheet holding only the ids, no sheet configured",
+        "stop",
+        lambda cb, c, p: (
+            "partners.xlsx",
+            xlsx_bytes(
+                [
+                    ("log", [["respondent_id", "date_received"]] + [[r[0], "2008-01-15"] for r in p[1:]]),
+                    ("ids", [r[:2] for r in p]),
+                ]
+            ),
+            "partner",
+        ),
+        stop_names=r"no sheet's header holds half of the partner columns .*'log' 1 of 41, 'ids' 2 of 41",
+    ),
+    Case(
         "2 question columns absent",
         "three Likert columns deleted and information_shared renamed 'Information shared'",
         "repaired",
@@ -342,6 +415,16 @@ CASES = [
         ),
     ),
     Case(
+        "3d value labels reversed (Stata)",
+        "the reversed Likert block in a Stata .dta",
+        "equal",
+        lambda cb, c, p: (
+            "coordinators.dta",
+            _sav(cb, c, {name: {k: 6 - k for k in range(1, 6)} for name in _likert_block(cb)}, kind="dta"),
+            "coordinator",
+        ),
+    ),
+    Case(
         "3c value labels that name no category (SPSS)",
         "the reversed block with one label reworded ('Agree a lot'): the codes cannot be read by label",
         "stop",
@@ -371,6 +454,14 @@ CASES = [
         "equal",
         lambda cb, c, p: ("partners.xlsx", _merged_workbook(p, "information_shared"), "partner"),
         options={"sheet": "responses", "fill_merged_cells": True},
+    ),
+    Case(
+        "4c merged cells (OpenDocument)",
+        "three cells of one partner column merged in an .ods sheet",
+        "stop",
+        lambda cb, c, p: ("partners.ods", _merged_ods(p, "information_shared"), "partner"),
+        options={"sheet": "responses"},
+        stop_names=r"sheet 'responses' cells [A-Z]+\d+:[A-Z]+\d+ .*merged",
     ),
     Case(
         "5 cut file",

@@ -119,6 +119,44 @@ def _merged_data_cells(
     return filled
 
 
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+
+
+def _ods_merged_ranges(data: bytes, sheet_name: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Merged ranges of an OpenDocument sheet, 0-based ((top, left), (bottom, right)), from content.xml.
+
+    A merged range is a cell with ``number-rows-spanned`` or ``number-columns-spanned`` above 1; the
+    cells it covers are ``covered-table-cell`` elements, which read as empty.
+    """
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            content = archive.read("content.xml")
+        root = ElementTree.fromstring(content)
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return []
+    cells = (f"{_ODS_TABLE}table-cell", f"{_ODS_TABLE}covered-table-cell")
+    for table in root.iter(f"{_ODS_TABLE}table"):
+        if table.get(f"{_ODS_TABLE}name") != sheet_name:
+            continue
+        ranges = []
+        row = 0
+        for record in table.iter(f"{_ODS_TABLE}table-row"):
+            column = 0
+            for cell in record:
+                if cell.tag not in cells:
+                    continue
+                down = int(cell.get(f"{_ODS_TABLE}number-rows-spanned", "1"))
+                across = int(cell.get(f"{_ODS_TABLE}number-columns-spanned", "1"))
+                if cell.tag == cells[0] and (down > 1 or across > 1):
+                    ranges.append(((row, column), (row + down - 1, column + across - 1)))
+                column += int(cell.get(f"{_ODS_TABLE}number-columns-repeated", "1"))
+            row += int(record.get(f"{_ODS_TABLE}number-rows-repeated", "1"))
+        return ranges
+    return []
+
+
 def _column_letters(index: int) -> str:
     letters = ""
     index += 1
@@ -229,7 +267,10 @@ def read_calamine_input(
         # skip_empty_area=False starts at A1, so list position = sheet row - 1 as for .xlsx.
         sheet = workbook.get_sheet_by_name(sheet_name)
         rows = sheet.to_python(skip_empty_area=False)
-        merged = list(sheet.merged_cell_ranges or [])
+        merged = sheet.merged_cell_ranges
+        if merged is None and kind == "ods":
+            merged = _ods_merged_ranges(data, sheet_name)  # calamine reports none for OpenDocument
+        merged = list(merged or [])
     except Exception as error:
         raise fail(path, f"sheet {sheet_name!r} cannot be read ({error})") from None
     records = [[_cell_text(value) for value in row] for row in rows]
