@@ -682,7 +682,7 @@ def test_the_classes_of_issue_21_are_covered():
 
 
 def test_7_a_duplicated_config_key_is_refused(tmp_path):
-    """Class 7 is the config loader's (branch issue-21b): `inputs:` given twice must stop the run."""
+    """Class 7: `inputs:` given twice (a block pasted below the first) stops the run naming the key."""
     from pipeline.core.config import DEFAULT_CONFIG, load_config
 
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
@@ -690,13 +690,10 @@ def test_7_a_duplicated_config_key_is_refused(tmp_path):
     partners_only = "\n".join(line for line in block.splitlines() if "coordinator" not in line)
     copy = tmp_path / "config.yaml"
     copy.write_text(text.replace(block, block + "\n" + partners_only), encoding="utf-8")
-    try:
-        config = load_config(copy)
-    except PipelineError as error:
-        assert "inputs" in str(error) and "\n" not in str(error)
-        return
-    assert [spec.instrument for spec in config.inputs] == ["partner"]  # what the YAML loader keeps
-    pytest.skip("the config loader refusing duplicated keys is branch issue-21b's (not merged here)")
+    with pytest.raises(PipelineError) as refused:
+        load_config(copy)
+    message = str(refused.value)
+    assert "inputs" in message and "given twice" in message and "\n" not in message
 
 
 # ------------------------------------------------------------------------------------------ with hypothesis
