@@ -101,8 +101,12 @@ _WEIGHTING = {
     "variance_df_adjustment": (bool, True),
     "unit_fpc": (bool, True),
 }
-# Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
-WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
+# Frame variables a margin may name (pipeline.study.weighting.frame_variables); the last three are
+# numeric: their totals are calibrated within the margin's cells.
+WEIGHTING_MARGIN_COLUMNS = (
+    *("authority_type", "tier", "region", "laa_round", "imd_band", "case_study"),
+    *("imd_score", "pct_most_deprived", "lsoa_count"),
+)
 _MODELS = {
     "primary": (dict, True),
     # Rubin's rules need a between-imputation variance: two imputations at least.

@@ -25,7 +25,7 @@ unit-level estimate written as ``svyratio``). Units must nest within PSUs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -199,15 +199,22 @@ def cell_codes(data: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 
 
 def margin_matrix(
-    sample: pd.DataFrame, population: pd.DataFrame, margins: Sequence[Sequence[str]]
+    sample: pd.DataFrame,
+    population: pd.DataFrame,
+    margins: Sequence[Sequence[str]],
+    numeric: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Indicator model matrix of the sample's cells and the population's count of each cell.
+    """Model matrix of the sample's calibration variables and their population totals.
 
-    Each margin is one or more columns whose joint cells are calibrated (``["authority_type",
-    "imd_band"]`` is the type-by-band table). Every cell of every margin gets a column, so the matrix
-    is rank-deficient when margins overlap; the calibration uses generalised inverses and projections,
-    which depend only on the column space (the same as R's full-rank ``model.matrix`` of
-    ``~a + b + a:c``).
+    Each margin is one or more columns. Its categorical columns define joint cells, each calibrated
+    to its population count (``["authority_type", "imd_band"]`` is the type-by-band table). Its
+    columns named in `numeric` are continuous: within each joint cell of the margin's categorical
+    columns (the whole population when it has none) their population total is calibrated too, so
+    ``["authority_type", "imd_score"]`` is R's ``~authority_type * imd_score`` (a count and an
+    IMD-score total per authority type) and ``["imd_score"]`` is R's ``~imd_score``. Every cell of
+    every margin gets a column, so the matrix is rank-deficient when margins overlap; the calibration
+    uses generalised inverses and projections, which depend only on the column space (the same as R's
+    full-rank ``model.matrix`` of ``~a + b + a:c``).
 
     Parameters
     ----------
@@ -217,43 +224,69 @@ def margin_matrix(
         One row per population unit (the frame), with every margin column.
     margins
         The margins.
+    numeric
+        The columns that are continuous (their totals, not their cells, are calibrated).
 
     Returns
     -------
     matrix : numpy.ndarray
-        ``(n_sample, cells)`` 0/1 matrix.
+        ``(n_sample, columns)``: 0/1 cell indicators, and the value of each numeric column within its
+        cell (0 outside it).
     totals : numpy.ndarray
-        Population count of each cell.
+        Population count of each cell, population total of each numeric column within each cell.
     labels : list of str
-        ``"col1|col2=value1|value2"`` per column.
+        ``"col1|col2=value1|value2"`` per cell, ``"col1:x=value1"`` per numeric total within a cell
+        (``"x"`` for a total over the population).
 
     Raises
     ------
     CalibrationError
-        A sample cell is absent from the population (R: "This Can't Happen"), or a population cell
-        has no sample unit (R: "Some strata absent from sample").
+        A sample cell is absent from the population (R: "This Can't Happen"), a population cell
+        has no sample unit (R: "Some strata absent from sample"), or a numeric column has a missing
+        or non-finite value.
     """
     blocks, totals, labels = [], [], []
     for margin in margins:
-        cols = list(margin)
-        sample_cell = cell_codes(sample, cols)
-        pop_counts = cell_codes(population, cols).value_counts().sort_index()
+        cols = [c for c in margin if c not in numeric]
+        values = [c for c in margin if c in numeric]
+        if cols:
+            sample_cell = cell_codes(sample, cols)
+            pop_cell = cell_codes(population, cols)
+        else:
+            sample_cell = pd.Series("all", index=sample.index)
+            pop_cell = pd.Series("all", index=population.index)
+        pop_counts = pop_cell.value_counts().sort_index()
         in_sample = set(pd.unique(sample_cell))
         absent = sorted(in_sample - set(pop_counts.index))
+        name = "|".join(cols)
         if absent:
-            raise CalibrationError(
-                f"margin {'|'.join(cols)}: sample cell {absent[0]!r} is not in the population"
-            )
+            raise CalibrationError(f"margin {name}: sample cell {absent[0]!r} is not in the population")
         empty = [c for c in pop_counts.index if c not in in_sample]
         if empty:
             raise CalibrationError(
-                f"margin {'|'.join(cols)}: population cell {empty[0]!r} has no respondent; "
+                f"margin {name}: population cell {empty[0]!r} has no respondent; "
                 "collapse it into a neighbouring cell or drop the margin"
             )
-        blocks.append((sample_cell.to_numpy()[:, None] == pop_counts.index.to_numpy()[None, :]).astype(float))
+        indicators = (sample_cell.to_numpy()[:, None] == pop_counts.index.to_numpy()[None, :]).astype(float)
+        blocks.append(indicators)
         totals.append(pop_counts.to_numpy(dtype=float))
-        labels.extend(f"{'|'.join(cols)}={c}" for c in pop_counts.index)
+        labels.extend(f"{name or 'all'}={c}" for c in pop_counts.index)
+        for column in values:
+            sample_value, pop_value = _numeric(sample, column), _numeric(population, column)
+            blocks.append(indicators * sample_value[:, None])
+            pop_totals = pd.Series(pop_value).groupby(pop_cell.to_numpy()).sum()
+            totals.append(pop_totals.reindex(pop_counts.index).to_numpy(dtype=float))
+            labels.extend(f"{name}:{column}={c}" if cols else column for c in pop_counts.index)
     return np.hstack(blocks), np.concatenate(totals), labels
+
+
+def _numeric(data: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in data.columns:
+        raise CalibrationError(f"calibration column {column!r} is not in the data")
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise CalibrationError(f"calibration column {column!r} has missing or non-numeric values")
+    return values
 
 
 # ------------------------------------------------------------------------------------- the g-weights
