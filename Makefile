@@ -200,6 +200,7 @@ REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css 
 
 $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
 		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
+		$(wildcard docs/methods_validation_informative.csv) \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(SETTINGS) $(INSTALLED)
 	$(STAGE) report
 

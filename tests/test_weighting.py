@@ -90,6 +90,45 @@ def test_partner_weights_are_one_per_lsp_and_sum_to_the_frame(type_only, frame, 
     assert per_lsp.first().sum() == pytest.approx(388, rel=1e-9)
 
 
+NUMERIC_MARGINS = (
+    ("authority_type", "imd_band"),
+    ("authority_type", "imd_score"),
+    ("region",),
+    ("laa_round",),
+)
+
+
+@pytest.mark.parametrize("method", ["raking", "linear", "logit"])
+@pytest.mark.parametrize("population", ["coordinator", "partner"])
+def test_numeric_margins_meet_the_frames_score_total_within_each_type(
+    type_only, frame, config, method, population
+):
+    spec = replace(config.weighting, margins=NUMERIC_MARGINS, bounds=(0.2, 5.0))
+    fv = frame_variables(frame)
+    design, diagnostics = calibrate_population(type_only[population], population, fv, spec, method)
+    units = design.data.assign(_w=design.weights).drop_duplicates("lsp_id")
+    score = fv.set_index("lsp_id").loc[units["lsp_id"].astype(str), ["imd_score", "authority_type"]]
+    weighted = (
+        pd.Series(units["_w"].to_numpy() * score["imd_score"].to_numpy())
+        .groupby(score["authority_type"].to_numpy())
+        .sum()
+    )
+    expected = fv.groupby("authority_type")["imd_score"].sum()
+    np.testing.assert_allclose(weighted.loc[expected.index], expected.to_numpy(), rtol=1e-9)
+    # The counts of the band margin are still met where no cell was merged.
+    assert diagnostics[0].converged
+    band_only, _ = calibrate_population(type_only[population], population, fv, config.weighting, "raking")
+    assert not np.allclose(band_only.weights, design.weights)
+
+
+def test_numeric_margin_columns_are_accepted_by_the_config(tmp_path):
+    raw = yaml.safe_load(load_config().source.read_text(encoding="utf-8"))
+    raw["weighting"]["margins"] = [["authority_type", "imd_score"], ["region"], ["pct_most_deprived"]]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert load_config(path).weighting.margins[-1] == ("pct_most_deprived",)
+
+
 def test_calibration_changes_estimates_and_their_variance(type_only, frame, config):
     calibrated = calibrator(frame, config.weighting, "raking")(dict(type_only.by_population))
     a = svymean(type_only["coordinator"], "scale_strategy")

@@ -98,7 +98,8 @@ _WEIGHTING = {
     "trim": ((list, type(None)), True),
     "min_cell_respondents": (int, True, (1, None)),
     "bootstrap_replicates": (int, True, (2, None)),
-    "variance_df_adjustment": (bool, True),
+    # true, false or "leverage" (the correction unit by unit; pipeline.survey.calibration.calibrate)
+    "variance_df_adjustment": ((bool, str), True),
     "unit_fpc": (bool, True),
 }
 # Frame variables a margin may name (pipeline.study.weighting.frame_variables); the last three are
@@ -372,6 +373,8 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
                 allowed = ", ".join(WEIGHTING_MARGIN_COLUMNS)
                 raise PipelineError(f"config: weighting margin column {column!r} is not one of {allowed}")
         margins.append(tuple(columns))
+    if section["variance_df_adjustment"] not in (True, False, "leverage"):
+        raise PipelineError("config: weighting.variance_df_adjustment must be true, false or leverage")
     bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
     if "logit" in (section["primary"], *section["alternatives"]) and bounds is None:
         raise PipelineError("config: weighting.bounds are required for the logit weighting")

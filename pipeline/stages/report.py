@@ -38,7 +38,12 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import FOLDER_KEYS, Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_bytes, write_text
-from pipeline.core.paths import PROJECT_ROOT, WEIGHTING_VALIDATION_RESULTS, relative_to_root
+from pipeline.core.paths import (
+    INFORMATIVE_NONRESPONSE_RESULTS,
+    PROJECT_ROOT,
+    WEIGHTING_VALIDATION_RESULTS,
+    relative_to_root,
+)
 from pipeline.stages import report_inference
 from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
 from pipeline.study import display
@@ -1245,6 +1250,8 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
     if WEIGHTING_VALIDATION_RESULTS.exists():
         tables[report_inference.WEIGHTING_VALIDATION] = read_table(WEIGHTING_VALIDATION_RESULTS)
+    if INFORMATIVE_NONRESPONSE_RESULTS.exists():
+        tables[report_inference.INFORMATIVE_NONRESPONSE] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
     manifests = {}
     for key, path in (
         ("ingest", config.processed_dir / "manifest.json"),

@@ -503,7 +503,7 @@ def calibrate(
     rows: np.ndarray | None = None,
     epsilon: float = 1e-7,
     maxit: int = 50,
-    df_adjust: bool = False,
+    df_adjust: bool | Literal["leverage"] = False,
     unit_fpc: bool = False,
 ) -> tuple[PreparedDesign, CalibrationSummary]:
     """Calibrate a design's weights to population totals (R: ``calibrate(design, formula, population)``).
@@ -531,7 +531,13 @@ def calibrate(
         constraint is a regression coefficient estimated from the same units, and residuals from a fit
         of ``r`` coefficients are ``(m - r) / (m - H)`` too small on average (the degrees-of-freedom
         adjustment of survey regression software, e.g. SAS PROC SURVEYREG's ``VADJUST=DF``). R's
-        ``calibrate()`` does not make it (``False`` matches R).
+        ``calibrate()`` does not make it (``False`` matches R). ``"leverage"`` makes the same
+        correction unit by unit: each unit's residual is multiplied by ``sqrt((1 - 1/n_h) / (1 - h))``,
+        ``h`` its leverage in the calibration regression (the weighted projection on the calibration
+        variables and the strata) and ``1/n_h`` its leverage on its stratum's mean alone (the HC2
+        correction, relative to what the stratified variance already pays). The factors average about
+        the uniform one, but a unit whose calibration total it nearly fits by itself (a large g-weight,
+        an extreme value of a numeric calibration variable) gets its residual restored in proportion.
     unit_fpc
         Give each unit its own finite population correction ``1 - 1/w`` (``w`` its calibrated weight,
         the inverse of its estimated inclusion or response probability) in place of its stratum's
@@ -566,14 +572,18 @@ def calibrate(
     half = np.sqrt(uw)
     u, s, _ = np.linalg.svd(ux * half[:, None], full_matrices=False)
     rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
+    unit_scale = _unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None
+    if df_adjust == "leverage":
+        leverage = _leverage_scale(ux, uw, design.stratum[positions][first])
+        unit_scale = leverage if unit_scale is None else unit_scale * leverage
     entry = GregResiduals(
         basis=u[:, :rank],
         scale=g * half,
         unit=codes,
         rows_per_unit=np.bincount(codes).astype(float),
         rows=positions,
-        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust else 1.0,
-        unit_scale=_unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None,
+        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust is True else 1.0,
+        unit_scale=unit_scale,
     )
     weights = design.weights.copy()
     weights[positions] *= g[codes]
@@ -596,6 +606,24 @@ def _unit_fpc_scale(
     own = np.clip(1.0 - 1.0 / unit_weights, 0.0, 1.0)
     # A stratum taken whole has no variance whatever the scale; leave it at 1.
     return np.where(stratum_fpc > 0, np.sqrt(own / np.where(stratum_fpc > 0, stratum_fpc, 1.0)), 1.0)
+
+
+def _leverage_scale(unit_x: np.ndarray, unit_weights: np.ndarray, unit_stratum: np.ndarray) -> np.ndarray:
+    """``sqrt((1 - 1/n_h) / (1 - h))`` per unit, for `calibrate`'s ``df_adjust="leverage"``."""
+    strata = pd.factorize(unit_stratum)[0]
+    n_strata = int(strata.max()) + 1
+    indicators = np.zeros((unit_x.shape[0], n_strata))
+    indicators[np.arange(unit_x.shape[0]), strata] = 1.0
+    weighted = np.hstack([unit_x, indicators]) * np.sqrt(unit_weights)[:, None]
+    u, s, _ = np.linalg.svd(weighted, full_matrices=False)
+    rank = int(np.sum(s > s[0] * max(weighted.shape) * np.finfo(float).eps))
+    leverage = np.sum(u[:, :rank] ** 2, axis=1)
+    if np.any(leverage > 1 - 1e-9):
+        raise CalibrationError(
+            "a unit fits a calibration total by itself (leverage 1): its variance is unknown"
+        )
+    stratum_leverage = 1.0 / np.bincount(strata)[strata]
+    return np.sqrt((1.0 - stratum_leverage) / (1.0 - leverage))
 
 
 def _df_inflation(unit_x: np.ndarray, unit_stratum: np.ndarray) -> float:

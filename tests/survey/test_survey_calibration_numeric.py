@@ -180,3 +180,28 @@ def test_logit_bounds_bind_and_hold():
     )
     assert low < g.min() and g.max() < high
     assert g.min() < 0.8 or g.max() > 1.3
+
+
+def test_leverage_correction_is_none_when_calibrating_to_the_strata_alone():
+    # Each unit's leverage on its stratum's count is 1/n_h: the factor is 1, the variance R's.
+    data = pd.read_csv(FIXTURES / "coordinators.csv")
+    design = SurveyDesign(strata="authority_type", fpc="N_h").prepare(data)
+    x, totals, _ = margin_matrix(design.data, population(), [["authority_type"]])
+    plain = calibrate(design, x, totals)[0]
+    leverage = calibrate(design, x, totals, df_adjust="leverage")[0]
+    a, b = svymean(plain, "score"), svymean(leverage, "score")
+    assert a.se == pytest.approx(b.se, rel=1e-12)
+
+
+def test_leverage_correction_averages_near_the_uniform_factor_and_weights_high_leverage_units():
+    data = pd.read_csv(FIXTURES / "coordinators.csv")
+    data["imd_score"] = data["lsp_id"].map(scores())
+    base = SurveyDesign(strata="authority_type", fpc="N_h").prepare(data)
+    x, totals, _ = margin_matrix(base.data, population(), WITHIN, numeric=NUMERIC)
+    plain = svymean(calibrate(base, x, totals)[0], "score").se
+    uniform = svymean(calibrate(base, x, totals, df_adjust=True)[0], "score").se
+    leverage = svymean(calibrate(base, x, totals, df_adjust="leverage")[0], "score").se
+    assert plain < leverage
+    # Not the uniform factor, but of its size: both correct for the same constraints.
+    assert leverage / plain == pytest.approx(uniform / plain, rel=0.05)
+    assert leverage != pytest.approx(uniform, rel=1e-6)
