@@ -92,21 +92,26 @@ def margins_label(margins: tuple[tuple[str, ...], ...]) -> str:
     return " + ".join(" x ".join(margin) for margin in margins) or "authority type (design weights)"
 
 
+def primary_weighting(spec: WeightingSpec) -> Weighting:
+    """The configured primary weighting as the validation names it."""
+    if spec.primary == "type_only":
+        return Weighting("type_only")
+    return Weighting(spec.primary, spec.margins, spec.variance_df_adjustment)
+
+
 def weightings(spec: WeightingSpec) -> tuple[Weighting, ...]:
     """Type-only; raking to the bands with the uniform df factor (the primary weighting before the
     within-cell gradient scenarios); raking to bands and score with the uniform factor and with the
     leverage correction; and the configured primary weighting (each once). Linear calibration gave the
     same as raking to within a few hundredths of a point on the band margins (the validation before the
     score margins, in git history), so it is not rerun."""
-    primary = Weighting(
-        spec.primary, spec.margins if spec.primary != "type_only" else (), spec.variance_df_adjustment
-    )
+    primary = primary_weighting(spec)
     candidates = [
         Weighting("type_only"),
         Weighting("raking", BAND_MARGINS, True),
         Weighting("raking", BAND_AND_SCORE_MARGINS, True),
         Weighting("raking", BAND_AND_SCORE_MARGINS, "leverage"),
-        Weighting(primary.method, primary.margins, primary.df_adjust if primary.margins else None),
+        primary,
     ]
     return tuple(dict.fromkeys(candidates))
 
@@ -306,10 +311,13 @@ def sample_designs(
     return {"coordinator": DESIGNS["coordinator"].prepare(coord), "partner": DESIGNS["partner"].prepare(part)}
 
 
-def estimate(designs: dict, frame_vars: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Every level and difference under every weighting, with 95% CIs."""
+def estimate(
+    designs: dict, frame_vars: pd.DataFrame, config: Config, primary_only: bool = False
+) -> pd.DataFrame:
+    """Every level and difference under every weighting (or the primary alone), with 95% CIs."""
     rows = []
-    for candidate in weightings(config.weighting):
+    candidates = weightings(config.weighting)
+    for candidate in (primary_weighting(config.weighting),) if primary_only else candidates:
         weighting = candidate.method
         spec = dataclasses.replace(
             config.weighting,
@@ -383,6 +391,7 @@ def simulate(
     seed: int,
     on_scenario: Callable[[pd.DataFrame], None] | None = None,
     only: Sequence[str] | None = None,
+    primary_only: bool = False,
 ) -> pd.DataFrame:
     """Every simulation of every scenario, scored against its finite population (``on_scenario`` is
     given the scored rows so far after each scenario, so a long run shows its results as it goes)."""
@@ -398,7 +407,9 @@ def simulate(
             partner_rng = np.random.default_rng(partner_seed)
             population = draw_population(frame_vars, rng, partner_rng, scenario)
             coordinators, members = response(population, scenario, rng, partner_rng)
-            estimates = estimate(sample_designs(population, coordinators, members, frame), frame_vars, config)
+            estimates = estimate(
+                sample_designs(population, coordinators, members, frame), frame_vars, config, primary_only
+            )
             # A draw where every weighting failed has only the failure rows.
             estimates = estimates.reindex(
                 columns=list(dict.fromkeys([*estimates.columns, "item", "quantity"]))
@@ -491,6 +502,12 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated scenario names to run (default: all; the seeds do not depend on the choice)",
     )
     parser.add_argument(
+        "--primary-only",
+        action="store_true",
+        help="score the configured primary weighting alone (the draws, and so the other weightings' "
+        "rows of an earlier run with the same seed, do not depend on it)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed (default: seeds.methods_validation + 13)"
     )
     path_option(parser, "--out", str(WEIGHTING_VALIDATION_RESULTS), "the summary")
@@ -516,7 +533,7 @@ def main(argv: list[str] | None = None) -> None:
             unknown = sorted(set(only) - {scenario.name for scenario in SCENARIOS})
             if unknown:
                 parser.error(f"unknown scenario {unknown[0]!r}")
-        results = simulate(frame, config, arguments.simulations, seed, partial, only)
+        results = simulate(frame, config, arguments.simulations, seed, partial, only, arguments.primary_only)
         write_csv(results, arguments.items)
         summary = summarise(results)
         write_csv(summary, Path(arguments.out))

@@ -33,6 +33,8 @@ NONRESPONSE_TABLES = (
 # stage when present: the report says what calibration repairs and what it cannot.
 WEIGHTING_VALIDATION = "weighting_validation"
 INFORMATIVE_NONRESPONSE = "informative_nonresponse"
+# The statement's column holding each row in words, for the sentence (not shown in the table).
+CLAUSE = "_clause"
 Z_95 = 1.959963984540054
 
 
@@ -298,6 +300,12 @@ def maturity_sensitivity_statement(
         if size["quantity"] == "item differences":
             found = headline[headline["instrument"].eq(size["instrument"]) & headline["group"].eq(group)]
             mean, largest = float(size["mean_shrinkage_pp"]), float(size["largest_item_shrinkage_pp"])
+            at_mean, at_largest = _survivors(found, mean / 100), _survivors(found, largest / 100)
+            clause = (
+                f"{common['instrument']}' {group} differences move {mean:.1f} pp towards zero on average "
+                f"({largest:.1f} pp for the most moved item): {at_mean} of {len(found)} significant findings "
+                f"survive the average move, {at_largest} the largest"
+            )
             rows.append(
                 common
                 | {
@@ -306,8 +314,8 @@ def maturity_sensitivity_statement(
                     "item",
                     "CI coverage": size["coverage"],
                     "significant": len(found),
-                    "still significant": f"{_survivors(found, mean / 100)} (average move); "
-                    f"{_survivors(found, largest / 100)} (largest move)",
+                    "still significant": f"{at_mean} (average move); {at_largest} (largest move)",
+                    CLAUSE: clause,
                 }
             )
         elif primary is not None:
@@ -320,46 +328,47 @@ def maturity_sensitivity_statement(
                 continue
             test = test.iloc[0]
             critical = float(stats.t.ppf(0.975, test["df"]))
-            shrunk = float(test["estimate"]) * (1 - float(size["relative_shrinkage"]))
+            shrinkage = float(size["relative_shrinkage"])
+            shrunk = float(test["estimate"]) * (1 - shrinkage)
+            significant = float(test["p"]) < 0.05
+            survives = significant and abs(shrunk) / test["se"] > critical
+            clause = (
+                f"the primary test's adjusted {group} effect shrinks by {100 * shrinkage:.0f}% (its 95% CIs "
+                f"cover the truth in {100 * float(size['coverage']):.0f}% of surveys), and "
+                + (
+                    (
+                        "the bundled survey's test stays significant"
+                        if survives
+                        else "the test would no longer be significant"
+                    )
+                    if significant
+                    else "the bundled survey's test is not significant to begin with"
+                )
+            )
             rows.append(
                 common
                 | {
                     "finding": f"primary test: adjusted {group} effect on the overall 7S score",
                     "moved towards zero": f"{100 * float(size['relative_shrinkage']):.0f}% of the effect",
                     "CI coverage": size["coverage"],
-                    "significant": int(float(test["p"]) < 0.05),
-                    "still significant": str(
-                        int(float(test["p"]) < 0.05 and abs(shrunk) / test["se"] > critical)
-                    ),
+                    "significant": int(significant),
+                    "still significant": str(int(survives)),
+                    CLAUSE: clause,
                 }
             )
     return pd.DataFrame(rows)
 
 
 def sensitivity_sentence(statement: pd.DataFrame) -> str:
-    """The statement's weakest simulated strength in one sentence, its numbers from the table."""
+    """The statement's weakest simulated strength in one sentence, its numbers those of the table."""
     if statement.empty:
         return ""
-    weakest = statement[
-        statement["response odds per SD of maturity"].eq(statement["response odds per SD of maturity"].min())
-    ]
-    parts = [
-        f"{row['instrument'].lower()}' {row['finding'].split(' (')[0]} move {row['moved towards zero']}"
-        f" ({row['still significant']} of {row['significant']} significant findings survive)"
-        for _, row in weakest.iterrows()
-        if "items" in row["finding"]
-    ]
-    tests = [
-        f"the {row['finding'].removeprefix('primary test: ')} shrinks by {row['moved towards zero']} "
-        f"(95% CIs cover the truth {100 * row['CI coverage']:.0f}% of the time)"
-        for _, row in weakest.iterrows()
-        if row["finding"].startswith("primary test")
-    ]
-    odds = float(weakest["response odds per SD of maturity"].iloc[0])
-    surveys = int(weakest["simulated surveys"].iloc[0])
+    odds = statement["response odds per SD of maturity"]
+    weakest = statement[odds.eq(odds.min())]
+    surveys = int(weakest["simulated surveys"].min())
     return (
-        f"At response odds multiplied by {odds:.2f} per SD of maturity ({surveys} surveys from the study's "
-        f"own generator, analysed on the primary weighting): " + "; ".join(parts + tests) + "."
+        f"At response odds multiplied by {odds.min():.2f} per SD of maturity ({surveys} surveys from the "
+        f"study's own generator, analysed on the primary weighting): " + "; ".join(weakest[CLAUSE]) + "."
     )
 
 
@@ -561,7 +570,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         statement = maturity_sensitivity_statement(tables["comparisons"], tables.get("primary_tests"), sizes)
         context["statement_sentence"] = sensitivity_sentence(statement)
         context["statement"] = auto_table(
-            statement,
+            statement.drop(columns=CLAUSE, errors="ignore"),
             "table-nonresponse-informative",
             "Findings that stay significant under nonresponse that follows maturity, at each strength",
         )
