@@ -17,6 +17,7 @@ from pipeline.core.config import Config
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.study.weighting_spec import WeightingSpec
 
 OVERALL = "overall_7s"
 PRIMARY_TABLES = ("primary_tests", "models", "model_tests", "partner_imputation", "cfa_fit")
@@ -68,6 +69,7 @@ def primary_headlines(primary: pd.DataFrame) -> list[dict[str, str]]:
         )
         out.append(
             {
+                "key": str(row.headline),
                 "headline": str(row.headline).capitalize(),
                 "estimand": str(row.estimand),
                 "result": result,
@@ -259,6 +261,29 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
         "meets_targets",
     ]
     return table[[c for c in keep if c in table]]
+
+
+def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
+    """One sentence: the scenarios the primary weighting was validated on, and where it met the targets.
+
+    The validation names a weighting by its method, its margins and its variance's df correction
+    (pipeline.checks.weighting_validation.Weighting.label)."""
+    if "meets_targets" not in validation or "margins" not in validation:
+        return ""
+    scenarios = list(dict.fromkeys(validation["scenario"]))
+    suffix = {True: "; uniform df factor", False: "; no df factor", "leverage": "; leverage"}
+    label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    primary = validation[validation["weighting"].eq(spec.primary) & validation["margins"].eq(label)]
+    if primary.empty:
+        return f"Scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}."
+    met = primary["meets_targets"].astype(str).str.lower().eq("true")
+    rows = len(primary)
+    return (
+        f"The primary weighting was validated on {len(scenarios)} scenarios "
+        f"({', '.join(s.replace('_', ' ') for s in scenarios)}); it meets all three targets (coverage "
+        f"93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} of its {rows} rows "
+        "(scenario, instrument and quantity), and the rows below say where it does not."
+    )
 
 
 def _survivors(found: pd.DataFrame, shift: float) -> int:
@@ -557,9 +582,11 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         "validation": None,
         "statement": None,
         "statement_sentence": "",
+        "validated_on": "",
     }
     validation = tables.get(WEIGHTING_VALIDATION)
     if validation is not None:
+        context["validated_on"] = validated_on(validation, spec)
         context["validation"] = auto_table(
             validation_table(validation),
             "table-nonresponse-validation",
