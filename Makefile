@@ -217,7 +217,7 @@ verify: $(FIGURES) $(INSTALLED)
 
 .PHONY: validate-methods
 
-## validate-methods: simulated surveys with known truth (200 per scenario, 500 for the weightings); CI coverage, type I error and bias (not in all or test)
+## validate-methods: simulated surveys with known truth (200 per scenario; 100 per strength for the sensitivity sizes); CI coverage, type I error and bias (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
 	$(STAGE) validate-weighting

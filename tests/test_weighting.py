@@ -117,7 +117,8 @@ def test_numeric_margins_meet_the_frames_score_total_within_each_type(
     np.testing.assert_allclose(weighted.loc[expected.index], expected.to_numpy(), rtol=1e-9)
     # The counts of the band margin are still met where no cell was merged.
     assert diagnostics[0].converged
-    band_only, _ = calibrate_population(type_only[population], population, fv, config.weighting, "raking")
+    bands = replace(spec, margins=(("authority_type", "imd_band"), ("region",), ("laa_round",)))
+    band_only, _ = calibrate_population(type_only[population], population, fv, bands, "raking")
     assert not np.allclose(band_only.weights, design.weights)
 
 
@@ -258,7 +259,7 @@ def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
 
 def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
     from pipeline.core.io import write_csv
-    from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
+    from pipeline.core.paths import INFORMATIVE_NONRESPONSE_RESULTS, WEIGHTING_VALIDATION_RESULTS
     from pipeline.stages import report_inference
     from pipeline.stages.nonresponse import nonresponse
     from pipeline.stages.report import read_table
@@ -273,6 +274,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
         write_csv(table, tmp_path / f"{name}.csv")
         read[name] = read_table(tmp_path / f"{name}.csv")
     read["weighting_validation"] = read_table(WEIGHTING_VALIDATION_RESULTS)
+    read["informative_nonresponse"] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
     section = report_inference.nonresponse(read, config)
     assert "raked to the frame margins" in section["weighting"]
     # The two variance corrections of the configuration are stated (R's calibrate() makes neither).
@@ -286,6 +288,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     assert len(tables_shown) == 9 and all(t.rows for t in tables_shown)
     # The committed weighting-validation results and the maturity-driven sensitivity statement.
     assert "Still significant" in section["statement"].headers
+    assert section["validated_on"].startswith("The primary weighting was validated on")
     for table in tables_shown:
         for row in table.rows:
             assert not any(cell in ("True", "False", "nan") for cell in row.cells), (table.id, row)

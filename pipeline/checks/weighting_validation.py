@@ -22,11 +22,21 @@ Scenarios (response model; the answers always depend on tier, maturity and depri
   should;
 - ``frame_dependent_banded``: the same, with response depending on the deprivation band (the cells the
   margins calibrate) instead of the score: what calibration can repair in full;
+- ``gradient_by_type``: as ``frame_dependent``, and the answers' deprivation slope differs by type
+  too (``ANSWER_GRADIENT``), so response and answers vary continuously inside every type x band cell:
+  what the band margins miss and the score's total within each type should repair;
+- ``gradient_by_type_most_deprived_share``: the same gradients driven by the share of the authority's
+  LSOAs in England's most deprived 10%, which no margin holds;
 - ``maturity_<g>``: response depends on latent maturity (odds x exp(g) per SD), which no frame variable
   captures: the residual bias is reported, not hidden, and gives the sensitivity statement.
 
-For each scenario, weighting, instrument and quantity: 95% CI coverage, mean bias (percentage points),
-type I error (rejection of the true value at 5%), the SE ratio (mean SE over empirical SD).
+Weightings (`weightings`): type-only; raking to the bands (type x band, region, LAA round) with the
+uniform df factor; raking to the bands and the IMD score's total within each type, with the uniform
+factor and with the leverage correction; and the configured primary. For each scenario, weighting,
+instrument and quantity: 95% CI coverage, mean bias (percentage points), type I error (rejection of the
+true value at 5%), the SE ratio (mean SE over empirical SD), their Monte Carlo SEs, and whether the
+targets (coverage 93-97%, |bias| <= 1 pp, SE ratio 0.95-1.05) are met. The same command also runs
+`pipeline.checks.informative_nonresponse` (the sizes of the report's sensitivity statement).
 Outputs: docs/methods_validation_weighting.csv (committed; the report reads it), and the per-simulation
 rows in analysis/weighting_validation.items.csv.
 """
