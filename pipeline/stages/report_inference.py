@@ -241,7 +241,18 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
     instrument and quantity, coverage, bias and SE ratio with their Monte Carlo SEs, and the verdict."""
     table = validation.copy()
     if "margins" in table:
-        table["weighting"] = table["weighting"] + " (" + table["margins"].str.replace("_", " ") + ")"
+        # Short names: the margins in full are in docs/methods_validation_weighting.csv.
+        score = table["margins"].str.contains("imd_score")
+        margins = score.map({True: "bands and score", False: "bands"})
+        variance = table["margins"].str.extract(r"; (.*)$")[0].fillna("")
+        named = (
+            table["weighting"]
+            + " to "
+            + margins
+            + ", "
+            + variance.str.replace("uniform df factor", "uniform df")
+        )
+        table["weighting"] = named.where(~table["margins"].str.startswith("authority type ("), "type-only")
     if "meets_targets" in table:
         met = table["meets_targets"].astype(str).str.lower().eq("true")
         table["meets_targets"] = met.map({True: "yes", False: "no"})
@@ -590,7 +601,17 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         context["validation"] = auto_table(
             validation_table(validation),
             "table-nonresponse-validation",
-            "Method validation of the weightings: coverage, bias and type I error in simulated surveys",
+            "Method validation of the weightings: coverage, bias and type I error in simulated surveys "
+            "(bands: type x IMD band, region, LAA round; score: the IMD score's total within each type; "
+            "df: the variance's degrees-of-freedom correction; MC SE: Monte Carlo standard error)",
+            headers={
+                "coverage_mc_se": "Coverage MC SE",
+                "mean_bias_pp": "Mean bias (pp)",
+                "mean_bias_mc_se_pp": "Bias MC SE (pp)",
+                "max_item_bias_pp": "Largest item bias (pp)",
+                "se_ratio": "SE / SD",
+                "meets_targets": "Meets targets",
+            },
         )
     sizes = tables.get(INFORMATIVE_NONRESPONSE)
     if sizes is not None:
