@@ -182,6 +182,7 @@ def test_weight_diagnostics_cover_every_weighting(type_only, frame, config):
         ({"primary": "logit", "bounds": None}, "bounds are required"),
         ({"bounds": [1.2, 2.0]}, "0 <= lower < 1 < upper"),
         ({"min_cell_respondents": 0}, "min_cell_respondents"),
+        ({"variance_df_adjustment": "hc3"}, "true, false or leverage"),
     ],
 )
 def test_bad_weighting_config_gives_one_clear_message(tmp_path, change, message):

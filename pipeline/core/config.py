@@ -230,7 +230,9 @@ def _check(mapping: Any, spec: dict[str, tuple[Any, ...]], where: str) -> None:
             continue
         value = mapping[key]
         # bool is an int in Python; a seed of `true` is a mistake, not a seed.
-        wrong_bool = isinstance(value, bool) and expected is not bool
+        wrong_bool = isinstance(value, bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)
+        )
         if wrong_bool or not isinstance(value, expected):
             wanted = (
                 expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
