@@ -202,6 +202,7 @@ REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css 
 
 $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
 		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
+		$(wildcard docs/methods_validation_informative.csv) \
 		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(CONFIG_report) $(RAW)/codebook.yaml \
 		$(INSTALLED)
 	$(STAGE) report
@@ -219,7 +220,7 @@ verify: $(FIGURES) $(INSTALLED)
 
 .PHONY: validate-methods
 
-## validate-methods: simulated surveys with known truth (200 per scenario, 500 for the weightings); CI coverage, type I error and bias (not in all or test)
+## validate-methods: simulated surveys with known truth (200 per scenario; 100 per strength for the sensitivity sizes); CI coverage, type I error and bias (not in all or test)
 validate-methods: $(TABLES) $(INSTALLED)
 	$(STAGE) validate-methods
 	$(STAGE) validate-weighting

@@ -38,13 +38,19 @@ def test_weighting_doc_states_the_calibration_df_factor_of_the_design(built_proj
     for population in ("coordinator", "partner"):
         entry = designs[population].calibrations[-1]
         units = entry.rows_per_unit.size
-        strata = np.unique(designs[population].stratum[entry.rows]).size
-        # (m - H) / (m - r): r recovered from the stored factor, then checked to be a whole number.
-        constraints = units - (units - strata) / entry.inflation
-        assert constraints == pytest.approx(round(constraints), abs=1e-9)
-        stated = _fraction(units - strata, units - round(constraints), 3)
+        # (m - H) / (m - r): r the rank of the calibration variables with the stratum indicators (the
+        # uniform factor; weighting.variance_df_adjustment: leverage averages about it LSP by LSP).
+        first = pd.Series(np.arange(entry.unit.size)).groupby(entry.unit).first().to_numpy()
+        unit_strata = designs[population].stratum[entry.rows][first]
+        levels = np.unique(unit_strata)
+        strata = levels.size
+        indicators = (unit_strata[:, None] == levels[None, :]).astype(float)
+        constraints = int(np.linalg.matrix_rank(np.hstack([entry.basis, indicators])))
+        if config.weighting.variance_df_adjustment is True:
+            assert entry.inflation == pytest.approx((units - strata) / (units - constraints), rel=1e-12)
+        stated = _fraction(units - strata, units - constraints, 3)
         assert stated in text, f"{population}: docs/weighting.md should say {stated}"
-        assert f"{units} LSPs, {strata} types, {round(constraints)} constraints" in text
+        assert f"{units} LSPs, {strata} types, {constraints} constraints" in text
 
 
 def test_models_doc_states_the_model_df_factor(built_project):

@@ -90,6 +90,46 @@ def test_partner_weights_are_one_per_lsp_and_sum_to_the_frame(type_only, frame, 
     assert per_lsp.first().sum() == pytest.approx(388, rel=1e-9)
 
 
+NUMERIC_MARGINS = (
+    ("authority_type", "imd_band"),
+    ("authority_type", "imd_score"),
+    ("region",),
+    ("laa_round",),
+)
+
+
+@pytest.mark.parametrize("method", ["raking", "linear", "logit"])
+@pytest.mark.parametrize("population", ["coordinator", "partner"])
+def test_numeric_margins_meet_the_frames_score_total_within_each_type(
+    type_only, frame, config, method, population
+):
+    spec = replace(config.weighting, margins=NUMERIC_MARGINS, bounds=(0.2, 5.0))
+    fv = frame_variables(frame)
+    design, diagnostics = calibrate_population(type_only[population], population, fv, spec, method)
+    units = design.data.assign(_w=design.weights).drop_duplicates("lsp_id")
+    score = fv.set_index("lsp_id").loc[units["lsp_id"].astype(str), ["imd_score", "authority_type"]]
+    weighted = (
+        pd.Series(units["_w"].to_numpy() * score["imd_score"].to_numpy())
+        .groupby(score["authority_type"].to_numpy())
+        .sum()
+    )
+    expected = fv.groupby("authority_type")["imd_score"].sum()
+    np.testing.assert_allclose(weighted.loc[expected.index], expected.to_numpy(), rtol=1e-9)
+    # The counts of the band margin are still met where no cell was merged.
+    assert diagnostics[0].converged
+    bands = replace(spec, margins=(("authority_type", "imd_band"), ("region",), ("laa_round",)))
+    band_only, _ = calibrate_population(type_only[population], population, fv, bands, "raking")
+    assert not np.allclose(band_only.weights, design.weights)
+
+
+def test_numeric_margin_columns_are_accepted_by_the_config(tmp_path):
+    raw = yaml.safe_load(load_config().source.read_text(encoding="utf-8"))
+    raw["weighting"]["margins"] = [["authority_type", "imd_score"], ["region"], ["pct_most_deprived"]]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert load_config(path).weighting.margins[-1] == ("pct_most_deprived",)
+
+
 def test_calibration_changes_estimates_and_their_variance(type_only, frame, config):
     calibrated = calibrator(frame, config.weighting, "raking")(dict(type_only.by_population))
     a = svymean(type_only["coordinator"], "scale_strategy")
@@ -142,6 +182,7 @@ def test_weight_diagnostics_cover_every_weighting(type_only, frame, config):
         ({"primary": "logit", "bounds": None}, "bounds are required"),
         ({"bounds": [1.2, 2.0]}, "0 <= lower < 1 < upper"),
         ({"min_cell_respondents": 0}, "min_cell_respondents"),
+        ({"variance_df_adjustment": "hc3"}, "true, false or leverage"),
     ],
 )
 def test_bad_weighting_config_gives_one_clear_message(tmp_path, change, message):
@@ -219,7 +260,7 @@ def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
 
 def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
     from pipeline.core.io import write_csv
-    from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
+    from pipeline.core.paths import INFORMATIVE_NONRESPONSE_RESULTS, WEIGHTING_VALIDATION_RESULTS
     from pipeline.stages import report_inference
     from pipeline.stages.nonresponse import nonresponse
     from pipeline.stages.report import read_table
@@ -234,6 +275,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
         write_csv(table, tmp_path / f"{name}.csv")
         read[name] = read_table(tmp_path / f"{name}.csv")
     read["weighting_validation"] = read_table(WEIGHTING_VALIDATION_RESULTS)
+    read["informative_nonresponse"] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
     section = report_inference.nonresponse(read, config)
     assert "raked to the frame margins" in section["weighting"]
     # The two variance corrections of the configuration are stated (R's calibrate() makes neither).
@@ -247,6 +289,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     assert len(tables_shown) == 9 and all(t.rows for t in tables_shown)
     # The committed weighting-validation results and the maturity-driven sensitivity statement.
     assert "Still significant" in section["statement"].headers
+    assert section["validated_on"].startswith("The primary weighting was validated on")
     for table in tables_shown:
         for row in table.rows:
             assert not any(cell in ("True", "False", "nan") for cell in row.cells), (table.id, row)

@@ -151,6 +151,10 @@ def _frame_cells(frame: pd.DataFrame) -> pd.DataFrame:
             "laa_round": np.where(frame["laa_round"].str.strip().eq("1"), "first_round", "later_round"),
             "imd_band": band,
             "case_study": np.where(frame["case_study_2008"].str.lower().eq("true"), "True", "False"),
+            # The numeric frame variables a margin may calibrate the totals of.
+            "imd_score": frame["imd2007_mean_lsoa_score_unweighted"].astype(float).to_numpy(),
+            "pct_most_deprived": frame["imd2007_pct_lsoas_in_most_deprived_10pct"].astype(float).to_numpy(),
+            "lsoa_count": frame["imd2007_lsoa_count"].astype(float).to_numpy(),
         },
         index=frame["lsp_id"].astype(str).to_numpy(),
     )
@@ -180,6 +184,33 @@ def _merge_sparse(sample: list[str], population: list[str], joint: bool, minimum
                 label[key] = merged
 
 
+_NUMERIC = ("imd_score", "pct_most_deprived", "lsoa_count")
+
+
+def _exponential_calibration(x: np.ndarray, d: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """g = exp(z'lambda) meeting the totals: the minimum of the convex dual sum d exp(z'lambda) - T_z'lambda
+    over an orthonormal basis z of x's columns (raking with numeric totals has no IPF; the weighting
+    itself takes Newton steps on the calibration equations in x)."""
+    from scipy.optimize import minimize
+
+    u, singular, vt = np.linalg.svd(x, full_matrices=False)
+    keep = singular > 1e-10 * singular[0]
+    z = u[:, keep]
+    target = (vt[keep].T / singular[keep]).T @ population  # x @ (v / s) = z, so z's totals
+
+    def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
+        e = d * np.exp(z @ lam)
+        return float(e.sum() - target @ lam), z.T @ e - target
+
+    def hessian(lam: np.ndarray) -> np.ndarray:
+        return (z * (d * np.exp(z @ lam))[:, None]).T @ z
+
+    found = minimize(
+        dual, np.zeros(z.shape[1]), jac=True, hess=hessian, method="trust-exact", options={"gtol": 1e-12}
+    )
+    return np.exp(z @ found.x)
+
+
 def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
     if spec.primary not in ("raking", "linear") or spec.bounds or spec.trim:
         raise PipelineError(
@@ -190,20 +221,36 @@ def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
     units = rows.drop_duplicates("lsp_id")[["lsp_id", "_w"]].set_index("lsp_id")
     d = units["_w"].to_numpy(dtype=float)
     unit_cells, pop_counts, columns, totals = {}, {}, [], []
+    numeric_margins = False
     for margin in spec.margins:
+        categorical = [c for c in margin if c not in _NUMERIC]
+        values = [c for c in margin if c in _NUMERIC]
+        numeric_margins = numeric_margins or bool(values)
+        if categorical:
+            pop_labels = cells[categorical].astype(str).agg("|".join, axis=1)
+            sample_labels = pop_labels.loc[units.index].tolist()
+            merged = _merge_sparse(
+                sample_labels, pop_labels.tolist(), len(categorical) > 1, spec.min_cell_respondents
+            )
+            pop_merged = pop_labels.map(merged)
+        else:
+            sample_labels, merged = ["all"] * len(units), {"all": "all"}
+            pop_merged = pd.Series("all", index=cells.index)
         name = "|".join(margin)
-        pop_labels = cells[list(margin)].astype(str).agg("|".join, axis=1)
-        sample_labels = pop_labels.loc[units.index].tolist()
-        merged = _merge_sparse(sample_labels, pop_labels.tolist(), len(margin) > 1, spec.min_cell_respondents)
         unit_cells[name] = np.array([merged[c] for c in sample_labels])
-        pop_merged = pop_labels.map(merged)
         pop_counts[name] = pop_merged.value_counts().astype(float)
         for cell in sorted(set(pop_merged)):
             columns.append(unit_cells[name] == cell)
             totals.append(float((pop_merged == cell).sum()))
+            # A numeric column's total within the cell (R's ~authority_type * imd_score).
+            for value in values:
+                columns.append((unit_cells[name] == cell) * cells.loc[units.index, value].to_numpy(float))
+                totals.append(float(cells.loc[pop_merged == cell, value].sum()))
     x = np.column_stack(columns).astype(float)
     population = np.array(totals)
-    if spec.primary == "raking":
+    if spec.primary == "raking" and numeric_margins:
+        w = d * _exponential_calibration(x, d, population)
+    elif spec.primary == "raking":
         w = d.copy()
         for _ in range(5000):
             before = w.copy()
@@ -222,13 +269,22 @@ def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
     # finite population correction 1 - 1/w.
     strata = pd.get_dummies(rows.drop_duplicates("lsp_id")["_stratum"].astype(str)).to_numpy(dtype=float)
     rank = np.linalg.matrix_rank(np.column_stack([x, strata]))
-    inflation = (d.size - strata.shape[1]) / (d.size - rank) if spec.variance_df_adjustment else 1.0
+    inflation = (d.size - strata.shape[1]) / (d.size - rank) if spec.variance_df_adjustment is True else 1.0
+    leverage_scale = None
+    if spec.variance_df_adjustment == "leverage":
+        # Each LSP's residual times sqrt((1 - 1/n_h) / (1 - h)), h its leverage in the weighted least
+        # squares fit of the influence totals on the margins and the strata (the hat matrix's diagonal).
+        design = np.column_stack([x, strata]) * np.sqrt(d)[:, None]
+        hat = design @ np.linalg.pinv(design.T @ design) @ design.T
+        n_h = strata @ strata.sum(axis=0)
+        leverage_scale = np.sqrt((1 - 1 / n_h) / (1 - np.diag(hat)))
     rows.attrs["calibration"] = {
         "x": x,
         "d": d,
         "g": w / d,
         "unit": rows["lsp_id"].map({lsp: i for i, lsp in enumerate(units.index)}).to_numpy(),
         "inflation": inflation,
+        "leverage_scale": leverage_scale,
         "unit_fpc": spec.unit_fpc,
     }
     return rows
@@ -248,6 +304,8 @@ def _residualised(rows: pd.DataFrame, z: pd.Series) -> pd.Series:
     # spread within the LSP (the second stage of a two-stage design) as it was.
     rows_per_unit = np.bincount(unit, minlength=d.size)
     adjusted = z.to_numpy(dtype=float) - (fitted / rows_per_unit)[unit]
+    if cal.get("leverage_scale") is not None:
+        adjusted = adjusted * cal["leverage_scale"][unit]
     return pd.Series(adjusted, index=z.index)
 
 

@@ -107,11 +107,16 @@ _WEIGHTING = {
     "trim": ((list, type(None)), True),
     "min_cell_respondents": (int, True, (1, None)),
     "bootstrap_replicates": (int, True, (2, None)),
-    "variance_df_adjustment": (bool, True),
+    # true, false or "leverage" (the correction unit by unit; pipeline.survey.calibration.calibrate)
+    "variance_df_adjustment": ((bool, str), True),
     "unit_fpc": (bool, True),
 }
-# Frame variables a margin may name (pipeline.study.weighting.frame_variables; categorical only).
-WEIGHTING_MARGIN_COLUMNS = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
+# Frame variables a margin may name (pipeline.study.weighting.frame_variables); the last three are
+# numeric: their totals are calibrated within the margin's cells.
+WEIGHTING_MARGIN_COLUMNS = (
+    *("authority_type", "tier", "region", "laa_round", "imd_band", "case_study"),
+    *("imd_score", "pct_most_deprived", "lsoa_count"),
+)
 _MODELS = {
     "primary": (dict, True),
     # Rubin's rules need a between-imputation variance: two imputations at least.
@@ -260,7 +265,9 @@ def _check(mapping: Any, spec: dict[str, tuple[Any, ...]], where: str) -> None:
             continue
         value = mapping[key]
         # bool is an int in Python; a seed of `true` is a mistake, not a seed.
-        wrong_bool = isinstance(value, bool) and expected is not bool
+        wrong_bool = isinstance(value, bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)
+        )
         if wrong_bool or not isinstance(value, expected):
             wanted = (
                 expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
@@ -419,6 +426,8 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
                 allowed = ", ".join(WEIGHTING_MARGIN_COLUMNS)
                 raise PipelineError(f"config: weighting margin column {column!r} is not one of {allowed}")
         margins.append(tuple(columns))
+    if section["variance_df_adjustment"] not in (True, False, "leverage"):
+        raise PipelineError("config: weighting.variance_df_adjustment must be true, false or leverage")
     bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
     if "logit" in (section["primary"], *section["alternatives"]) and bounds is None:
         raise PipelineError("config: weighting.bounds are required for the logit weighting")

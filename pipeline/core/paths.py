@@ -28,3 +28,6 @@ def relative_to_root(path: Path) -> str:
 # The committed method-validation results of the weightings (make validate-methods writes them; the report
 # quotes them when present).
 WEIGHTING_VALIDATION_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_weighting.csv"
+# How far maturity-driven nonresponse moves the study's findings under the primary weighting (written by
+# the same run; the report's sensitivity statement takes its sizes from it).
+INFORMATIVE_NONRESPONSE_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_informative.csv"

@@ -41,9 +41,11 @@ class WeightingSpec(RecordsReads):
         Joint cells with fewer responding LSPs are merged with a neighbour.
     bootstrap_replicates : int
         Replicates of the bootstrap SE check.
-    variance_df_adjustment : bool
-        Whether calibrated variances carry the degrees-of-freedom factor ``(m - H) / (m - r)``
-        (`pipeline.survey.calibration.calibrate`, ``df_adjust``); ``False`` gives R's ``calibrate()``.
+    variance_df_adjustment : bool or "leverage"
+        Whether calibrated variances carry the degrees-of-freedom factor ``(m - H) / (m - r)``, or
+        (``"leverage"``) the same correction unit by unit from each LSP's leverage in the calibration
+        regression (`pipeline.survey.calibration.calibrate`, ``df_adjust``); ``False`` gives R's
+        ``calibrate()``.
     unit_fpc : bool
         Whether each calibrated LSP carries its own finite population correction ``1 - 1/w`` instead of
         its authority type's (``unit_fpc``); ``False`` gives R's ``calibrate()``.
@@ -58,7 +60,7 @@ class WeightingSpec(RecordsReads):
     trim: tuple[float, float] | None = None
     min_cell_respondents: int = 5
     bootstrap_replicates: int = 500
-    variance_df_adjustment: bool = True
+    variance_df_adjustment: bool | str = True
     unit_fpc: bool = True
     seed: int = 20080402
 

@@ -9,7 +9,6 @@ tables as records. The words around them are in ``templates/sections/primary.htm
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -18,6 +17,7 @@ from pipeline.core.config import Config
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.study.weighting_spec import WeightingSpec
 
 OVERALL = "overall_7s"
 PRIMARY_TABLES = (
@@ -40,6 +40,9 @@ NONRESPONSE_TABLES = (
 # The committed method-validation results of the weightings (make validate-methods), read by the report
 # stage when present: the report says what calibration repairs and what it cannot.
 WEIGHTING_VALIDATION = "weighting_validation"
+INFORMATIVE_NONRESPONSE = "informative_nonresponse"
+# The statement's column holding each row in words, for the sentence (not shown in the table).
+CLAUSE = "_clause"
 Z_95 = 1.959963984540054
 
 
@@ -308,17 +311,88 @@ def frame_tests_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return tests.merge(means, how="left", on=["instrument", "variable"])
 
 
-def maturity_sensitivity_statement(
-    comparisons: pd.DataFrame, validation: pd.DataFrame, weighting: str
-) -> pd.DataFrame:
-    """How many headline differences survive informative nonresponse of each simulated strength.
+def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
+    """The weighting validation as the report shows it: per scenario, weighting (with its margins),
+    instrument and quantity, coverage, bias and SE ratio with their Monte Carlo SEs, and the verdict."""
+    table = validation.copy()
+    if "margins" in table:
+        # Short names: the margins in full are in docs/methods_validation_weighting.csv.
+        score = table["margins"].str.contains("imd_score")
+        margins = score.map({True: "bands and score", False: "bands"})
+        variance = table["margins"].str.extract(r"; (.*)$")[0].fillna("")
+        named = (
+            table["weighting"]
+            + " to "
+            + margins
+            + ", "
+            + variance.str.replace("uniform df factor", "uniform df")
+        )
+        table["weighting"] = named.where(~table["margins"].str.startswith("authority type ("), "type-only")
+    if "meets_targets" in table:
+        met = table["meets_targets"].astype(str).str.lower().eq("true")
+        table["meets_targets"] = met.map({True: "yes", False: "no"})
+    keep = [
+        "scenario",
+        "weighting",
+        "instrument",
+        "quantity",
+        "simulations",
+        "coverage",
+        "coverage_mc_se",
+        "mean_bias_pp",
+        "mean_bias_mc_se_pp",
+        "max_item_bias_pp",
+        "se_ratio",
+        "type_i_error",
+        "meets_targets",
+    ]
+    return table[[c for c in keep if c in table]]
 
-    A headline is a weighted tier or maturity difference in the share agreeing that is significant after
-    FDR control (comparisons.csv). Under the ``maturity_<g>`` scenarios (response odds x exp(g) per SD of
-    a latent maturity no frame variable captures) the simulations give the largest item bias of each
-    difference under `weighting`; a headline survives strength g if, moved that far towards zero, its
-    estimate is still more than 1.96 SE from zero.
+
+def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
+    """One sentence: the scenarios the primary weighting was validated on, and where it met the targets.
+
+    The validation names a weighting by its method, its margins and its variance's df correction
+    (pipeline.checks.weighting_validation.Weighting.label)."""
+    if "meets_targets" not in validation or "margins" not in validation:
+        return ""
+    scenarios = list(dict.fromkeys(validation["scenario"]))
+    suffix = {True: "; uniform df factor", False: "; no df factor", "leverage": "; leverage"}
+    label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    primary = validation[validation["weighting"].eq(spec.primary) & validation["margins"].eq(label)]
+    if primary.empty:
+        return f"Scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}."
+    met = primary["meets_targets"].astype(str).str.lower().eq("true")
+    rows = len(primary)
+    return (
+        f"The primary weighting was validated on {len(scenarios)} scenarios "
+        f"({', '.join(s.replace('_', ' ') for s in scenarios)}); it meets all three targets (coverage "
+        f"93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} of its {rows} rows "
+        "(scenario, instrument and quantity), and the rows below say where it does not."
+    )
+
+
+def _survivors(found: pd.DataFrame, shift: float) -> int:
+    """Findings still more than 1.96 SE from zero once moved `shift` towards zero."""
+    return int(((found["estimate"].abs() - shift) / found["se"] > Z_95).sum())
+
+
+def maturity_sensitivity_statement(
+    comparisons: pd.DataFrame, primary: pd.DataFrame | None, sizes: pd.DataFrame
+) -> pd.DataFrame:
+    """How many findings survive nonresponse that follows maturity, at each simulated strength.
+
+    The sizes are the validation's (docs/methods_validation_informative.csv, written by ``make
+    validate-methods``): surveys drawn by the study's own generator with a coordinator's response odds
+    multiplied per SD of the LSP's latent maturity, which no frame variable captures, analysed on the
+    primary weighting. An item finding is a weighted tier or maturity difference in the share agreeing
+    that is significant after FDR control (comparisons.csv); it survives a strength if, moved towards zero
+    by the simulated mean shrinkage of those differences (and, more severely, by the largest item's), it is
+    still more than 1.96 SE from zero. A primary test survives if its estimate, shrunk by the simulated
+    relative shrinkage of the adjusted effect, is still significant at 5% on its df.
     """
+    from scipy import stats
+
     headline = comparisons[
         comparisons["test"].eq("difference (design-based t)")
         & comparisons["weighting"].eq("weighted")
@@ -327,31 +401,86 @@ def maturity_sensitivity_statement(
         & (comparisons["p_fdr"] < 0.05)
     ]
     rows = []
-    strengths = sorted(
-        {s for s in validation["scenario"] if s.startswith("maturity_")}, key=lambda s: float(s.split("_")[1])
-    )
-    for (instrument, group), found in headline.groupby(["instrument", "group"], sort=False):
-        for scenario in strengths:
-            bias = validation[
-                validation["scenario"].eq(scenario)
-                & validation["weighting"].eq(weighting)
-                & validation["instrument"].eq(instrument)
-                & validation["quantity"].eq(f"{group} difference")
-            ]["max_item_bias_pp"]
-            if bias.empty:
-                continue
-            shift = float(bias.iloc[0]) / 100
+    for _, size in sizes.sort_values(["response_log_odds_per_sd", "quantity"], kind="stable").iterrows():
+        group = size["comparison"].removesuffix(" difference")
+        common = {
+            "response odds per SD of maturity": size["response_odds_per_sd"],
+            "instrument": display.instrument_name(size["instrument"]),
+            "simulated surveys": int(size["simulations"]),
+        }
+        if size["quantity"] == "item differences":
+            found = headline[headline["instrument"].eq(size["instrument"]) & headline["group"].eq(group)]
+            mean, largest = float(size["mean_shrinkage_pp"]), float(size["largest_item_shrinkage_pp"])
+            at_mean, at_largest = _survivors(found, mean / 100), _survivors(found, largest / 100)
+            clause = (
+                f"{common['instrument']}' {group} differences move {mean:.1f} pp towards zero on average "
+                f"({largest:.1f} pp for the most moved item): {at_mean} of {len(found)} significant findings "
+                f"survive the average move, {at_largest} the largest"
+            )
             rows.append(
-                {
-                    "instrument": instrument,
-                    "comparison": f"{group} difference",
-                    "response odds per SD of maturity": round(math.exp(float(scenario.split("_")[1])), 2),
-                    "largest item bias (pp)": 100 * shift,
-                    "significant after FDR": len(found),
-                    "still significant": int(((found["estimate"].abs() - shift) / found["se"] > Z_95).sum()),
+                common
+                | {
+                    "finding": f"{group} differences of items (% agreeing)",
+                    "moved towards zero": f"{mean:.1f} pp on average, {largest:.1f} pp for the most moved "
+                    "item",
+                    "CI coverage": size["coverage"],
+                    "significant": len(found),
+                    "still significant": f"{at_mean} (average move); {at_largest} (largest move)",
+                    CLAUSE: clause,
+                }
+            )
+        elif primary is not None:
+            test = primary[
+                primary["instrument"].eq(size["instrument"])
+                & primary["headline"].eq(group)
+                & primary["outcome"].eq(OVERALL)
+            ]
+            if test.empty:
+                continue
+            test = test.iloc[0]
+            critical = float(stats.t.ppf(0.975, test["df"]))
+            shrinkage = float(size["relative_shrinkage"])
+            shrunk = float(test["estimate"]) * (1 - shrinkage)
+            significant = float(test["p"]) < 0.05
+            survives = significant and abs(shrunk) / test["se"] > critical
+            clause = (
+                f"the primary test's adjusted {group} effect shrinks by {100 * shrinkage:.0f}% (its 95% CIs "
+                f"cover the truth in {100 * float(size['coverage']):.0f}% of surveys), and "
+                + (
+                    (
+                        "the bundled survey's test stays significant"
+                        if survives
+                        else "the test would no longer be significant"
+                    )
+                    if significant
+                    else "the bundled survey's test is not significant to begin with"
+                )
+            )
+            rows.append(
+                common
+                | {
+                    "finding": f"primary test: adjusted {group} effect on the overall 7S score",
+                    "moved towards zero": f"{100 * float(size['relative_shrinkage']):.0f}% of the effect",
+                    "CI coverage": size["coverage"],
+                    "significant": int(significant),
+                    "still significant": str(int(survives)),
+                    CLAUSE: clause,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def sensitivity_sentence(statement: pd.DataFrame) -> str:
+    """The statement's weakest simulated strength in one sentence, its numbers those of the table."""
+    if statement.empty:
+        return ""
+    odds = statement["response odds per SD of maturity"]
+    weakest = statement[odds.eq(odds.min())]
+    surveys = int(weakest["simulated surveys"].min())
+    return (
+        f"At response odds multiplied by {odds.min():.2f} per SD of maturity ({surveys} surveys from the "
+        f"study's own generator, analysed on the primary weighting): " + "; ".join(weakest[CLAUSE]) + "."
+    )
 
 
 def r_indicator_sentences(r_table: pd.DataFrame) -> list[str]:
@@ -454,8 +583,13 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         text
         for flag, text in (
             (
-                spec.variance_df_adjustment,
+                spec.variance_df_adjustment is True,
                 "multiplied by (m - H) / (m - r) for the degrees of freedom the calibration constraints use",
+            ),
+            (
+                spec.variance_df_adjustment == "leverage",
+                "with each LSP's calibration residual multiplied by sqrt((1 - 1/n_h) / (1 - h)), h its "
+                "leverage in the calibration, for the degrees of freedom the calibration constraints use",
             ),
             (
                 spec.unit_fpc,
@@ -533,17 +667,34 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         ),
         "validation": None,
         "statement": None,
+        "statement_sentence": "",
+        "validated_on": "",
     }
     validation = tables.get(WEIGHTING_VALIDATION)
     if validation is not None:
+        context["validated_on"] = validated_on(validation, spec)
         context["validation"] = auto_table(
-            validation,
+            validation_table(validation),
             "table-nonresponse-validation",
-            "Method validation of the weightings: coverage, bias and type I error in simulated surveys",
+            "Method validation of the weightings: coverage, bias and type I error in simulated surveys "
+            "(bands: type x IMD band, region, LAA round; score: the IMD score's total within each type; "
+            "df: the variance's degrees-of-freedom correction; MC SE: Monte Carlo standard error)",
+            headers={
+                "coverage_mc_se": "Coverage MC SE",
+                "mean_bias_pp": "Mean bias (pp)",
+                "mean_bias_mc_se_pp": "Bias MC SE (pp)",
+                "max_item_bias_pp": "Largest item bias (pp)",
+                "se_ratio": "SE / SD",
+                "meets_targets": "Meets targets",
+            },
         )
+    sizes = tables.get(INFORMATIVE_NONRESPONSE)
+    if sizes is not None:
+        statement = maturity_sensitivity_statement(tables["comparisons"], tables.get("primary_tests"), sizes)
+        context["statement_sentence"] = sensitivity_sentence(statement)
         context["statement"] = auto_table(
-            maturity_sensitivity_statement(tables["comparisons"], validation, spec.primary),
+            statement.drop(columns=CLAUSE, errors="ignore"),
             "table-nonresponse-informative",
-            "Headline differences that stay significant under informative nonresponse of each strength",
+            "Findings that stay significant under nonresponse that follows maturity, at each strength",
         )
     return context

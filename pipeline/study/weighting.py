@@ -236,15 +236,30 @@ def calibration_inputs(
     if sample["authority_type"].isna().any():
         raise PipelineError("respondents name LSPs not in the frame")
     units = sample.drop_duplicates("lsp_id")
-    sample_cells, pop_cells, merges = {}, {}, []
+    sample_cells, pop_cells, merges, margins = {}, {}, [], []
+    numeric = list(dict.fromkeys(c for m in spec.margins for c in m if c in NUMERIC_FRAME_VARIABLES))
     for margin in spec.margins:
-        name = "|".join(margin)
-        s_cells, p_cells, merged = collapse_sparse_cells(units, frame_vars, margin, spec.min_cell_respondents)
+        categorical = [c for c in margin if c not in NUMERIC_FRAME_VARIABLES]
+        values = [c for c in margin if c in NUMERIC_FRAME_VARIABLES]
+        if not categorical:
+            margins.append(values)
+            continue
+        name = "|".join(categorical)
+        s_cells, p_cells, merged = collapse_sparse_cells(
+            units, frame_vars, categorical, spec.min_cell_respondents
+        )
         sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
         pop_cells[name] = p_cells
         merges += merged
+        margins.append([name, *values])
+    # A numeric column is calibrated as a total within the margin's (merged) cells: R's ~type * score.
     x, totals, _ = margin_matrix(
-        pd.DataFrame(sample_cells), pd.DataFrame(pop_cells), [[name] for name in sample_cells]
+        pd.DataFrame(sample_cells, index=sample.index).assign(**{c: sample[c] for c in numeric}),
+        pd.DataFrame(pop_cells, index=range(len(frame_vars))).assign(
+            **{c: frame_vars[c].to_numpy() for c in numeric}
+        ),
+        margins,
+        numeric=set(numeric),
     )
     if len(_INPUTS_CACHE) > 64:
         _INPUTS_CACHE.clear()

@@ -25,7 +25,7 @@ unit-level estimate written as ``svyratio``). Units must nest within PSUs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -199,15 +199,22 @@ def cell_codes(data: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 
 
 def margin_matrix(
-    sample: pd.DataFrame, population: pd.DataFrame, margins: Sequence[Sequence[str]]
+    sample: pd.DataFrame,
+    population: pd.DataFrame,
+    margins: Sequence[Sequence[str]],
+    numeric: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Indicator model matrix of the sample's cells and the population's count of each cell.
+    """Model matrix of the sample's calibration variables and their population totals.
 
-    Each margin is one or more columns whose joint cells are calibrated (``["authority_type",
-    "imd_band"]`` is the type-by-band table). Every cell of every margin gets a column, so the matrix
-    is rank-deficient when margins overlap; the calibration uses generalised inverses and projections,
-    which depend only on the column space (the same as R's full-rank ``model.matrix`` of
-    ``~a + b + a:c``).
+    Each margin is one or more columns. Its categorical columns define joint cells, each calibrated
+    to its population count (``["authority_type", "imd_band"]`` is the type-by-band table). Its
+    columns named in `numeric` are continuous: within each joint cell of the margin's categorical
+    columns (the whole population when it has none) their population total is calibrated too, so
+    ``["authority_type", "imd_score"]`` is R's ``~authority_type * imd_score`` (a count and an
+    IMD-score total per authority type) and ``["imd_score"]`` is R's ``~imd_score``. Every cell of
+    every margin gets a column, so the matrix is rank-deficient when margins overlap; the calibration
+    uses generalised inverses and projections, which depend only on the column space (the same as R's
+    full-rank ``model.matrix`` of ``~a + b + a:c``).
 
     Parameters
     ----------
@@ -217,43 +224,69 @@ def margin_matrix(
         One row per population unit (the frame), with every margin column.
     margins
         The margins.
+    numeric
+        The columns that are continuous (their totals, not their cells, are calibrated).
 
     Returns
     -------
     matrix : numpy.ndarray
-        ``(n_sample, cells)`` 0/1 matrix.
+        ``(n_sample, columns)``: 0/1 cell indicators, and the value of each numeric column within its
+        cell (0 outside it).
     totals : numpy.ndarray
-        Population count of each cell.
+        Population count of each cell, population total of each numeric column within each cell.
     labels : list of str
-        ``"col1|col2=value1|value2"`` per column.
+        ``"col1|col2=value1|value2"`` per cell, ``"col1:x=value1"`` per numeric total within a cell
+        (``"x"`` for a total over the population).
 
     Raises
     ------
     CalibrationError
-        A sample cell is absent from the population (R: "This Can't Happen"), or a population cell
-        has no sample unit (R: "Some strata absent from sample").
+        A sample cell is absent from the population (R: "This Can't Happen"), a population cell
+        has no sample unit (R: "Some strata absent from sample"), or a numeric column has a missing
+        or non-finite value.
     """
     blocks, totals, labels = [], [], []
     for margin in margins:
-        cols = list(margin)
-        sample_cell = cell_codes(sample, cols)
-        pop_counts = cell_codes(population, cols).value_counts().sort_index()
+        cols = [c for c in margin if c not in numeric]
+        values = [c for c in margin if c in numeric]
+        if cols:
+            sample_cell = cell_codes(sample, cols)
+            pop_cell = cell_codes(population, cols)
+        else:
+            sample_cell = pd.Series("all", index=sample.index)
+            pop_cell = pd.Series("all", index=population.index)
+        pop_counts = pop_cell.value_counts().sort_index()
         in_sample = set(pd.unique(sample_cell))
         absent = sorted(in_sample - set(pop_counts.index))
+        name = "|".join(cols)
         if absent:
-            raise CalibrationError(
-                f"margin {'|'.join(cols)}: sample cell {absent[0]!r} is not in the population"
-            )
+            raise CalibrationError(f"margin {name}: sample cell {absent[0]!r} is not in the population")
         empty = [c for c in pop_counts.index if c not in in_sample]
         if empty:
             raise CalibrationError(
-                f"margin {'|'.join(cols)}: population cell {empty[0]!r} has no respondent; "
+                f"margin {name}: population cell {empty[0]!r} has no respondent; "
                 "collapse it into a neighbouring cell or drop the margin"
             )
-        blocks.append((sample_cell.to_numpy()[:, None] == pop_counts.index.to_numpy()[None, :]).astype(float))
+        indicators = (sample_cell.to_numpy()[:, None] == pop_counts.index.to_numpy()[None, :]).astype(float)
+        blocks.append(indicators)
         totals.append(pop_counts.to_numpy(dtype=float))
-        labels.extend(f"{'|'.join(cols)}={c}" for c in pop_counts.index)
+        labels.extend(f"{name or 'all'}={c}" for c in pop_counts.index)
+        for column in values:
+            sample_value, pop_value = _numeric(sample, column), _numeric(population, column)
+            blocks.append(indicators * sample_value[:, None])
+            pop_totals = pd.Series(pop_value).groupby(pop_cell.to_numpy()).sum()
+            totals.append(pop_totals.reindex(pop_counts.index).to_numpy(dtype=float))
+            labels.extend(f"{name}:{column}={c}" if cols else column for c in pop_counts.index)
     return np.hstack(blocks), np.concatenate(totals), labels
+
+
+def _numeric(data: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in data.columns:
+        raise CalibrationError(f"calibration column {column!r} is not in the data")
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise CalibrationError(f"calibration column {column!r} has missing or non-numeric values")
+    return values
 
 
 # ------------------------------------------------------------------------------------- the g-weights
@@ -470,7 +503,7 @@ def calibrate(
     rows: np.ndarray | None = None,
     epsilon: float = 1e-7,
     maxit: int = 50,
-    df_adjust: bool = False,
+    df_adjust: bool | Literal["leverage"] = False,
     unit_fpc: bool = False,
 ) -> tuple[PreparedDesign, CalibrationSummary]:
     """Calibrate a design's weights to population totals (R: ``calibrate(design, formula, population)``).
@@ -498,7 +531,13 @@ def calibrate(
         constraint is a regression coefficient estimated from the same units, and residuals from a fit
         of ``r`` coefficients are ``(m - r) / (m - H)`` too small on average (the degrees-of-freedom
         adjustment of survey regression software, e.g. SAS PROC SURVEYREG's ``VADJUST=DF``). R's
-        ``calibrate()`` does not make it (``False`` matches R).
+        ``calibrate()`` does not make it (``False`` matches R). ``"leverage"`` makes the same
+        correction unit by unit: each unit's residual is multiplied by ``sqrt((1 - 1/n_h) / (1 - h))``,
+        ``h`` its leverage in the calibration regression (the weighted projection on the calibration
+        variables and the strata) and ``1/n_h`` its leverage on its stratum's mean alone (the HC2
+        correction, relative to what the stratified variance already pays). The factors average about
+        the uniform one, but a unit whose calibration total it nearly fits by itself (a large g-weight,
+        an extreme value of a numeric calibration variable) gets its residual restored in proportion.
     unit_fpc
         Give each unit its own finite population correction ``1 - 1/w`` (``w`` its calibrated weight,
         the inverse of its estimated inclusion or response probability) in place of its stratum's
@@ -533,14 +572,18 @@ def calibrate(
     half = np.sqrt(uw)
     u, s, _ = np.linalg.svd(ux * half[:, None], full_matrices=False)
     rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
+    unit_scale = _unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None
+    if df_adjust == "leverage":
+        leverage = _leverage_scale(ux, uw, design.stratum[positions][first])
+        unit_scale = leverage if unit_scale is None else unit_scale * leverage
     entry = GregResiduals(
         basis=u[:, :rank],
         scale=g * half,
         unit=codes,
         rows_per_unit=np.bincount(codes).astype(float),
         rows=positions,
-        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust else 1.0,
-        unit_scale=_unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None,
+        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust is True else 1.0,
+        unit_scale=unit_scale,
     )
     weights = design.weights.copy()
     weights[positions] *= g[codes]
@@ -563,6 +606,24 @@ def _unit_fpc_scale(
     own = np.clip(1.0 - 1.0 / unit_weights, 0.0, 1.0)
     # A stratum taken whole has no variance whatever the scale; leave it at 1.
     return np.where(stratum_fpc > 0, np.sqrt(own / np.where(stratum_fpc > 0, stratum_fpc, 1.0)), 1.0)
+
+
+def _leverage_scale(unit_x: np.ndarray, unit_weights: np.ndarray, unit_stratum: np.ndarray) -> np.ndarray:
+    """``sqrt((1 - 1/n_h) / (1 - h))`` per unit, for `calibrate`'s ``df_adjust="leverage"``."""
+    strata = pd.factorize(unit_stratum)[0]
+    n_strata = int(strata.max()) + 1
+    indicators = np.zeros((unit_x.shape[0], n_strata))
+    indicators[np.arange(unit_x.shape[0]), strata] = 1.0
+    weighted = np.hstack([unit_x, indicators]) * np.sqrt(unit_weights)[:, None]
+    u, s, _ = np.linalg.svd(weighted, full_matrices=False)
+    rank = int(np.sum(s > s[0] * max(weighted.shape) * np.finfo(float).eps))
+    leverage = np.sum(u[:, :rank] ** 2, axis=1)
+    if np.any(leverage > 1 - 1e-9):
+        raise CalibrationError(
+            "a unit fits a calibration total by itself (leverage 1): its variance is unknown"
+        )
+    stratum_leverage = 1.0 / np.bincount(strata)[strata]
+    return np.sqrt((1.0 - stratum_leverage) / (1.0 - leverage))
 
 
 def _df_inflation(unit_x: np.ndarray, unit_stratum: np.ndarray) -> float:

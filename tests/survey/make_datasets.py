@@ -149,12 +149,28 @@ def lonely(rng: np.random.Generator) -> pd.DataFrame:
     return df
 
 
+def lsp_scores(rng: np.random.Generator) -> pd.DataFrame:
+    """A continuous frame variable (an IMD-like score, higher in single-tier areas) for every LSP of the
+    coordinator and partner fixtures, for calibration on numeric totals."""
+    coordinator_types = np.repeat(list(COORD_N), list(COORD_N.values()))
+    partner_types = np.repeat(list(PARTNER_M), list(PARTNER_M.values()))
+    ids = [f"C{i:03d}" for i in range(1, coordinator_types.size + 1)]
+    ids += [f"P{j:03d}" for j in range(1, partner_types.size + 1)]
+    types = np.concatenate([coordinator_types, partner_types])
+    base = np.where(np.isin(types, list(SINGLE_TIER)), 27.0, 16.0)
+    return pd.DataFrame(
+        {"lsp_id": ids, "imd_score": np.round(base * np.exp(rng.normal(0, 0.4, types.size)), 2)}
+    )
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     FIXTURES.mkdir(parents=True, exist_ok=True)
     coordinators(rng).to_csv(FIXTURES / "coordinators.csv", index=False)
     partners(rng).to_csv(FIXTURES / "partners.csv", index=False)
     lonely(rng).to_csv(FIXTURES / "lonely.csv", index=False)
+    # Its own generator, so the files above stay byte-identical.
+    lsp_scores(np.random.default_rng([SEED, 1])).to_csv(FIXTURES / "lsp_scores.csv", index=False)
 
 
 if __name__ == "__main__":

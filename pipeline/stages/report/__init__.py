@@ -30,7 +30,11 @@ from pathlib import Path
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import write_text
-from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS, relative_to_root
+from pipeline.core.paths import (
+    INFORMATIVE_NONRESPONSE_RESULTS,
+    WEIGHTING_VALIDATION_RESULTS,
+    relative_to_root,
+)
 from pipeline.stages import report_inference
 from pipeline.stages.report.dictionary import (
     data_dictionary_entries,
@@ -105,6 +109,8 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
     if WEIGHTING_VALIDATION_RESULTS.exists():
         tables[report_inference.WEIGHTING_VALIDATION] = read_table(WEIGHTING_VALIDATION_RESULTS)
+    if INFORMATIVE_NONRESPONSE_RESULTS.exists():
+        tables[report_inference.INFORMATIVE_NONRESPONSE] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
     manifests = {}
     for key, path in (
         ("ingest", config.processed_dir / "manifest.json"),
