@@ -124,4 +124,5 @@ def test_the_quantile_rule_takes_the_lower_value_only_on_an_exact_share():
     # R's quirk kept: at p = 0 no share is at most 0, survey:::last() gives position 1, and the share
     # there is not 0, so the rule takes the value above it.
     assert weighted_quantile_math(values, weights, 0.0) == 2.0
-    assert weighted_quantile_math(values, np.array([0.0, 1.0, 1.0, 1.0]), 0.1) == 2.0  # zero weight dropped
+    # A zero weight is dropped first (kept, its zero share would make 1 the exact answer at p = 0).
+    assert weighted_quantile_math(values, np.array([0.0, 1.0, 1.0, 1.0]), 0.0) == 3.0
