@@ -78,7 +78,8 @@ SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 	browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS)
+all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS) \
+	$(IMPROVEMENT_TOOL)
 
 ## help: list the targets with one line each
 help:
@@ -171,7 +172,7 @@ clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
-		analysis/model_validation.* analysis/weighting_validation.* .make/screen
+		analysis/model_validation.* analysis/weighting_validation.* .make/screen analysis/improvement_tool.*
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
@@ -213,6 +214,18 @@ $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_relia
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)
 	$(STAGE) verify
+
+.PHONY: improvement
+
+IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
+IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
+
+## improvement: the improvement tool page (analysis/improvement_tool.html) and its national reference values
+improvement: $(IMPROVEMENT_TOOL)
+
+$(IMPROVEMENT_TOOL) &: $(SOURCES_improvement) $(IMPROVEMENT_TEMPLATES) $(PROCESSED)/analysis_base.parquet $(FRAME) \
+		$(CONFIG_improvement) $(RAW)/codebook.yaml $(INSTALLED)
+	$(STAGE) improvement
 
 .PHONY: validate-methods
 

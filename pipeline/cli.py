@@ -41,6 +41,12 @@ COMMANDS = {
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
+    "improvement": Command(
+        "pipeline.stages.improvement_tool", "the improvement tool page and its national reference values"
+    ),
+    "profile": Command(
+        "pipeline.study.profile", "one partnership's 7S profile (HTML and CSV) from its answers", False
+    ),
     "verify": Command("pipeline.checks.verify", "recompute every figure's numbers independently", False),
     "validate-methods": Command(
         "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False

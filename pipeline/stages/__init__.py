@@ -4,7 +4,7 @@ They run in this order (the figure stage lives in ``pipeline.figures``); each re
 ones wrote, so make can rebuild only what changed:
 
     ingest -> validate -> derive -> analyse -> nonresponse -> models -> measurement -> figures -> report
-    -> spreadsheets
+    -> spreadsheets -> improvement
 """
 
 CHAIN = (
@@ -18,4 +18,5 @@ CHAIN = (
     "figures",
     "report",
     "spreadsheets",
+    "improvement",
 )
