@@ -286,6 +286,7 @@ def reference_values(
         "confidence": improvement.CONFIDENCE,
         "rating_rule": improvement.RATING_RULE,
         "placements": improvement.PLACEMENTS,
+        "placements_short": improvement.PLACEMENTS_SHORT,
         "agree_codes": list(codebook.agree_codes),
         "agree_labels": {str(k): v for k, v in codebook.value_sets["agree5"].items()},
         "missing_codes": {str(k): v for k, v in codebook.missing_codes.items()},

@@ -42,6 +42,7 @@ PLACEMENTS = {
     "middle": "between England's 25th and 75th percentiles",
     "above": "above England's 75th percentile",
 }
+PLACEMENTS_SHORT = {"below": "Below the 25th", "middle": "Middle half", "above": "Above the 75th"}
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,10 @@
 
   function chart(rows) {
     var elements = rows.filter(function (r) { return r.kind === "element"; });
-    var width = 640, left = 150, right = 20, rowH = 34, top = 30;
+    /* On a phone each element's name goes above its bar, so the bars keep the full width. */
+    var narrow = el("chart").clientWidth < 560;
+    var width = narrow ? 360 : 680, left = narrow ? 12 : 215, right = narrow ? 12 : 20;
+    var rowH = narrow ? 50 : 34, top = narrow ? 34 : 30, shift = narrow ? 8 : 0;
     var height = top + rowH * elements.length + 30;
     function x(v) { return left + (v - 1) / 4 * (width - left - right); }
     var parts = ['<svg viewBox="0 0 ' + width + " " + height + '" role="img" aria-labelledby="chart-title chart-desc">',
@@ -217,10 +220,12 @@
       parts.push('<text x="' + x(v) + '" y="' + (height - 8) + '" text-anchor="middle" font-size="12">' + v + "</text>");
     });
     parts.push('<text x="' + x(1) + '" y="14" font-size="12">1 = strongly disagree</text>');
-    parts.push('<text x="' + x(5) + '" y="14" font-size="12" text-anchor="end">5 = strongly agree</text>');
+    parts.push('<text x="' + x(5) + '" y="' + (narrow ? 28 : 14) + '" font-size="12" text-anchor="end">5 = strongly agree</text>');
     elements.forEach(function (r, i) {
-      var y = top + i * rowH + rowH / 2;
-      parts.push('<text x="' + (left - 8) + '" y="' + (y + 4) + '" text-anchor="end" font-size="13">' + esc(r.label) + "</text>");
+      var y = top + i * rowH + rowH / 2 + shift;
+      parts.push(narrow
+        ? '<text x="' + left + '" y="' + (y - 15) + '" font-size="13" font-weight="600">' + esc(r.label) + "</text>"
+        : '<text x="' + (left - 8) + '" y="' + (y + 4) + '" text-anchor="end" font-size="13">' + esc(r.label) + "</text>");
       if (r.england_p10 !== null && r.england_p90 !== null) {
         parts.push('<line x1="' + x(r.england_p10) + '" x2="' + x(r.england_p90) + '" y1="' + y + '" y2="' + y + '" stroke="#5694ca" stroke-width="2"/>');
       }
@@ -239,6 +244,9 @@
       }
     });
     parts.push("</svg>");
+    parts.push('<p class="legend"><span class="key key-band"></span> England\'s middle half (25th to 75th percentile), ' +
+      'line 10th to 90th; <span class="key key-peer"></span> the comparison group\'s middle half; ' +
+      '<span class="key key-you"></span> your score with its 95% interval.</p>');
     return parts.join("");
   }
 
@@ -248,14 +256,15 @@
       '<thead><tr><th scope="col">Element</th><th scope="col">People</th><th scope="col">Your score (95% interval)</th>' +
       '<th scope="col">England 10th / 25th / 50th / 75th / 90th</th>' +
       (peer ? '<th scope="col">Group 25th / 50th / 75th</th>' : "") +
-      '<th scope="col">Placement</th><th scope="col">Rating</th></tr></thead><tbody>';
+      '<th scope="col">Place in England</th><th scope="col">Rating</th></tr></thead><tbody>';
     var body = rows.filter(function (r) { return r.kind === "element"; }).map(function (r) {
       var score = r.value === undefined ? "no answers" : fixed(r.value) + " (" + fixed(r.ci_low) + " to " + fixed(r.ci_high) + ")";
       var england = [r.england_p10, r.england_p25, r.england_p50, r.england_p75, r.england_p90].map(fixed).join(" / ");
-      var group = peer ? "<td>" + [r.peer_p25, r.peer_p50, r.peer_p75].map(fixed).join(" / ") + "</td>" : "";
-      var where = r.placement ? REF.placements[r.placement] : "–";
-      return '<tr><th scope="row">' + esc(r.label) + '</th><td class="num">' + r.respondents + "</td><td>" + score +
-        "</td><td>" + england + "</td>" + group + "<td>" + esc(where) + '</td><td class="rating rating-' +
+      var group = peer ? '<td data-label="Group">' + [r.peer_p25, r.peer_p50, r.peer_p75].map(fixed).join(" / ") + "</td>" : "";
+      var where = r.placement ? REF.placements_short[r.placement] : "–";
+      return '<tr><th scope="row">' + esc(r.label) + '</th><td class="num" data-label="People">' + r.respondents +
+        '</td><td data-label="Your score">' + score + '</td><td data-label="England">' + england + "</td>" + group +
+        '<td data-label="Placement">' + esc(where) + '</td><td data-label="Rating" class="rating rating-' +
         r.rating.replace(" ", "-") + '">' + esc(r.rating) + "</td></tr>";
     }).join("");
     return head + body + "</tbody>";
