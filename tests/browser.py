@@ -294,7 +294,9 @@ class PageSession:
     def requests(self) -> list[str]:
         """The URL of every request the page has sent since it was opened (DevTools Network events)."""
         return [
-            e["params"]["request"]["url"] for e in self.tools.events if e.get("method") == "Network.requestWillBeSent"
+            e["params"]["request"]["url"]
+            for e in self.tools.events
+            if e.get("method") == "Network.requestWillBeSent"
         ]
 
     def console_errors(self) -> list[str]:

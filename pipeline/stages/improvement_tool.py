@@ -33,7 +33,7 @@ from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import run_stage, write_json, write_text
+from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.study import improvement
 from pipeline.study.designs import design_columns, population_rows, prepare_designs
@@ -65,7 +65,9 @@ def tool_items(codebook: Codebook) -> list[dict[str, Any]]:
     ]
 
 
-def analysis_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> pd.DataFrame:
+def analysis_data(
+    base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
+) -> pd.DataFrame:
     """The analysis base with design columns, the comparison-group columns and an agree flag per item."""
     data = design_columns(base, frame)
     bands = frame_variables(frame)[["lsp_id", "imd_band"]]
@@ -118,7 +120,8 @@ def check_differencing(all_groups: list[dict[str, Any]], min_cell: int) -> None:
         rest = int((everyone & ~covered).sum())
         if 0 < rest < min_cell:
             raise PipelineError(
-                f"improvement tool: England less the published {partition.key} groups leaves {rest} respondents"
+                f"improvement tool: England less the published {partition.key} groups leaves {rest} "
+                f"respondents"
             )
 
 
@@ -158,7 +161,12 @@ def proportion_row(design, column: str, rows: np.ndarray, min_cell: int) -> dict
     if n < min_cell:
         return {"n": None, "suppressed": f"fewer than {min_cell} respondents"}
     ci = svyciprop(design, values, domain=rows)
-    return {"n": n, "pct": 100 * ci.estimate, "ci_low": 100 * _finite(ci.ci_low), "ci_high": 100 * _finite(ci.ci_high)}
+    return {
+        "n": n,
+        "pct": 100 * ci.estimate,
+        "ci_low": 100 * _finite(ci.ci_low),
+        "ci_high": 100 * _finite(ci.ci_high),
+    }
 
 
 def _finite(value: float) -> float:
@@ -171,7 +179,9 @@ def within_lsp_spread(data: pd.DataFrame, element: str) -> dict[str, float]:
     scores = data[["lsp_id", scale_column(element)]].dropna()
     sizes = scores.groupby("lsp_id")[scale_column(element)].transform("size")
     scores = scores[sizes >= 2]
-    centred = scores[scale_column(element)] - scores.groupby("lsp_id")[scale_column(element)].transform("mean")
+    centred = scores[scale_column(element)] - scores.groupby("lsp_id")[scale_column(element)].transform(
+        "mean"
+    )
     df = int(len(scores) - scores["lsp_id"].nunique())
     if df < 1:
         raise PipelineError(f"improvement tool: no LSP has two answers on the {element} scale")
@@ -273,7 +283,8 @@ def reference_values(
         "title": "LSP improvement tool: reference values",
         "synthetic_data": config.synthetic_data,
         "data_note": (
-            "Built from the project's SYNTHETIC survey (the Audit Commission's microdata was never published): "
+            "Built from the project's SYNTHETIC survey (the Audit Commission's microdata was never "
+            "published): "
             "these are not the Audit Commission's numbers."
             if config.synthetic_data
             else "Built from the survey exports named in the project's configuration."
@@ -341,7 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     write_text(json_path, _json_text(values) + "\n")
     page = render_page(values)
     write_text(page_path, page)
-    log.info("wrote %s and %s (%d bytes)", relative_to_root(json_path), relative_to_root(page_path), len(page))
+    log.info(
+        "wrote %s and %s (%d bytes)", relative_to_root(json_path), relative_to_root(page_path), len(page)
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,10 @@ class Partition:
 PARTITIONS = (
     Partition("tier", "Tier", "tier", {"single": "Single-tier areas", "multi": "Multi-tier areas"}),
     Partition(
-        "maturity", "Maturity", "maturity", {"more mature": "More mature LSPs", "less mature": "Less mature LSPs"}
+        "maturity",
+        "Maturity",
+        "maturity",
+        {"more mature": "More mature LSPs", "less mature": "Less mature LSPs"},
     ),
     Partition(
         "authority_type",
@@ -125,22 +128,32 @@ CHECKLIST_NOTE = (
 )
 ADVICE: dict[str, tuple[tuple[str, str], ...]] = {
     "strategy": (
-        ("Monitor achievements against a regularly updated SCS and LAA (recommendation to local partners).", "R3"),
-        ("Every element of the 7S framework should serve the sustainable community strategy (para 32).", "C11"),
+        (
+            "Monitor achievements against a regularly updated SCS and LAA (recommendation to local "
+            "partners).",
+            "R3",
+        ),
+        (
+            "Every element of the 7S framework should serve the sustainable community strategy (para 32).",
+            "C11",
+        ),
     ),
     "staff_and_skills": (
         ("Engage elected members through training and stronger partnership scrutiny (recommendation).", "R3"),
         (
-            "Table 2's examples: the ability and competence of political and officer leaders; the skills of LSP "
+            "Table 2's examples: the ability and competence of political and officer leaders; the "
+            "skills of LSP "
             "support staff.",
             "C11",
         ),
     ),
     "style": (
         (
-            "A positive style (Figure 7): the chair sets a clear vision and encourages networking, performance "
+            "A positive style (Figure 7): the chair sets a clear vision and encourages networking, "
+            "performance "
             "challenge, trust and equality among board members; the council supports debate without "
-            "dominating; meetings are strategic and ambitious; communication is clear; partners promote joint "
+            "dominating; meetings are strategic and ambitious; communication is clear; partners promote "
+            "joint "
             "working.",
             "C19",
         ),
@@ -148,18 +161,24 @@ ADVICE: dict[str, tuple[tuple[str, str], ...]] = {
     "synergies": (
         ("Critically assess the costs and benefits of joint working (recommendation).", "R3"),
         (
-            "Test current arrangements against notable practice, a whole-systems model, delivery chain analysis "
+            "Test current arrangements against notable practice, a whole-systems model, delivery chain "
+            "analysis "
             "and social-networking tools (recommendation).",
             "R3",
         ),
     ),
     "steering": (
         (
-            "Review progress, take decisions and challenge each other on the basis of performance and resource "
+            "Review progress, take decisions and challenge each other on the basis of performance and "
+            "resource "
             "information (recommendation).",
             "R3",
         ),
-        ("Most LSPs lack mechanisms for directing mainstream resources to SCS and LAA goals (key finding).", "S0"),
+        (
+            "Most LSPs lack mechanisms for directing mainstream resources to SCS and LAA goals (key "
+            "finding).",
+            "S0",
+        ),
         ("Mapping area resources should be proportionate (para 94).", "C27"),
     ),
     "standards": (

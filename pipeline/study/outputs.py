@@ -1139,6 +1139,33 @@ SPREADSHEETS = tuple(
 )
 
 
+# The improvement tool (pipeline/stages/improvement_tool.py): the page a partnership loads its answers into,
+# and the national reference values it embeds, as JSON for `lsp-rap profile`.
+IMPROVEMENT_TOOL = (
+    Output(
+        "improvement_tool",
+        "analysis",
+        "improvement_tool.html",
+        "improvement",
+        "pipeline.stages.improvement_tool:render_page",
+        "The LSP improvement tool: one self-contained page (no network request; nothing loaded is sent or "
+        "stored) that places a partnership's 7S answers on England's distribution and its comparison "
+        "group's.",
+        inputs=("analysis_base", "frame"),
+    ),
+    Output(
+        "improvement_reference",
+        "analysis",
+        "improvement_tool.json",
+        "improvement",
+        "pipeline.stages.improvement_tool:reference_values",
+        "The improvement tool's national reference values (disclosure-safe): each 7S item's weighted % "
+        "agreeing by comparison group, each scale's design-based percentiles, the within-LSP spread.",
+        inputs=("analysis_base", "frame"),
+    ),
+)
+
+
 def all_outputs(codebook: Any) -> tuple[Output, ...]:
     """Every file ``make all`` writes, figures expanded to their four files, then the report, the data
     dictionary and the spreadsheets."""
@@ -1157,7 +1184,7 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(codebook), *expanded, REPORT, DATA_DICTIONARY, *SPREADSHEETS)
+    return (*tables(codebook), *expanded, REPORT, DATA_DICTIONARY, *SPREADSHEETS, *IMPROVEMENT_TOOL)
 
 
 def relative_path(output: Output, folders: dict[str, str]) -> str:

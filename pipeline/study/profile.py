@@ -69,17 +69,23 @@ def read_table(path: Path) -> list[dict[str, str]]:
     elif suffix == ".xlsx":
         import pandas as pd
 
-        sheet = pd.read_excel(path, dtype=str, keep_default_na=False, header=None)
+        sheet = pd.read_excel(path, dtype=str, keep_default_na=False, header=None, engine="calamine")
         rows = sheet.to_numpy().tolist()
     else:
         raise PipelineError(f"{path}: not a .csv or .xlsx file")
     if not rows:
         raise PipelineError(f"{path}: the file is empty")
     header = [str(name).strip() for name in rows[0]]
-    return [dict(zip(header, [str(v) for v in row], strict=False)) for row in rows[1:] if any(str(v).strip() for v in row)]
+    return [
+        dict(zip(header, [str(v) for v in row], strict=False))
+        for row in rows[1:]
+        if any(str(v).strip() for v in row)
+    ]
 
 
-def answers(rows: list[dict[str, str]], reference: dict[str, Any], source: str, lsp: str | None) -> dict[str, Any]:
+def answers(
+    rows: list[dict[str, str]], reference: dict[str, Any], source: str, lsp: str | None
+) -> dict[str, Any]:
     """Check and decode the answers: each cell a code, a label or blank; one line naming row and column."""
     item_names = [item["name"] for item in reference["items"]]
     columns = set(rows[0]) if rows else set()
@@ -155,7 +161,9 @@ def _percentile(values: dict[str, Any] | None, p: float) -> float | None:
     return None
 
 
-def compute_profile(loaded: dict[str, Any], reference: dict[str, Any], peer_group: str | None) -> list[dict[str, Any]]:
+def compute_profile(
+    loaded: dict[str, Any], reference: dict[str, Any], peer_group: str | None
+) -> list[dict[str, Any]]:
     """The profile's rows: one per element, then one per question answered."""
     people = loaded["people"]
     rows = []
@@ -215,8 +223,12 @@ def profile_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerow(PROFILE_COLUMNS)
     for row in rows:
         writer.writerow(
-            [format_number(row.get(c)) if isinstance(row.get(c), float | int) and c != "kind" else row.get(c, "") or ""
-             for c in PROFILE_COLUMNS]
+            [
+                format_number(row.get(c))
+                if isinstance(row.get(c), float | int) and c != "kind"
+                else row.get(c, "") or ""
+                for c in PROFILE_COLUMNS
+            ]
         )
     return out.getvalue()
 
@@ -226,23 +238,29 @@ def peer_label(reference: dict[str, Any], key: str | None) -> str:
     return next((g["label"] for g in reference["groups"] if g["key"] == key), "none")
 
 
-def profile_html(rows: list[dict[str, Any]], reference: dict[str, Any], name: str, peer_group: str | None) -> str:
+def profile_html(
+    rows: list[dict[str, Any]], reference: dict[str, Any], name: str, peer_group: str | None
+) -> str:
     """A printable one-page profile (no script), the same numbers as the CSV."""
     e = html.escape
     fewest = min((r["respondents"] for r in rows if r["kind"] == "element"), default=0)
     warning = (
         f"<p class='warning'><strong>Only {fewest} answer(s) on some elements.</strong> With fewer than "
-        f"{MIN_RATED} people the interval is too wide to rank the partnership: those elements are not rated.</p>"
+        f"{MIN_RATED} people the interval is too wide to rank the partnership: those elements are not "
+        f"rated.</p>"
         if fewest < MIN_RATED
         else ""
     )
     body = []
     for r in (r for r in rows if r["kind"] == "element"):
-        value = "" if r.get("value") is None else f"{r['value']:.2f} ({r['ci_low']:.2f} to {r['ci_high']:.2f})"
+        value = (
+            "" if r.get("value") is None else f"{r['value']:.2f} ({r['ci_low']:.2f} to {r['ci_high']:.2f})"
+        )
         band = "" if r.get("england_p25") is None else f"{r['england_p25']:.2f} to {r['england_p75']:.2f}"
         where = reference["placements"].get(r.get("placement", ""), "no answers")
         body.append(
-            f"<tr><th scope='row'>{e(r['label'])}</th><td>{r['respondents']}</td><td>{value}</td><td>{band}</td>"
+            f"<tr><th "
+            f"scope='row'>{e(r['label'])}</th><td>{r['respondents']}</td><td>{value}</td><td>{band}</td>"
             f"<td>{e(where)}</td><td>{e(r['rating'])}</td></tr>"
         )
     return (
@@ -266,9 +284,15 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="lsp-rap profile", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="a CSV or XLSX export of the partnership's 7S answers")
-    parser.add_argument("--lsp", help="the LSP's id (lsp_id, as in the frame): selects its rows, sets its groups")
-    parser.add_argument("--group", help="comparison partition: tier, maturity, authority_type, region, deprivation")
-    parser.add_argument("--reference", type=Path, help="the reference values (default analysis/improvement_tool.json)")
+    parser.add_argument(
+        "--lsp", help="the LSP's id (lsp_id, as in the frame): selects its rows, sets its groups"
+    )
+    parser.add_argument(
+        "--group", help="comparison partition: tier, maturity, authority_type, region, deprivation"
+    )
+    parser.add_argument(
+        "--reference", type=Path, help="the reference values (default analysis/improvement_tool.json)"
+    )
     parser.add_argument("--out", type=Path, help="folder for the profile files (default: beside FILE)")
     arguments = parser.parse_args(argv)
     reference_path = arguments.reference or load_config().analysis_dir / "improvement_tool.json"
@@ -287,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out_dir / (stem + '_profile.csv')} and {out_dir / (stem + '_profile.html')}")
 
 
-def peer_group_key(reference: dict[str, Any], lsp: dict[str, Any] | None, partition: str | None) -> str | None:
+def peer_group_key(
+    reference: dict[str, Any], lsp: dict[str, Any] | None, partition: str | None
+) -> str | None:
     """The LSP's group in the chosen partition (tier by default); None when the LSP is not known.
 
     A group key itself (``"maturity:more mature"``) is taken as given: the frame does not say how mature an
@@ -300,7 +326,14 @@ def peer_group_key(reference: dict[str, Any], lsp: dict[str, Any] | None, partit
     if lsp is None:
         return None
     partition = partition or "tier"
-    column = {"tier": "tier", "authority_type": "authority_type", "region": "region", "deprivation": "imd_band"}
+    column = {
+        "tier": "tier",
+        "authority_type": "authority_type",
+        "region": "region",
+        "deprivation": "imd_band",
+    }
     if partition not in column:
-        raise PipelineError(f"--group {partition}: the frame does not say which {partition} group an LSP is in")
+        raise PipelineError(
+            f"--group {partition}: the frame does not say which {partition} group an LSP is in"
+        )
     return f"{partition}:{lsp[column[partition]]}"

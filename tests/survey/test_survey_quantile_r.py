@@ -66,12 +66,18 @@ def design(key: str):
         prepared = SurveyDesign(**({} if key == "coord_unw" else {"strata": "authority_type", "fpc": "N_h"}))
         prepared = prepared.prepare(coordinators())
         if key == "coord_raking":
-            x, totals, _ = margin_matrix(prepared.data, _raking_population(), [["authority_type"], ["region"]])
+            x, totals, _ = margin_matrix(
+                prepared.data, _raking_population(), [["authority_type"], ["region"]]
+            )
             prepared = calibrate(prepared, x, totals, calfun="raking")[0]
         return prepared
     declared = {
         "part_2stage": SurveyDesign(
-            weights="w", cluster="lsp_id", subcluster="respondent_id", strata="authority_type", fpc="N_h",
+            weights="w",
+            cluster="lsp_id",
+            subcluster="respondent_id",
+            strata="authority_type",
+            fpc="N_h",
             lonely_psu="adjust",
         ),
         "part_wr": SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type", lonely_psu="adjust"),
@@ -104,7 +110,10 @@ def test_quantiles_intervals_ses_and_df_match_r(case):
     ours = svyquantile(prepared, case["var"], case["p"], domain=domain)
     for quantity in ("quantile", "ci_low", "ci_high", "se"):
         np.testing.assert_allclose(
-            [getattr(row, quantity) for row in ours], r_vector(case[quantity]), rtol=RTOL, equal_nan=True,
+            [getattr(row, quantity) for row in ours],
+            r_vector(case[quantity]),
+            rtol=RTOL,
+            equal_nan=True,
             err_msg=f"{case_id(case)}: {quantity}",
         )
     assert {row.df for row in ours} == {float(case["df"])}
