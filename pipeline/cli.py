@@ -38,12 +38,12 @@ COMMANDS = {
         "pipeline.stages.models", "adjusted tier and maturity effects, the primary tests, imputed partners"
     ),
     "measurement": Command("pipeline.stages.measurement", "CFA of the 7S structure and its invariance"),
-    "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
-    "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
-    "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
     "improvement": Command(
         "pipeline.stages.improvement_tool", "the improvement tool page and its national reference values"
     ),
+    "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
+    "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
+    "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
     "profile": Command(
         "pipeline.study.profile", "one partnership's 7S profile (HTML and CSV) from its answers", False
     ),

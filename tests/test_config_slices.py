@@ -41,15 +41,16 @@ def test_a_key_changes_only_the_slices_of_the_stages_that_read_it(tmp_path):
     before = _times(fragment)
     edited = copy.deepcopy(raw)
     edited["maturity"]["primary"] = "years_joint_working"
-    assert write_slices(edited, fragment) == ["analyse", "models", "figures"]
+    assert write_slices(edited, fragment) == ["analyse", "models", "improvement", "figures"]
     after = _times(fragment)
     assert [stage for stage in STAGE_KEYS if after[stage] != before[stage]] == [
         "analyse",
         "models",
+        "improvement",
         "figures",
     ]
     edited["disclosure"]["min_cell"] = 10
-    assert write_slices(edited, fragment) == ["analyse", "nonresponse", "models", "figures"]
+    assert write_slices(edited, fragment) == ["analyse", "nonresponse", "models", "improvement", "figures"]
     edited["seeds"]["methods_validation"] += 1  # read by no stage of the chain
     assert write_slices(edited, fragment) == []
 

@@ -122,9 +122,9 @@ MATURITY_FIGURES = sorted(
 
 
 def test_a_config_key_reruns_only_what_reads_it(scratch_project):
-    """A new maturity.primary reruns analyse and the models and redraws the maturity figures only: ingest,
-    validate, derive, nonresponse and measurement do not read it, and the tier figures show nothing that
-    depends on it."""
+    """A new maturity.primary reruns analyse, the models and the improvement tool (its maturity groups) and
+    redraws the maturity figures only: ingest, validate, derive, nonresponse and measurement do not read
+    it, and the tier figures show nothing that depends on it."""
     project = scratch_project
     time.sleep(1.1)
     config = project / "config.yaml"
@@ -141,7 +141,7 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
     config.write_text(edited, encoding="utf-8")
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
-    assert stages_run(result) == ["analyse", "models", "figures", "report", "spreadsheets"]
+    assert stages_run(result) == ["analyse", "models", "figures", "report", "spreadsheets", "improvement"]
     assert figures_drawn(result) == MATURITY_FIGURES
     assert run_make(project, "-q", "all").returncode == 0
 

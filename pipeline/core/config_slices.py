@@ -67,6 +67,16 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         *FOLDERS,
     ),
     "measurement": ("dataset.codebook", "dataset.synthetic", *FOLDERS),
+    # The improvement tool: its groups (maturity), suppression and the primary weighting's designs.
+    "improvement": (
+        "dataset.codebook",
+        "dataset.frame",
+        "dataset.synthetic",
+        "disclosure.min_cell",
+        "maturity.primary",
+        "weighting",
+        *FOLDERS,
+    ),
     # The union of what the figures read; the stage then decides figure by figure.
     "figures": (
         "dataset.codebook",
