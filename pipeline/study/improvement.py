@@ -106,7 +106,7 @@ PARTITIONS = (
     ),
 )
 
-# What the report recommends for each element, in the words of the project's report digest (a paraphrase
+# What the report recommends for each element, in the words of docs/reference/report-digest.md (a paraphrase
 # of the stored public copies of *Working better together?*), each with its source key and address.
 # The LSP Performance Improvement Checklist (12 pp.) is one of the report's companion products, but its
 # contents could not be retrieved (digest, section (g)), so its themes are not reproduced; these are the

@@ -282,7 +282,9 @@
       var list = items.map(function (i) {
         var eng = i.england_pct === null || i.england_pct === undefined ? "–" : i.england_pct.toFixed(0) + "%";
         var grp = peer ? "; " + esc(groupLabel(peer)) + " " + (i.peer_pct === null || i.peer_pct === undefined ? "–" : i.peer_pct.toFixed(0) + "%") : "";
-        return "<li>" + esc(i.label) + ": your people " + i.value.toFixed(0) + "% agree (" + i.respondents +
+        var reverse = REF.items.filter(function (x) { return x.name === i.item; })[0].reverse
+          ? " <em>(here agreeing is the unfavourable answer)</em>" : "";
+        return "<li>" + esc(i.label) + reverse + ": your people " + i.value.toFixed(0) + "% agree (" + i.respondents +
           " answered); England " + eng + grp + "</li>";
       }).join("");
       var advice = (REF.advice[r.element] || []).map(function (a) {
