@@ -5,7 +5,8 @@ file picker, and reads the profile. The page's profile (its CSV) must equal `lsp
 file within 1e-9, number for number; the page must make no request beyond loading itself (DevTools
 Network events); at 390 px nothing may scroll sideways; axe-core must find no violation; a board of two
 must see the warning and no rating; an .xlsx file is refused in one line; the on-screen form gives the
-same profile as the file; the printed summary is one A4 page. Screenshots at 1280 and 390 px are kept in tests/artifacts/browser/.
+same profile as the file; the printed summary is one A4 page. Screenshots at 1280 and 390 px are kept
+in tests/artifacts/browser/.
 
 Needs Debian's chromium and axe-core (``make browser-tools``); with REQUIRE_BROWSER=1 (``.ci/run``) a
 missing tool is an error, elsewhere a skip with the reason.
@@ -109,7 +110,8 @@ def test_the_page_computes_what_the_command_computes_and_sends_nothing(page, bui
         assert "Case-study partnerships like yours" in text and "Bolton" in text
         assert session.console_errors() == []
         # The printable summary of a board of seven is one A4 page.
-        pdf = base64.b64decode(session.call("Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69})["data"])
+        a4 = {"paperWidth": 8.27, "paperHeight": 11.69}
+        pdf = base64.b64decode(session.call("Page.printToPDF", a4)["data"])
         assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1
         requests = session.requests()
         assert requests == [page.resolve().as_uri()]  # the page itself, and nothing else
