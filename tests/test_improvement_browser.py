@@ -4,9 +4,9 @@ A coordinator opens analysis/improvement_tool.html from the built project, choos
 file picker, and reads the profile. The page's profile (its CSV) must equal `lsp-rap profile` on the same
 file within 1e-9, number for number; the page must make no request beyond loading itself (DevTools
 Network events); at 390 px nothing may scroll sideways; axe-core must find no violation; a board of two
-must see the warning and no rating; an .xlsx file is refused in one line; the on-screen form gives the
-same profile as the file; the printed summary is one A4 page. Screenshots at 1280 and 390 px are kept
-in tests/artifacts/browser/.
+must see the warning and no rating; an .xlsx workbook gives its CSV's profile and a damaged one is
+refused in one line; the on-screen form gives the same profile as the file; the printed summary is one A4
+page. Screenshots at 1280 and 390 px are kept in tests/artifacts/browser/.
 
 Needs Debian's chromium and axe-core (``make browser-tools``); with REQUIRE_BROWSER=1 (``.ci/run``) a
 missing tool is an error, elsewhere a skip with the reason.
@@ -68,8 +68,10 @@ def python_profile(built_project: Path, board: Path, tmp_path: Path) -> list[dic
 
 
 def page_profile(session, board: Path) -> list[dict[str, str]]:
+    """Choose the file and read the page's profile once it has read that file (not an earlier one)."""
     session.choose_files("#answers-file", [board])
-    text = session.wait_until("window.improvementTool.current()")
+    session.wait_until(f"document.getElementById('load-message').innerText.endsWith('from {board.name}.')")
+    text = session.evaluate("window.improvementTool.current()")
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -146,7 +148,24 @@ def test_a_board_of_two_sees_the_warning_and_no_rating(page):
             assert json.loads(session.evaluate(AXE_RUN, awaited=True, timeout=120)) == []
 
 
-def test_an_xlsx_or_a_bad_answer_is_refused_in_one_line(page, tmp_path):
+def test_an_xlsx_workbook_gives_the_profile_its_csv_gives(page, built_project, tmp_path):
+    import pandas as pd
+
+    board = BOARDS / "board_dudley.csv"
+    workbook = tmp_path / "board_dudley.xlsx"
+    # As a survey tool writes it: answers as numbers, blanks empty, on a sheet that is not called Sheet1.
+    table = pd.read_csv(board, dtype={"lsp_id": str})
+    table.to_excel(workbook, index=False, sheet_name="responses")
+    with page_session(CHROMIUM, 1280) as session:
+        session.navigate(page)
+        assert_same_profile(page_profile(session, workbook), page_profile(session, board))
+        assert session.requests() == [page.resolve().as_uri()]
+    assert_same_profile(
+        python_profile(built_project, workbook, tmp_path), python_profile(built_project, board, tmp_path)
+    )
+
+
+def test_a_damaged_workbook_or_a_bad_answer_is_refused_in_one_line(page, tmp_path):
     workbook = tmp_path / "board.xlsx"
     workbook.write_bytes(b"PK\x03\x04 not read")
     bad = tmp_path / "bad.csv"
@@ -156,8 +175,8 @@ def test_an_xlsx_or_a_bad_answer_is_refused_in_one_line(page, tmp_path):
         session.choose_files("#answers-file", [workbook])
         message = session.wait_until("document.getElementById('load-message').innerText")
         assert message == (
-            "board.xlsx: this page reads CSV only; save the sheet as CSV (UTF-8), or use `lsp-rap profile`, "
-            "which reads .xlsx."
+            "board.xlsx: not a readable .xlsx workbook (not a zip archive); save the sheet as CSV (UTF-8) "
+            "and load that"
         )
         session.choose_files("#answers-file", [bad])
         message = session.wait_until(

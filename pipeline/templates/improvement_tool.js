@@ -39,11 +39,87 @@
       } else { field += c; }
     }
     if (field !== "" || row.length) { row.push(field); rows.push(row); }
-    var header = (rows[0] || []).map(function (h) { return h.trim(); });
-    return rows.slice(1).filter(function (r) { return r.some(function (v) { return v.trim() !== ""; }); })
+    return rowsToRecords(rows);
+  }
+
+  /* ---- reading an XLSX workbook: its first sheet, with the browser's own unzip (DecompressionStream) ----
+   * An .xlsx is a ZIP of XML files. The central directory at the end lists each file's offset, size and
+   * compression (0 stored, 8 deflate); the sheet's cells refer to the shared-strings table by index. */
+  function unzipEntries(buffer) {
+    var view = new DataView(buffer), end = -1;
+    for (var i = buffer.byteLength - 22; i >= Math.max(0, buffer.byteLength - 65557); i--) {
+      if (view.getUint32(i, true) === 0x06054b50) { end = i; break; }
+    }
+    if (end < 0) { throw new Error("not a zip archive"); }
+    var count = view.getUint16(end + 10, true), offset = view.getUint32(end + 16, true), entries = {};
+    for (var k = 0; k < count; k++) {
+      if (view.getUint32(offset, true) !== 0x02014b50) { throw new Error("damaged zip directory"); }
+      var nameLength = view.getUint16(offset + 28, true);
+      var name = new TextDecoder().decode(new Uint8Array(buffer, offset + 46, nameLength));
+      entries[name] = { method: view.getUint16(offset + 10, true), size: view.getUint32(offset + 20, true),
+        local: view.getUint32(offset + 42, true) };
+      offset += 46 + nameLength + view.getUint16(offset + 30, true) + view.getUint16(offset + 32, true);
+    }
+    return entries;
+  }
+  function unzipText(buffer, entry) {
+    var view = new DataView(buffer);
+    var start = entry.local + 30 + view.getUint16(entry.local + 26, true) + view.getUint16(entry.local + 28, true);
+    var bytes = new Uint8Array(buffer, start, entry.size);
+    if (entry.method === 0) { return Promise.resolve(new TextDecoder().decode(bytes)); }
+    if (entry.method !== 8) { return Promise.reject(new Error("compression method " + entry.method + " not supported")); }
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    return new Response(stream).text();
+  }
+  function xmlOf(text) { return new DOMParser().parseFromString(text, "application/xml"); }
+  function columnIndex(ref) {
+    var letters = ref.replace(/[0-9]/g, ""), index = 0;
+    for (var i = 0; i < letters.length; i++) { index = index * 26 + letters.charCodeAt(i) - 64; }
+    return index - 1;
+  }
+  function readXlsx(buffer) {
+    var entries = unzipEntries(buffer);
+    var sheetName = "xl/worksheets/sheet1.xml";
+    var texts = [entries["xl/workbook.xml"], entries["xl/_rels/workbook.xml.rels"], entries["xl/sharedStrings.xml"]]
+      .map(function (entry) { return entry ? unzipText(buffer, entry) : Promise.resolve(null); });
+    return Promise.all(texts).then(function (parts) {
+      if (parts[0] && parts[1]) { /* the workbook's first sheet, wherever its relationship points */
+        var sheet = xmlOf(parts[0]).getElementsByTagName("sheet")[0];
+        var id = sheet && (sheet.getAttribute("r:id") || sheet.getAttributeNS(
+          "http://schemas.openxmlformats.org/officeDocument/2006/relationships", "id"));
+        Array.prototype.forEach.call(xmlOf(parts[1]).getElementsByTagName("Relationship"), function (r) {
+          if (r.getAttribute("Id") === id) { sheetName = "xl/" + r.getAttribute("Target").replace(/^\/?xl\//, ""); }
+        });
+      }
+      var shared = parts[2] ? Array.prototype.map.call(xmlOf(parts[2]).getElementsByTagName("si"), function (si) {
+        return Array.prototype.map.call(si.getElementsByTagName("t"), function (t) { return t.textContent; }).join("");
+      }) : [];
+      if (!entries[sheetName]) { throw new Error("no worksheet found"); }
+      return unzipText(buffer, entries[sheetName]).then(function (text) {
+        var table = [];
+        Array.prototype.forEach.call(xmlOf(text).getElementsByTagName("row"), function (row) {
+          var cells = [];
+          Array.prototype.forEach.call(row.getElementsByTagName("c"), function (c) {
+            var type = c.getAttribute("t"), v = c.getElementsByTagName("v")[0], value = "";
+            if (type === "s" && v) { value = shared[Number(v.textContent)]; }
+            else if (type === "inlineStr") { value = Array.prototype.map.call(c.getElementsByTagName("t"), function (t) { return t.textContent; }).join(""); }
+            else if (v) { value = v.textContent; }
+            cells[c.getAttribute("r") ? columnIndex(c.getAttribute("r")) : cells.length] = value;
+          });
+          table.push(Array.from(cells, function (x) { return x === undefined ? "" : x; }));
+        });
+        return rowsToRecords(table);
+      });
+    });
+  }
+
+  /* The first row names the columns; rows with nothing in them are dropped. */
+  function rowsToRecords(rows) {
+    var header = (rows[0] || []).map(function (h) { return String(h).trim(); });
+    return rows.slice(1).filter(function (r) { return r.some(function (v) { return String(v).trim() !== ""; }); })
       .map(function (r) {
         var out = {};
-        header.forEach(function (h, j) { out[h] = r[j] === undefined ? "" : r[j]; });
+        header.forEach(function (h, j) { out[h] = r[j] === undefined ? "" : String(r[j]); });
         return out;
       });
   }
@@ -346,14 +422,27 @@
   function onFile(event) {
     var file = event.target.files[0];
     if (!file) { return; }
-    if (!/\.csv$/i.test(file.name)) {
-      el("load-message").innerHTML = '<span class="error">' + esc(file.name) +
-        ": this page reads CSV only; save the sheet as CSV (UTF-8), or use `lsp-rap profile`, which reads .xlsx.</span>";
-      return;
+    function refuse(message) {
+      el("load-message").innerHTML = '<span class="error">' + esc(file.name + ": " + message) + "</span>";
     }
     var reader = new FileReader();
-    reader.onload = function () { loadRows(parseCsv(String(reader.result)), file.name); };
-    reader.readAsText(file, "utf-8");
+    if (/\.xlsx$/i.test(file.name)) {
+      if (typeof DecompressionStream === "undefined") {
+        refuse("this browser cannot unzip a workbook; save the sheet as CSV (UTF-8) and load that");
+        return;
+      }
+      reader.onload = function () {
+        readXlsx(reader.result).then(function (rows) { loadRows(rows, file.name); }, function (error) {
+          refuse("not a readable .xlsx workbook (" + error.message + "); save the sheet as CSV (UTF-8) and load that");
+        });
+      };
+      reader.readAsArrayBuffer(file);
+    } else if (/\.csv$/i.test(file.name)) {
+      reader.onload = function () { loadRows(parseCsv(String(reader.result)), file.name); };
+      reader.readAsText(file, "utf-8");
+    } else {
+      refuse("not a .csv or .xlsx file");
+    }
   }
 
   /* ---- the on-screen form: the same questions, one person at a time ---- */
