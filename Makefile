@@ -73,13 +73,15 @@ FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
+IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
+IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
 
 .PHONY: all help venv synthetic ingest validate derive analyse nonresponse models measurement test lint clean \
 	browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
 all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS) \
-	$(IMPROVEMENT_TOOL)
+		$(IMPROVEMENT_TOOL)
 
 ## help: list the targets with one line each
 help:
@@ -217,8 +219,6 @@ verify: $(FIGURES) $(INSTALLED)
 
 .PHONY: improvement
 
-IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
-IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
 
 ## improvement: the improvement tool page (analysis/improvement_tool.html) and its national reference values
 improvement: $(IMPROVEMENT_TOOL)
