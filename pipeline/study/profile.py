@@ -59,7 +59,7 @@ def format_number(value: float | None) -> str:
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    """The file's rows as text, header names stripped; XLSX through pandas (the page reads CSV only)."""
+    """The file's rows as text, header names stripped; an XLSX workbook's first sheet through pandas."""
     if not path.exists():
         raise PipelineError(f"{path}: not found")
     suffix = path.suffix.lower()
