@@ -282,7 +282,7 @@
     var elements = rows.filter(function (r) { return r.kind === "element"; });
     /* On a phone each element's name goes above its bar, so the bars keep the full width. */
     var narrow = el("chart").clientWidth < 560;
-    var width = narrow ? 360 : 680, left = narrow ? 12 : 215, right = narrow ? 12 : 20;
+    var width = narrow ? 360 : 700, left = narrow ? 12 : 235, right = narrow ? 12 : 20;
     var rowH = narrow ? 50 : 34, top = narrow ? 34 : 30, shift = narrow ? 8 : 0;
     var height = top + rowH * elements.length + 30;
     function x(v) { return left + (v - 1) / 4 * (width - left - right); }
@@ -391,6 +391,7 @@
     var peer = peerGroupKey();
     var rows = computeProfile(loaded, peer);
     state.rows = rows;
+    el("results").hidden = false; /* first, so the chart can measure the width it has */
     var counts = rows.filter(function (r) { return r.kind === "element"; }).map(function (r) { return r.respondents; });
     var fewest = Math.min.apply(null, counts);
     el("warning").innerHTML = fewest < REF.min_rated
@@ -403,7 +404,6 @@
     el("profile-table").innerHTML = table(rows, peer);
     el("weaker").innerHTML = weaker(rows, peer);
     el("case-studies").innerHTML = caseStudies();
-    el("results").hidden = false;
   }
 
   function loadRows(rows, source) {
@@ -504,6 +504,8 @@
   }
 
   el("answers-file").addEventListener("change", onFile);
+  /* A phone turned sideways: redraw the chart for the width it now has. */
+  window.addEventListener("resize", function () { if (state.rows) { el("chart").innerHTML = chart(state.rows); } });
   el("print").addEventListener("click", function () { window.print(); });
   el("download").addEventListener("click", function () {
     var blob = new Blob([profileCsv(state.rows || [])], { type: "text/csv" });
