@@ -214,7 +214,9 @@ def test_every_published_percentile_has_min_cell_respondents_on_each_side(built_
                         min((scores <= row["value"]).sum(), (scores >= row["value"]).sum())
                         >= reference["min_cell"]
                     )
-                    assert row["ci_low"] <= row["value"] <= row["ci_high"]
+                    # An end is null where R's is NaN (the Woodruff interval leaves [0, 1]).
+                    assert row["ci_low"] is None or row["ci_low"] <= row["value"]
+                    assert row["ci_high"] is None or row["value"] <= row["ci_high"]
                     checked += 1
     assert checked > 300
 

@@ -5,7 +5,8 @@
  * improvement stage writes (pipeline/stages/improvement_tool.py). The computation is the same as
  * `lsp-rap profile` (pipeline/study/profile.py), step for step and in the same order, so the two agree to
  * rounding; the rating rule is declared in pipeline/study/improvement.py and arrives here as text.
- * Nothing loaded into the page is sent or stored: there is no fetch, no storage and no cookie.
+ * Nothing loaded into the page is sent or stored: the script makes no request and writes nothing to the
+ * browser's storage.
  */
 (function () {
   "use strict";
@@ -67,7 +68,9 @@
     var start = entry.local + 30 + view.getUint16(entry.local + 26, true) + view.getUint16(entry.local + 28, true);
     var bytes = new Uint8Array(buffer, start, entry.size);
     if (entry.method === 0) { return Promise.resolve(new TextDecoder().decode(bytes)); }
-    if (entry.method !== 8) { return Promise.reject(new Error("compression method " + entry.method + " not supported")); }
+    if (entry.method !== 8) {
+      return Promise.reject(new Error("compression method " + entry.method + " not supported"));
+    }
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
     return new Response(stream).text();
   }
@@ -102,7 +105,9 @@
           Array.prototype.forEach.call(row.getElementsByTagName("c"), function (c) {
             var type = c.getAttribute("t"), v = c.getElementsByTagName("v")[0], value = "";
             if (type === "s" && v) { value = shared[Number(v.textContent)]; }
-            else if (type === "inlineStr") { value = Array.prototype.map.call(c.getElementsByTagName("t"), function (t) { return t.textContent; }).join(""); }
+            else if (type === "inlineStr") {
+              value = Array.prototype.map.call(c.getElementsByTagName("t"), function (t) { return t.textContent; }).join("");
+            }
             else if (v) { value = v.textContent; }
             cells[c.getAttribute("r") ? columnIndex(c.getAttribute("r")) : cells.length] = value;
           });
@@ -156,7 +161,9 @@
   function decodeAnswers(rows, source) {
     var names = REF.items.map(function (i) { return i.name; });
     var present = rows.length ? names.filter(function (n) { return n in rows[0]; }) : [];
-    if (!present.length) { throw new Error(source + ": no column is a 7S question of the codebook (e.g. " + names[0] + ")"); }
+    if (!present.length) {
+      throw new Error(source + ": no column is a 7S question of the codebook (e.g. " + names[0] + ")");
+    }
     var ids = {};
     rows.forEach(function (r) { var id = (r.lsp_id || "").trim(); if (id) { ids[id] = true; } });
     ids = Object.keys(ids).sort();
@@ -432,7 +439,8 @@
         return;
       }
       reader.onload = function () {
-        readXlsx(reader.result).then(function (rows) { loadRows(rows, file.name); }, function (error) {
+        /* Inside a promise, so a damaged archive's error reaches the refusal below. */
+        Promise.resolve(reader.result).then(readXlsx).then(function (rows) { loadRows(rows, file.name); }, function (error) {
           refuse("not a readable .xlsx workbook (" + error.message + "); save the sheet as CSV (UTF-8) and load that");
         });
       };
