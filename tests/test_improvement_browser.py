@@ -172,12 +172,16 @@ def test_a_damaged_workbook_or_a_bad_answer_is_refused_in_one_line(page, tmp_pat
     bad.write_text("respondent_id,meetings_strategic\nP0001,4\nP0002,very much\n", encoding="utf-8")
     with page_session(CHROMIUM, 1280) as session:
         session.navigate(page)
+        page_profile(session, BOARDS / "board_of_two.csv")  # a profile on screen, then a refused file
         session.choose_files("#answers-file", [workbook])
         message = session.wait_until("document.getElementById('load-message').innerText")
         assert message == (
             "board.xlsx: not a readable .xlsx workbook (not a zip archive); save the sheet as CSV (UTF-8) "
             "and load that"
         )
+        # The earlier profile is gone, so it cannot be taken for the refused file's.
+        assert session.evaluate("document.getElementById('results').hidden") is True
+        assert session.evaluate("window.improvementTool.current()") is None
         session.choose_files("#answers-file", [bad])
         message = session.wait_until(
             "document.getElementById('load-message').innerText.indexOf('bad.csv') === 0 && "

@@ -413,10 +413,18 @@
     el("case-studies").innerHTML = caseStudies();
   }
 
+  /* A refused file leaves no earlier profile on screen to be mistaken for its own. */
+  function clearProfile() {
+    state.loaded = null;
+    state.rows = null;
+    el("results").hidden = true;
+  }
+
   function loadRows(rows, source) {
     try {
       state.loaded = decodeAnswers(rows, source);
     } catch (error) {
+      clearProfile();
       el("load-message").innerHTML = '<span class="error">' + esc(error.message) + "</span>";
       return;
     }
@@ -430,6 +438,7 @@
     var file = event.target.files[0];
     if (!file) { return; }
     function refuse(message) {
+      clearProfile();
       el("load-message").innerHTML = '<span class="error">' + esc(file.name + ": " + message) + "</span>";
     }
     var reader = new FileReader();
