@@ -92,10 +92,11 @@ def test_an_unclassified_remainder_of_a_few_respondents_stops_the_stage():
 
 
 # ---------------------------------------------------------------------------------- reading answers
+BOTH = ["coordinator", "partner"]
 REFERENCE_STUB = {
     "items": [
-        {"name": "a", "label": "A", "element": "e", "reverse": False, "in_scale": True},
-        {"name": "b", "label": "B", "element": "e", "reverse": True, "in_scale": True},
+        {"name": "a", "label": "A", "element": "e", "reverse": False, "in_scale": True, "instruments": BOTH},
+        {"name": "b", "label": "B", "element": "e", "reverse": True, "in_scale": True, "instruments": BOTH},
     ],
     "agree_labels": {
         "1": "Strongly disagree",
@@ -305,7 +306,12 @@ def test_compute_profile_on_a_stub_reference():
         },
         "item_values": {"a": {"groups": {"all": {"pct": 50.0}}}, "b": {"groups": {"all": {"pct": 40.0}}}},
     }
-    people = [{"a": 5, "b": 1}, {"a": 5, "b": 1}, {"a": 5, "b": 2}, {"a": 4, "b": 1}]
+    people = [
+        {"type": "partner", "a": 5, "b": 1},
+        {"type": "partner", "a": 5, "b": 1},
+        {"type": "partner", "a": 5, "b": 2},
+        {"type": "coordinator", "a": 4, "b": 1},
+    ]
     rows = compute_profile({"people": people}, reference, None)
     element = rows[0]
     assert element["value"] == pytest.approx((5 + 5 + 4.5 + 4.5) / 4)
@@ -321,3 +327,11 @@ def test_compute_profile_on_a_stub_reference():
         "england_pct": 50.0,
     }
     assert rows[2]["value"] == 0.0  # nobody agrees with the reverse-worded b
+    # An item asked of coordinators only enters the coordinator's score alone (pipeline/study/scales.py).
+    only = {
+        **reference,
+        "items": [reference["items"][0], {**reference["items"][1], "instruments": ["coordinator"]}],
+    }
+    partner_only_a = compute_profile({"people": [{"type": "partner", "a": 4, "b": 1}]}, only, None)[0]
+    coordinator_both = compute_profile({"people": [{"type": "coordinator", "a": 4, "b": 1}]}, only, None)[0]
+    assert (partner_only_a["value"], coordinator_both["value"]) == (4.0, 4.5)

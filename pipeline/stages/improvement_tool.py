@@ -49,7 +49,6 @@ PAGE_LIMIT_BYTES = 1_000_000
 
 def tool_items(codebook: Codebook) -> list[dict[str, Any]]:
     """The 7S agree-scale questions, in codebook order, as the page and the profile read them."""
-    scale_items = {v.name for e in codebook.elements for v in codebook.scale_items(e)}
     return [
         {
             "name": v.name,
@@ -57,7 +56,8 @@ def tool_items(codebook: Codebook) -> list[dict[str, Any]]:
             "question": v.question,
             "element": v.element,
             "reverse": bool(v.reverse),
-            "in_scale": v.name in scale_items and set(v.instruments) == set(INSTRUMENTS),
+            # In its element's scale for every instrument that asks it (pipeline/study/scales.py).
+            "in_scale": bool(v.in_scale),
             "instruments": list(v.instruments),
         }
         for v in codebook.variables

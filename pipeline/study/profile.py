@@ -142,7 +142,10 @@ def respondent_type(row: dict[str, str], reference: dict[str, Any]) -> str:
 
 
 def scale_score(person: dict[str, Any], items: list[dict[str, Any]]) -> float | None:
-    """Mean of the element's valid item scores (reverse-worded flipped), given at least half answered."""
+    """Mean of the element's valid item scores (reverse-worded flipped), given at least half answered.
+
+    ``items`` are the scale's items the person's instrument asks.
+    """
     total, answered = 0.0, 0
     for item in items:
         code = person.get(item["name"])
@@ -170,7 +173,9 @@ def compute_profile(
     for element in reference["elements"]:
         key = element["key"]
         items = [i for i in reference["items"] if i["element"] == key and i["in_scale"]]
-        scores = [s for s in (scale_score(person, items) for person in people) if s is not None]
+        # Each person is scored on the scale's items their instrument is asked, as the derive stage does.
+        scored = (scale_score(p, [i for i in items if p["type"] in i["instruments"]]) for p in people)
+        scores = [s for s in scored if s is not None]
         values = reference["scale_values"][key]
         england = values["groups"].get("all")
         peer = values["groups"].get(peer_group) if peer_group else None

@@ -213,7 +213,10 @@
     var people = loaded.people, rows = [];
     REF.elements.forEach(function (element) {
       var items = REF.items.filter(function (i) { return i.element === element.key && i.in_scale; });
-      var scores = people.map(function (p) { return scaleScore(p, items); }).filter(function (s) { return s !== null; });
+      /* Each person is scored on the scale's items their instrument is asked, as the derive stage does. */
+      var scores = people.map(function (p) {
+        return scaleScore(p, items.filter(function (i) { return i.instruments.indexOf(p.type) >= 0; }));
+      }).filter(function (s) { return s !== null; });
       var values = REF.scale_values[element.key];
       var england = values.groups.all, peer = peerGroup ? values.groups[peerGroup] : null;
       var row = { kind: "element", element: element.key, item: "", label: element.label, respondents: scores.length };
