@@ -75,12 +75,15 @@ FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
 REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
+IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
+IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
 
 .PHONY: all help venv synthetic ingest validate derive analyse nonresponse models measurement test lint clean \
 	browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS)
+all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS) \
+		$(IMPROVEMENT_TOOL)
 
 ## help: list the targets with one line each
 help:
@@ -173,7 +176,7 @@ clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
-		analysis/model_validation.* analysis/weighting_validation.* .make/screen
+		analysis/model_validation.* analysis/weighting_validation.* .make/screen analysis/improvement_tool.*
 
 # ---------------------------------------------------------------------------------------------- figures
 # Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
@@ -198,7 +201,8 @@ $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_fig
 ## report: analysis/report.html (the main page: findings first, headline charts), technical_annex.html (methods, weighting, models, quality, provenance) and data_dictionary.html
 report: $(REPORT)
 
-REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)
+# The improvement tool's page is not the report's.
+REPORT_TEMPLATES := $(filter-out $(IMPROVEMENT_TEMPLATES),$(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2))
 
 $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
 		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
@@ -217,6 +221,15 @@ $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_relia
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)
 verify: $(FIGURES) $(INSTALLED)
 	$(STAGE) verify
+
+.PHONY: improvement
+
+## improvement: the improvement tool page (analysis/improvement_tool.html) and its national reference values
+improvement: $(IMPROVEMENT_TOOL)
+
+$(IMPROVEMENT_TOOL) &: $(SOURCES_improvement) $(IMPROVEMENT_TEMPLATES) $(PROCESSED)/analysis_base.parquet $(FRAME) \
+		$(CONFIG_improvement) $(RAW)/codebook.yaml $(INSTALLED)
+	$(STAGE) improvement
 
 .PHONY: validate-methods
 

@@ -38,9 +38,15 @@ COMMANDS = {
         "pipeline.stages.models", "adjusted tier and maturity effects, the primary tests, imputed partners"
     ),
     "measurement": Command("pipeline.stages.measurement", "CFA of the 7S structure and its invariance"),
+    "improvement": Command(
+        "pipeline.stages.improvement_tool", "the improvement tool page and its national reference values"
+    ),
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
+    "profile": Command(
+        "pipeline.study.profile", "one partnership's 7S profile (HTML and CSV) from its answers", False
+    ),
     "verify": Command("pipeline.checks.verify", "recompute every figure's numbers independently", False),
     "validate-methods": Command(
         "pipeline.checks.methods_validation", "simulation study of the methods' coverage and error", False

@@ -236,3 +236,85 @@ def _evaluate(
     if "exceptionDetails" in result:
         raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
     return result["result"].get("value")
+
+
+class PageSession:
+    """One Chromium tab to act in as a person would: open a page, choose files, run script, take pictures.
+
+    Network events are recorded from the start, so a test can list every request the page made.
+    """
+
+    def __init__(self, tools: _DevTools, session: str) -> None:
+        self.tools = tools
+        self.session = session
+
+    def call(self, method: str, params: dict | None = None, timeout: float = 60) -> dict[str, Any]:
+        return self.tools.call(method, params, session=self.session, timeout=timeout)
+
+    def resize(self, width: int, height: int = 900) -> None:
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800},
+        )
+
+    def navigate(self, page: Path) -> None:
+        self.tools.events.clear()
+        self.call("Page.navigate", {"url": page.resolve().as_uri()})
+        self.tools.wait_for("Page.loadEventFired")
+
+    def evaluate(self, expression: str, awaited: bool = False, timeout: float = 60) -> Any:
+        return _evaluate(self.tools, self.session, expression, awaited, timeout)
+
+    def wait_until(self, expression: str, timeout: float = 30) -> Any:
+        """Poll a script expression until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise TimeoutError(f"the page never satisfied: {expression}")
+
+    def choose_files(self, selector: str, files: list[Path]) -> None:
+        """Set an <input type=file>'s files as the file chooser would (fires its change event)."""
+        root = self.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        self.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(f.resolve()) for f in files]})
+
+    def screenshot(self, full_page: bool = False) -> bytes:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            metrics = self.call("Page.getLayoutMetrics")["cssContentSize"]
+            params |= {
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": metrics["width"], "height": metrics["height"], "scale": 1},
+            }
+        return base64.b64decode(self.call("Page.captureScreenshot", params)["data"])
+
+    def requests(self) -> list[str]:
+        """The URL of every request the page has sent since it was opened (DevTools Network events)."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self.tools.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+
+    def console_errors(self) -> list[str]:
+        return _console_errors(self.tools.events)
+
+
+@contextlib.contextmanager
+def page_session(chromium: str, width: int = 1280, height: int = 900):
+    """A headless tab with Page, Runtime, Log, DOM and Network events on; closed on exit."""
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        tools = _DevTools(chromium, Path(profile))
+        try:
+            target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "DOM", "Network"):
+                tools.call(f"{domain}.enable", session=session)
+            page = PageSession(tools, session)
+            page.resize(width, height)
+            yield page
+        finally:
+            tools.close()

@@ -42,6 +42,7 @@ STAGE_TARGETS = {
     "nonresponse": ("analysis/tables/nonresponse_frame_comparison.csv", "pipeline.stages.nonresponse"),
     "models": ("analysis/tables/primary_tests.csv", "pipeline.stages.models"),
     "measurement": ("analysis/tables/cfa_fit.csv", "pipeline.stages.measurement"),
+    "improvement": ("analysis/improvement_tool.html", "pipeline.stages.improvement_tool"),
     "figures": ("figures/forest.png", "pipeline.figures.__main__"),
     "report": ("analysis/report.html", "pipeline.stages.report"),
     "spreadsheets": ("analysis/lsp_survey_tables.xlsx", "pipeline.stages.spreadsheets"),

@@ -12,6 +12,7 @@ Each rule is also run against a planted leak, so a scanner that sees nothing can
 from __future__ import annotations
 
 import html
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -43,7 +44,10 @@ def published_outputs(project: Path) -> list[Path]:
         for suffix in ("*.csv", "*.caption.txt", "*.svg")
         for path in sorted((project / "figures").glob(suffix))
     ]
-    pages = [project / "analysis" / name for name in ("report.html", "data_dictionary.html")]
+    pages = [
+        project / "analysis" / name
+        for name in ("report.html", "data_dictionary.html", "improvement_tool.html", "improvement_tool.json")
+    ]
     workbooks = sorted((project / "analysis").glob("lsp_survey_tables.*"))
     return [*tables, *figures, *pages, *workbooks]
 
@@ -66,6 +70,41 @@ def small_bases(table: pd.DataFrame, min_cell: int) -> list[str]:
             for index in values.index[values.notna() & values.lt(min_cell)]:
                 problems.append(f"row {index}: {column} = {values[index]:g}")
     return problems
+
+
+# Counts of respondents or LSPs in the improvement tool's reference values (JSON, also embedded in its page).
+JSON_BASES = ("n", "respondents", "lsps")
+EMBEDDED_JSON = re.compile(r'<script type="application/json" id="reference-values">(.*?)</script>', re.S)
+
+
+def small_bases_in_json(value, min_cell: int, where: str = "") -> list[str]:
+    """Every count below min_cell anywhere in a JSON document (nulls are suppressed cells)."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if (
+                key in JSON_BASES
+                and isinstance(item, int | float)
+                and not isinstance(item, bool)
+                and item < min_cell
+            ):
+                found.append(f"{where}/{key} = {item:g}")
+            found += small_bases_in_json(item, min_cell, f"{where}/{key}")
+        return found
+    if isinstance(value, list):
+        return [
+            f for i, item in enumerate(value) for f in small_bases_in_json(item, min_cell, f"{where}/{i}")
+        ]
+    return []
+
+
+def json_of(path: Path):
+    """The reference values of the improvement tool's JSON file or of the block its page embeds."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".html":
+        match = EMBEDDED_JSON.search(text)
+        return None if match is None else json.loads(match.group(1).replace("<\\/", "</"))
+    return json.loads(text)
 
 
 def small_bases_in_text(text: str, min_cell: int) -> list[str]:
@@ -123,6 +162,7 @@ def test_the_scan_sees_every_published_output(scanned):
     project, *_ = scanned
     outputs = published_outputs(project)
     assert project / "analysis/report.html" in outputs
+    assert project / "analysis/improvement_tool.html" in outputs
     assert {path.suffix for path in outputs} >= {".xlsx", ".ods"}
     assert len([p for p in outputs if p.parent.name == "figures" and p.suffix == ".csv"]) >= 25
     assert all(path.exists() for path in outputs)
@@ -137,6 +177,10 @@ def test_no_number_rests_on_fewer_than_min_cell_respondents(scanned):
         )
         if path.suffix in (".md", ".txt", ".html", ".xlsx", ".ods"):
             found += small_bases_in_text(text_of(path), config.min_cell)
+        if path.name.startswith("improvement_tool"):
+            values = json_of(path)
+            assert values is not None, f"{path.name}: no reference values found"
+            found += small_bases_in_json(values, config.min_cell)
         if found:
             problems[path.name] = found[:3]
     assert problems == {}
@@ -171,6 +215,8 @@ def test_each_rule_catches_a_planted_leak(scanned):
     some_id, some_answer = sorted(ids)[0], sorted(free_text)[0]
     assert small_bases(pd.DataFrame({"n": [12, 3]}), config.min_cell) == ["row 1: n = 3"]
     assert small_bases_in_text("Single-tier (n = 4)", config.min_cell) == ["n = 4"]
+    planted_json = {"groups": [{"key": "all", "respondents": 473}, {"key": "x", "respondents": 3}], "n": None}
+    assert small_bases_in_json(planted_json, config.min_cell) == ["/groups/1/respondents = 3"]
     table = pd.DataFrame(
         {
             "data": "S",

@@ -3,8 +3,8 @@
 They run in this order (the figure stage lives in ``pipeline.figures``); each reads the files the previous
 ones wrote, so make can rebuild only what changed:
 
-    ingest -> validate -> derive -> analyse -> nonresponse -> models -> measurement -> figures -> report
-    -> spreadsheets
+    ingest -> validate -> derive -> analyse -> nonresponse -> models -> measurement -> improvement -> figures
+    -> report -> spreadsheets
 """
 
 CHAIN = (
@@ -15,6 +15,7 @@ CHAIN = (
     "nonresponse",
     "models",
     "measurement",
+    "improvement",
     "figures",
     "report",
     "spreadsheets",

@@ -7,8 +7,8 @@ the tests that hold the Makefile's target lists and a real ``make all`` to exact
 
 One module per concern: the records (``model``), the column groups outputs share (``columns``), each
 stage's tables (``data``, ``analysis``, ``models``, ``nonresponse``), the figures with their descriptions
-(``figures``), the publication's files (``publication``), the whole list (``registry``) and the generated
-dictionary (``dictionary``).
+(``figures``), the publication's files (``publication``), the improvement tool's (``improvement``), the
+whole list (``registry``) and the generated dictionary (``dictionary``).
 
 A leaf of the study layer: it imports no plotting library and no statistics, so listing outputs is cheap.
 """
@@ -17,6 +17,7 @@ from pipeline.study.outputs.analysis import ANALYSIS_MANIFEST, analysis_tables
 from pipeline.study.outputs.data import analysis_base_columns, data_tables
 from pipeline.study.outputs.dictionary import data_dictionary, main
 from pipeline.study.outputs.figures import figures
+from pipeline.study.outputs.improvement import IMPROVEMENT_TOOL
 from pipeline.study.outputs.model import (
     BASE,
     COLUMN_KINDS,
@@ -49,6 +50,7 @@ __all__ = [
     "FIGURE_INPUT_OUTPUTS",
     "FIGURE_SUFFIXES",
     "FRAME",
+    "IMPROVEMENT_TOOL",
     "LIKERT_GROUPS",
     "LOCATIONS",
     "PUBLISHED",

@@ -7,6 +7,7 @@ from typing import Any
 from pipeline.study.outputs.analysis import ANALYSIS_MANIFEST, analysis_tables
 from pipeline.study.outputs.data import data_tables
 from pipeline.study.outputs.figures import figures
+from pipeline.study.outputs.improvement import IMPROVEMENT_TOOL
 from pipeline.study.outputs.model import FIGURE_INPUT_OUTPUTS, FIGURE_SUFFIXES, Output
 from pipeline.study.outputs.models import model_tables
 from pipeline.study.outputs.nonresponse import nonresponse_tables
@@ -26,7 +27,7 @@ def tables(codebook: Any) -> tuple[Output, ...]:
 
 def all_outputs(codebook: Any) -> tuple[Output, ...]:
     """Every file ``make all`` writes, figures expanded to their four files, then the report, the data
-    dictionary and the spreadsheets."""
+    dictionary, the spreadsheets and the improvement tool."""
     expanded = []
     for figure in figures(codebook):
         for suffix in FIGURE_SUFFIXES:
@@ -42,4 +43,12 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
                     columns=figure.columns if suffix == "csv" else None,
                 )
             )
-    return (*tables(codebook), *expanded, REPORT, TECHNICAL_ANNEX, DATA_DICTIONARY, *SPREADSHEETS)
+    return (
+        *tables(codebook),
+        *expanded,
+        REPORT,
+        TECHNICAL_ANNEX,
+        DATA_DICTIONARY,
+        *SPREADSHEETS,
+        *IMPROVEMENT_TOOL,
+    )

@@ -1,0 +1,361 @@
+"""Improvement tool stage: the national reference values and the self-contained page a partnership uses.
+
+Reads the analysis base and the frame; writes ``analysis/improvement_tool.json`` (the reference values)
+and ``analysis/improvement_tool.html`` (one file, no network request, the same values embedded as a JSON
+block, the script from pipeline/templates/improvement_tool.js). Every value is design-based on the primary
+weighting's designs (pipeline/study/designs.py, pipeline/study/weighting.py) and disclosure-safe:
+
+- for every 7S item, the weighted % agreeing with its logit interval (R's svyciprop), of all respondents
+  nationally and in each comparison group, and of coordinators and partners nationally;
+- for every 7S scale, the 10th, 25th, 50th, 75th and 90th percentiles of respondents' scale scores with
+  Woodruff intervals (R's svyquantile), nationally and in each group, and of the LSP scale scores as
+  coordinators report them (one per LSP) nationally;
+- the pooled within-LSP standard deviation of each scale, which sizes a partnership's own interval.
+
+No number rests on fewer than ``disclosure.min_cell`` respondents; a percentile is published only when at
+least that many respondents score at or below it and at or above it; a group too small says so; and the
+stage stops if two published groups differ by fewer than ``min_cell`` respondents (pipeline/study/
+improvement.py says why the groups are fixed partitions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import run_stage, write_text
+from pipeline.core.paths import relative_to_root
+from pipeline.study import improvement
+from pipeline.study.designs import design_columns, population_rows, prepare_designs
+from pipeline.study.frame import read_frame
+from pipeline.study.vocabulary import INSTRUMENTS, maturity_column, scale_column
+from pipeline.study.weighting import calibrator, frame_variables
+
+log = logging.getLogger("pipeline.stages.improvement_tool")
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PAGE_LIMIT_BYTES = 1_000_000
+
+
+def tool_items(codebook: Codebook) -> list[dict[str, Any]]:
+    """The 7S agree-scale questions, in codebook order, as the page and the profile read them."""
+    return [
+        {
+            "name": v.name,
+            "label": v.label,
+            "question": v.question,
+            "element": v.element,
+            "reverse": bool(v.reverse),
+            # In its element's scale for every instrument that asks it (pipeline/study/scales.py).
+            "in_scale": bool(v.in_scale),
+            "instruments": list(v.instruments),
+        }
+        for v in codebook.variables
+        if v.type == "likert5" and v.element
+    ]
+
+
+def analysis_data(
+    base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
+) -> pd.DataFrame:
+    """The analysis base with design columns, the comparison-group columns and an agree flag per item."""
+    data = design_columns(base, frame)
+    bands = frame_variables(frame)[["lsp_id", "imd_band"]]
+    data = data.merge(bands, on="lsp_id", how="left", validate="many_to_one")
+    data["maturity"] = data[maturity_column(config.maturity_primary)].astype("object")
+    agree = list(codebook.agree_codes)
+    for item in tool_items(codebook):
+        codes = pd.to_numeric(data[item["name"]], errors="coerce")
+        valid = codes.isin(list(codebook[item["name"]].codes))
+        data[f"agree__{item['name']}"] = codes.isin(agree).astype(float).where(valid)
+    return data
+
+
+def groups(data: pd.DataFrame) -> list[dict[str, Any]]:
+    """England and every group of every partition, with its rows."""
+    result = [{"key": "all", "partition": "all", "label": "England", "rows": np.ones(len(data), dtype=bool)}]
+    for partition in improvement.PARTITIONS:
+        column = data[partition.column].astype("object")
+        for level, label in partition.levels.items():
+            result.append(
+                {
+                    "key": f"{partition.key}:{level}",
+                    "partition": partition.key,
+                    "label": label,
+                    "rows": column.eq(level).to_numpy(),
+                }
+            )
+    return result
+
+
+def check_differencing(all_groups: list[dict[str, Any]], min_cell: int) -> None:
+    """Stop when one published group lies inside another (or England) but for a few respondents."""
+    published = [g for g in all_groups if g["rows"].sum() >= min_cell]
+    for i, first in enumerate(published):
+        for second in published[i + 1 :]:
+            # Subtracting one aggregate from another describes A less B only when B lies inside A.
+            first_only, second_only = first["rows"] & ~second["rows"], second["rows"] & ~first["rows"]
+            for only, other in ((first_only, second_only), (second_only, first_only)):
+                if not other.any() and 0 < only.sum() < min_cell:
+                    raise PipelineError(
+                        f"improvement tool: groups {first['key']} and {second['key']} differ by {only.sum()} "
+                        f"respondents (fewer than {min_cell}); their difference would describe them"
+                    )
+    everyone = all_groups[0]["rows"]
+    for partition in improvement.PARTITIONS:
+        covered = np.zeros_like(everyone)
+        for g in all_groups:
+            if g["partition"] == partition.key and g["rows"].sum() >= min_cell:
+                covered |= g["rows"]
+        rest = int((everyone & ~covered).sum())
+        if 0 < rest < min_cell:
+            raise PipelineError(
+                f"improvement tool: England less the published {partition.key} groups leaves {rest} "
+                f"respondents"
+            )
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def percentile_rows(design, values: np.ndarray, rows: np.ndarray, min_cell: int) -> list[dict[str, Any]]:
+    """The group's percentiles with intervals; a percentile with fewer than min_cell on a side is blank."""
+    from pipeline.survey import svyquantile
+
+    observed = rows & ~np.isnan(values)
+    estimates = svyquantile(design, values, improvement.PERCENTILES, domain=observed)
+    result = []
+    for estimate in estimates:
+        at_or_below = int((values[observed] <= estimate.quantile).sum())
+        at_or_above = int((values[observed] >= estimate.quantile).sum())
+        safe = min(at_or_below, at_or_above) >= min_cell
+        result.append(
+            {
+                "p": estimate.p,
+                "value": _number(estimate.quantile) if safe else None,
+                "ci_low": _number(estimate.ci_low) if safe else None,
+                "ci_high": _number(estimate.ci_high) if safe else None,
+                "suppressed": "" if safe else f"fewer than {min_cell} respondents on one side",
+            }
+        )
+    return result
+
+
+def proportion_row(design, column: str, rows: np.ndarray, min_cell: int) -> dict[str, Any]:
+    """Weighted % agreeing with its logit interval, or a suppression note."""
+    from pipeline.survey import svyciprop
+
+    values = design.data[column].to_numpy(dtype=float)
+    n = int((rows & ~np.isnan(values)).sum())
+    if n < min_cell:
+        return {"n": None, "suppressed": f"fewer than {min_cell} respondents"}
+    ci = svyciprop(design, values, domain=rows)
+    return {
+        "n": n,
+        "pct": 100 * ci.estimate,
+        "ci_low": 100 * _finite(ci.ci_low),
+        "ci_high": 100 * _finite(ci.ci_high),
+    }
+
+
+def _finite(value: float) -> float:
+    # svyciprop's logit interval is undefined at 0% or 100%; the page shows the estimate alone then.
+    return value if math.isfinite(value) else float("nan")
+
+
+def within_lsp_spread(data: pd.DataFrame, element: str) -> dict[str, float]:
+    """Pooled within-LSP SD of respondents' scale scores (LSPs with two or more scores), and its df."""
+    scores = data[["lsp_id", scale_column(element)]].dropna()
+    sizes = scores.groupby("lsp_id")[scale_column(element)].transform("size")
+    scores = scores[sizes >= 2]
+    centred = scores[scale_column(element)] - scores.groupby("lsp_id")[scale_column(element)].transform(
+        "mean"
+    )
+    df = int(len(scores) - scores["lsp_id"].nunique())
+    if df < 1:
+        raise PipelineError(f"improvement tool: no LSP has two answers on the {element} scale")
+    from scipy import stats
+
+    return {
+        "sd": float(np.sqrt((centred.astype(float) ** 2).sum() / df)),
+        "df": df,
+        "lsps": int(scores["lsp_id"].nunique()),
+        "t": float(stats.t.ppf(1 - (1 - improvement.CONFIDENCE) / 2, df)),
+    }
+
+
+def reference_values(
+    base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
+) -> dict[str, Any]:
+    """Every value the page and ``lsp-rap profile`` compare a partnership with."""
+    data = analysis_data(base, frame, codebook, config)
+    populations = population_rows(data)
+    designs = prepare_designs(data, "weighted", populations, calibrator(frame, config.weighting))
+    everyone = designs["respondents"]
+    all_groups = groups(populations["respondents"])
+    check_differencing(all_groups, config.min_cell)
+    items = tool_items(codebook)
+
+    group_records = []
+    for group in all_groups:
+        n = int(group["rows"].sum())
+        group_records.append(
+            {
+                "key": group["key"],
+                "partition": group["partition"],
+                "label": group["label"],
+                "respondents": n if n >= config.min_cell else None,
+                "lsps": int(populations["respondents"].loc[group["rows"], "lsp_id"].nunique())
+                if n >= config.min_cell
+                else None,
+                "suppressed": "" if n >= config.min_cell else f"fewer than {config.min_cell} respondents",
+            }
+        )
+
+    item_values: dict[str, Any] = {}
+    for item in items:
+        column = f"agree__{item['name']}"
+        by_group = {}
+        for group in all_groups:
+            if group["rows"].sum() < config.min_cell:
+                continue
+            by_group[group["key"]] = proportion_row(everyone, column, group["rows"], config.min_cell)
+        by_instrument = {}
+        for instrument in INSTRUMENTS:
+            design = designs[instrument]
+            by_instrument[instrument] = proportion_row(
+                design, column, np.ones(len(design.data), dtype=bool), config.min_cell
+            )
+        item_values[item["name"]] = {"groups": by_group, "instruments": by_instrument}
+
+    scale_values: dict[str, Any] = {}
+    for element in codebook.elements:
+        column = scale_column(element)
+        values = everyone.data[column].to_numpy(dtype=float)
+        by_group = {}
+        for group in all_groups:
+            n = int((group["rows"] & ~np.isnan(values)).sum())
+            if n < config.min_cell:
+                continue
+            by_group[group["key"]] = {
+                "n": n,
+                "percentiles": percentile_rows(everyone, values, group["rows"], config.min_cell),
+            }
+        coordinators = designs["coordinator"]
+        lsp_scores = coordinators.data[column].to_numpy(dtype=float)
+        scale_values[element] = {
+            "groups": by_group,
+            "lsp_scores": {
+                "n": int((~np.isnan(lsp_scores)).sum()),
+                "percentiles": percentile_rows(
+                    coordinators, lsp_scores, np.ones(len(lsp_scores), dtype=bool), config.min_cell
+                ),
+            },
+            "within_lsp": within_lsp_spread(data, element),
+        }
+
+    fv = frame_variables(frame)
+    names = frame.set_index(frame["lsp_id"].astype(str))["authority_name"]
+    lsps = [
+        {
+            "id": row.lsp_id,
+            "name": str(names[row.lsp_id]),
+            "authority_type": row.authority_type,
+            "tier": row.tier,
+            "region": row.region,
+            "imd_band": row.imd_band,
+            "case_study": bool(row.case_study),
+        }
+        for row in fv.itertuples()
+    ]
+    return {
+        "title": "LSP improvement tool: reference values",
+        "synthetic_data": config.synthetic_data,
+        "data_note": (
+            "Built from the project's SYNTHETIC survey (the Audit Commission's microdata was never "
+            "published): "
+            "these are not the Audit Commission's numbers."
+            if config.synthetic_data
+            else "Built from the survey exports named in the project's configuration."
+        ),
+        "version": __version__,
+        "population": "respondents (LSP coordinators and board partners) of England's 388 LSPs in 2008",
+        "weighting": f"primary weighting: {config.weighting.primary if config.weighting else 'type_only'}",
+        "min_cell": config.min_cell,
+        "min_rated": improvement.MIN_RATED,
+        "confidence": improvement.CONFIDENCE,
+        "rating_rule": improvement.RATING_RULE,
+        "placements": improvement.PLACEMENTS,
+        "placements_short": improvement.PLACEMENTS_SHORT,
+        "agree_codes": list(codebook.agree_codes),
+        "agree_labels": {str(k): v for k, v in codebook.value_sets["agree5"].items()},
+        "missing_codes": {str(k): v for k, v in codebook.missing_codes.items()},
+        "respondent_id_patterns": {k: v["respondent_id_pattern"] for k, v in codebook.instruments.items()},
+        "elements": [{"key": key, "label": label} for key, label in codebook.elements.items()],
+        "items": items,
+        "partitions": [{"key": p.key, "label": p.label} for p in improvement.PARTITIONS],
+        "groups": group_records,
+        "item_values": item_values,
+        "scale_values": scale_values,
+        "advice": {
+            element: [{"text": text, "source": key, "url": improvement.SOURCES[key]} for text, key in entries]
+            for element, entries in improvement.ADVICE.items()
+        },
+        "checklist_note": improvement.CHECKLIST_NOTE,
+        "lsps": lsps,
+    }
+
+
+def _json_text(values: dict[str, Any]) -> str:
+    # NaN is not JSON: the logit interval of a 0% or 100% share is null.
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, allow_nan=True)
+    return text.replace("NaN", "null")
+
+
+def render_page(values: dict[str, Any]) -> str:
+    """The page: the template with its style, script and the reference values inlined."""
+    template = (TEMPLATES / "improvement_tool.html").read_text(encoding="utf-8")
+    embedded = _json_text(values).replace("</", "<\\/")
+    page = (
+        template.replace("/*STYLE*/", (TEMPLATES / "improvement_tool.css").read_text(encoding="utf-8"))
+        .replace("/*SCRIPT*/", (TEMPLATES / "improvement_tool.js").read_text(encoding="utf-8"))
+        .replace("{{REFERENCE_VALUES}}", embedded)
+        .replace("{{DATA_NOTE}}", values["data_note"])
+    )
+    if len(page.encode("utf-8")) > PAGE_LIMIT_BYTES:
+        raise PipelineError(f"improvement tool: the page is {len(page.encode('utf-8'))} bytes, over 1 MB")
+    return page
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__.splitlines()[0])
+    path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
+    path_option(parser, "--out", "{analysis_dir}", "where to write improvement_tool.json and .html")
+    arguments, config = parse_stage_arguments(parser, argv)
+    if not arguments.base.exists():
+        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
+    base = pd.read_parquet(arguments.base)
+    codebook = load_codebook(config.codebook)
+    values = reference_values(base, read_frame(config.frame), codebook, config)
+    json_path, page_path = arguments.out / "improvement_tool.json", arguments.out / "improvement_tool.html"
+    write_text(json_path, _json_text(values) + "\n")
+    page = render_page(values)
+    write_text(page_path, page)
+    log.info(
+        "wrote %s and %s (%d bytes)", relative_to_root(json_path), relative_to_root(page_path), len(page)
+    )
+
+
+if __name__ == "__main__":
+    run_stage("improvement", main)
