@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook, Variable, load_codebook
@@ -65,6 +64,7 @@ from pipeline.survey import (
     svyolr,
     t_quantile,
 )
+from pipeline.survey import distributions as stats
 from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
 
 log = logging.getLogger("pipeline.stages.analyse")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
@@ -39,6 +39,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
 from pipeline.stages.derive import common_scale_items, valid_scores
+from pipeline.survey import distributions as stats
 
 log = logging.getLogger("pipeline.stages.measurement")
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, path_option, stage_parser
@@ -55,6 +54,7 @@ from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
 from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column, scale_column
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
+from pipeline.survey import distributions as stats
 from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
 from pipeline.survey.olr import OrdinalFit, svyolr
 

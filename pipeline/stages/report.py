@@ -10,8 +10,8 @@ A section is one template, ``pipeline/templates/sections/<id>.html.j2``, plus on
 shows: figures are numbered in that order. Tables are built here as ``Table`` records of formatted
 text (pipeline.study.display) and drawn by one template macro; no HTML is assembled in Python.
 
-Figures are embedded at screen resolution (the 300-dpi PNG downscaled deterministically), each linking to
-its 300-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
+Figures are embedded at screen resolution (the 150-dpi PNG downscaled deterministically), each linking to
+its 150-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
 the same bytes.
 """
 
@@ -56,9 +56,9 @@ SYNTHETIC_BANNER = (
 )
 DICTIONARY_NAME = "data_dictionary.html"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-# The figure stage draws at 300 dpi; the page shows each figure at 110 dpi, sharp at its natural size on
-# a screen and light enough that 25 figures stay well under 3 MB.
-SOURCE_DPI, SCREEN_DPI = 300, 110
+# The figure stage draws at 150 dpi (pipeline/figures/common.py, DPI); the page shows each figure at
+# 110 dpi, sharp at its natural size on a screen and light enough that 25 figures stay well under 3 MB.
+SOURCE_DPI, SCREEN_DPI = 150, 110
 ALPHA = 0.05
 # The analysis tables, then those the inference sections read (a name two of them read is read once).
 TABLE_NAMES = tuple(
@@ -990,7 +990,7 @@ def _downscale(source_bytes: bytes) -> tuple[bytes, int, int]:
 
 
 def screen_png(png: Path, cache: Path | None = SCREEN_CACHE) -> tuple[bytes, int, int]:
-    """The 300-dpi PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
+    """The figure's PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
     source_bytes = png.read_bytes()
     key = hashlib.sha256(f"{SCREEN_VERSION}:{SOURCE_DPI}:{SCREEN_DPI}:".encode() + source_bytes).hexdigest()
     cached = None if cache is None else cache / f"{key}.png"
@@ -1054,7 +1054,7 @@ def load_figures(
         if synthetic and "synthetic" not in caption.lower():
             lines += (("Synthetic data", "not the Audit Commission's figures"),)
         image, width, height = screen_png(png)
-        links = [("PNG, 300 dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
+        links = [(f"PNG, {SOURCE_DPI} dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
         entries[name] = FigureEntry(
             name=name,
             title=title,
