@@ -38,6 +38,9 @@ class Measurement:
     stdout: str
     stderr: str
     other_cores: float | None = None  # CPU used by other processes meanwhile, in cores
+    # User + system CPU seconds of the child and every descendant it waited for: on a shared machine the
+    # comparable cost, where wall time also counts the other processes.
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,7 +85,8 @@ def run_measured(
     if busy_before is not None and busy_after is not None and seconds > 0:
         own = usage.ru_utime + usage.ru_stime
         other = max(0.0, (busy_after - busy_before - own) / seconds)
-    return Measurement(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, other)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, other, cpu)
 
 
 def machine_busy_seconds() -> float | None:
@@ -105,6 +109,7 @@ class Series:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     other_cores: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
     def add(self, measurement: Measurement, work: float | None = None) -> None:
         if not measurement.ok:
@@ -114,6 +119,8 @@ class Series:
         self.rss_mib.append(measurement.max_rss_mib)
         if measurement.other_cores is not None:
             self.other_cores.append(measurement.other_cores)
+        if measurement.cpu_seconds is not None:
+            self.cpu_seconds.append(measurement.cpu_seconds)
         if work is not None:
             self.work_seconds.append(work)
 
@@ -123,6 +130,7 @@ class Series:
             "max_rss_mib": summary(self.rss_mib),
             "in_stage_seconds": summary(self.work_seconds),
             "other_processes_cores": summary(self.other_cores),
+            "cpu_seconds": summary(self.cpu_seconds),
             "notes": self.notes,
             "failures": self.failures,
         }

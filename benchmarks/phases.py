@@ -364,6 +364,7 @@ def bench_stages(context: Context) -> dict[str, Series]:
             results["total"].seconds.append(totals[0])
             results["total"].work_seconds.append(totals[1])
             results["total"].rss_mib.append(max(results[name].rss_mib[-1] for name in STAGE_NAMES))
+            results["total"].cpu_seconds.append(sum(results[name].cpu_seconds[-1] for name in STAGE_NAMES))
         shutil.rmtree(copy, ignore_errors=True)
     return results
 
@@ -418,6 +419,7 @@ def bench_scale(context: Context, copy: Path, scale: int) -> dict[str, Any]:
             results["total"].seconds.append(totals[0])
             results["total"].work_seconds.append(totals[1])
             results["total"].rss_mib.append(max(results[name].rss_mib[-1] for name in STAGE_NAMES))
+            results["total"].cpu_seconds.append(sum(results[name].cpu_seconds[-1] for name in STAGE_NAMES))
         shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
     return {
