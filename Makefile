@@ -10,13 +10,13 @@ SHELL := /bin/bash
 
 # Every core by default: the graph below lets the stages that do not depend on each other (nonresponse,
 # models, measurement, the figures, the spreadsheets) run side by side. A -j given on the command line
-# wins (`make -j1 all` builds one stage at a time); outputs are the same bytes either way. Each recipe's
-# log is printed whole when it finishes (--output-sync), so parallel stages never interleave lines.
+# wins (`make -j1 all` builds one stage at a time); outputs are the same bytes either way. Parallel
+# stages' log lines interleave, each naming its stage; output is not held back per recipe
+# (--output-sync), which would silence `make test` and `make bench` until they end.
 JOBS := $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(JOBS)
 endif
-MAKEFLAGS += --output-sync=target
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
