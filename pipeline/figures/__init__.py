@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pipeline.core.codebook import Codebook
@@ -36,7 +38,17 @@ from pipeline.study.outputs import (
     figures,
 )
 
-__all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "registry"]
+__all__ = [
+    "BASE",
+    "COMPARISONS",
+    "ESTIMATES",
+    "FRAME",
+    "PUBLISHED",
+    "Figure",
+    "build_figure",
+    "figure_module",
+    "registry",
+]
 
 
 # Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
@@ -75,6 +87,16 @@ def registry(codebook: Codebook) -> dict[str, Figure]:
     return {figure.name: figure for figure in figures(codebook)}
 
 
+def figure_module(figure: Figure) -> ModuleType:
+    """The module that draws `figure` (the registry names it; the figure stage finds and imports it)."""
+    return importlib.import_module(f"pipeline.figures.{figure.module}")
+
+
+def build_figure(figure: Figure, inputs: Any) -> Any:
+    """Draw a registered figure (imports its module, and so the plotting library, only now)."""
+    return figure_module(figure).build(inputs, **figure.params)
+
+
 @functools.cache
 def shared_sources(root: Path) -> tuple[str, ...]:
     """The files every figure is drawn with besides its own module: what the figure stage's command runs
@@ -90,15 +112,20 @@ NOT_DRAWING = (
     "pipeline/cli.py",
     "pipeline/core/dependencies.py",
     "pipeline/core/config_slices.py",
-    "pipeline/study/outputs.py",
     "pipeline/figures/__init__.py",
     "pipeline/figures/__main__.py",
 )
+# The output registry, every module of it.
+NOT_DRAWING_PACKAGES = ("pipeline/study/outputs/",)
 
 
 def drawing_sources(root: Path) -> tuple[str, ...]:
     """The shared files that turn a figure's data into marks: ``shared_sources`` less ``NOT_DRAWING``."""
-    return tuple(path for path in shared_sources(root) if path not in NOT_DRAWING)
+    return tuple(
+        path
+        for path in shared_sources(root)
+        if path not in NOT_DRAWING and not path.startswith(NOT_DRAWING_PACKAGES)
+    )
 
 
 def module_sources(module: str, root: Path) -> tuple[str, ...]:

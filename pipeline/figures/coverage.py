@@ -108,7 +108,8 @@ def build(inputs: Inputs) -> Figure:
         + theme_report(SIZE)
         + theme_axis_rotated()
     )
-    totals = table.groupby("instrument")["respondents"].sum()
+    # Distinct respondents: the table counts each respondent once per breakdown (type, tier, region).
+    totals = inputs.base["respondent_type"].value_counts()
     caption = caption_text(
         config,
         population="the 388 LSPs in England (frame) and the survey's respondents",
