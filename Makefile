@@ -8,6 +8,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
+# Every core by default: the graph below lets the stages that do not depend on each other (nonresponse,
+# models, measurement, the figures, the spreadsheets) run side by side. A -j given on the command line
+# wins (`make -j1 all` builds one stage at a time); outputs are the same bytes either way. Parallel
+# stages' log lines interleave, each naming its stage; output is not held back per recipe
+# (--output-sync), which would silence `make test` and `make bench` until they end.
+JOBS := $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(JOBS)
+endif
+
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -87,7 +97,7 @@ all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(R
 
 ## help: list the targets with one line each
 help:
-	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 ## venv: create .venv and install the locked dependencies (requirements.lock), compiled to bytecode
 venv: $(INSTALLED)
@@ -165,7 +175,7 @@ $(CFA_TABLE): $(SOURCES_measurement) $(PROCESSED)/analysis_base.parquet $(CONFIG
 
 ## test: run the whole test suite on two cores (the tests sharing one built copy stay on one worker)
 test: $(INSTALLED)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(PY) -m pytest -n 2 --dist loadgroup  # the tests' own makes pick their -j
 
 ## lint: ruff over the project
 lint: $(INSTALLED)

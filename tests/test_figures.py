@@ -22,6 +22,7 @@ from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 from pipeline.core.io import write_csv, write_parquet
 from pipeline.core.paths import PROJECT_ROOT
+from pipeline.figures import build_figure
 from pipeline.stages.analyse import analyse
 from pipeline.stages.derive import derive
 from pipeline.study.frame import read_frame
@@ -84,7 +85,7 @@ def specs(inputs):
 @pytest.fixture(scope="session")
 def built(inputs, specs):
     """Every figure's data (no rendering: building the ggplot is cheap, drawing it is not)."""
-    return {name: spec.build(inputs) for name, spec in specs.items()}
+    return {name: build_figure(spec, inputs) for name, spec in specs.items()}
 
 
 @pytest.fixture(scope="session")
@@ -275,7 +276,7 @@ def test_no_cell_under_min_cell_is_plotted(inputs, specs):
     config = dataclasses.replace(inputs.config, min_cell=60)
     strict = toy_inputs(config)
     for name in ("likert_standards_tier", "coverage"):
-        table = specs[name].build(strict).table
+        table = build_figure(specs[name], strict).table
         assert table["suppressed"].ne("").any(), name
         n_column = "n" if "n" in table else "respondents"
         assert not (table[n_column] < 60).any(), name

@@ -51,7 +51,7 @@ def codebook(config):
     return load_codebook(config.codebook)
 
 
-def _draw(folder: Path, name: str, size=(900, 600), title: str | None = None) -> None:
+def _draw(folder: Path, name: str, size=(450, 300), title: str | None = None) -> None:
     # A striped image, so downscaling has something to do, drawn the same way every time.
     image = Image.new("RGB", size, "white")
     for x in range(0, size[0], 30):
@@ -224,7 +224,7 @@ def test_figures_are_embedded_at_screen_resolution_and_link_to_their_files(built
     assert len(page.images) == 4
     for image in page.images:
         assert image["src"].startswith("data:image/png;base64,")
-        assert (int(image["width"]), int(image["height"])) == (330, 220)  # 900x600 at 300 -> 110 dpi
+        assert (int(image["width"]), int(image["height"])) == (330, 220)  # 450x300 at 150 -> 110 dpi
     links = [link for link in page.links if not link.startswith("#")]
     for suffix in ("png", "svg", "csv"):
         assert f"../figures/coverage.{suffix}" in links
@@ -245,7 +245,7 @@ def test_screen_png_is_deterministic_and_smaller(figures, tmp_path):
     assert screen_png(figures / "coverage.png", cache=cache) == (first, 330, 220)
     assert len(list(cache.iterdir())) == 1
     assert screen_png(figures / "coverage.png", cache=cache) == (first, 330, 220)
-    _draw(figures, "coverage", size=(1200, 900))
+    _draw(figures, "coverage", size=(600, 450))
     assert screen_png(figures / "coverage.png", cache=cache)[1:] == (440, 330)
     assert len(list(cache.iterdir())) == 2
 

@@ -1,6 +1,6 @@
 """Draw the study's figures into figures/: ``lsp-rap figures [names...]`` (default: all).
 
-Each figure writes <name>.png (300 dpi), <name>.svg, <name>.csv (the plotted numbers) and
+Each figure writes <name>.png (150 dpi), <name>.svg, <name>.csv (the plotted numbers) and
 <name>.caption.txt. ``--list`` prints the figure names. ``--stale-only`` (what `make` runs) redraws only
 the figures whose files are older than their own module, their inputs or the shared figure code, and
 marks the others up to date, so one process serves every figure and touching one figure module

@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
@@ -42,6 +41,7 @@ from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
 from pipeline.study.respondents import read_analysis_base
 from pipeline.study.scales import common_scale_items, valid_scores
+from pipeline.survey import distributions as stats
 from pipeline.survey.cfa import INVARIANCE, CFAError, fit_cfa
 
 log = logging.getLogger("pipeline.stages.measurement")

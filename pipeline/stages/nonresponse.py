@@ -439,7 +439,7 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
         full = primary[instrument].weights
         replicates = {}
         if base_design.psu_stratum.size <= JACKKNIFE_MAX_PSUS:
-            replicates["JKn"] = jackknife(base_design, "JKn").recalibrated(g, full)
+            replicates["JKn"] = jackknife(base_design, "JKn").recalibrated(g, full, reuse=True)
         else:
             log.info(
                 "%s: %d PSUs, more than %d: no JKn replicates (the bootstrap checks the linearisation)",
@@ -448,7 +448,7 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
                 JACKKNIFE_MAX_PSUS,
             )
         replicates["bootstrap"] = bootstrap(base_design, spec.bootstrap_replicates, spec.seed).recalibrated(
-            g, full
+            g, full, reuse=True
         )
         tiers = base_design.data["tier"].astype(str).to_numpy()
         for outcome in _headline_outcomes(outcomes):

@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.config import Config
 from pipeline.study.designs import StudyDesigns
@@ -28,6 +27,7 @@ from pipeline.study.outcomes import (
 )
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import PreparedDesign, SurveyDesignError, svychisq, svyolr, t_quantile
+from pipeline.survey import distributions as stats
 from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
 
 LEVEL = 0.95

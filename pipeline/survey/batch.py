@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.special import expit, logit
 
+from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign
 
 BLOCK_COLUMNS = 32

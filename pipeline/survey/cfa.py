@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
+
+from pipeline.survey import distributions as stats
 
 INVARIANCE = ("configural", "metric", "scalar")
 # A residual variance or latent eigenvalue below this (relative to the largest item variance) counts as

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import expit, logit
 
+from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 
 ArrayLike = str | Sequence[Any] | np.ndarray | pd.Series

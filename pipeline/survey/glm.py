@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import expit
 
+from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike, t_quantile
 from pipeline.survey.terms import model_matrix, term_columns

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
+from pipeline.survey import distributions as stats
 from pipeline.survey.estimators import t_quantile
 
 DfRule = Literal["barnard_rubin", "mitools"]

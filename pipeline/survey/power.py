@@ -8,7 +8,9 @@ a large finite population correction) is allowed.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
+
+from pipeline.survey import distributions as stats
 
 
 def _check(n_a: float, n_b: float, deff: float, alpha: float) -> None:

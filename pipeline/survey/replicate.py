@@ -28,6 +28,10 @@ import numpy as np
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 
 ReplicateKind = Literal["JK1", "JKn", "bootstrap"]
+# Replicates summed at a time by `replicate_mean` (rows x this many floats of scratch memory), and rows
+# expanded from PSU factors at a time.
+REPLICATE_BLOCK = 32
+ROW_BLOCK = 65_536
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +73,7 @@ class ReplicateWeights:
         return (d.T @ d) * self.scale
 
     def recalibrated(
-        self, calibrate: Callable[[np.ndarray], np.ndarray], full: np.ndarray
+        self, calibrate: Callable[[np.ndarray], np.ndarray], full: np.ndarray, *, reuse: bool = False
     ) -> ReplicateWeights:
         """Repeat a calibration on every replicate (R: ``calibrate()`` on a replicate design).
 
@@ -80,25 +84,38 @@ class ReplicateWeights:
             `pipeline.survey.calibration.calibration_factors`).
         full
             The calibrated full-sample weights.
+        reuse
+            Write the recalibrated replicates over this object's (which must not be used again): at a
+            survey's scale the replicates are the largest array a stage holds, and a second copy doubles
+            its memory.
 
         Returns
         -------
         ReplicateWeights
             Replicates each multiplied by their own g-weights.
         """
-        reps = np.column_stack(
-            [self.replicates[:, r] * calibrate(self.replicates[:, r]) for r in range(self.n_replicates)]
-        )
+        # Filled column by column: one more rows x replicates array, not a list of columns and its stack.
+        reps = self.replicates if reuse else np.empty_like(self.replicates)
+        for r in range(self.n_replicates):
+            column = self.replicates[:, r]
+            reps[:, r] = column * calibrate(column)  # the product is a new array before it is stored
         return dataclasses.replace(self, weights=np.asarray(full, dtype=float), replicates=reps)
 
 
 def _factor_matrix(
     design: PreparedDesign, psu_factors: np.ndarray, kind: str, scale: float, rscales: np.ndarray
 ):
+    # Each row takes its PSU's factors, a block of rows at a time (no rows x replicates temporary beside
+    # the result), converted to float64 as it is stored; then weighted in place.
+    replicates = np.empty((design.n, psu_factors.shape[1]))
+    for start in range(0, design.n, ROW_BLOCK):
+        rows = slice(start, start + ROW_BLOCK)
+        replicates[rows] = psu_factors[design.psu[rows]]
+    replicates *= design.weights[:, None]
     return ReplicateWeights(
         kind=kind,
         weights=design.weights.copy(),
-        replicates=psu_factors[design.psu] * design.weights[:, None],
+        replicates=replicates,
         scale=float(scale),
         rscales=np.asarray(rscales, dtype=float),
     )
@@ -174,7 +191,8 @@ def bootstrap(design: PreparedDesign, replicates: int = 500, seed: int = 0) -> R
     """
     rng = np.random.default_rng(seed)
     n_psu_total = design.psu_stratum.size
-    factors = np.zeros((n_psu_total, replicates))
+    # Counts of draws: whole numbers, exact in float32 (up to 2**24), at half the memory of float64.
+    factors = np.zeros((n_psu_total, replicates), dtype=np.float32)
     for h in range(design.n_psu.size):
         members = np.flatnonzero(design.psu_stratum == h)
         n_h = members.size
@@ -184,9 +202,10 @@ def bootstrap(design: PreparedDesign, replicates: int = 500, seed: int = 0) -> R
             # R: sample(rep(upsu, length = N_h), n_h): without replacement from N_h cycled copies.
             copies = np.resize(np.arange(n_h), round(float(design.popsize[h])))
             draws = np.stack([copies[rng.permutation(copies.size)[:n_h]] for _ in range(replicates)])
-        counts = np.zeros((replicates, n_h))
-        np.add.at(counts, (np.repeat(np.arange(replicates), n_h), draws.ravel()), 1.0)
-        factors[members] = counts.T
+        # Each replicate's draws counted by PSU (np.add.at over every draw held three more arrays of
+        # replicates x n_h and was slow).
+        for r in range(replicates):
+            factors[members, r] = np.bincount(draws[r], minlength=n_h)
     harmonic = 1.0 / np.mean(1.0 / design.n_psu.astype(float))
     scale = harmonic / ((harmonic - 1) * (replicates - 1))
     return _factor_matrix(design, factors, "bootstrap", scale, np.ones(replicates))
@@ -227,9 +246,18 @@ def replicate_mean(reps: ReplicateWeights, y: np.ndarray, domain: np.ndarray | N
         raise SurveyDesignError("the domain has no observed rows")
     yz = np.where(present, y, 0.0)
     full = float((reps.weights * yz).sum() / reps.weights[present].sum())
-    rw = np.where(present[:, None], reps.replicates, 0.0)
+    # Replicates in column blocks: memory grows with rows x block, never rows x replicates; each column's
+    # sums run over the rows in the same order as over the whole matrix, so the numbers are the same.
+    numerator = np.empty(reps.n_replicates)
+    denominator = np.empty(reps.n_replicates)
+    for start in range(0, reps.n_replicates, REPLICATE_BLOCK):
+        block = slice(start, start + REPLICATE_BLOCK)
+        rw = np.where(present[:, None], reps.replicates[:, block], 0.0)
+        denominator[block] = rw.sum(axis=0)
+        rw *= yz[:, None]
+        numerator[block] = rw.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        thetas = (rw * yz[:, None]).sum(axis=0) / rw.sum(axis=0)
+        thetas = numerator / denominator
     ok = np.isfinite(thetas)
     if not ok.all():  # R: replicates with NA estimates are dropped with a warning
         reps = dataclasses.replace(reps, replicates=reps.replicates[:, ok], rscales=reps.rscales[ok])

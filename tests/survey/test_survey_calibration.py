@@ -322,3 +322,32 @@ def test_bootstrap_is_reproducible_by_seed():
     a = bootstrap(design, replicates=20, seed=7).replicates
     assert np.array_equal(a, bootstrap(design, replicates=20, seed=7).replicates)
     assert not np.array_equal(a, bootstrap(design, replicates=20, seed=8).replicates)
+
+
+def test_bootstrap_counts_draws_and_reuse_recalibrates_in_place_to_the_same_numbers():
+    """The memory-saving paths (float32 draw counts, replicates expanded by row blocks, recalibration over
+    the replicates' own array, replicate means by column blocks) give the straightforward computation's
+    numbers exactly."""
+    from pipeline.survey import replicate
+
+    design = coordinator_design("none")
+    reps = bootstrap(design, replicates=70, seed=7)  # more than one block of replicate_mean's columns
+    counts = reps.replicates / design.weights[:, None]
+    assert np.array_equal(counts, np.round(counts))  # whole numbers of draws per PSU
+    x, totals, _ = margin_matrix(design.data, population(), MAIN)
+    full = coordinator_design("linear").weights
+
+    def g(w):
+        return calibration_factors(x, w, totals, calfun="linear")[0]
+
+    expected = np.column_stack([reps.replicates[:, r] * g(reps.replicates[:, r]) for r in range(70)])
+    fresh = reps.recalibrated(g, full)
+    assert np.array_equal(fresh.replicates, expected)
+    reused = bootstrap(design, replicates=70, seed=7).recalibrated(g, full, reuse=True)
+    assert np.array_equal(reused.replicates, expected)
+    y = design.data["item_bin"].to_numpy(float)
+    present = ~np.isnan(y)
+    rw = np.where(present[:, None], expected, 0.0)
+    thetas = (rw * np.where(present, y, 0.0)[:, None]).sum(axis=0) / rw.sum(axis=0)
+    assert replicate.REPLICATE_BLOCK < 70
+    assert replicate_mean(reused, y).se == float(np.sqrt(reused.variance(thetas)[0, 0]))

@@ -15,8 +15,8 @@ table), ``findings`` (the key-finding rules), ``sections`` (each section's conte
 ``embed`` (figures at screen resolution, their descriptions from the registry) and ``dictionary`` (the
 data dictionary page and the output index).
 
-Figures are embedded at screen resolution (the 300-dpi PNG downscaled deterministically), each linking to
-its 300-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
+Figures are embedded at screen resolution (the 150-dpi PNG downscaled deterministically), each linking to
+its 150-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
 the same bytes.
 """
 

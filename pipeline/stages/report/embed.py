@@ -1,4 +1,4 @@
-"""The figures as the page embeds them: each 300-dpi PNG downscaled deterministically to screen resolution,
+"""The figures as the page embeds them: each 150-dpi PNG downscaled deterministically to screen resolution,
 its title from the SVG, its caption lines, its description from the registry and its download links."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pipeline.stages.report.sections import SECTIONS
 from pipeline.study import outputs as registered
 
 log = logging.getLogger("pipeline.stages.report")
-# The figure stage draws at 300 dpi; the page shows each figure at 110 dpi, sharp at its natural size on
-# a screen and light enough that 25 figures stay well under 3 MB.
-SOURCE_DPI, SCREEN_DPI = 300, 110
+# The figure stage draws at 150 dpi (pipeline/figures/common.py, DPI); the page shows each figure at
+# 110 dpi, sharp at its natural size on a screen and light enough that 25 figures stay well under 3 MB.
+SOURCE_DPI, SCREEN_DPI = 150, 110
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _downscale(source_bytes: bytes) -> tuple[bytes, int, int]:
 
 
 def screen_png(png: Path, cache: Path | None = SCREEN_CACHE) -> tuple[bytes, int, int]:
-    """The 300-dpi PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
+    """The figure's PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
     source_bytes = png.read_bytes()
     key = hashlib.sha256(f"{SCREEN_VERSION}:{SOURCE_DPI}:{SCREEN_DPI}:".encode() + source_bytes).hexdigest()
     cached = None if cache is None else cache / f"{key}.png"
@@ -159,7 +159,7 @@ def load_figures(
         if synthetic and "synthetic" not in caption.lower():
             lines += (("Synthetic data", "not the Audit Commission's figures"),)
         image, width, height = screen_png(png)
-        links = [("PNG, 300 dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
+        links = [(f"PNG, {SOURCE_DPI} dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
         plotted = pd.read_csv(data, keep_default_na=False, na_values=[""])
         entries[name] = FigureEntry(
             name=name,

@@ -27,7 +27,7 @@ def data_dictionary(codebook: Any, folders: dict[str, str]) -> str:
     lines += [
         "## figures",
         "",
-        "Each figure is four files: `<name>.png` (300 dpi), `<name>.svg`, `<name>.csv` (the numbers plotted, "
+        "Each figure is four files: `<name>.png` (150 dpi), `<name>.svg`, `<name>.csv` (the numbers plotted, "
         "checked by `make verify` with the recomputation named below) and `<name>.caption.txt`.",
         "",
     ]

@@ -1,0 +1,166 @@
+"""Measuring one child process (wall time, peak RSS, the other load of the machine) and summarising runs.
+
+Every measured command is one child started with ``subprocess.Popen`` and reaped with ``os.wait4``,
+which returns its resource usage; see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COMMAND_TIMEOUT = 3 * 3600  # seconds; a hung command is killed and reported as failed
+_DONE_IN = re.compile(r"pipeline\.(\w+): done in ([0-9.]+) s")
+_OUT_OF_DATE = re.compile(r"(\d+) of (\d+) figures out of date")
+_FIGURE_CPU = re.compile(r"pipeline\.figures: wrote \S+ \(\d+ rows plotted\) in [0-9.]+ s, ([0-9.]+) CPU-s")
+
+# --------------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Measurement:
+    """One child process: wall time, peak RSS of it and its waited-for descendants, exit code, output."""
+
+    seconds: float
+    max_rss_mib: float
+    returncode: int
+    stdout: str
+    stderr: str
+    other_cores: float | None = None  # CPU used by other processes meanwhile, in cores
+    # User + system CPU seconds of the child and every descendant it waited for: on a shared machine the
+    # comparable cost, where wall time also counts the other processes.
+    cpu_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def stage_seconds(self) -> dict[str, float]:
+        """The in-stage times the stages log ("pipeline.<stage>: done in X s")."""
+        return {stage: float(seconds) for stage, seconds in _DONE_IN.findall(self.stderr)}
+
+    def last_error(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1] if lines else f"exit code {self.returncode}"
+
+
+def run_measured(
+    command: Sequence[str | Path], cwd: Path, env: dict[str, str], log: Path | None = None
+) -> Measurement:
+    """Run one command; time it and read its peak RSS with os.wait4. Output goes to files, then ``log``."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        busy_before = machine_busy_seconds()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [str(part) for part in command], cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        # Kill only this process group, and only if it hangs.
+        timer = threading.Timer(COMMAND_TIMEOUT, lambda: os.killpg(process.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - started
+        busy_after = machine_busy_seconds()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(map(str, command))}\n# cwd {cwd}\n{stdout}\n# stderr\n{stderr}")
+    other = None
+    if busy_before is not None and busy_after is not None and seconds > 0:
+        own = usage.ru_utime + usage.ru_stime
+        other = max(0.0, (busy_after - busy_before - own) / seconds)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, other, cpu)
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds spent by the whole machine so far, idle and I/O wait excluded (from /proc/stat)."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Series:
+    """Repeated measurements of one thing."""
+
+    seconds: list[float] = field(default_factory=list)
+    rss_mib: list[float] = field(default_factory=list)
+    work_seconds: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    other_cores: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+
+    def add(self, measurement: Measurement, work: float | None = None) -> None:
+        if not measurement.ok:
+            self.failures.append(measurement.last_error())
+            return
+        self.seconds.append(measurement.seconds)
+        self.rss_mib.append(measurement.max_rss_mib)
+        if measurement.other_cores is not None:
+            self.other_cores.append(measurement.other_cores)
+        if measurement.cpu_seconds is not None:
+            self.cpu_seconds.append(measurement.cpu_seconds)
+        if work is not None:
+            self.work_seconds.append(work)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seconds": summary(self.seconds),
+            "max_rss_mib": summary(self.rss_mib),
+            "in_stage_seconds": summary(self.work_seconds),
+            "other_processes_cores": summary(self.other_cores),
+            "cpu_seconds": summary(self.cpu_seconds),
+            "notes": self.notes,
+            "failures": self.failures,
+        }
+
+
+def summary(values: Sequence[float]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": [round(value, 4) for value in values],
+    }
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def growth_exponent(sizes: Sequence[float], times: Sequence[float | None]) -> float | None:
+    """Least-squares slope of log(time) on log(size); None with fewer than two usable points."""
+    points = [(math.log(s), math.log(t)) for s, t in zip(sizes, times, strict=True) if t and t > 0]
+    if len(points) < 2:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+def med(block: dict[str, Any] | None) -> float | None:
+    return block["median"] if block else None

@@ -1,0 +1,523 @@
+"""The phases of a run: import floor, `make all` (cold, no-op, rebuilds, config edits), the engine
+against R, `make test`, every stage alone, the scaling runs and ingest + validate at 50,000 rows.
+
+Each phase takes the run's ``Context`` and returns its measurements; bench.py's ``run_all`` lists them
+in order, so a new phase is one function here and one line there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from measure import (
+    _FIGURE_CPU,
+    _OUT_OF_DATE,
+    Measurement,
+    Series,
+    growth_exponent,
+    med,
+    run_measured,
+    summary,
+)
+from sandbox import (
+    BENCH_DIR,
+    REBUILDS,
+    ROOT,
+    STAGE_IMPORTS,
+    STAGE_MODULES,
+    STAGE_NAMES,
+    STAGES,
+    check_installed,
+    check_makefile,
+    copy_project,
+)
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Context:
+    venv: Path
+    python: Path
+    env: dict[str, str]
+    scratch: Path
+    logs: Path
+    runs: int
+    engine_sizes: str = "191,1901,19012"
+
+    def make(self, copy: Path, log: Path, target: str = "all") -> Measurement:
+        return run_measured(["make", f"VENV={self.venv}", target], copy, self.env, log)
+
+
+def stages_run(make_output: str, python: Path) -> list[str]:
+    """The stages a make run executed, from the commands it echoed."""
+    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline (\w+)", re.MULTILINE)
+    return pattern.findall(make_output)
+
+
+def figures_note(measurement: Measurement) -> str:
+    found = _OUT_OF_DATE.search(measurement.stderr)
+    return f"{found[1]} of {found[2]} figures out of date" if found else "figures not run"
+
+
+def stage_libraries(context: Context) -> list[str]:
+    """Every module the stages' modules load from site-packages (their third-party imports, in full)."""
+    query = (
+        "import importlib, json, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(n for n, m in list(sys.modules.items())\n"
+        "    if 'site-packages' in (getattr(m, '__file__', None) or '')\n"
+        "    and getattr(getattr(m, '__spec__', None), 'name', None) == n)))"
+    )
+    env = dict(context.env, PYTHONPATH=str(ROOT))
+    listed = subprocess.run(
+        [str(context.python), "-c", query, *STAGE_MODULES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(listed.stdout.strip().splitlines()[-1])
+
+
+def bench_imports(context: Context) -> dict[str, Series]:
+    """The import floor (what the stages import), and for comparison the issue-7 floor."""
+    libraries = stage_libraries(context)
+    tops = sorted({name.split(".")[0] for name in libraries})
+    progress(f"the stages import {len(libraries)} modules from site-packages ({', '.join(tops)})")
+    floor = f"import importlib; [importlib.import_module(n) for n in {libraries!r}]"
+    results = {}
+    for key, statement in (("floor", floor), ("stage_imports", STAGE_IMPORTS)):
+        series = results[key] = Series()
+        series.notes.append(", ".join(tops) if key == "floor" else statement)
+        # One unmeasured run warms the page cache (and the bytecode cache, with --warm-bytecode-cache).
+        run_measured([context.python, "-c", statement], context.scratch, context.env)
+        for run in range(context.runs):
+            measurement = run_measured(
+                [context.python, "-c", statement],
+                context.scratch,
+                context.env,
+                context.logs / f"{key}_{run}.log",
+            )
+            series.add(measurement)
+            progress(f"{key} imports {run + 1}/{context.runs}: {measurement.seconds:.2f} s")
+    return results
+
+
+def bench_make(context: Context) -> dict[str, Series]:
+    """Cold, no-op and two rebuilds of `make all` in a fresh copy per run."""
+    results = {name: Series() for name in ("cold", "noop", *(key for key, _, _ in REBUILDS), "figure_cpu")}
+    for run in range(context.runs):
+        copy = copy_project(context.scratch / f"make_{run}")
+        check_makefile(copy)
+        check_installed(context.venv, copy)
+        logs = context.logs / f"make_{run}"
+        cold = context.make(copy, logs / "cold.log")
+        results["cold"].add(cold)
+        results["cold"].notes.append(figures_note(cold))
+        # Each figure's own CPU seconds, as the figure stage logs them (every figure is drawn cold).
+        results["figure_cpu"].seconds += [float(value) for value in _FIGURE_CPU.findall(cold.stderr)]
+        if cold.other_cores is not None:
+            results["figure_cpu"].other_cores.append(cold.other_cores)
+        progress(f"cold make all {run + 1}/{context.runs}: {cold.seconds:.1f} s ({figures_note(cold)})")
+        if not cold.ok:
+            shutil.rmtree(copy, ignore_errors=True)
+            continue
+        noop = context.make(copy, logs / "noop.log")
+        results["noop"].add(noop)
+        ran = stages_run(noop.stdout, context.python)
+        results["noop"].notes.append("nothing to be done" if not ran else f"ran {', '.join(ran)}")
+        for key, module, edit in REBUILDS:
+            if edit:
+                # A real edit (a comment line): the figure stage compares contents, not only times.
+                with open(copy / module, "a", encoding="utf-8") as handle:
+                    handle.write(f"\n# edited by benchmarks/bench.py ({key})\n")
+            else:
+                os.utime(copy / module)
+            rebuild = context.make(copy, logs / f"{key}.log")
+            results[key].add(rebuild)
+            ran = stages_run(rebuild.stdout, context.python)
+            results[key].notes.append(f"ran {', '.join(ran) or 'nothing'}; {figures_note(rebuild)}")
+            progress(f"{key} {run + 1}/{context.runs}: {rebuild.seconds:.1f} s ({results[key].notes[-1]})")
+        if run == 0:
+            results["edits"] = bench_edits(context, copy, logs)
+        shutil.rmtree(copy, ignore_errors=True)
+    return results
+
+
+# Edits of config.yaml (key, old text, new text) and what each should rebuild: the stages that read
+# the key (and the report, which shows the whole file), and only figures whose pixels change.
+CONFIG_EDITS = (
+    (
+        "maturity_primary",
+        (
+            ("primary: development_stage", "primary: years_joint_working"),
+            ("alternatives: [years_joint_working,", "alternatives: [development_stage,"),
+        ),
+        # The models read maturity too, and the spreadsheets hold the tables.
+        ("analyse", "models", "figures", "report", "spreadsheets"),
+    ),
+    (
+        "min_cell",
+        (("min_cell: 5", "min_cell: 10"),),
+        ("analyse", "nonresponse", "models", "figures", "report", "spreadsheets"),
+    ),
+)
+_DRAWN = re.compile(r"pipeline\.figures: wrote \S*?(\w+)\.\{png")
+
+
+def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
+    """Once, in a built copy: each config edit of CONFIG_EDITS, then registering one more figure; what
+    ran, which figures were drawn, and whether each drawn figure's PNG really changed."""
+    series = Series()
+    config = copy / "config.yaml"
+    original = config.read_text(encoding="utf-8")
+    for key, replacements, allowed in CONFIG_EDITS:
+        before = {path.name: path.read_bytes() for path in (copy / "figures").glob("*.png")}
+        edited = original
+        for old, new in replacements:
+            edited = edited.replace(old, new)
+        config.write_text(edited, encoding="utf-8")
+        result = context.make(copy, logs / f"edit_{key}.log")
+        config.write_text(original, encoding="utf-8")
+        ran = stages_run(result.stdout, context.python)
+        drawn = sorted(set(_DRAWN.findall(result.stderr)))
+        same = [
+            name
+            for name in drawn
+            if (copy / "figures" / f"{name}.png").read_bytes() == before.get(f"{name}.png")
+        ]
+        passed = result.ok and set(ran) <= set(allowed) and not same
+        series.notes.append(
+            json.dumps(
+                {
+                    "key": key,
+                    "passed": passed,
+                    "seconds": round(result.seconds, 1),
+                    "ran": ran,
+                    "drawn": drawn,
+                    "drawn_unchanged": same,
+                    "failure": None if result.ok else result.last_error(),
+                }
+            )
+        )
+        progress(f"edit {key}: ran {', '.join(ran)}; drew {len(drawn)} figures ({len(same)} unchanged)")
+        context.make(copy, logs / f"edit_{key}_back.log")
+    registry = copy / "pipeline" / "study" / "outputs.py"
+    source = registry.read_text(encoding="utf-8")
+    end = "    return tuple(specs)\n"
+    added = (
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        "\n"
+    )
+    registry.write_text(source.replace(end, added + end, 1), encoding="utf-8")
+    # The figure stage only: the report refuses a figure that no section shows, as it should.
+    result = context.make(copy, logs / "edit_add_figure.log", "figures")
+    registry.write_text(source, encoding="utf-8")
+    drawn = sorted(set(_DRAWN.findall(result.stderr)))
+    series.notes.append(
+        json.dumps(
+            {
+                "key": "add_figure",
+                "passed": result.ok and drawn == ["barriers_again"],
+                "seconds": round(result.seconds, 1),
+                "ran": stages_run(result.stdout, context.python),
+                "drawn": drawn,
+                "drawn_unchanged": [],
+                "failure": None if result.ok else result.last_error(),
+            }
+        )
+    )
+    progress(f"registering one figure: drew {', '.join(drawn) or 'nothing'}")
+    return series
+
+
+def rebuild_targets(edits: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The edit measurements as targets: PASS when only the stages reading the key ran and every figure
+    drawn changed (or, for a new figure, only it was drawn)."""
+    found = {}
+    for note in (edits or {}).get("notes", []):
+        entry = json.loads(note)
+        figures = ", ".join(entry["drawn"]) or "none"
+        detail = (
+            f"ran {', '.join(entry['ran']) or 'nothing'}; drew {len(entry['drawn'])} figures ({figures})"
+            + (
+                f"; {len(entry['drawn_unchanged'])} of them with unchanged PNGs"
+                if entry["drawn_unchanged"]
+                else ""
+            )
+            + f"; {entry['seconds']} s"
+            + (f"; failed: {entry['failure']}" if entry["failure"] else "")
+        )
+        found[entry["key"]] = {"passed": entry["passed"], "detail": detail}
+    return found
+
+
+def bench_engine_vs_r(context: Context) -> dict[str, Any]:
+    """The engine and R's survey package on the same per-item work (benchmarks/engine_vs_r.py)."""
+    env = dict(context.env, PYTHONPATH=str(ROOT))
+    runs: list[dict[str, Any]] = []
+    for run in range(context.runs):
+        measurement = run_measured(
+            [context.python, BENCH_DIR / "engine_vs_r.py", "--sizes", context.engine_sizes],
+            ROOT,
+            env,
+            context.logs / f"engine_vs_r_{run}.log",
+        )
+        if not measurement.ok:
+            progress(f"engine vs R FAILED: {measurement.last_error()}")
+            return {"error": measurement.last_error(), "runs": runs}
+        result = json.loads(measurement.stdout.strip().splitlines()[-1])
+        result["other_cores"] = measurement.other_cores
+        runs.append(result)
+        for entry in result["sizes"]:
+            ratio = f"{entry['ratio_batch']:.3f} of R's CPU time" if "ratio_batch" in entry else "R not run"
+            progress(
+                f"engine vs R {run + 1}/{context.runs}, {entry['respondents']:,} respondents: "
+                f"engine {entry['engine_batch_cpu_seconds']:.2f} CPU-s, {ratio}; "
+                f"olr fit {entry['olr_fit_cpu_seconds']['median'] * 1000:.1f} ms"
+            )
+        if result["r"] != "available":
+            progress(f"engine vs R: {result['r']}; R's side skipped")
+    sizes = [entry["respondents"] for entry in runs[0]["sizes"]] if runs else []
+    by_size = {}
+    for k, n in enumerate(sizes):
+        entries = [run["sizes"][k] for run in runs]
+
+        def gather(key: str, entries: list[dict[str, Any]] = entries) -> dict[str, Any] | None:
+            return summary([entry[key] for entry in entries if key in entry])
+
+        by_size[str(n)] = {
+            "engine_batch_cpu_seconds": gather("engine_batch_cpu_seconds"),
+            "engine_plain_cpu_seconds": gather("engine_plain_cpu_seconds"),
+            "r_cpu_seconds": gather("r_cpu_seconds"),
+            "ratio_batch": gather("ratio_batch"),
+            "ratio_plain": gather("ratio_plain"),
+            "olr_fit_cpu_seconds": summary([entry["olr_fit_cpu_seconds"]["median"] for entry in entries]),
+            "largest_difference_from_r": entries[-1].get("largest_difference_from_r"),
+        }
+    loads = [run["other_cores"] for run in runs if run.get("other_cores") is not None]
+    return {
+        "r": runs[0]["r"] if runs else "not run",
+        "sizes": by_size,
+        "other_processes_cores": summary(loads),
+    }
+
+
+def bench_make_test(context: Context) -> dict[str, Series]:
+    """`make test` once in a fresh copy, as CI runs it on a clean clone (no caches, no built outputs)."""
+    series = Series()
+    copy = copy_project(context.scratch / "make_test")
+    measurement = run_measured(
+        ["make", f"VENV={context.venv}", "test"], copy, context.env, context.logs / "make_test.log"
+    )
+    series.add(measurement)
+    tail = [line for line in measurement.stdout.splitlines() if " passed" in line or " failed" in line]
+    series.notes.append(tail[-1].strip("= ") if tail else measurement.last_error())
+    progress(f"make test: {measurement.seconds:.0f} s ({series.notes[-1]})")
+    shutil.rmtree(copy, ignore_errors=True)
+    return {"make_test": series}
+
+
+def run_stages(
+    context: Context, copy: Path, env: dict[str, str], logs: Path, results: dict[str, Series]
+) -> tuple[float, float] | None:
+    """Run every stage once in order; returns (total process time, total in-stage time) or None."""
+    total = work_total = 0.0
+    for name, arguments in STAGES:
+        measurement = run_measured([context.python, *arguments], copy, env, logs / f"{name}.log")
+        work = measurement.stage_seconds().get(name)
+        results[name].add(measurement, work)
+        if not measurement.ok:
+            progress(f"  {name} FAILED: {measurement.last_error()}")
+            return None
+        total += measurement.seconds
+        work_total += work or 0.0
+        progress(
+            f"  {name}: {measurement.seconds:.1f} s (in stage {work or 0:.1f} s), "
+            f"peak RSS {measurement.max_rss_mib:.0f} MiB"
+        )
+    return total, work_total
+
+
+def bench_stages(context: Context) -> dict[str, Series]:
+    """Every stage of the bundled survey, run alone in a fresh copy per run."""
+    results = {name: Series() for name in (*STAGE_NAMES, "total")}
+    for run in range(context.runs):
+        copy = copy_project(context.scratch / f"stages_{run}")
+        progress(f"stages on the bundled survey {run + 1}/{context.runs}")
+        totals = run_stages(context, copy, context.env, context.logs / f"stages_{run}", results)
+        if totals is not None:
+            results["total"].seconds.append(totals[0])
+            results["total"].work_seconds.append(totals[1])
+            results["total"].rss_mib.append(max(results[name].rss_mib[-1] for name in STAGE_NAMES))
+            results["total"].cpu_seconds.append(sum(results[name].cpu_seconds[-1] for name in STAGE_NAMES))
+        shutil.rmtree(copy, ignore_errors=True)
+    return results
+
+
+def scaled_config(copy: Path, data: Path, out: Path) -> Path:
+    """A configuration (absolute paths) reading the scaled CSV exports and frame; outputs under ``out``."""
+    import yaml  # in the project's environment, which runs this script
+
+    raw = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
+    dataset = raw["dataset"]
+    for key in ("codebook", "published_figures", "published_targets"):
+        dataset[key] = str((copy / dataset[key]).resolve())
+    dataset["frame"] = str(data / "frame.csv")
+    dataset["inputs"] = [
+        {"path": str(data / "coordinator.csv"), "instrument": "coordinator", "format": "csv"},
+        {"path": str(data / "partner.csv"), "instrument": "partner", "format": "csv"},
+    ]
+    raw["synthetic"]["out_dir"] = str(out / "synthetic")
+    raw["processed_dir"] = str(out / "processed")
+    raw["analysis_dir"] = str(out / "analysis")
+    raw["figures_dir"] = str(out / "figures")
+    target = out / "config.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def bench_scale(context: Context, copy: Path, scale: int) -> dict[str, Any]:
+    data = context.scratch / f"scale_{scale}" / "data"
+    env = dict(context.env, PYTHONPATH=str(copy))
+    generation = run_measured(
+        [context.python, copy / "benchmarks" / "scaled_survey.py", "--scale", str(scale), "--out-dir", data],
+        copy,
+        env,
+        context.logs / f"scale_{scale}" / "generate.log",
+    )
+    if not generation.ok:
+        progress(f"{scale}x: generation FAILED: {generation.last_error()}")
+        return {"scale": scale, "generation_error": generation.last_error()}
+    counts = json.loads(generation.stdout.strip().splitlines()[-1])
+    progress(
+        f"{scale}x: generated {counts['coordinator']} + {counts['partner']} responses, {counts['lsps']} LSPs "
+        f"in {generation.seconds:.1f} s (peak RSS {generation.max_rss_mib:.0f} MiB)"
+    )
+    results = {name: Series() for name in (*STAGE_NAMES, "total")}
+    for run in range(context.runs):
+        out = context.scratch / f"scale_{scale}" / f"run_{run}"
+        env_run = dict(context.env, PIPELINE_CONFIG=str(scaled_config(copy, data, out)))
+        progress(f"{scale}x run {run + 1}/{context.runs}")
+        totals = run_stages(context, copy, env_run, context.logs / f"scale_{scale}" / f"run_{run}", results)
+        if totals is not None:
+            results["total"].seconds.append(totals[0])
+            results["total"].work_seconds.append(totals[1])
+            results["total"].rss_mib.append(max(results[name].rss_mib[-1] for name in STAGE_NAMES))
+            results["total"].cpu_seconds.append(sum(results[name].cpu_seconds[-1] for name in STAGE_NAMES))
+        shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return {
+        "scale": scale,
+        "lsps": counts["lsps"],
+        "responses": counts["coordinator"] + counts["partner"],
+        "coordinator": counts["coordinator"],
+        "partner": counts["partner"],
+        "generation": {"seconds": generation.seconds, "max_rss_mib": generation.max_rss_mib},
+        "stages": results,
+    }
+
+
+# ------------------------------------------------------------------ ingest + validate at 50,000 rows
+# Issue 15: how long ingest and validate take on a 50,000-row coordinator CSV and a 50,000-row partner
+# workbook (benchmarks/ingest_50k.py makes them from the committed exports). ``--ingest-50k`` runs this
+# section alone and prints it; a full run adds it to the report.
+
+INGEST_50K_STAGES = STAGES[:2]  # ingest, validate: as the Makefile runs them
+
+
+def ingest_50k_config(copy: Path, data: Path, out: Path, inputs: list[dict[str, str]]) -> Path:
+    """A configuration (absolute paths) reading the given 50,000-row inputs and frame; outputs in ``out``."""
+    import yaml
+
+    raw = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
+    for key in ("codebook", "published_figures", "published_targets"):
+        raw["dataset"][key] = str((copy / raw["dataset"][key]).resolve())
+    raw["dataset"]["frame"] = str(data / "frame.csv")
+    raw["dataset"]["inputs"] = inputs
+    raw["processed_dir"] = str(out / "processed")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "config.yaml"
+    target.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def bench_ingest_50k(context: Context) -> dict[str, Any]:
+    """Ingest then validate, each as its own process, on each 50,000-row file alone and on both together."""
+    copy = copy_project(context.scratch / "ingest_50k_copy")
+    data = context.scratch / "ingest_50k" / "data"
+    env = dict(context.env, PYTHONPATH=str(copy))
+    generation = run_measured(
+        [context.python, copy / "benchmarks" / "ingest_50k.py", "--out-dir", data],
+        copy,
+        env,
+        context.logs / "ingest_50k" / "generate.log",
+    )
+    if not generation.ok:
+        progress(f"ingest 50k: generation FAILED: {generation.last_error()}")
+        return {"generation_error": generation.last_error()}
+    progress(f"ingest 50k: files written in {generation.seconds:.1f} s")
+    files = {
+        "coordinator CSV": [{"path": str(data / "coordinator.csv"), "instrument": "coordinator"}],
+        "partner XLSX": [{"path": str(data / "partner.xlsx"), "instrument": "partner"}],
+    }
+    files["both"] = files["coordinator CSV"] + files["partner XLSX"]
+    results: dict[str, dict[str, Series]] = {}
+    for label, inputs in files.items():
+        results[label] = {name: Series() for name, _ in INGEST_50K_STAGES}
+        for run in range(context.runs):
+            out = context.scratch / "ingest_50k" / f"{label.replace(' ', '_')}_{run}"
+            env_run = dict(context.env, PIPELINE_CONFIG=str(ingest_50k_config(copy, data, out, inputs)))
+            for name, arguments in INGEST_50K_STAGES:
+                log = context.logs / "ingest_50k" / f"{label.replace(' ', '_')}_{run}_{name}.log"
+                measurement = run_measured([context.python, *arguments], copy, env_run, log)
+                results[label][name].add(measurement, measurement.stage_seconds().get(name))
+                if not measurement.ok:
+                    progress(f"  {label} {name} FAILED: {measurement.last_error()}")
+                    break
+                progress(
+                    f"  {label} run {run + 1}: {name} {measurement.seconds:.1f} s "
+                    f"(in stage {measurement.stage_seconds().get(name) or 0:.1f} s), "
+                    f"peak RSS {measurement.max_rss_mib:.0f} MiB"
+                )
+            shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return {
+        "rows": {"coordinator": 50_000, "partner": 50_000},
+        "generation_seconds": generation.seconds,
+        "files": {
+            label: {name: s.as_json() for name, s in stages.items()} for label, stages in results.items()
+        },
+    }
+
+
+def exponents(scaling: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Growth exponents per stage and end to end: fitted over all scales, and local between the last two."""
+    entries = [entry for entry in scaling if "stages" in entry]
+    sizes = [entry["scale"] for entry in entries]
+    result = {}
+    for name in (*STAGE_NAMES, "total"):
+        blocks = [entry["stages"][name] for entry in entries]
+        process = [med(b["seconds"]) for b in blocks]
+        in_stage = [med(b["in_stage_seconds"]) for b in blocks]
+        result["end to end" if name == "total" else name] = {
+            "process": growth_exponent(sizes, process),
+            "in_stage": growth_exponent(sizes, in_stage),
+            "in_stage_local": growth_exponent(sizes[-2:], in_stage[-2:]) if len(sizes) > 2 else None,
+        }
+    return result
