@@ -61,10 +61,10 @@ from pipeline.core.paths import (
     WEIGHTING_VALIDATION_RESULTS,
     relative_to_root,
 )
+from pipeline.core.weighting_spec import WeightingSpec
 from pipeline.study.designs import DESIGNS
 from pipeline.study.frame import read_frame
 from pipeline.study.weighting import IMD_BANDS, calibrate_population, frame_variables
-from pipeline.study.weighting_spec import WeightingSpec
 from pipeline.survey import domain_difference, svymean
 
 log = logging.getLogger("pipeline.checks.weighting_validation")

@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.config import Config
+from pipeline.core.weighting_spec import WeightingSpec
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.study.weighting_spec import WeightingSpec
 
 OVERALL = "overall_7s"
 PRIMARY_TABLES = (
