@@ -1237,8 +1237,11 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path) -> ReportInputs:
+def build_inputs(
+    config: Config, tables_dir: Path, figures_dir: Path, out: Path, processed_dir: Path | None = None
+) -> ReportInputs:
     codebook = load_codebook(config.codebook)
+    processed_dir = processed_dir or config.processed_dir
     tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
     if (figures_dir / "coverage.csv").exists():
         tables["coverage"] = read_table(figures_dir / "coverage.csv")
@@ -1246,8 +1249,8 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         tables[report_inference.WEIGHTING_VALIDATION] = read_table(WEIGHTING_VALIDATION_RESULTS)
     manifests = {}
     for key, path in (
-        ("ingest", config.processed_dir / "manifest.json"),
-        ("validation", config.processed_dir / "validation_report.json"),
+        ("ingest", processed_dir / "manifest.json"),
+        ("validation", processed_dir / "validation_report.json"),
         ("analysis", tables_dir.parent / "manifest.json"),
     ):
         manifests[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -1267,12 +1270,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
     path_option(parser, "--figures", "{figures_dir}", "the figures")
+    path_option(parser, "--processed", "{processed_dir}", "the ingest and validation manifests' folder")
     path_option(parser, "--out", "{analysis_dir}/report.html", "where to write the report")
     path_option(
         parser, "--dictionary", "{analysis_dir}/" + DICTIONARY_NAME, "where to write the data dictionary"
     )
     arguments, config = parse_stage_arguments(parser, argv)
-    inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out)
+    inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out, arguments.processed)
     report = render_report(inputs)
     write_text(arguments.out, report)
     report_href = Path(
