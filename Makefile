@@ -20,7 +20,7 @@ STAGE := $(PY) -m pipeline
 
 # SOURCES_<command>: every pipeline file the command runs, from its transitive imports; regenerated
 # (with the system Python: standard library only) whenever a module changes, and then make restarts.
-PIPELINE_CODE := $(wildcard pipeline/*.py pipeline/*/*.py)
+PIPELINE_CODE := $(wildcard pipeline/*.py pipeline/*/*.py pipeline/*/*/*.py)
 SOURCES_MK := .make/sources.mk
 $(SOURCES_MK): $(PIPELINE_CODE)
 	@$(PYTHON) -m pipeline dependencies $@
@@ -71,7 +71,7 @@ FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/est
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
-REPORT := analysis/report.html analysis/data_dictionary.html
+REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 
@@ -182,7 +182,7 @@ clean:
 # (a digest beside each figure, figures/.<name>.sources.sha256), and marks the rest up to date. Editing
 # one figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
 # redraws nothing. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
-# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs.py),
+# tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs/),
 # and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
 .PHONY: figures report spreadsheets verify
@@ -194,7 +194,7 @@ $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_fig
 		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
-## report: analysis/report.html (the publication, with findings, figures, tables, methods, provenance) and data_dictionary.html
+## report: analysis/report.html (the main page: findings first, headline charts), technical_annex.html (methods, weighting, models, quality, provenance) and data_dictionary.html
 report: $(REPORT)
 
 REPORT_TEMPLATES := $(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2)

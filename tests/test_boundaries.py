@@ -27,10 +27,11 @@ ALLOWED = {
     "core": {"core", "study.vocabulary"},
     "survey": {"survey"},
     "study": {"core", "study", "survey"},
-    "stages": {"core", "study", "survey", "stages"},
+    "readers": {"core", "study", "readers"},
+    "stages": {"core", "study", "survey", "readers", "stages"},
     "figures": {"core", "study", "survey", "figures"},
     "synthetic": {"core", "study", "survey", "synthetic"},
-    "checks": {"core", "study", "survey", "stages", "figures", "synthetic", "checks"},
+    "checks": {"core", "study", "survey", "readers", "stages", "figures", "synthetic", "checks"},
 }
 # The first target of each stage's rule, and the module its command runs: every stage of the chain.
 STAGE_TARGETS = {

@@ -149,11 +149,11 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
 def test_registering_a_figure_draws_that_figure_only(scratch_project):
     project = scratch_project
     time.sleep(1.1)
-    registry = project / "pipeline/study/outputs.py"
+    registry = project / "pipeline/study/outputs/figures.py"
     original = registry.read_text(encoding="utf-8")
     end = "    return tuple(specs)\n"
     added = (
-        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))'
         "\n"
     )
     assert original.count(end) == 1

@@ -1,4 +1,4 @@
-"""The output registry (pipeline/study/outputs.py) is the one list of outputs: the Makefile, the report's
+"""The output registry (pipeline/study/outputs/) is the one list of outputs: the Makefile, the report's
 index, verify and docs/outputs.md agree with it. tests/test_make.py checks a real `make all` against it."""
 
 from __future__ import annotations

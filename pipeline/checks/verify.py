@@ -553,7 +553,7 @@ def verify(figures_dir: Path, data: Data, names: list[str] | None = None) -> lis
     present = sorted(path.stem for path in figures_dir.glob("*.csv"))
     unknown = [name for name in [*present, *(names or [])] if name not in by_name]
     if unknown:
-        raise PipelineError(f"{unknown[0]} is not a registered figure (pipeline/study/outputs.py)")
+        raise PipelineError(f"{unknown[0]} is not a registered figure (pipeline/study/outputs/)")
     chosen = names or list(by_name)
     missing = [name for name in chosen if name not in present]
     if missing:

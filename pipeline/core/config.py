@@ -53,7 +53,10 @@ _TOP_LEVEL = {
     "maturity": (dict, True),
     "weighting": (dict, True),
     "models": (dict, False),
+    "release": (dict, False),
 }
+# The publication's release metadata, shown on the report and the spreadsheets' cover (all text).
+_RELEASE = {"date": (str, True), "status": (str, True), "contact": (str, True), "next_update": (str, True)}
 _DATASET = {
     "synthetic": (bool, True),
     "frame": (str, True),
@@ -71,6 +74,10 @@ _INPUT = {
     "header_row": (int, False, (1, None)),
     "extra_header_rows": (int, False, (0, None)),
     "column_map": (dict, False),
+    # true: a codebook column absent from the export stops the run (default: not answered, one line each)
+    "require_every_column": (bool, False),
+    # true: merged cells in a workbook's data area take the merged value, one line per cell (default: stop)
+    "fill_merged_cells": (bool, False),
 }
 _SYNTHETIC = {
     "seed": (int, True, (0, 2**32 - 1)),
@@ -138,6 +145,7 @@ SECTIONS = {
     "models": _MODELS,
     "models.primary.tier": _PRIMARY_TEST,
     "models.primary.maturity": _PRIMARY_TEST,
+    "release": _RELEASE,
 }
 
 
@@ -155,6 +163,8 @@ class InputFile:
     # Rows under the header that are not respondents (a survey tool's question-text or option rows);
     # None: detect the SurveyMonkey and Qualtrics layouts.
     extra_header_rows: int | None = None
+    require_every_column: bool = False
+    fill_merged_cells: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,11 +316,15 @@ def _parse(path: Path, raw: Any) -> Config:
                 header_row=entry.get("header_row"),
                 column_map=dict(entry.get("column_map") or {}),
                 extra_header_rows=entry.get("extra_header_rows"),
+                require_every_column=entry.get("require_every_column", False),
+                fill_merged_cells=entry.get("fill_merged_cells", False),
             )
         )
     if not inputs:
         raise PipelineError("config: dataset.inputs lists no input file")
     models = _parse_models(raw.get("models", DEFAULT_MODELS))
+    if "release" in raw:
+        _check(raw["release"], _RELEASE, "release")
     dataset, synthetic = raw["dataset"], raw["synthetic"]
     return Config(
         source=path,

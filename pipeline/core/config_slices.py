@@ -123,8 +123,12 @@ def write_slices(raw: dict[str, Any], fragment: Path) -> list[str]:
 
 
 def main(argv: list[str], commands: dict[str, str] | None = None) -> None:
-    if len(argv) != 1:
-        raise SystemExit("usage: python -m pipeline config-slices OUT.mk")
+    usage = "usage: lsp-rap config-slices OUT.mk\n\nWrite each stage's config slice and their fragment."
+    if any(argument in ("-h", "--help") for argument in argv):
+        print(usage)  # asked for help: write nothing
+        return
+    if len(argv) != 1 or argv[0].startswith("-"):
+        raise SystemExit(usage)
     config = load_config()
     if not isinstance(config.raw, dict):
         raise PipelineError("config.yaml: not a mapping")

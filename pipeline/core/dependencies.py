@@ -119,8 +119,12 @@ def figure_code(root: Path = ROOT) -> list[str]:
 def main(argv: list[str], commands: dict[str, str]) -> None:
     """Write the fragment to ``argv[0]``; its time always moves on (make then knows it is up to date), its
     bytes only when an import changed."""
-    if len(argv) != 1:
-        raise SystemExit("usage: python -m pipeline dependencies OUT.mk")
+    usage = "usage: lsp-rap dependencies OUT.mk\n\nWrite the makefile fragment of what each command runs."
+    if any(argument in ("-h", "--help") for argument in argv):
+        print(usage)  # asked for help: write nothing
+        return
+    if len(argv) != 1 or argv[0].startswith("-"):
+        raise SystemExit(usage)
     target = Path(argv[0])
     text = makefile_fragment(commands)
     if target.exists() and target.read_text(encoding="utf-8") == text:

@@ -112,15 +112,20 @@ NOT_DRAWING = (
     "pipeline/cli.py",
     "pipeline/core/dependencies.py",
     "pipeline/core/config_slices.py",
-    "pipeline/study/outputs.py",
     "pipeline/figures/__init__.py",
     "pipeline/figures/__main__.py",
 )
+# The output registry, every module of it.
+NOT_DRAWING_PACKAGES = ("pipeline/study/outputs/",)
 
 
 def drawing_sources(root: Path) -> tuple[str, ...]:
     """The shared files that turn a figure's data into marks: ``shared_sources`` less ``NOT_DRAWING``."""
-    return tuple(path for path in shared_sources(root) if path not in NOT_DRAWING)
+    return tuple(
+        path
+        for path in shared_sources(root)
+        if path not in NOT_DRAWING and not path.startswith(NOT_DRAWING_PACKAGES)
+    )
 
 
 def module_sources(module: str, root: Path) -> tuple[str, ...]:

@@ -107,7 +107,8 @@ def build(inputs: Inputs) -> Figure:
         + theme_report(SIZE)
         + theme_axis_rotated()
     )
-    totals = table.groupby("instrument")["respondents"].sum()
+    # Distinct respondents: the table counts each respondent once per breakdown (type, tier, region).
+    totals = inputs.base["respondent_type"].value_counts()
     caption = caption_text(
         config,
         population=f"the {inputs.n_lsps} LSPs in England (frame) and the survey's respondents",

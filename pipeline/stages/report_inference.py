@@ -66,6 +66,7 @@ def primary_headlines(primary: pd.DataFrame) -> list[dict[str, str]]:
         )
         out.append(
             {
+                "key": str(row.headline),
                 "headline": str(row.headline).capitalize(),
                 "estimand": str(row.estimand),
                 "result": result,

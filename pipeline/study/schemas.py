@@ -245,6 +245,6 @@ def check_output(name: str, table: pd.DataFrame, codebook: Codebook) -> None:
     if not found.empty:
         first = found.iloc[0]
         raise PipelineError(
-            f"output {name} breaks its registered schema (pipeline/study/outputs.py): column "
+            f"output {name} breaks its registered schema (pipeline/study/outputs/): column "
             f"{first['column']}: {first['check']} ({first['value']}); {len(found)} failure(s)"
         )
