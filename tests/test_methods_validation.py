@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.checks.bundled_truth import truth_vs_estimate, truth_vs_estimate_summary
 from pipeline.checks.methods_validation import (
     DECLARED,
     PARTNERS_WITH_LSP_FPC,
@@ -18,8 +19,6 @@ from pipeline.checks.methods_validation import (
     run_validation,
     simulation_seed,
     summarise,
-    truth_vs_estimate,
-    truth_vs_estimate_summary,
 )
 from pipeline.core.codebook import Codebook
 from pipeline.study.outcomes import maturity_group_column
