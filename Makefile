@@ -54,7 +54,7 @@ TABLES := analysis/tables/estimates.csv analysis/tables/comparisons.csv analysis
 NONRESPONSE_TABLES := $(foreach t,nonresponse_frame_comparison nonresponse_propensity nonresponse_r_indicators \
 	weight_diagnostics weighting_sensitivity weighting_se_ratios,analysis/tables/$(t).csv)
 MODEL_TABLES := analysis/tables/primary_tests.csv analysis/tables/models.csv analysis/tables/model_tests.csv \
-	analysis/tables/partner_imputation.csv analysis/models_manifest.json
+	analysis/tables/partner_imputation.csv analysis/tables/primary_tests_by_weighting.csv analysis/models_manifest.json
 CFA_TABLE := analysis/tables/cfa_fit.csv
 
 # Figures: see the figures section below.

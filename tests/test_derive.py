@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages.derive import cronbach_alpha, derive
+from pipeline.stages.derive import derive
 from pipeline.study.scales import scale_items
 from pipeline.study.vocabulary import (
     COMPOSITE_ELEMENT_FOR_OTHER_OUTCOMES,
@@ -128,20 +128,6 @@ def test_composite_maturity_excludes_the_element_compared(derived, codebook):
     assert maturity_column("composite_other_elements") == maturity_column(
         "composite_other_elements", COMPOSITE_ELEMENT_FOR_OTHER_OUTCOMES
     )
-
-
-def test_cronbach_alpha_matches_the_covariance_formula():
-    rng = np.random.default_rng(1)
-    trait = rng.normal(size=300)
-    items = pd.DataFrame(
-        {f"i{k}": np.clip(np.round(3 + trait + rng.normal(size=300)), 1, 5) for k in range(4)}
-    )
-    covariance = np.cov(items.to_numpy(), rowvar=False)
-    k = covariance.shape[0]
-    expected = k / (k - 1) * (1 - np.trace(covariance) / covariance.sum())
-    alpha, n_complete = cronbach_alpha(items)
-    assert alpha == pytest.approx(expected, rel=1e-12)
-    assert n_complete == 300
 
 
 def test_reliability_table_has_every_scale_for_each_instrument(derived, codebook):

@@ -136,23 +136,6 @@ def test_direction_comes_from_the_codebook(codebook, result):
     np.testing.assert_allclose(rows["favourable_estimate"], -rows["estimate"])
 
 
-def test_rubins_rules_by_hand():
-    estimates = np.array([1.0, 1.2, 0.8, 1.1])
-    variances = np.array([0.04, 0.05, 0.04, 0.03])
-    pooled = m.rubin(estimates, variances, df_complete=100.0)
-    w, b = 0.04, np.var(estimates, ddof=1)
-    total = w + 1.25 * b
-    assert pooled["estimate"] == pytest.approx(1.025)
-    assert pooled["se"] == pytest.approx(np.sqrt(total))
-    lam = 1.25 * b / total
-    df_old = 3 / lam**2
-    df_obs = 101 / 103 * 100 * (1 - lam)
-    assert pooled["df"] == pytest.approx(1 / (1 / df_old + 1 / df_obs))
-    assert pooled["fraction_missing_information"] == pytest.approx(lam)
-    same = m.rubin(np.ones(5), np.full(5, 0.04), df_complete=50.0)
-    assert same["se"] == pytest.approx(0.2) and same["df"] == pytest.approx(51 / 53 * 50)
-
-
 def test_imputation_fills_only_unknown_maturity_and_is_seeded(data, config):
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
@@ -178,15 +161,96 @@ def test_partner_results_with_and_without_imputation_by_weighting(result):
     complete = overall[overall["imputations"] == 0]
     imputed = overall[overall["imputations"] == 3]
     assert (imputed["n"].to_numpy() > complete["n"].to_numpy()).all()
-    assert (complete["fraction_missing_information"] == 0).all()
-    assert (imputed["fraction_missing_information"] > 0).all()
+    assert (complete[["lambda", "fraction_missing_information"]] == 0).all().all()
+    assert (imputed["lambda"] > 0).all()
+    # The fraction of missing information adds the uncertainty of the between variance to lambda.
+    assert (imputed["fraction_missing_information"] > imputed["lambda"]).all()
 
 
-def test_lsp_weights_count_each_lsp_once(data):
+def test_lsp_weighting_counts_each_lsp_once_and_keeps_the_calibration(data, frame, config):
     partners = population_rows(data)["partner"]
-    weights = m.lsp_weights(partners)
-    per_lsp = weights.groupby(partners["lsp_id"]).sum()
-    np.testing.assert_allclose(per_lsp, partners.groupby("lsp_id")["weight"].first().loc[per_lsp.index])
+    weigh = m.primary_weighting(frame, config)
+    by_partner = m.narrow(ANALYTIC_DESIGNS["partner"], partners, [m.OVERALL], weigh, "partner")
+    by_lsp = m.counting_lsps_once(by_partner)
+    per_lsp = pd.Series(by_lsp.weights).groupby(by_lsp.data["lsp_id"].to_numpy()).sum()
+    first = pd.Series(by_partner.weights).groupby(by_partner.data["lsp_id"].to_numpy()).first()
+    np.testing.assert_allclose(per_lsp, first.loc[per_lsp.index])
+    # Each LSP once sums to the frame's LSPs (the calibration's totals), and its residuals still apply.
+    assert by_lsp.calibrations == by_partner.calibrations and len(by_lsp.calibrations) == 1
+    assert by_lsp.weights.sum() == pytest.approx(len(frame), rel=1e-9)
+
+
+@pytest.fixture(scope="session")
+def type_only_result(base, frame, codebook, config):
+    spec = dataclasses.replace(config.weighting, primary="type_only", alternatives=("raking", "linear"))
+    return m.models(base, frame, codebook, dataclasses.replace(config, weighting=spec))
+
+
+@pytest.mark.parametrize("table", ["primary_tests", "models", "model_tests", "partner_imputation"])
+def test_every_model_table_follows_the_primary_weighting(result, type_only_result, config, table):
+    assert config.weighting.primary == "raking"
+    primary, type_only = result["tables"][table], type_only_result["tables"][table]
+    statistics = primary.select_dtypes("number").drop(columns=["n", "n_a", "n_b"], errors="ignore")
+    other = type_only[statistics.columns]
+    assert statistics.shape == other.shape
+    # The estimates (the test statistics of model_tests) move with the weights, not only the SEs.
+    moved = "estimate" if "estimate" in statistics else "statistic"
+    assert not np.allclose(statistics[moved], other[moved], equal_nan=True, rtol=1e-9)
+
+
+def test_primary_tests_are_the_calibrated_fits(result, data, frame, config):
+    from pipeline.study.weighting import calibrate_population, frame_variables
+
+    coordinators = population_rows(data)["coordinator"]
+    plain = m.narrow(
+        ANALYTIC_DESIGNS["coordinator"],
+        coordinators,
+        [m.OVERALL, *m.ADJUSTED_TERMS, "lsp_id", "respondent_type"],
+    )
+    calibrated, _ = calibrate_population(
+        plain, "coordinator", frame_variables(frame), config.weighting, "raking"
+    )
+    fit = svyglm(calibrated, m.OVERALL, m.ADJUSTED_TERMS, df_adjust=config.model_df_adjustment)
+    primary = result["tables"]["primary_tests"].set_index("headline")
+    for effect in ("tier", "maturity"):
+        name = m.EFFECTS[effect][1]
+        assert primary.loc[effect, "estimate"] == pytest.approx(fit.coefficients[name], rel=1e-12)
+        assert primary.loc[effect, "se"] == pytest.approx(fit.se[name], rel=1e-12)
+    # And the descriptive marginal column is on the calibrated descriptive design too.
+    marginal = m.marginal_differences(
+        DESIGNS["coordinator"], coordinators, m.primary_weighting(frame, config), "coordinator"
+    )
+    np.testing.assert_allclose(
+        primary["marginal_estimate"], marginal.set_index("effect").loc[primary.index, "estimate"]
+    )
+    uncalibrated = m.marginal_differences(DESIGNS["coordinator"], coordinators, None, "coordinator")
+    assert not np.allclose(
+        primary["marginal_estimate"], uncalibrated.set_index("effect").loc[primary.index, "estimate"]
+    )
+
+
+def test_weighting_sensitivity_of_the_primary_tests(result, type_only_result, config):
+    table = result["tables"]["primary_tests_by_weighting"]
+    assert list(dict.fromkeys(table["weighting"])) == ["raking", "type_only", "linear", "unweighted"]
+    assert table.loc[table["primary"], "weighting"].eq("raking").all()
+    primary = result["tables"]["primary_tests"].set_index("headline")
+    rows = table[table["primary"] & table["instrument"].eq("coordinator")].set_index(["quantity", "headline"])
+    for effect in ("tier", "maturity"):
+        assert rows.loc[("adjusted (analytic)", effect), "estimate"] == pytest.approx(
+            primary.loc[effect, "estimate"]
+        )
+        assert rows.loc[("marginal (descriptive)", effect), "estimate"] == pytest.approx(
+            primary.loc[effect, "marginal_estimate"]
+        )
+    # The type-only rows are a type-only run's primary tests; change_from_type_only is measured from them.
+    other = type_only_result["tables"]["primary_tests"].set_index("headline")
+    type_only = table[table["weighting"].eq("type_only") & table["instrument"].eq("coordinator")]
+    type_only = type_only.set_index(["quantity", "headline"])
+    for effect in ("tier", "maturity"):
+        assert type_only.loc[("adjusted (analytic)", effect), "estimate"] == pytest.approx(
+            other.loc[effect, "estimate"]
+        )
+    assert (type_only["change_from_type_only"] == 0).all()
 
 
 def test_report_section_leads_with_the_primary_tests(result):

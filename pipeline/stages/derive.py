@@ -34,6 +34,7 @@ from pipeline.study.vocabulary import (
     maturity_column,
     scale_column,
 )
+from pipeline.survey.reliability import cronbach_alpha
 
 log = logging.getLogger("pipeline.stages.derive")
 
@@ -74,17 +75,6 @@ def scale_scores(responses: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
             (score >= SCALE_POSITIVE_FROM).astype("boolean").where(score.notna())
         )
     return pd.DataFrame(scores, index=responses.index)
-
-
-def cronbach_alpha(items: pd.DataFrame) -> tuple[float, int]:
-    """Cronbach's alpha over the respondents who answered every item, and how many they are."""
-    complete = items.dropna().to_numpy(dtype=float)
-    n_complete, n_items = complete.shape
-    if n_complete < 2 or n_items < 2:
-        return float("nan"), n_complete
-    item_variance = complete.var(axis=0, ddof=1).sum()
-    total_variance = complete.sum(axis=1).var(ddof=1)
-    return float(n_items / (n_items - 1) * (1 - item_variance / total_variance)), n_complete
 
 
 def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:

@@ -25,15 +25,15 @@ Outputs (analysis/tables/):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, path_option, stage_parser
@@ -45,6 +45,7 @@ from pipeline.study.designs import (
     DESIGNS,
     INFERENCE,
     STRATUM,
+    UNWEIGHTED_DESIGNS,
     WEIGHT,
     design_columns,
     population_rows,
@@ -54,8 +55,10 @@ from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import maturity_group_column, models_maturity_definition, outcome_columns
 from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, scale_column
+from pipeline.study.weighting import calibrator
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
 from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
+from pipeline.survey.mi import pool_rubin
 from pipeline.survey.olr import OrdinalFit, svyolr
 
 log = logging.getLogger("pipeline.stages.models")
@@ -186,11 +189,38 @@ def model_outcomes(codebook: Codebook, instrument: str) -> list[ModelOutcome]:
     return out
 
 
-def narrow(design: SurveyDesign, data: pd.DataFrame, columns: Iterable[str]) -> PreparedDesign:
-    """Prepare `design` over just the design columns and `columns` (a fit subsets rows; narrow is fast)."""
+# A weighting of prepared designs by population (`pipeline.study.weighting.calibrator`); None keeps the
+# designs' own (type-only) weights.
+Weigh = Callable[[dict[str, PreparedDesign]], dict[str, PreparedDesign]] | None
+# The columns a calibration reads from the rows (which LSP, which instrument).
+CALIBRATION_COLUMNS = ("lsp_id", "respondent_type")
+
+
+def narrow(
+    design: SurveyDesign,
+    data: pd.DataFrame,
+    columns: Iterable[str],
+    weigh: Weigh = None,
+    population: str | None = None,
+) -> PreparedDesign:
+    """Prepare `design` over just the design columns and `columns` (a fit subsets rows; narrow is fast),
+    then apply the weighting `weigh` to it as `population`'s design (R: ``calibrate()`` on the design,
+    every fit then a domain of it, so the variance takes the calibration residuals of all its rows)."""
     keep = list(design.columns)
-    keep += [c for c in columns if c not in keep]
-    return design.prepare(data[keep].reset_index(drop=True))
+    keep += [c for c in (*columns, *(CALIBRATION_COLUMNS if weigh else ())) if c not in keep]
+    prepared = design.prepare(data[keep].reset_index(drop=True))
+    if weigh is None:
+        return prepared
+    if population is None:
+        raise ValueError("a weighted design needs its population")
+    return weigh({population: prepared})[population]
+
+
+def primary_weighting(frame: pd.DataFrame, config: Config, method: str | None = None) -> Weigh:
+    """The weighting every model uses: config ``weighting.primary`` (or `method`), None for type-only."""
+    if config.weighting is None:
+        return None
+    return calibrator(frame, config.weighting, method)
 
 
 def _fit(
@@ -254,15 +284,17 @@ def fit_instrument(
     instrument: str,
     inference: str,
     df_adjust: bool = False,
+    weigh: Weigh = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, GLMFit]]]:
     """Every outcome's marginal, adjusted and interaction models for one instrument (``df_adjust``:
-    the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``).
+    the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``;
+    ``weigh``: the primary weighting, see `narrow`).
 
     Returns the effect rows, the interaction test rows, and the adjusted gaussian fits by effect
     model (for the joint tests across the scales).
     """
     columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
-    prepared = narrow(design, data, dict.fromkeys(columns))
+    prepared = narrow(design, data, dict.fromkeys(columns), weigh, instrument)
     rows, tests = [], []
     gaussian_fits: dict[str, dict[str, GLMFit]] = {"adjusted": {}}
     starts: dict[tuple[str, ...], Any] = {}
@@ -478,14 +510,23 @@ def primary_table(
 IMPUTATION_PREDICTORS = ("tier", "laa_first_round", "deprivation", "partner_mean_7s")
 
 
-def lsp_weights(partners: pd.DataFrame) -> pd.Series:
-    """Weights that count each LSP once: the partner weight shared among the LSP's responding partners."""
-    per_lsp = partners.groupby("lsp_id")["lsp_id"].transform("size")
-    return partners[WEIGHT] / per_lsp
+def counting_lsps_once(design: PreparedDesign) -> PreparedDesign:
+    """The partner design with each LSP counted once: every weight divided by its LSP's partners.
+
+    The calibration (at LSP level, each LSP once) is the partner design's own, so its residuals still
+    apply: an LSP-weighted estimate's influence values sum to LSP totals as the partner-weighted ones do.
+    """
+    per_lsp = design.data.groupby("lsp_id")["lsp_id"].transform("size").to_numpy(dtype=float)
+    weights = design.weights / per_lsp
+    return dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
 
 
 def impute_maturity(
-    coordinators: pd.DataFrame, partners: pd.DataFrame, imputations: int, seed: int
+    coordinators: pd.DataFrame,
+    partners: pd.DataFrame,
+    imputations: int,
+    seed: int,
+    weigh: Weigh = None,
 ) -> tuple[list[pd.Series], dict[str, Any]]:
     """Multiple imputations of each partner's LSP maturity where its coordinator did not answer.
 
@@ -497,9 +538,15 @@ def impute_maturity(
     each missing maturity from its Bernoulli probability: "proper" imputation, so Rubin's rules hold.
     Region is not in the imputation model (nine levels for some seventy LSPs); the region coefficients
     of the analysis model are therefore slightly attenuated, the tier and maturity ones are not.
+
+    The model is weighted as the analysis is: every LSP with a partner respondent is one row of an LSP-level
+    design stratified by authority type with the partners' weight ``N_h / m_h``, calibrated by the primary
+    weighting `weigh` (each LSP once, as the partners' calibration is), and fitted on the domain of LSPs
+    whose maturity is known; the coefficient draws use that design's covariance.
     """
     rng = np.random.default_rng(seed)
     lsp = partners.groupby("lsp_id").agg(
+        **{STRATUM: (STRATUM, "first"), WEIGHT: (WEIGHT, "first")},
         tier=("tier", "first"),
         laa_first_round=("laa_first_round", "first"),
         deprivation=("deprivation", "first"),
@@ -513,10 +560,15 @@ def impute_maturity(
         tier=pd.Categorical(lsp["tier"].astype(object), categories=TIER_LEVELS),
         laa_first_round=pd.Categorical(lsp["laa_first_round"].astype(object), categories=LAA_LEVELS),
     )
-    fit_rows = lsp.dropna(subset=["mature", *IMPUTATION_PREDICTORS]).reset_index()
-    fit = svyglm(
-        SurveyDesign().prepare(fit_rows), "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial"
+    lsp_design = narrow(
+        SurveyDesign(weights=WEIGHT, strata=STRATUM, lonely_psu=ANALYTIC_DESIGNS["partner"].lonely_psu),
+        lsp.reset_index().assign(respondent_type="partner"),
+        ["mature", *IMPUTATION_PREDICTORS],
+        weigh,
+        "partner",
     )
+    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial")
+    fit_rows = fit.n
     missing = lsp[lsp["mature"].isna()].dropna(subset=list(IMPUTATION_PREDICTORS))
     x = np.column_stack(
         [
@@ -546,7 +598,9 @@ def impute_maturity(
         completed.append(partners["lsp_id"].map(by_lsp))
     record = {
         "model": "logistic regression at LSP level: mature ~ " + " + ".join(IMPUTATION_PREDICTORS),
-        "lsps_fitted": len(fit_rows),
+        "design": "LSPs with a partner respondent, stratified by authority type, partner weights N_h/m_h"
+        + ("" if weigh is None else ", calibrated by the primary weighting"),
+        "lsps_fitted": fit_rows,
         "lsps_imputed": len(missing),
         "partners_with_imputed_maturity": int(partners["lsp_id"].isin(missing.index).sum()),
         "imputations": imputations,
@@ -556,62 +610,32 @@ def impute_maturity(
     return completed, record
 
 
-def rubin(estimates: np.ndarray, variances: np.ndarray, df_complete: float) -> dict[str, float]:
-    """Pool imputations by Rubin's rules, with Barnard and Rubin's (1999) small-sample df."""
-    m = estimates.size
-    qbar, w, b = estimates.mean(), variances.mean(), estimates.var(ddof=1)
-    t = w + (1 + 1 / m) * b
-    lam = (1 + 1 / m) * b / t if t > 0 else 0.0
-    df_old = (m - 1) / lam**2 if lam > 0 else np.inf
-    df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
-    df = 1 / (1 / df_old + 1 / df_obs) if np.isfinite(df_old) else df_obs
-    se = float(np.sqrt(t))
-    q = t_quantile(LEVEL, df)
-    p = float(2 * stats.t.sf(abs(qbar / se), df))
-    return {
-        "estimate": float(qbar),
-        "se": se,
-        "ci_low": qbar - q * se,
-        "ci_high": qbar + q * se,
-        "statistic": qbar / se,
-        "df": float(df),
-        "p": p,
-        "fraction_missing_information": float(lam),
-    }
-
-
 def partner_imputation(
-    data: pd.DataFrame, codebook: Codebook, config: Config
+    data: pd.DataFrame, codebook: Codebook, config: Config, weigh: Weigh = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting."""
+    """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
+    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too)."""
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
-    partners = partners.assign(lsp_weight=lsp_weights(partners))
-    completed, record = impute_maturity(coordinators, partners, config.imputations, config.imputation_seed)
+    completed, record = impute_maturity(
+        coordinators, partners, config.imputations, config.imputation_seed, weigh
+    )
     outcomes = [o for o in model_outcomes(codebook, "partner") if o.kind in ("overall", "scale")]
-    base_design = ANALYTIC_DESIGNS["partner"]
-    weightings = {
-        "partners": base_design,
-        "LSPs": SurveyDesign(
-            weights="lsp_weight",
-            cluster=base_design.cluster,
-            strata=base_design.strata,
-            lonely_psu=base_design.lonely_psu,
-            label="partners weighted so each LSP counts once (partner weight / responding partners)",
-        ),
-    }
+    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
+    by_partner = narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    weightings = {"partners": by_partner, "LSPs": counting_lsps_once(by_partner)}
     rows = []
-    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES, "lsp_weight"]
-    for weighting, design in weightings.items():
-        complete = narrow(design, partners, columns)
-        fits_by_imputation = []
-        for maturity in completed:
-            prepared = narrow(
-                design,
-                partners.assign(maturity=pd.Categorical(maturity, categories=MATURITY_LEVELS)),
-                columns,
+    for weighting, complete in weightings.items():
+        # Each imputation changes only the maturity column: the weights and their calibration stay.
+        fits_by_imputation = [
+            dataclasses.replace(
+                complete,
+                data=complete.data.assign(
+                    maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS)
+                ),
             )
-            fits_by_imputation.append(prepared)
+            for maturity in completed
+        ]
         for outcome in outcomes:
             adjust = config.model_df_adjustment
             cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
@@ -644,13 +668,14 @@ def partner_imputation(
                         "imputations": 0,
                     }
                     | effect_row(cc, effect, cc.df_residual)
-                    | {"fraction_missing_information": 0.0}
+                    | {"lambda": 0.0, "fraction_missing_information": 0.0}
                 )
-                pooled = rubin(
+                pooled = pool_rubin(
                     np.array([f.coefficients[name] for f in mi]),
                     np.array([f.se[name] ** 2 for f in mi]),
                     min(f.df_residual for f in mi),
-                )
+                    level=LEVEL,
+                ).to_dict()
                 sizes = [_group_sizes(p, outcome, ADJUSTED_TERMS, effect) for p in fits_by_imputation[:1]]
                 rows.append(
                     common
@@ -666,17 +691,95 @@ def partner_imputation(
     return pd.DataFrame(rows), record
 
 
+# The overall score as a bare outcome, for the group sizes of a marginal or sensitivity fit.
+MARGINAL_OUTCOME = ModelOutcome(OVERALL, "", "overall", None, "gaussian", OVERALL, 1)
+
+
+def marginal_differences(
+    design: SurveyDesign, rows: pd.DataFrame, weigh: Weigh, instrument: str
+) -> pd.DataFrame:
+    """Each headline effect alone on the overall score: the weighted difference of means, one row each."""
+    prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
+    out = []
+    for effect in EFFECTS:
+        fit = svyglm(prepared, OVERALL, [effect])
+        n_a, n_b = _group_sizes(prepared, MARGINAL_OUTCOME, (effect,), effect)
+        out.append(
+            {"effect": effect, "n": fit.n, "n_smaller_group": min(n_a, n_b)}
+            | effect_row(fit, effect, fit.df_residual)
+        )
+    return pd.DataFrame(out)
+
+
+def primary_tests_by_weighting(data: pd.DataFrame, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The headline effects on the overall 7S score under every weighting (a labelled sensitivity table).
+
+    For each instrument and headline: the adjusted effect (analytic design, the primary test's model)
+    and the marginal difference (descriptive design), under the primary weighting, each alternative,
+    type-only and unweighted; ``change_from_type_only`` is the estimate minus its type-only value.
+    """
+    populations = population_rows(data)
+    methods = [config.weighting.primary, *config.weighting.alternatives] if config.weighting else []
+    parts = []
+    for method in (*dict.fromkeys((*methods, "type_only")), "unweighted"):
+        unweighted = method == "unweighted"
+        weigh = None if unweighted else primary_weighting(frame, config, method)
+        for instrument in INSTRUMENTS:
+            rows = populations[instrument]
+            analytic = UNWEIGHTED_DESIGNS[instrument] if unweighted else ANALYTIC_DESIGNS[instrument]
+            descriptive = UNWEIGHTED_DESIGNS[instrument] if unweighted else DESIGNS[instrument]
+            prepared = narrow(analytic, rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument)
+            fit = svyglm(prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment)
+            for effect in EFFECTS:
+                n_a, n_b = _group_sizes(prepared, MARGINAL_OUTCOME, ADJUSTED_TERMS, effect)
+                parts.append(
+                    {"quantity": "adjusted (analytic)", "n": fit.n, "n_smaller_group": min(n_a, n_b)}
+                    | effect_row(fit, effect, fit.df_residual)
+                    | {"headline": effect, "instrument": instrument, "weighting": method}
+                )
+            marginal = marginal_differences(descriptive, rows, weigh, instrument)
+            for record in marginal.to_dict("records"):
+                effect = record.pop("effect")
+                parts.append(
+                    record
+                    | {
+                        "quantity": "marginal (descriptive)",
+                        "headline": effect,
+                        "instrument": instrument,
+                        "weighting": method,
+                    }
+                )
+    table = pd.DataFrame(parts)
+    keys = ["instrument", "headline", "quantity"]
+    reference = table[table["weighting"].eq("type_only")].set_index(keys)["estimate"]
+    table["change_from_type_only"] = table["estimate"] - pd.MultiIndex.from_frame(table[keys]).map(
+        reference.to_dict().get
+    ).astype(float)
+    table["primary"] = table["weighting"].eq(config.weighting.primary if config.weighting else "type_only")
+    table["outcome"] = OVERALL
+    order = ["headline", "instrument", "outcome", "quantity", "weighting", "primary", "n", "n_smaller_group"]
+    order += ["estimate", "se", "ci_low", "ci_high", "df", "p", "change_from_type_only"]
+    return table[order].reset_index(drop=True)
+
+
 # ----------------------------------------------------------------------------------------------- stage
 def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> dict[str, Any]:
     """Every table of the models stage, suppressed and ready to write, and the manifest record."""
     data = model_data(base, frame, codebook, config)
     populations = population_rows(data)
+    weigh = primary_weighting(frame, config)
     effect_rows, test_rows, descriptive = [], [], {}
     for instrument in INSTRUMENTS:
         rows = populations[instrument]
         outcomes = model_outcomes(codebook, instrument)
         fitted, tests, gaussian = fit_instrument(
-            ANALYTIC_DESIGNS[instrument], rows, outcomes, instrument, "analytic", config.model_df_adjustment
+            ANALYTIC_DESIGNS[instrument],
+            rows,
+            outcomes,
+            instrument,
+            "analytic",
+            config.model_df_adjustment,
+            weigh,
         )
         effect_rows += fitted
         test_rows += tests
@@ -684,6 +787,8 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
             ANALYTIC_DESIGNS[instrument],
             rows,
             [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES],
+            weigh,
+            instrument,
         )
         scales = {k: v for k, v in gaussian["adjusted"].items() if k.startswith("scale_")}
         for effect in EFFECTS:
@@ -709,14 +814,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
                     | joint_test(prepared, scales, effect)
                 )
         # The marginal difference of the overall score under the descriptive design (fpc), beside.
-        overall = next(o for o in outcomes if o.name == OVERALL)
-        descriptive_design = narrow(DESIGNS[instrument], rows, [OVERALL, "tier", "maturity"])
-        marginal = []
-        for effect in EFFECTS:
-            fit = svyglm(descriptive_design, OVERALL, [effect])
-            marginal.append({"effect": effect, "n": fit.n} | effect_row(fit, effect, fit.df_residual))
-        descriptive[instrument] = pd.DataFrame(marginal)
-        del overall
+        descriptive[instrument] = marginal_differences(DESIGNS[instrument], rows, weigh, instrument)
     table = pd.DataFrame(effect_rows)
     primary_keys = {(t.instrument, t.headline) for t in config.primary_tests if t.outcome == OVERALL}
     is_primary = [
@@ -738,7 +836,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
     tests = pd.DataFrame(test_rows)
     marker = "SYNTHETIC" if config.synthetic_data else "survey"
     primary = primary_table(config.primary_tests, table, tests, descriptive)
-    partner, imputation_record = partner_imputation(data, codebook, config)
+    partner, imputation_record = partner_imputation(data, codebook, config, weigh)
     tables = {
         "models": _finish(table, config, COLUMNS, STATISTICS),
         "model_tests": _finish(tests, config, None, ["statistic", "p"]),
@@ -762,6 +860,12 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         "partner_imputation": _finish(
             partner, config, None, ["estimate", "se", "ci_low", "ci_high", "statistic", "p"]
         ),
+        "primary_tests_by_weighting": _finish(
+            primary_tests_by_weighting(data, frame, config),
+            config,
+            None,
+            ["estimate", "se", "ci_low", "ci_high", "p", "change_from_type_only"],
+        ),
     }
     record = {
         "synthetic_data": config.synthetic_data,
@@ -770,6 +874,13 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         "designs": {
             "analytic": {k: d.to_dict() for k, d in ANALYTIC_DESIGNS.items()},
             "descriptive_marginal": {k: DESIGNS[k].to_dict() for k in INSTRUMENTS},
+        },
+        "weighting": {
+            "primary": config.weighting.primary if config.weighting else "type_only",
+            "applies_to": "every model: adjusted, interaction and marginal effects, the descriptive marginal "
+            "differences, the partner imputation model and its analyses (R: svyglm/svyolr on the "
+            "calibrate()d design; variance from the calibration residuals)",
+            "sensitivity": "primary_tests_by_weighting.csv",
         },
         "primary_tests": [
             vars(t) | {"estimand": ESTIMANDS[(t.headline, t.outcome)].format(instrument=t.instrument)}
@@ -804,7 +915,7 @@ def _finish(
     return suppress(table, config.min_cell, statistics, [], base_column="n_smaller_group")
 
 
-TABLE_NAMES = ("primary_tests", "models", "model_tests", "partner_imputation")
+TABLE_NAMES = ("primary_tests", "models", "model_tests", "partner_imputation", "primary_tests_by_weighting")
 
 
 def main(argv: list[str] | None = None) -> None:

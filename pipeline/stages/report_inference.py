@@ -20,7 +20,14 @@ from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
 
 OVERALL = "overall_7s"
-PRIMARY_TABLES = ("primary_tests", "models", "model_tests", "partner_imputation", "cfa_fit")
+PRIMARY_TABLES = (
+    "primary_tests",
+    "primary_tests_by_weighting",
+    "models",
+    "model_tests",
+    "partner_imputation",
+    "cfa_fit",
+)
 NONRESPONSE_TABLES = (
     "nonresponse_frame_comparison",
     "nonresponse_propensity",
@@ -97,6 +104,38 @@ def favourable_counts(models: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def cfa_admissibility(cfa: pd.DataFrame) -> str:
+    """One sentence on the CFA fits' admissibility, and what the invariance conclusion rests on."""
+    if "admissible" not in cfa:
+        return ""
+    bad = cfa[~cfa["admissible"].astype(bool)]
+    if bad.empty:
+        return (
+            "Every fit is admissible: no negative residual variance, every latent covariance positive "
+            "definite."
+        )
+    invariance = cfa[cfa["groups"] > 1]
+    # The engine names groups by their codes ("partner: ..."); the reader gets the instruments' names.
+    reasons = []
+    for level, reason in zip(bad["level"], bad["admissibility"], strict=True):
+        for instrument in INSTRUMENTS:
+            reason = reason.replace(f"{instrument}: ", f"{display.instrument_name(instrument)}: ")
+        reasons.append(f"{level} fit, {reason}")
+    sentence = (
+        "Inadmissible solutions (lavaan warns of the same and still reports them as converged): "
+        + "; ".join(reasons)
+        + "."
+    )
+    if not invariance.empty and not invariance["admissible"].astype(bool).all():
+        sentence += (
+            f" The invariance comparison rests on these fits ({int(invariance['n_complete_cases'].iloc[0])} "
+            "complete cases across both groups): a chi-squared difference between solutions outside the "
+            "parameter space is not a valid test, so no conclusion about coordinator-partner invariance is "
+            "drawn from it; the scales are compared as scores, not as proven-equivalent measures."
+        )
+    return sentence
+
+
 def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The "Primary tests" section: the two headlines first, then what supports and qualifies them."""
     tests = tables["model_tests"]
@@ -122,6 +161,7 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
             "ci_high",
             "p",
             "df",
+            "lambda",
             "fraction_missing_information",
         ]
     ]
@@ -145,7 +185,41 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
             if c in tables["cfa_fit"].columns
         ]
     ]
+    by_weighting = tables["primary_tests_by_weighting"]
+    by_weighting = by_weighting[
+        [
+            "headline",
+            "instrument",
+            "quantity",
+            "weighting",
+            "primary",
+            "n",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p",
+            "change_from_type_only",
+        ]
+    ].assign(
+        instrument=by_weighting["instrument"].map(display.instrument_name),
+        primary=by_weighting["primary"].map({True: "primary", False: ""}),
+    )
     return {
+        "cfa_admissibility": cfa_admissibility(tables["cfa_fit"]),
+        "by_weighting": auto_table(
+            by_weighting,
+            "table-primary-weighting",
+            "Sensitivity to the weighting: tier and maturity effects on the overall 7S score",
+            headers={
+                "headline": "Effect",
+                "instrument": "Respondents",
+                "quantity": "Estimate",
+                "weighting": "Weighting",
+                "primary": "Primary weighting",
+                "estimate": "Difference (scale points)",
+                "change_from_type_only": "Change from type-only weights",
+            },
+        ),
         "headlines": primary_headlines(tables["primary_tests"]),
         "tests": auto_table(
             overall_tests,
@@ -175,7 +249,8 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
                 "data_used": "Data used",
                 "n_lsps": "LSPs (n)",
                 "estimate": "Adjusted difference (scale points)",
-                "fraction_missing_information": "Fraction of missing information",
+                "lambda": "Lambda: share of variance due to missing data",
+                "fraction_missing_information": "Fraction of missing information (Barnard-Rubin df)",
             },
         ),
         "cfa": auto_table(

@@ -13,6 +13,8 @@ from typing import Any
 # Where each public name lives. Submodules are imported on first use (PEP 562), so a stage that needs
 # only the design record (e.g. the figures, through pipeline.study.designs) does not pay for scipy.stats.
 _HOMES = {
+    "CFAFit": "cfa",
+    "fit_cfa": "cfa",
     "RaoScottTest": "chisq",
     "svychisq": "chisq",
     "LONELY_PSU_RULES": "design",
@@ -35,11 +37,14 @@ _HOMES = {
     "svyglm": "glm",
     "term_test": "glm",
     "wald_test": "glm",
+    "PooledEstimate": "mi",
+    "pool_rubin": "mi",
     "p_adjust_bh": "multiplicity",
     "OrdinalFit": "olr",
     "svyolr": "olr",
     "minimum_detectable_difference": "power",
     "power_two_proportions": "power",
+    "cronbach_alpha": "reliability",
 }
 
 
@@ -53,11 +58,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LONELY_PSU_RULES",
+    "CFAFit",
     "DomainDifference",
     "DomainMeans",
     "GLMFit",
     "MeanEstimate",
     "OrdinalFit",
+    "PooledEstimate",
     "PreparedDesign",
     "ProportionCI",
     "RaoScottTest",
@@ -65,9 +72,12 @@ __all__ = [
     "SurveyDesignError",
     "TotalEstimate",
     "WaldTest",
+    "cronbach_alpha",
     "domain_difference",
+    "fit_cfa",
     "minimum_detectable_difference",
     "p_adjust_bh",
+    "pool_rubin",
     "power_two_proportions",
     "svyby_mean",
     "svychisq",
