@@ -75,8 +75,9 @@ FIGURE_NAMES := coverage challenge financial_influence barriers support_costs_kn
 LIKERT_FIGURES := $(foreach e,strategy staff_and_skills style synergies steering standards systems,\
 	likert_$(e)_tier likert_$(e)_maturity)
 FIGURES_DIR := figures
-# The figure modules the stage loads by name from the registry (each figure's own code).
-FIGURE_MODULES := $(filter-out $(SOURCES_figures),$(wildcard pipeline/figures/*.py))
+# The figure modules the stage loads by name from the registry, with what they import beyond the stage's
+# own code (each figure's own code; generated with the SOURCES_ lists).
+FIGURE_MODULES := $(FIGURE_CODE)
 FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/estimates.csv \
 	analysis/tables/comparisons.csv analysis/tables/published_vs_reproduced.csv
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \

@@ -3,10 +3,13 @@ the finite-population truth against a hand count, and the truth-vs-estimate join
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.checks.bundled_truth import truth_vs_estimate, truth_vs_estimate_summary
 from pipeline.checks.methods_validation import (
     DECLARED,
     PARTNERS_WITH_LSP_FPC,
@@ -16,8 +19,6 @@ from pipeline.checks.methods_validation import (
     run_validation,
     simulation_seed,
     summarise,
-    truth_vs_estimate,
-    truth_vs_estimate_summary,
 )
 from pipeline.core.codebook import Codebook
 from pipeline.study.outcomes import maturity_group_column
@@ -252,10 +253,8 @@ def _comparison(instrument, group, item, estimate, low, high, **other) -> dict:
     } | other
 
 
-def test_truth_vs_estimate_join(config):
-    if config.maturity_primary != "development_stage":
-        pytest.skip("the toy truth's maturity groups are development stages")
-    comparisons = pd.DataFrame(
+def _toy_comparisons() -> pd.DataFrame:
+    return pd.DataFrame(
         [
             _comparison("coordinator", "tier", "item_a", -0.10, -0.20, 0.00),  # truth -0.15: inside
             _comparison("coordinator", "maturity", "item_a", 0.30, 0.20, 0.40),  # truth 0.15: outside
@@ -269,7 +268,13 @@ def test_truth_vs_estimate_join(config):
             _comparison("all respondents", "respondent_type", "item_a", 0.9, 0.8, 1.0),
         ]
     )
-    table = truth_vs_estimate(_toy_truth(), comparisons, config).set_index(
+
+
+def test_truth_vs_estimate_join(config):
+    # The toy truth's maturity groups are development stages: the join compares them under that primary
+    # definition whatever config.yaml's is (the next test covers another).
+    config = dataclasses.replace(config, maturity_primary="development_stage")
+    table = truth_vs_estimate(_toy_truth(), _toy_comparisons(), config).set_index(
         ["instrument", "comparison", "item"]
     )
     assert len(table) == 6  # every truth row, estimated or not (partner maturity has no estimate row)
@@ -288,3 +293,10 @@ def test_truth_vs_estimate_join(config):
     assert summary.loc[("all", "all"), "truth_in_ci"] == 3
     assert summary.loc[("all", "all"), "coverage"] == pytest.approx(0.75)
     assert summary.loc[("coordinator", "maturity"), "coverage"] == pytest.approx(0.0)
+
+
+def test_truth_vs_estimate_leaves_maturity_out_under_another_primary_definition(config):
+    """The truth file's maturity groups are development stages: another split is not compared with them."""
+    config = dataclasses.replace(config, maturity_primary="laa_first_round")
+    table = truth_vs_estimate(_toy_truth(), _toy_comparisons(), config)
+    assert set(table["comparison"]) == {"tier"} and len(table) == 3

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.core.codebook import load_codebook
 from pipeline.core.config import DEFAULT_CONFIG, load_config
 from pipeline.core.errors import PipelineError
 from pipeline.stages import models as m
@@ -20,7 +19,6 @@ from pipeline.stages import report_inference
 from pipeline.stages.derive import derive
 from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
 from pipeline.study.direction import add_direction, favourable_signs
-from pipeline.study.frame import read_frame
 from pipeline.survey.glm import svyglm
 from tests.toy_survey import toy_validated
 
@@ -34,16 +32,6 @@ TIER_SHIFT = 1.0
 @pytest.fixture(scope="session")
 def config():
     return dataclasses.replace(load_config(), imputations=3)
-
-
-@pytest.fixture(scope="session")
-def codebook(config):
-    return load_codebook(config.codebook)
-
-
-@pytest.fixture(scope="session")
-def frame(config):
-    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
 from pipeline.stages import report as report_stage
@@ -39,16 +37,6 @@ SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg"><metadata><rdf:RDF><cc:Work><dc:title>{title}</dc:title>'
     "</cc:Work></rdf:RDF></metadata></svg>"
 )
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def codebook(config):
-    return load_codebook(config.codebook)
 
 
 def _draw(folder: Path, name: str, size=(450, 300), title: str | None = None) -> None:

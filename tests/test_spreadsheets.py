@@ -9,7 +9,6 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 from pipeline.stages import spreadsheets
 from pipeline.stages.spreadsheets import (
@@ -23,11 +22,6 @@ from pipeline.study import display
 from tests.toy_survey import toy_analysis
 
 SHEETS = ["Cover", "Contents", "Notes", *[spec.sheet for spec in PUBLISHED_TABLES]]
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from pipeline.stages.nonresponse import (
     response_indicators,
 )
 from pipeline.study.designs import design_columns, prepare_designs
-from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import outcome_columns
 from pipeline.study.weighting import (
     calibrate_population,
@@ -33,16 +32,6 @@ from pipeline.study.weighting import (
 )
 from pipeline.survey import svymean
 from tests.toy_survey import toy_analysis
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def frame(config):
-    return read_frame(config.frame)
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,24 @@ def makefile_fragment(commands: dict[str, str], root: Path = ROOT) -> str:
     ]
     for name, module in commands.items():
         lines.append(f"SOURCES_{name.replace('-', '_')} := {' '.join(command_sources(module, root))}")
+    lines.append(f"FIGURE_CODE := {' '.join(figure_code(root))}")
     return "\n".join(lines) + "\n"
+
+
+def figure_code(root: Path = ROOT) -> list[str]:
+    """FIGURE_CODE: the figure modules the figure stage loads by name, and whatever they import beyond
+    the stage's own code (SOURCES_figures): each figure's own sources, the rest of the figure rule's code."""
+    stage = set(command_sources("pipeline.figures.__main__", root))
+    modules = [
+        f"{PACKAGE}.figures.{path.stem}"
+        for path in sorted((root / PACKAGE / "figures").glob("*.py"))
+        if not path.stem.startswith("__")
+    ]
+    return [
+        path.relative_to(root).as_posix()
+        for path in closure(modules, root)
+        if path.relative_to(root).as_posix() not in stage
+    ]
 
 
 def main(argv: list[str], commands: dict[str, str]) -> None:

@@ -76,7 +76,9 @@ def code_dependencies(spec: Figure, config: Config) -> list[Path]:
 def dependencies(spec: Figure, config: Config, inputs: dict[str, Path]) -> list[Path]:
     """Every file a figure is drawn from (besides config.yaml, of which only its keys count); the
     Makefile's figure rule lists the union of these."""
-    return [*code_dependencies(spec, config), *(inputs[name] for name in spec.inputs)]
+    # Every figure names the frame's size (``Inputs.n_lsps``), so every figure is drawn from the frame too.
+    files = [*spec.inputs, *([] if FRAME in spec.inputs else [FRAME])]
+    return [*code_dependencies(spec, config), *(inputs[name] for name in files)]
 
 
 def source_extras(spec: Figure, config: Config) -> tuple[bytes, bytes]:

@@ -43,7 +43,7 @@ def build(inputs: Inputs) -> Figure:
         config=inputs.config,
         title="Barriers to success (report Figure 16)",
         subtitle="Per cent selecting each barrier",
-        population="LSP coordinators (for the 388 LSPs) and board partners",
+        population=f"LSP coordinators (for the {inputs.n_lsps} LSPs) and board partners",
         size=SIZE,
         colour="highlight",
         colours={NAMED: "#D55E00", OTHER: "#7F7F7F"},

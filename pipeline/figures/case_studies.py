@@ -113,7 +113,7 @@ def build(inputs: Inputs) -> Figure:
         + scale_fill_manual(values={CASE_STUDY: "#E69F00", ALL: "#56B4E9"}, breaks=[CASE_STUDY, ALL])
         + labs(
             title=f"How representative were the {n_cases} case-study LSPs?",
-            subtitle="Per cent of case-study LSPs and of all 388 LSPs in each group "
+            subtitle=f"Per cent of case-study LSPs and of all {inputs.n_lsps} LSPs in each group "
             "(labels: number of LSPs); "
             "frame characteristics only",
             caption=plot_caption(
@@ -131,7 +131,7 @@ def build(inputs: Inputs) -> Figure:
     )
     caption = caption_text(
         config,
-        population="the 388 LSPs in England and the 17 case-study LSPs of the 2008 study",
+        population=f"the {inputs.n_lsps} LSPs in England and the 17 case-study LSPs of the 2008 study",
         n=f"{n_cases} case-study LSPs; {len(inputs.frame)} LSPs in the frame",
         weighting="none (frame counts)",
         source=FRAME_SOURCE,

@@ -16,7 +16,8 @@ from pipeline.figures.common import (
     ordered,
     select_estimates,
 )
-from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
+from pipeline.figures.estimate_charts import by_respondent_type, respondents_population
+from pipeline.study.vocabulary import AUTHORITY_TYPES
 
 PROVENANCE = "para 57"
 SIZE = (7.0, 4.5)
@@ -25,14 +26,7 @@ SIZE = (7.0, 4.5)
 def build(inputs: Inputs) -> Figure:
     codebook = inputs.codebook
     (variable,) = by_provenance(codebook, PROVENANCE, ("likert5",))
-    by_respondent = pd.concat(
-        [
-            select_estimates(
-                inputs.estimates, instrument=instrument, items=[variable.name], measure="agree", group="all"
-            )
-            for instrument in INSTRUMENTS
-        ]
-    )
+    by_respondent = by_respondent_type(inputs, [variable], "agree")
     by_type = select_estimates(
         inputs.estimates,
         instrument="coordinator",
@@ -61,7 +55,7 @@ def build(inputs: Inputs) -> Figure:
         config=inputs.config,
         title=f"{variable.label} (report {PROVENANCE})",
         subtitle="Per cent agreeing (agree or strongly agree) among substantive answers",
-        population="LSP coordinators (for the 388 LSPs) and board partners",
+        population=respondents_population(inputs),
         size=SIZE,
         colours=INSTRUMENT_COLOURS,
     )

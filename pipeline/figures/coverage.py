@@ -33,6 +33,7 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
+from pipeline.study.disclosure import blank_small_cells
 from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
 BREAKDOWNS = {"authority_type": "By authority type", "region": "By region"}
@@ -62,10 +63,8 @@ def coverage_table(base: pd.DataFrame, frame: pd.DataFrame, min_cell: int) -> pd
                 )
     table = pd.DataFrame(rows)
     table["response_rate"] = table["lsps_responding"] / table["lsps_in_frame"]
-    small = table["respondents"].between(1, min_cell - 1)
-    table["suppressed"] = np.where(small, f"primary: fewer than {min_cell} respondents", "")
-    table.loc[small, ["lsps_responding", "respondents", "response_rate"]] = np.nan
-    return table
+    blanked = ["lsps_responding", "respondents", "response_rate"]
+    return blank_small_cells(table, "respondents", min_cell, blanked, empty_is_small=False)
 
 
 def build(inputs: Inputs) -> Figure:
@@ -96,7 +95,7 @@ def build(inputs: Inputs) -> Figure:
         + scale_fill_manual(values=colours, breaks=list(colours))
         + scale_y_continuous(limits=(0, 115), breaks=[0, 25, 50, 75, 100])
         + labs(
-            title="Survey coverage against the frame of 388 LSPs",
+            title=f"Survey coverage against the frame of {inputs.n_lsps} LSPs",
             subtitle="Per cent of LSPs in the frame with a responding coordinator / with at least one "
             "responding board partner\n"
             "(labels: LSPs responding / in frame; partner respondents per group in the CSV)",
@@ -112,7 +111,7 @@ def build(inputs: Inputs) -> Figure:
     totals = inputs.base["respondent_type"].value_counts()
     caption = caption_text(
         config,
-        population="the 388 LSPs in England (frame) and the survey's respondents",
+        population=f"the {inputs.n_lsps} LSPs in England (frame) and the survey's respondents",
         n="; ".join(f"{labels[i]}: {int(totals[i])}" for i in INSTRUMENTS)
         + f"; LSPs in frame: {len(inputs.frame)}",
         weighting="none (counts and response rates)",

@@ -145,7 +145,7 @@ def build(inputs: Inputs) -> Figure:
     )
     caption = caption_text(
         config,
-        population="LSP coordinators (for the 388 LSPs) and board partners",
+        population=f"LSP coordinators (for the {inputs.n_lsps} LSPs) and board partners",
         n=n_text,
         weighting=WEIGHTED + "; design-based t tests, BH-FDR within each family of tests",
     )

@@ -24,6 +24,7 @@ from pipeline.figures.common import (
     plot_caption,
 )
 from pipeline.study.designs import WEIGHT
+from pipeline.study.disclosure import blank_small_cells
 from pipeline.study.outcomes import GROUP_LEVELS
 from pipeline.study.vocabulary import INSTRUMENTS
 
@@ -94,10 +95,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
     column = inputs.group_column(group, element)
     levels = GROUP_LEVELS[group]
     table = likert_table(inputs.base, codebook, items, column, levels)
-    table["suppressed"] = np.where(
-        table["n"] < config.min_cell, f"primary: fewer than {config.min_cell} respondents", ""
-    )
-    table.loc[table["suppressed"].ne(""), ["n", "percentage"]] = np.nan
+    table = blank_small_cells(table, "n", config.min_cell, ["n", "percentage"])
     # Segment positions are part of what is plotted, so they go in the CSV too.
     table["facet"] = [
         n_label(f"{instrument_label(codebook, i)}: {level_label(group, lv)}", r)
@@ -174,7 +172,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
     out.insert(0, "element", element)
     caption = caption_text(
         config,
-        population="LSP coordinators (answering for the 388 LSPs in England) and board partners",
+        population=f"LSP coordinators (answering for the {inputs.n_lsps} LSPs in England) and board partners",
         n=n_text,
         weighting=WEIGHTED,
     )

@@ -93,7 +93,7 @@ def build(inputs: Inputs) -> Figure:
     n_text = "; ".join(dict.fromkeys(n_text.split("; ")))
     caption = caption_text(
         config,
-        population="LSP coordinators (for the 388 LSPs) and board partners",
+        population=f"LSP coordinators (for the {inputs.n_lsps} LSPs) and board partners",
         n=n_text + " (largest base)",
         weighting=WEIGHTED,
     )

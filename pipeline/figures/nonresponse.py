@@ -92,7 +92,7 @@ def build(inputs: Inputs) -> Figure:
         + facet_grid("panel ~ .", scales="free_y", space="free_y")
         + scale_colour_manual(values=colours, breaks=list(LABELS.values()))
         + labs(
-            title="Who answered? Response of the 388 LSPs by frame characteristic",
+            title=f"Who answered? Response of the {inputs.n_lsps} LSPs by frame characteristic",
             subtitle="Per cent of the frame's LSPs in each group whose coordinator answered, or from which\n"
             "at least one board partner answered; dashed lines: all LSPs",
             caption=plot_caption(config, f"Source: {SOURCE}; {FRAME_SOURCE}."),
@@ -106,9 +106,9 @@ def build(inputs: Inputs) -> Figure:
     n_lsps = inputs.base.loc[inputs.base["respondent_type"].eq("partner"), "lsp_id"].nunique()
     caption = caption_text(
         config,
-        population="the 388 LSPs of the 2008 frame",
+        population=f"the {inputs.n_lsps} LSPs of the 2008 frame",
         n=f"{n_coord} LSPs whose coordinator answered; {n_lsps} LSPs with a partner respondent; "
-        "388 in the frame",
+        f"{inputs.n_lsps} in the frame",
         weighting="none (counts of the frame and of responding LSPs)",
     )
     return Figure(plot=plot, table=table, caption=caption, size=SIZE)

@@ -81,7 +81,9 @@ def build(inputs: Inputs) -> Figure:
         f"{len(table)} published survey numbers; the published value or range meets our 95% CI in {inside}.\n"
         "Per cent of respondents. Ranges stand for the report's wording (e.g. 'fewer than half')."
     )
-    population = "LSP coordinators (finite population of 388 LSPs) and board partners (clustered in LSPs)"
+    population = (
+        f"LSP coordinators (finite population of {inputs.n_lsps} LSPs) and board partners (clustered in LSPs)"
+    )
     caption_body = (
         f"Our estimates: {WEIGHTED};\nlogit-scale 95% CIs. Published values: Audit Commission (2009), "
         "Working better together?, paras 57-128, Figures 12, 16, 17."

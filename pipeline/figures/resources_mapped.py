@@ -11,11 +11,9 @@ from pipeline.figures.common import (
     Inputs,
     by_provenance,
     estimate_figure,
-    level_label,
     ordered,
-    select_estimates,
 )
-from pipeline.study.vocabulary import AUTHORITY_TYPES
+from pipeline.figures.estimate_charts import coordinators_by_authority_type, coordinators_population
 
 PROVENANCE = "para 94"
 SIZE = (9.0, 4.5)
@@ -24,18 +22,10 @@ SIZE = (9.0, 4.5)
 def build(inputs: Inputs) -> Figure:
     codebook = inputs.codebook
     (variable,) = by_provenance(codebook, PROVENANCE, ("single_choice",))
-    parts = []
-    for code, answer in variable.codes.items():
-        for group, levels in (("all", None), ("authority_type", AUTHORITY_TYPES)):
-            rows = select_estimates(
-                inputs.estimates,
-                instrument="coordinator",
-                items=[variable.name],
-                measure=f"share:{code}",
-                group=group,
-                levels=levels,
-            )
-            parts.append(rows.assign(panel=answer, row=[level_label(group, lv) for lv in rows["level"]]))
+    parts = [
+        coordinators_by_authority_type(inputs, variable, f"share:{code}").assign(panel=answer)
+        for code, answer in variable.codes.items()
+    ]
     rows = pd.concat(parts, ignore_index=True)
     rows["panel"], rows["row"] = ordered(rows["panel"]), ordered(rows["row"])
     rows["answer"] = rows["panel"].astype(str)
@@ -44,7 +34,7 @@ def build(inputs: Inputs) -> Figure:
         config=inputs.config,
         title=f"{variable.label} (report {PROVENANCE})",
         subtitle="LSP coordinators; per cent giving each answer, overall and by authority type",
-        population="LSP coordinators, answering for the 388 LSPs",
+        population=coordinators_population(inputs),
         size=SIZE,
         colour="answer",
         colours=dict(zip(variable.codes.values(), OKABE_ITO, strict=False)),

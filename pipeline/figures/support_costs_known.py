@@ -3,48 +3,19 @@ partners; weighted per cent answering yes with 95% CIs, from estimates.csv."""
 
 from __future__ import annotations
 
-import pandas as pd
-
-from pipeline.figures.common import (
-    INSTRUMENT_COLOURS,
-    Figure,
-    Inputs,
-    by_provenance,
-    estimate_figure,
-    instrument_label,
-    ordered,
-    select_estimates,
-)
-from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.figures.common import Figure, Inputs, by_provenance
+from pipeline.figures.estimate_charts import coordinators_against_partners
 
 PROVENANCE = "Figure 17"
 SIZE = (7.0, 2.8)
 
 
 def build(inputs: Inputs) -> Figure:
-    codebook = inputs.codebook
-    variables = by_provenance(codebook, PROVENANCE, ("yes_no",))
-    rows = pd.concat(
-        [
-            select_estimates(
-                inputs.estimates,
-                instrument=instrument,
-                items=[v.name for v in variables if instrument in v.instruments],
-                measure="yes",
-                group="all",
-            )
-            for instrument in INSTRUMENTS
-        ],
-        ignore_index=True,
-    )
-    rows["panel"] = ordered(rows["item_label"])
-    rows["row"] = ordered([instrument_label(codebook, i) for i in rows["instrument"]])
-    return estimate_figure(
-        rows,
-        config=inputs.config,
-        title=f"{variables[0].label} (report {PROVENANCE})",
+    return coordinators_against_partners(
+        inputs,
+        by_provenance(inputs.codebook, PROVENANCE, ("yes_no",)),
+        provenance=PROVENANCE,
+        measure="yes",
         subtitle="Per cent answering yes among substantive answers",
-        population="LSP coordinators (for the 388 LSPs) and board partners",
         size=SIZE,
-        colours=INSTRUMENT_COLOURS,
     )

@@ -12,11 +12,9 @@ from pipeline.figures.common import (
     Inputs,
     by_provenance,
     estimate_figure,
-    level_label,
     ordered,
-    select_estimates,
 )
-from pipeline.study.vocabulary import AUTHORITY_TYPES
+from pipeline.figures.estimate_charts import coordinators_by_authority_type, coordinators_population
 
 PROVENANCE = "para 128"
 SIZE = (9.0, 4.0)
@@ -25,18 +23,7 @@ SIZE = (9.0, 4.0)
 def build(inputs: Inputs) -> Figure:
     codebook = inputs.codebook
     variables = by_provenance(codebook, PROVENANCE, ("yes_no",))
-    parts = []
-    for variable in variables:
-        for group, levels in (("all", None), ("authority_type", AUTHORITY_TYPES)):
-            rows = select_estimates(
-                inputs.estimates,
-                instrument="coordinator",
-                items=[variable.name],
-                measure="yes",
-                group=group,
-                levels=levels,
-            )
-            parts.append(rows.assign(row=[level_label(group, lv) for lv in rows["level"]]))
+    parts = [coordinators_by_authority_type(inputs, variable, "yes") for variable in variables]
     rows = pd.concat(parts, ignore_index=True)
     rows["panel"], rows["row"] = ordered(rows["item_label"]), ordered(rows["row"])
     rows["question"] = rows["item_label"]
@@ -46,7 +33,7 @@ def build(inputs: Inputs) -> Figure:
         config=inputs.config,
         title=f"LSP support teams (report {PROVENANCE})",
         subtitle=f"LSP coordinators; per cent answering yes, overall and by authority type\n({routed})",
-        population="LSP coordinators, answering for the 388 LSPs (routed questions: those asked)",
+        population=coordinators_population(inputs, routed=True),
         size=SIZE,
         colour="question",
         colours=dict(zip([v.label for v in variables], OKABE_ITO[4:], strict=False)),

@@ -41,7 +41,7 @@ from pipeline.study.frame import read_frame
 from pipeline.study.labels import split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
 from pipeline.study.respondents import read_instrument_table, refuse_empty_instruments
-from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema
+from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema, valid_cells
 
 log = logging.getLogger("pipeline.stages.validate")
 # The reconciliation lines read "validate: <file>: read N = valid V + rejected R" (the logging format
@@ -88,17 +88,6 @@ def _lines(mask: pd.Series, table: pd.DataFrame, column: str, check: str) -> pd.
     )
 
 
-def _valid_cells(values: pd.Series, variable: Variable) -> pd.Series:
-    """Cells the schema accepts for this variable (so routing does not report a bad cell twice)."""
-    if variable.is_numeric:
-        low, high = variable.range or (0, 0)
-        numbers = pd.to_numeric(values.where(values.str.fullmatch(r"-?\d+").fillna(False)), errors="coerce")
-        valid = numbers.between(low, high) | values.isin([str(code) for code in variable.missing])
-    else:
-        valid = values.isin([str(code) for code in variable.allowed_codes])
-    return valid.fillna(False).astype(bool)
-
-
 def routing_failures(table: pd.DataFrame, codebook: Codebook, instrument: str) -> list[pd.DataFrame]:
     """Routed items inconsistent with their condition (only where both cells hold allowed codes)."""
     lines = []
@@ -118,7 +107,8 @@ def routing_failures(table: pd.DataFrame, codebook: Codebook, instrument: str) -
         holds = known & _OPERATORS[op](answer, value).fillna(False)
         fails = known & ~holds
         item = table[variable.name]
-        item_valid = _valid_cells(item, variable)
+        # Only cells the schema accepts: a bad cell is reported once, by the schema.
+        item_valid = valid_cells(item, variable)
         answered = item_valid & ~item.isin(["-1", "-9"]).fillna(False)
         not_applicable = item.eq("-1").fillna(False)
         lines.append(_lines((fails & answered) | (holds & not_applicable), table, variable.name, "routing"))

@@ -58,3 +58,23 @@ def suppress(
         if column in result:
             result[column] = result[column].astype("Float64").mask(hidden)
     return result
+
+
+def blank_small_cells(
+    table: pd.DataFrame,
+    count_column: str,
+    min_cell: int,
+    blanked_columns: list[str],
+    empty_is_small: bool = True,
+) -> pd.DataFrame:
+    """Primary suppression of a table whose cells are counted, not estimated (a figure's plotted counts).
+
+    A row counting fewer than ``min_cell`` respondents is blanked in ``blanked_columns`` and says why in
+    ``suppressed``. ``empty_is_small=False`` keeps rows that count nobody: a zero reveals no respondent
+    (the coverage figure shows authority types and regions with no respondents).
+    """
+    counts = table[count_column]
+    small = counts < min_cell if empty_is_small else counts.between(1, min_cell - 1)
+    table["suppressed"] = np.where(small, PRIMARY.format(min_cell=min_cell), "")
+    table.loc[small, blanked_columns] = np.nan
+    return table

@@ -42,14 +42,26 @@ def _is_integer_text(values: pd.Series) -> pd.Series:
     return values.str.fullmatch(r"-?\d+").fillna(False).astype(bool)
 
 
-def _in_range_or_missing(variable: Variable) -> pa.Check:
-    low, high = variable.range or (0, 0)
-    missing = _codes_as_text(variable.missing)
+def _as_integers(values: pd.Series) -> pd.Series:
+    """Integer text as numbers; anything else (and empty cells) as NA."""
+    return pd.to_numeric(values.where(_is_integer_text(values)), errors="coerce")
 
+
+def valid_cells(values: pd.Series, variable: Variable) -> pd.Series:
+    """The cells of a coded or numeric variable's text column that its column schema accepts: an allowed
+    code; or integer text within the variable's range, or one of its missing codes."""
+    if variable.is_numeric:
+        low, high = variable.range or (0, 0)
+        valid = _as_integers(values).between(low, high) | values.isin(_codes_as_text(variable.missing))
+    else:
+        valid = values.isin(_codes_as_text(variable.allowed_codes))
+    return valid.fillna(False).astype(bool)
+
+
+def _in_range_or_missing(variable: Variable) -> pa.Check:
     def check(values: pd.Series) -> pd.Series:
-        numbers = pd.to_numeric(values.where(_is_integer_text(values)), errors="coerce")
         # Text that is not an integer is the "integer" check's failure: do not report it twice.
-        return numbers.isna() | numbers.between(low, high) | values.isin(missing)
+        return _as_integers(values).isna() | valid_cells(values, variable)
 
     return pa.Check(check, name="range_or_missing_code")
 

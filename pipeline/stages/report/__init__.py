@@ -101,7 +101,10 @@ __all__ = [
 log = logging.getLogger("pipeline.stages.report")
 
 
-def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path) -> ReportInputs:
+def build_inputs(
+    config: Config, tables_dir: Path, figures_dir: Path, out: Path, processed_dir: Path | None = None
+) -> ReportInputs:
+    processed_dir = processed_dir or config.processed_dir
     codebook = load_codebook(config.codebook)
     tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
     check_table_instruments(tables["estimates"], relative_to_root(tables_dir / "estimates.csv"))
@@ -113,8 +116,8 @@ def build_inputs(config: Config, tables_dir: Path, figures_dir: Path, out: Path)
         tables[report_inference.INFORMATIVE_NONRESPONSE] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
     manifests = {}
     for key, path in (
-        ("ingest", config.processed_dir / "manifest.json"),
-        ("validation", config.processed_dir / "validation_report.json"),
+        ("ingest", processed_dir / "manifest.json"),
+        ("validation", processed_dir / "validation_report.json"),
         ("analysis", tables_dir.parent / "manifest.json"),
     ):
         manifests[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
     path_option(parser, "--figures", "{figures_dir}", "the figures")
+    path_option(parser, "--processed", "{processed_dir}", "the ingest and validation manifests' folder")
     path_option(
         parser,
         "--out",
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         parser, "--dictionary", "{analysis_dir}/" + DICTIONARY_NAME, "where to write the data dictionary"
     )
     arguments, config = parse_stage_arguments(parser, argv)
-    inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out)
+    inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out, arguments.processed)
     report = render_report(inputs)
     write_text(arguments.out, report)
     annex = arguments.out.parent / ANNEX_PAGE
