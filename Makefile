@@ -207,6 +207,7 @@ $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRES
 spreadsheets: $(SPREADSHEETS)
 
 $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(SETTINGS) \
+		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) \
 		$(INSTALLED)
 	$(STAGE) spreadsheets
 

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.core.codebook import Codebook, Variable
 from pipeline.figures.common import (
     DONT_KNOW,
-    WEIGHTED,
+    WEIGHTED_NOTE,
     Figure,
     Inputs,
     caption_text,
@@ -181,7 +181,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
         config,
         population="LSP coordinators (answering for the 388 LSPs in England) and board partners",
         n=n_text,
-        weighting=WEIGHTED,
+        weighting=WEIGHTED_NOTE,
     )
     return Figure(plot=plot, table=out, caption=caption, size=SIZE)
 

@@ -35,6 +35,8 @@ class Table:
     rows: tuple[Row, ...]
     numeric: tuple[bool, ...] = ()
     note: str = ""
+    # Columns whose cells are code (file paths, module names): drawn as code, as a programmer reads them.
+    code: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         if any(len(row.cells) != len(self.headers) for row in self.rows):

@@ -66,6 +66,7 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
         id="table-rows-read",
         caption="Rows read from each survey export and where each ended up",
         headers=("File", "Respondents", "Rows read", "Valid", "Rejected"),
+        code=(True, False, False, False, False),
         rows=tuple(
             Row(
                 (
@@ -80,8 +81,8 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
         ),
         numeric=(False, False, True, True, True),
         note=(
-            "Every row read is either valid or in data/processed/rejected.csv with its file, row, column "
-            "and check."
+            "Every row read is either valid or listed, with its file, row, column and check, in the "
+            "processed data's rejects file (rejected.csv)."
         ),
     )
     response = inputs.tables.get("coverage")
@@ -381,6 +382,7 @@ def quality(inputs: ReportInputs) -> dict[str, Any]:
         "power": power_table,
         "min_cell": inputs.config.min_cell,
         "threshold": RELIABILITY_THRESHOLD,
+        "reconciliation": who_answered(inputs)["reconciliation"],
     }
 
 
@@ -463,6 +465,7 @@ def outputs(inputs: ReportInputs) -> dict[str, Any]:
         caption="Every output: the stage and function that made it, and its inputs",
         headers=("Output", "Stage", "Made by", "Inputs"),
         rows=tuple(Row(tuple(text(v) for v in r)) for r in index.itertuples(index=False)),
+        code=(True, False, True, True),
     )
     return {"index": table, "links": inputs.links}
 
@@ -484,6 +487,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         id="table-inputs",
         caption="Input files of this run",
         headers=("File", "Rows", "SHA-256"),
+        code=(True, False, True),
         rows=tuple(
             Row((text(item.get("path")), display.count(item.get("rows")), text(item.get("sha256"))))
             for item in ingest.get("inputs", [])
