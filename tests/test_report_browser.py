@@ -23,6 +23,7 @@ import pytest
 
 from pipeline.core.config import load_config
 from pipeline.core.paths import PROJECT_ROOT
+from pipeline.stages.report_tables import words
 from tests.browser import find_chromium, open_page_at
 from tests.built_project import make_variable
 
@@ -160,7 +161,7 @@ def test_report_holds_every_published_number(built_project: Path):
     published = pd.read_csv(built_project / "analysis/tables/published_vs_reproduced.csv")
     for text in published["published"].dropna():
         escaped = (
-            str(text).replace("&", "&amp;").replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;")
+            words(text).replace("&", "&amp;").replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;")
         )
         assert escaped in html, text
 

@@ -430,9 +430,9 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         if flag
     ]
     context: dict[str, Any] = {
-        "weighting": spec.describe(),
+        "weighting": words(spec.describe()),
         "variance_corrections": (
-            " and ".join(corrections) + " (docs/weighting.md; R's calibrate() makes neither)"
+            " and ".join(corrections) + " (R's calibrate() makes neither)"
             if corrections
             else ""
         ),
