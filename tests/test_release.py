@@ -173,8 +173,8 @@ def test_every_n_of_m_in_the_findings_equals_its_tables_count(release, built_pro
     for group, sign in (("tier", -1), ("maturity", 1)):
         rows = scales[scales["group"] == group]
         leaning = int(((rows["estimate"] * sign) > 0).sum())
-        count = "all" if leaning == len(rows) else str(leaning)
-        assert f"{count} of the {len(rows)} 7S scales put" in findings, group
+        count = f"all {len(rows)}" if leaning == len(rows) else f"{leaning} of the {len(rows)}"
+        assert f"{count} scales put" in findings, group
 
 
 def test_every_n_in_a_figure_note_counts_distinct_respondents(release, built_project):
