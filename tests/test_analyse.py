@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages.analyse import outcome_columns
 from pipeline.study.designs import design_columns
 from pipeline.study.disclosure import suppress
+from pipeline.study.outcomes import outcome_columns
 from pipeline.survey import p_adjust_bh
 from tests.toy_survey import toy_analysis
 

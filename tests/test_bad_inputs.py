@@ -31,7 +31,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.formats import unreadable_message
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.stages.ingest import build_manifest, ingest, write_outputs
-from pipeline.stages.validate import reconciliation_lines, validate
+from pipeline.stages.validate import ingest_rejections, reconciliation_lines, validate
 from pipeline.study.frame import read_frame
 
 # On xdist workers (make test) the module stays on one worker, so the command-line cases start once.
@@ -104,6 +104,7 @@ QUOTE_NEVER_CLOSED = (
     "fix the quoting in the export"
 )
 UNKNOWN = "unknown_column_ignored"
+ABSENT = "column_absent"
 
 OUTCOMES: dict[str, Outcome] = {
     # ---------------------------------------------------------------- reading: files and encodings
@@ -119,8 +120,11 @@ OUTCOMES: dict[str, Outcome] = {
         details={"encoding": "utf-8-sig", "delimiter": "comma"},
         cells={(2, "respondent_id"): "C0001", (3, "comments"): "Café budget £1,200"},
     ),
+    # Read as the config names it: without `encoding`, the file stops at its first non-UTF-8 byte
+    # (tests/test_ingest.py and the metamorphic harness).
     "windows1252.csv": Outcome(
         "repaired",
+        options={"encoding": "windows-1252"},
         details={"encoding": "windows-1252"},
         cells={
             (2, "comments"): "Chair: Cllr Méndez-Núñez; budget £50,000 – agreed",
@@ -140,7 +144,10 @@ OUTCOMES: dict[str, Outcome] = {
         },
     ),
     "undecodable.csv": _error(
-        "undecodable.csv", "is neither UTF-8 nor Windows-1252 (byte 2777); set encoding in config.yaml"
+        "undecodable.csv",
+        "row 4 column comments: byte 0xe9 (file offset 2775) is not UTF-8; the rest of the file is UTF-8, "
+        "so this row was written in another encoding (Windows-1252 would read 'é'); correct it in the "
+        "export and save as UTF-8",
     ),
     # The content decides the format; the name that said otherwise is recorded.
     "not_csv_xlsx_renamed.csv": Outcome(
@@ -154,9 +161,16 @@ OUTCOMES: dict[str, Outcome] = {
     ),
     # ---------------------------------------------------------------- reading: quoting and truncation
     "truncated_last_row.csv": Outcome(
+        # The last record ends without a line end, inside a label: rejected as truncated, file flagged.
         "quarantined",
-        rejected=((6, "C0005", "information_shared", "allowed_codes", "Agr"),),
-        repairs=((6, "", "33 cells", "51 cells", "short_row_padded"),),
+        rejected=(
+            (6, "C0005", "information_shared", "allowed_codes", "Agr"),
+            (6, "C0005", "information_shared", "truncated_record", "33 of 51 cells"),
+        ),
+        repairs=(
+            (None, "", "", "last record (row 6) cut short", "file_truncated"),
+            (6, "information_shared", "33 of 51 cells", "rejected", "truncated_record"),
+        ),
         cells={(6, "risks_managed"): "-9", (6, "comments"): pd.NA},  # the cells cut off: not answered
     ),
     "truncated_inside_quote.csv": _error(
@@ -195,9 +209,12 @@ OUTCOMES: dict[str, Outcome] = {
     "unknown_extra_column.csv": Outcome("repaired", repairs=((None, "interviewer", "", "", UNKNOWN),)),
     "misspelt_header.csv": Outcome(
         # Documented: an unknown header is left out, and the optional codebook column it was meant to
-        # be is then "not answered" on every row. The repairs line is the only trace.
+        # be is then "not answered" on every row: the column audit says so, naming the likely header.
         "repaired",
-        repairs=((None, "leaders_competant", "", "", UNKNOWN),),
+        repairs=(
+            (None, "leaders_competant", "", "", UNKNOWN),
+            (None, "leaders_competent", "", "-9 on every row; likely match: 'leaders_competant'", ABSENT),
+        ),
         cells={(row, "leaders_competent"): "-9" for row in range(2, 7)},
     ),
     "header_case.csv": Outcome(
@@ -347,24 +364,36 @@ OUTCOMES: dict[str, Outcome] = {
             for row in range(2, 7)
         ),
         repairs=tuple(
-            (None, column, "", "", UNKNOWN)
-            for column in sorted(
+            sorted(
                 [
-                    "chair_type",
-                    "layer_strategic_forum",
-                    "layer_executive_board",
-                    "layer_theme_groups",
-                    "forum_size",
-                    "development_stage",
-                    "joint_working_year",
-                    "resources_mapped",
-                    "scrutiny_reviewed",
-                    "has_support_team",
-                    "support_team_partner_staff",
-                    "support_team_fte",
-                    "research_budget_band",
-                    "research_budget_joint",
+                    (None, column, "", "-9 on every row", ABSENT)
+                    for column in [
+                        "partner_sector",
+                        "receive_performance_info",
+                        "understand_performance_info",
+                        "confident_using_info",
+                    ]
                 ]
+                + [
+                    (None, column, "", "", UNKNOWN)
+                    for column in [
+                        "chair_type",
+                        "layer_strategic_forum",
+                        "layer_executive_board",
+                        "layer_theme_groups",
+                        "forum_size",
+                        "development_stage",
+                        "joint_working_year",
+                        "resources_mapped",
+                        "scrutiny_reviewed",
+                        "has_support_team",
+                        "support_team_partner_staff",
+                        "support_team_fte",
+                        "research_budget_band",
+                        "research_budget_joint",
+                    ]
+                ],
+                key=lambda line: (line[1], line[4]),
             )
         ),
         cells={(2, "partner_sector"): "-9"},  # a partner column the file lacks: not answered
@@ -383,12 +412,15 @@ OUTCOMES: dict[str, Outcome] = {
         details={"sheet": "responses", "header_row": 3},
         cells={(4, "respondent_id"): "P0001", (8, "respondent_id"): "P0005"},
     ),
-    "xlsx_data_on_second_sheet.xlsx": _error(
-        "xlsx_data_on_second_sheet.xlsx",
-        "sheet 'cover': no header row found in the first 20 rows (none of the codebook's column names "
-        "such as respondent_id appear); if the data are on another sheet ('responses'), set sheet in "
-        "config.yaml; otherwise set header_row or column_map",
+    # No sheet configured: the sheet whose header matches the codebook is read, and the choice recorded
+    # (before: the first sheet was read and the run stopped with no header found).
+    "xlsx_data_on_second_sheet.xlsx": Outcome(
+        "repaired",
         instrument="partner",
+        repairs=(
+            (None, "", "'cover' 0 of 41, 'responses' 41 of 41", "responses", "sheet_chosen_by_content"),
+        ),
+        details={"sheet": "responses", "sheet_chosen_by": "content"},
     ),
     "xlsx_id_as_number.xlsx": Outcome(
         "quarantined", instrument="partner", rejected=((3, "P0002", "lsp_id", "lsp_in_frame", "9"),)
@@ -644,7 +676,8 @@ OUTCOMES: dict[str, Outcome] = {
         "error",
         stage="cli-ingest",
         message="config {config}: unknown key dataset.inputs[2].header_rows (allowed: path, instrument, "
-        "format, sheet, encoding, header_row, extra_header_rows, column_map)",
+        "format, sheet, encoding, header_row, extra_header_rows, column_map, require_every_column, "
+        "fill_merged_cells)",
     ),
     "config_wrong_type.yaml": Outcome(
         "error",
@@ -863,7 +896,11 @@ def _check_rows(file: str, outcome: Outcome, codebook: Codebook, frame: pd.DataF
         assert (pd.isna(cell) and value is pd.NA) or cell == value, (row, column, cell)
     # Validate: the exact rejects, and every row either valid or rejected.
     result = validate(
-        ingested.responses, frame, codebook, {entry["path"]: (entry["instrument"], entry["rows"])}
+        ingested.responses,
+        frame,
+        codebook,
+        {entry["path"]: (entry["instrument"], entry["rows"])},
+        ingest_rejections(ingested.inputs),
     )
     rejected = result.rejected
     assert set(rejected["file"]) <= {label} and set(rejected["instrument"]) <= {outcome.instrument}

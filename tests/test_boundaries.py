@@ -1,5 +1,6 @@
-"""The architecture's boundaries, checked: which layer may import which, no import circles, and make's
-prerequisites of every stage covering every module the stage's process really imports.
+"""The architecture's boundaries, checked: which layer may import which (imports by name through importlib
+included), no stage importing another, no import circles, and make's prerequisites of every stage of the
+chain covering every module the stage's process really imports.
 
 The prerequisite test is the one that would have caught the old stale-output bug: pipeline/frame.py (now
 pipeline/study/vocabulary.py) was imported by validate and analyse but listed in neither rule, so editing it
@@ -20,24 +21,30 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.stages import CHAIN
 
 # Which layers each layer may import (by the folder under pipeline/). The survey engine stays reusable by
-# another survey; core knows no stage; stages talk to each other only through files.
+# another survey; core knows no stage; stages talk to each other only through files (a stage may import
+# its own helper modules, pipeline/stages/<stage>_*.py: see test_no_stage_imports_another_stage).
 ALLOWED = {
     "core": {"core", "study.vocabulary"},
     "survey": {"survey"},
     "study": {"core", "study", "survey"},
-    "stages": {"core", "study", "survey", "stages"},
+    "readers": {"core", "study", "readers"},
+    "stages": {"core", "study", "survey", "readers", "stages"},
     "figures": {"core", "study", "survey", "figures"},
     "synthetic": {"core", "study", "survey", "synthetic"},
-    "checks": {"core", "study", "survey", "stages", "figures", "synthetic", "checks"},
+    "checks": {"core", "study", "survey", "readers", "stages", "figures", "synthetic", "checks"},
 }
-# The first target of each stage's rule, and the module its command runs.
+# The first target of each stage's rule, and the module its command runs: every stage of the chain.
 STAGE_TARGETS = {
     "ingest": ("data/processed/responses_coordinator.parquet", "pipeline.stages.ingest"),
     "validate": ("data/processed/valid_coordinator.parquet", "pipeline.stages.validate"),
     "derive": ("data/processed/analysis_base.parquet", "pipeline.stages.derive"),
     "analyse": ("analysis/tables/estimates.csv", "pipeline.stages.analyse"),
+    "nonresponse": ("analysis/tables/nonresponse_frame_comparison.csv", "pipeline.stages.nonresponse"),
+    "models": ("analysis/tables/primary_tests.csv", "pipeline.stages.models"),
+    "measurement": ("analysis/tables/cfa_fit.csv", "pipeline.stages.measurement"),
     "figures": ("figures/forest.png", "pipeline.figures.__main__"),
     "report": ("analysis/report.html", "pipeline.stages.report"),
+    "spreadsheets": ("analysis/lsp_survey_tables.xlsx", "pipeline.stages.spreadsheets"),
 }
 
 
@@ -61,6 +68,49 @@ def _layer(module: str) -> str | None:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else None
 
 
+def importlib_targets(source: str) -> set[str]:
+    """The pipeline modules or packages a file imports by name: ``importlib.import_module("pipeline.x")``,
+    ``import_module(f"pipeline.figures.{name}")`` (the package: the literal text before the first
+    placeholder) and ``__import__(...)``. The import statements are read by `_direct_imports`."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        function = node.func
+        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+        if name not in ("import_module", "__import__"):
+            continue
+        argument = node.args[0]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            text = argument.value
+        elif isinstance(argument, ast.JoinedStr) and argument.values:
+            first = argument.values[0]
+            text = first.value if isinstance(first, ast.Constant) else ""
+        else:
+            continue
+        text = text.rstrip(".")
+        if text == "pipeline" or text.startswith("pipeline."):
+            found.add(text)
+    return found
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Everything a file imports: statements anywhere in the file and names given to importlib."""
+    return set(_direct_imports(path, module)) | importlib_targets(path.read_text(encoding="utf-8"))
+
+
+def test_importlib_strings_are_read():
+    """A layer reaching down by name (as the registry once imported every figure module) is seen."""
+    source = (
+        "import importlib\n"
+        "def build(name):\n"
+        "    return importlib.import_module(f'pipeline.figures.{name}')\n"
+        "__import__('pipeline.stages.analyse')\n"
+        "importlib.import_module(name)\n"
+    )
+    assert importlib_targets(source) == {"pipeline.figures", "pipeline.stages.analyse"}
+
+
 def test_every_layer_imports_only_the_layers_below_it():
     wrong = []
     for module, path in _modules().items():
@@ -68,13 +118,40 @@ def test_every_layer_imports_only_the_layers_below_it():
         if layer is None or layer == "study.vocabulary":
             continue
         allowed = ALLOWED["study" if layer == "study.vocabulary" else layer] | {layer}
-        for imported in _direct_imports(path, module):
+        for imported in sorted(_imports(path, module)):
             target = _layer(imported)
             if module_path(imported) is None or target is None:
                 continue
             if target not in allowed and not (target == "study.vocabulary" and "study" in allowed):
                 wrong.append(f"{module} imports {imported}")
     assert wrong == []
+
+
+def _stage_of(module: str) -> str | None:
+    """The chain stage a module of pipeline/stages/ belongs to: report_tables is the report stage's."""
+    if not module.startswith("pipeline.stages."):
+        return None
+    name = module.split(".")[2]
+    owners = [stage for stage in CHAIN if name == stage or name.startswith(f"{stage}_")]
+    return max(owners, key=len) if owners else name
+
+
+def test_no_stage_imports_another_stage():
+    """Stages exchange data only through their files: what two of them share lives in study or the engine."""
+    crossing = []
+    for module, path in _modules().items():
+        stage = _stage_of(module)
+        if stage is None:
+            continue
+        for imported in sorted(_imports(path, module)):
+            other = _stage_of(imported)
+            if other is not None and other != stage and module_path(imported) is not None:
+                crossing.append(f"{module} imports {imported}")
+    assert crossing == []
+
+
+def test_every_stage_of_the_chain_is_checked():
+    assert set(STAGE_TARGETS) == set(CHAIN)
 
 
 def test_the_vocabulary_and_the_engine_import_nothing_from_the_pipeline():
@@ -162,9 +239,9 @@ def _imported_files(module: str) -> set[str]:
         "if 'figures' in sys.argv[1]:\n"
         "    from pipeline.core.codebook import load_codebook\n"
         "    from pipeline.core.config import load_config\n"
-        "    from pipeline.figures import registry\n"
+        "    from pipeline.figures import figure_module, registry\n"
         "    for spec in registry(load_codebook(load_config().codebook)).values():\n"
-        "        importlib.import_module(f'pipeline.figures.{spec.module}')\n"
+        "        figure_module(spec)\n"
         "for m in list(sys.modules.values()):\n"
         "    f = getattr(m, '__file__', None) or ''\n"
         "    if (getattr(m, '__name__', '') or '').split('.')[0] == 'pipeline' and f:\n"

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages.derive import common_scale_items, cronbach_alpha, derive
+from pipeline.stages.derive import cronbach_alpha, derive
+from pipeline.study.scales import scale_items
 from pipeline.study.vocabulary import (
     COMPOSITE_ELEMENT_FOR_OTHER_OUTCOMES,
     LESS_MATURE,
@@ -82,7 +83,7 @@ def test_reverse_worded_items_are_flipped_in_the_scale(derived, codebook):
     # reversed item averages (4 + 4 + 4 + 2) / 4 = 3.5.
     bolton = base[base["respondent_id"] == "C0001"].iloc[0]
     for element in codebook.elements:
-        items = common_scale_items(codebook, element)
+        items = scale_items(codebook, element, "coordinator")
         expected = np.mean([2 if v.reverse else 4 for v in items])
         assert bolton[scale_column(element)] == pytest.approx(expected)
 

@@ -21,7 +21,9 @@ import pytest
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.paths import PROJECT_ROOT
-from pipeline.stages.ingest import KIND_FORMAT, KIND_NO_VALUE_LABELS, ingest
+from pipeline.readers.labels import KIND_NO_VALUE_LABELS
+from pipeline.readers.table import KIND_FORMAT
+from pipeline.stages.ingest import ingest
 from tests.fixtures.survey_exports import (
     input_file,
     por_names,
@@ -180,8 +182,11 @@ def test_a_renamed_file_is_read_by_its_content_and_the_name_is_recorded(tmp_path
     path.write_bytes(PARTNER_XLSX.read_bytes())
     result = _read(path, "partner", codebook, frame)
     _same(result, reference["partner"], "partner")
+    # No sheet configured: the workbook's 'responses' sheet is chosen by content (its 'about' sheet
+    # matches no codebook column), and recorded.
     assert result.repairs[["original", "repaired", "kind"]].to_numpy().tolist() == [
-        ["csv", "xlsx", KIND_FORMAT]
+        ["csv", "xlsx", KIND_FORMAT],
+        ["'responses' 41 of 41, 'about' 0 of 41", "responses", "sheet_chosen_by_content"],
     ]
 
 
@@ -210,7 +215,7 @@ def _workbook_with_cell(cell_xml: bytes) -> bytes:
 )
 def test_formula_cells_with_a_stored_result_are_read_and_those_without_refused(tmp_path, cell, uncalculated):
     from pipeline.core.errors import PipelineError
-    from pipeline.stages.ingest import _uncalculated_formula
+    from pipeline.readers.workbook import _uncalculated_formula
 
     data = _workbook_with_cell(cell)
     assert (_uncalculated_formula(data, "responses") == "D3") is uncalculated

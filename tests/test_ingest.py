@@ -14,13 +14,13 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT
+from pipeline.readers.labels import KIND_SAV_LABEL
+from pipeline.readers.table import KIND_UNKNOWN_COLUMN
 from pipeline.stages.ingest import (
     KIND_CODE_NOT_LABEL,
     KIND_NORMALISED,
     KIND_NUMBER_TEXT,
-    KIND_SAV_LABEL,
     KIND_SENTINEL,
-    KIND_UNKNOWN_COLUMN,
     build_manifest,
     ingest,
     normalise_label,
@@ -148,20 +148,39 @@ def test_every_repair_is_recorded_with_file_row_and_column(tmp_path, codebook, c
 
 
 @pytest.mark.parametrize(
-    ("encoding", "recorded"),
-    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "windows-1252")],
+    ("encoding", "configured", "recorded"),
+    [("utf-8", None, "utf-8"), ("utf-8-sig", None, "utf-8-sig"), ("cp1252", "windows-1252", "windows-1252")],
 )
 def test_encodings_are_detected(
-    tmp_path, codebook, coordinator_codes, coordinator_labels, encoding, recorded
+    tmp_path, codebook, coordinator_codes, coordinator_labels, encoding, configured, recorded
 ):
     labels = coordinator_labels.copy()
     labels.loc[0, "comments"] = "Café in Sefton cost £1,200 — “good” value"
     path = write_csv_export(tmp_path / "c.csv", labels, encoding=encoding)
-    result = ingest([input_file(path, "coordinator")], codebook)
+    result = ingest([input_file(path, "coordinator", encoding=configured)], codebook)
     assert result.inputs[0]["encoding"] == recorded
     expected = expected_tidy(codebook, "coordinator", coordinator_codes)
     expected.loc[0, "comments"] = "Café in Sefton cost £1,200 — “good” value"
     pd.testing.assert_frame_equal(_tidy(result), expected)
+
+
+def test_text_that_is_not_utf8_stops_at_its_first_byte_and_suggests_the_encoding(
+    tmp_path, codebook, coordinator_labels
+):
+    """No silent whole-file fallback: a Windows-1252 file needs `encoding`; a mixed file names the row."""
+    labels = coordinator_labels.head(4).copy()
+    labels.loc[2, "comments"] = "Zoë"
+    path = write_csv_export(tmp_path / "c.csv", labels, encoding="cp1252")
+    # The research budget bands hold "£", Windows-1252 byte 0xa3, from row 2 on.
+    with pytest.raises(PipelineError, match=r"row 2 column research_budget_band: byte 0xa3 .*windows-1252"):
+        ingest([input_file(path, "coordinator")], codebook)
+    # UTF-8 throughout but one comment pasted from a Windows-1252 program.
+    path = write_csv_export(tmp_path / "c.csv", labels, encoding="utf-8")
+    path.write_bytes(path.read_bytes().replace("Zoë".encode(), "Zoë".encode("cp1252")))
+    with pytest.raises(
+        PipelineError, match=r"row 4 column comments: byte 0xeb .*the rest of the file is UTF-8"
+    ):
+        ingest([input_file(path, "coordinator")], codebook)
 
 
 def test_configured_encoding_wins(tmp_path, codebook, coordinator_labels):
@@ -293,7 +312,13 @@ def test_the_same_data_as_csv_xlsx_and_sav_give_identical_tables(
         write_xlsx_export(tmp_path / "c.xlsx", coordinator_labels),
         write_sav_export(tmp_path / "c.sav", codebook, "coordinator", coordinator_codes),
     ]
-    tables = [ingest([input_file(path, "coordinator")], codebook).responses["coordinator"] for path in paths]
+    encodings = {".csv": {"encoding": "windows-1252"}}
+    tables = [
+        ingest([input_file(path, "coordinator", **encodings.get(path.suffix, {}))], codebook).responses[
+            "coordinator"
+        ]
+        for path in paths
+    ]
     for table in tables[1:]:
         pd.testing.assert_frame_equal(
             table.drop(columns="source_file"), tables[0].drop(columns="source_file")

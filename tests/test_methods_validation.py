@@ -20,8 +20,10 @@ from pipeline.checks.methods_validation import (
     truth_vs_estimate_summary,
 )
 from pipeline.core.codebook import Codebook
-from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column
-from pipeline.synthetic.model import PlantedEffects, load_targets
+from pipeline.study.outcomes import maturity_group_column
+from pipeline.study.targets import load_targets
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE
+from pipeline.synthetic.model import PlantedEffects
 from pipeline.synthetic.simulate import calibrated_parameters, generate
 
 # Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
@@ -191,7 +193,7 @@ def _tiny_base(codebook: Codebook, config) -> pd.DataFrame:
     maturity = [MORE_MATURE, LESS_MATURE, MORE_MATURE, LESS_MATURE, None, MORE_MATURE]
     maturity += [MORE_MATURE, LESS_MATURE, LESS_MATURE, None]
     for element in codebook.elements:
-        base[maturity_column(config.maturity_primary, element)] = pd.array(maturity, dtype="string")
+        base[maturity_group_column(config, element)] = pd.array(maturity, dtype="string")
     codes = pd.array(coordinator_codes + partner_codes, dtype="Int64")
     for variable in codebook.likert_items():
         base[variable.name] = codes

@@ -10,7 +10,7 @@ from pipeline.checks import model_validation as mv
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 from pipeline.study.frame import read_frame
-from pipeline.synthetic.model import load_targets
+from pipeline.study.targets import load_targets
 from pipeline.synthetic.simulate import calibrated_parameters
 
 

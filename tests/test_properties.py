@@ -36,7 +36,8 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import InputFile
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
-from pipeline.stages.ingest import IngestResult, decode_text, ingest
+from pipeline.readers.text import decode_text
+from pipeline.stages.ingest import IngestResult, ingest
 from pipeline.stages.validate import validate
 from pipeline.study.frame import read_frame
 from tests.bad_inputs.make_corpus import (

@@ -13,8 +13,8 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from pipeline.study.targets import DEFAULT_TARGETS_PATH, load_targets
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.synthetic.model import DEFAULT_TARGETS_PATH, load_targets
 from pipeline.synthetic.simulate import (
     FILES,
     NOT_ANSWERED,

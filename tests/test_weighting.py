@@ -13,7 +13,6 @@ import yaml
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
-from pipeline.stages.analyse import outcome_columns
 from pipeline.stages.nonresponse import (
     _codes,
     frame_comparison,
@@ -23,6 +22,7 @@ from pipeline.stages.nonresponse import (
 )
 from pipeline.study.designs import design_columns, prepare_designs
 from pipeline.study.frame import read_frame
+from pipeline.study.outcomes import outcome_columns
 from pipeline.study.weighting import (
     calibrate_population,
     calibrator,

@@ -49,18 +49,18 @@ from pipeline.core.config import Config, parse_stage_arguments, path_option, sta
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_text
 from pipeline.core.paths import relative_to_root
-from pipeline.stages.analyse import COMPARISON_LEVELS, outcome_columns
 from pipeline.stages.derive import derive
 from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, design_columns, prepare_designs
 from pipeline.study.frame import read_frame
-from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
+from pipeline.study.outcomes import COMPARISON_LEVELS, maturity_group_column, outcome_columns
+from pipeline.study.targets import load_targets
+from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import PreparedDesign, SurveyDesign
 from pipeline.survey.batch import batch_differences
 from pipeline.synthetic.model import (
     PlantedEffects,
     Population,
     draw_population,
-    load_targets,
     population_truth,
     systematic_pps,
 )
@@ -172,7 +172,7 @@ def grouping_column(config: Config, comparison: str, element: str | None) -> str
     """The analysis base column a comparison splits on (as pipeline.stages.analyse chooses it)."""
     if comparison == "tier":
         return "tier"
-    return maturity_column(config.maturity_primary, element)
+    return maturity_group_column(config, element)
 
 
 def population_differences(base: pd.DataFrame, codebook: Codebook, config: Config) -> pd.DataFrame:

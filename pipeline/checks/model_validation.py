@@ -48,10 +48,11 @@ from pipeline.stages.derive import derive
 from pipeline.stages.models import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data, narrow
 from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
 from pipeline.study.frame import read_frame
+from pipeline.study.targets import load_targets
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import SurveyDesign, SurveyDesignError
 from pipeline.survey.glm import svyglm
-from pipeline.synthetic.model import PlantedEffects, load_targets
+from pipeline.synthetic.model import PlantedEffects
 from pipeline.synthetic.simulate import calibrated_parameters
 
 log = logging.getLogger("pipeline.checks.model_validation")

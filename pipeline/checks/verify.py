@@ -34,8 +34,9 @@ from pipeline.core.io import run_stage
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import DESIGNS
 from pipeline.study.frame import read_frame
+from pipeline.study.outcomes import maturity_group_column
 from pipeline.study.outputs import figures
-from pipeline.study.vocabulary import INSTRUMENTS, maturity_column
+from pipeline.study.vocabulary import INSTRUMENTS
 
 REL_TOL, ABS_TOL = 1e-9, 1e-10
 LEVEL = 0.95
@@ -118,7 +119,7 @@ class Data:
 
     def group_column(self, group: str, element: str | None) -> str:
         if group == "maturity":
-            return maturity_column(self.config.maturity_primary, element)
+            return maturity_group_column(self.config, element)
         return group
 
     def domain(self, instrument: str, group: str, level: str, element: str | None) -> pd.Series:

@@ -74,6 +74,10 @@ _INPUT = {
     "header_row": (int, False, (1, None)),
     "extra_header_rows": (int, False, (0, None)),
     "column_map": (dict, False),
+    # true: a codebook column absent from the export stops the run (default: not answered, one line each)
+    "require_every_column": (bool, False),
+    # true: merged cells in a workbook's data area take the merged value, one line per cell (default: stop)
+    "fill_merged_cells": (bool, False),
 }
 _SYNTHETIC = {
     "seed": (int, True, (0, 2**32 - 1)),
@@ -159,6 +163,8 @@ class InputFile:
     # Rows under the header that are not respondents (a survey tool's question-text or option rows);
     # None: detect the SurveyMonkey and Qualtrics layouts.
     extra_header_rows: int | None = None
+    require_every_column: bool = False
+    fill_merged_cells: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,6 +316,8 @@ def _parse(path: Path, raw: Any) -> Config:
                 header_row=entry.get("header_row"),
                 column_map=dict(entry.get("column_map") or {}),
                 extra_header_rows=entry.get("extra_header_rows"),
+                require_every_column=entry.get("require_every_column", False),
+                fill_merged_cells=entry.get("fill_merged_cells", False),
             )
         )
     if not inputs:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pipeline.core.codebook import Codebook
@@ -36,7 +38,17 @@ from pipeline.study.outputs import (
     figures,
 )
 
-__all__ = ["BASE", "COMPARISONS", "ESTIMATES", "FRAME", "PUBLISHED", "Figure", "registry"]
+__all__ = [
+    "BASE",
+    "COMPARISONS",
+    "ESTIMATES",
+    "FRAME",
+    "PUBLISHED",
+    "Figure",
+    "build_figure",
+    "figure_module",
+    "registry",
+]
 
 
 # Config keys every figure reads (the synthetic-data warning); and those each figure module adds.
@@ -73,6 +85,16 @@ def identity(figure: Figure) -> bytes:
 def registry(codebook: Codebook) -> dict[str, Figure]:
     """Every figure by name, in build order."""
     return {figure.name: figure for figure in figures(codebook)}
+
+
+def figure_module(figure: Figure) -> ModuleType:
+    """The module that draws `figure` (the registry names it; the figure stage finds and imports it)."""
+    return importlib.import_module(f"pipeline.figures.{figure.module}")
+
+
+def build_figure(figure: Figure, inputs: Any) -> Any:
+    """Draw a registered figure (imports its module, and so the plotting library, only now)."""
+    return figure_module(figure).build(inputs, **figure.params)
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from pipeline.figures import (
     FRAME,
     PUBLISHED,
     Figure,
+    build_figure,
     config_keys,
     content_digest,
     content_stamp_path,
@@ -162,7 +163,7 @@ def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, st
 
     spec, inputs, out_dir, code, force = job
     started, started_cpu = time.perf_counter(), time.process_time()
-    figure = spec.build(inputs)
+    figure = build_figure(spec, inputs)
     content = content_digest(code, figure)
     recorded = content_stamp_path(out_dir, spec.name)
     if (

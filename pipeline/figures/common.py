@@ -48,6 +48,7 @@ from pipeline.core.io import atomic_path, write_csv, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import design_columns
 from pipeline.study.frame import read_frame
+from pipeline.study.outcomes import group_column
 from pipeline.study.weighting import primary_weighted_base
 
 matplotlib.use("Agg")
@@ -104,6 +105,16 @@ class Inputs:
             raise PipelineError(f"{relative_to_root(self.base_path)}: not found; run `make derive` first")
         base = design_columns(pd.read_parquet(self.base_path), self.frame)
         return primary_weighted_base(base, self.frame, self.config.weighting)
+
+    @property
+    def n_lsps(self) -> int:
+        """How many LSPs the frame holds: the population every coordinator figure describes."""
+        return len(self.frame)
+
+    def group_column(self, group: str, element: str | None) -> str | None:
+        """The analysis-base column a breakdown of an outcome of `element` splits on, as the analysis
+        chose it (`pipeline.study.outcomes.group_column`: maturity under the primary definition)."""
+        return group_column(self.config, group, element)
 
     def _table(self, name: str) -> pd.DataFrame:
         path = self.tables_dir / f"{name}.csv"

@@ -35,10 +35,11 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
+from pipeline.study.outcomes import COMPARED_GROUPS
 from pipeline.study.vocabulary import INSTRUMENTS
 
 TEST = "difference (design-based t)"
-GROUPS = ("tier", "maturity")
+GROUPS = COMPARED_GROUPS
 FDR_ALPHA = 0.05
 SIZE = (10.0, 13.0)
 OFFSET = {"coordinator": 0.18, "partner": -0.18}

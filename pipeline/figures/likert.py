@@ -24,16 +24,11 @@ from pipeline.figures.common import (
     plot_caption,
 )
 from pipeline.study.designs import WEIGHT
-from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column
+from pipeline.study.outcomes import GROUP_LEVELS
+from pipeline.study.vocabulary import INSTRUMENTS
 
-GROUPS = {"tier": ("single", "multi"), "maturity": (MORE_MATURE, LESS_MATURE)}
 DONT_KNOW_CODE = -8
 SIZE = (9.0, 9.5)
-
-
-def group_column(inputs: Inputs, group: str, element: str) -> str:
-    """The base column holding the breakdown (maturity: the primary definition, as in the analysis)."""
-    return "tier" if group == "tier" else maturity_column(inputs.config.maturity_primary, element)
 
 
 def likert_table(
@@ -96,8 +91,8 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
     codebook, config = inputs.codebook, inputs.config
     items = list(codebook.likert_items())
     items = [v for v in items if v.element == element]
-    column = group_column(inputs, group, element)
-    levels = GROUPS[group]
+    column = inputs.group_column(group, element)
+    levels = GROUP_LEVELS[group]
     table = likert_table(inputs.base, codebook, items, column, levels)
     table["suppressed"] = np.where(
         table["n"] < config.min_cell, f"primary: fewer than {config.min_cell} respondents", ""

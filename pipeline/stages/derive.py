@@ -15,12 +15,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline.core.codebook import Codebook, Variable, load_codebook
+from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_parquet
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.scales import scale_items, valid_scores
 from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import (
     FRAME_COLUMNS,
@@ -35,25 +36,6 @@ from pipeline.study.vocabulary import (
 )
 
 log = logging.getLogger("pipeline.stages.derive")
-
-
-def common_scale_items(codebook: Codebook, element: str) -> tuple[Variable, ...]:
-    """A scale's items asked of both instruments, so coordinator and partner scores are comparable.
-
-    Items asked of one instrument only (the partners' para 58 items) are analysed as items, not in
-    the scale.
-    """
-    return tuple(v for v in codebook.scale_items(element) if set(v.instruments) == set(INSTRUMENTS))
-
-
-def valid_scores(responses: pd.DataFrame, variables: tuple[Variable, ...]) -> pd.DataFrame:
-    """Item answers on the 1-5 scale, reverse-worded items flipped, missing codes as NA."""
-    columns = {}
-    for variable in variables:
-        codes = responses[variable.name].astype("Float64")
-        codes = codes.where(codes.isin(list(variable.codes)))
-        columns[variable.name] = 6 - codes if variable.reverse else codes
-    return pd.DataFrame(columns, index=responses.index)
 
 
 def join_frame(responses: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,12 +54,21 @@ def join_frame(responses: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def scale_scores(responses: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """One score per 7S element: the mean of its valid item scores, given at least half of them."""
-    scores = {}
+    """One score per 7S element: the mean of its valid item scores, given at least half of them.
+
+    Each respondent is scored on the scale's items their instrument asks (`pipeline.study.scales`);
+    ``responses`` holds one or both instruments, told apart by ``respondent_type``.
+    """
+    scores: dict[str, pd.Series] = {}
     for element in codebook.elements:
-        items = valid_scores(responses, common_scale_items(codebook, element))
-        enough = items.notna().sum(axis=1) >= math.ceil(items.shape[1] / 2)
-        score = items.mean(axis=1).where(enough)
+        score = pd.Series(np.nan, index=responses.index, dtype="Float64")
+        for instrument in INSTRUMENTS:
+            rows = responses["respondent_type"].eq(instrument)
+            if not rows.any():
+                continue
+            items = valid_scores(responses.loc[rows], scale_items(codebook, element, instrument))
+            enough = items.notna().sum(axis=1) >= math.ceil(items.shape[1] / 2)
+            score[rows] = items.mean(axis=1).where(enough)
         scores[scale_column(element)] = score
         scores[f"{scale_column(element)}_positive"] = (
             (score >= SCALE_POSITIVE_FROM).astype("boolean").where(score.notna())
@@ -102,7 +93,7 @@ def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     for instrument in INSTRUMENTS:
         respondents = base[base["respondent_type"] == instrument]
         for element, label in codebook.elements.items():
-            variables = common_scale_items(codebook, element)
+            variables = scale_items(codebook, element, instrument)
             alpha, n_complete = cronbach_alpha(valid_scores(respondents, variables))
             rows.append(
                 {

@@ -38,7 +38,7 @@ from pipeline.core.config import parse_stage_arguments, path_option, stage_parse
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
-from pipeline.stages.derive import common_scale_items, valid_scores
+from pipeline.study.scales import common_scale_items, valid_scores
 
 log = logging.getLogger("pipeline.stages.measurement")
 

@@ -40,7 +40,6 @@ from pipeline.core.config import Config, PrimaryTest, parse_stage_arguments, pat
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json
 from pipeline.core.paths import relative_to_root
-from pipeline.stages.analyse import outcome_columns
 from pipeline.study.designs import (
     ANALYTIC_DESIGNS,
     DESIGNS,
@@ -53,7 +52,8 @@ from pipeline.study.designs import (
 from pipeline.study.direction import favourable_signs
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
-from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, maturity_column, scale_column
+from pipeline.study.outcomes import maturity_group_column, models_maturity_definition, outcome_columns
+from pipeline.study.vocabulary import INSTRUMENTS, LESS_MATURE, MORE_MATURE, scale_column
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
 from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
 from pipeline.survey.olr import OrdinalFit, svyolr
@@ -131,12 +131,11 @@ class ModelOutcome:
 def model_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> pd.DataFrame:
     """The analysis base with design columns, the model's factors and every outcome column.
 
-    ``maturity`` is the primary definition (config ``maturity.primary``); the composite definition
-    differs by element, so under it the models use development stage and the manifest says so.
+    ``maturity`` is the primary definition (config ``maturity.primary``), except the composite, which
+    differs by element: the rule and its reason are `pipeline.study.outcomes.models_maturity_definition`.
     """
     data, _ = outcome_columns(design_columns(base, frame), codebook)
-    definition = maturity_definition(config)
-    maturity = data[maturity_column(definition)].astype("string")
+    maturity = data[maturity_group_column(config, None, models_maturity_definition(config))].astype("string")
     laa_first = data["laa_round"].astype("string").eq("1")
     scales = [scale_column(e) for e in codebook.elements]
     overall = data[scales].astype("Float64").astype(float)
@@ -151,12 +150,6 @@ def model_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, conf
         # The mean of the seven scale scores where all seven exist: one summary per respondent.
         **{OVERALL: overall.mean(axis=1).where(overall.notna().all(axis=1))},
     )
-
-
-def maturity_definition(config: Config) -> str:
-    """The maturity definition the models use (see `model_data`)."""
-    primary = config.maturity_primary
-    return "development_stage" if primary == "composite_other_elements" else primary
 
 
 def model_outcomes(codebook: Codebook, instrument: str) -> list[ModelOutcome]:
@@ -782,7 +775,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
             vars(t) | {"estimand": ESTIMANDS[(t.headline, t.outcome)].format(instrument=t.instrument)}
             for t in config.primary_tests
         ],
-        "maturity_definition": maturity_definition(config),
+        "maturity_definition": models_maturity_definition(config),
         "terms": {"marginal": "one effect alone", **{k: list(v) for k, v in MODEL_TERMS.items()}},
         "covariates": {
             "deprivation": "IMD 2007 mean LSOA score of the area",

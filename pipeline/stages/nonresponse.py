@@ -39,10 +39,11 @@ from pipeline.core.config import Config, parse_stage_arguments, path_option, sta
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv
 from pipeline.core.paths import relative_to_root
-from pipeline.stages.analyse import comparisons, estimates, outcome_columns
 from pipeline.study.designs import StudyDesigns, design_columns, population_rows, prepare_designs
 from pipeline.study.disclosure import suppress
+from pipeline.study.estimation import comparisons, estimates
 from pipeline.study.frame import read_frame
+from pipeline.study.outcomes import outcome_columns
 from pipeline.study.schemas import check_output
 from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,

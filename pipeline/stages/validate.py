@@ -202,11 +202,14 @@ def validate(
     frame: pd.DataFrame,
     codebook: Codebook,
     expected_files: Mapping[str, tuple[str, int]] | None = None,
+    rejected_by_ingest: Mapping[str, Mapping[int, tuple[str, str, str]]] | None = None,
 ) -> ValidationResult:
     """Split every ingested row into valid or rejected, checking the schemas, the frame and routing.
 
     ``expected_files`` (path -> (instrument, rows), from the ingest manifest) lists files that may have
     no rows at all, so they still get a reconciliation line, and cross-checks the row counts.
+    ``rejected_by_ingest`` (path -> row -> (column, check, value), from the manifest's ``rejected_rows``)
+    are rows ingest read but found unusable (a truncated last record): each is rejected with that line.
     ``frame`` comes from ``pipeline.study.frame.read_frame``, which has checked it against its schema.
     """
     ensure_validation_enabled()
@@ -220,6 +223,8 @@ def validate(
             raise PipelineError(f"no ingested table for instrument {instrument}; run `make ingest` again")
         table = _prepare(responses[instrument], codebook, instrument, f"responses_{instrument}")
         found = row_failures(table, codebook, instrument, frame_ids, names)
+        if rejected_by_ingest:
+            found = pd.concat([found, _ingest_lines(table, rejected_by_ingest)], ignore_index=True)
         bad = pd.Series(False, index=table.index)
         bad[found["index"].astype(int).unique()] = True
         valid[instrument] = typed_valid(table[~bad], codebook, instrument)
@@ -254,6 +259,31 @@ def validate(
     rejected = _sorted_rejected(rejected_parts)
     report = _report(files, valid, rejected)
     return ValidationResult(valid, rejected, report)
+
+
+def _ingest_lines(
+    table: pd.DataFrame, rejected_by_ingest: Mapping[str, Mapping[int, tuple[str, str, str]]]
+) -> pd.DataFrame:
+    """Failure lines (index, column, check, value) for the rows ingest rejected."""
+    lines = []
+    for file, rows in rejected_by_ingest.items():
+        for row, (column, check, value) in rows.items():
+            where = table.index[
+                table["source_file"].eq(file).fillna(False) & table["source_row"].eq(int(row))
+            ]
+            lines += [(int(index), column, check, value) for index in where]
+    return pd.DataFrame(lines, columns=["index", "column", "check", "value"]).astype(
+        {"index": "Int64", "column": "string", "check": "string", "value": "string"}
+    )
+
+
+def ingest_rejections(inputs: list[dict[str, Any]]) -> dict[str, dict[int, tuple[str, str, str]]]:
+    """The rows ingest rejected, per file, from the manifest's input entries."""
+    return {
+        entry["path"]: {int(row): tuple(line) for row, line in entry["rejected_rows"].items()}
+        for entry in inputs
+        if entry.get("rejected_rows")
+    }
 
 
 def _sorted_rejected(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -319,14 +349,29 @@ def main(argv: list[str] | None = None) -> None:
             raise PipelineError(f"{relative_to_root(path)}: not found; run `make ingest` first")
         responses[instrument] = pd.read_parquet(path)
         log.info("read %s: %d rows", relative_to_root(path), len(responses[instrument]))
-    expected = None
+    expected, rejected_by_ingest = None, None
     manifest_path = arguments.in_dir / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {entry["path"]: (entry["instrument"], entry["rows"]) for entry in manifest["inputs"]}
-    result = validate(responses, frame, codebook, expected)
+        rejected_by_ingest = ingest_rejections(manifest["inputs"])
+    result = validate(responses, frame, codebook, expected, rejected_by_ingest)
     for line in reconciliation_lines(result.report):
         reconcile_log.info(line.removeprefix("validate: "))
+    if manifest_path.exists():
+        # The column audit travels with the counts: a question with no column is "not answered" on every
+        # row of that file, which the counts alone would not show.
+        for entry in manifest["inputs"]:
+            absent = entry.get("columns_absent") or []
+            if entry["path"] in result.report["files"]:
+                result.report["files"][entry["path"]]["columns_absent"] = absent
+            if absent:
+                reconcile_log.warning(
+                    "%s: %d codebook column(s) absent, not answered on every row: %s",
+                    entry["path"],
+                    len(absent),
+                    ", ".join(absent),
+                )
     for instrument, table in sorted(result.valid.items()):
         target = arguments.out_dir / f"valid_{instrument}.parquet"
         write_parquet(table, target)

@@ -15,6 +15,16 @@ _PREFIXED = re.compile(r"\s*[(\[]?(?P<code>-?\d+)[)\]]?\s*(?:[-–—.:=)]\s*|(?
 _SUFFIXED = re.compile(r"\s*(?P<label>\S.*?)\s*[(\[](?P<code>-?\d+)[)\]]\s*")
 
 
+_CURLY = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"'})
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise_label(text: str) -> str:
+    """The comparison form of a label: straight quotes, single spaces, no edges, case folded."""
+    text = text.translate(_CURLY).replace("\u00a0", " ")
+    return _WHITESPACE.sub(" ", text).strip().casefold()
+
+
 def split_code_and_label(value: str) -> tuple[int, str] | None:
     """(code, label) of a cell holding both, else None."""
     for pattern in (_PREFIXED, _SUFFIXED):

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from pipeline.core.codebook import Codebook
-from pipeline.core.errors import PipelineError
+from pipeline.study import targets
 from pipeline.study.designs import StudyDesigns
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import SurveyDesignError, svyciprop
@@ -48,15 +47,9 @@ COLUMNS = [
 
 
 def load_targets(path: Path) -> list[dict[str, Any]]:
-    """The published-figure entries with their quantities (or the reason there is none)."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: published targets not found") from None
-    figures = raw.get("figures") if isinstance(raw, dict) else None
-    if not isinstance(figures, list):
-        raise PipelineError(f"{path}: expected a list under 'figures'")
-    return figures
+    """The published-figure entries with their quantities (or the reason there is none), as the one reader
+    of the targets file (`pipeline.study.targets`) checked them."""
+    return list(targets.load_targets(path).figures)
 
 
 def quantity_domain(

@@ -39,17 +39,15 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, run_stage, write_csv, write_json
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
+from pipeline.study.targets import DEFAULT_TARGETS_PATH, Target, TargetFile, load_targets
 from pipeline.study.vocabulary import AUTHORITY_TYPES
 from pipeline.synthetic.model import (
-    DEFAULT_TARGETS_PATH,
     INSTRUMENTS,
     LIKERT_THRESHOLDS,
     PARAMETERS,
     Members,
     PlantedEffects,
     Population,
-    Target,
-    TargetFile,
     binary_probability,
     calibrate,
     cumulative_probabilities,
@@ -59,7 +57,6 @@ from pipeline.synthetic.model import (
     element_index,
     expected_share,
     likert_predictor,
-    load_targets,
     members,
     parameters_record,
     population_truth,

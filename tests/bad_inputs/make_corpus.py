@@ -417,7 +417,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "windows1252.csv",
         f"{C} in Windows-1252 with pound signs, en dash and accented names",
-        "repaired: encoding windows-1252, comments exact, 'Under £50,000' mapped; no repairs lines",
+        "repaired with encoding: windows-1252 in the config: comments exact, 'Under £50,000' mapped; "
+        "no repairs lines (without it: error naming row 2, column comments, byte 0xe9)",
         _cp1252,
     ),
     Case(
@@ -435,7 +436,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "truncated_last_row.csv",
         f"{C} cut off in the middle of the last row (in an unquoted label)",
-        "quarantined: row 6 information_shared allowed_codes 'Agr'; short_row_padded line (33 of 51 cells)",
+        "quarantined: row 6 truncated_record (33 of 51 cells, no line end) and allowed_codes 'Agr'; "
+        "a file_truncated line",
         _truncated_last_row,
     ),
     Case(
@@ -483,7 +485,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "misspelt_header.csv",
         f"{C} whose leaders_competent header is misspelt leaders_competant",
-        "repaired: unknown_column_ignored line; leaders_competent is not answered (-9) on every row",
+        "repaired: unknown_column_ignored line; column_absent line for leaders_competent (-9 on every row), "
+        "naming leaders_competant as its likely match",
         _header_changes({"leaders_competent": "leaders_competant"}),
     ),
     Case(
@@ -634,7 +637,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "wrong_instrument.csv",
         "the coordinator CSV configured as the partner export",
-        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored lines",
+        "quarantined: every row respondent_id_pattern; 14 unknown_column_ignored, 4 column_absent lines",
         lambda _: csv_bytes(coordinator_records()),
     ),
     Case(
@@ -657,8 +660,8 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "undecodable.csv",
-        f"{C} with a byte (0x81) that is neither UTF-8 nor Windows-1252",
-        "error: is neither UTF-8 nor Windows-1252 (byte N)",
+        f"{C} in UTF-8 with one row in Windows-1252 (é) and a byte (0x81) that is neither",
+        "error: row 4 column comments: byte 0xe9 is not UTF-8, the rest of the file is",
         _undecodable,
     ),
     Case(
@@ -670,7 +673,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "xlsx_data_on_second_sheet.xlsx",
         "partner workbook whose first sheet is a cover note (no sheet in config)",
-        "error: sheet 'cover': no header row found; names the sheet 'responses'",
+        "repaired: the sheet 'responses' is chosen by content (41 of 41 columns against 0), one "
+        "sheet_chosen_by_content line",
         _xlsx_second_sheet,
     ),
     Case(

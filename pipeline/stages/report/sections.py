@@ -29,6 +29,7 @@ from pipeline.stages.report.inputs import (
 from pipeline.stages.report.tables import MEASURE_NAMES, difference_table, row_id, suppressed_text, weighted
 from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text, words
 from pipeline.study import display
+from pipeline.study.outcomes import BINARY_MEASURES
 
 
 @dataclass(frozen=True)
@@ -437,9 +438,7 @@ def sensitivity(inputs: ReportInputs) -> dict[str, Any]:
         note=f"Weighted; primary definition: {inputs.config.maturity_primary.replace('_', ' ')}.",
     )
     estimates = inputs.tables["estimates"]
-    overall = estimates[
-        (estimates["group"] == "all") & estimates["measure"].isin(["agree", "yes", "selected", "positive"])
-    ]
+    overall = estimates[(estimates["group"] == "all") & estimates["measure"].isin(BINARY_MEASURES)]
     pivot = overall.pivot_table(
         index=["instrument", "item_label", "measure"], columns="weighting", values="estimate", aggfunc="first"
     ).reset_index()

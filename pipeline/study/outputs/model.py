@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,11 +87,6 @@ class Figure:
     @property
     def maker(self) -> str:
         return f"pipeline.figures.{self.module}:build"
-
-    def build(self, inputs: Any) -> Any:
-        """Draw the figure (imports its module, and so the plotting library, only now)."""
-        module = importlib.import_module(f"pipeline.figures.{self.module}")
-        return module.build(inputs, **self.params)
 
 
 FIGURE_SUFFIXES = ("png", "svg", "csv", "caption.txt")

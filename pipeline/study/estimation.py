@@ -1,0 +1,316 @@
+"""The study's design-based estimates and group comparisons, shared by the analyse and nonresponse stages.
+
+`estimates` gives every outcome overall and by each breakdown (pipeline.study.outcomes); `comparisons` the
+tier and maturity differences within each instrument and coordinators against partners, with the
+Rao-Scott and proportional-odds tests on the weighted designs. The analyse stage writes them as tables;
+the nonresponse stage reruns them under every weighting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.core.config import Config
+from pipeline.study.designs import StudyDesigns
+from pipeline.study.outcomes import (
+    COMPARED_GROUPS,
+    COMPARISON_LEVELS,
+    GROUP_LEVELS,
+    Outcome,
+    breakdowns,
+    comparison_outcomes,
+    group_column,
+)
+from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.survey import PreparedDesign, SurveyDesignError, svychisq, svyolr, t_quantile
+from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
+
+LEVEL = 0.95
+# The design effect compares with simple random sampling without replacement from the weighted
+# population; an unweighted design has no population beyond its sample, so there the comparison is
+# with sampling with replacement (R: deff="replace").
+DEFF_KIND = {"weighted": "srswor", "unweighted": "replace"}
+
+
+def _domain_masks(data: pd.DataFrame, column: str | None, group: str) -> dict[str, np.ndarray]:
+    if column is None:
+        return {"all": np.ones(len(data), dtype=bool)}
+    labels = data[column].astype("string")
+    return {level: labels.eq(level).fillna(False).to_numpy() for level in GROUP_LEVELS[group]}
+
+
+def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) -> pd.DataFrame:
+    """Every outcome, overall and by each breakdown, for each instrument.
+
+    Outcomes that share their breakdown columns are estimated together (pipeline.survey.batch gives the
+    same numbers as svymean and svyciprop, one domain at a time over a matrix of outcomes).
+    """
+    parts = []
+    for instrument in INSTRUMENTS:
+        design = designs[instrument]
+        data = design.data
+        mine = [o for o in outcomes if instrument in o.instruments]
+        by_breakdown: dict[tuple, list[Outcome]] = {}
+        for outcome in mine:
+            by_breakdown.setdefault(tuple(breakdowns(config, outcome)), []).append(outcome)
+        for groups, members in by_breakdown.items():
+            values = (
+                data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            )
+            is_proportion = np.array([o.is_proportion for o in members])
+            for group, column in groups:
+                for level, mask in _domain_masks(data, column, group).items():
+                    batch = batch_means(design, values, mask, deff=DEFF_KIND[designs.weighting])
+                    low, high = logit_intervals(batch.estimate, batch.se, batch.df, LEVEL)
+                    quantile = t_quantile(LEVEL, batch.df)
+                    mean_low = batch.estimate - quantile * batch.se
+                    mean_high = batch.estimate + quantile * batch.se
+                    parts.append(
+                        pd.DataFrame(
+                            {
+                                **describe_many(members, instrument, group, level, designs.weighting),
+                                "n": batch.n,
+                                "estimate": batch.estimate,
+                                "se": batch.se,
+                                "ci_low": np.where(is_proportion, low, mean_low),
+                                "ci_high": np.where(is_proportion, high, mean_high),
+                                "deff": batch.deff,
+                                "df": batch.df,
+                            }
+                        )
+                    )
+    table = pd.concat(parts, ignore_index=True)
+    empty = table["n"].eq(0)
+    table.loc[empty, ["estimate", "se", "ci_low", "ci_high", "deff", "df"]] = np.nan
+    return table
+
+
+def describe_many(
+    members: list[Outcome], instrument: str, group: str, level: str, weighting: str
+) -> dict[str, object]:
+    return {
+        "instrument": instrument,
+        "item": [o.item for o in members],
+        "item_label": [o.label for o in members],
+        "element": [o.element for o in members],
+        "measure": [o.measure for o in members],
+        "group": group,
+        "level": level,
+        "weighting": weighting,
+    }
+
+
+def _describe(outcome: Outcome, instrument: str, group: str, level: str, weighting: str) -> dict[str, object]:
+    return {
+        "instrument": instrument,
+        "item": outcome.item,
+        "item_label": outcome.label,
+        "element": outcome.element,
+        "measure": outcome.measure,
+        "group": group,
+        "level": level,
+        "weighting": weighting,
+    }
+
+
+def differences(
+    design: PreparedDesign, members: list[Outcome], by: np.ndarray, a: str, b: str
+) -> pd.DataFrame:
+    """Difference a - b of each outcome with its CI and design-based t test, and an effect size.
+
+    The effect size of a proportion is the difference itself; of a mean, the difference over the
+    weighted standard deviation of the two groups together (a standardised mean difference).
+    """
+    values = design.data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    in_a, in_b = by == a, by == b
+    difference = batch_differences(design, values, in_a, in_b, level=LEVEL)
+    present = (in_a | in_b)[:, None] & ~np.isnan(values)
+    weights = np.where(present, design.weights[:, None], 0.0)
+    filled = np.where(present, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (weights * filled).sum(axis=0) / weights.sum(axis=0)
+        spread = np.sqrt((weights * (filled - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
+    is_proportion = np.array([o.is_proportion for o in members])
+    scale = np.where(is_proportion, 1.0, spread)
+    testable = np.minimum(difference.n_a, difference.n_b) >= 2
+    table = pd.DataFrame(
+        {
+            "n": difference.n_a + difference.n_b,
+            "n_a": difference.n_a,
+            "n_b": difference.n_b,
+            "estimate": difference.estimate,
+            "se": difference.se,
+            "ci_low": difference.ci_low,
+            "ci_high": difference.ci_high,
+            "test": "difference (design-based t)",
+            "statistic": difference.t,
+            "df": difference.t_df,
+            "p": difference.p_t,
+            "effect_name": np.where(
+                is_proportion, "difference in proportion", "standardised mean difference"
+            ),
+            "effect_size": difference.estimate / scale,
+            "effect_ci_low": difference.ci_low / scale,
+            "effect_ci_high": difference.ci_high / scale,
+        }
+    )
+    untestable = [
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "statistic",
+        "df",
+        "p",
+        "effect_size",
+        "effect_ci_low",
+        "effect_ci_high",
+    ]
+    table.loc[~testable, untestable] = np.nan
+    return table
+
+
+def _rao_scott_row(design, outcome: Outcome, by: np.ndarray) -> dict[str, float]:
+    categories = design.data[outcome.ordinal or outcome.column].astype("Float64")
+    try:
+        test = svychisq(design, categories.to_numpy(dtype=float, na_value=np.nan), pd.Series(by).to_numpy())
+    except SurveyDesignError:
+        return {}
+    return {
+        "test": "Rao-Scott F",
+        "statistic": test.f,
+        "df": test.ndf,
+        "df2": test.ddf,
+        "p": test.p_f,
+        "n": test.n_total,
+    }
+
+
+def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarray, str]]) -> list[dict]:
+    """Proportional-odds regression of a Likert item on the given 0/1 predictors; odds ratios with CIs."""
+    # A narrow copy of the design's data: the fit subsets rows, and the wide analysis frame makes that slow.
+    data = design.data[[*design.design.columns, outcome.ordinal]].assign(
+        **{
+            name: pd.Series(values, index=design.data.index).astype("Float64")
+            for name, (values, _) in predictors.items()
+        }
+    )
+    # The same rows in the same order: the calibrated weights and their variance carry over.
+    prepared = dataclasses.replace(design.design.prepare(data), calibrations=design.calibrations)
+    try:
+        fit = svyolr(prepared, outcome.ordinal, list(predictors))
+    except SurveyDesignError:
+        return []
+    rows = []
+    z = stats.norm.ppf(0.5 + LEVEL / 2)
+    for name, (_, group) in predictors.items():
+        beta, se = float(fit.coefficients[name]), float(fit.se[name])
+        rows.append(
+            {
+                "group": group,
+                "n": fit.n,
+                "estimate": beta,
+                "se": se,
+                "ci_low": beta - z * se,
+                "ci_high": beta + z * se,
+                "test": "proportional-odds regression (Wald z)",
+                "statistic": beta / se,
+                "df": fit.df_residual,
+                "p": float(2 * stats.norm.sf(abs(beta / se))),
+                "effect_name": "odds ratio",
+                "effect_size": math.exp(beta),
+                "effect_ci_low": math.exp(beta - z * se),
+                "effect_ci_high": math.exp(beta + z * se),
+            }
+        )
+    return rows
+
+
+def group_labels(data: pd.DataFrame, column: str) -> np.ndarray:
+    return data[column].astype("string").to_numpy(dtype=object, na_value=None)
+
+
+def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) -> pd.DataFrame:
+    """Tier and maturity comparisons within each instrument; coordinators against partners.
+
+    Every comparison gets a difference with its design-based t test; categorical outcomes also get the
+    Rao-Scott test, and Likert items a proportional-odds model of tier and maturity together. The tests
+    beyond the difference are run on the weighted designs only: the unweighted run is a sensitivity
+    analysis of the estimates, not a second set of hypothesis tests.
+    """
+    parts = []
+    compared = list(comparison_outcomes(outcomes))
+    for instrument in (*INSTRUMENTS, "respondents"):
+        design = designs[instrument]
+        data = design.data
+        population = "all respondents" if instrument == "respondents" else instrument
+        if instrument == "respondents":
+            members = [o for o in compared if set(o.instruments) == set(INSTRUMENTS)]
+            columns_by_group = {"respondent_type": lambda outcome: "respondent_type"}
+        else:
+            members = [o for o in compared if instrument in o.instruments]
+            columns_by_group = {
+                group: lambda outcome, group=group: group_column(config, group, outcome.element)
+                for group in COMPARED_GROUPS
+            }
+        for group, column_of in columns_by_group.items():
+            a, b, level = COMPARISON_LEVELS[group]
+            sharing: dict[str, list[Outcome]] = {}
+            for outcome in members:
+                sharing.setdefault(column_of(outcome), []).append(outcome)
+            for column, same_column in sharing.items():
+                by = group_labels(data, column)
+                described = pd.DataFrame(
+                    describe_many(same_column, population, group, level, designs.weighting)
+                )
+                difference_rows = differences(design, same_column, by, a, b)
+                parts.append(pd.concat([described, difference_rows], axis=1))
+                if designs.weighting != "weighted":
+                    continue
+                rao_scott = [
+                    _describe(outcome, population, group, level, designs.weighting)
+                    | {"n_a": n_a, "n_b": n_b}
+                    | _rao_scott_row(design, outcome, by)
+                    for outcome, n_a, n_b in zip(
+                        same_column, difference_rows["n_a"], difference_rows["n_b"], strict=True
+                    )
+                    if outcome.measure != "mean"
+                ]
+                parts.append(pd.DataFrame(rao_scott))
+        if designs.weighting == "weighted":
+            parts += _ordinal_tables(design, members, columns_by_group, population, designs.weighting)
+    table = pd.concat(parts, ignore_index=True)
+    return table[table["test"].notna()].reset_index(drop=True)
+
+
+def _ordinal_tables(
+    design: PreparedDesign, members: list[Outcome], columns_by_group: dict, population: str, weighting: str
+) -> list[pd.DataFrame]:
+    rows = []
+    data = design.data
+    for outcome in members:
+        if outcome.ordinal is None or outcome.measure != "agree":
+            continue
+        predictors = {}
+        for group, column_of in columns_by_group.items():
+            labels = data[column_of(outcome)].astype("string")
+            predictors[f"is_{group}"] = (
+                labels.eq(COMPARISON_LEVELS[group][0]).astype("Float64").where(labels.notna()).to_numpy(),
+                group,
+            )
+        for row in _ordinal_rows(design, outcome, predictors):
+            group = row.pop("group")
+            level = COMPARISON_LEVELS[group][2].replace("minus", "against")
+            observed = data[outcome.column].notna().to_numpy()
+            by = group_labels(data, columns_by_group[group](outcome))
+            sizes = {
+                "n_a": int((observed & (by == COMPARISON_LEVELS[group][0])).sum()),
+                "n_b": int((observed & (by == COMPARISON_LEVELS[group][1])).sum()),
+            }
+            rows.append(_describe(outcome, population, group, level, weighting) | sizes | row)
+    return [pd.DataFrame(rows)]

@@ -1,0 +1,109 @@
+"""docs/extending.md's recipe "Add a question", followed in a copy of the built project.
+
+The question is the hard case: a Likert item asked of coordinators only, in a 7S scale. The copy must
+regenerate its synthetic exports and build with it, the item in the coordinators' scale score (and not in
+the partners'), in the reliability table, in the estimates and in its element's Likert figures.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.built_project import run_make
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+
+NEW_ITEM = "coordinator_sees_scs_progress"
+ENTRY = f"""
+  - name: {NEW_ITEM}
+    label: I see progress against the SCS
+    instruments: [coordinator]
+    question: As coordinator I see the LSP's progress against the SCS outcomes.
+    type: likert5
+    value_set: agree5
+    missing: [-8, -9]
+    element: strategy
+    in_scale: true
+    governance_layer: executive
+    provenance: assumed
+    provenance_note: a test question, added by tests/test_extending.py
+"""
+AFTER = "  # ---------------------------------------------------------------- staff and skills\n"
+
+
+def add_question(project: Path) -> None:
+    """Steps 1-2 of the recipe: the codebook entry and the generator's assumed level."""
+    codebook = project / "data/raw/codebook.yaml"
+    text = codebook.read_text(encoding="utf-8")
+    assert text.count(AFTER) == 1
+    codebook.write_text(text.replace(AFTER, ENTRY.lstrip("\n") + "\n" + AFTER), encoding="utf-8")
+    parameters = project / "data/raw/synthetic_parameters.yaml"
+    text = parameters.read_text(encoding="utf-8")
+    assert text.count("  assumed_coordinator_agree: {}\n") == 1
+    level = f"  assumed_coordinator_agree: {{{NEW_ITEM}: 60}}\n"
+    parameters.write_text(text.replace("  assumed_coordinator_agree: {}\n", level), encoding="utf-8")
+
+
+def test_without_an_assumed_level_the_generator_says_which_key_to_add(scratch_project):
+    add_question(scratch_project)
+    parameters = scratch_project / "data/raw/synthetic_parameters.yaml"
+    text = parameters.read_text(encoding="utf-8")
+    parameters.write_text(text.replace(f"{{{NEW_ITEM}: 60}}", "{}"), encoding="utf-8")
+    result = run_make(scratch_project, "synthetic")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        f"data/raw/synthetic_parameters.yaml: no coordinator level for {NEW_ITEM} (asked of coordinators "
+        "only): add it to fixed.assumed_coordinator_agree" in result.stderr
+    )
+
+
+def test_a_coordinator_only_scale_item_builds_and_enters_the_coordinators_score(scratch_project):
+    add_question(scratch_project)
+    synthetic = run_make(scratch_project, "synthetic")
+    assert synthetic.returncode == 0, synthetic.stderr[-3000:]
+    built = run_make(scratch_project, "-j2", "all")
+    assert built.returncode == 0, (built.stdout + built.stderr)[-5000:]
+
+    base = pd.read_parquet(scratch_project / "data/processed/analysis_base.parquet")
+    codebook = yaml.safe_load((scratch_project / "data/raw/codebook.yaml").read_text(encoding="utf-8"))
+    strategy = [
+        v["name"] for v in codebook["variables"] if v.get("in_scale") and v.get("element") == "strategy"
+    ]
+    assert NEW_ITEM in strategy and len(strategy) == 5
+    coordinators = base[base["respondent_type"] == "coordinator"]
+    partners = base[base["respondent_type"] == "partner"]
+    assert coordinators[NEW_ITEM].isin([1, 2, 3, 4, 5, -8, -9]).all()
+    assert partners[NEW_ITEM].isna().all()
+
+    def expected_score(row: pd.Series, items: list[str]) -> float:
+        valid = [float(row[i]) for i in items if row[i] in (1, 2, 3, 4, 5)]
+        return sum(valid) / len(valid) if len(valid) >= math.ceil(len(items) / 2) else math.nan
+
+    # No strategy item is reverse-worded, so the score is the plain mean of the valid answers.
+    assert not any(v.get("reverse") for v in codebook["variables"] if v["name"] in strategy)
+    for rows, items in ((coordinators, strategy), (partners, [i for i in strategy if i != NEW_ITEM])):
+        expected = rows.apply(expected_score, axis=1, items=items).astype(float)
+        actual = rows["scale_strategy"].astype("Float64").astype(float)
+        pd.testing.assert_series_equal(actual, expected, check_names=False, atol=1e-12, rtol=0)
+    # The item moved the coordinators' scores: scored without it, some differ.
+    without = coordinators.apply(expected_score, axis=1, items=[i for i in strategy if i != NEW_ITEM])
+    with_item = coordinators["scale_strategy"].astype("Float64").astype(float)
+    assert ((without.astype(float) - with_item).abs() > 1e-9).sum() > 10
+
+    reliability = pd.read_csv(scratch_project / "analysis/tables/scale_reliability.csv")
+    rows = reliability[reliability["element"] == "strategy"].set_index("instrument")
+    assert NEW_ITEM in rows.loc["coordinator", "items"].split() and rows.loc["coordinator", "n_items"] == 5
+    assert NEW_ITEM not in rows.loc["partner", "items"].split() and rows.loc["partner", "n_items"] == 4
+
+    estimates = pd.read_csv(scratch_project / "analysis/tables/estimates.csv")
+    mine = estimates[estimates["item"] == NEW_ITEM]
+    assert set(mine["instrument"]) == {"coordinator"} and mine["estimate"].notna().any()
+    figure = pd.read_csv(scratch_project / "figures/likert_strategy_tier.csv")
+    labelled = figure.astype(str).apply(lambda column: column.str.contains("I see progress against the SCS"))
+    assert labelled.any().any()
