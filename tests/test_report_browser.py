@@ -146,11 +146,13 @@ def test_first_screen_says_synthetic_and_is_not_blank(pages):
         assert pixels[..., :3].std() > 0.05
 
 
-def test_the_page_weighs_at_most_3_mb_and_every_file_link_resolves(built_project: Path):
-    page = built_project / "analysis" / "report.html"
-    assert page.stat().st_size <= MAX_PAGE_BYTES
-    html = page.read_text(encoding="utf-8")
-    links = re.findall(r'href="(?!#|https?:)([^"]+)"', html)
+def test_each_page_weighs_at_most_3_mb_and_every_file_link_resolves(built_project: Path):
+    links = []
+    for name in ("report.html", "technical_annex.html"):
+        page = built_project / "analysis" / name
+        assert page.stat().st_size <= MAX_PAGE_BYTES
+        html = page.read_text(encoding="utf-8")
+        links += [link.partition("#")[0] for link in re.findall(r'href="(?!#|https?:)([^"]+)"', html)]
     assert len(links) >= 3 * 25  # each figure's PNG, SVG and CSV at least
     for link in links:
         assert (page.parent / link).resolve().is_file(), link
