@@ -226,7 +226,7 @@ $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRES
 spreadsheets: $(SPREADSHEETS)
 
 $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(CONFIG_spreadsheets) \
-		$(RAW)/codebook.yaml $(INSTALLED)
+		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) spreadsheets
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)

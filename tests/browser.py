@@ -21,8 +21,36 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-# Whatever the page shows; broken images are those not loaded or with no pixels.
-PAGE_FACTS = """JSON.stringify({
+# Whatever the page shows; broken images are those not loaded or with no pixels. The fit facts are taken
+# with every folded part opened (a reader may open any of them), then folded again: a clipped cell is one
+# whose content is wider than the cell or which its table's box cuts off, a tall row one taller than half
+# the screen, a wide chart one wider than its box.
+PAGE_FACTS = """(() => {
+const top = id => {
+  const e = document.getElementById(id);
+  return e ? e.getBoundingClientRect().top + window.scrollY : null;
+};
+const pageHeight = document.documentElement.scrollHeight;
+const folded = Array.from(document.querySelectorAll('details:not([open])'));
+folded.forEach(d => { d.open = true; });
+const visible = e => e.getBoundingClientRect().width > 2;
+const fit = {
+  clippedCells: Array.from(document.querySelectorAll('tbody td, tbody th'))
+    .filter(c => visible(c) && (c.scrollWidth > c.clientWidth + 1 || (c.closest('.table-wrap')
+      && c.getBoundingClientRect().right > c.closest('.table-wrap').getBoundingClientRect().right + 1)))
+    .slice(0, 10).map(c => c.closest('table').id + ': ' + c.textContent.trim().slice(0, 40)),
+  tallRows: Array.from(document.querySelectorAll('tbody tr'))
+    .filter(r => r.getBoundingClientRect().height > window.innerHeight / 2)
+    .slice(0, 10)
+    .map(r => r.closest('table').id + ': ' + Math.round(r.getBoundingClientRect().height) + ' px'),
+  wideCharts: Array.from(document.querySelectorAll('.figure-image img'))
+    .filter(i => i.getBoundingClientRect().width > i.parentElement.clientWidth + 1)
+    .map(i => i.alt.slice(0, 40)),
+};
+folded.forEach(d => { d.open = false; });
+return JSON.stringify({
+  ...fit,
+  findingsTop: top('findings'),
   title: document.title,
   images: document.images.length,
   broken: Array.from(document.images)
@@ -34,12 +62,13 @@ PAGE_FACTS = """JSON.stringify({
   scrollingBoxes: Array.from(document.querySelectorAll('.table-wrap'))
     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.querySelector('table').id),
   pageWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
-  pageHeight: document.documentElement.scrollHeight,
+  pageHeight: pageHeight,
   wideElements: Array.from(document.querySelectorAll('body *'))
     .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
                  && !e.closest('.table-wrap, .figure-image, pre, details:not([open])'))
     .slice(0, 10).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')),
-})"""
+});
+})()"""
 # axe-core's audit of the whole page; only the violations, with how many nodes each touches.
 AXE_RUN = """axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
   r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,

@@ -28,6 +28,10 @@ SHEETS = ["Cover", "Contents", "Notes", *[spec.sheet for spec in PUBLISHED_TABLE
 def tables():
     # The toy analysis' real tables, cut short: the layout is what is tested here, not the size.
     _, full = toy_analysis(seed=7, tier_shift=1.0)
+    # The later stages' tables (models, measurement, nonresponse) from the report tests' fixtures.
+    fixtures = Path(__file__).parent / "fixtures" / "report_tables"
+    for path in sorted(fixtures.glob("*.csv")):
+        full.setdefault(path.stem, pd.read_csv(path, keep_default_na=False, na_values=[""]))
     cut = {spec.name: full[spec.name].head(40).reset_index(drop=True) for spec in PUBLISHED_TABLES}
     estimates = cut["estimates"].copy()
     estimates["suppressed"] = estimates["suppressed"].astype(object)

@@ -24,6 +24,7 @@ from plotnine import (
 
 from pipeline.figures.common import (
     FRAME_SOURCE,
+    FRAME_SOURCE_NOTE,
     TIER_LABELS,
     Figure,
     Inputs,
@@ -134,7 +135,7 @@ def build(inputs: Inputs) -> Figure:
         population=f"the {inputs.n_lsps} LSPs in England and the 17 case-study LSPs of the 2008 study",
         n=f"{n_cases} case-study LSPs; {len(inputs.frame)} LSPs in the frame",
         weighting="none (frame counts)",
-        source=FRAME_SOURCE,
+        source=FRAME_SOURCE_NOTE,
         survey=False,
     )
     return Figure(plot=plot, table=table, caption=caption, size=SIZE)

@@ -209,6 +209,13 @@ WEIGHTED = (
     "weighted with the primary weights (config.yaml weighting.primary; by default raked to the frame's "
     "authority type x deprivation band, region and LAA round; partners at LSP level)"
 )
+# The same in a reader's words, for the caption notes the report shows (no configuration keys or paths;
+# WEIGHTED and FRAME_SOURCE stay as drawn inside the charts).
+WEIGHTED_NOTE = (
+    "weighted with the primary weighting (as configured: by default raked to the frame's authority type x "
+    "deprivation band, region and LAA round; partners at LSP level)"
+)
+FRAME_SOURCE_NOTE = "LSP frame 2008 (the project's frame of the 388 LSPs)"
 
 
 # -------------------------------------------------------------------------------------------- theme
@@ -538,7 +545,7 @@ def estimate_figure(
     table = rows.assign(panel=rows["panel"].astype(str), row=rows["row"].astype(str))[
         ["panel", "row", *ESTIMATE_KEYS, *ESTIMATE_VALUES, "suppressed"]
     ]
-    caption = caption_text(config, population=population, n=n_text, weighting=WEIGHTED)
+    caption = caption_text(config, population=population, n=n_text, weighting=WEIGHTED_NOTE)
     return Figure(plot=plot, table=table, caption=caption, size=size)
 
 

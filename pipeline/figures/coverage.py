@@ -23,6 +23,7 @@ from plotnine import (
 
 from pipeline.figures.common import (
     FRAME_SOURCE,
+    FRAME_SOURCE_NOTE,
     INSTRUMENT_COLOURS,
     SOURCE,
     Figure,
@@ -115,7 +116,7 @@ def build(inputs: Inputs) -> Figure:
         n="; ".join(f"{labels[i]}: {int(totals[i])}" for i in INSTRUMENTS)
         + f"; LSPs in frame: {len(inputs.frame)}",
         weighting="none (counts and response rates)",
-        source=f"{SOURCE}; {FRAME_SOURCE}",
+        source=f"{SOURCE}; {FRAME_SOURCE_NOTE}",
     )
     return Figure(plot=plot, table=table, caption=caption, size=SIZE)
 

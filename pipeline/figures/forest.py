@@ -27,7 +27,7 @@ from plotnine import (
 
 from pipeline.figures.common import (
     INSTRUMENT_COLOURS,
-    WEIGHTED,
+    WEIGHTED_NOTE,
     Figure,
     Inputs,
     caption_text,
@@ -147,7 +147,7 @@ def build(inputs: Inputs) -> Figure:
         config,
         population=f"LSP coordinators (for the {inputs.n_lsps} LSPs) and board partners",
         n=n_text,
-        weighting=WEIGHTED + "; design-based t tests, BH-FDR within each family of tests",
+        weighting=WEIGHTED_NOTE + "; design-based t tests, BH-FDR within each family of tests",
     )
     return Figure(plot=plot, table=out.reset_index(drop=True), caption=caption, size=SIZE)
 

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.core.codebook import Codebook, Variable
 from pipeline.figures.common import (
     DONT_KNOW,
-    WEIGHTED,
+    WEIGHTED_NOTE,
     Figure,
     Inputs,
     caption_text,
@@ -174,7 +174,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
         config,
         population=f"LSP coordinators (answering for the {inputs.n_lsps} LSPs in England) and board partners",
         n=n_text,
-        weighting=WEIGHTED,
+        weighting=WEIGHTED_NOTE,
     )
     return Figure(plot=plot, table=out, caption=caption, size=SIZE)
 

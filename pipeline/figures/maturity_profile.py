@@ -22,7 +22,7 @@ from plotnine import (
 from pipeline.figures.common import (
     ESTIMATE_KEYS,
     ESTIMATE_VALUES,
-    WEIGHTED,
+    WEIGHTED_NOTE,
     Figure,
     Inputs,
     caption_text,
@@ -95,6 +95,6 @@ def build(inputs: Inputs) -> Figure:
         config,
         population=f"LSP coordinators (for the {inputs.n_lsps} LSPs) and board partners",
         n=n_text + " (largest base)",
-        weighting=WEIGHTED,
+        weighting=WEIGHTED_NOTE,
     )
     return Figure(plot=plot, table=table.reset_index(drop=True), caption=caption, size=SIZE)

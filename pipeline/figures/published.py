@@ -23,7 +23,15 @@ from plotnine import (
 )
 
 from pipeline.core.errors import PipelineError
-from pipeline.figures.common import WEIGHTED, Figure, Inputs, caption_text, plot_caption, theme_report
+from pipeline.figures.common import (
+    WEIGHTED,
+    WEIGHTED_NOTE,
+    Figure,
+    Inputs,
+    caption_text,
+    plot_caption,
+    theme_report,
+)
 
 OURS, PUBLISHED, RANGE = "Our estimate (95% CI)", "Published value", "Published range"
 COLOURS = {OURS: "#0072B2", PUBLISHED: "#D55E00", RANGE: "#E69F00"}
@@ -115,8 +123,8 @@ def build(inputs: Inputs) -> Figure:
         config,
         population=population,
         n=f"{int(np.nanmin(table['n']))} to {int(np.nanmax(table['n']))} respondents per estimate",
-        weighting=WEIGHTED,
-        source="our estimates: the survey data in data/raw; published values: Audit Commission (2009)",
+        weighting=WEIGHTED_NOTE,
+        source="our estimates: the survey data the pipeline read; published values: Audit Commission (2009)",
     )
     return Figure(plot, table, caption, SIZE)
 

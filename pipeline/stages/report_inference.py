@@ -9,6 +9,8 @@ tables as records. The words around them are in ``templates/sections/primary.htm
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -44,6 +46,34 @@ INFORMATIVE_NONRESPONSE = "informative_nonresponse"
 # The statement's column holding each row in words, for the sentence (not shown in the table).
 CLAUSE = "_clause"
 Z_95 = 1.959963984540054
+
+
+_MERGED = re.compile(
+    r"(?P<variables>[\w|]+): (?P<cell>[\w|]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|]+) "
+    r"\((?P<m>\d+)\)"
+)
+
+
+def _level_words(level: str) -> str:
+    """A coded level in words: "1_least_deprived" -> "least deprived"."""
+    name = re.sub(r"^\d+_", "", level).replace("_", " ")
+    return "London borough" if name == "london borough" else name
+
+
+def merged_in_words(cells: Any) -> list[str]:
+    """The weighting's merged sparse cells (``weight_diagnostics.merged_cells``) as sentences."""
+    if display.missing(cells):
+        return []
+    out = []
+    for match in _MERGED.finditer(str(cells)):
+        cell = ", ".join(_level_words(level) for level in match["cell"].split("|"))
+        into = ", ".join(_level_words(level) for level in match["into"].split("|"))
+        n = int(match["n"])
+        out.append(
+            f"{cell[:1].upper() + cell[1:]} ({n} respondent{'s' if n != 1 else ''}) merged with {into} "
+            f"({match['m']})"
+        )
+    return out
 
 
 def _number(value: Any, places: int = 2) -> str:
@@ -561,8 +591,18 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             "merged_cells",
         ]
     ]
+    # The merged cells as a count in the table and in words below it (the column holds coded cell names).
+    weights = weights.assign(
+        merged_cells=weights["merged_cells"].map(lambda m: len(merged_in_words(m)))
+    )
     primary_weights = diagnostics[diagnostics["weighting"].eq(spec.primary)]
-    merged = "; ".join(m for m in primary_weights["merged_cells"].dropna().astype(str) if m) or "none"
+    merged = [
+        f"{display.instrument_name(population)}: {cell}"
+        for population, cells in zip(
+            primary_weights["population"], primary_weights["merged_cells"], strict=True
+        )
+        for cell in merged_in_words(cells)
+    ]
     differences = sensitivity[sensitivity["quantity"].ne("level")]
     wide = differences.pivot_table(
         index=["instrument", "item", "quantity"],
@@ -600,9 +640,9 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         if flag
     ]
     context: dict[str, Any] = {
-        "weighting": spec.describe(),
+        "weighting": words(spec.describe()),
         "variance_corrections": (
-            " and ".join(corrections) + " (docs/weighting.md; R's calibrate() makes neither)"
+            " and ".join(corrections) + " (R's calibrate() makes neither)"
             if corrections
             else ""
         ),
@@ -651,7 +691,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
                 "g_min": "Smallest g-weight",
                 "g_max": "Largest g-weight",
                 "trimmed": "Trimmed",
-                "merged_cells": "Merged cells",
+                "merged_cells": "Sparse cells merged",
             },
         ),
         "sensitivity": auto_table(

@@ -35,6 +35,8 @@ class Table:
     rows: tuple[Row, ...]
     numeric: tuple[bool, ...] = ()
     note: str = ""
+    # Columns whose cells are code (file paths, module names): drawn as code, as a programmer reads them.
+    code: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         if any(len(row.cells) != len(self.headers) for row in self.rows):
@@ -89,6 +91,15 @@ def frame_table(
 
 
 _IDENTIFIER = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+# Frame variables and symbols by the names a reader knows them by.
+_NAMES = {
+    "imd_band": "deprivation band",
+    "laa_round": "LAA round",
+    "N_h/m_h": "N(h)/m(h)",
+    "N_h/n_h": "N(h)/n(h)",
+}
+# File references a sentence carries in brackets for programmers: "(models.csv, primary_tests.csv)".
+_FILE_REFERENCE = re.compile(r"\s*\((?:[\w./-]+\.(?:csv|md|py|json)(?:, |; )?)+\)|[\w./-]+\.(?:md|csv); ")
 
 
 def words(value: Any) -> str:
@@ -97,7 +108,14 @@ def words(value: Any) -> str:
         return ""
     if isinstance(value, bool) or str(value) in ("True", "False"):
         return display.yes_no(value)
-    return _IDENTIFIER.sub(lambda m: m.group(0).replace("_", " "), str(value))
+    return _IDENTIFIER.sub(lambda m: m.group(0).replace("_", " "), prose(str(value)))
+
+
+def prose(value: str) -> str:
+    """A sentence for a reader: known codes by their names, bracketed file references left out."""
+    for code, name in _NAMES.items():
+        value = value.replace(code, name)
+    return _FILE_REFERENCE.sub("", value)
 
 
 def formatter_for(values: pd.Series, places: int = 3) -> Callable[[Any], str]:

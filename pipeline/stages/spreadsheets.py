@@ -102,6 +102,87 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         "confidence interval; numbers that cannot be reproduced give their reason.",
         ("note1", "note7"),
     ),
+    PublishedTable(
+        "primary_tests",
+        "Table_7",
+        "Primary tests: the two pre-specified headline tests, adjusted and marginal",
+        "The adjusted tier and maturity effects on the overall 7S score (analytic: partnerships in "
+        "general) beside the marginal differences (descriptive: the 388 LSPs of 2008).",
+        ("note1",),
+    ),
+    PublishedTable(
+        "models",
+        "Table_8",
+        "Models: adjusted tier and maturity effects on every 7S scale and item",
+        "Design-based regressions of each outcome on tier and maturity with deprivation, LAA round and "
+        "region; estimates, intervals, tests and FDR-adjusted p-values.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "model_tests",
+        "Table_9",
+        "Model tests: interactions and joint tests across the seven scales",
+        "Tier by maturity interactions and joint Wald tests of the seven scale effects.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "partner_imputation",
+        "Table_10",
+        "Partners: adjusted effects with the LSP's maturity multiply imputed",
+        "Complete cases against multiple imputation (Rubin's rules), weighting partners and weighting LSPs.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "cfa_fit",
+        "Table_11",
+        "Measurement: confirmatory factor analysis of the 7S structure",
+        "Fit of the seven-, two- and one-factor models and invariance between coordinators and partners.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "nonresponse_frame_comparison",
+        "Table_12",
+        "Nonresponse: respondents against the frame",
+        "The frame's shares, response rates and respondents' shares, unweighted and weighted, with tests.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "nonresponse_propensity",
+        "Table_13",
+        "Nonresponse: response propensity model",
+        "Logistic regression of response on the frame variables, with likelihood-ratio tests.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "nonresponse_r_indicators",
+        "Table_14",
+        "Nonresponse: R-indicators",
+        "Representativeness indicators of response, overall and partial by frame variable.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "weight_diagnostics",
+        "Table_15",
+        "Weights: diagnostics of each weighting",
+        "Range, coefficient of variation, Kish design effect, g-weights, trimming and merged cells of "
+        "each weighting.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "weighting_sensitivity",
+        "Table_16",
+        "Weighting sensitivity: the 7S scale means and differences under each weighting",
+        "Levels and tier, maturity and respondent-type differences of the seven scale means under every "
+        "weighting.",
+        ("note1",),
+    ),
+    PublishedTable(
+        "weighting_se_ratios",
+        "Table_17",
+        "Replicate-weight standard errors against linearisation",
+        "JKn and bootstrap standard errors over linearised standard errors of the scale means.",
+        ("note1",),
+    ),
 )
 
 
@@ -198,6 +279,16 @@ def _cover_lines(config: Config) -> tuple[list[str], list[str]]:
         "describe board partners.",
         "Source: Audit Commission LSP survey, 2008 (reconstructed); built by the pipeline's make all.",
     ]
+    release = config.raw.get("release") if isinstance(config.raw, dict) else None
+    if release:
+        about += [
+            f"Published: {release['date']}.",
+            f"Status: {release['status']}.",
+            f"Contact: {release['contact']}.",
+            f"Next update: {release['next_update']}.",
+        ]
+    else:
+        about.append("Status: not a release (the configuration has no release block).")
     return intro, about
 
 

@@ -85,6 +85,11 @@ def points(difference: object, low: object, high: object) -> str:
     )
 
 
+def scale_count(count: int, total: int) -> str:
+    """ "all 7 scales" or "5 of the 7 scales": a count of the 7S scales, as counted from the table."""
+    return f"all {total} scales" if count == total else f"{count} of the {total} scales"
+
+
 def _element_name(item_label: object) -> str:
     return str(item_label).removesuffix(" scale")
 
@@ -232,7 +237,7 @@ def headline_finding(inputs: ReportInputs, group: str) -> Finding | None:
     unadjusted = (
         f"Unadjusted, the gap is {_interval(primary['marginal_estimate'], primary['marginal_ci_low'], primary['marginal_ci_high'])} "  # noqa: E501
         f"({display.p_statement(primary['marginal_p'])}), and "
-        f"{'all' if ahead == len(gaps) else ahead} of the {len(gaps)} 7S scales put "
+        f"{scale_count(ahead, len(gaps))} put "
         f"{pattern} ({significant} of them significantly after FDR control); the largest is on "
         f"{element.lower()}, {points(top['estimate'], top['ci_low'], top['ci_high'])} in the share scoring "
         "it positively."
@@ -313,8 +318,7 @@ def partner_tier(inputs: ReportInputs) -> Finding | None:
     return Finding(
         sentence=(
             f"Board partners in multi-tier areas were {likelier} likely than those in single-tier areas to "
-            f"score {element.lower()} positively; they were behind on "
-            f"{'all' if behind == len(gaps) else behind} of the {len(gaps)} 7S scales."
+            f"score {element.lower()} positively; they were behind on {scale_count(behind, len(gaps))}."
         ),
         uncertainty=(
             f"Difference {points(top['estimate'], top['ci_low'], top['ci_high'])}, "

@@ -34,8 +34,8 @@ def maturity_profile(plotted: pd.DataFrame) -> str | None:
         if not {"more mature", "less mature"} <= set(own.columns) or own.empty:
             return None
         ahead = int((own["more mature"] > own["less mature"]).sum())
-        parts.append(f"{_count_phrase(ahead, len(own))} 7S scales ({name})")
-    return "More mature LSPs have the higher mean score on " + " and on ".join(parts)
+        parts.append(f"{_count_phrase(ahead, len(own))} ({name})")
+    return "More mature LSPs have the higher mean score on 7S scales: " + " and ".join(parts)
 
 
 def forest(plotted: pd.DataFrame) -> str | None:
@@ -56,7 +56,7 @@ def forest(plotted: pd.DataFrame) -> str | None:
 
 
 def coverage(plotted: pd.DataFrame) -> str | None:
-    rows = plotted[plotted["breakdown"] == "tier"]
+    rows = plotted[plotted["breakdown"] == "authority_type"]
     if rows.empty or rows["lsps_responding"].isna().any():
         return None
     rates = rows.groupby("instrument")[["lsps_responding", "lsps_in_frame"]].sum()

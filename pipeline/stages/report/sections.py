@@ -27,7 +27,7 @@ from pipeline.stages.report.inputs import (
     environment,
 )
 from pipeline.stages.report.tables import MEASURE_NAMES, difference_table, row_id, suppressed_text, weighted
-from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text
+from pipeline.stages.report_tables import Row, Table, decimals, frame_table, numeric, text, words
 from pipeline.study import display
 from pipeline.study.outcomes import BINARY_MEASURES
 
@@ -67,6 +67,7 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
         id="table-rows-read",
         caption="Rows read from each survey export and where each ended up",
         headers=("File", "Respondents", "Rows read", "Valid", "Rejected"),
+        code=(True, False, False, False, False),
         rows=tuple(
             Row(
                 (
@@ -81,8 +82,8 @@ def who_answered(inputs: ReportInputs) -> dict[str, Any]:
         ),
         numeric=(False, False, True, True, True),
         note=(
-            "Every row read is either valid or in data/processed/rejected.csv with its file, row, column "
-            "and check."
+            "Every row read is either valid or listed, with its file, row, column and check, in the "
+            "processed data's rejects file (rejected.csv)."
         ),
     )
     response = inputs.tables.get("coverage")
@@ -251,6 +252,17 @@ def _bounds_text(bounds: Any, direction_only: bool) -> str:
     return f"range {display.number(low, 0)}% to {display.number(high, 0)}%"
 
 
+def published_label(published_id: object) -> str:
+    """A published number's id in words: "para58_challenge_by_cpa" -> "Paragraph 58: challenge by CPA"."""
+    name = str(published_id)
+    for code, words_for in (("para", "Paragraph "), ("fig", "Figure "), ("figure", "Figure ")):
+        if name.startswith(code) and name[len(code) : len(code) + 1].isdigit():
+            number, _, rest = name[len(code) :].partition("_")
+            rest = rest.replace("_", " ").replace("cpa", "CPA").replace("laa", "LAA").replace("lsp", "LSP")
+            return f"{words_for}{number}: {rest}"
+    return name.replace("_", " ")
+
+
 def published(inputs: ReportInputs) -> dict[str, Any]:
     table = inputs.tables["published_vs_reproduced"]
     compared = table[table["status"] == "compared"]
@@ -259,9 +271,9 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
         direction_only = str(r.reason).startswith("only a direction")
         bounds = _bounds_text(r.bounds, direction_only)
         if display.missing(r.published_value) and bounds:
-            published_text = f"{r.published} ({bounds})"
+            published_text = f"{words(r.published)} ({bounds})"
         else:
-            published_text = str(r.published)
+            published_text = words(r.published)
         if display.missing(r.estimate):
             estimate = ""
         elif direction_only:
@@ -279,7 +291,7 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
                     estimate,
                     display.count(r.n),
                     display.yes_no(r.published_in_ci) or "not checked: no number or range published",
-                    text(r.reason),
+                    words(r.reason),
                 ),
                 id=row_id("published", r.published_id, r.quantity_key, ""),
             )
@@ -305,7 +317,7 @@ def published(inputs: ReportInputs) -> dict[str, Any]:
     )
     apart = table[table["status"] != "compared"]
     not_reproducible = [
-        {"id": str(r.published_id).replace("_", " "), "reason": text(r.reason), "status": text(r.status)}
+        {"id": published_label(r.published_id), "reason": words(r.reason), "status": words(r.status)}
         for r in apart.itertuples(index=False)
     ]
     return {"comparable": comparable, "not_reproducible": not_reproducible}
@@ -318,8 +330,9 @@ def methods(inputs: ReportInputs) -> dict[str, Any]:
         id="table-designs",
         caption="Survey designs used for every weighted estimate",
         headers=("Population", "Design", "R equivalent"),
+        code=(False, False, True),
         rows=tuple(
-            Row((name.capitalize(), text(spec.get("label")), text(spec.get("r_equivalent"))))
+            Row((name.capitalize(), words(spec.get("label")), text(spec.get("r_equivalent"))))
             for name, spec in weighted.items()
         ),
     )
@@ -328,8 +341,10 @@ def methods(inputs: ReportInputs) -> dict[str, Any]:
         "; ".join(f"{name}: {rule}" for name, rule in deff.items()) if isinstance(deff, dict) else text(deff)
     )
     inference = [
-        f"{kind.capitalize()} (designs {spec.get('designs', '')}): {spec.get('population', '')}; serves "
-        f"{spec.get('serves', '')}; because {spec.get('reason', '')}."
+        words(
+            f"{kind.capitalize()} (designs {spec.get('designs', '')}): {spec.get('population', '')}; serves "
+            f"{spec.get('serves', '')}; because {spec.get('reason', '')}."
+        )
         for kind, spec in designs.get("inference", {}).items()
     ]
     return {
@@ -382,6 +397,7 @@ def quality(inputs: ReportInputs) -> dict[str, Any]:
         "power": power_table,
         "min_cell": inputs.config.min_cell,
         "threshold": RELIABILITY_THRESHOLD,
+        "reconciliation": who_answered(inputs)["reconciliation"],
     }
 
 
@@ -462,6 +478,7 @@ def outputs(inputs: ReportInputs) -> dict[str, Any]:
         caption="Every output: the stage and function that made it, and its inputs",
         headers=("Output", "Stage", "Made by", "Inputs"),
         rows=tuple(Row(tuple(text(v) for v in r)) for r in index.itertuples(index=False)),
+        code=(True, False, True, True),
     )
     return {"index": table, "links": inputs.links}
 
@@ -483,6 +500,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         id="table-inputs",
         caption="Input files of this run",
         headers=("File", "Rows", "SHA-256"),
+        code=(True, False, True),
         rows=tuple(
             Row((text(item.get("path")), display.count(item.get("rows")), text(item.get("sha256"))))
             for item in ingest.get("inputs", [])

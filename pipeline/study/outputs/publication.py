@@ -51,6 +51,17 @@ SPREADSHEETS = tuple(
             "power",
             "scale_reliability",
             "published_vs_reproduced",
+            "primary_tests",
+            "models",
+            "model_tests",
+            "partner_imputation",
+            "cfa_fit",
+            "nonresponse_frame_comparison",
+            "nonresponse_propensity",
+            "nonresponse_r_indicators",
+            "weight_diagnostics",
+            "weighting_sensitivity",
+            "weighting_se_ratios",
         ),
     )
     for suffix, label in (("xlsx", "Excel"), ("ods", "OpenDocument"))
