@@ -9,7 +9,6 @@ tables as records. The words around them are in ``templates/sections/primary.htm
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
