@@ -213,6 +213,8 @@ class Config(RecordsReads):
     imputations: int = DEFAULT_MODELS["imputations"]
     imputation_seed: int = DEFAULT_MODELS["imputation_seed"]
     model_df_adjustment: bool = DEFAULT_MODELS["variance_df_adjustment"]
+    # The release: block (date, status, contact, next update), or None when the config has none.
+    release: dict[str, str] | None = None
 
     @property
     def maturity_definitions(self) -> tuple[str, ...]:
@@ -248,6 +250,7 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "imputations": ("models.imputations",),
     "imputation_seed": ("models.imputation_seed",),
     "model_df_adjustment": ("models.variance_df_adjustment",),
+    "release": ("release",),
 }
 Config._config_keys = CONFIG_KEYS
 
@@ -392,6 +395,7 @@ def _parse(path: Path, raw: Any) -> Config:
         mature_min_years=maturity["mature_min_years"],
         raw=raw,
         weighting=weighting,
+        release=dict(raw["release"]) if "release" in raw else None,
         **models,
     )
 

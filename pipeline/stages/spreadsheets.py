@@ -279,7 +279,7 @@ def _cover_lines(config: Config) -> tuple[list[str], list[str]]:
         "describe board partners.",
         "Source: Audit Commission LSP survey, 2008 (reconstructed); built by the pipeline's make all.",
     ]
-    release = config.raw.get("release") if isinstance(config.raw, dict) else None
+    release = config.release
     if release:
         about += [
             f"Published: {release['date']}.",

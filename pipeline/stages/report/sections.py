@@ -558,7 +558,7 @@ PAGE_HEADINGS = {MAIN_PAGE: TITLE, ANNEX_PAGE: ANNEX_TITLE}
 
 def release_metadata(config: Config) -> list[tuple[str, str]]:
     """The release's date, status, contact and next update, from config.yaml's ``release`` block."""
-    release = config.raw.get("release") if isinstance(config.raw, dict) else None
+    release = config.release
     if not release:
         return [("Status", "Not a release: a run of the pipeline (config.yaml has no release block)")]
     return [
