@@ -360,6 +360,13 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
     if "meets_targets" in table:
         met = table["meets_targets"].astype(str).str.lower().eq("true")
         table["meets_targets"] = met.map({True: "yes", False: "no"})
+    # Each measure with its Monte Carlo SE in one cell, so the table fits the text column.
+    if {"coverage", "coverage_mc_se"} <= set(table):
+        pairs = zip(table["coverage"], table["coverage_mc_se"], strict=True)
+        table["coverage"] = [f"{100 * value:.1f} ({100 * se:.1f})" for value, se in pairs]
+    if {"mean_bias_pp", "mean_bias_mc_se_pp"} <= set(table):
+        pairs = zip(table["mean_bias_pp"], table["mean_bias_mc_se_pp"], strict=True)
+        table["mean_bias_pp"] = [f"{value:.2f} ({se:.2f})" for value, se in pairs]
     keep = [
         "scenario",
         "weighting",
@@ -367,9 +374,7 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
         "quantity",
         "simulations",
         "coverage",
-        "coverage_mc_se",
         "mean_bias_pp",
-        "mean_bias_mc_se_pp",
         "max_item_bias_pp",
         "se_ratio",
         "type_i_error",
@@ -627,8 +632,10 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             ),
             (
                 spec.variance_df_adjustment == "leverage",
-                "with each LSP's calibration residual multiplied by sqrt((1 - 1/n_h) / (1 - h)), h its "
-                "leverage in the calibration, for the degrees of freedom the calibration constraints use",
+                "with each LSP's calibration residual multiplied by the square root of (1 - 1/n) / (1 - h), "
+                "n the number of LSPs answering in its authority type and h the LSP's leverage in the "
+                "calibration, "
+                "for the degrees of freedom the calibration constraints use",
             ),
             (
                 spec.unit_fpc,
@@ -719,9 +726,9 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             "(bands: type x IMD band, region, LAA round; score: the IMD score's total within each type; "
             "df: the variance's degrees-of-freedom correction; MC SE: Monte Carlo standard error)",
             headers={
-                "coverage_mc_se": "Coverage MC SE",
-                "mean_bias_pp": "Mean bias (pp)",
-                "mean_bias_mc_se_pp": "Bias MC SE (pp)",
+                "coverage": "Coverage, % (MC SE)",
+                "mean_bias_pp": "Mean bias, pp (MC SE)",
+                "type_i_error": "Type I error",
                 "max_item_bias_pp": "Largest item bias (pp)",
                 "se_ratio": "SE / SD",
                 "meets_targets": "Meets targets",
