@@ -174,7 +174,11 @@ def test_a_damaged_workbook_or_a_bad_answer_is_refused_in_one_line(page, tmp_pat
         session.navigate(page)
         page_profile(session, BOARDS / "board_of_two.csv")  # a profile on screen, then a refused file
         session.choose_files("#answers-file", [workbook])
-        message = session.wait_until("document.getElementById('load-message').innerText")
+        # Wait for the refusal itself: the earlier file's "Read 2 people's answers" line is there until then.
+        message = session.wait_until(
+            "document.getElementById('load-message').innerText.indexOf('board.xlsx') === 0 && "
+            "document.getElementById('load-message').innerText"
+        )
         assert message == (
             "board.xlsx: not a readable .xlsx workbook (not a zip archive); save the sheet as CSV (UTF-8) "
             "and load that"
