@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipeline.core.config import load_config
-from pipeline.stages import models as m
+from pipeline.stages import models_spec as m
 from pipeline.study.designs import design_columns, prepare_designs
 from pipeline.study.frame import read_frame
 from pipeline.study.weighting import calibrator

@@ -15,10 +15,14 @@ import yaml
 from pipeline.core.config import DEFAULT_CONFIG, load_config
 from pipeline.core.errors import PipelineError
 from pipeline.stages import models as m
+from pipeline.stages import models_fit as fitting
+from pipeline.stages import models_imputation as imputation
+from pipeline.stages import models_spec as spec
 from pipeline.stages import report_inference
 from pipeline.stages.derive import derive
-from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, narrow, population_rows
 from pipeline.study.direction import add_direction, favourable_signs
+from pipeline.study.weighting import primary_weighting
 from pipeline.survey.glm import svyglm
 from tests.toy_survey import toy_validated
 
@@ -47,7 +51,7 @@ def result(base, frame, codebook, config):
 
 @pytest.fixture(scope="session")
 def data(base, frame, codebook, config):
-    return m.model_data(base, frame, codebook, config)
+    return spec.model_data(base, frame, codebook, config)
 
 
 def test_one_primary_test_per_headline_with_its_estimand(result):
@@ -67,7 +71,7 @@ def test_primary_rows_are_the_adjusted_overall_score_and_not_under_fdr(result):
     table = result["tables"]["models"]
     primary = table[table["role"] == "primary"]
     assert set(primary["effect"]) == {"tier", "maturity"}
-    assert (primary["outcome"] == m.OVERALL).all() and (primary["model"] == "adjusted").all()
+    assert (primary["outcome"] == spec.OVERALL).all() and (primary["model"] == "adjusted").all()
     assert primary["p_fdr"].isna().all()
     secondary = table[table["role"] == "secondary"]
     assert (secondary["model"] == "adjusted").all()
@@ -78,24 +82,26 @@ def test_primary_rows_are_the_adjusted_overall_score_and_not_under_fdr(result):
 
 def test_marginal_model_is_the_weighted_difference_of_means(data):
     coordinators = population_rows(data)["coordinator"]
-    design = m.narrow(DESIGNS["coordinator"], coordinators, [m.OVERALL, "tier"])
-    fit = svyglm(design, m.OVERALL, ["tier"])
-    rows = design.data[m.OVERALL].notna()
+    design = narrow(DESIGNS["coordinator"], coordinators, [spec.OVERALL, "tier"])
+    fit = svyglm(design, spec.OVERALL, ["tier"])
+    rows = design.data[spec.OVERALL].notna()
     w = design.weights
     multi = (design.data["tier"] == "multi") & rows
     single = (design.data["tier"] == "single") & rows
-    expected = np.average(design.data.loc[multi, m.OVERALL], weights=w[multi]) - np.average(
-        design.data.loc[single, m.OVERALL], weights=w[single]
+    expected = np.average(design.data.loc[multi, spec.OVERALL], weights=w[multi]) - np.average(
+        design.data.loc[single, spec.OVERALL], weights=w[single]
     )
     assert fit.coefficients["tiermulti"] == pytest.approx(expected, rel=1e-10)
 
 
 def test_analytic_design_only_widens_the_intervals(data):
     coordinators = population_rows(data)["coordinator"]
-    columns = [m.OVERALL, *m.ADJUSTED_TERMS]
-    descriptive = svyglm(m.narrow(DESIGNS["coordinator"], coordinators, columns), m.OVERALL, m.ADJUSTED_TERMS)
+    columns = [spec.OVERALL, *spec.ADJUSTED_TERMS]
+    descriptive = svyglm(
+        narrow(DESIGNS["coordinator"], coordinators, columns), spec.OVERALL, spec.ADJUSTED_TERMS
+    )
     analytic = svyglm(
-        m.narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, columns), m.OVERALL, m.ADJUSTED_TERMS
+        narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, columns), spec.OVERALL, spec.ADJUSTED_TERMS
     )
     pd.testing.assert_series_equal(descriptive.coefficients, analytic.coefficients)
     assert (analytic.se > descriptive.se).all()
@@ -103,9 +109,9 @@ def test_analytic_design_only_widens_the_intervals(data):
 
 def test_joint_test_of_one_scale_is_the_square_of_its_t(data):
     coordinators = population_rows(data)["coordinator"]
-    design = m.narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, ["scale_style", *m.ADJUSTED_TERMS])
-    fit = svyglm(design, "scale_style", m.ADJUSTED_TERMS)
-    joint = m.joint_test(design, {"scale_style": fit}, "tier")
+    design = narrow(ANALYTIC_DESIGNS["coordinator"], coordinators, ["scale_style", *spec.ADJUSTED_TERMS])
+    fit = svyglm(design, "scale_style", spec.ADJUSTED_TERMS)
+    joint = fitting.joint_test(design, {"scale_style": fit}, "tier")
     t = fit.coefficients["tiermulti"] / fit.se["tiermulti"]
     assert joint["statistic"] == pytest.approx(t**2, rel=1e-10)
     assert joint["df"] == 1 and joint["df2"] == fit.df_residual
@@ -115,7 +121,7 @@ def test_interaction_is_tested_on_every_outcome(result):
     tests = result["tables"]["model_tests"]
     interaction = tests[tests["effect"] == "tier x maturity"]
     assert interaction["df"].eq(1).all()
-    assert {m.OVERALL} <= set(interaction["outcome"])
+    assert {spec.OVERALL} <= set(interaction["outcome"])
     joint = tests[tests["outcome"] == "joint_7s"]
     assert len(joint) == 4 and joint["df"].eq(7).all()
 
@@ -139,9 +145,9 @@ def test_direction_comes_from_the_codebook(codebook, result):
 def test_imputation_fills_only_unknown_maturity_and_is_seeded(data, config):
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
-    first, record = m.impute_maturity(coordinators, partners, 3, seed=5)
-    again, _ = m.impute_maturity(coordinators, partners, 3, seed=5)
-    other, _ = m.impute_maturity(coordinators, partners, 3, seed=6)
+    first, record = imputation.impute_maturity(coordinators, partners, 3, seed=5)
+    again, _ = imputation.impute_maturity(coordinators, partners, 3, seed=5)
+    other, _ = imputation.impute_maturity(coordinators, partners, 3, seed=6)
     known = partners["maturity"].notna()
     for completed in first:
         pd.testing.assert_series_equal(
@@ -155,7 +161,7 @@ def test_imputation_fills_only_unknown_maturity_and_is_seeded(data, config):
 
 def test_partner_results_with_and_without_imputation_by_weighting(result):
     partner = result["tables"]["partner_imputation"]
-    overall = partner[partner["outcome"] == m.OVERALL]
+    overall = partner[partner["outcome"] == spec.OVERALL]
     assert len(overall) == 8
     assert set(overall["weighting"]) == {"partners", "LSPs"}
     complete = overall[overall["imputations"] == 0]
@@ -169,9 +175,9 @@ def test_partner_results_with_and_without_imputation_by_weighting(result):
 
 def test_lsp_weighting_counts_each_lsp_once_and_keeps_the_calibration(data, frame, config):
     partners = population_rows(data)["partner"]
-    weigh = m.primary_weighting(frame, config)
-    by_partner = m.narrow(ANALYTIC_DESIGNS["partner"], partners, [m.OVERALL], weigh, "partner")
-    by_lsp = m.counting_lsps_once(by_partner)
+    weigh = primary_weighting(frame, config)
+    by_partner = narrow(ANALYTIC_DESIGNS["partner"], partners, [spec.OVERALL], weigh, "partner")
+    by_lsp = imputation.counting_lsps_once(by_partner)
     per_lsp = pd.Series(by_lsp.weights).groupby(by_lsp.data["lsp_id"].to_numpy()).sum()
     first = pd.Series(by_partner.weights).groupby(by_partner.data["lsp_id"].to_numpy()).first()
     np.testing.assert_allclose(per_lsp, first.loc[per_lsp.index])
@@ -202,28 +208,28 @@ def test_primary_tests_are_the_calibrated_fits(result, data, frame, config):
     from pipeline.study.weighting import calibrate_population, frame_variables
 
     coordinators = population_rows(data)["coordinator"]
-    plain = m.narrow(
+    plain = narrow(
         ANALYTIC_DESIGNS["coordinator"],
         coordinators,
-        [m.OVERALL, *m.ADJUSTED_TERMS, "lsp_id", "respondent_type"],
+        [spec.OVERALL, *spec.ADJUSTED_TERMS, "lsp_id", "respondent_type"],
     )
     calibrated, _ = calibrate_population(
         plain, "coordinator", frame_variables(frame), config.weighting, "raking"
     )
-    fit = svyglm(calibrated, m.OVERALL, m.ADJUSTED_TERMS, df_adjust=config.model_df_adjustment)
+    fit = svyglm(calibrated, spec.OVERALL, spec.ADJUSTED_TERMS, df_adjust=config.model_df_adjustment)
     primary = result["tables"]["primary_tests"].set_index("headline")
     for effect in ("tier", "maturity"):
-        name = m.EFFECTS[effect][1]
+        name = spec.EFFECTS[effect][1]
         assert primary.loc[effect, "estimate"] == pytest.approx(fit.coefficients[name], rel=1e-12)
         assert primary.loc[effect, "se"] == pytest.approx(fit.se[name], rel=1e-12)
     # And the descriptive marginal column is on the calibrated descriptive design too.
-    marginal = m.marginal_differences(
-        DESIGNS["coordinator"], coordinators, m.primary_weighting(frame, config), "coordinator"
+    marginal = fitting.marginal_differences(
+        DESIGNS["coordinator"], coordinators, primary_weighting(frame, config), "coordinator"
     )
     np.testing.assert_allclose(
         primary["marginal_estimate"], marginal.set_index("effect").loc[primary.index, "estimate"]
     )
-    uncalibrated = m.marginal_differences(DESIGNS["coordinator"], coordinators, None, "coordinator")
+    uncalibrated = fitting.marginal_differences(DESIGNS["coordinator"], coordinators, None, "coordinator")
     assert not np.allclose(
         primary["marginal_estimate"], uncalibrated.set_index("effect").loc[primary.index, "estimate"]
     )

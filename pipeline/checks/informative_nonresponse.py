@@ -40,8 +40,8 @@ from pipeline.checks.methods_validation import (
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import Config
 from pipeline.stages.derive import derive
-from pipeline.stages.models import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data, narrow
-from pipeline.study.designs import ANALYTIC_DESIGNS, population_rows, prepare_designs
+from pipeline.stages.models_spec import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data
+from pipeline.study.designs import ANALYTIC_DESIGNS, narrow, population_rows, prepare_designs
 from pipeline.study.weighting import calibrate_population, calibrator, frame_variables
 from pipeline.survey import SurveyDesign, SurveyDesignError
 from pipeline.survey.glm import svyglm

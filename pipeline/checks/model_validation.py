@@ -45,8 +45,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.stages.derive import derive
-from pipeline.stages.models import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data, narrow
-from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, population_rows
+from pipeline.stages.models_spec import ADJUSTED_TERMS, EFFECTS, OVERALL, model_data
+from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, narrow, population_rows
 from pipeline.study.frame import read_frame
 from pipeline.study.targets import load_targets
 from pipeline.study.vocabulary import INSTRUMENTS

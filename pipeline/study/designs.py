@@ -40,7 +40,7 @@ a labelled sensitivity analysis; the partners' unweighted design still clusters 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -215,6 +215,33 @@ def prepare_designs(
     if weighting == "weighted" and calibrate is not None:
         by_population = calibrate(by_population)
     return StudyDesigns(weighting=weighting, by_population=by_population)
+
+
+# A weighting of prepared designs by population (`pipeline.study.weighting.calibrator`); None keeps the
+# designs' own (type-only) weights.
+Weigh = Callable[[dict[str, PreparedDesign]], dict[str, PreparedDesign]] | None
+# The columns a calibration reads from the rows (which LSP, which instrument).
+CALIBRATION_COLUMNS = ("lsp_id", "respondent_type")
+
+
+def narrow(
+    design: SurveyDesign,
+    data: pd.DataFrame,
+    columns: Iterable[str],
+    weigh: Weigh = None,
+    population: str | None = None,
+) -> PreparedDesign:
+    """Prepare `design` over just the design columns and `columns` (a fit subsets rows; narrow is fast),
+    then apply the weighting `weigh` to it as `population`'s design (R: ``calibrate()`` on the design,
+    every fit then a domain of it, so the variance takes the calibration residuals of all its rows)."""
+    keep = list(design.columns)
+    keep += [c for c in (*columns, *(CALIBRATION_COLUMNS if weigh else ())) if c not in keep]
+    prepared = design.prepare(data[keep].reset_index(drop=True))
+    if weigh is None:
+        return prepared
+    if population is None:
+        raise ValueError("a weighted design needs its population")
+    return weigh({population: prepared})[population]
 
 
 def design_record() -> dict[str, Any]:

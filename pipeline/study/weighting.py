@@ -40,6 +40,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.weighting_spec import CALFUN, METHODS, WeightingSpec
 
 if TYPE_CHECKING:
+    from pipeline.core.config import Config
+    from pipeline.study.designs import Weigh
     from pipeline.survey import PreparedDesign
 
 # The config loader builds a WeightingSpec for every stage, the figures too: the calibration code (and
@@ -397,6 +399,14 @@ def calibrator(
         }
 
     return apply
+
+
+def primary_weighting(frame: pd.DataFrame, config: Config, method: str | None = None) -> Weigh:
+    """The configured weighting (config ``weighting.primary``, or `method`) as a `calibrator` hook;
+    None for type-only weights or when no weighting is configured."""
+    if config.weighting is None:
+        return None
+    return calibrator(frame, config.weighting, method)
 
 
 def weight_diagnostics(

@@ -37,7 +37,7 @@ def model_tables() -> tuple[Output, ...]:
             "tables",
             "primary_tests.csv",
             "models",
-            "pipeline.stages.models:primary_table",
+            "pipeline.stages.models_primary:primary_table",
             "The two pre-specified primary tests (config models.primary), adjusted and analytic, beside the "
             "marginal descriptive difference.",
             inputs=inputs,
@@ -67,7 +67,7 @@ def model_tables() -> tuple[Output, ...]:
             "tables",
             "models.csv",
             "models",
-            "pipeline.stages.models:fit_instrument",
+            "pipeline.stages.models_fit:fit_instrument",
             "Every fitted tier and maturity effect: outcome x model (marginal, adjusted, interaction); "
             "gaussian, quasibinomial and proportional odds; secondary tests under FDR.",
             inputs=inputs,
@@ -107,7 +107,7 @@ def model_tables() -> tuple[Output, ...]:
             "tables",
             "model_tests.csv",
             "models",
-            "pipeline.stages.models:joint_test",
+            "pipeline.stages.models_fit:joint_test",
             "Wald F tests of the tier x maturity interaction on every outcome, and of each effect jointly "
             "across the seven scales (stacked influence).",
             inputs=inputs,
@@ -137,7 +137,7 @@ def model_tables() -> tuple[Output, ...]:
             "tables",
             "partner_imputation.csv",
             "models",
-            "pipeline.stages.models:partner_imputation",
+            "pipeline.stages.models_imputation:partner_imputation",
             "Partners' adjusted effects from complete cases and with the LSP's maturity multiply imputed "
             "(Rubin's rules), weighting partners and weighting LSPs.",
             inputs=inputs,
@@ -167,7 +167,7 @@ def model_tables() -> tuple[Output, ...]:
             "tables",
             "primary_tests_by_weighting.csv",
             "models",
-            "pipeline.stages.models:primary_tests_by_weighting",
+            "pipeline.stages.models_primary:primary_tests_by_weighting",
             "Sensitivity of the headline effects on the overall 7S score to the weighting: adjusted "
             "(analytic) and marginal (descriptive), under the primary weighting, each alternative, type-only "
             "and unweighted.",

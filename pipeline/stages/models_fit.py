@@ -1,0 +1,274 @@
+"""The models stage's table builders: every outcome's marginal, adjusted and interaction fits, the joint
+tests across the scales, the FDR of the secondary tests and the marginal differences (models.csv,
+model_tests.csv; pipeline/stages/models.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.stages.models_spec import (
+    COVARIATES,
+    EFFECTS,
+    INTERACTION,
+    LEVEL,
+    MARGINAL_OUTCOME,
+    MATURITY_LEVELS,
+    MODEL_TERMS,
+    OVERALL,
+    SCALES,
+    TIER_LEVELS,
+    ModelOutcome,
+)
+from pipeline.study.designs import Weigh, narrow
+from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
+from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
+from pipeline.survey.olr import OrdinalFit, svyolr
+
+# The stage's one logger: a fit's warnings read as the models stage's lines.
+log = logging.getLogger("pipeline.stages.models")
+
+COLUMNS = [
+    "data",
+    "inference",
+    "instrument",
+    "outcome",
+    "outcome_label",
+    "outcome_kind",
+    "element",
+    "family",
+    "model",
+    "effect",
+    "contrast",
+    "scale",
+    "n",
+    "n_a",
+    "n_b",
+    "n_smaller_group",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "test",
+    "statistic",
+    "df",
+    "df2",
+    "p",
+    "role",
+    "fdr_family",
+    "p_fdr",
+    "favourable_sign",
+    "favourable_estimate",
+]
+STATISTICS = ["estimate", "se", "ci_low", "ci_high", "statistic", "p", "p_fdr", "favourable_estimate"]
+
+
+def _fit(
+    design: PreparedDesign,
+    outcome: ModelOutcome,
+    terms: tuple[str, ...],
+    start: Any = None,
+    df_adjust: bool = False,
+) -> Any:
+    if outcome.family == "ordinal":
+        return svyolr(
+            design, outcome.column, list(terms), hessian="analytic", start=start, df_adjust=df_adjust
+        )
+    return svyglm(design, outcome.column, list(terms), family=outcome.family, df_adjust=df_adjust)
+
+
+def _fit_rows(design: PreparedDesign, fit: GLMFit | OrdinalFit, terms: tuple[str, ...]) -> np.ndarray:
+    present = np.ones(design.n, dtype=bool)
+    for col in {c for t in terms for c in t.split(":")}:
+        present &= design.data[col].notna().to_numpy()
+    return present
+
+
+def group_sizes(
+    design: PreparedDesign, outcome: ModelOutcome, terms: tuple[str, ...], effect: str
+) -> tuple[int, int]:
+    rows = design.data[outcome.column].notna().to_numpy().copy()
+    for col in {c for t in terms for c in t.split(":")}:
+        rows &= design.data[col].notna().to_numpy()
+    values = design.data.loc[rows, EFFECTS[effect][0]]
+    first, reference = _levels(effect)
+    return int((values == first).sum()), int((values == reference).sum())
+
+
+def _levels(effect: str) -> tuple[str, str]:
+    levels = TIER_LEVELS if effect == "tier" else MATURITY_LEVELS
+    return levels[1], levels[0]
+
+
+def effect_row(fit: GLMFit | OrdinalFit, effect: str, df: float) -> dict[str, float]:
+    """Estimate, SE, t-interval and two-sided t test of one effect's coefficient."""
+    name = EFFECTS[effect][1]
+    beta, se = float(fit.coefficients[name]), float(fit.se[name])
+    q = t_quantile(LEVEL, df)
+    p = float(coefficient_p_values(pd.Series([beta]), pd.Series([se]), df).iloc[0])
+    return {
+        "estimate": beta,
+        "se": se,
+        "ci_low": beta - q * se,
+        "ci_high": beta + q * se,
+        "statistic": beta / se,
+        "df": df,
+        "p": p,
+    }
+
+
+def fit_instrument(
+    design: SurveyDesign,
+    data: pd.DataFrame,
+    outcomes: list[ModelOutcome],
+    instrument: str,
+    inference: str,
+    df_adjust: bool = False,
+    weigh: Weigh = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, GLMFit]]]:
+    """Every outcome's marginal, adjusted and interaction models for one instrument (``df_adjust``:
+    the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``;
+    ``weigh``: the primary weighting, see `narrow`).
+
+    Returns the effect rows, the interaction test rows, and the adjusted gaussian fits by effect
+    model (for the joint tests across the scales).
+    """
+    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
+    prepared = narrow(design, data, dict.fromkeys(columns), weigh, instrument)
+    rows, tests = [], []
+    gaussian_fits: dict[str, dict[str, GLMFit]] = {"adjusted": {}}
+    starts: dict[tuple[str, ...], Any] = {}
+    for outcome in outcomes:
+        common = {
+            "inference": inference,
+            "instrument": instrument,
+            "outcome": outcome.name,
+            "outcome_label": outcome.label,
+            "outcome_kind": outcome.kind,
+            "element": outcome.element,
+            "family": outcome.family,
+            "scale": SCALES[outcome.family],
+            "favourable_sign": outcome.sign,
+        }
+        specs = [("marginal", (effect,), effect) for effect in EFFECTS]
+        specs += [(model, terms, None) for model, terms in MODEL_TERMS.items()]
+        for model, terms, only in specs:
+            key = (outcome.family, *terms)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", RuntimeWarning)
+                    fit = _fit(
+                        prepared,
+                        outcome,
+                        terms,
+                        starts.get(key) if outcome.family == "ordinal" else None,
+                        df_adjust,
+                    )
+                for warning in caught:
+                    # Near-separation (e.g. no one in a region disagreeing): the fit is kept, and said so.
+                    log.warning(
+                        "%s %s %s %s: %s", instrument, outcome.name, outcome.family, model, warning.message
+                    )
+            except (SurveyDesignError, np.linalg.LinAlgError) as error:
+                log.warning("%s %s %s: not fitted (%s)", instrument, outcome.name, model, error)
+                continue
+            if outcome.family == "ordinal":
+                starts[key] = fit
+            df = fit.df_residual
+            for effect in (only,) if only else tuple(EFFECTS):
+                n_a, n_b = group_sizes(prepared, outcome, terms, effect)
+                rows.append(
+                    common
+                    | {
+                        "model": model,
+                        "effect": effect,
+                        "contrast": EFFECTS[effect][2],
+                        "n": fit.n,
+                        "n_a": n_a,
+                        "n_b": n_b,
+                    }
+                    | effect_row(fit, effect, df)
+                    | {"test": "Wald t (design df)"}
+                )
+            if model == "adjusted" and outcome.family == "gaussian":
+                gaussian_fits["adjusted"][outcome.name] = fit
+            if model == "interaction":
+                wt = wald_test(fit.coefficients, fit.vcov, fit.terms[INTERACTION], df)
+                cells = pd.crosstab(
+                    prepared.data.loc[_fit_rows(prepared, fit, (outcome.column, *terms)), "tier"],
+                    prepared.data.loc[_fit_rows(prepared, fit, (outcome.column, *terms)), "maturity"],
+                )
+                tests.append(
+                    common
+                    | {
+                        "model": model,
+                        "effect": "tier x maturity",
+                        "contrast": "interaction (regTermTest)",
+                        "n": fit.n,
+                        "n_smaller_group": int(cells.to_numpy().min()) if cells.size == 4 else 0,
+                        "test": "Wald F (design df)",
+                        "statistic": wt.statistic,
+                        "df": wt.ndf,
+                        "df2": wt.ddf,
+                        "p": wt.p,
+                    }
+                )
+    return rows, tests, gaussian_fits
+
+
+def joint_test(design: PreparedDesign, fits: dict[str, GLMFit], effect: str) -> dict[str, float]:
+    """Wald F of one effect being zero on every scale at once, from the fits' stacked influence.
+
+    The fits share the design's rows, so the influence columns of the effect's coefficient in each
+    fit, put through the design's variance together, give the effects' joint covariance (as R's
+    svyby/svycontrast would for stacked estimating equations). The denominator df is the smallest
+    of the fits' residual dfs.
+    """
+    name = EFFECTS[effect][1]
+    names = list(fits)
+    beta = pd.Series([fits[o].coefficients[name] for o in names], index=names)
+    columns = [list(fits[o].coefficients.index).index(name) for o in names]
+    influence = np.column_stack([fits[o].influence[:, c] for o, c in zip(names, columns, strict=True)])
+    present = np.any(influence != 0, axis=1)
+    cov = pd.DataFrame(design.variance(influence, present), index=names, columns=names)
+    ddf = min(f.df_residual for f in fits.values())
+    wt = wald_test(beta, cov, names, ddf)
+    return {
+        "statistic": wt.statistic,
+        "df": wt.ndf,
+        "df2": wt.ddf,
+        "p": wt.p,
+        "n": max(f.n for f in fits.values()),
+    }
+
+
+def add_secondary_fdr(table: pd.DataFrame) -> pd.DataFrame:
+    """BH within each family: instrument, effect, model, outcome kind and family (never the primary)."""
+    keys = ["instrument", "effect", "model", "outcome_kind", "family"]
+    family = table[keys].astype("string").fillna("").agg(" | ".join, axis=1)
+    adjusted = pd.Series(np.nan, index=table.index)
+    secondary = table["role"].eq("secondary")
+    for _, rows in table[secondary].groupby(family[secondary], sort=False):
+        adjusted[rows.index] = p_adjust_bh(rows["p"].to_numpy(dtype=float))
+    return table.assign(fdr_family=family.where(secondary), p_fdr=adjusted)
+
+
+def marginal_differences(
+    design: SurveyDesign, rows: pd.DataFrame, weigh: Weigh, instrument: str
+) -> pd.DataFrame:
+    """Each headline effect alone on the overall score: the weighted difference of means, one row each."""
+    prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
+    out = []
+    for effect in EFFECTS:
+        fit = svyglm(prepared, OVERALL, [effect])
+        n_a, n_b = group_sizes(prepared, MARGINAL_OUTCOME, (effect,), effect)
+        out.append(
+            {"effect": effect, "n": fit.n, "n_smaller_group": min(n_a, n_b)}
+            | effect_row(fit, effect, fit.df_residual)
+        )
+    return pd.DataFrame(out)

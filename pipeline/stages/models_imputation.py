@@ -1,0 +1,221 @@
+"""The models stage's partner analysis with multiple imputation of the LSP's maturity where its
+coordinator did not answer (partner_imputation.csv; pipeline/stages/models.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.codebook import Codebook
+from pipeline.core.config import Config
+from pipeline.stages.models_fit import effect_row, group_sizes
+from pipeline.stages.models_spec import (
+    ADJUSTED_TERMS,
+    COVARIATES,
+    EFFECTS,
+    LAA_LEVELS,
+    LEVEL,
+    MATURITY_LEVELS,
+    OVERALL,
+    TIER_LEVELS,
+    model_outcomes,
+)
+from pipeline.study.designs import (
+    ANALYTIC_DESIGNS,
+    STRATUM,
+    WEIGHT,
+    Weigh,
+    narrow,
+    population_rows,
+)
+from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
+from pipeline.survey import PreparedDesign, SurveyDesign
+from pipeline.survey.glm import svyglm
+from pipeline.survey.mi import pool_rubin
+
+IMPUTATION_PREDICTORS = ("tier", "laa_first_round", "deprivation", "partner_mean_7s")
+
+
+def counting_lsps_once(design: PreparedDesign) -> PreparedDesign:
+    """The partner design with each LSP counted once: every weight divided by its LSP's partners.
+
+    The calibration (at LSP level, each LSP once) is the partner design's own, so its residuals still
+    apply: an LSP-weighted estimate's influence values sum to LSP totals as the partner-weighted ones do.
+    """
+    per_lsp = design.data.groupby("lsp_id")["lsp_id"].transform("size").to_numpy(dtype=float)
+    weights = design.weights / per_lsp
+    return dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
+
+
+def impute_maturity(
+    coordinators: pd.DataFrame,
+    partners: pd.DataFrame,
+    imputations: int,
+    seed: int,
+    weigh: Weigh = None,
+) -> tuple[list[pd.Series], dict[str, Any]]:
+    """Multiple imputations of each partner's LSP maturity where its coordinator did not answer.
+
+    The imputation model is a logistic regression, at LSP level, of the coordinator's maturity on the
+    LSP's tier, LAA round and deprivation (frame variables) and its partners' mean overall 7S score
+    (their own answers, which also carries the analysis outcome into the imputation model, as it must),
+    fitted on the LSPs with both a coordinator's maturity and partner respondents. Each imputation draws
+    the coefficients from their estimated sampling distribution (normal, sandwich covariance) and then
+    each missing maturity from its Bernoulli probability: "proper" imputation, so Rubin's rules hold.
+    Region is not in the imputation model (nine levels for some seventy LSPs); the region coefficients
+    of the analysis model are therefore slightly attenuated, the tier and maturity ones are not.
+
+    The model is weighted as the analysis is: every LSP with a partner respondent is one row of an LSP-level
+    design stratified by authority type with the partners' weight ``N_h / m_h``, calibrated by the primary
+    weighting `weigh` (each LSP once, as the partners' calibration is), and fitted on the domain of LSPs
+    whose maturity is known; the coefficient draws use that design's covariance.
+    """
+    rng = np.random.default_rng(seed)
+    lsp = partners.groupby("lsp_id").agg(
+        **{STRATUM: (STRATUM, "first"), WEIGHT: (WEIGHT, "first")},
+        tier=("tier", "first"),
+        laa_first_round=("laa_first_round", "first"),
+        deprivation=("deprivation", "first"),
+        partner_mean_7s=(OVERALL, "mean"),
+    )
+    known = coordinators.dropna(subset=["maturity"]).set_index("lsp_id")["maturity"]
+    lsp = lsp.assign(
+        mature=lsp.index.map(lambda i: float(known[i] == MORE_MATURE) if i in known.index else np.nan)
+    )
+    lsp = lsp.assign(
+        tier=pd.Categorical(lsp["tier"].astype(object), categories=TIER_LEVELS),
+        laa_first_round=pd.Categorical(lsp["laa_first_round"].astype(object), categories=LAA_LEVELS),
+    )
+    lsp_design = narrow(
+        SurveyDesign(weights=WEIGHT, strata=STRATUM, lonely_psu=ANALYTIC_DESIGNS["partner"].lonely_psu),
+        lsp.reset_index().assign(respondent_type="partner"),
+        ["mature", *IMPUTATION_PREDICTORS],
+        weigh,
+        "partner",
+    )
+    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial")
+    fit_rows = fit.n
+    missing = lsp[lsp["mature"].isna()].dropna(subset=list(IMPUTATION_PREDICTORS))
+    x = np.column_stack(
+        [
+            np.ones(len(missing)),
+            (missing["tier"] == TIER_LEVELS[1]).to_numpy(float),
+            (missing["laa_first_round"] == LAA_LEVELS[1]).to_numpy(float),
+            missing["deprivation"].to_numpy(float),
+            missing["partner_mean_7s"].to_numpy(float),
+        ]
+    )
+    names = [
+        "(Intercept)",
+        f"tier{TIER_LEVELS[1]}",
+        f"laa_first_round{LAA_LEVELS[1]}",
+        "deprivation",
+        "partner_mean_7s",
+    ]
+    beta, cov = fit.coefficients.loc[names].to_numpy(), fit.vcov.loc[names, names].to_numpy()
+    completed = []
+    for _ in range(imputations):
+        draw = rng.multivariate_normal(beta, cov)
+        prob = 1 / (1 + np.exp(-(x @ draw)))
+        mature = rng.random(len(missing)) < prob
+        imputed = pd.Series(np.where(mature, MORE_MATURE, LESS_MATURE), index=missing.index)
+        by_lsp = lsp["mature"].map({1.0: MORE_MATURE, 0.0: LESS_MATURE}).astype(object)
+        by_lsp.loc[imputed.index] = imputed
+        completed.append(partners["lsp_id"].map(by_lsp))
+    record = {
+        "model": "logistic regression at LSP level: mature ~ " + " + ".join(IMPUTATION_PREDICTORS),
+        "design": "LSPs with a partner respondent, stratified by authority type, partner weights N_h/m_h"
+        + ("" if weigh is None else ", calibrated by the primary weighting"),
+        "lsps_fitted": fit_rows,
+        "lsps_imputed": len(missing),
+        "partners_with_imputed_maturity": int(partners["lsp_id"].isin(missing.index).sum()),
+        "imputations": imputations,
+        "seed": seed,
+        "coefficients": {k: float(v) for k, v in fit.coefficients.items()},
+    }
+    return completed, record
+
+
+def partner_imputation(
+    data: pd.DataFrame, codebook: Codebook, config: Config, weigh: Weigh = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
+    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too)."""
+    populations = population_rows(data)
+    coordinators, partners = populations["coordinator"], populations["partner"]
+    completed, record = impute_maturity(
+        coordinators, partners, config.imputations, config.imputation_seed, weigh
+    )
+    outcomes = [o for o in model_outcomes(codebook, "partner") if o.kind in ("overall", "scale")]
+    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
+    by_partner = narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    weightings = {"partners": by_partner, "LSPs": counting_lsps_once(by_partner)}
+    rows = []
+    for weighting, complete in weightings.items():
+        # Each imputation changes only the maturity column: the weights and their calibration stay.
+        fits_by_imputation = [
+            dataclasses.replace(
+                complete,
+                data=complete.data.assign(
+                    maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS)
+                ),
+            )
+            for maturity in completed
+        ]
+        for outcome in outcomes:
+            adjust = config.model_df_adjustment
+            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
+            mi = [
+                svyglm(p, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust) for p in fits_by_imputation
+            ]
+            for effect in EFFECTS:
+                name = EFFECTS[effect][1]
+                common = {
+                    "instrument": "partner",
+                    "outcome": outcome.name,
+                    "outcome_label": outcome.label,
+                    "effect": effect,
+                    "contrast": EFFECTS[effect][2],
+                    "weighting": weighting,
+                    "inference": "analytic",
+                }
+                n_a, n_b = group_sizes(complete, outcome, ADJUSTED_TERMS, effect)
+                rows.append(
+                    common
+                    | {
+                        "data_used": "complete cases (maturity from the LSP's coordinator)",
+                        "n": cc.n,
+                        "n_lsps": int(
+                            complete.data.loc[complete.data["maturity"].notna(), "lsp_id"].nunique()
+                        )
+                        if "lsp_id" in complete.data
+                        else np.nan,
+                        "n_smaller_group": min(n_a, n_b),
+                        "imputations": 0,
+                    }
+                    | effect_row(cc, effect, cc.df_residual)
+                    | {"lambda": 0.0, "fraction_missing_information": 0.0}
+                )
+                pooled = pool_rubin(
+                    np.array([f.coefficients[name] for f in mi]),
+                    np.array([f.se[name] ** 2 for f in mi]),
+                    min(f.df_residual for f in mi),
+                    level=LEVEL,
+                ).to_dict()
+                sizes = [group_sizes(p, outcome, ADJUSTED_TERMS, effect) for p in fits_by_imputation[:1]]
+                rows.append(
+                    common
+                    | {
+                        "data_used": "all partners (maturity multiply imputed where unknown)",
+                        "n": mi[0].n,
+                        "n_lsps": int(fits_by_imputation[0].data["lsp_id"].nunique()),
+                        "n_smaller_group": min(sizes[0]),
+                        "imputations": len(mi),
+                    }
+                    | pooled
+                )
+    return pd.DataFrame(rows), record
