@@ -229,6 +229,8 @@ def test_the_groups_are_the_frames_partitions_and_too_small_ones_say_so(referenc
     assert keys[0] == "all" and len(keys) == 1 + sum(len(p.levels) for p in improvement.PARTITIONS)
     for group in reference["groups"]:
         assert (group["respondents"] is None) == (group["suppressed"] != "")
+    # The population names the frame's size, as many LSPs as the reference lists.
+    assert f"England's {len(reference['lsps'])} LSPs in 2008" in reference["population"]
 
 
 def _profile(built_project: Path, board: str, tmp_path: Path, *options: str) -> list[dict[str, str]]:

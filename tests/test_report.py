@@ -1,5 +1,6 @@
 """Report stage: a publication from templates; linked findings, tables for people, light figures."""
 
+import dataclasses
 import io
 import json
 import re
@@ -396,3 +397,19 @@ def test_the_data_dictionary_lists_every_column_of_every_registered_output(confi
         for column in figure.columns:
             assert column.name in parsed.cells
     assert 'href="report.html"' in page
+
+
+
+def test_the_frame_size_in_the_prose_comes_from_the_frame_comparison(config, codebook, figures, tmp_path):
+    """The pages never type the number of LSPs: a frame of another size is quoted at that size."""
+    inputs = _inputs(config, codebook, figures, tmp_path / "analysis")
+    assert inputs.frame_lsps == 388
+    table = inputs.tables["nonresponse_frame_comparison"]
+    grown = table.assign(frame_lsps=table["frame_lsps"].mask(table["level"].eq("mean"), 4242))
+    other = dataclasses.replace(inputs, tables={**inputs.tables, "nonresponse_frame_comparison": grown})
+    pages = render_report(other) + render_annex(other)
+    # who answered, the 7S table's note, nonresponse (2), the two primary tests, methods (2), quality
+    assert pages.count("4242") == 9
+    # Left: decimals such as 0.388 and the published context figure's id (the Audit Commission's own number).
+    rest = re.sub(r"\d*\.388\d*|context frame 388", "", pages)
+    assert re.findall(r"\b388\b", rest) == []

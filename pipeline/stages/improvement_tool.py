@@ -38,7 +38,8 @@ from pipeline.core.paths import relative_to_root
 from pipeline.study import improvement
 from pipeline.study.designs import design_columns, population_rows, prepare_designs
 from pipeline.study.frame import read_frame
-from pipeline.study.vocabulary import INSTRUMENTS, maturity_column, scale_column
+from pipeline.study.outcomes import maturity_group_column
+from pipeline.study.vocabulary import INSTRUMENTS, scale_column
 from pipeline.study.weighting import calibrator, frame_variables
 
 log = logging.getLogger("pipeline.stages.improvement_tool")
@@ -72,7 +73,7 @@ def analysis_data(
     data = design_columns(base, frame)
     bands = frame_variables(frame)[["lsp_id", "imd_band"]]
     data = data.merge(bands, on="lsp_id", how="left", validate="many_to_one")
-    data["maturity"] = data[maturity_column(config.maturity_primary)].astype("object")
+    data["maturity"] = data[maturity_group_column(config, None)].astype("object")
     agree = list(codebook.agree_codes)
     for item in tool_items(codebook):
         codes = pd.to_numeric(data[item["name"]], errors="coerce")
@@ -290,7 +291,8 @@ def reference_values(
             else "Built from the survey exports named in the project's configuration."
         ),
         "version": __version__,
-        "population": "respondents (LSP coordinators and board partners) of England's 388 LSPs in 2008",
+        "population": "respondents (LSP coordinators and board partners) of England's "
+        f"{frame['lsp_id'].nunique()} LSPs in 2008",
         "weighting": f"primary weighting: {config.weighting.primary if config.weighting else 'type_only'}",
         "min_cell": config.min_cell,
         "min_rated": improvement.MIN_RATED,

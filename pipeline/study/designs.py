@@ -134,7 +134,8 @@ INFERENCE: dict[str, Inference] = {
     "descriptive": Inference(
         kind="descriptive",
         designs="weighted",
-        population="the 388 LSPs of England in 2008 (their coordinators; their board partners)",
+        population="every LSP of England in 2008, as the frame lists them (their coordinators; their board "
+        "partners)",
         serves="levels (estimates.csv), marginal differences and item tests (comparisons.csv), maturity "
         "sensitivity, published against reproduced",
         reason="a finite, fully listed population of which the coordinators are a half sample: the fpc "
@@ -143,11 +144,11 @@ INFERENCE: dict[str, Inference] = {
     "analytic": Inference(
         kind="analytic",
         designs="analytic",
-        population="partnerships in general (the superpopulation the 388 LSPs of 2008 are drawn from)",
+        population="partnerships in general (the superpopulation the LSPs of 2008 are drawn from)",
         serves="adjusted tier and maturity effects, the tier x maturity interaction and the two primary "
         "tests (models.csv, primary_tests.csv)",
-        reason="the headlines claim that tier and maturity matter for partnerships, not that these 388 "
-        "differed in 2008; without the fpc the variance includes the variation of a new set of "
+        reason="the headlines claim that tier and maturity matter for partnerships, not that the LSPs "
+        "of 2008 differed; without the fpc the variance includes the variation of a new set of "
         "partnerships",
     ),
 }

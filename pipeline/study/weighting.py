@@ -58,7 +58,7 @@ FRAME_VARIABLES: dict[str, str] = {
     "region": "government office region (frame)",
     "laa_round": "LAA round: first_round (the 2005 pilots and their districts) or later_round (frame)",
     "imd_score": "mean IMD 2007 score of the authority's LSOAs (frame, unweighted mean)",
-    "imd_band": "tertile of imd_score over the 388 LSPs: 1_least_deprived, 2_middle, 3_most_deprived",
+    "imd_band": "tertile of imd_score over the frame's LSPs: 1_least_deprived, 2_middle, 3_most_deprived",
     "pct_most_deprived": "share (%) of the authority's LSOAs in England's most deprived 10% (frame)",
     "lsoa_count": "number of LSOAs in the authority, a size proxy (frame)",
     "case_study": "one of the Audit Commission's 17 case-study LSPs (frame)",

@@ -64,6 +64,20 @@ class ReportInputs:
     def figure(self, name: str) -> FigureEntry | None:
         return self.figures.get(name)
 
+    @property
+    def frame_lsps(self) -> int:
+        """The LSPs in the frame, for the prose (never typed): the frame size the nonresponse stage's frame
+        comparison counts on every numeric frame variable (its ``mean`` rows: all LSPs, never suppressed,
+        since they rest on every responding LSP)."""
+        table = self.tables["nonresponse_frame_comparison"]
+        sizes = table.loc[table["level"].eq("mean"), "frame_lsps"].dropna()
+        if sizes.empty:
+            raise PipelineError(
+                "nonresponse_frame_comparison.csv: no frame size (no numeric frame variable's mean row); "
+                "run `make nonresponse`"
+            )
+        return int(sizes.max())
+
 
 def environment() -> jinja2.Environment:
     """The report's templates: autoescaped, and an undefined name is an error, never an empty string."""

@@ -191,7 +191,8 @@ def seven_s_profile(inputs: ReportInputs) -> dict[str, Any]:
             for r in agree.itertuples(index=False)
         ),
         numeric=(False, False, False, True, True),
-        note="Weighted; coordinators describe the 388 LSPs, partners describe board partners.",
+        note=f"Weighted; coordinators describe the {inputs.frame_lsps} LSPs, partners describe board "
+        "partners.",
     )
     return {"scales": scales, "item_table": items}
 

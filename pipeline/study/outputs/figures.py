@@ -80,8 +80,8 @@ def figures(codebook: Any) -> tuple[Figure, ...]:
                 SUPPRESSED,
             ),
             description=(
-                "Bars give the per cent of the 388 LSPs with a responding coordinator and with at least one "
-                "responding board partner, by authority type and by region."
+                "Bars give the per cent of the frame's LSPs with a responding coordinator and with at least "
+                "one responding board partner, by authority type and by region."
             ),
         )
     ]
@@ -170,8 +170,8 @@ def figures(codebook: Any) -> tuple[Figure, ...]:
                 ("percent", "number", "100 * lsps / total"),
             ),
             description=(
-                "Bars compare the share of the 17 case-study LSPs and of all 388 LSPs in each authority "
-                "type, tier, region and deprivation quintile."
+                "Bars compare the share of the 17 case-study LSPs and of all LSPs in the frame in each "
+                "authority type, tier, region and deprivation quintile."
             ),
         ),
         Figure(
@@ -214,7 +214,7 @@ def figures(codebook: Any) -> tuple[Figure, ...]:
                 ("frame_lsps", "integer", "LSPs of the level in the frame"),
                 ("responding_lsps", "integer", "of them, LSPs that responded"),
                 ("response_rate", "number", "100 * responding_lsps / frame_lsps"),
-                ("overall_rate", "number", "per cent of all 388 LSPs that responded"),
+                ("overall_rate", "number", "per cent of all LSPs in the frame that responded"),
                 SUPPRESSED,
             ),
             description=(

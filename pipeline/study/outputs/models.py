@@ -49,7 +49,7 @@ def model_tables() -> tuple[Output, ...]:
                 ("estimand", "text", "what is estimated, for which population, in words"),
                 ("inference", "text", "analytic (partnerships in general)"),
                 ("contrast", "text", "which groups are compared"),
-                ("marginal_inference", "text", "descriptive: the marginal difference is of the 388 LSPs"),
+                ("marginal_inference", "text", "descriptive: the marginal difference among the LSPs of 2008"),
                 ("marginal_estimate", "number", "the unadjusted difference under the descriptive design"),
                 ("marginal_ci_low", "number", "lower end of its 95% interval"),
                 ("marginal_ci_high", "number", "upper end of its 95% interval"),
