@@ -1,18 +1,18 @@
-"""Fixtures shared by the stage tests: the project's codebook and frame, and a temporary config writer."""
+"""Fixtures shared by the stage tests: the project's config, codebook, frame and LSP ids, a temporary
+config writer and the built project."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import DEFAULT_CONFIG, Config, load_config
-from pipeline.core.paths import PROJECT_ROOT
+from pipeline.core.config import Config, load_config
 from pipeline.study.frame import read_frame
+from tests.config_copy import write_config_copy
 
 
 @pytest.hookimpl(trylast=True)
@@ -52,6 +52,12 @@ def frame(config: Config) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def lsp_ids(frame: pd.DataFrame) -> list[str]:
+    """The frame's LSP ids, in frame order (for building tidy test rows)."""
+    return frame["lsp_id"].tolist()
+
+
+@pytest.fixture(scope="session")
 def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean copy of the project after `make all`, built once per test run and shared read-only.
 
@@ -75,16 +81,4 @@ def scratch_project(built_project: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def write_config(tmp_path: Path):
     """Write a copy of config.yaml with other inputs and a temporary processed_dir; returns its path."""
-
-    def write(inputs: list[dict[str, Any]], **dataset: Any) -> Path:
-        raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-        for key in ("frame", "codebook", "published_figures"):
-            raw["dataset"][key] = str(PROJECT_ROOT / raw["dataset"][key])
-        raw["dataset"].update(dataset)
-        raw["dataset"]["inputs"] = inputs
-        raw["processed_dir"] = str(tmp_path / "processed")
-        path = tmp_path / "config.yaml"
-        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-        return path
-
-    return write
+    return functools.partial(write_config_copy, tmp_path)

@@ -23,16 +23,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from pipeline.core.codebook import Codebook
-from pipeline.core.config import DEFAULT_CONFIG, InputFile
+from pipeline.core.config import InputFile
 from pipeline.core.errors import PipelineError
 from pipeline.core.formats import unreadable_message
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.stages.ingest import build_manifest, ingest, write_outputs
 from pipeline.stages.validate import ingest_rejections, reconciliation_lines, validate
 from pipeline.study.frame import read_frame
+from tests.config_copy import write_config_copy
 
 # On xdist workers (make test) the module stays on one worker, so the command-line cases start once.
 pytestmark = pytest.mark.xdist_group("bad_inputs")
@@ -720,20 +720,6 @@ def _spec(file: str, outcome: Outcome) -> InputFile:
     return InputFile(path=path, instrument=outcome.instrument, format=FORMATS[path.suffix], **outcome.options)
 
 
-def _config(tmp: Path, inputs: list[dict[str, Any]], **dataset: Any) -> Path:
-    """A copy of config.yaml with other inputs, absolute reference paths and a processed_dir in ``tmp``."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    for key in ("frame", "codebook", "published_figures", "published_targets"):
-        raw["dataset"][key] = str(PROJECT_ROOT / raw["dataset"][key])
-    raw["dataset"].update(dataset)
-    raw["dataset"]["inputs"] = inputs
-    raw["processed_dir"] = str(tmp / "processed")
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
 def _start(module: str, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", module],
@@ -767,7 +753,7 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     clean_input = [{"path": str(CORPUS / "utf8_bom.csv"), "instrument": "coordinator"}]
     processes: CliCases = {}
     # A representative structural error, through ingest's command line.
-    config = _config(
+    config = write_config_copy(
         root / "not_csv", [{"path": str(CORPUS / "not_csv_pdf.csv"), "instrument": "coordinator"}]
     )
     processes["not_csv_pdf.csv"] = (_start("pipeline.stages.ingest", config), {})
@@ -781,7 +767,7 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
         copy.write_bytes((CORPUS / file).read_bytes())
         processes[file] = (_start(module, copy), {"config": relative_to_root(copy)})
     # A broken frame: ingest first (in-process), then validate as make runs it.
-    config = _config(root / "frame", clean_input, frame=str(CORPUS / "frame_missing_tier.csv"))
+    config = write_config_copy(root / "frame", clean_input, frame=str(CORPUS / "frame_missing_tier.csv"))
     ingested = ingest([_spec("utf8_bom.csv", OUTCOMES["utf8_bom.csv"])], codebook)
     write_outputs(ingested, build_manifest(ingested, codebook), root / "frame" / "processed")
     processes["frame_missing_tier.csv"] = (_start("pipeline.stages.validate", config), {})
@@ -789,10 +775,7 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
     folder, reason = _unwritable_folder(root / "unwritable")
     # Both instruments, so that ingest gets as far as writing (it refuses an instrument with no rows).
     partner_input = {"path": str(CORPUS / "partner_without_lsp.csv"), "instrument": "partner"}
-    config = _config(root / "unwritable", [*clean_input, partner_input])
-    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-    raw["processed_dir"] = str(folder)
-    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = write_config_copy(root / "unwritable", [*clean_input, partner_input], processed_dir=folder)
     processes["unwritable"] = (
         _start("pipeline.stages.ingest", config),
         {"folder": str(folder), "reason": reason},

@@ -41,11 +41,6 @@ SOURCE = ["source_file", "source_row"]
 
 
 @pytest.fixture(scope="module")
-def lsp_ids(frame):
-    return frame["lsp_id"].tolist()
-
-
-@pytest.fixture(scope="module")
 def coordinator_codes(codebook, lsp_ids):
     return code_rows(codebook, "coordinator", 24, lsp_ids, seed=3)
 

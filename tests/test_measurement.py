@@ -5,22 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.stages.derive import derive
 from pipeline.stages.measurement import measurement, structures
 from pipeline.stages.report_inference import cfa_admissibility
-from pipeline.study.frame import read_frame
 from tests.toy_survey import toy_validated
 
 FIXTURES = Path(__file__).resolve().parent / "survey" / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def codebook():
-    return load_codebook(load_config().codebook)
 
 
 def test_the_engines_lavaan_structures_are_the_codebooks(codebook):
@@ -32,9 +23,7 @@ def test_the_engines_lavaan_structures_are_the_codebooks(codebook):
         assert written[name] == "; ".join(f"{f} =~ {' + '.join(items)}" for f, items in factors.items())
 
 
-def test_every_fit_carries_its_admissibility(codebook):
-    config = load_config()
-    frame = read_frame(config.frame)
+def test_every_fit_carries_its_admissibility(codebook, config, frame):
     base = derive(toy_validated(codebook, frame, seed=11), frame, codebook, config)[0]
     table = measurement(base, codebook, synthetic=True)
     assert table["admissible"].dtype == bool

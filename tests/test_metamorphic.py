@@ -49,16 +49,6 @@ SETTINGS = settings(max_examples=4, deadline=None, derandomize=True, database=No
 Records = list[list[str]]
 
 
-@pytest.fixture(scope="module")
-def codebook() -> Codebook:
-    return load_codebook(RAW / "codebook.yaml")
-
-
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return read_frame(RAW / "lsp_frame_2008.csv")
-
-
 def coordinator_records() -> Records:
     text = (RAW / "synthetic_coordinator_survey_2008.csv").read_text(encoding="utf-8")
     return [list(record) for record in csv.reader(io.StringIO(text, newline=""))][: ROWS + 1]

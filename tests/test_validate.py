@@ -32,11 +32,6 @@ def _tidy(codebook, instrument, codes, file="data/raw/test.csv"):
     return table
 
 
-@pytest.fixture(scope="module")
-def lsp_ids(frame):
-    return frame["lsp_id"].tolist()
-
-
 @pytest.fixture
 def clean(codebook, lsp_ids):
     """Clean tidy tables: 12 coordinators (distinct LSPs) and 20 partners."""

@@ -9,11 +9,8 @@ import pandas as pd
 import pytest
 
 from pipeline.checks.verify import Data, verify
-from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_config
 from pipeline.core.io import write_csv
 from pipeline.core.paths import PROJECT_ROOT
-from pipeline.study.frame import read_frame
 from tests.test_figures import toy_inputs, toy_workspace
 
 # Its costly fixtures are session-scoped and one worker runs the whole module: they are computed once
@@ -47,10 +44,8 @@ def figures_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def data():
-    config = load_config()
-    frame = read_frame(config.frame)
-    return Data(pd.read_parquet(toy_workspace().base), frame, load_codebook(config.codebook), config)
+def data(config, frame, codebook):
+    return Data(pd.read_parquet(toy_workspace().base), frame, codebook, config)
 
 
 def _run(figures_dir) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.core.codebook import load_codebook
 from pipeline.core.config import load_config
 from pipeline.core.errors import PipelineError
 from pipeline.stages.nonresponse import (
@@ -35,9 +34,9 @@ from tests.toy_survey import toy_analysis
 
 
 @pytest.fixture(scope="module")
-def data(frame, config):
+def data(frame, codebook):
     base = toy_analysis(seed=7, tier_shift=1.0)[0]
-    return outcome_columns(design_columns(base, frame), load_codebook(config.codebook))[0]
+    return outcome_columns(design_columns(base, frame), codebook)[0]
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +246,9 @@ def test_primary_weighting_is_calibrated_in_the_shipped_config(config):
     assert replace(config.weighting, primary="type_only").describe().startswith("post-stratified")
 
 
-def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tmp_path, frame, config):
+def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(
+    tmp_path, frame, config, codebook
+):
     from pipeline.core.io import write_csv
     from pipeline.core.paths import INFORMATIVE_NONRESPONSE_RESULTS, WEIGHTING_VALIDATION_RESULTS
     from pipeline.stages import report_inference
@@ -256,7 +257,7 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(tm
     from pipeline.stages.report_tables import Table
 
     base, analysis_tables = toy_analysis(seed=7, tier_shift=1.0)
-    tables = nonresponse(base, frame, load_codebook(config.codebook), config)
+    tables = nonresponse(base, frame, codebook, config)
     assert {t["data"].iloc[0] for t in tables.values()} == {"SYNTHETIC"}
     # As the report stage reads them: written, then read back from CSV.
     read = {}
