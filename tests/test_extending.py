@@ -8,12 +8,14 @@ the partners'), in the reliability table, in the estimates and in its element's 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from pipeline.core.paths import PROJECT_ROOT
 from tests.built_project import run_make
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
@@ -47,6 +49,22 @@ def add_question(project: Path) -> None:
     assert text.count("  assumed_coordinator_agree: {}\n") == 1
     level = f"  assumed_coordinator_agree: {{{NEW_ITEM}: 60}}\n"
     parameters.write_text(text.replace("  assumed_coordinator_agree: {}\n", level), encoding="utf-8")
+
+
+def test_every_file_and_test_the_recipes_name_exists():
+    """The recipes name the files to touch and the tests to run: each must exist (a renamed module or a
+    deleted test would send the reader to nothing)."""
+    text = (PROJECT_ROOT / "docs/extending.md").read_text(encoding="utf-8")
+    named = re.findall(r"\b((?:pipeline|tests|data/raw)/[\w/]+\.(?:py|json|yaml))(?:::(\w+))?", text)
+    assert len(named) >= 20
+    missing = []
+    for path, function in named:
+        if "<" in path:
+            continue
+        file = PROJECT_ROOT / path
+        if not file.is_file() or (function and f"def {function}(" not in file.read_text(encoding="utf-8")):
+            missing.append(f"{path}::{function}" if function else path)
+    assert missing == []
 
 
 def test_without_an_assumed_level_the_generator_says_which_key_to_add(scratch_project):
