@@ -61,7 +61,7 @@ FRAME_VARIABLES: dict[str, str] = {
     "imd_band": "tertile of imd_score over the frame's LSPs: 1_least_deprived, 2_middle, 3_most_deprived",
     "pct_most_deprived": "share (%) of the authority's LSOAs in England's most deprived 10% (frame)",
     "lsoa_count": "number of LSOAs in the authority, a size proxy (frame)",
-    "case_study": "one of the Audit Commission's 17 case-study LSPs (frame)",
+    "case_study": "one of the Audit Commission's case-study LSPs (frame)",
 }
 CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
 NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")

@@ -170,7 +170,7 @@ def figures(codebook: Any) -> tuple[Figure, ...]:
                 ("percent", "number", "100 * lsps / total"),
             ),
             description=(
-                "Bars compare the share of the 17 case-study LSPs and of all LSPs in the frame in each "
+                "Bars compare the share of the report's case-study LSPs and of all LSPs in the frame in each "
                 "authority type, tier, region and deprivation quintile."
             ),
         ),
