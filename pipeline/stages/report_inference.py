@@ -9,7 +9,6 @@ tables as records. The words around them are in ``templates/sections/primary.htm
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
@@ -18,6 +17,7 @@ from pipeline.core.config import Config
 from pipeline.core.weighting_spec import WeightingSpec
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
+from pipeline.study.names import merged_in_words
 from pipeline.study.vocabulary import INSTRUMENTS
 
 OVERALL = "overall_7s"
@@ -45,34 +45,6 @@ INFORMATIVE_NONRESPONSE = "informative_nonresponse"
 # The statement's column holding each row in words, for the sentence (not shown in the table).
 CLAUSE = "_clause"
 Z_95 = 1.959963984540054
-
-
-_MERGED = re.compile(
-    r"(?P<variables>[\w|]+): (?P<cell>[\w|]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|]+) "
-    r"\((?P<m>\d+)\)"
-)
-
-
-def _level_words(level: str) -> str:
-    """A coded level in words: "1_least_deprived" -> "least deprived"."""
-    name = re.sub(r"^\d+_", "", level).replace("_", " ")
-    return "London borough" if name == "london borough" else name
-
-
-def merged_in_words(cells: Any) -> list[str]:
-    """The weighting's merged sparse cells (``weight_diagnostics.merged_cells``) as sentences."""
-    if display.missing(cells):
-        return []
-    out = []
-    for match in _MERGED.finditer(str(cells)):
-        cell = ", ".join(_level_words(level) for level in match["cell"].split("|"))
-        into = ", ".join(_level_words(level) for level in match["into"].split("|"))
-        n = int(match["n"])
-        out.append(
-            f"{cell[:1].upper() + cell[1:]} ({n} respondent{'s' if n != 1 else ''}) merged with {into} "
-            f"({match['m']})"
-        )
-    return out
 
 
 def _number(value: Any, places: int = 2) -> str:
