@@ -17,7 +17,7 @@ MINUS = "\u2212"
 # their name with underscores as spaces (a test lists every published column, so none is forgotten).
 COLUMN_HEADERS: dict[str, str] = {
     "favourable_sign": "Favourable direction (+1: agreeing is favourable; -1: a reverse-worded item)",
-    "inference": "Inference (descriptive: the 388 LSPs of 2008; analytic: partnerships in general)",
+    "inference": "Inference (descriptive: the LSPs of 2008 in the frame; analytic: partnerships in general)",
     "data": "Data",
     "instrument": "Respondents",
     "item": "Variable",

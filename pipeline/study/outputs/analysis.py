@@ -28,7 +28,7 @@ def analysis_tables() -> tuple[Output, ...]:
             "analyse",
             "pipeline.stages.analyse:estimates",
             "Design-based estimates (levels) of every item and scale: overall and by tier, authority type "
-            "and maturity, weighted and unweighted; descriptive, for the 388 LSPs of 2008.",
+            "and maturity, weighted and unweighted; descriptive, for the LSPs of 2008 in the frame.",
             inputs=("analysis_base", "frame"),
             columns=result_columns,
         ),
@@ -48,7 +48,7 @@ def analysis_tables() -> tuple[Output, ...]:
                 (
                     "inference",
                     "text",
-                    "descriptive: a difference of the 388 LSPs of 2008 (fpc where declared)",
+                    "descriptive: a difference of the LSPs of 2008 in the frame (fpc where declared)",
                 ),
             )
             + SMALLER

@@ -24,7 +24,7 @@ def nonresponse_tables() -> tuple[Output, ...]:
             stage,
             maker + "frame_comparison",
             "Respondents against the frame on every usable frame variable, for coordinators and for the LSPs "
-            "that sent partners: exact counts of the 388 LSPs (descriptive), the share under the primary "
+            "that sent partners: exact counts of the frame's LSPs (descriptive), the share under the primary "
             "weights, and a test of response against the variable.",
             inputs=inputs,
             columns=columns(
@@ -117,7 +117,7 @@ def nonresponse_tables() -> tuple[Output, ...]:
                 ("population", "text", "coordinator (one weight per LSP) or partner (the LSP-level weight)"),
                 ("weighting", "text", "type_only, raking, linear or logit"),
                 ("units", "integer", "LSPs weighted"),
-                ("weight_total", "number", "sum of the unit weights (388 when calibrated)"),
+                ("weight_total", "number", "sum of the unit weights (the frame's LSPs when calibrated)"),
                 ("weight_min", "number", "smallest unit weight"),
                 ("weight_max", "number", "largest unit weight"),
                 ("weight_ratio", "number", "weight_max / weight_min"),
