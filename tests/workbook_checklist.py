@@ -72,7 +72,9 @@ class ReadBook:
 
 
 def _trim(rows: list[list[Any]]) -> list[list[Any]]:
-    rows = [list(row) for row in rows]
+    """Rows without trailing empty cells or rows; text without surrounding spaces (gptables ends a
+    contents entry with the space it took a note reference from)."""
+    rows = [[v.strip() if isinstance(v, str) else v for v in row] for row in rows]
     for row in rows:
         while row and row[-1] in (None, ""):
             row.pop()

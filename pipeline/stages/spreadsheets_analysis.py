@@ -67,10 +67,28 @@ HEADERS = {
         "difference": "Difference from published",
         "variable": "Question",
     },
-    "weighting_sensitivity": {"item": "Scale", "estimate": "Estimate (1 to 5 scale points)"},
-    "weighting_se_ratios": {"item": "Scale", "estimate": "Mean score (1 to 5)"},
+    "weighting_sensitivity": {
+        "item": "Scale",
+        "estimate": "Estimate (1 to 5 scale points)",
+        "change_from_type_only": "Change from type-only weights (1 to 5 scale points)",
+        "primary": "Primary weighting",
+    },
+    "weighting_se_ratios": {
+        "item": "Scale",
+        "estimate": "Mean score (1 to 5)",
+        "se_linearised": "Standard error, linearised",
+        "se_jkn": "Standard error, JKn jackknife",
+        "ratio_jkn": "JKn over linearised standard error",
+        "replicates_jkn": "JKn replicates",
+        "se_bootstrap": "Standard error, bootstrap",
+        "ratio_bootstrap": "Bootstrap over linearised standard error",
+        "replicates_bootstrap": "Bootstrap replicates",
+    },
     "primary_tests": {"estimate": "Adjusted difference (1 to 5 scale points)"},
-    "primary_tests_by_weighting": {"estimate": "Difference (1 to 5 scale points)"},
+    "primary_tests_by_weighting": {
+        "estimate": "Difference (1 to 5 scale points)",
+        "primary": "Primary weighting",
+    },
     "partner_imputation": {"estimate": "Adjusted difference (1 to 5 scale points)"},
     "models": {"scale": "Unit of the estimate"},
     "model_tests": {"scale": "Unit of the estimate"},
@@ -81,7 +99,23 @@ HEADERS = {
         "or_ci_high": "Odds ratio, 95% CI upper",
         "estimate": "Log odds",
     },
-    "weight_diagnostics": {"population": "Respondents", "merged_cells": "Sparse cells merged"},
+    "weight_diagnostics": {
+        "population": "Respondents",
+        "units": "Units (LSPs)",
+        "weight_total": "Sum of the weights",
+        "weight_min": "Smallest weight",
+        "weight_max": "Largest weight",
+        "weight_ratio": "Largest over smallest weight",
+        "weight_cv": "Coefficient of variation of the weights",
+        "kish_deff": "Kish design effect",
+        "g_min": "Smallest g-weight",
+        "g_max": "Largest g-weight",
+        "trimmed": "Weights trimmed",
+        "iterations": "Iterations",
+        "converged": "Converged",
+        "merged_cells": "Sparse cells merged",
+        "primary": "Primary weighting",
+    },
 }
 _IDENTIFIER_ONLY = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)+$")
 
@@ -137,13 +171,19 @@ class Labels:
         return MEASURES.get(text, text_in_words(measure))
 
 
+def percentage(proportions: pd.Series) -> pd.Series:
+    """Proportions as percentages, without the binary noise of the multiplication (0.0873015460 * 100
+    is 8.730154599999999): 12 significant digits, more than any estimate here carries."""
+    return (proportions * 100).map(lambda v: float(f"{v:.12g}"), na_action="ignore")
+
+
 def _estimate_units(table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Proportion rows of a table with a ``measure`` column as percentages, with a unit column."""
     proportion = table["measure"].map(display.is_proportion_measure)
     difference = name in ("comparisons", "maturity_sensitivity")
     scaled = table.copy()
     for column in (c for c in ESTIMATE_COLUMNS if c in scaled):
-        scaled[column] = scaled[column].where(~proportion, scaled[column] * 100)
+        scaled[column] = scaled[column].where(~proportion, percentage(scaled[column]))
     mean = table["measure"].eq("mean") | table["item"].astype(str).str.startswith("scale_")
     if difference:
         unit = proportion.map({True: "percentage points", False: "difference in mean score (1 to 5)"})
@@ -193,10 +233,10 @@ def analysis_sheet(
         shown.insert(list(shown.columns).index("estimate"), "unit", unit)
         headers["unit"] = "Unit of our estimate and its difference"
     for column, header in PERCENT_COLUMNS.get(name, {}).items():
-        shown[column] = shown[column] * 100
+        shown[column] = percentage(shown[column])
         headers[column] = header
     for column, header in POINT_COLUMNS.get(name, {}).items():
-        shown[column] = shown[column] * 100
+        shown[column] = percentage(shown[column])
         headers[column] = header
     if "measure" in shown:
         items = shown["item"] if "item" in shown else pd.Series(None, index=shown.index)
@@ -221,6 +261,8 @@ def analysis_sheet(
             shown[column] = values.map(lambda m: merged_cells_text(m, min_cell), na_action="ignore")
         elif column == "weighting":
             shown[column] = values.map(lambda v: WEIGHTINGS.get(str(v), text_in_words(v)), na_action="ignore")
+        elif column == "group":
+            shown[column] = values.map(lambda v: _capital(level_words(v)), na_action="ignore")
         elif column == "level":
             shown[column] = values.map(lambda v: LEVELS.get(str(v), text_in_words(v)), na_action="ignore")
         else:

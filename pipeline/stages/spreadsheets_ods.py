@@ -182,8 +182,10 @@ def write_ods(book: Book, target: Path) -> None:
     writer.sheet(
         "Cover", [(book.title, "title")] + [(line, None) for line in book.cover_intro + book.cover_about]
     )
+    # The tables, as gptables lists them in the .xlsx (the notes sheet is named in every table's
+    # instructions).
     contents = pd.DataFrame(
-        [("Notes", "Notes")] + [(sheet.name, sheet.title) for sheet in book.sheets],
+        [(sheet.name, sheet.title) for sheet in book.sheets],
         columns=["Sheet name", "Table description"],
     )
     links = {name: f"#{name}.A1" for name in contents["Sheet name"]}
