@@ -228,6 +228,7 @@ spreadsheets: $(SPREADSHEETS)
 # analysis/report_tables.json is every table the report's two pages show, as shown (the report stage writes it).
 $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(CONFIG_spreadsheets) \
 		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) analysis/report_tables.json $(FRAME) \
+		$(PROCESSED)/validation_report.json \
 		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) spreadsheets
 
