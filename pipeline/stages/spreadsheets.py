@@ -133,9 +133,7 @@ def notes_of(frame: pd.DataFrame, title: str, page: str | None) -> list[str]:
     return keys
 
 
-def analysis_sheet_frame(
-    name: str, table: pd.DataFrame, labels: Labels, min_cell: int
-) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cell: int) -> pd.DataFrame:
     """An analysis table as its sheet shows it: labels, units, headers in words, no blank cell."""
     shown, headers = analysis_sheet(name, table, labels, min_cell)
     shown = shown.replace(r"^\s*$", float("nan"), regex=True)
@@ -158,16 +156,16 @@ def analysis_sheet_frame(
     repeated = sorted({header for header in names if names.count(header) > 1})
     if repeated:
         raise PipelineError(f"{name}: two columns share a header: {', '.join(repeated)}")
-    return pd.DataFrame(dict(columns)), ()
+    return pd.DataFrame(dict(columns))
 
 
 def _counts(config: Config, processed: Path) -> dict[str, int]:
     """The LSPs in the frame and the respondents who answered, from the data (never a typed number)."""
     counts = {"lsps": len(read_frame(config.frame))}
     report = processed / "validation_report.json"
-    instruments = (
-        json.loads(report.read_text(encoding="utf-8")).get("instruments", {}) if report.exists() else {}
-    )
+    if not report.exists():
+        raise PipelineError(f"{relative_to_root(report)}: not found; run `make validate` to build it")
+    instruments = json.loads(report.read_text(encoding="utf-8")).get("instruments", {})
     for instrument in ("coordinator", "partner"):
         counts[instrument] = int(instruments.get(instrument, {}).get("valid", 0))
     return counts
@@ -250,13 +248,13 @@ def build_book(
     registry = {output.name: output for output in registered_tables(codebook)}
     labels = Labels(codebook, tables)
     for name in WORKBOOK_TABLES:
-        frame, code_columns = analysis_sheet_frame(name, tables[name], labels, config.min_cell)
+        frame = analysis_sheet_frame(name, tables[name], labels, config.min_cell)
         title = words(registry[name].description)
         description = (
             f"The pipeline's {words(name)} table in full precision, every code shown by its name; the "
             "same numbers are in the analysis folder's table of that name, as comma-separated values."
         )
-        pending.append((name, title, description, frame, notes_of(frame, title, None), code_columns))
+        pending.append((name, title, description, frame, notes_of(frame, title, None), ()))
     texts = note_texts(config, counts)
     order: list[str] = []
     for *_, keys, _ in pending:

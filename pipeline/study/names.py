@@ -41,6 +41,51 @@ _PROPER = {
 }
 
 
+# The frame variables (pipeline.study.weighting.FRAME_VARIABLES) by the names a reader knows them by.
+FRAME_VARIABLE_NAMES = {
+    "authority_type": "Authority type",
+    "tier": "Tier",
+    "region": "Region",
+    "laa_round": "LAA round",
+    "imd_score": "Deprivation score (IMD 2007)",
+    "imd_band": "Deprivation band (IMD 2007 score, thirds)",
+    "pct_most_deprived": "Neighbourhoods in England's most deprived 10% (%)",
+    "lsoa_count": "Neighbourhoods (LSOAs) in the area",
+    "case_study": "Audit Commission case-study LSP",
+}
+# The weightings (config weighting.primary and its alternatives) by short names for table cells.
+WEIGHTING_NAMES = {
+    "raking": "Raking",
+    "type_only": "Type-only",
+    "linear": "Linear calibration",
+    "logit": "Logit calibration",
+    "unweighted": "Unweighted",
+    "weighted": "Weighted",
+}
+# Levels whose words alone do not say what they are.
+LEVEL_NAMES = {"single": "Single-tier", "multi": "Multi-tier", "all": "All"}
+
+
+def variable_name(variable: Any) -> str:
+    """A frame variable by its name: "imd_band" -> "Deprivation band (IMD 2007 score, thirds)"."""
+    if display.missing(variable):
+        return ""
+    text = str(variable)
+    return FRAME_VARIABLE_NAMES.get(text) or capital(words(text))
+
+
+def level_name(level: Any) -> str:
+    """A coded level, capitalised: "single" -> "Single-tier", "london_borough" -> "London borough"."""
+    if display.missing(level):
+        return ""
+    return LEVEL_NAMES.get(str(level)) or capital(level_words(str(level)))
+
+
+def capital(text: str) -> str:
+    """The first letter upper-cased, the rest as written ("LAA round" stays, "jKn" is not lowered)."""
+    return text[:1].upper() + text[1:]
+
+
 def words(value: Any) -> str:
     """Text for a reader: identifiers such as ``authority_type`` read as words, flags as Yes or No."""
     if display.missing(value):
