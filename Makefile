@@ -83,7 +83,7 @@ FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/est
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
-REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html
+REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html analysis/report_tables.json
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
@@ -222,11 +222,14 @@ $(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRES
 		$(INSTALLED)
 	$(STAGE) report
 
-## spreadsheets: every published table as accessible .xlsx and .ods (cover, contents, notes, one table a sheet)
+## spreadsheets: every table the report shows and every reusable analysis table as accessible .xlsx and .ods
 spreadsheets: $(SPREADSHEETS)
 
+# analysis/report_tables.json is every table the report's two pages show, as shown (the report stage writes it).
 $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(CONFIG_spreadsheets) \
-		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(RAW)/codebook.yaml $(INSTALLED)
+		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) analysis/report_tables.json $(FRAME) \
+		$(PROCESSED)/validation_report.json \
+		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) spreadsheets
 
 ## verify: recompute every figure's numbers from data/processed independently and compare (exit 2 on mismatch)

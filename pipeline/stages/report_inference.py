@@ -9,7 +9,6 @@ tables as records. The words around them are in ``templates/sections/primary.htm
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
@@ -18,6 +17,7 @@ from pipeline.core.config import Config
 from pipeline.core.weighting_spec import WeightingSpec
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
+from pipeline.study.names import WEIGHTING_NAMES, level_name, merged_in_words, variable_name
 from pipeline.study.vocabulary import INSTRUMENTS
 
 OVERALL = "overall_7s"
@@ -47,32 +47,32 @@ CLAUSE = "_clause"
 Z_95 = 1.959963984540054
 
 
-_MERGED = re.compile(
-    r"(?P<variables>[\w|]+): (?P<cell>[\w|]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|]+) "
-    r"\((?P<m>\d+)\)"
-)
+def in_names(frame: pd.DataFrame, item_labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """A table's coded columns by their names, for a reader: respondents, frame variables, levels,
+    weightings and items (``item_labels``: the estimates table's item -> item_label)."""
+    named = {
+        "instrument": display.instrument_name,
+        "population": display.instrument_name,
+        "variable": variable_name,
+        "level": level_name,
+        "weighting": lambda w: WEIGHTING_NAMES.get(str(w), words(w)),
+        "item": lambda item: (item_labels or {}).get(str(item)) or words(item),
+    }
+    return frame.assign(
+        **{
+            column: frame[column].map(name, na_action="ignore")
+            for column, name in named.items()
+            if column in frame
+        }
+    )
 
 
-def _level_words(level: str) -> str:
-    """A coded level in words: "1_least_deprived" -> "least deprived"."""
-    name = re.sub(r"^\d+_", "", level).replace("_", " ")
-    return "London borough" if name == "london borough" else name
-
-
-def merged_in_words(cells: Any) -> list[str]:
-    """The weighting's merged sparse cells (``weight_diagnostics.merged_cells``) as sentences."""
-    if display.missing(cells):
-        return []
-    out = []
-    for match in _MERGED.finditer(str(cells)):
-        cell = ", ".join(_level_words(level) for level in match["cell"].split("|"))
-        into = ", ".join(_level_words(level) for level in match["into"].split("|"))
-        n = int(match["n"])
-        out.append(
-            f"{cell[:1].upper() + cell[1:]} ({n} respondent{'s' if n != 1 else ''}) merged with {into} "
-            f"({match['m']})"
-        )
-    return out
+def _item_labels(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    estimates = tables.get("estimates")
+    if estimates is None or not {"item", "item_label"} <= set(estimates.columns):
+        return {}
+    pairs = estimates[["item", "item_label"]].drop_duplicates("item")
+    return dict(zip(pairs["item"].astype(str), pairs["item_label"].astype(str), strict=True))
 
 
 def _number(value: Any, places: int = 2) -> str:
@@ -239,7 +239,7 @@ def primary_tests(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     return {
         "cfa_admissibility": cfa_admissibility(tables["cfa_fit"]),
         "by_weighting": auto_table(
-            by_weighting,
+            in_names(by_weighting),
             "table-primary-weighting",
             "Sensitivity to the weighting: tier and maturity effects on the overall 7S score",
             headers={
@@ -660,14 +660,14 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         "r_indicators": r_indicator_sentences(r_table),
         "largest_change": _largest_change(sensitivity, synthetic),
         "frame": auto_table(
-            frame_comparison_table(comparison),
+            in_names(frame_comparison_table(comparison)),
             "table-nonresponse-frame",
             "Response by frame variable: the frame's shares, response rates, and respondents' shares "
             "unweighted and weighted",
             places=1,
         ),
         "frame_tests": auto_table(
-            frame_tests_table(comparison),
+            in_names(frame_tests_table(comparison)),
             "table-nonresponse-tests",
             "Tests of response against each frame variable",
             headers={
@@ -678,13 +678,17 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             },
         ),
         "propensity": auto_table(
-            model_tests, "table-nonresponse-propensity", "Response propensity: likelihood-ratio tests"
+            in_names(model_tests),
+            "table-nonresponse-propensity",
+            "Response propensity: likelihood-ratio tests",
         ),
         "partial": auto_table(
-            partial_r_table(r_table), "table-nonresponse-partial-r", "Partial R-indicators, by frame variable"
+            in_names(partial_r_table(r_table)),
+            "table-nonresponse-partial-r",
+            "Partial R-indicators, by frame variable",
         ),
         "weights": auto_table(
-            weights,
+            in_names(weights),
             "table-nonresponse-weights",
             "Weight diagnostics: one weight per LSP",
             headers={
@@ -701,13 +705,13 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             },
         ),
         "sensitivity": auto_table(
-            wide,
+            in_names(wide, _item_labels(tables)),
             "table-nonresponse-sensitivity",
             f"Tier and maturity differences of the 7S scale means under each weighting{synthetic}",
             headers={"item": "Scale"},
         ),
         "ratios": auto_table(
-            ratio_summary,
+            in_names(ratio_summary),
             "table-nonresponse-replicates",
             "Replicate-weight SEs over linearised SEs of the 7S scale means (min, median, max)",
         ),
@@ -720,7 +724,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
     if validation is not None:
         context["validated_on"] = validated_on(validation, spec)
         context["validation"] = auto_table(
-            validation_table(validation),
+            in_names(validation_table(validation)),
             "table-nonresponse-validation",
             "Method validation of the weightings: coverage, bias and type I error in simulated surveys "
             "(bands: type x IMD band, region, LAA round; score: the IMD score's total within each type; "

@@ -7,7 +7,6 @@ every table, so no section assembles HTML in Python and every cell is escaped th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.study import display
+from pipeline.study.names import words
 
 
 @dataclass(frozen=True)
@@ -88,34 +88,6 @@ def frame_table(
         ),
         note=note,
     )
-
-
-_IDENTIFIER = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
-# Frame variables and symbols by the names a reader knows them by.
-_NAMES = {
-    "imd_band": "deprivation band",
-    "laa_round": "LAA round",
-    "N_h/m_h": "N(h)/m(h)",
-    "N_h/n_h": "N(h)/n(h)",
-}
-# File references a sentence carries in brackets for programmers: "(models.csv, primary_tests.csv)".
-_FILE_REFERENCE = re.compile(r"\s*\((?:[\w./-]+\.(?:csv|md|py|json)(?:, |; )?)+\)|[\w./-]+\.(?:md|csv); ")
-
-
-def words(value: Any) -> str:
-    """Text for a reader: identifiers such as ``authority_type`` read as words, flags as Yes or No."""
-    if display.missing(value):
-        return ""
-    if isinstance(value, bool) or str(value) in ("True", "False"):
-        return display.yes_no(value)
-    return _IDENTIFIER.sub(lambda m: m.group(0).replace("_", " "), prose(str(value)))
-
-
-def prose(value: str) -> str:
-    """A sentence for a reader: known codes by their names, bracketed file references left out."""
-    for code, name in _NAMES.items():
-        value = value.replace(code, name)
-    return _FILE_REFERENCE.sub("", value)
 
 
 def formatter_for(values: pd.Series, places: int = 3) -> Callable[[Any], str]:

@@ -62,6 +62,7 @@ from pipeline.stages.report.sections import (
     render_page,
     render_report,
 )
+from pipeline.stages.report.table_export import REPORT_TABLES_NAME, report_tables
 from pipeline.stages.report.tables import difference_table, row_id
 from pipeline.stages.report_tables import Row, Table
 from pipeline.study.respondents import check_table_instruments
@@ -157,7 +158,13 @@ def main(argv: list[str] | None = None) -> None:
     report = render_report(inputs)
     write_text(arguments.out, report)
     annex = arguments.out.parent / ANNEX_PAGE
-    write_text(annex, render_annex(inputs))
+    annex_html = render_annex(inputs)
+    write_text(annex, annex_html)
+    # Every table both pages show, as shown, for the spreadsheets stage.
+    write_text(
+        arguments.out.parent / REPORT_TABLES_NAME,
+        report_tables(inputs, {MAIN_PAGE: report, ANNEX_PAGE: annex_html}),
+    )
     report_href = Path(
         os.path.relpath(arguments.out.resolve(), arguments.dictionary.resolve().parent)
     ).as_posix()

@@ -26,6 +26,7 @@ def _registered_files(codebook: Codebook) -> tuple[registered.Output, ...]:
         *registered.tables(codebook),
         registered.REPORT,
         registered.TECHNICAL_ANNEX,
+        registered.REPORT_TABLES,
         registered.DATA_DICTIONARY,
         *registered.SPREADSHEETS,
     )

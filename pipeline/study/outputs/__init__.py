@@ -37,7 +37,14 @@ from pipeline.study.outputs.model import (
 )
 from pipeline.study.outputs.models import model_tables
 from pipeline.study.outputs.nonresponse import nonresponse_tables
-from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS, TECHNICAL_ANNEX
+from pipeline.study.outputs.publication import (
+    DATA_DICTIONARY,
+    REPORT,
+    REPORT_TABLES,
+    SPREADSHEETS,
+    TECHNICAL_ANNEX,
+    WORKBOOK_TABLES,
+)
 from pipeline.study.outputs.registry import all_outputs, tables
 
 __all__ = [
@@ -55,9 +62,11 @@ __all__ = [
     "LOCATIONS",
     "PUBLISHED",
     "REPORT",
+    "REPORT_TABLES",
     "SPREADSHEETS",
     "TECHNICAL_ANNEX",
     "VERIFY_KINDS",
+    "WORKBOOK_TABLES",
     "Column",
     "Figure",
     "Output",

@@ -33,7 +33,40 @@ DATA_DICTIONARY = Output(
     "This data dictionary: every column of every output, from this registry.",
     inputs=(),
 )
-# Every published table (the analysis tables) as an accessible workbook, in two formats.
+REPORT_TABLES = Output(
+    "report_tables",
+    "analysis",
+    "report_tables.json",
+    "report",
+    "pipeline.stages.report.table_export:report_tables",
+    "Every table the release's two pages show, as shown (page, section, caption, headers, formatted "
+    "cells, note): the spreadsheets carry each one as a sheet.",
+    inputs=("report", "technical_annex"),
+)
+# The analysis tables a user would reuse, each a sheet of the workbooks after the report's own tables
+# (which come from REPORT_TABLES); the spreadsheets stage reads this list, and each table's title is its
+# registry description.
+WORKBOOK_TABLES = (
+    "estimates",
+    "comparisons",
+    "maturity_sensitivity",
+    "power",
+    "scale_reliability",
+    "published_vs_reproduced",
+    "primary_tests",
+    "primary_tests_by_weighting",
+    "models",
+    "model_tests",
+    "partner_imputation",
+    "cfa_fit",
+    "nonresponse_frame_comparison",
+    "nonresponse_propensity",
+    "nonresponse_r_indicators",
+    "weight_diagnostics",
+    "weighting_sensitivity",
+    "weighting_se_ratios",
+)
+# Every table the report shows and every reusable analysis table, as an accessible workbook in two formats.
 SPREADSHEETS = tuple(
     Output(
         f"spreadsheet_{suffix}",
@@ -41,28 +74,11 @@ SPREADSHEETS = tuple(
         f"lsp_survey_tables.{suffix}",
         "spreadsheets",
         f"pipeline.stages.spreadsheets:write_{suffix}",
-        f"Every published table as an accessible {label} workbook: cover (with the synthetic-data "
-        "warning), contents, notes, one table per sheet; [c] marks a suppressed cell, [z] a value that "
-        "does not apply.",
-        inputs=(
-            "estimates",
-            "comparisons",
-            "maturity_sensitivity",
-            "power",
-            "scale_reliability",
-            "published_vs_reproduced",
-            "primary_tests",
-            "models",
-            "model_tests",
-            "partner_imputation",
-            "cfa_fit",
-            "nonresponse_frame_comparison",
-            "nonresponse_propensity",
-            "nonresponse_r_indicators",
-            "weight_diagnostics",
-            "weighting_sensitivity",
-            "weighting_se_ratios",
-        ),
+        f"Every table the report shows and every reusable analysis table as an accessible {label} "
+        "workbook: cover (with the synthetic-data warning and the release metadata), contents linking to "
+        "each sheet, notes, one table per sheet; [c] marks a suppressed cell, [z] a value that does not "
+        "apply.",
+        inputs=(REPORT_TABLES.name, *WORKBOOK_TABLES),
     )
     for suffix, label in (("xlsx", "Excel"), ("ods", "OpenDocument"))
 )

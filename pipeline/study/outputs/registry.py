@@ -11,7 +11,13 @@ from pipeline.study.outputs.improvement import IMPROVEMENT_TOOL
 from pipeline.study.outputs.model import FIGURE_INPUT_OUTPUTS, FIGURE_SUFFIXES, Output
 from pipeline.study.outputs.models import model_tables
 from pipeline.study.outputs.nonresponse import nonresponse_tables
-from pipeline.study.outputs.publication import DATA_DICTIONARY, REPORT, SPREADSHEETS, TECHNICAL_ANNEX
+from pipeline.study.outputs.publication import (
+    DATA_DICTIONARY,
+    REPORT,
+    REPORT_TABLES,
+    SPREADSHEETS,
+    TECHNICAL_ANNEX,
+)
 
 
 def tables(codebook: Any) -> tuple[Output, ...]:
@@ -48,6 +54,7 @@ def all_outputs(codebook: Any) -> tuple[Output, ...]:
         *expanded,
         REPORT,
         TECHNICAL_ANNEX,
+        REPORT_TABLES,
         DATA_DICTIONARY,
         *SPREADSHEETS,
         *IMPROVEMENT_TOOL,

@@ -1,0 +1,434 @@
+"""The Analysis Function's spreadsheet checklist, as checks over a workbook read back from its file.
+
+https://analysisfunction.civilservice.gov.uk/policy-store/releasing-statistics-in-spreadsheets/ : a cover
+sheet, a contents sheet linking to every sheet, a notes sheet, one table per sheet starting in column A
+with its title in A1, tables marked as tables, no merged cells, no blank rows or columns inside a table,
+no colour carrying meaning, units in headers, no codes where a reader expects words, every sheet titled,
+every shorthand explained, numbers stored as numbers, document metadata.
+
+Both formats are read into one neutral ``ReadBook`` (openpyxl for .xlsx, odfpy for .ods: readers
+independent of the writers, gptables/xlsxwriter and ElementTree), so each check is written once and run on
+both. Every check returns the problems it finds (empty when the workbook passes), so a test can plant a
+fault and see the check name it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FIXED_SHEETS = ("Cover", "Contents", "Notes")
+NOTE_REFERENCE = re.compile(r"\[note (\d+)\]")
+SHORTHAND = re.compile(r"^\[[a-z]\]$")
+# A code where a reader expects words: snake_case, a "|"-joined key, a category share by its number, a
+# variable=level model term.
+CODE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b|\s\|\s|\bshare:\d|\b[a-z_]+=[a-z_0-9]+")
+# A file or module name keeps its own spelling (the report's provenance tables show them as code).
+FILE_NAME = re.compile(r"[\w./-]+\.(?:csv|xlsx|parquet|json|yaml|md|html|ods|png|svg|txt|py)\b|pipeline\.\w")
+NUMBER_AS_TEXT = re.compile(r"^-?\d[\d,]*(?:\.\d+)?%?$")
+COUNT_HEADERS = re.compile(r"^(n|n, first group|n, second group|Respondents \(n\)|Complete answers \(n\))$")
+RELEASE_FIELDS = ("Release date", "Status", "Contact", "Next update")
+
+
+@dataclass
+class ReadSheet:
+    name: str
+    rows: list[list[Any]]  # every row to the last filled one, None for an empty cell
+    tables: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # 1-based, inclusive
+    merged: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # a cell's text -> the sheet its link opens
+    coloured: list[str] = field(default_factory=list)  # cells whose fill or text colour is set
+
+    def cell(self, row: int, column: int) -> Any:
+        if row > len(self.rows) or column > len(self.rows[row - 1]):
+            return None
+        return self.rows[row - 1][column - 1]
+
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        """The one table's headers and body."""
+        first_row, first_col, last_row, last_col = next(iter(self.tables.values()))
+        block = [
+            [self.cell(r, c) for c in range(first_col, last_col + 1)] for r in range(first_row, last_row + 1)
+        ]
+        return [str(h) for h in block[0]], block[1:]
+
+
+@dataclass
+class ReadBook:
+    path: Path
+    sheets: dict[str, ReadSheet]
+    metadata: dict[str, str]
+
+    def text_cells(self) -> list[tuple[str, str]]:
+        return [
+            (sheet.name, str(value))
+            for sheet in self.sheets.values()
+            for row in sheet.rows
+            for value in row
+            if isinstance(value, str)
+        ]
+
+
+def _trim(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows without trailing empty cells or rows; text without surrounding spaces (gptables ends a
+    contents entry with the space it took a note reference from)."""
+    rows = [[v.strip() if isinstance(v, str) else v for v in row] for row in rows]
+    for row in rows:
+        while row and row[-1] in (None, ""):
+            row.pop()
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def _address(ref: str) -> tuple[int, int]:
+    letters, digits = re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", ref).groups()
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - 64
+    return int(digits), column
+
+
+def read_xlsx(path: Path) -> ReadBook:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    sheets = {}
+    for sheet in book.worksheets:
+        read = ReadSheet(sheet.title, _trim([list(row) for row in sheet.iter_rows(values_only=True)]))
+        for name, ref in sheet.tables.items():
+            start, end = ref.split(":")
+            read.tables[name] = (*_address(start), *_address(end))
+        read.merged = [str(r) for r in sheet.merged_cells.ranges]
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.hyperlink is not None and cell.hyperlink.location:
+                    read.links[str(cell.value)] = cell.hyperlink.location.split("!")[0].strip("'")
+                    continue  # a link is blue and underlined: its colour is not its only mark
+                colour = cell.font.color.rgb if cell.font and cell.font.color is not None else None
+                filled = cell.fill is not None and cell.fill.fill_type not in (None, "none")
+                if filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000")):
+                    read.coloured.append(cell.coordinate)
+        sheets[sheet.title] = read
+    properties = book.properties
+    metadata = {
+        "title": properties.title or "",
+        "subject": properties.subject or "",
+        "creator": properties.creator or "",
+        "language": properties.language or "",
+    }
+    metadata |= {prop.name: str(prop.value) for prop in book.custom_doc_props.props}
+    return ReadBook(path, sheets, metadata)
+
+
+def read_ods(path: Path) -> ReadBook:
+    from odf import dc, meta, table, text
+    from odf.namespaces import OFFICENS, STYLENS, TABLENS, XLINKNS
+    from odf.opendocument import load
+    from odf.style import Style, TableCellProperties, TextProperties
+
+    document = load(str(path))
+    coloured_styles = set()
+    for style in document.getElementsByType(Style):
+        for properties in (
+            *style.getElementsByType(TableCellProperties),
+            *style.getElementsByType(TextProperties),
+        ):
+            attributes = {key[1] for key in properties.attributes}
+            if {"background-color", "color"} & attributes:
+                coloured_styles.add(style.getAttrNS(STYLENS, "name"))
+
+    def cell_text(cell: Any) -> str:
+        return "\n".join(
+            "".join(str(node) if node.nodeType == node.TEXT_NODE else _text(node) for node in p.childNodes)
+            for p in cell.getElementsByType(text.P)
+        )
+
+    def _text(node: Any) -> str:
+        return "".join(
+            str(child) if child.nodeType == child.TEXT_NODE else _text(child) for child in node.childNodes
+        )
+
+    sheets = {}
+    for sheet in document.spreadsheet.getElementsByType(table.Table):
+        name = sheet.getAttrNS(TABLENS, "name")
+        read = ReadSheet(name, [])
+        rows = []
+        for r, row in enumerate(sheet.getElementsByType(table.TableRow), start=1):
+            values = []
+            for element in row.childNodes:
+                if element.qname[1] == "covered-table-cell":
+                    read.merged.append(f"{name} row {r}")
+                    values.append(None)
+                    continue
+                if element.getAttrNS(TABLENS, "number-columns-spanned") or element.getAttrNS(
+                    TABLENS, "number-rows-spanned"
+                ):
+                    read.merged.append(f"{name} row {r}")
+                repeat = int(element.getAttrNS(TABLENS, "number-columns-repeated") or 1)
+                kind = element.getAttrNS(OFFICENS, "value-type")
+                if kind == "float":
+                    value: Any = float(element.getAttrNS(OFFICENS, "value"))
+                    value = int(value) if value.is_integer() else value
+                else:
+                    value = cell_text(element) or None
+                if element.getAttrNS(TABLENS, "style-name") in coloured_styles:
+                    read.coloured.append(f"{name} row {r}")
+                for anchor in element.getElementsByType(text.A):
+                    target = anchor.getAttrNS(XLINKNS, "href").lstrip("#").split(".")[0].strip("'")
+                    read.links[str(value)] = target
+                values += [value] * min(repeat, 1024)
+            rows.append(values)
+        read.rows = _trim(rows)
+        sheets[name] = read
+    for database in document.spreadsheet.getElementsByType(table.DatabaseRange):
+        address = database.getAttrNS(TABLENS, "target-range-address")
+        found = re.fullmatch(r"'?([^'.]+)'?\.([A-Z]+\d+):(?:'?[^'.]+'?\.)?([A-Z]+\d+)", address)
+        if found and found[1] in sheets:
+            sheets[found[1]].tables[database.getAttrNS(TABLENS, "name")] = (
+                *_address(found[2]),
+                *_address(found[3]),
+            )
+    metadata = {}
+    for key, kind in (
+        ("title", dc.Title),
+        ("subject", dc.Subject),
+        ("creator", dc.Creator),
+        ("language", dc.Language),
+    ):
+        found = document.meta.getElementsByType(kind)
+        metadata[key] = _text(found[0]) if found else ""
+    for field_ in document.meta.getElementsByType(meta.UserDefined):
+        metadata[field_.getAttrNS("urn:oasis:names:tc:opendocument:xmlns:meta:1.0", "name")] = _text(field_)
+    return ReadBook(path, sheets, metadata)
+
+
+def read(path: Path) -> ReadBook:
+    return read_xlsx(path) if path.suffix == ".xlsx" else read_ods(path)
+
+
+def table_sheets(book: ReadBook) -> list[ReadSheet]:
+    return [sheet for name, sheet in book.sheets.items() if name not in FIXED_SHEETS]
+
+
+def title_of(sheet: ReadSheet) -> str:
+    """A sheet's title without its note references."""
+    return NOTE_REFERENCE.sub("", str(sheet.cell(1, 1) or "")).strip()
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def check_cover_contents_notes_first(
+    book: ReadBook, synthetic: bool, release: dict[str, str] | None
+) -> list[str]:
+    problems = []
+    if tuple(book.sheets)[:3] != FIXED_SHEETS:
+        problems.append(f"the first sheets are {tuple(book.sheets)[:3]}, not cover, contents, notes")
+    cover = " ".join(str(v) for row in book.sheets.get("Cover", ReadSheet("", [])).rows for v in row if v)
+    if synthetic and "SYNTHETIC DATA" not in cover:
+        problems.append("the cover does not say the data are synthetic")
+    for name, value in (release or {}).items():
+        if str(value) not in cover:
+            problems.append(f"the cover has no {name}")
+    if "[c]" not in cover or "[z]" not in cover:
+        problems.append("the cover does not explain the shorthand")
+    return problems
+
+
+def check_contents_links(book: ReadBook) -> list[str]:
+    contents = book.sheets.get("Contents")
+    if contents is None or not contents.tables:
+        return ["no contents table"]
+    _, body = contents.table()
+    listed = {str(row[0]): str(row[1]) for row in body}
+    problems = []
+    for sheet in table_sheets(book):
+        if sheet.name not in listed:
+            problems.append(f"{sheet.name}: not in the contents")
+        elif contents.links.get(sheet.name) != sheet.name:
+            problems.append(f"{sheet.name}: its contents entry does not link to it")
+        elif listed[sheet.name].strip() != title_of(sheet):
+            problems.append(
+                f"{sheet.name}: the contents describes it as {listed[sheet.name]!r}, its title differs"
+            )
+    problems += [
+        f"contents links {text} to {target}, no such sheet"
+        for text, target in contents.links.items()
+        if target not in book.sheets
+    ]
+    return problems
+
+
+def check_notes(book: ReadBook) -> list[str]:
+    notes = book.sheets.get("Notes")
+    if notes is None or not notes.tables:
+        return ["no notes table"]
+    _, body = notes.table()
+    numbers = [row[0] for row in body]
+    problems = []
+    if not all(isinstance(n, int) for n in numbers):
+        problems.append(f"note numbers are not numbers: {numbers}")
+    elif numbers != list(range(1, len(numbers) + 1)):
+        problems.append(f"notes are not numbered 1 to {len(numbers)}: {numbers}")
+    referred = {int(n) for _, text in book.text_cells() for n in NOTE_REFERENCE.findall(text)}
+    problems += [
+        f"note {n} is referred to but not on the notes sheet" for n in sorted(referred - set(numbers))
+    ]
+    problems += [
+        f"note {n} is never referred to" for n in sorted(set(numbers) - referred) if isinstance(n, int)
+    ]
+    return problems
+
+
+def check_one_table_per_sheet(book: ReadBook) -> list[str]:
+    problems = []
+    for sheet in [book.sheets[n] for n in ("Contents", "Notes") if n in book.sheets] + table_sheets(book):
+        if len(sheet.tables) != 1:
+            problems.append(f"{sheet.name}: {len(sheet.tables)} tables marked, not one")
+            continue
+        first_row, first_col, last_row, last_col = next(iter(sheet.tables.values()))
+        if not isinstance(sheet.cell(1, 1), str) or not sheet.cell(1, 1).strip():
+            problems.append(f"{sheet.name}: no title in A1")
+        if first_col != 1:
+            problems.append(f"{sheet.name}: the table starts in column {first_col}, not A")
+        above = [v for row in sheet.rows[: first_row - 1] for v in row[1:] if v not in (None, "")]
+        if above:
+            problems.append(f"{sheet.name}: cells beside the title rows: {above[:3]}")
+        if len(sheet.rows) > last_row or any(len(row) > last_col for row in sheet.rows):
+            problems.append(f"{sheet.name}: cells outside its table")
+        headers = [sheet.cell(first_row, c) for c in range(first_col, last_col + 1)]
+        if any(not isinstance(h, str) or not h.strip() for h in headers) or len(set(headers)) != len(headers):
+            problems.append(f"{sheet.name}: the header row is not one named column each: {headers}")
+    return problems
+
+
+def check_no_merged_cells(book: ReadBook) -> list[str]:
+    return [f"{sheet.name}: merged {cells}" for sheet in book.sheets.values() for cells in sheet.merged]
+
+
+def check_no_blank_cells_in_tables(book: ReadBook) -> list[str]:
+    problems = []
+    for sheet in table_sheets(book):
+        if not sheet.tables:
+            continue
+        headers, body = sheet.table()
+        for index, row in enumerate(body, start=1):
+            blank = [headers[i] for i, value in enumerate(row) if value is None or str(value).strip() == ""]
+            if blank:
+                problems.append(f"{sheet.name}: row {index} of the table has blank cells in {blank[:3]}")
+                break
+    return problems
+
+
+def check_no_colour(book: ReadBook) -> list[str]:
+    return [
+        f"{sheet.name}: colour in {cells[:3]}" for sheet in book.sheets.values() if (cells := sheet.coloured)
+    ]
+
+
+def check_numbers_are_numbers(book: ReadBook) -> list[str]:
+    problems = []
+    for sheet in table_sheets(book):
+        if not sheet.tables:
+            continue
+        headers, body = sheet.table()
+        for column, header in enumerate(headers):
+            texts = [row[column] for row in body if isinstance(row[column], str)]
+            as_text = [v for v in texts if NUMBER_AS_TEXT.match(v.strip())]
+            # A column of numbers with some stored as text (words, shorthand and "<0.001" are text).
+            words_ = [
+                v
+                for v in texts
+                if not NUMBER_AS_TEXT.match(v.strip()) and not SHORTHAND.match(v) and v != "<0.001"
+            ]
+            if as_text and not words_:
+                problems.append(f"{sheet.name}: numbers stored as text in {header!r}, e.g. {as_text[0]!r}")
+                break
+    return problems
+
+
+def check_no_codes(book: ReadBook, code_headers: set[str]) -> list[str]:
+    """No code in any text a reader sees, but in the columns naming files and modules (``code_headers``)."""
+    problems = []
+    for sheet in book.sheets.values():
+        exempt: set[int] = set()
+        if sheet.tables:
+            first_row, first_col, _, last_col = next(iter(sheet.tables.values()))
+            exempt = {c for c in range(first_col, last_col + 1) if sheet.cell(first_row, c) in code_headers}
+        for row in sheet.rows:
+            for column, value in enumerate(row, start=1):
+                if not isinstance(value, str) or column in exempt:
+                    continue
+                text = FILE_NAME.sub("", value)
+                if CODE.search(text):
+                    problems.append(f"{sheet.name}: a code in {value[:80]!r}")
+                    break
+            if problems and problems[-1].startswith(f"{sheet.name}:"):
+                break  # one example a sheet
+    return problems
+
+
+def check_shorthand_explained(book: ReadBook) -> list[str]:
+    problems = []
+    for sheet in table_sheets(book):
+        used = {v for row in sheet.rows for v in row if isinstance(v, str) and SHORTHAND.match(v)}
+        legend = " ".join(str(v) for row in sheet.rows[:8] for v in row if isinstance(v, str))
+        problems += [
+            f"{sheet.name}: {marker} is not explained"
+            for marker in sorted(used)
+            if f"{marker} = " not in legend
+        ]
+    return problems
+
+
+def check_metadata(book: ReadBook, release: dict[str, str] | None) -> list[str]:
+    problems = [
+        f"no document {key}"
+        for key in ("title", "subject", "creator", "language")
+        if not book.metadata.get(key)
+    ]
+    for name, key in zip(RELEASE_FIELDS, ("date", "status", "contact", "next_update"), strict=True):
+        if release and book.metadata.get(name) != str(release[key]):
+            problems.append(f"document property {name!r} is {book.metadata.get(name)!r}, not the release's")
+    return problems
+
+
+def check_disclosure(book: ReadBook, min_cell: int) -> list[str]:
+    problems = []
+    for sheet in table_sheets(book):
+        if not sheet.tables:
+            continue
+        headers, body = sheet.table()
+        for column, header in enumerate(headers):
+            if COUNT_HEADERS.match(header):
+                small = [
+                    row[column]
+                    for row in body
+                    if isinstance(row[column], int | float) and 0 < row[column] < min_cell
+                ]
+                if small:
+                    problems.append(f"{sheet.name}: {header} has counts under {min_cell}: {small[:3]}")
+    return problems
+
+
+def checklist(
+    book: ReadBook, *, synthetic: bool, release: dict[str, str] | None, min_cell: int, code_headers: set[str]
+) -> dict[str, list[str]]:
+    """Every check's problems by its name."""
+    return {
+        "cover, contents and notes first": check_cover_contents_notes_first(book, synthetic, release),
+        "contents links every sheet": check_contents_links(book),
+        "notes numbered and referred to": check_notes(book),
+        "one table per sheet, title in A1": check_one_table_per_sheet(book),
+        "no merged cells": check_no_merged_cells(book),
+        "no blank cells in tables": check_no_blank_cells_in_tables(book),
+        "no colour": check_no_colour(book),
+        "numbers stored as numbers": check_numbers_are_numbers(book),
+        "no codes": check_no_codes(book, code_headers),
+        "shorthand explained": check_shorthand_explained(book),
+        "metadata": check_metadata(book, release),
+        "no cell under the minimum": check_disclosure(book, min_cell),
+    }
