@@ -27,7 +27,7 @@ import pandas as pd
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, run_stage
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study import display
 from pipeline.study.respondents import check_table_instruments
 
@@ -469,7 +469,7 @@ def published_sheets(tables: dict[str, pd.DataFrame]) -> dict[PublishedTable, pd
     """Every published table, as its sheet shows it."""
     missing = [spec.name for spec in PUBLISHED_TABLES if spec.name not in tables]
     if missing:
-        raise PipelineError(f"no table {', '.join(missing)}: run `make analyse` first")
+        raise PipelineError(f"no table {', '.join(missing)}: run `{rebuild_command('analyse')}` first")
     return {spec: sheet_frame(tables[spec.name], spec.name) for spec in PUBLISHED_TABLES}
 
 
@@ -491,7 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     for spec in PUBLISHED_TABLES:
         path = arguments.tables / f"{spec.name}.csv"
         if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make all` to build it")
+            raise PipelineError(
+                f"{relative_to_root(path)}: not found; run `{rebuild_command('all')}` to build it"
+            )
         tables[spec.name] = pd.read_csv(path, keep_default_na=False, na_values=[""])
         if spec.name == "estimates":
             check_table_instruments(tables[spec.name], relative_to_root(path))
