@@ -499,8 +499,9 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
             with atomic_path(paths["png"]) as temporary:
                 mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
             with atomic_path(paths["svg"]) as temporary:
-                # The title travels in the SVG's metadata too: the report heads the figure with it.
-                metadata = SVG_METADATA | {"Title": figure.plot.labels.title or name}
+                # The title travels in the SVG's metadata too, on one line: the report heads the figure
+                # with it.
+                metadata = SVG_METADATA | {"Title": " ".join((figure.plot.labels.title or name).split())}
                 mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=metadata)
         finally:
             plt.close(mpl_figure)

@@ -73,7 +73,7 @@ def run(project: Path, dry_run: bool = False) -> list[str]:
     config = load_config(project / CONFIG_NAME)
     fragment = project / ".make" / "config.mk"
     # The config slices make reads (each rewritten only when the keys it holds change), shared with make.
-    config_slices.write_slices(config.raw, fragment)
+    config_slices.write_stage_slices(config.raw, fragment)
     chain = steps(config, load_codebook(config.codebook), fragment)
     environment = {**os.environ, ROOT_ENV: str(project), RUNNER_ENV: "1"}
     environment.pop("MAKELEVEL", None)

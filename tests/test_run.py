@@ -1,0 +1,98 @@
+"""`lsp-rap run` builds with make's graph: for every stage the same outputs and the same prerequisites as the
+Makefile's rule (read from make's own database), and make's rule of what is out of date.
+The end-to-end run, from an installed wheel, is tests/test_package.py's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_config
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.project.chain import MODULES, READS, Step, steps, why_out_of_date
+from pipeline.stages import CHAIN
+
+
+@pytest.fixture(scope="module")
+def make_rules() -> dict[str, set[str]]:
+    """Each target's prerequisites as make's database has them after reading the Makefile."""
+    database = subprocess.run(
+        ["make", "-pnq", f"VENV={sys.prefix}", "all"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
+    rules: dict[str, set[str]] = {}
+    for line in database.splitlines():
+        target, colon, prerequisites = line.partition(":")
+        if colon and not line.startswith(("#", "\t", " ", ".")) and "=" not in line and " " not in target:
+            rules.setdefault(target, set()).update(prerequisites.split())
+    return rules
+
+
+@pytest.fixture(scope="module")
+def chain() -> list[Step]:
+    config = load_config()
+    return steps(config, load_codebook(config.codebook), PROJECT_ROOT / ".make" / "config.mk")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def test_the_chain_is_the_stage_order_and_every_stage_is_declared():
+    from pipeline.cli import COMMANDS
+
+    assert set(READS) == set(MODULES) == set(CHAIN)
+    assert {stage: COMMANDS[stage].module for stage in CHAIN} == MODULES
+
+
+@pytest.mark.parametrize("stage", CHAIN)
+def test_each_stage_has_the_outputs_and_prerequisites_of_its_make_rule(stage, chain, make_rules):
+    step = next(step for step in chain if step.stage == stage)
+    outputs = [_shown(path) for path in step.outputs]
+    assert outputs and all(output in make_rules for output in outputs), f"{stage}: {outputs}"
+    # Every target of one grouped rule (a &: rule) has the same prerequisites.
+    for output in outputs:
+        made_from = {_shown(PROJECT_ROOT / prerequisite) for prerequisite in make_rules[output]}
+        assert made_from == {_shown(path) for path in step.inputs}, f"{stage}: {output}"
+    # And make knows no other target of the stage's rule.
+    sibling = make_rules[outputs[0]]
+    others = {target for target, prerequisites in make_rules.items() if prerequisites == sibling}
+    assert others == set(outputs), f"{stage}: {sorted(others ^ set(outputs))}"
+
+
+def _touch(path: Path, at: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x", encoding="utf-8")
+    os.utime(path, ns=(at, at))
+    return path
+
+
+def test_out_of_date_as_make_decides(tmp_path):
+    second = 2_000_000_000_000_000_000
+    source = _touch(tmp_path / "in.csv", second)
+    first, other = _touch(tmp_path / "out/a.csv", second), _touch(tmp_path / "out/b.csv", second)
+    step = Step("derive", (first, other), (source,))
+    assert why_out_of_date(step) is None  # as new as its input: up to date
+    os.utime(source, ns=(second + 1, second + 1))
+    assert why_out_of_date(step) == f"{source.as_posix()} changed"
+    os.utime(first, ns=(second + 2, second + 2))  # one output newer, the other older: still out of date
+    assert why_out_of_date(step) == f"{source.as_posix()} changed"
+    os.utime(other, ns=(second + 2, second + 2))
+    assert why_out_of_date(step) is None
+    assert why_out_of_date(step, remade={source}) == f"{source.as_posix()} is remade"
+    other.unlink()
+    assert why_out_of_date(step) == f"{other.as_posix()} is missing"
+    first.unlink()
+    assert why_out_of_date(step) == "no outputs yet"
