@@ -126,10 +126,10 @@ def test_init_and_run_build_a_project_without_make_and_a_second_run_does_nothing
     refusal = f"{project / 'config.yaml'}: exists; init writes a new project (choose another folder)"
     assert again.stderr.strip() == f"error: init: {refusal}"
     # A stage run by hand before its inputs exist names the command that builds them, as the user runs it.
-    early = _run([command, "analyse"], project)
+    early = _run([command, "validate"], project)
     assert early.returncode == 2
     assert early.stderr.strip().splitlines()[-1] == (
-        "error: analyse: data/processed/analysis_base.parquet: not found; run `lsp-rap run` first"
+        "error: validate: data/processed/responses_coordinator.parquet: not found; run `lsp-rap run` first"
     )
     config = project / "config.yaml"
     text = config.read_text(encoding="utf-8")
