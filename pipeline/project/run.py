@@ -35,7 +35,10 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the project folder, with its config.yaml (default: the current folder; `lsp-rap init DIR`)",
+        help=(
+            "the project folder, with its config.yaml (default: LSP_RAP_ROOT, else the current folder; "
+            "in a source tree, the tree)"
+        ),
     )
     made.add_argument(
         "-n", "--dry-run", action="store_true", help="print the stages that would run, and why; run nothing"
