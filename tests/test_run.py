@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,84 @@ def test_out_of_date_as_make_decides(tmp_path):
     assert why_out_of_date(step) == f"{other.as_posix()} is missing"
     first.unlink()
     assert why_out_of_date(step) == "no outputs yet"
+
+
+def _dry_run(project: Path) -> set[str]:
+    """The stages `lsp-rap run -n` lists in a copy of the project (its own code: run from inside it)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "LSP_RAP"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "-n"],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.split()[2]
+        for line in result.stdout.splitlines()
+        if line.startswith("lsp-rap run: ") and "(" in line
+    }
+
+
+def _edit(project: Path, edit: str) -> None:
+    if edit == "maturity.primary":
+        config = project / "config.yaml"
+        text = config.read_text(encoding="utf-8")
+        edited = text.replace("primary: development_stage", "primary: years_joint_working").replace(
+            "alternatives: [years_joint_working,", "alternatives: [development_stage,"
+        )
+        config.write_text(edited, encoding="utf-8")
+    elif edit.startswith("touch "):
+        (project / edit.removeprefix("touch ")).touch()
+    else:
+        path = project / edit
+        path.write_bytes(path.read_bytes() + b"\n# an edit that changes no name\n")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("built_project")
+@pytest.mark.parametrize(
+    "edit", ["maturity.primary", "pipeline/study/vocabulary.py", "pipeline/stages/spreadsheets.py"]
+)
+def test_run_would_run_what_make_would_run(scratch_project, edit):
+    """Compared with `make -n` where every stage that reruns is out of date by its own prerequisites. (Where a
+    stage reruns only because an earlier one rewrites its inputs, make 4.3's dry run does not list it, as it
+    does not re-read a grouped rule's outputs; make itself reruns it: the next test.)"""
+    from tests.test_make import _would_run
+
+    assert _dry_run(scratch_project) == set() == _would_run(scratch_project)
+    time.sleep(1.1)  # file systems with one-second timestamps
+    _edit(scratch_project, edit)
+    expected = _would_run(scratch_project)
+    assert expected
+    assert _dry_run(scratch_project) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("built_project")
+def test_a_stage_that_reruns_reruns_what_reads_its_outputs(scratch_project):
+    """Ingest reads every raw file: touching one reruns the whole chain after it, as `make all` does (each
+    stage rewrites its outputs, so everything made from them is older; tests/test_make.py runs make so)."""
+    time.sleep(1.1)
+    _edit(scratch_project, "touch data/raw/published_targets.yaml")
+    assert _dry_run(scratch_project) == set(CHAIN)
+
+
+def test_errors_name_the_command_as_the_pipeline_is_run(monkeypatch, tmp_path):
+    from pipeline.core import paths
+
+    monkeypatch.delenv("MAKELEVEL", raising=False)
+    monkeypatch.delenv(paths.RUNNER_ENV, raising=False)
+    assert paths.rebuild_command("derive") == "make derive"  # a source tree, with its Makefile
+    monkeypatch.setenv(paths.RUNNER_ENV, "1")  # a stage lsp-rap run started
+    assert paths.rebuild_command("derive") == "lsp-rap run"
+    assert paths.rebuild_command("synthetic") == "lsp-rap synthetic"
+    monkeypatch.setenv("MAKELEVEL", "1")  # make's recipe, whoever started make
+    assert paths.rebuild_command("derive") == "make derive"
+    monkeypatch.delenv("MAKELEVEL")
+    monkeypatch.delenv(paths.RUNNER_ENV)
+    monkeypatch.setattr(paths, "PROJECT_ROOT", tmp_path)  # a project the package made: no Makefile
+    assert paths.rebuild_command("all") == "lsp-rap run"
