@@ -550,10 +550,15 @@ def estimate_figure(
     figure can say it once (the distinct respondents: ``distinct_respondents``); by default each mark's.
     """
     if n_text is None:
-        n_text = "; ".join(
-            f"{panel} / {row}: {'suppressed' if pd.isna(n) else int(n)}"
-            for panel, row, n in zip(rows["panel"], rows["row"], rows["n"], strict=True)
-        )
+        # Each panel named once, then each of its marks' n ("Board partners: All 270, County 31").
+        counts: dict[str, list[str]] = {}
+        for panel, row, n in zip(rows["panel"], rows["row"], rows["n"], strict=True):
+            counts.setdefault(str(panel), []).append(f"{row} {'suppressed' if pd.isna(n) else int(n)}")
+        lists = list(counts.values())
+        if len(lists) > 1 and all(marks == lists[0] for marks in lists):
+            n_text = f"{', '.join(lists[0])} (the same in each panel)"  # one question's answers, side by side
+        else:
+            n_text = "; ".join(f"{panel}: {', '.join(marks)}" for panel, marks in counts.items())
     plot = interval_chart(
         rows,
         title=title,
