@@ -44,6 +44,10 @@ COMMANDS = {
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),
+    "init": Command(
+        "pipeline.project.init", "write a new project: config, codebook, frame, example exports", False
+    ),
+    "run": Command("pipeline.project.run", "run the out-of-date stages in order, without make", False),
     "profile": Command(
         "pipeline.study.profile", "one partnership's 7S profile (HTML and CSV) from its answers", False
     ),

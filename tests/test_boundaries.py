@@ -32,6 +32,8 @@ ALLOWED = {
     "figures": {"core", "study", "survey", "figures"},
     "synthetic": {"core", "study", "survey", "synthetic"},
     "checks": {"core", "study", "survey", "readers", "stages", "figures", "synthetic", "checks"},
+    # A project outside the source tree (lsp-rap init, run): the stage order, never a stage's code.
+    "project": {"core", "study", "stages", "project"},
 }
 # The first target of each stage's rule, and the module its command runs: every stage of the chain.
 STAGE_TARGETS = {

@@ -296,7 +296,7 @@ def test_svg_contains_synthetic_data(rendered):
 def test_svg_carries_the_figure_title_for_the_report(built, rendered):
     # The report heads each figure with this title and builds its alt text from it.
     for name, paths in rendered.items():
-        title = built[name].plot.labels.title
+        title = " ".join(built[name].plot.labels.title.split())  # drawn wrapped, kept on one line
         assert title and f"<dc:title>{title}</dc:title>".encode() in paths["svg"].read_bytes(), name
 
 
@@ -309,3 +309,53 @@ def test_output_is_byte_identical_on_rerun(built, rendered, tmp_path):
         assert path.read_bytes() == again[kind].read_bytes(), kind
     assert b"Software" not in again["png"].read_bytes()
     assert b"<dc:date>" not in again["svg"].read_bytes()
+
+
+def test_every_figure_title_states_the_finding_its_plotted_numbers_give(built, specs, inputs):
+    """The title drawn in each figure is the rule's sentence over the figure's own CSV; the chart's name
+    moves to the subtitle. On the toy survey every figure has a finding to state."""
+    from pipeline.study.figure_titles import as_written, figure_title
+
+    for name, figure in built.items():
+        declared = tuple(column.name for column in specs[name].columns)
+        finding = figure_title(name, as_written(figure.table), declared, inputs.codebook)
+        assert finding is not None, name
+        assert " ".join(figure.plot.labels.title.split()) == finding, name
+        assert figure.plot.labels.subtitle, name
+
+
+def test_a_title_follows_its_numbers(built, specs, inputs):
+    """Change what a chart plots and its title changes with it: the barriers chart names the option most
+    selected by coordinators, the published chart counts the intervals that meet the published numbers."""
+    from pipeline.study.figure_titles import as_written, figure_title
+
+    barriers = as_written(built["barriers"].table)
+    coordinators = barriers.index[barriers["instrument"].eq("coordinator")]
+    lowest = barriers.loc[coordinators, "estimate"].idxmin()
+    barriers.loc[lowest, "estimate"] = 0.99
+    label = barriers.loc[lowest, "item_label"].removeprefix("Barrier: ")
+    assert figure_title("barriers", barriers, (), inputs.codebook) == (
+        f"Coordinators' most-selected barrier: {label} (99% selected it)"
+    )
+    published = as_written(built["published"].table)
+    published["published_in_ci"] = False
+    assert figure_title("published", published) == (
+        f"Our 95% interval meets 0 of {len(published)} published survey numbers"
+    )
+
+
+def test_the_barriers_note_gives_each_respondent_types_n_once(built, inputs):
+    """Distinct respondents who answered the question (any option answered 0 or 1), not one n per option."""
+    base = inputs.base
+    options = [column for column in base.columns if column.startswith("barrier_")]
+    answered = {
+        instrument: int(
+            base.loc[base["respondent_type"].eq(instrument), options].isin([0, 1]).any(axis=1).sum()
+        )
+        for instrument in INSTRUMENTS
+    }
+    lines = built["barriers"].caption.splitlines()
+    assert [line for line in lines if line.startswith("n: ")] == [
+        f"n: {answered['coordinator']} LSP coordinators and {answered['partner']} board partners "
+        "answered the question (each counted once; every option's n is in the plotted numbers)"
+    ]

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.core.config import Config
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.vocabulary import INSTRUMENTS
 
 log = logging.getLogger("pipeline.checks.methods_validation")
@@ -128,13 +128,13 @@ def bundled_truth_vs_estimate(
         return None, None, "The inputs are not the synthetic survey, so there is no truth to compare with."
     if not comparisons_path.exists():
         message = (
-            f"{relative_to_root(comparisons_path)} is missing: run `make all` (or `make analyse`) first, "
+            f"{relative_to_root(comparisons_path)} is missing: run `{rebuild_command('analyse')}` first, "
             "then rerun this validation."
         )
         log.warning(message)
         return None, None, message
     if not truth_path.exists():
-        message = f"{relative_to_root(truth_path)} is missing: run `make synthetic`."
+        message = f"{relative_to_root(truth_path)} is missing: run `{rebuild_command('synthetic')}`."
         log.warning(message)
         return None, None, message
     truth = json.loads(truth_path.read_text(encoding="utf-8"))

@@ -33,7 +33,7 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.designs import DESIGNS
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import maturity_group_column
@@ -617,7 +617,9 @@ def verify(figures_dir: Path, data: Data, names: list[str] | None = None) -> lis
     chosen = names or list(by_name)
     missing = [name for name in chosen if name not in present]
     if missing:
-        raise PipelineError(f"{where}: no CSV for {', '.join(missing[:3])}; run `make figures` first")
+        raise PipelineError(
+            f"{where}: no CSV for {', '.join(missing[:3])}; run `{rebuild_command('figures')}` first"
+        )
     registered = [by_name[name] for name in chosen]
     checks = []
     for spec in registered:
@@ -644,7 +646,9 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--figures-dir", "{figures_dir}", "the figures to check")
     arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
+        raise PipelineError(
+            f"{relative_to_root(arguments.base)}: not found; run `{rebuild_command('derive')}` first"
+        )
     frame = read_frame(config.frame)
     data = Data(pd.read_parquet(arguments.base), frame, load_codebook(config.codebook), config)
     failed = []

@@ -6,14 +6,34 @@ import os
 from pathlib import Path
 
 _SOURCE_TREE = Path(__file__).resolve().parents[2]
-# Run from the source tree (make, python -m pipeline), the root is the tree itself. Installed as a package
-# (pip install .), the code lives in site-packages and the project is where the data are: LSP_RAP_ROOT,
-# else the working directory the command is run from.
+# Where the project is named (LSP_RAP_ROOT: `lsp-rap run --project DIR` sets it for every stage it runs),
+# that is the root. Otherwise, run from the source tree (make, python -m pipeline), the root is the tree
+# itself; installed as a package (pip install .), the code lives in site-packages and the project is the
+# working directory the command is run from.
+ROOT_ENV = "LSP_RAP_ROOT"
 PROJECT_ROOT = (
-    _SOURCE_TREE
+    Path(os.environ[ROOT_ENV]).resolve()
+    if os.environ.get(ROOT_ENV)
+    else _SOURCE_TREE
     if (_SOURCE_TREE / "pyproject.toml").is_file()
-    else Path(os.environ.get("LSP_RAP_ROOT") or Path.cwd()).resolve()
+    else Path.cwd().resolve()
 )
+# Set by `lsp-rap run` for the stages it runs: their errors then name that command, not make.
+RUNNER_ENV = "LSP_RAP_RUNNER"
+# Make targets that `lsp-rap run` does not build: each is its own command.
+NOT_RUN = ("synthetic", "verify", "validate-methods")
+
+
+def rebuild_command(make_target: str = "all") -> str:
+    """The command that builds what a stage found missing, in the terms of how the pipeline is being run:
+    under make (MAKELEVEL) or in a source tree with its Makefile, ``make <target>``; from ``lsp-rap run``
+    or an installed package's project (no Makefile), ``lsp-rap run`` for any stage's output, or the tool's
+    own command (``lsp-rap synthetic``)."""
+    if not os.environ.get("MAKELEVEL") and (
+        os.environ.get(RUNNER_ENV) or not (PROJECT_ROOT / "Makefile").is_file()
+    ):
+        return f"lsp-rap {make_target}" if make_target in NOT_RUN else "lsp-rap run"
+    return f"make {make_target}"
 
 
 def relative_to_root(path: Path) -> str:

@@ -80,8 +80,14 @@ def figure_module(figure: Figure) -> ModuleType:
 
 
 def build_figure(figure: Figure, inputs: Any) -> Any:
-    """Draw a registered figure (imports its module, and so the plotting library, only now)."""
-    return figure_module(figure).build(inputs, **figure.params)
+    """Draw a registered figure (imports its module, and so the plotting library, only now), titled with
+    the finding its own plotted numbers state (``with_finding_title``)."""
+    from pipeline.figures.common import with_finding_title
+
+    built = figure_module(figure).build(inputs, **figure.params)
+    return with_finding_title(
+        built, figure.name, tuple(column.name for column in figure.columns), inputs.codebook
+    )
 
 
 @functools.cache

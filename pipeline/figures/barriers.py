@@ -10,6 +10,7 @@ from pipeline.figures.common import (
     Figure,
     Inputs,
     by_provenance,
+    distinct_respondents,
     estimate_figure,
     instrument_label,
     ordered,
@@ -27,9 +28,13 @@ def build(inputs: Inputs) -> Figure:
     named = by_provenance(codebook, PROVENANCE, ("multiple_choice",))
     group = named[0].question_group
     options = [v for v in codebook.variables if v.question_group == group]
-    parts = []
+    parts, answered = [], []
     for instrument in INSTRUMENTS:
         mine = [v.name for v in options if instrument in v.instruments]
+        count = distinct_respondents(inputs.base, [v for v in options if v.name in mine], instrument)
+        label = instrument_label(codebook, instrument)
+        # Mid-sentence: "board partners", but "LSP coordinators" keeps its acronym.
+        answered.append(f"{count} {label if label[1:2].isupper() else label[:1].lower() + label[1:]}")
         rows = select_estimates(
             inputs.estimates, instrument=instrument, items=mine, measure="selected", group="all"
         )
@@ -48,4 +53,7 @@ def build(inputs: Inputs) -> Figure:
         colour="highlight",
         colours={NAMED: "#D55E00", OTHER: "#7F7F7F"},
         ncol=2,
+        # Once per respondent type, not once per option: each of them answered the question as a whole.
+        n_text=f"{' and '.join(answered)} answered the question (each counted once; every option's n is in "
+        "the plotted numbers)",
     )

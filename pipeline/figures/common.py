@@ -9,6 +9,7 @@ from anywhere but the codebook.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import Config
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path, write_csv, write_text
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.designs import design_columns
+from pipeline.study.figure_titles import as_written, figure_title, wrapped
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import group_column
 from pipeline.study.respondents import check_table_instruments, read_analysis_base
@@ -121,7 +123,9 @@ class Inputs:
     def _table(self, name: str) -> pd.DataFrame:
         path = self.tables_dir / f"{name}.csv"
         if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make analyse` first")
+            raise PipelineError(
+                f"{relative_to_root(path)}: not found; run `{rebuild_command('analyse')}` first"
+            )
         table = pd.read_csv(path, dtype={"suppressed": "string", "element": "string"})
         return table.assign(suppressed=table["suppressed"].fillna(""))
 
@@ -139,7 +143,9 @@ class Inputs:
     def published(self) -> pd.DataFrame:
         path = self.tables_dir / "published_vs_reproduced.csv"
         if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make analyse` first")
+            raise PipelineError(
+                f"{relative_to_root(path)}: not found; run `{rebuild_command('analyse')}` first"
+            )
         return pd.read_csv(path, dtype={"bounds": "string", "reason": "string"})
 
 
@@ -493,14 +499,33 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
             with atomic_path(paths["png"]) as temporary:
                 mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
             with atomic_path(paths["svg"]) as temporary:
-                # The title travels in the SVG's metadata too: the report heads the figure with it.
-                metadata = SVG_METADATA | {"Title": figure.plot.labels.title or name}
+                # The title travels in the SVG's metadata too, on one line: the report heads the figure
+                # with it.
+                metadata = SVG_METADATA | {"Title": " ".join((figure.plot.labels.title or name).split())}
                 mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=metadata)
         finally:
             plt.close(mpl_figure)
     write_csv(figure.table, paths["csv"])
     write_text(paths["caption.txt"], figure.caption)
     return paths
+
+
+def with_finding_title(built: Figure, name: str, declared: tuple[str, ...], codebook: Codebook) -> Figure:
+    """The built figure titled with the finding its plotted numbers state (pipeline.study.figure_titles),
+    computed from those numbers as its CSV will hold them; the chart's own title, which names what it
+    shows, moves to the top of the subtitle. Unchanged where no rule states a finding."""
+    finding = figure_title(name, as_written(built.table), declared, codebook)
+    if finding is None:
+        return built
+    labels = built.plot.labels
+    subtitle = "\n".join(part for part in (labels.get("title", None), labels.get("subtitle", None)) if part)
+    # A finding is a sentence: it takes the figure's whole width, not only the panels'.
+    plot = (
+        built.plot
+        + labs(title=wrapped(finding, built.size[0]), subtitle=subtitle)
+        + theme(plot_title_position="plot")
+    )
+    return dataclasses.replace(built, plot=plot)
 
 
 def estimate_figure(
@@ -516,16 +541,24 @@ def estimate_figure(
     colour: str = "instrument",
     colours: dict[str, str] | None = None,
     ncol: int = 1,
+    n_text: str | None = None,
 ) -> Figure:
     """A figure of estimates.csv rows: ``rows`` carries ordered categoricals ``panel`` and ``row``.
 
     The CSV is exactly the plotted rows: the estimate keys, the panel and row labels, n, estimate and
-    CI (blank and flagged where the analysis suppressed the cell).
+    CI (blank and flagged where the analysis suppressed the cell). ``n_text`` is the caption's n where the
+    figure can say it once (the distinct respondents: ``distinct_respondents``); by default each mark's.
     """
-    n_text = "; ".join(
-        f"{panel} / {row}: {'suppressed' if pd.isna(n) else int(n)}"
-        for panel, row, n in zip(rows["panel"], rows["row"], rows["n"], strict=True)
-    )
+    if n_text is None:
+        # Each panel named once, then each of its marks' n ("Board partners: All 270, County 31").
+        counts: dict[str, list[str]] = {}
+        for panel, row, n in zip(rows["panel"], rows["row"], rows["n"], strict=True):
+            counts.setdefault(str(panel), []).append(f"{row} {'suppressed' if pd.isna(n) else int(n)}")
+        lists = list(counts.values())
+        if len(lists) > 1 and all(marks == lists[0] for marks in lists):
+            n_text = f"{', '.join(lists[0])} (the same in each panel)"  # one question's answers, side by side
+        else:
+            n_text = "; ".join(f"{panel}: {', '.join(marks)}" for panel, marks in counts.items())
     plot = interval_chart(
         rows,
         title=title,
@@ -547,6 +580,17 @@ def estimate_figure(
     ]
     caption = caption_text(config, population=population, n=n_text, weighting=WEIGHTED_NOTE)
     return Figure(plot=plot, table=table, caption=caption, size=size)
+
+
+def distinct_respondents(base: pd.DataFrame, variables: list[Variable], instrument: str) -> int:
+    """How many respondents of one instrument gave a valid answer to at least one of the variables (a
+    multiple-choice question's options): each counted once, however many options they answered."""
+    mine = base[base["respondent_type"].eq(instrument)]
+    answered = pd.Series(False, index=mine.index)
+    for variable in variables:
+        if variable.name in mine:
+            answered |= mine[variable.name].isin(list(variable.codes)).fillna(False).to_numpy(dtype=bool)
+    return int(answered.sum())
 
 
 def ordered(values: pd.Series | list[str]) -> pd.Categorical:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.core.codebook import Codebook, Variable
 from pipeline.figures.common import (
     OKABE_ITO,
     Figure,
@@ -20,6 +21,18 @@ PROVENANCE = "para 128"
 SIZE = (9.0, 4.0)
 
 
+# The codebook's routing operators, in words (a reader sees labels, never variable names or codes).
+CONDITIONS = {"==": "is “{value}”", ">=": "is “{value}” or more"}
+
+
+def asked_when(codebook: Codebook, variable: Variable) -> str:
+    """When a routed question was asked, in the labels of the question it depends on."""
+    name, operator, code = variable.asked_if_parts()
+    condition = codebook[name]
+    value = condition.codes.get(code, str(code))
+    return f"asked if “{condition.label}” {CONDITIONS[operator].format(value=value)}"
+
+
 def build(inputs: Inputs) -> Figure:
     codebook = inputs.codebook
     variables = by_provenance(codebook, PROVENANCE, ("yes_no",))
@@ -27,12 +40,12 @@ def build(inputs: Inputs) -> Figure:
     rows = pd.concat(parts, ignore_index=True)
     rows["panel"], rows["row"] = ordered(rows["item_label"]), ordered(rows["row"])
     rows["question"] = rows["item_label"]
-    routed = "; ".join(f"{v.label}: asked if {v.asked_if}" for v in variables if v.asked_if)
+    routed = "\n".join(f"{v.label}: {asked_when(codebook, v)}" for v in variables if v.asked_if)
     return estimate_figure(
         rows,
         config=inputs.config,
         title=f"LSP support teams (report {PROVENANCE})",
-        subtitle=f"LSP coordinators; per cent answering yes, overall and by authority type\n({routed})",
+        subtitle=f"LSP coordinators; per cent answering yes, overall and by authority type\n{routed}",
         population=coordinators_population(inputs, routed=True),
         size=SIZE,
         colour="question",

@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import InputFile
 from pipeline.core.formats import Sniffed, looks_like_utf16_without_bom, sniff, unreadable_message, unwrap
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.readers.statistics import read_dta_input, read_por_input, read_sav_input
 from pipeline.readers.table import KIND_FORMAT, RawTable, fail, read_bytes, repair
 from pipeline.readers.text import read_csv_input
@@ -39,7 +39,9 @@ def read_input(spec: InputFile, codebook: Codebook) -> RawTable:
     """
     path = spec.path
     if not path.exists():
-        raise fail(path, "not found; check dataset.inputs in config.yaml or run `make synthetic`")
+        raise fail(
+            path, f"not found; check dataset.inputs in config.yaml or run `{rebuild_command('synthetic')}`"
+        )
     data = read_bytes(path)
     if not data:
         raise fail(path, "is empty; export the survey again")

@@ -34,7 +34,7 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study import improvement
 from pipeline.study.designs import design_columns, population_rows, prepare_designs
 from pipeline.study.frame import read_frame
@@ -346,7 +346,9 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--out", "{analysis_dir}", "where to write improvement_tool.json and .html")
     arguments, config = parse_stage_arguments(parser, argv)
     if not arguments.base.exists():
-        raise PipelineError(f"{relative_to_root(arguments.base)}: not found; run `make derive` first")
+        raise PipelineError(
+            f"{relative_to_root(arguments.base)}: not found; run `{rebuild_command('derive')}` first"
+        )
     base = pd.read_parquet(arguments.base)
     codebook = load_codebook(config.codebook)
     values = reference_values(base, read_frame(config.frame), codebook, config)

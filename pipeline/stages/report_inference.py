@@ -596,9 +596,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         ]
     ]
     # The merged cells as a count in the table and in words below it (the column holds coded cell names).
-    weights = weights.assign(
-        merged_cells=weights["merged_cells"].map(lambda m: len(merged_in_words(m)))
-    )
+    weights = weights.assign(merged_cells=weights["merged_cells"].map(lambda m: len(merged_in_words(m))))
     primary_weights = diagnostics[diagnostics["weighting"].eq(spec.primary)]
     merged = [
         f"{display.instrument_name(population)}: {cell}"
@@ -648,9 +646,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
     context: dict[str, Any] = {
         "weighting": words(spec.describe()),
         "variance_corrections": (
-            " and ".join(corrections) + " (R's calibrate() makes neither)"
-            if corrections
-            else ""
+            " and ".join(corrections) + " (R's calibrate() makes neither)" if corrections else ""
         ),
         "merged": merged,
         "synthetic": synthetic,

@@ -30,7 +30,7 @@ from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.stages.spreadsheets_analysis import Labels, analysis_sheet
 from pipeline.stages.spreadsheets_book import NOT_APPLICABLE, SUPPRESSED, Book, Sheet
 from pipeline.stages.spreadsheets_ods import write_ods
@@ -164,7 +164,9 @@ def _counts(config: Config, processed: Path) -> dict[str, int]:
     counts = {"lsps": len(read_frame(config.frame))}
     report = processed / "validation_report.json"
     if not report.exists():
-        raise PipelineError(f"{relative_to_root(report)}: not found; run `make validate` to build it")
+        raise PipelineError(
+            f"{relative_to_root(report)}: not found; run `{rebuild_command('validate')}` to build it"
+        )
     instruments = json.loads(report.read_text(encoding="utf-8")).get("instruments", {})
     for instrument in ("coordinator", "partner"):
         counts[instrument] = int(instruments.get(instrument, {}).get("valid", 0))
@@ -227,7 +229,7 @@ def build_book(
     """The workbook: the report's tables, then the registry's analysis tables, with cover and notes."""
     missing = [name for name in WORKBOOK_TABLES if name not in tables]
     if missing:
-        raise PipelineError(f"no table {', '.join(missing)}: run `make all` first")
+        raise PipelineError(f"no table {', '.join(missing)}: run `{rebuild_command('all')}` first")
     pending: list[tuple[str, str, str, pd.DataFrame, list[str], tuple[str, ...]]] = []
     for record in report_tables:
         sheet = report_sheet(record)
@@ -310,13 +312,16 @@ def main(argv: list[str] | None = None) -> None:
     for name in WORKBOOK_TABLES:
         path = arguments.tables / f"{name}.csv"
         if not path.exists():
-            raise PipelineError(f"{relative_to_root(path)}: not found; run `make all` to build it")
+            raise PipelineError(
+                f"{relative_to_root(path)}: not found; run `{rebuild_command('all')}` to build it"
+            )
         tables[name] = pd.read_csv(path, keep_default_na=False, na_values=[""])
         if name == "estimates":
             check_table_instruments(tables[name], relative_to_root(path))
     if not arguments.report_tables.exists():
         raise PipelineError(
-            f"{relative_to_root(arguments.report_tables)}: not found; run `make report` to build it"
+            f"{relative_to_root(arguments.report_tables)}: not found; "
+            f"run `{rebuild_command('report')}` to build it"
         )
     report_tables = json.loads(arguments.report_tables.read_text(encoding="utf-8"))["tables"]
     book = build_book(

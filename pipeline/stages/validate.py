@@ -36,7 +36,7 @@ from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_json, write_parquet
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.frame import read_frame
 from pipeline.study.labels import split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
@@ -68,7 +68,9 @@ def _prepare(table: pd.DataFrame, codebook: Codebook, instrument: str, name: str
     """The ingested table with every column as text (source_row as Int64) and a 0..n-1 index."""
     missing = [c for c in [*codebook.columns(instrument), *SOURCE_COLUMNS] if c not in table]
     if missing:
-        raise PipelineError(f"{name}: column {missing[0]} is missing; run `make ingest` again")
+        raise PipelineError(
+            f"{name}: column {missing[0]} is missing; run `{rebuild_command('ingest')}` again"
+        )
     columns = [*codebook.columns(instrument), "source_file"]
     prepared = table[columns].astype("string")
     prepared["source_row"] = pd.to_numeric(table["source_row"]).astype("Int64")
@@ -150,7 +152,7 @@ def row_failures(
         structural = found[found["index"].isna()].iloc[0]
         raise PipelineError(
             f"responses_{instrument}: {structural['column']}: {structural['check']} "
-            f"({structural['value']}); run `make ingest` again"
+            f"({structural['value']}); run `{rebuild_command('ingest')}` again"
         )
     conflicting = found["check"].eq("field_uniqueness") & found["column"].eq("respondent_id")
     found.loc[conflicting, "check"] = "duplicate_respondent_id_conflicting"
@@ -211,7 +213,9 @@ def validate(
     files: dict[str, dict[str, Any]] = {}
     for instrument in codebook.instruments:
         if instrument not in responses:
-            raise PipelineError(f"no ingested table for instrument {instrument}; run `make ingest` again")
+            raise PipelineError(
+                f"no ingested table for instrument {instrument}; run `{rebuild_command('ingest')}` again"
+            )
         table = _prepare(responses[instrument], codebook, instrument, f"responses_{instrument}")
         found = row_failures(table, codebook, instrument, frame_ids, names)
         if rejected_by_ingest:
@@ -245,7 +249,7 @@ def validate(
         if entry["read"] != rows:
             raise PipelineError(
                 f"{path}: the manifest says {rows} rows were ingested but the responses hold "
-                f"{entry['read']}; run `make ingest` again"
+                f"{entry['read']}; run `{rebuild_command('ingest')}` again"
             )
     rejected = _sorted_rejected(rejected_parts)
     report = _report(files, valid, rejected)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.paths import rebuild_command
 from pipeline.study.improvement import MIN_RATED, placement, rating
 
 PROFILE_COLUMNS = (
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     reference_path = arguments.reference or load_config().analysis_dir / "improvement_tool.json"
     if not reference_path.exists():
-        raise PipelineError(f"{reference_path}: not found; run `make all` first")
+        raise PipelineError(f"{reference_path}: not found; run `{rebuild_command('all')}` first")
     reference = json.loads(reference_path.read_text(encoding="utf-8"))
     loaded = answers(read_table(arguments.file), reference, str(arguments.file), arguments.lsp)
     lsp = next((x for x in reference["lsps"] if x["id"] == loaded["lsp_id"]), None)

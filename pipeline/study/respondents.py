@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.vocabulary import INSTRUMENTS
 
 # The column of the analysis base that says which instrument a row answered.
@@ -35,7 +35,9 @@ def refuse_empty_instruments(rows: Mapping[str, int], source: Callable[[str], st
 def read_instrument_table(path: Path, instrument: str, make_target: str) -> pd.DataFrame:
     """One instrument's table (ingest's or validate's parquet), refused if missing or without rows."""
     if not path.exists():
-        raise PipelineError(f"{relative_to_root(path)}: not found; run `make {make_target}` first")
+        raise PipelineError(
+            f"{relative_to_root(path)}: not found; run `{rebuild_command(make_target)}` first"
+        )
     table = pd.read_parquet(path)
     refuse_empty_instruments({instrument: len(table)} | _others(instrument), _named(path))
     return table
@@ -44,7 +46,7 @@ def read_instrument_table(path: Path, instrument: str, make_target: str) -> pd.D
 def read_analysis_base(path: Path) -> pd.DataFrame:
     """The analysis base (derive's output), refused if missing or without rows of either instrument."""
     if not path.exists():
-        raise PipelineError(f"{relative_to_root(path)}: not found; run `make derive` first")
+        raise PipelineError(f"{relative_to_root(path)}: not found; run `{rebuild_command('derive')}` first")
     base = pd.read_parquet(path)
     check_analysis_base(base, relative_to_root(path))
     return base
@@ -53,7 +55,9 @@ def read_analysis_base(path: Path) -> pd.DataFrame:
 def check_analysis_base(base: pd.DataFrame, name: str = "the analysis base") -> None:
     """Refuse an analysis base without rows of either instrument (or without the column that says)."""
     if RESPONDENT_TYPE not in base.columns:
-        raise PipelineError(f"{name}: no {RESPONDENT_TYPE} column; run `make derive` to rebuild it")
+        raise PipelineError(
+            f"{name}: no {RESPONDENT_TYPE} column; run `{rebuild_command('derive')}` to rebuild it"
+        )
     counts = base[RESPONDENT_TYPE].value_counts()
     refuse_empty_instruments({i: int(counts.get(i, 0)) for i in INSTRUMENTS}, _named(name))
 

@@ -14,13 +14,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from pipeline.core.codebook import Codebook
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_bytes
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
-from pipeline.stages.report.headlines import figure_headline
 from pipeline.stages.report.inputs import MAIN_PAGE
 from pipeline.stages.report.sections import SECTIONS
 from pipeline.study import outputs as registered
@@ -46,8 +43,8 @@ class FigureEntry:
     rows: int
     number: int = 0
     page: str = MAIN_PAGE
-    # What the chart shows, stated from its own plotted numbers (pipeline.stages.report.headlines); the
-    # chart's own title where no rule states a finding.
+    # What the chart shows, stated from its own plotted numbers: the title drawn in the figure and kept in
+    # its SVG (pipeline.study.figure_titles), one sentence for the picture and the page.
     heading: str = ""
 
     @property
@@ -142,7 +139,6 @@ def load_figures(
             f"figures {', '.join(unplaced)} are in no report section: "
             f"name them in a Section of {__name__}.SECTIONS"
         )
-    declared = {f.name: tuple(c.name for c in f.columns) for f in registered.figures(codebook)}
     entries = {}
     for name in [n for n in order if n in on_disk]:
         png = figures_dir / f"{name}.png"
@@ -160,7 +156,6 @@ def load_figures(
             lines += (("Synthetic data", "not the Audit Commission's figures"),)
         image, width, height = screen_png(png)
         links = [(f"PNG, {SOURCE_DPI} dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
-        plotted = pd.read_csv(data, keep_default_na=False, na_values=[""])
         entries[name] = FigureEntry(
             name=name,
             title=title,
@@ -177,6 +172,6 @@ def load_figures(
             rows=sum(1 for _ in data.open(encoding="utf-8")) - 1,
             number=len(entries) + 1,
             page=pages[name],
-            heading=figure_headline(name, plotted, declared.get(name, ())) or title,
+            heading=title,
         )
     return entries

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import Config
 from pipeline.core.errors import PipelineError
-from pipeline.core.paths import relative_to_root
+from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.stages import report_inference
 
 if TYPE_CHECKING:
@@ -93,5 +93,7 @@ def environment() -> jinja2.Environment:
 
 def read_table(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise PipelineError(f"{relative_to_root(path)}: not found; run `make all` to build it")
+        raise PipelineError(
+            f"{relative_to_root(path)}: not found; run `{rebuild_command('all')}` to build it"
+        )
     return pd.read_csv(path, keep_default_na=False, na_values=[""])

@@ -60,6 +60,8 @@ ESTIMATE_CHART_DESCRIPTIONS = {
     ),
 }
 
+COUNTS_RESPONDENTS = ("barriers",)
+
 
 def figures(codebook: Any) -> tuple[Figure, ...]:
     """Every figure, in build order; a Likert figure for each 7S element of the codebook and each group."""
@@ -101,7 +103,9 @@ def figures(codebook: Any) -> tuple[Figure, ...]:
                 )
             )
     for name, description in ESTIMATE_CHART_DESCRIPTIONS.items():
-        specs.append(Figure(name, name, (ESTIMATES,), "estimates", ESTIMATE_FIGURE, description=description))
+        # The barriers chart counts the respondents who answered its question, once each, from the base.
+        inputs = (ESTIMATES, BASE) if name in COUNTS_RESPONDENTS else (ESTIMATES,)
+        specs.append(Figure(name, name, inputs, "estimates", ESTIMATE_FIGURE, description=description))
     specs += [
         Figure(
             "forest",
