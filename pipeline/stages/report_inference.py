@@ -19,6 +19,7 @@ from pipeline.core.weighting_spec import WeightingSpec
 from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.study.weighting import TARGET_ABS_BIAS_PP, TARGET_COVERAGE, TARGET_SE_RATIO
 
 OVERALL = "overall_7s"
 PRIMARY_TABLES = (
@@ -48,15 +49,25 @@ Z_95 = 1.959963984540054
 
 
 _MERGED = re.compile(
-    r"(?P<variables>[\w|]+): (?P<cell>[\w|]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|]+) "
-    r"\((?P<m>\d+)\)"
+    r"(?P<variables>[\w|]+): (?P<cell>[\w|+]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|+]+) "
+    r"\((?P<m>\d+)\)(?P<why> so that the (?P<value>\w+) total of (?P<of>\w+) can be met)?"
+)
+_NUMERIC_WORDS = {
+    "imd_score": "IMD score",
+    "pct_most_deprived": "share of most-deprived LSOAs",
+    "lsoa_count": "LSOA count",
+}
+# A numeric total within a cell that no positive weights could meet, left out of the calibration.
+_NOT_CALIBRATED = re.compile(
+    r"(?P<margin>[\w|]+):(?P<value>\w+): (?P<cell>[\w|+]+) total (?P<total>[\d.e+-]+) not calibrated "
+    r"\(its respondents reach (?P<low>[\d.e+-]+) to (?P<high>[\d.e+-]+)\)"
 )
 
 
 def _level_words(level: str) -> str:
-    """A coded level in words: "1_least_deprived" -> "least deprived"."""
-    name = re.sub(r"^\d+_", "", level).replace("_", " ")
-    return "London borough" if name == "london borough" else name
+    """A coded level in words: "1_least_deprived" -> "least deprived"; merged levels joined by "and"."""
+    names = [re.sub(r"^\d+_", "", part).replace("_", " ") for part in level.split("+")]
+    return " and ".join("London borough" if name == "london borough" else name for name in names)
 
 
 def merged_in_words(cells: Any) -> list[str]:
@@ -68,9 +79,20 @@ def merged_in_words(cells: Any) -> list[str]:
         cell = ", ".join(_level_words(level) for level in match["cell"].split("|"))
         into = ", ".join(_level_words(level) for level in match["into"].split("|"))
         n = int(match["n"])
+        why = ""
+        if match["why"]:
+            value = _NUMERIC_WORDS.get(match["value"], match["value"])
+            why = f", so that positive weights can meet the {value} total of {_level_words(match['of'])}"
         out.append(
             f"{cell[:1].upper() + cell[1:]} ({n} respondent{'s' if n != 1 else ''}) merged with {into} "
-            f"({match['m']})"
+            f"({match['m']}){why}"
+        )
+    for match in _NOT_CALIBRATED.finditer(str(cells)):
+        cell = ", ".join(_level_words(level) for level in match["cell"].split("|"))
+        out.append(
+            f"{cell[:1].upper() + cell[1:]}: the {_NUMERIC_WORDS.get(match['value'], match['value'])} total "
+            f"({float(match['total']):g}) is not calibrated: positive weights on its respondents reach only "
+            f"{float(match['low']):g} to {float(match['high']):g}"
         )
     return out
 
@@ -384,25 +406,56 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
 
 
 def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
-    """One sentence: the scenarios the primary weighting was validated on, and where it met the targets.
+    """The scenarios the primary weighting was validated on (with their surveys), how many of its rows
+    meet the targets, and each row that does not, with the measure that misses, in words.
 
     The validation names a weighting by its method, its margins and its variance's df correction
     (pipeline.checks.weighting_validation.Weighting.label)."""
     if "meets_targets" not in validation or "margins" not in validation:
         return ""
-    scenarios = list(dict.fromkeys(validation["scenario"]))
     suffix = {True: "; uniform df factor", False: "; no df factor", "leverage": "; leverage"}
-    label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    if spec.primary == "type_only":
+        label = "authority type (design weights)"
+    else:
+        label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    if spec.interval_df == "bell_mccaffrey":
+        label += "; Bell-McCaffrey df"
     primary = validation[validation["weighting"].eq(spec.primary) & validation["margins"].eq(label)]
     if primary.empty:
-        return f"Scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}."
+        scenarios = list(dict.fromkeys(validation["scenario"]))
+        return (
+            f"The validation's scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}; the primary "
+            "weighting as configured is not among its weightings."
+        )
+    surveys = primary.groupby("scenario", sort=False)["simulations"].max()
+    named = [f"{scenario.replace('_', ' ')} ({int(n)} surveys)" for scenario, n in surveys.items()]
     met = primary["meets_targets"].astype(str).str.lower().eq("true")
-    rows = len(primary)
+    misses = []
+    for row in primary[~met].itertuples(index=False):
+        measures = []
+        if not TARGET_COVERAGE[0] <= row.coverage <= TARGET_COVERAGE[1]:
+            measures.append(f"coverage {100 * row.coverage:.2f}% (MC SE {100 * row.coverage_mc_se:.1f})")
+        if abs(row.mean_bias_pp) > TARGET_ABS_BIAS_PP:
+            measures.append(f"mean bias {row.mean_bias_pp:+.2f} pp")
+        if not TARGET_SE_RATIO[0] <= row.se_ratio <= TARGET_SE_RATIO[1]:
+            measures.append(f"SE / SD {row.se_ratio:.2f} (MC SE {row.se_ratio_mc_se:.2f})")
+        who = display.instrument_name(row.instrument)
+        who = who[:1].lower() + who[1:] if who[1:2].islower() else who
+        misses.append(f"{who}' {row.quantity} under {row.scenario.replace('_', ' ')}: {', '.join(measures)}")
+    failed = int(primary["failed_draws"].sum()) if "failed_draws" in primary else 0
+    collapsed = int(primary["collapsed_draws"].sum()) if "collapsed_draws" in primary else 0
+    draws = (
+        f" Samples the weighting could not calibrate: {failed}; samples whose score total within a type "
+        f"no positive weights could meet (nested bands merged, or that total left out): {collapsed}."
+        if "collapsed_draws" in primary
+        else ""
+    )
     return (
-        f"The primary weighting was validated on {len(scenarios)} scenarios "
-        f"({', '.join(s.replace('_', ' ') for s in scenarios)}); it meets all three targets (coverage "
-        f"93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} of its {rows} rows "
-        "(scenario, instrument and quantity), and the rows below say where it does not."
+        f"The primary weighting was validated on {len(named)} scenarios: {', '.join(named)}. It meets all "
+        f"three targets (coverage 93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} "
+        f"of its {len(primary)} rows (scenario, instrument and quantity)"
+        + (f"; it misses them in {'; '.join(misses)}." if misses else ".")
+        + draws
     )
 
 
@@ -596,9 +649,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         ]
     ]
     # The merged cells as a count in the table and in words below it (the column holds coded cell names).
-    weights = weights.assign(
-        merged_cells=weights["merged_cells"].map(lambda m: len(merged_in_words(m)))
-    )
+    weights = weights.assign(merged_cells=weights["merged_cells"].map(lambda m: len(merged_in_words(m))))
     primary_weights = diagnostics[diagnostics["weighting"].eq(spec.primary)]
     merged = [
         f"{display.instrument_name(population)}: {cell}"
@@ -648,9 +699,7 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
     context: dict[str, Any] = {
         "weighting": words(spec.describe()),
         "variance_corrections": (
-            " and ".join(corrections) + " (R's calibrate() makes neither)"
-            if corrections
-            else ""
+            " and ".join(corrections) + " (R's calibrate() makes neither)" if corrections else ""
         ),
         "merged": merged,
         "synthetic": synthetic,
