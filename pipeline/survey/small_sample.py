@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline.survey.design import PreparedDesign
 
-MAX_ROWS = 5_000
+MAX_ROWS = 2_000
 DF_RULES = ("design", "bell_mccaffrey")
 _MATRICES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
