@@ -438,6 +438,7 @@ def simulate(
     only: Sequence[str] | None = None,
     primary_only: bool = False,
     primary_simulations: int = 0,
+    first: int = 0,
 ) -> pd.DataFrame:
     """Every simulation of every scenario, scored against its finite population (``on_scenario`` is
     given the scored rows so far after each scenario, so a long run shows its results as it goes).
@@ -452,7 +453,7 @@ def simulate(
         if only is not None and scenario.name not in only:
             continue  # the seeds follow the scenario's place in SCENARIOS, so a subset draws the same surveys
         started = time.perf_counter()
-        for simulation in range(max(n_simulations, primary_simulations)):
+        for simulation in range(first, max(n_simulations, primary_simulations)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, simulation)))
             partner_seed = np.random.SeedSequence(seed, spawn_key=(index, simulation, 1))
             partner_rng = np.random.default_rng(partner_seed)
@@ -639,6 +640,13 @@ def main(argv: list[str] | None = None) -> None:
         "rows of an earlier run with the same seed, do not depend on it)",
     )
     parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="start at this simulation (the surveys before it are skipped, the later ones are those of a "
+        "full run: run a long validation in pieces and summarise their --items with --from-items)",
+    )
+    parser.add_argument(
         "--from-items",
         nargs="+",
         default=None,
@@ -708,6 +716,7 @@ def main(argv: list[str] | None = None) -> None:
             only,
             arguments.primary_only,
             arguments.primary_simulations,
+            arguments.first,
         )
         write_csv(results, arguments.items)
         summary = merged(summarise(results))

@@ -701,6 +701,14 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         "variance_corrections": (
             " and ".join(corrections) + " (R's calibrate() makes neither)" if corrections else ""
         ),
+        "interval_df": (
+            "Intervals and t tests of the weighted estimates and differences use each estimate's own "
+            "degrees of freedom (Bell and McCaffrey's), not the design's: where a few LSPs carry most "
+            "of a variance (a small authority type, an LSP with a large weight) they are few, and the "
+            "interval widens to keep its 95% coverage (the validation below)."
+            if spec.interval_df == "bell_mccaffrey"
+            else ""
+        ),
         "merged": merged,
         "synthetic": synthetic,
         "min_cell": config.min_cell,
