@@ -279,9 +279,7 @@ def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) 
                 described = pd.DataFrame(
                     describe_many(same_column, population, group, level, designs.weighting)
                 )
-                difference_rows = differences(
-                    design, same_column, by, a, b, config.weighting.interval_df
-                )
+                difference_rows = differences(design, same_column, by, a, b, config.weighting.interval_df)
                 parts.append(pd.concat([described, difference_rows], axis=1))
                 if designs.weighting != "weighted":
                     continue
