@@ -584,7 +584,9 @@ def doc_table(summary: pd.DataFrame, spec: WeightingSpec) -> str:
                 f"{row['mean_bias_pp']:+.2f} / {row['se_ratio']:.2f}"
                 + ("" if bool(str(row["meets_targets"]).lower() == "true") else " ✗")
             )
-        collapsed = int(by["collapsed_draws"].max()) if "collapsed_draws" in by else 0
+        # Rows of runs before the collapse rule have no count (their infeasible draws failed instead).
+        count = by["collapsed_draws"].max() if "collapsed_draws" in by else float("nan")
+        collapsed = "–" if pd.isna(count) else int(count)
         lines.append(
             f"| {scenario.replace('_', ' ')} | {weighting_name(margins, spec)} | {instrument}s | "
             f"{int(by['simulations'].max())} | {' | '.join(cells)} | {int(by['failed_draws'].max())} / "

@@ -443,7 +443,7 @@ def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
         who = who[:1].lower() + who[1:] if who[1:2].islower() else who
         misses.append(f"{who}' {row.quantity} under {row.scenario.replace('_', ' ')}: {', '.join(measures)}")
     failed = int(primary["failed_draws"].sum()) if "failed_draws" in primary else 0
-    collapsed = int(primary["collapsed_draws"].sum()) if "collapsed_draws" in primary else 0
+    collapsed = int(primary["collapsed_draws"].fillna(0).sum()) if "collapsed_draws" in primary else 0
     draws = (
         f" Samples the weighting could not calibrate: {failed}; samples whose score total within a type "
         f"no positive weights could meet (nested bands merged, or that total left out): {collapsed}."
