@@ -24,8 +24,8 @@ from pipeline.study.designs import design_columns, prepare_designs
 from pipeline.study.outcomes import outcome_columns
 from pipeline.study.weighting import (
     calibrate_population,
-    calibrator,
     calibration_inputs,
+    calibrator,
     collapse_sparse_cells,
     collapse_unattainable_totals,
     frame_variables,
@@ -155,7 +155,7 @@ def test_an_unattainable_score_total_merges_nested_cells_then_is_given_up():
         {
             "type": ["x"] * 8 + ["y"] * 4,
             "band": ["x|1"] * 4 + ["x|2"] * 4 + ["y|1"] * 4,
-            "score": [1.0, 2, 3, 9, 5, 6, 7, 20] + [1.0, 2, 3, 4],
+            "score": [1.0, 2, 3, 9, 5, 6, 7, 20, 1.0, 2, 3, 4],
         }
     )
     # Respondents: band x|1 scores 1 and 2, band x|2 scores 5 and 6: the most positive weights can reach

@@ -438,15 +438,18 @@ def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
         if abs(row.mean_bias_pp) > TARGET_ABS_BIAS_PP:
             measures.append(f"mean bias {row.mean_bias_pp:+.2f} pp")
         if not TARGET_SE_RATIO[0] <= row.se_ratio <= TARGET_SE_RATIO[1]:
-            measures.append(f"SE / SD {row.se_ratio:.2f} (MC SE {row.se_ratio_mc_se:.2f})")
+            measures.append(f"SE / SD {row.se_ratio:.3f} (MC SE {row.se_ratio_mc_se:.3f})")
         who = display.instrument_name(row.instrument)
         who = who[:1].lower() + who[1:] if who[1:2].islower() else who
         misses.append(f"{who}' {row.quantity} under {row.scenario.replace('_', ' ')}: {', '.join(measures)}")
-    failed = int(primary["failed_draws"].sum()) if "failed_draws" in primary else 0
-    collapsed = int(primary["collapsed_draws"].fillna(0).sum()) if "collapsed_draws" in primary else 0
+    # The draw counts repeat on each quantity's row: one per scenario and instrument.
+    samples = primary.drop_duplicates(["scenario", "instrument"])
+    failed = int(samples["failed_draws"].sum()) if "failed_draws" in samples else 0
+    collapsed = int(samples["collapsed_draws"].fillna(0).sum()) if "collapsed_draws" in samples else 0
     draws = (
-        f" Samples the weighting could not calibrate: {failed}; samples whose score total within a type "
-        f"no positive weights could meet (nested bands merged, or that total left out): {collapsed}."
+        f" Simulated samples (coordinators' and partners' counted apart) the weighting could not calibrate: "
+        f"{failed} of {int(samples['simulations'].sum())}; samples whose score total within a type no "
+        f"positive weights could meet (nested bands merged, or that total left out): {collapsed}."
         if "collapsed_draws" in primary
         else ""
     )
