@@ -89,3 +89,17 @@ def test_models_doc_states_the_primary_tests_under_both_weightings(built_project
         marginal = type_only.loc[("marginal (descriptive)", headline), "estimate"]
         raking = primary.loc[headline, "marginal_estimate"]
         assert f"| {headline}, marginal (descriptive) | {marginal:.4f} | {raking:.4f} |" in text
+
+
+def test_weighting_doc_shows_the_validation_csv_as_it_stands():
+    """docs/weighting.md's validation table is the committed CSV's, row for row (validate-weighting
+    writes both; a hand edit of either fails here)."""
+    from pipeline.checks.weighting_validation import DOC_TABLE_END, DOC_TABLE_START, doc_table
+    from pipeline.core.paths import WEIGHTING_VALIDATION_RESULTS
+
+    text = (DOCS / "weighting.md").read_text()
+    shown = text.split(DOC_TABLE_START, 1)[1].split(DOC_TABLE_END, 1)[0].strip()
+    summary = pd.read_csv(WEIGHTING_VALIDATION_RESULTS)
+    assert shown == doc_table(summary, load_config().weighting)
+    # Every scenario and weighting of the CSV has its rows (one per instrument).
+    assert shown.count("\n") - 1 == len(summary.drop_duplicates(["scenario", "margins", "instrument"]))

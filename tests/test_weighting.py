@@ -23,8 +23,10 @@ from pipeline.study.designs import design_columns, prepare_designs
 from pipeline.study.outcomes import outcome_columns
 from pipeline.study.weighting import (
     calibrate_population,
+    calibration_inputs,
     calibrator,
     collapse_sparse_cells,
+    collapse_unattainable_totals,
     frame_variables,
     primary_weighted_base,
     weight_diagnostics,
@@ -144,6 +146,61 @@ def test_sparse_cells_are_merged_with_a_neighbour_and_recorded():
     assert len(merges) == 2 and "x|3 (0 respondents) merged with x|2 (1)" in merges[0]
     counts = s_cells.value_counts()
     assert (counts.reindex(sorted(set(p_cells)), fill_value=0) >= 2).all()
+
+
+def test_an_unattainable_score_total_merges_nested_cells_then_is_given_up():
+    # Type x: bands x|1 and x|2 of four LSPs each, score total 15 + 38 = 53; type y: one band, total 10.
+    population = pd.DataFrame(
+        {
+            "type": ["x"] * 8 + ["y"] * 4,
+            "band": ["x|1"] * 4 + ["x|2"] * 4 + ["y|1"] * 4,
+            "score": [1.0, 2, 3, 9, 5, 6, 7, 20, 1.0, 2, 3, 4],
+        }
+    )
+    # Respondents: band x|1 scores 1 and 2, band x|2 scores 5 and 6: the most positive weights can reach
+    # is 4 * 2 + 4 * 6 = 32, short of the frame's 53. Merged, the cell reaches 8 * 6 = 48: still short,
+    # so the total of x is given up. Type y's total, 10, lies within 4 * 1 .. 4 * 3: kept.
+    units = pd.DataFrame(
+        {
+            "type": ["x"] * 4 + ["y"] * 2,
+            "band": ["x|1", "x|1", "x|2", "x|2", "y|1", "y|1"],
+            "score": [1.0, 2, 5, 6, 1, 3],
+        }
+    )
+    sample_fine, pop_fine, merges, dropped = collapse_unattainable_totals(
+        units, population, "type", "score", "band"
+    )
+    assert set(pop_fine) == {"x|1+2", "y|1"} and set(sample_fine) == {"x|1+2", "y|1"}
+    assert merges == ["band: x|1 (2 respondents) merged with x|2 (2) so that the score total of x can be met"]
+    assert [cell for cell, _ in dropped] == ["x"] and "53 not calibrated" in dropped[0][1]
+    # A respondent with score 9 in band x|2 makes the merged cell reach 8 * 9 = 72 > 53: merged, kept.
+    reachable = units.assign(score=[1.0, 2, 5, 9, 1, 3])
+    _, pop_fine, merges, dropped = collapse_unattainable_totals(
+        reachable, population, "type", "score", "band"
+    )
+    assert set(pop_fine) == {"x|1+2", "y|1"} and len(merges) == 1 and dropped == []
+    # Attainable as it stands: nothing changes.
+    easy = units.assign(score=[1.0, 9, 5, 20, 1, 3])
+    _, pop_fine, merges, dropped = collapse_unattainable_totals(easy, population, "type", "score", "band")
+    assert pop_fine.tolist() == population["band"].tolist() and merges == [] and dropped == []
+
+
+def test_calibration_inputs_leave_out_a_total_no_positive_weights_can_meet(type_only, frame, config):
+    """The type x score total of a type whose respondents all lie below its mean score is left out (raking
+    could not converge: no positive weights meet it), and the diagnostics say so."""
+    design = type_only["coordinator"]
+    frame_vars = frame_variables(frame)
+    lsps = design.data["lsp_id"].astype(str)
+    scores = lsps.map(frame_vars.set_index("lsp_id")["imd_score"])
+    london = lsps.map(frame_vars.set_index("lsp_id")["authority_type"]).eq("london_borough")
+    mean = frame_vars.loc[frame_vars["authority_type"].eq("london_borough"), "imd_score"].mean()
+    keep = (~london | (scores < mean)).to_numpy()
+    assert keep.sum() < design.n and (london & (scores < mean)).sum() >= 5
+    spec = replace(config.weighting, margins=(("authority_type", "imd_score"), ("region",)))
+    x, totals, merges = calibration_inputs(design, keep, frame_vars, spec)
+    full, full_totals, _ = calibration_inputs(design, np.ones(design.n, bool), frame_vars, spec)
+    assert x.shape[1] == full.shape[1] - 1 and totals.size == full_totals.size - 1
+    assert any("authority_type:imd_score: london_borough total" in line for line in merges)
 
 
 def test_primary_weighted_base_carries_the_designs_weights(data, frame, config):

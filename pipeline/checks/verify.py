@@ -19,6 +19,7 @@ status 2 when any figure disagrees.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,6 +190,64 @@ def _merge_sparse(sample: list[str], population: list[str], joint: bool, minimum
 _NUMERIC = ("imd_score", "pct_most_deprived", "lsoa_count")
 
 
+def _reach(values: pd.Series, label: pd.Series, inside: pd.Index, answered: pd.Index) -> tuple[float, float]:
+    """Least and greatest total of `values` over `inside` that positive weights meeting the counts of
+    `label`'s cells can give from the `answered` units."""
+    score = values.loc[answered].groupby(label.loc[answered]).agg(["min", "max"])
+    n = label.loc[inside].value_counts()
+    return float((n * score["min"]).sum()), float((n * score["max"]).sum())
+
+
+def _unattainable(
+    margins, pop_cells: dict[str, pd.Series], cells: pd.DataFrame, respondents: pd.Index
+) -> set[tuple[str, str]]:
+    """The weighting's rule for numeric totals positive weights cannot meet, written out again: within
+    each cell of a numeric margin, the finest margin nested in it fixes its cells' counts, so the total
+    lies between the counts times the respondents' least values and times their greatest; while it
+    does not lie strictly between, the adjacent pair of nested cells whose merge widens that range most
+    towards it is merged (in `pop_cells`), and with one cell left the total is given up (returned)."""
+    given_up = set()
+    for margin in margins:
+        categorical = [c for c in margin if c not in _NUMERIC]
+        if not categorical:
+            continue
+        coarse = pop_cells["|".join(categorical)]
+        finer = [
+            [c for c in m if c not in _NUMERIC]
+            for m in margins
+            if set(categorical) < {c for c in m if c not in _NUMERIC}
+        ]
+        key = "|".join(max(finer, key=len)) if finer else "|".join(categorical)
+        for value in (c for c in margin if c in _NUMERIC):
+            for cell in sorted(set(coarse)):
+                inside = coarse.index[coarse == cell]
+                answered = inside.intersection(respondents)
+                if answered.empty:
+                    continue
+                target = float(cells.loc[inside, value].sum())
+                while True:
+                    fine = pop_cells[key]
+                    names = sorted(set(fine.loc[inside]))
+                    if set(fine.loc[answered]) != set(names):
+                        break
+
+                    low, high = _reach(cells[value], fine, inside, answered)
+                    if low < target < high:
+                        break
+                    if len(names) == 1:
+                        given_up.add((value, cell))
+                        break
+                    options = []
+                    for left, right in itertools.pairwise(names):
+                        joined = fine.replace({right: left})
+                        new_low, new_high = _reach(cells[value], joined, inside, answered)
+                        options.append((new_high - high if target >= high else low - new_low, left, right))
+                    _, left, right = max(options, key=lambda o: o[0])
+                    label = min(left, right) + "+" + max(left, right).rsplit("|", 1)[-1]
+                    pop_cells[key] = fine.replace({left: label, right: label})
+    return given_up
+
+
 def _exponential_calibration(x: np.ndarray, d: np.ndarray, population: np.ndarray) -> np.ndarray:
     """g = exp(z'lambda) meeting the totals: the minimum of the convex dual sum d exp(z'lambda) - T_z'lambda
     over an orthonormal basis z of x's columns (raking with numeric totals has no IPF; the weighting
@@ -224,28 +283,35 @@ def _calibrated(rows: pd.DataFrame, frame: pd.DataFrame, spec) -> pd.DataFrame:
     d = units["_w"].to_numpy(dtype=float)
     unit_cells, pop_counts, columns, totals = {}, {}, [], []
     numeric_margins = False
+    pop_cells: dict[str, pd.Series] = {}
     for margin in spec.margins:
         categorical = [c for c in margin if c not in _NUMERIC]
-        values = [c for c in margin if c in _NUMERIC]
-        numeric_margins = numeric_margins or bool(values)
         if categorical:
             pop_labels = cells[categorical].astype(str).agg("|".join, axis=1)
             sample_labels = pop_labels.loc[units.index].tolist()
             merged = _merge_sparse(
                 sample_labels, pop_labels.tolist(), len(categorical) > 1, spec.min_cell_respondents
             )
-            pop_merged = pop_labels.map(merged)
+            pop_cells["|".join(categorical)] = pop_labels.map(merged)
         else:
-            sample_labels, merged = ["all"] * len(units), {"all": "all"}
-            pop_merged = pd.Series("all", index=cells.index)
+            pop_cells[""] = pd.Series("all", index=cells.index)
+    ungiven = _unattainable(spec.margins, pop_cells, cells, units.index)
+    for margin in spec.margins:
+        categorical = [c for c in margin if c not in _NUMERIC]
+        values = [c for c in margin if c in _NUMERIC]
+        numeric_margins = numeric_margins or bool(values)
+        pop_merged = pop_cells["|".join(categorical)]
         name = "|".join(margin)
-        unit_cells[name] = np.array([merged[c] for c in sample_labels])
+        unit_cells[name] = pop_merged.loc[units.index].to_numpy()
         pop_counts[name] = pop_merged.value_counts().astype(float)
         for cell in sorted(set(pop_merged)):
             columns.append(unit_cells[name] == cell)
             totals.append(float((pop_merged == cell).sum()))
-            # A numeric column's total within the cell (R's ~authority_type * imd_score).
+            # A numeric column's total within the cell (R's ~authority_type * imd_score), unless the
+            # respondents cannot meet it with positive weights.
             for value in values:
+                if (value, cell) in ungiven:
+                    continue
                 columns.append((unit_cells[name] == cell) * cells.loc[units.index, value].to_numpy(float))
                 totals.append(float(cells.loc[pop_merged == cell, value].sum()))
     x = np.column_stack(columns).astype(float)
@@ -348,6 +414,76 @@ def _within_psu_variance(rows: pd.DataFrame, z: pd.Series) -> float:
     return float((factor * sampled * centred**2).sum())
 
 
+def _variance_matrix(rows: pd.DataFrame) -> np.ndarray:
+    """``A`` with `_variance`(z) = z' A z, written out as matrices: the calibration residual map, the
+    per-LSP fpc, the stratum-centred PSU totals and the second stage, each applied to the identity."""
+    cached = rows.attrs.get("_variance_matrix")
+    if cached is not None:
+        return cached
+    n = len(rows)
+    adjusted = np.eye(n)
+    cal = rows.attrs.get("calibration") or {}
+    if cal:
+        x, d, g, unit = cal["x"], cal["d"], cal["g"], cal["unit"]
+        units = np.zeros((d.size, n))
+        units[unit, np.arange(n)] = 1.0
+        b = np.linalg.pinv((x * d[:, None]).T @ x) @ (x.T @ (units / g[:, None]))
+        fitted = (g * d)[:, None] * (x @ b)
+        rows_per_unit = np.bincount(unit, minlength=d.size)
+        adjusted = adjusted - (fitted / rows_per_unit[:, None])[unit]
+        if cal.get("leverage_scale") is not None:
+            adjusted = adjusted * cal["leverage_scale"][unit][:, None]
+    finite = bool(rows["_finite"].iloc[0])
+    two_stage = bool(rows["_two_stage"].iloc[0])
+    if finite and cal.get("unit_fpc") and not two_stage:
+        sampled = rows.groupby("_stratum")["_psu"].transform("nunique")
+        stratum_fpc = 1 - sampled / rows["_N"]
+        own = (1 - 1 / rows["_w"]).clip(lower=0)
+        factor = np.sqrt(own / stratum_fpc.where(stratum_fpc > 0, 1.0)).where(stratum_fpc > 0, 1.0)
+        adjusted = adjusted * factor.to_numpy()[:, None]
+    psu_codes, psu_first = np.unique(
+        rows["_psu"].astype(str) + "\x00" + rows["_stratum"], return_inverse=True
+    )
+    psus = np.zeros((psu_codes.size, n))
+    psus[psu_first, np.arange(n)] = 1.0
+    totals = psus @ adjusted
+    stratum_of_psu = pd.Series(rows["_stratum"].to_numpy()).groupby(psu_first).first().to_numpy()
+    matrix = np.zeros((n, n))
+    for stratum in np.unique(stratum_of_psu):
+        mine = totals[stratum_of_psu == stratum]
+        count = mine.shape[0]
+        population = float(rows.loc[rows["_stratum"].eq(stratum), "_N"].iloc[0])
+        f = (population - count) / population if finite else 1.0
+        centred = mine - mine.mean(axis=0)
+        matrix += f * count / (count - 1) * centred.T @ centred
+    if two_stage:
+        psu = rows["_psu"].to_numpy()
+        m = rows["_psu"].map(rows["_psu"].value_counts()).to_numpy(dtype=float)
+        share = (rows.groupby("_stratum")["_psu"].transform("nunique") / rows["_N"]).to_numpy()
+        centred = adjusted.copy()
+        for label in np.unique(psu):
+            inside = psu == label
+            if inside.sum() > 1:
+                centred[inside] -= adjusted[inside].mean(axis=0)
+        factor = np.where(m > 1, m / np.maximum(m - 1, 1), 1.0) * share
+        matrix += centred.T @ (factor[:, None] * centred)
+    matrix = matrix * cal.get("inflation", 1.0)
+    rows.attrs["_variance_matrix"] = matrix
+    return matrix
+
+
+def _degrees_of_freedom(data: Data, rows: pd.DataFrame, domain: pd.Series, coefficients: pd.Series) -> float:
+    """The interval's degrees of freedom as the configuration asks: PSUs minus strata among the domain's
+    rows (R's degf), or Bell and McCaffrey's (sum c_i^2 A_ii)^2 / sum c_i^2 c_j^2 A_ij^2 for the
+    estimate's coefficients c on the rows' values (weighting.interval_df)."""
+    spec = data.config.weighting
+    if spec is None or spec.interval_df != "bell_mccaffrey":
+        return float(rows.loc[domain, "_psu"].nunique() - rows.loc[domain, "_stratum"].nunique())
+    matrix = _variance_matrix(rows)
+    squares = coefficients.to_numpy(dtype=float) ** 2
+    return float((squares @ np.diag(matrix)) ** 2 / (squares @ (matrix**2) @ squares))
+
+
 def _mean_parts(rows: pd.DataFrame, y: pd.Series, domain: pd.Series) -> tuple[int, float, pd.Series]:
     present = domain & y.notna()
     w = rows["_w"].where(present, 0.0)
@@ -373,8 +509,10 @@ def recompute_estimate(data: Data, instrument: str, item: str, measure: str, gro
     y = data.outcome(instrument, item, measure)
     n, estimate, z = _mean_parts(rows, y, domain)
     se = math.sqrt(_variance(rows, z))
-    # Degrees of freedom: PSUs minus strata among the domain's rows (answered or not), as R's degf.
-    df = rows.loc[domain, "_psu"].nunique() - rows.loc[domain, "_stratum"].nunique()
+    # Degrees of freedom: PSUs minus strata among the domain's rows (answered or not), as R's degf, or
+    # the mean's Bell-McCaffrey df (its coefficients w_i / W on the answering rows of the domain).
+    weights = rows["_w"].where(domain & y.notna(), 0.0)
+    df = _degrees_of_freedom(data, rows, domain, weights / weights.sum())
     if measure != "mean":
         low, high = _logit_interval(estimate, se, df)
     else:
@@ -404,7 +542,8 @@ def recompute_published(data: Data, quantity: dict) -> dict:
 
 
 def recompute_difference(data: Data, instrument: str, item: str, group: str) -> dict:
-    """A minus B in the share agreeing (multi - single; more - less mature) with its normal 95% CI."""
+    """A minus B in the share agreeing (multi - single; more - less mature) with its 95% CI (normal, or
+    t on its Bell-McCaffrey df under weighting.interval_df)."""
     rows = data.by_instrument[instrument]
     a, b = {"tier": ("multi", "single"), "maturity": ("more mature", "less mature")}[group]
     y = data.outcome(instrument, item, "agree")
@@ -413,6 +552,14 @@ def recompute_difference(data: Data, instrument: str, item: str, group: str) -> 
     n_b, mean_b, z_b = _mean_parts(rows, y, data.domain(instrument, group, b, element))
     se = math.sqrt(_variance(rows, z_a - z_b))
     quantile = stats.norm.ppf(0.5 + LEVEL / 2)
+    spec = data.config.weighting
+    if spec is not None and spec.interval_df == "bell_mccaffrey":
+        share = []
+        for level in (a, b):
+            w = rows["_w"].where(data.domain(instrument, group, level, element) & y.notna(), 0.0)
+            share.append(w / w.sum())
+        domain = pd.Series(True, index=rows.index)
+        quantile = stats.t.ppf(0.5 + LEVEL / 2, _degrees_of_freedom(data, rows, domain, share[0] - share[1]))
     estimate = mean_a - mean_b
     return {
         "n_a": n_a,

@@ -110,6 +110,8 @@ _WEIGHTING = {
     # true, false or "leverage" (the correction unit by unit; pipeline.survey.calibration.calibrate)
     "variance_df_adjustment": ((bool, str), True),
     "unit_fpc": (bool, True),
+    # design (R's degrees of freedom) or bell_mccaffrey (each estimate's own; pipeline.survey.small_sample)
+    "interval_df": (str, False),
 }
 # Frame variables a margin may name (pipeline.study.weighting.frame_variables); the last three are
 # numeric: their totals are calibrated within the margin's cells.
@@ -432,6 +434,9 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
         margins.append(tuple(columns))
     if section["variance_df_adjustment"] not in (True, False, "leverage"):
         raise PipelineError("config: weighting.variance_df_adjustment must be true, false or leverage")
+    interval_df = section.get("interval_df", "design")
+    if interval_df not in ("design", "bell_mccaffrey"):
+        raise PipelineError("config: weighting.interval_df must be design or bell_mccaffrey")
     bounds, trim = _bounds(section["bounds"], "bounds"), _bounds(section["trim"], "trim")
     if "logit" in (section["primary"], *section["alternatives"]) and bounds is None:
         raise PipelineError("config: weighting.bounds are required for the logit weighting")
@@ -445,6 +450,7 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
         bootstrap_replicates=section["bootstrap_replicates"],
         variance_df_adjustment=section["variance_df_adjustment"],
         unit_fpc=section["unit_fpc"],
+        interval_df=interval_df,
         seed=seeds.get("weighting_bootstrap", 20080402),
     )
 

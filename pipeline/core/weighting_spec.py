@@ -49,6 +49,10 @@ class WeightingSpec(RecordsReads):
     unit_fpc : bool
         Whether each calibrated LSP carries its own finite population correction ``1 - 1/w`` instead of
         its authority type's (``unit_fpc``); ``False`` gives R's ``calibrate()``.
+    interval_df : str
+        The degrees of freedom of the weighted estimates' intervals and t tests: ``"design"`` (R's:
+        the design's PSUs minus strata, the normal quantile for differences) or ``"bell_mccaffrey"``
+        (each estimate's own, `pipeline.survey.small_sample`).
     seed : int
         Seed of the bootstrap.
     """
@@ -62,6 +66,7 @@ class WeightingSpec(RecordsReads):
     bootstrap_replicates: int = 500
     variance_df_adjustment: bool | str = True
     unit_fpc: bool = True
+    interval_df: str = "design"
     seed: int = 20080402
 
     @property

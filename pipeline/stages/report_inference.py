@@ -19,6 +19,7 @@ from pipeline.stages.report_tables import auto_table, words
 from pipeline.study import display
 from pipeline.study.names import WEIGHTING_NAMES, level_name, merged_in_words, variable_name
 from pipeline.study.vocabulary import INSTRUMENTS
+from pipeline.study.weighting import TARGET_ABS_BIAS_PP, TARGET_COVERAGE, TARGET_SE_RATIO
 
 OVERALL = "overall_7s"
 PRIMARY_TABLES = (
@@ -384,25 +385,59 @@ def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
 
 
 def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
-    """One sentence: the scenarios the primary weighting was validated on, and where it met the targets.
+    """The scenarios the primary weighting was validated on (with their surveys), how many of its rows
+    meet the targets, and each row that does not, with the measure that misses, in words.
 
     The validation names a weighting by its method, its margins and its variance's df correction
     (pipeline.checks.weighting_validation.Weighting.label)."""
     if "meets_targets" not in validation or "margins" not in validation:
         return ""
-    scenarios = list(dict.fromkeys(validation["scenario"]))
     suffix = {True: "; uniform df factor", False: "; no df factor", "leverage": "; leverage"}
-    label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    if spec.primary == "type_only":
+        label = "authority type (design weights)"
+    else:
+        label = " + ".join(" x ".join(m) for m in spec.margins) + suffix[spec.variance_df_adjustment]
+    if spec.interval_df == "bell_mccaffrey":
+        label += "; Bell-McCaffrey df"
     primary = validation[validation["weighting"].eq(spec.primary) & validation["margins"].eq(label)]
     if primary.empty:
-        return f"Scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}."
+        scenarios = list(dict.fromkeys(validation["scenario"]))
+        return (
+            f"The validation's scenarios: {', '.join(s.replace('_', ' ') for s in scenarios)}; the primary "
+            "weighting as configured is not among its weightings."
+        )
+    surveys = primary.groupby("scenario", sort=False)["simulations"].max()
+    named = [f"{scenario.replace('_', ' ')} ({int(n)} surveys)" for scenario, n in surveys.items()]
     met = primary["meets_targets"].astype(str).str.lower().eq("true")
-    rows = len(primary)
+    misses = []
+    for row in primary[~met].itertuples(index=False):
+        measures = []
+        if not TARGET_COVERAGE[0] <= row.coverage <= TARGET_COVERAGE[1]:
+            measures.append(f"coverage {100 * row.coverage:.2f}% (MC SE {100 * row.coverage_mc_se:.1f})")
+        if abs(row.mean_bias_pp) > TARGET_ABS_BIAS_PP:
+            measures.append(f"mean bias {row.mean_bias_pp:+.2f} pp")
+        if not TARGET_SE_RATIO[0] <= row.se_ratio <= TARGET_SE_RATIO[1]:
+            measures.append(f"SE / SD {row.se_ratio:.3f} (MC SE {row.se_ratio_mc_se:.3f})")
+        who = display.instrument_name(row.instrument)
+        who = who[:1].lower() + who[1:] if who[1:2].islower() else who
+        misses.append(f"{who}' {row.quantity} under {row.scenario.replace('_', ' ')}: {', '.join(measures)}")
+    # The draw counts repeat on each quantity's row: one per scenario and instrument.
+    samples = primary.drop_duplicates(["scenario", "instrument"])
+    failed = int(samples["failed_draws"].sum()) if "failed_draws" in samples else 0
+    collapsed = int(samples["collapsed_draws"].fillna(0).sum()) if "collapsed_draws" in samples else 0
+    draws = (
+        f" Simulated samples (coordinators' and partners' counted apart) the weighting could not calibrate: "
+        f"{failed} of {int(samples['simulations'].sum())}; samples whose score total within a type no "
+        f"positive weights could meet (nested bands merged, or that total left out): {collapsed}."
+        if "collapsed_draws" in primary
+        else ""
+    )
     return (
-        f"The primary weighting was validated on {len(scenarios)} scenarios "
-        f"({', '.join(s.replace('_', ' ') for s in scenarios)}); it meets all three targets (coverage "
-        f"93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} of its {rows} rows "
-        "(scenario, instrument and quantity), and the rows below say where it does not."
+        f"The primary weighting was validated on {len(named)} scenarios: {', '.join(named)}. It meets all "
+        f"three targets (coverage 93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} "
+        f"of its {len(primary)} rows (scenario, instrument and quantity)"
+        + (f"; it misses them in {'; '.join(misses)}." if misses else ".")
+        + draws
     )
 
 
@@ -647,6 +682,14 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         "weighting": words(spec.describe()),
         "variance_corrections": (
             " and ".join(corrections) + " (R's calibrate() makes neither)" if corrections else ""
+        ),
+        "interval_df": (
+            "Intervals and t tests of the weighted estimates and differences use each estimate's own "
+            "degrees of freedom (Bell and McCaffrey's), not the design's: where a few LSPs carry most "
+            "of a variance (a small authority type, an LSP with a large weight) they are few, and the "
+            "interval widens to keep its 95% coverage (the validation below)."
+            if spec.interval_df == "bell_mccaffrey"
+            else ""
         ),
         "merged": merged,
         "synthetic": synthetic,

@@ -256,5 +256,8 @@ def design_record() -> dict[str, Any]:
         "population_column": POPULATION,
         "weight_column": WEIGHT,
         "confidence_level": 0.95,
-        "proportion_intervals": "logit scale, t quantile on design df (R svyciprop method='logit')",
+        "proportion_intervals": (
+            "logit scale, t quantile on the df of weighting.interval_df (design: R svyciprop "
+            "method='logit'; bell_mccaffrey: each estimate's own)"
+        ),
     }

@@ -51,6 +51,7 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
     same numbers as svymean and svyciprop, one domain at a time over a matrix of outcomes).
     """
     parts = []
+    interval_df = config.weighting.interval_df
     for instrument in INSTRUMENTS:
         design = designs[instrument]
         data = design.data
@@ -65,9 +66,11 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
             is_proportion = np.array([o.is_proportion for o in members])
             for group, column in groups:
                 for level, mask in _domain_masks(data, column, group).items():
-                    batch = batch_means(design, values, mask, deff=DEFF_KIND[designs.weighting])
-                    low, high = logit_intervals(batch.estimate, batch.se, batch.df, LEVEL)
-                    quantile = t_quantile(LEVEL, batch.df)
+                    batch = batch_means(
+                        design, values, mask, deff=DEFF_KIND[designs.weighting], df=interval_df
+                    )
+                    low, high = logit_intervals(batch.estimate, batch.se, batch.df_per_column, LEVEL)
+                    quantile = np.array([t_quantile(LEVEL, df) for df in batch.df_per_column])
                     mean_low = batch.estimate - quantile * batch.se
                     mean_high = batch.estimate + quantile * batch.se
                     parts.append(
@@ -80,7 +83,7 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
                                 "ci_low": np.where(is_proportion, low, mean_low),
                                 "ci_high": np.where(is_proportion, high, mean_high),
                                 "deff": batch.deff,
-                                "df": batch.df,
+                                "df": batch.df_per_column,
                             }
                         )
                     )
@@ -119,16 +122,24 @@ def _describe(outcome: Outcome, instrument: str, group: str, level: str, weighti
 
 
 def differences(
-    design: PreparedDesign, members: list[Outcome], by: np.ndarray, a: str, b: str
+    design: PreparedDesign,
+    members: list[Outcome],
+    by: np.ndarray,
+    a: str,
+    b: str,
+    interval_df: str = "design",
 ) -> pd.DataFrame:
     """Difference a - b of each outcome with its CI and design-based t test, and an effect size.
+
+    `interval_df` is ``weighting.interval_df``: R's degrees of freedom, or each difference's
+    Bell-McCaffrey degrees of freedom for its interval and test (pipeline.survey.small_sample).
 
     The effect size of a proportion is the difference itself; of a mean, the difference over the
     weighted standard deviation of the two groups together (a standardised mean difference).
     """
     values = design.data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     in_a, in_b = by == a, by == b
-    difference = batch_differences(design, values, in_a, in_b, level=LEVEL)
+    difference = batch_differences(design, values, in_a, in_b, level=LEVEL, df=interval_df)
     present = (in_a | in_b)[:, None] & ~np.isnan(values)
     weights = np.where(present, design.weights[:, None], 0.0)
     filled = np.where(present, values, 0.0)
@@ -268,7 +279,7 @@ def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) 
                 described = pd.DataFrame(
                     describe_many(same_column, population, group, level, designs.weighting)
                 )
-                difference_rows = differences(design, same_column, by, a, b)
+                difference_rows = differences(design, same_column, by, a, b, config.weighting.interval_df)
                 parts.append(pd.concat([described, difference_rows], axis=1))
                 if designs.weighting != "weighted":
                     continue

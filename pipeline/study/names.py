@@ -26,9 +26,19 @@ _FILE_REFERENCE = re.compile(r"\s*\((?:[\w./-]+\.(?:csv|md|py|json)(?:, |; )?)+\
 # A config key cited for programmers: "(config models.primary)".
 _CONFIG_REFERENCE = re.compile(r"\s*\(config [\w.<>]+\)")
 _MERGED = re.compile(
-    r"(?P<variables>[\w|]+): (?P<cell>[\w|]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|]+) "
-    r"\((?P<m>\d+)\)"
+    r"(?P<variables>[\w|]+): (?P<cell>[\w|+]+) \((?P<n>\d+) respondents?\) merged with (?P<into>[\w|+]+) "
+    r"\((?P<m>\d+)\)(?P<why> so that the (?P<value>\w+) total of (?P<of>\w+) can be met)?"
 )
+# A numeric total within a cell that no positive weights could meet, left out of the calibration.
+_NOT_CALIBRATED = re.compile(
+    r"(?P<margin>[\w|]+):(?P<value>\w+): (?P<cell>[\w|+]+) total (?P<total>[\d.e+-]+) not calibrated "
+    r"\(its respondents reach (?P<low>[\d.e+-]+) to (?P<high>[\d.e+-]+)\)"
+)
+_NUMERIC_WORDS = {
+    "imd_score": "IMD score",
+    "pct_most_deprived": "share of most-deprived LSOAs",
+    "lsoa_count": "LSOA count",
+}
 # Words that keep their capitals when a code is read out.
 _PROPER = {
     "london": "London",
@@ -110,16 +120,33 @@ def level_words(level: str) -> str:
 
 
 def merged_in_words(cells: Any) -> list[str]:
-    """The weighting's merged sparse cells (``weight_diagnostics.merged_cells``) as sentences."""
+    """The weighting's merged sparse cells and uncalibrated numeric totals
+    (``weight_diagnostics.merged_cells``) as sentences."""
     if display.missing(cells):
         return []
+
+    def cell_words(cell: str) -> str:
+        # Merged levels ("1_least_deprived+2_middle") read "least deprived and middle".
+        return ", ".join(
+            " and ".join(level_words(part) for part in level.split("+")) for level in cell.split("|")
+        )
+
     out = []
     for match in _MERGED.finditer(str(cells)):
-        cell = ", ".join(level_words(level) for level in match["cell"].split("|"))
-        into = ", ".join(level_words(level) for level in match["into"].split("|"))
         n = int(match["n"])
+        why = ""
+        if match["why"]:
+            value = _NUMERIC_WORDS.get(match["value"], match["value"])
+            why = f", so that positive weights can meet the {value} total of {level_words(match['of'])}"
         out.append(
-            f"{cell[:1].upper() + cell[1:]} ({n} respondent{'s' if n != 1 else ''}) merged with {into} "
-            f"({match['m']})"
+            f"{capital(cell_words(match['cell']))} ({n} respondent{'s' if n != 1 else ''}) merged with "
+            f"{cell_words(match['into'])} ({match['m']}){why}"
+        )
+    for match in _NOT_CALIBRATED.finditer(str(cells)):
+        value = _NUMERIC_WORDS.get(match["value"], match["value"])
+        out.append(
+            f"{capital(cell_words(match['cell']))}: the {value} total ({float(match['total']):g}) is not "
+            f"calibrated: positive weights on its respondents reach only {float(match['low']):g} to "
+            f"{float(match['high']):g}"
         )
     return out

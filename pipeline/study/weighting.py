@@ -29,6 +29,7 @@ The four frame columns with no source (``nrf_area``, ``population_2007``, ``imd2
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,6 +64,14 @@ FRAME_VARIABLES: dict[str, str] = {
     "lsoa_count": "number of LSOAs in the authority, a size proxy (frame)",
     "case_study": "one of the Audit Commission's case-study LSPs (frame)",
 }
+# The targets the weighting validation holds the primary weighting to (issue 22), in the scenarios it
+# claims to repair: 95% CI coverage, |mean bias| in percentage points, mean SE over empirical SD.
+TARGET_COVERAGE = (0.93, 0.97)
+TARGET_ABS_BIAS_PP = 1.0
+TARGET_SE_RATIO = (0.95, 1.05)
+# The words of a merge or a given-up total in `collapse_unattainable_totals`' lines (the diagnostics).
+UNATTAINABLE_MARK = "total of"
+NOT_CALIBRATED_MARK = "not calibrated"
 CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", "imd_band", "case_study")
 NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")
 
@@ -144,12 +153,113 @@ def collapse_sparse_cells(
         position = cells.index(cell)
         # Adjacent cells first (the bands are ordered), then the smallest.
         partner = min(same_group, key=lambda c: (abs(cells.index(c) - position), counts[c]))
-        merged = f"{min(cell, partner)}+{max(cell, partner).rsplit('|', 1)[-1]}"
+        merged = _merged_label(cell, partner)
         merges.append(
             f"{'|'.join(cols)}: {cell} ({counts[cell]} respondents) merged with {partner} ({counts[partner]})"
         )
         sample_cells = sample_cells.replace({cell: merged, partner: merged})
         pop_cells = pop_cells.replace({cell: merged, partner: merged})
+
+
+def _merged_label(cell: str, partner: str) -> str:
+    return f"{min(cell, partner)}+{max(cell, partner).rsplit('|', 1)[-1]}"
+
+
+def _attainable(values: pd.Series, cells: pd.Series, pop_counts: pd.Series) -> tuple[float, float]:
+    """The least and greatest total of `values` that positive weights meeting `pop_counts` can give:
+    each cell's count times its smallest or largest sampled value."""
+    low = values.groupby(cells).min().reindex(pop_counts.index)
+    high = values.groupby(cells).max().reindex(pop_counts.index)
+    return float((pop_counts * low).sum()), float((pop_counts * high).sum())
+
+
+def collapse_unattainable_totals(
+    units: pd.DataFrame,
+    population: pd.DataFrame,
+    coarse: str,
+    value: str,
+    fine: str | None,
+) -> tuple[pd.Series, pd.Series, list[str], list[tuple[str, str]]]:
+    """Merge finer cells (or give up a numeric total) where no positive weights can meet the total.
+
+    A numeric margin calibrates the total of `value` within each cell of the `coarse` margin (say, the
+    IMD score within each authority type); a `fine` margin nested in it (authority type x IMD band) fixes
+    the count of each of its cells. Positive weights then give a total between the sum over the fine
+    cells of their count times their smallest sampled value and the same with their largest. When the
+    population's total is not strictly inside that range, no raking (or other positive) weights exist,
+    whatever the solver: the draws of the weighting validation that failed to converge were all of this
+    kind (a linear programme finds no non-negative solution). Adjacent fine cells of that coarse cell are
+    then merged (the pair that widens the range most towards the total), which widens the range; if one
+    cell is left and the total is still out of reach, the total of that coarse cell is not calibrated.
+
+    Parameters
+    ----------
+    units
+        One row per sampled unit with `value`, and the cell labels in columns `coarse` and `fine`.
+    population
+        One row per population unit, the same columns.
+    coarse, value, fine
+        The coarse margin's cell column, the numeric column, the nested margin's cell column (or None).
+
+    Returns
+    -------
+    sample_fine, population_fine : pandas.Series
+        The fine cells after any merges (None's: the coarse cells).
+    merges : list of str
+        One line per merge, in `collapse_sparse_cells`' words.
+    dropped : list of (str, str)
+        The coarse cells whose total of `value` is not calibrated, each with its line.
+    """
+    column = fine or coarse
+    sample_fine = units[column].astype(str).reset_index(drop=True)
+    pop_fine = population[column].astype(str).reset_index(drop=True)
+    sample_coarse = units[coarse].astype(str).reset_index(drop=True)
+    pop_coarse = population[coarse].astype(str).reset_index(drop=True)
+    sample_values = pd.to_numeric(units[value]).reset_index(drop=True)
+    pop_values = pd.to_numeric(population[value]).reset_index(drop=True)
+    merges: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    for cell in sorted(pop_coarse.unique()):
+        in_sample, in_pop = sample_coarse.eq(cell), pop_coarse.eq(cell)
+        if not in_sample.any():
+            continue  # the margin itself reports a cell with no respondent
+        target = float(pop_values[in_pop].sum())
+        while True:
+            counts = pop_fine[in_pop].value_counts().sort_index()
+            if set(sample_fine[in_sample]) != set(counts.index):
+                break  # the fine cells do not nest in the coarse one: the calibration reports it
+            low, high = _attainable(sample_values[in_sample], sample_fine[in_sample], counts)
+            if low < target < high:
+                break
+            cells = list(counts.index)
+            if len(cells) == 1:
+                dropped.append(
+                    (
+                        cell,
+                        f"{coarse}:{value}: {cell} total {target:.6g} {NOT_CALIBRATED_MARK} (its respondents "
+                        f"reach {low:.6g} to {high:.6g})",
+                    )
+                )
+                break
+            best = None
+            for left, right in itertools.pairwise(cells):
+                merged = sample_fine[in_sample].replace({left: "_m", right: "_m"})
+                pop_merged = counts.rename(index={left: "_m", right: "_m"}).groupby(level=0).sum()
+                new_low, new_high = _attainable(sample_values[in_sample], merged, pop_merged)
+                gain = new_high - high if target >= high else low - new_low
+                if best is None or gain > best[0]:
+                    best = (gain, left, right)
+            _, left, right = best
+            n_left = int(sample_fine[in_sample].eq(left).sum())
+            n_right = int(sample_fine[in_sample].eq(right).sum())
+            label = _merged_label(left, right)
+            merges.append(
+                f"{column}: {left} ({n_left} respondents) merged with {right} ({n_right}) so that the "
+                f"{value} {UNATTAINABLE_MARK} {cell} can be met"
+            )
+            sample_fine = sample_fine.replace({left: label, right: label})
+            pop_fine = pop_fine.replace({left: label, right: label})
+    return sample_fine, pop_fine, merges, dropped
 
 
 @dataclass(frozen=True)
@@ -254,8 +364,40 @@ def calibration_inputs(
         pop_cells[name] = p_cells
         merges += merged
         margins.append([name, *values])
+    # Numeric totals positive weights cannot meet: merge the nested margin's cells, or give the total up.
+    not_calibrated: set[str] = set()
+    for margin in spec.margins:
+        categorical = [c for c in margin if c not in NUMERIC_FRAME_VARIABLES]
+        if not categorical:
+            continue
+        coarse = "|".join(categorical)
+        nested = [
+            [c for c in other if c not in NUMERIC_FRAME_VARIABLES]
+            for other in spec.margins
+            if set(categorical) < {c for c in other if c not in NUMERIC_FRAME_VARIABLES}
+        ]
+        fine = "|".join(max(nested, key=len)) if nested else None
+        for value in (c for c in margin if c in NUMERIC_FRAME_VARIABLES):
+            first = ~sample["lsp_id"].duplicated().to_numpy()
+            unit_cells = pd.DataFrame(
+                {coarse: sample_cells[coarse].to_numpy()[first], value: sample[value].to_numpy()[first]}
+                | ({fine: sample_cells[fine].to_numpy()[first]} if fine else {})
+            )
+            population_cells = pd.DataFrame(
+                {coarse: pop_cells[coarse].to_numpy(), value: frame_vars[value].to_numpy()}
+                | ({fine: pop_cells[fine].to_numpy()} if fine else {})
+            )
+            s_fine, p_fine, merged, dropped = collapse_unattainable_totals(
+                unit_cells, population_cells, coarse, value, fine
+            )
+            if fine and merged:
+                by_lsp = dict(zip(sample["lsp_id"].to_numpy()[first], s_fine, strict=True))
+                sample_cells[fine] = sample["lsp_id"].map(by_lsp)
+                pop_cells[fine] = p_fine
+            merges += merged + [line for _, line in dropped]
+            not_calibrated |= {f"{coarse}:{value}={cell}" for cell, _ in dropped}
     # A numeric column is calibrated as a total within the margin's (merged) cells: R's ~type * score.
-    x, totals, _ = margin_matrix(
+    x, totals, labels = margin_matrix(
         pd.DataFrame(sample_cells, index=sample.index).assign(**{c: sample[c] for c in numeric}),
         pd.DataFrame(pop_cells, index=range(len(frame_vars))).assign(
             **{c: frame_vars[c].to_numpy() for c in numeric}
@@ -263,6 +405,9 @@ def calibration_inputs(
         margins,
         numeric=set(numeric),
     )
+    if not_calibrated:
+        keep = np.array([label not in not_calibrated for label in labels])
+        x, totals = x[:, keep], totals[keep]
     if len(_INPUTS_CACHE) > 64:
         _INPUTS_CACHE.clear()
     _INPUTS_CACHE[key] = (x, totals, merges)

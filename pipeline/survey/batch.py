@@ -20,6 +20,7 @@ from scipy.special import expit, logit
 
 from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign
+from pipeline.survey.small_sample import DF_RULES, bell_mccaffrey_df, mean_coefficients
 
 BLOCK_COLUMNS = 32
 
@@ -29,7 +30,8 @@ class BatchMeans:
     """Means of ``k`` outcomes in one domain; every field is a ``(k,)`` array except ``df``.
 
     ``df`` is the domain's design degrees of freedom (R's ``degf`` of the subset design), the same
-    for every outcome because it counts rows whose outcome is missing too.
+    for every outcome because it counts rows whose outcome is missing too; ``df_per_column`` is ``df``
+    for each outcome, or its Bell-McCaffrey degrees of freedom (``batch_means(df="bell_mccaffrey")``).
     """
 
     estimate: np.ndarray
@@ -37,6 +39,7 @@ class BatchMeans:
     n: np.ndarray
     pop_size: np.ndarray
     deff: np.ndarray
+    df_per_column: np.ndarray
     df: float
 
 
@@ -98,12 +101,29 @@ def _weighted_block(design: PreparedDesign, values: np.ndarray, rows: np.ndarray
 
 
 def batch_means(
-    design: PreparedDesign, values: np.ndarray, domain: np.ndarray | None = None, deff: str = "srswor"
+    design: PreparedDesign,
+    values: np.ndarray,
+    domain: np.ndarray | None = None,
+    deff: str = "srswor",
+    df: str = "design",
 ) -> BatchMeans:
-    """``svymean`` of every column of ``values`` (NaN = missing) in one domain (``None``: everyone)."""
+    """``svymean`` of every column of ``values`` (NaN = missing) in one domain (``None``: everyone).
+
+    ``df="bell_mccaffrey"`` fills ``BatchMeans.df_per_column`` with each mean's Bell-McCaffrey degrees of
+    freedom (`pipeline.survey.small_sample`); with ``"design"`` it is the design's, as R."""
     values = np.asarray(values, dtype=float)
     rows = np.ones(design.n, dtype=bool) if domain is None else np.asarray(domain, dtype=bool)
-    parts: dict[str, list[np.ndarray]] = {"estimate": [], "se": [], "n": [], "pop_size": [], "deff": []}
+    parts: dict[str, list[np.ndarray]] = {
+        "estimate": [],
+        "se": [],
+        "n": [],
+        "pop_size": [],
+        "deff": [],
+        "df_per_column": [],
+    }
+    if df not in DF_RULES:
+        raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
+    design_df = design.degf(rows)
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
         block = values[:, start : start + BLOCK_COLUMNS]
         present, w, filled, total, means, influence = _weighted_block(design, block, rows)
@@ -122,19 +142,26 @@ def batch_means(
         parts["n"].append(n_obs)
         parts["pop_size"].append(total)
         parts["deff"].append(design_effect)
+        column_df = np.full(block.shape[1], design_df)
+        if df == "bell_mccaffrey" and np.isfinite(design_df):
+            column_df = bell_mccaffrey_df(design, mean_coefficients(design, present))
+        parts["df_per_column"].append(column_df)
     joined = {name: np.concatenate(arrays) for name, arrays in parts.items()}
-    return BatchMeans(**joined, df=design.degf(rows))
+    return BatchMeans(**joined, df=design_df)
 
 
 def logit_intervals(
-    estimate: np.ndarray, se: np.ndarray, df: float, level: float = 0.95
+    estimate: np.ndarray, se: np.ndarray, df: float | np.ndarray, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``svyciprop(method="logit")`` bounds from proportions and their SEs (NaN at 0 and 1)."""
-    quantile = (
-        stats.norm.ppf(0.5 + level / 2)
-        if np.isinf(df)
-        else (stats.t.ppf(0.5 + level / 2, df) if df > 0 else np.nan)
-    )
+    """``svyciprop(method="logit")`` bounds from proportions and their SEs (NaN at 0 and 1); `df` one
+    for all or one per proportion."""
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        quantile = np.where(
+            np.isinf(df),
+            stats.norm.ppf(0.5 + level / 2),
+            np.where(df > 0, stats.t.ppf(0.5 + level / 2, np.where(df > 0, df, 1.0)), np.nan),
+        )
     inside = (estimate > 0) & (estimate < 1)
     safe = np.where(inside, estimate, 0.5)
     half = quantile * se / (safe * (1 - safe))
@@ -144,13 +171,23 @@ def logit_intervals(
 
 
 def batch_differences(
-    design: PreparedDesign, values: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, level: float = 0.95
+    design: PreparedDesign,
+    values: np.ndarray,
+    in_a: np.ndarray,
+    in_b: np.ndarray,
+    level: float = 0.95,
+    df: str = "design",
 ) -> BatchDifferences:
-    """``domain_difference`` (a minus b) of every column of ``values``; NaN where a group is empty."""
+    """``domain_difference`` (a minus b) of every column of ``values``; NaN where a group is empty.
+
+    ``df="design"`` is R's (normal interval, t test on ``degf - 1``); ``"bell_mccaffrey"`` gives each
+    difference its Bell-McCaffrey degrees of freedom (`pipeline.survey.small_sample`) for both."""
     values = np.asarray(values, dtype=float)
     in_a, in_b = np.asarray(in_a, dtype=bool), np.asarray(in_b, dtype=bool)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in BatchDifferences.__dataclass_fields__}
     quantile = stats.norm.ppf(0.5 + level / 2)
+    if df not in DF_RULES:
+        raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
         block = values[:, start : start + BLOCK_COLUMNS]
         present_a, *_, means_a, influence_a = _weighted_block(design, block, in_a)
@@ -161,15 +198,21 @@ def batch_differences(
         estimate = means_a - means_b
         se = np.sqrt(variance)
         t_df = _present_psu_minus_strata(design, present) - 1.0
+        half = quantile * se
         if design.design.df_rule == "infinite":
             t_df = np.full(t_df.shape, np.inf)
+        elif df == "bell_mccaffrey":
+            t_df = bell_mccaffrey_df(
+                design, mean_coefficients(design, present_a) - mean_coefficients(design, present_b)
+            )
+            half = stats.t.ppf(0.5 + level / 2, t_df) * se
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(se > 0, estimate / se, np.nan)
             p_t = np.where(t_df > 0, 2 * stats.t.sf(np.abs(t), np.maximum(t_df, 1)), np.nan)
         parts["estimate"].append(estimate)
         parts["se"].append(se)
-        parts["ci_low"].append(estimate - quantile * se)
-        parts["ci_high"].append(estimate + quantile * se)
+        parts["ci_low"].append(estimate - half)
+        parts["ci_high"].append(estimate + half)
         parts["t"].append(t)
         parts["t_df"].append(t_df)
         parts["p_t"].append(p_t)

@@ -459,6 +459,7 @@ def domain_difference(
     b: Any,
     *,
     level: float = 0.95,
+    df: str = "design",
 ) -> DomainDifference:
     """Difference ``mean(y | by == a) - mean(y | by == b)`` with linearised SE and tests.
 
@@ -479,6 +480,10 @@ def domain_difference(
         The two labels compared.
     level
         Confidence level of the interval.
+    df
+        ``"design"``: R's (normal interval, t test on ``degf - 1``); ``"bell_mccaffrey"``: the
+        interval and the t test on the difference's Bell-McCaffrey degrees of freedom
+        (`pipeline.survey.small_sample`).
 
     Returns
     -------
@@ -501,6 +506,15 @@ def domain_difference(
     q = t_quantile(level, float("inf"))
     stat = est / se if se > 0 else float("nan")
     t_df = design.degf(present) - 1
+    if df == "bell_mccaffrey" and np.isfinite(t_df):
+        from pipeline.survey.small_sample import bell_mccaffrey_df, mean_coefficients
+
+        rows = np.column_stack([in_a & observed, in_b & observed])
+        c = mean_coefficients(design, rows)
+        t_df = float(bell_mccaffrey_df(design, c[:, 0] - c[:, 1])[0])
+        q = t_quantile(level, t_df)
+    elif df != "design":
+        raise SurveyDesignError(f"df must be 'design' or 'bell_mccaffrey', got {df!r}")
     p_t = float(2 * stats.t.sf(abs(stat), t_df)) if t_df > 0 else float("nan")
     return DomainDifference(
         estimate=est,

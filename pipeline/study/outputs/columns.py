@@ -54,7 +54,11 @@ RESULT = columns(
     ("n", "integer", "unweighted number of respondents the row rests on"),
     ("estimate", "number", "the estimate: a proportion (0-1), a mean score, or a difference of them"),
     ("se", "number", "its design-based (linearisation) standard error"),
-    ("ci_low", "number", "lower end of its 95% confidence interval (logit interval for a proportion)"),
+    (
+        "ci_low",
+        "number",
+        "lower end of its 95% confidence interval (logit interval for a proportion; t quantile on df)",
+    ),
     ("ci_high", "number", "upper end of its 95% confidence interval"),
     ("deff", "number", "design effect: its variance over that of simple random sampling of the same size"),
     (
@@ -64,7 +68,12 @@ RESULT = columns(
         "proportional-odds regression (Wald z); empty for a level",
     ),
     ("statistic", "number", "the test statistic (t, F or z)"),
-    ("df", "number", "degrees of freedom of the test (numerator df for F; design df for t)"),
+    (
+        "df",
+        "number",
+        "degrees of freedom of the test and interval (numerator df for F; for t and a level, the "
+        "design's or the estimate's own Bell-McCaffrey df, as weighting.interval_df says)",
+    ),
     ("df2", "number", "denominator degrees of freedom of a Rao-Scott F"),
     ("p", "number", "two-sided p-value of the test"),
     (
