@@ -72,6 +72,9 @@ READS: dict[str, tuple[str, ...]] = {
         "stage:nonresponse",
         "stage:models",
         "stage:measurement",
+        "report_tables",
+        FRAME,
+        "validation_report",
     ),
 }
 TEMPLATES = CODE_ROOT / "pipeline" / "templates"
