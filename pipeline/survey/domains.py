@@ -163,9 +163,7 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
         fitted_columns.append(np.asarray(group_sum_matrix(unit_psu, psus) @ per_unit))
     h = design.psu_stratum
     certain = design.fpc_factor < _CERTAINTY_TOL
-    stratum_scale = np.where(
-        certain, 0.0, design.fpc_factor * design.n_psu / np.maximum(design.n_psu - 1, 1)
-    )
+    stratum_scale = np.where(certain, 0.0, design.fpc_factor * design.n_psu / np.maximum(design.n_psu - 1, 1))
     lone_scale = within_scale = rows_per_psu = None
     if design._within_units is not None:
         if design._subunit_sum is not None:
