@@ -338,8 +338,10 @@ def _calfun(name: str, lower: float, upper: float):
 
 
 def _totals(columns: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each row of ``columns`` (a variable, contiguous) times ``values``, summed pairwise."""
-    return (columns * values).sum(axis=1)
+    """Each row of ``columns`` (a variable, contiguous) times ``values``, summed pairwise (NaN where a
+    diverging step made ``values`` infinite, as the matrix product gave, without a warning)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (columns * values).sum(axis=1)
 
 
 def calibration_factors(
