@@ -95,6 +95,39 @@ class VariancePlan:
             variance += ((self.gram @ fitted) * fitted).sum(axis=0)
         return np.maximum(variance, 0.0)
 
+    def covariance(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+        """``design.variance`` (the full ``(k, k)`` matrix) for influence values given on ``rows`` only."""
+        design = self.design
+        psu = design.psu[rows]
+        reached_count = np.bincount(psu, minlength=design.psu_stratum.size)
+        reached = np.flatnonzero(reached_count)
+        compact = (np.cumsum(reached_count > 0) - 1)[psu]
+        scaled_rows = influence * self.row_factor[rows][:, None]
+        totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)
+        h = design.psu_stratum[reached]
+        n_strata = design.n_psu.size
+        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / design.n_psu[:, None]
+        unreached = (design.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        # Rows whose cross-product is the variance: reached PSUs centred, unreached ones as their mean.
+        parts = [
+            np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
+            np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
+        ]
+        if self.lone_scale is not None:
+            parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
+        if self.within_scale is not None:
+            m = self.rows_per_psu[reached]
+            psu_mean = totals / m[:, None]
+            parts.append(np.sqrt(self.within_scale[psu])[:, None] * (scaled_rows - psu_mean[compact]))
+            rest = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
+            parts.append(np.sqrt(rest)[:, None] * psu_mean)
+        out = sum(part.T @ part for part in parts)
+        if self.entries:
+            fitted = np.vstack([self._coefficients(entry, rows, influence) for entry in self.entries])
+            cross = self.projected[reached].T @ totals
+            out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
+        return out
+
     def _coefficients(self, entry: _Entry, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
         """``c = B'(unit totals / scale)`` of one calibration, from the domain's rows in it."""
         unit = entry.row_unit[rows]

@@ -1,5 +1,6 @@
 """The vectorised estimators give what the one-at-a-time estimators give (those are checked against R)."""
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -168,22 +169,26 @@ def _calibrated_designs():
 
 @pytest.mark.parametrize("name", list(_calibrated_designs()))
 def test_domain_rows_alone_give_the_zero_padded_variance(name, monkeypatch):
-    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
     design = _calibrated_designs()[name]
-    assert variance_plan(design) is not None
     values = design.data[OUTCOMES].to_numpy(dtype=float)
     tiers = design.data["tier"].astype(str).to_numpy()
     a, b = np.unique(tiers)[:2]
-    for domain in (None, tiers == a, tiers == b):
+    domains = (None, tiers == a, tiers == b)
+    # The one-at-a-time estimators over every row (the fixtures are below MIN_ROWS: no plan) ...
+    means = [[svymean(design, column, domain=domain) for column in OUTCOMES] for domain in domains]
+    differences = [domain_difference(design, column, tiers, a, b) for column in OUTCOMES]
+    # ... against the batch estimators on the domain's rows (plans made afresh, without the size floor).
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    assert variance_plan(design) is not None
+    for domain, expected_means in zip(domains, means, strict=True):
         batch = batch_means(design, values, domain)
-        for j, column in enumerate(OUTCOMES):
-            expected = svymean(design, column, domain=domain)
+        for j, expected in enumerate(expected_means):
             assert batch.estimate[j] == pytest.approx(expected.estimate, rel=1e-12)
             assert batch.se[j] == pytest.approx(expected.se, rel=1e-10)
             assert batch.df == expected.df
     difference = batch_differences(design, values, tiers == a, tiers == b)
-    for j, column in enumerate(OUTCOMES):
-        expected = domain_difference(design, column, tiers, a, b)
+    for j, expected in enumerate(differences):
         assert difference.se[j] == pytest.approx(expected.se, rel=1e-10)
         assert difference.t_df[j] == expected.t_df
 
@@ -191,3 +196,15 @@ def test_domain_rows_alone_give_the_zero_padded_variance(name, monkeypatch):
 def test_designs_outside_the_shortcut_have_no_plan(monkeypatch):
     monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
     assert variance_plan(_designs()["lonely adjust"]) is None  # a stratum with one PSU
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_domain_rows_alone_give_the_whole_covariance_matrix(name, monkeypatch):
+    design = _calibrated_designs()[name]
+    values = design.data[OUTCOMES].fillna(0).to_numpy(dtype=float)
+    tiers = design.data["tier"].astype(str).to_numpy()
+    influence = np.where((tiers == tiers[0])[:, None], values - values.mean(axis=0), 0.0)
+    zero_padded = design.variance(influence)  # below MIN_ROWS: every row
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    np.testing.assert_allclose(design.variance(influence), zero_padded, rtol=1e-10, atol=1e-14)
