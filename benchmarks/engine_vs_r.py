@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Before numpy: one BLAS thread per process, as every stage runs (pipeline/__init__.py).
+import pipeline  # noqa: F401
+
+# isort: split
 import numpy as np
 import pandas as pd
 

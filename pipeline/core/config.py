@@ -19,7 +19,7 @@ from pipeline.core.config_reads import WHOLE_FILE, RecordsReads
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.core.weighting_spec import METHODS as WEIGHTING_METHODS
-from pipeline.core.weighting_spec import WeightingSpec
+from pipeline.core.weighting_spec import REPLICATE_CHECK_MAX_LSPS, WeightingSpec
 from pipeline.core.yaml_text import load_yaml
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
@@ -107,6 +107,8 @@ _WEIGHTING = {
     "trim": ((list, type(None)), True),
     "min_cell_respondents": (int, True, (1, None)),
     "bootstrap_replicates": (int, True, (2, None)),
+    # Above this many frame LSPs the replicate check runs on a seeded random subsample of them.
+    "replicate_check_max_lsps": (int, False, (100, None)),
     # true, false or "leverage" (the correction unit by unit; pipeline.survey.calibration.calibrate)
     "variance_df_adjustment": ((bool, str), True),
     "unit_fpc": (bool, True),
@@ -448,6 +450,7 @@ def _parse_weighting(section: Any, seeds: dict[str, Any]) -> WeightingSpec:
         trim=trim,
         min_cell_respondents=section["min_cell_respondents"],
         bootstrap_replicates=section["bootstrap_replicates"],
+        replicate_check_max_lsps=section.get("replicate_check_max_lsps", REPLICATE_CHECK_MAX_LSPS),
         variance_df_adjustment=section["variance_df_adjustment"],
         unit_fpc=section["unit_fpc"],
         interval_df=interval_df,

@@ -21,6 +21,10 @@ METHOD_LABELS = {
 }
 
 
+# Thirteen times the 2008 frame: the bundled survey and surveys up to ten times its size are checked whole.
+REPLICATE_CHECK_MAX_LSPS = 5_000
+
+
 @dataclass(frozen=True)
 class WeightingSpec(RecordsReads):
     """The configured weighting (config.yaml ``weighting:``), validated by pipeline.core.config.
@@ -41,6 +45,11 @@ class WeightingSpec(RecordsReads):
         Joint cells with fewer responding LSPs are merged with a neighbour.
     bootstrap_replicates : int
         Replicates of the bootstrap SE check.
+    replicate_check_max_lsps : int
+        Above this many LSPs in the frame, the replicate SE check (JKn and bootstrap, each replicate
+        recalibrated) runs on a survey of the same design over a seeded simple random subsample of this
+        many frame LSPs and their respondents: its memory grows with the subsample, not with rows x
+        replicates, and the check is of the method, which a survey of this size tests as well.
     variance_df_adjustment : bool or "leverage"
         Whether calibrated variances carry the degrees-of-freedom factor ``(m - H) / (m - r)``, or
         (``"leverage"``) the same correction unit by unit from each LSP's leverage in the calibration
@@ -64,6 +73,7 @@ class WeightingSpec(RecordsReads):
     trim: tuple[float, float] | None = None
     min_cell_respondents: int = 5
     bootstrap_replicates: int = 500
+    replicate_check_max_lsps: int = REPLICATE_CHECK_MAX_LSPS
     variance_df_adjustment: bool | str = True
     unit_fpc: bool = True
     interval_df: str = "design"

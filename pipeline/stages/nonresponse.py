@@ -21,7 +21,9 @@ Tables written to analysis/tables/ (the output registry describes every column):
 - weighting_sensitivity.csv: the headline estimates (7S scale means, tier and maturity differences)
   under every weighting, and their change from the type-only weights;
 - weighting_se_ratios.csv: replicate-weight SEs (JKn and bootstrap, recalibrated per replicate) over
-  the linearised SEs of the main estimates under the primary weighting.
+  the linearised SEs of the main estimates under the primary weighting; above
+  ``weighting.replicate_check_max_lsps`` frame LSPs, on a seeded random subsample of that many LSPs
+  (`replicate_check_survey`; the ``frame_lsps`` column says which).
 
 The four blank frame columns (no source found) are never read.
 """
@@ -425,6 +427,35 @@ def weighting_sensitivity(data: pd.DataFrame, outcomes, frame: pd.DataFrame, con
     return table.reset_index(drop=True)
 
 
+def replicate_check_survey(
+    base: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The survey the replicate check runs on: the whole one, or above ``spec.replicate_check_max_lsps``
+    frame LSPs a simple random subsample of that many (seeded by the bootstrap's seed, in frame order)
+    with their respondents, a survey of the same design that a frame of that size would give.
+
+    Recalibrating hundreds of replicates holds rows x replicates weights: 2 GB and minutes at 1,000
+    times the bundled survey. The check asks whether the linearised SEs agree with replicate SEs under
+    this design and weighting, which a survey of a few thousand LSPs answers as well as a larger one.
+    """
+    if len(frame) <= spec.replicate_check_max_lsps:
+        return base, frame
+    rng = np.random.default_rng(spec.seed)
+    chosen = np.sort(rng.choice(len(frame), size=spec.replicate_check_max_lsps, replace=False))
+    subsample = frame.iloc[chosen].reset_index(drop=True)
+    ids = set(subsample["lsp_id"].astype(str))
+    kept = base[base["lsp_id"].astype(str).isin(ids)].reset_index(drop=True)
+    log.info(
+        "replicate check on a random subsample of %d of the frame's %d LSPs (%d of %d respondents): "
+        "weighting.replicate_check_max_lsps",
+        len(subsample),
+        len(frame),
+        len(kept),
+        len(base),
+    )
+    return kept, subsample
+
+
 def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Replicate SEs (JKn; bootstrap) recalibrated per replicate, over the linearised SEs."""
     spec = config.weighting
@@ -497,13 +528,20 @@ def nonresponse(
     indicators = response_indicators(base, frame)
     label = "SYNTHETIC" if config.synthetic_data else "survey"
     type_only = prepare_designs(data, "weighted", populations)
+    check_base, check_frame = replicate_check_survey(base, frame, config.weighting)
+    if check_frame is frame:
+        check_data = data
+    else:
+        check_data, _ = outcome_columns(design_columns(check_base, check_frame), codebook)
     tables = {
         "nonresponse_frame_comparison": frame_comparison(indicators, primary, config.min_cell),
         "nonresponse_propensity": propensity_model(indicators),
         "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
         "weight_diagnostics": weight_diagnostics(type_only.by_population, frame, config.weighting),
         "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config),
-        "weighting_se_ratios": se_ratios(data, outcomes, frame, config),
+        "weighting_se_ratios": se_ratios(check_data, outcomes, check_frame, config).assign(
+            frame_lsps=len(check_frame)
+        ),
     }
     return {name: table.assign(data=label) for name, table in tables.items()}
 

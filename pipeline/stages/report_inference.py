@@ -603,6 +603,21 @@ def _largest_change(sensitivity: pd.DataFrame, synthetic: str) -> str:
     )
 
 
+def _replicate_subsample(ratios: pd.DataFrame, comparison: pd.DataFrame) -> str:
+    """Caption words when the replicate check ran on a subsample of the frame (large surveys)."""
+    if "frame_lsps" not in ratios or ratios.empty:
+        return ""
+    first = comparison[comparison["instrument"].eq(comparison["instrument"].iloc[0])]
+    frame_size = int(first[first["variable"].eq(first["variable"].iloc[0])]["frame_lsps"].sum())
+    checked = int(ratios["frame_lsps"].iloc[0])
+    if checked >= frame_size:
+        return ""
+    return (
+        f", on a survey of the same design over a random subsample of {checked:,} of the frame's "
+        f"{frame_size:,} LSPs (weighting.replicate_check_max_lsps)"
+    )
+
+
 def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, Any]:
     """The "Nonresponse and weighting" section: who answered against the frame, the propensity model and
     R-indicators, the weights, and how much the weighting moves the headline differences."""
@@ -752,7 +767,8 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
         "ratios": auto_table(
             in_names(ratio_summary),
             "table-nonresponse-replicates",
-            "Replicate-weight SEs over linearised SEs of the 7S scale means (min, median, max)",
+            "Replicate-weight SEs over linearised SEs of the 7S scale means (min, median, max)"
+            + _replicate_subsample(ratios, comparison),
         ),
         "validation": None,
         "statement": None,

@@ -9,6 +9,10 @@ turn checked against R.
 
 Memory: the influence matrix is ``n x columns``; outcomes are processed in column blocks, so a survey
 of half a million rows needs a few hundred megabytes, not gigabytes.
+
+Where the design allows it (`pipeline.survey.domains`), a domain's estimates use the domain's rows only,
+with the design's PSU counts carried over: the work grows with the domain, not with the population, and
+the numbers are those of the zero-padded computation (to rounding: sums in another order).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 from scipy.special import expit, logit
 
 from pipeline.survey import distributions as stats
-from pipeline.survey.design import PreparedDesign
+from pipeline.survey.design import PreparedDesign, group_sum_matrix
+from pipeline.survey.domains import variance_plan
 from pipeline.survey.small_sample import DF_RULES, bell_mccaffrey_df, mean_coefficients
 
 BLOCK_COLUMNS = 32
@@ -88,9 +93,24 @@ def _present_psu_minus_strata(design: PreparedDesign, present: np.ndarray) -> np
     return psu_reached.sum(axis=0) - (strata_reached > 0).sum(axis=0)
 
 
-def _weighted_block(design: PreparedDesign, values: np.ndarray, rows: np.ndarray):
+def _reached_psu_minus_strata(design: PreparedDesign, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """`_present_psu_minus_strata` with ``present`` given on ``rows`` only (False elsewhere)."""
+    psu = design.psu[rows]
+    count = np.bincount(psu, minlength=design.psu_stratum.size)
+    reached = np.flatnonzero(count)
+    position = np.cumsum(count > 0) - 1
+    psu_reached = np.asarray(group_sum_matrix(position[psu], reached.size) @ present.astype(float)) > 0
+    strata = np.asarray(
+        group_sum_matrix(design.psu_stratum[reached], design.n_psu.size) @ psu_reached.astype(float)
+    )
+    return psu_reached.sum(axis=0) - (strata > 0).sum(axis=0)
+
+
+def _weighted_block(design: PreparedDesign, values: np.ndarray, rows: np.ndarray, weights=None):
+    """Weighted means and influence values of each column over ``rows`` (``weights``: the design's,
+    or those of the rows ``values`` holds when it holds a domain's rows only)."""
     present = rows[:, None] & ~np.isnan(values)
-    w = np.where(present, design.weights[:, None], 0.0)
+    w = np.where(present, (design.weights if weights is None else weights)[:, None], 0.0)
     filled = np.where(present, values, 0.0)
     total = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -124,10 +144,20 @@ def batch_means(
     if df not in DF_RULES:
         raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
     design_df = design.degf(rows)
+    # Bell-McCaffrey's df need every row's coefficients: that rule takes the all-rows path.
+    plan = variance_plan(design) if df == "design" else None
+    if plan is not None:
+        positions = np.flatnonzero(rows)
+        inside, weights = np.ones(positions.size, dtype=bool), design.weights[positions]
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
-        block = values[:, start : start + BLOCK_COLUMNS]
-        present, w, filled, total, means, influence = _weighted_block(design, block, rows)
-        variance = _column_variances(design, influence, present)
+        if plan is None:
+            block = values[:, start : start + BLOCK_COLUMNS]
+            present, w, filled, total, means, influence = _weighted_block(design, block, rows)
+            variance = _column_variances(design, influence, present)
+        else:
+            block = values[positions, start : start + BLOCK_COLUMNS]
+            present, w, filled, total, means, influence = _weighted_block(design, block, inside, weights)
+            variance = plan.variances(positions, influence)
         n_obs = present.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = (w * (filled - means) ** 2).sum(axis=0) / total * n_obs / (n_obs - 1)
@@ -188,16 +218,28 @@ def batch_differences(
     quantile = stats.norm.ppf(0.5 + level / 2)
     if df not in DF_RULES:
         raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
+    plan = variance_plan(design) if df == "design" else None
+    if plan is not None:
+        positions = np.flatnonzero(in_a | in_b)
+        weights = design.weights[positions]
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
-        block = values[:, start : start + BLOCK_COLUMNS]
-        present_a, *_, means_a, influence_a = _weighted_block(design, block, in_a)
-        present_b, *_, means_b, influence_b = _weighted_block(design, block, in_b)
-        present = present_a | present_b
-        # The variance of a linear contrast is that of the contrast of the influence values.
-        variance = _column_variances(design, influence_a - influence_b, present)
+        if plan is None:
+            block = values[:, start : start + BLOCK_COLUMNS]
+            present_a, *_, means_a, influence_a = _weighted_block(design, block, in_a)
+            present_b, *_, means_b, influence_b = _weighted_block(design, block, in_b)
+            present = present_a | present_b
+            # The variance of a linear contrast is that of the contrast of the influence values.
+            variance = _column_variances(design, influence_a - influence_b, present)
+            t_df = _present_psu_minus_strata(design, present) - 1.0
+        else:
+            block = values[positions, start : start + BLOCK_COLUMNS]
+            present_a, *_, means_a, influence_a = _weighted_block(design, block, in_a[positions], weights)
+            present_b, *_, means_b, influence_b = _weighted_block(design, block, in_b[positions], weights)
+            present = present_a | present_b
+            variance = plan.variances(positions, influence_a - influence_b)
+            t_df = _reached_psu_minus_strata(design, positions, present) - 1.0
         estimate = means_a - means_b
         se = np.sqrt(variance)
-        t_df = _present_psu_minus_strata(design, present) - 1.0
         half = quantile * se
         if design.design.df_rule == "infinite":
             t_df = np.full(t_df.shape, np.inf)

@@ -476,6 +476,13 @@ class PreparedDesign:
         x = np.asarray(influence, dtype=float)
         if x.ndim == 1:
             x = x[:, None]
+        # Large designs: the same matrix from the rows with influence alone (pipeline.survey.domains).
+        from pipeline.survey.domains import variance_plan  # it builds on this module
+
+        plan = variance_plan(self)
+        if plan is not None:
+            rows = np.flatnonzero(np.any(x != 0, axis=1))
+            return plan.covariance(rows, x[rows])
         if present is None:
             present = np.ones(self.n, dtype=bool)
         x = self.calibrated_influence(x)

@@ -332,20 +332,35 @@ def svyolr(
     present = dom & y_raw.notna().to_numpy()
     for name in term_columns(predictors):
         present &= frame[name].notna().to_numpy()
+    # A plain numeric response is coded with numpy: pandas' categorical machinery is most of a small
+    # survey's fit time (the same codes, levels sorted).
+    numeric = isinstance(y_raw.dtype, np.dtype) and y_raw.dtype.kind in "iuf"
     if isinstance(y_raw.dtype, pd.CategoricalDtype):
         levels = list(y_raw.cat.categories)
+    elif numeric:
+        levels = np.unique(y_raw.to_numpy()[present]).tolist()
     else:
         levels = sorted(y_raw[present].unique().tolist())
     if len(levels) < 3:
         raise SurveyDesignError("the response needs three or more levels")
-    y = pd.Categorical(y_raw[present], categories=levels).codes.astype(np.int64) + 1
+    if numeric:
+        y = np.searchsorted(np.asarray(levels), y_raw.to_numpy()[present]).astype(np.int64) + 1
+    else:
+        y = pd.Categorical(y_raw[present], categories=levels).codes.astype(np.int64) + 1
     empty = [
         lev for lev, k in zip(levels, np.bincount(y, minlength=len(levels) + 1)[1:], strict=True) if k == 0
     ]
     if empty:
         # An empty category puts two cut points at the same place: no finite maximum.
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
-    mm = model_matrix(frame.loc[present, term_columns(predictors)], predictors, intercept=False)
+    # The fitted rows of the predictors' columns, taken column by column (DataFrame.loc costs more).
+    fitted_rows = np.flatnonzero(present)
+    selected = pd.DataFrame(
+        {name: frame[name].array.take(fitted_rows) for name in term_columns(predictors)},
+        index=pd.RangeIndex(fitted_rows.size),
+        copy=False,
+    )
+    mm = model_matrix(selected, predictors, intercept=False)
     x, names = mm.x, list(mm.names)
     row_weights = design.weights[present]
     # The likelihood and its derivatives depend on the rows only through the summed weight of each

@@ -1,5 +1,6 @@
 """The vectorised estimators give what the one-at-a-time estimators give (those are checked against R)."""
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 
 from pipeline.survey import SurveyDesign, domain_difference, svyciprop, svymean
 from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
+from pipeline.survey.calibration import calibrate
+from pipeline.survey.domains import variance_plan
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OUTCOMES = ["item_bin", "item_ord", "score"]
@@ -91,3 +94,117 @@ def test_blocks_do_not_change_results(monkeypatch):
     monkeypatch.setattr("pipeline.survey.batch.BLOCK_COLUMNS", 7)
     blocked = batch_means(design, values)
     np.testing.assert_array_equal(whole.se, blocked.se)
+
+
+# ------------------------------------------- domain rows only (pipeline.survey.domains), calibrated designs
+
+
+def _indicators(data: pd.DataFrame) -> np.ndarray:
+    """Authority type and region indicators, and a numeric column, as calibration variables."""
+    types = pd.get_dummies(data["authority_type"].astype(str)).to_numpy(dtype=float)
+    regions = pd.get_dummies(data["region"].astype(str), drop_first=True).to_numpy(dtype=float)
+    return np.column_stack([types, regions, data["item_ord"].fillna(3).to_numpy(dtype=float)])
+
+
+def _calibrated(design, unit=None, rows=None, **options):
+    """Calibrated to totals 3% off the sample's, so every g-weight moves."""
+    x = _indicators(design.data)
+    if unit is not None:  # constant within a unit: the unit's means
+        x = pd.DataFrame(x).groupby(design.data[unit].to_numpy()).transform("mean").to_numpy()
+    in_rows = np.ones(design.n, dtype=bool) if rows is None else rows
+    # One row per unit when calibrating units.
+    first = in_rows if unit is None else ~design.data[unit].duplicated().to_numpy() & in_rows
+    totals = x[first].T @ design.weights[first] * np.linspace(0.98, 1.02, x.shape[1])
+    x = np.where(in_rows[:, None], x, 0.0)
+    return calibrate(design, x, totals, unit=unit, rows=rows, epsilon=1e-12, **options)[0]
+
+
+def _coordinator_lsps(coordinators: pd.DataFrame, partners: pd.DataFrame) -> pd.Series:
+    """Each partner's LSP renamed to a coordinator's LSP of the same authority type (shared PSUs)."""
+    renamed = {}
+    for kind, lsps in partners.groupby("authority_type")["lsp_id"]:
+        targets = coordinators.loc[coordinators["authority_type"] == kind, "lsp_id"].tolist()
+        for k, lsp in enumerate(dict.fromkeys(lsps)):
+            renamed[lsp] = targets[k % len(targets)]
+    return partners["lsp_id"].map(renamed)
+
+
+def _calibrated_designs():
+    coordinators = pd.read_csv(FIXTURES / "coordinators.csv")
+    partners = pd.read_csv(FIXTURES / "partners.csv").assign(score=lambda d: d["item_ord"] * 2)
+    # Several partners in most LSPs, and LSPs with a single partner (uncentred under "adjust").
+    two_stage = SurveyDesign(
+        weights="w",
+        cluster="lsp_id",
+        subcluster="respondent_id",
+        strata="authority_type",
+        fpc="N_h",
+        lonely_psu="adjust",
+    ).prepare(partners)
+    both = pd.concat(
+        [
+            coordinators.assign(w=coordinators["N_h"] / 40, respondent_id=coordinators["lsp_id"]),
+            partners.assign(lsp_id=_coordinator_lsps(coordinators, partners)),
+        ],
+        ignore_index=True,
+    )
+    respondents = SurveyDesign(weights="w", cluster="lsp_id", strata="authority_type").prepare(both)
+    is_coordinator = np.arange(both.shape[0]) < coordinators.shape[0]
+    respondents = _calibrated(respondents, rows=is_coordinator, calfun="raking")
+    respondents = _calibrated(respondents, unit="lsp_id", rows=~is_coordinator, df_adjust="leverage")
+    return {
+        "calibrated rows, unit fpc": _calibrated(
+            SurveyDesign(strata="authority_type", fpc="N_h").prepare(coordinators),
+            calfun="raking",
+            df_adjust="leverage",
+            unit_fpc=True,
+        ),
+        "calibrated by LSP, two stages": _calibrated(
+            two_stage, unit="lsp_id", calfun="raking", df_adjust="leverage", unit_fpc=True
+        ),
+        "two calibrations, shared PSUs": respondents,
+        "two stages, uncalibrated": two_stage,
+    }
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_domain_rows_alone_give_the_zero_padded_variance(name, monkeypatch):
+    design = _calibrated_designs()[name]
+    values = design.data[OUTCOMES].to_numpy(dtype=float)
+    tiers = design.data["tier"].astype(str).to_numpy()
+    a, b = np.unique(tiers)[:2]
+    domains = (None, tiers == a, tiers == b)
+    # The one-at-a-time estimators over every row (the fixtures are below MIN_ROWS: no plan) ...
+    means = [[svymean(design, column, domain=domain) for column in OUTCOMES] for domain in domains]
+    differences = [domain_difference(design, column, tiers, a, b) for column in OUTCOMES]
+    # ... against the batch estimators on the domain's rows (plans made afresh, without the size floor).
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    assert variance_plan(design) is not None
+    for domain, expected_means in zip(domains, means, strict=True):
+        batch = batch_means(design, values, domain)
+        for j, expected in enumerate(expected_means):
+            assert batch.estimate[j] == pytest.approx(expected.estimate, rel=1e-12)
+            assert batch.se[j] == pytest.approx(expected.se, rel=1e-10)
+            assert batch.df == expected.df
+    difference = batch_differences(design, values, tiers == a, tiers == b)
+    for j, expected in enumerate(differences):
+        assert difference.se[j] == pytest.approx(expected.se, rel=1e-10)
+        assert difference.t_df[j] == expected.t_df
+
+
+def test_designs_outside_the_shortcut_have_no_plan(monkeypatch):
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    assert variance_plan(_designs()["lonely adjust"]) is None  # a stratum with one PSU
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_domain_rows_alone_give_the_whole_covariance_matrix(name, monkeypatch):
+    design = _calibrated_designs()[name]
+    values = design.data[OUTCOMES].fillna(0).to_numpy(dtype=float)
+    tiers = design.data["tier"].astype(str).to_numpy()
+    influence = np.where((tiers == tiers[0])[:, None], values - values.mean(axis=0), 0.0)
+    zero_padded = design.variance(influence)  # below MIN_ROWS: every row
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    np.testing.assert_allclose(design.variance(influence), zero_padded, rtol=1e-10, atol=1e-14)

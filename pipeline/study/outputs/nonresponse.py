@@ -192,6 +192,12 @@ def nonresponse_tables() -> tuple[Output, ...]:
                     "integer",
                     "bootstrap replicates used (a replicate that empties a calibration cell is dropped)",
                 ),
+                (
+                    "frame_lsps",
+                    "integer",
+                    "LSPs of the frame the check ran on: all, or a seeded random subsample above "
+                    "weighting.replicate_check_max_lsps (then n, estimate and the SEs are the subsample's)",
+                ),
                 DATA,
             ),
         ),

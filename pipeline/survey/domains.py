@@ -1,0 +1,249 @@
+"""Domain variances from the domain's own rows, with the design's PSU counts carried over.
+
+A domain estimate's influence values are zero outside the domain, so R's ``subset`` (which keeps every
+stratum's PSU count) and the engine's zero-padding give the same variance: PSU totals centred on their
+stratum mean over all ``n_h`` PSUs of the design. Summing the zero rows costs a pass over every row of
+the population per domain; this module gets the same number from the domain's rows alone:
+
+- a stratum's centred sum of squares over its ``n_h`` PSUs is the sum over the PSUs the domain reaches
+  of ``(a_p - mean)^2`` plus ``(n_h - reached) * mean^2`` for the PSUs it does not reach;
+- a calibration (R's ``greg_calibration``: influence values replaced by residuals on the calibration
+  variables) adds a part that is not zero outside the domain, but it is low rank: each unit's fitted
+  part is its row of the basis ``B`` times ``c = B'(unit totals / scale)``, and ``c`` is a sum over the
+  domain's units. The PSU totals are ``a - M c`` with ``M`` (PSUs x rank) fixed by the design, so the
+  centred sum of squares is ``|a~|^2 - 2 c'(R' a) + c' G c`` with ``R`` (``M`` centred within strata and
+  scaled) and ``G = M~' R`` computed once per design;
+- a two-stage design's within-PSU part (each row its own second-stage unit) is a centred sum of squares
+  within each PSU, the same way, when each PSU's rows are one calibration unit (their fitted part is a
+  constant that centring removes); a PSU with one row is left uncentred under ``lonely_psu="adjust"``
+  and enters like a calibrated PSU total.
+
+`variance_plan` returns ``None`` for designs outside these cases (a stratum with one PSU, other
+calibrations, units spanning PSUs); callers then use `PreparedDesign.variance` on every row. The plan
+is built once per prepared design and kept beside it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.survey.calibration import GregResiduals
+from pipeline.survey.design import PreparedDesign, group_sum_matrix
+
+# Below this many rows a design is cheap either way (and the plan costs more than it saves).
+MIN_ROWS = 2_000
+_CERTAINTY_TOL = 1e-7
+_PLANS: weakref.WeakKeyDictionary[PreparedDesign, VariancePlan | None] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """One calibration: each row's unit (-1 outside it), 1 / scale per unit, the unit basis."""
+
+    row_unit: np.ndarray
+    inverse_scale: np.ndarray
+    basis: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class VariancePlan:
+    """What a design's domain variances need beyond the domain's rows (see the module docstring)."""
+
+    design: PreparedDesign
+    row_factor: np.ndarray  # each row's residual multiplier (1 outside every calibration)
+    stratum_scale: np.ndarray  # f_h n_h / (n_h - 1), 0 for a stratum taken whole
+    entries: tuple[_Entry, ...]
+    projected: np.ndarray | None  # R: PSUs x rank, the fitted part's PSU totals centred and scaled
+    gram: np.ndarray | None  # G: rank x rank
+    lone_scale: np.ndarray | None  # per PSU: weight of an uncentred one-row PSU (second stage)
+    within_scale: np.ndarray | None  # per PSU: weight of its centred rows (second stage)
+    rows_per_psu: np.ndarray | None
+
+    def variances(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+        """Diagonal of ``design.variance`` for influence values given on ``rows`` only (zero elsewhere).
+
+        ``rows`` are row positions (each once), ``influence`` their ``(len(rows), k)`` values.
+        """
+        design = self.design
+        psus = design.psu_stratum.size
+        psu = design.psu[rows]
+        reached_count = np.bincount(psu, minlength=psus)
+        reached = np.flatnonzero(reached_count)
+        position = np.cumsum(reached_count > 0) - 1
+        compact = position[psu]
+        scaled_rows = influence * self.row_factor[rows][:, None]
+        totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)  # a, reached PSUs
+        h = design.psu_stratum[reached]
+        n_strata = design.n_psu.size
+        stratum_sum = np.asarray(group_sum_matrix(h, n_strata) @ totals)
+        mean = stratum_sum / design.n_psu[:, None]
+        unreached = (design.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        centred = totals - mean[h]
+        variance = (self.stratum_scale[h][:, None] * centred**2).sum(axis=0) + (
+            self.stratum_scale * unreached
+        ) @ mean**2
+        if self.lone_scale is not None:
+            variance += (self.lone_scale[reached][:, None] * totals**2).sum(axis=0)
+        if self.within_scale is not None:
+            variance += self._within(rows, compact, reached, totals, scaled_rows)
+        if self.entries:
+            fitted = np.vstack([self._coefficients(entry, rows, influence) for entry in self.entries])
+            variance += -2.0 * ((self.projected[reached].T @ totals) * fitted).sum(axis=0)
+            variance += ((self.gram @ fitted) * fitted).sum(axis=0)
+        return np.maximum(variance, 0.0)
+
+    def covariance(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+        """``design.variance`` (the full ``(k, k)`` matrix) for influence values given on ``rows`` only."""
+        design = self.design
+        psu = design.psu[rows]
+        reached_count = np.bincount(psu, minlength=design.psu_stratum.size)
+        reached = np.flatnonzero(reached_count)
+        compact = (np.cumsum(reached_count > 0) - 1)[psu]
+        scaled_rows = influence * self.row_factor[rows][:, None]
+        totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)
+        h = design.psu_stratum[reached]
+        n_strata = design.n_psu.size
+        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / design.n_psu[:, None]
+        unreached = (design.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        # Rows whose cross-product is the variance: reached PSUs centred, unreached ones as their mean.
+        parts = [
+            np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
+            np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
+        ]
+        if self.lone_scale is not None:
+            parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
+        if self.within_scale is not None:
+            m = self.rows_per_psu[reached]
+            psu_mean = totals / m[:, None]
+            parts.append(np.sqrt(self.within_scale[psu])[:, None] * (scaled_rows - psu_mean[compact]))
+            rest = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
+            parts.append(np.sqrt(rest)[:, None] * psu_mean)
+        out = sum(part.T @ part for part in parts)
+        if self.entries:
+            fitted = np.vstack([self._coefficients(entry, rows, influence) for entry in self.entries])
+            cross = self.projected[reached].T @ totals
+            out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
+        return out
+
+    def _coefficients(self, entry: _Entry, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+        """``c = B'(unit totals / scale)`` of one calibration, from the domain's rows in it."""
+        unit = entry.row_unit[rows]
+        inside = unit >= 0
+        if not inside.any():
+            return np.zeros((entry.basis.shape[1], influence.shape[1]))
+        unit = unit[inside]
+        count = np.bincount(unit, minlength=entry.inverse_scale.size)
+        reached = np.flatnonzero(count)
+        position = np.cumsum(count > 0) - 1
+        totals = np.asarray(group_sum_matrix(position[unit], reached.size) @ influence[inside])
+        return entry.basis[reached].T @ (totals * entry.inverse_scale[reached][:, None])
+
+    def _within(
+        self,
+        rows: np.ndarray,
+        compact: np.ndarray,
+        reached: np.ndarray,
+        totals: np.ndarray,
+        scaled_rows: np.ndarray,
+    ) -> np.ndarray:
+        """Second-stage part: each PSU's rows centred on its mean over all its rows (zeros included)."""
+        m = self.rows_per_psu[reached]
+        mean = totals / m[:, None]
+        inside = ((scaled_rows - mean[compact]) ** 2) * self.within_scale[self.design.psu[rows]][:, None]
+        unreached = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
+        return inside.sum(axis=0) + unreached @ mean**2
+
+
+def variance_plan(design: PreparedDesign) -> VariancePlan | None:
+    """The design's plan (built on first use and kept), or ``None`` where the shortcut does not apply."""
+    if design not in _PLANS:
+        _PLANS[design] = _build(design)
+    return _PLANS[design]
+
+
+def _build(design: PreparedDesign) -> VariancePlan | None:
+    if design.n < MIN_ROWS or np.any(design.n_psu == 1):
+        return None
+    if not all(isinstance(c, GregResiduals) for c in design.calibrations):
+        return None
+    n, psus = design.n, design.psu_stratum.size
+    row_factor = np.ones(n)
+    owner = np.full(n, -1, dtype=np.int64)  # which calibration each row is in
+    entries, fitted_columns = [], []
+    for k, entry in enumerate(design.calibrations):
+        rows = entry.rows
+        if np.any(owner[rows] >= 0):
+            return None  # calibrations over the same rows compose; not this shortcut
+        owner[rows] = k
+        units = entry.scale.size
+        unit_psu = np.full(units, -1, dtype=np.int64)
+        unit_psu[entry.unit] = design.psu[rows]
+        if np.any(unit_psu[entry.unit] != design.psu[rows]):
+            return None  # a unit spanning PSUs
+        factor = entry._row_factor
+        unit_factor = np.ones(units)
+        if factor is not None:
+            row_factor[rows] = factor
+            unit_factor[entry.unit] = factor
+        row_unit = np.full(n, -1, dtype=np.int64)
+        row_unit[rows] = entry.unit
+        entries.append(_Entry(row_unit, 1.0 / entry.scale, entry.basis))
+        # Each unit's fitted part, spread over its rows and scaled by their factor, sums to this per PSU.
+        per_unit = entry.basis * (entry.scale * unit_factor)[:, None]
+        fitted_columns.append(np.asarray(group_sum_matrix(unit_psu, psus) @ per_unit))
+    h = design.psu_stratum
+    certain = design.fpc_factor < _CERTAINTY_TOL
+    stratum_scale = np.where(certain, 0.0, design.fpc_factor * design.n_psu / np.maximum(design.n_psu - 1, 1))
+    lone_scale = within_scale = rows_per_psu = None
+    if design._within_units is not None:
+        if design._subunit_sum is not None:
+            return None  # second-stage units of several rows: not this shortcut
+        rows_per_psu = design._within_units
+        if entries:
+            # Each PSU's rows must be one unit of one calibration (or none): a constant fitted part.
+            key = np.where(owner >= 0, owner * (n + 1) + _row_units(entries, owner), -1)
+            low = np.full(psus, np.iinfo(np.int64).max)
+            high = np.full(psus, np.iinfo(np.int64).min)
+            np.minimum.at(low, design.psu, key)
+            np.maximum.at(high, design.psu, key)
+            if np.any(low != high):
+                return None
+        square = design._within_root_scale**2
+        within_scale = np.where(rows_per_psu > 1, square, 0.0)
+        lone_scale = np.where(rows_per_psu == 1, square, 0.0)
+        if not lone_scale.any():
+            lone_scale = None
+    projected = gram = None
+    if fitted_columns:
+        fitted = np.hstack(fitted_columns)
+        stratum_mean = np.asarray(group_sum_matrix(h, design.n_psu.size) @ fitted) / design.n_psu[:, None]
+        centred = fitted - stratum_mean[h]
+        projected = stratum_scale[h][:, None] * centred
+        gram = centred.T @ projected
+        if lone_scale is not None:
+            # A one-row PSU's uncentred total includes its fitted part.
+            lone = lone_scale[:, None] * fitted
+            projected = projected + lone
+            gram = gram + fitted.T @ lone
+    return VariancePlan(
+        design=design,
+        row_factor=row_factor,
+        stratum_scale=stratum_scale,
+        entries=tuple(entries),
+        projected=projected,
+        gram=gram,
+        lone_scale=lone_scale,
+        within_scale=within_scale,
+        rows_per_psu=rows_per_psu,
+    )
+
+
+def _row_units(entries: list[_Entry], owner: np.ndarray) -> np.ndarray:
+    unit = np.zeros(owner.size, dtype=np.int64)
+    for k, entry in enumerate(entries):
+        mine = owner == k
+        unit[mine] = entry.row_unit[mine]
+    return unit
