@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,16 +99,29 @@ def snapshot(project: Path) -> dict[str, bytes]:
     return {path: (project / path).read_bytes() for path in DETERMINISTIC}
 
 
-def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `make -j2 all` per test run, whichever xdist worker asks first (the others wait on the lock).
-
-    Built in parallel, so that the serial rebuild in tests/test_crash_safety.py checks that -j1 and -j2
-    give the same bytes without another build.
-    """
+def _shared_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the folder all workers of this run share
-    built, lock, status = root / "built", root / "built.lock", root / "built.json"
+    return root / "built", root / "built.lock", root / "built.json"
+
+
+def start_shared_build(tmp_path_factory: pytest.TempPathFactory) -> threading.Thread:
+    """Start ``shared_build`` in a thread (it waits on ``make``, so the tests go on beside it); the
+    ``built_project`` fixture then finds it built, or waits on its lock until it is.
+
+    Not a daemon: a run that stops early still lets the build finish (or fail) rather than leave ``make``
+    running with nobody to wait for it.
+    """
+    thread = threading.Thread(
+        target=_build_once, args=(_shared_paths(tmp_path_factory),), name="shared-build", daemon=False
+    )
+    thread.start()
+    return thread
+
+
+def _build_once(paths: tuple[Path, Path, Path]) -> None:
+    built, lock, status = paths
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         if not status.exists():
@@ -120,6 +134,19 @@ def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 json.dumps({"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}),
                 encoding="utf-8",
             )
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `make -j2 all` per test run, by whichever process takes the lock first: the build thread that
+    collection starts (``start_shared_build``) or, without it, the first test to ask; the others wait on
+    the lock and reuse it.
+
+    Built in parallel, so that the serial rebuild in tests/test_crash_safety.py checks that -j1 and -j2
+    give the same bytes without another build.
+    """
+    paths = _shared_paths(tmp_path_factory)
+    built, status = paths[0], paths[2]
+    _build_once(paths)
     outcome = json.loads(status.read_text(encoding="utf-8"))
     assert outcome["ok"], outcome["log"]
     return built / "lsp"
