@@ -65,7 +65,7 @@ DETERMINISTIC = list(EXPECTED_OUTPUTS)
 
 
 def run_make(
-    project: Path, *arguments: str, environment: dict[str, str] | None = None
+    project: Path, *arguments: str, environment: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
@@ -77,7 +77,7 @@ def run_make(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
 
@@ -97,6 +97,9 @@ def fresh_copy(destination: Path) -> Path:
 
 def snapshot(project: Path) -> dict[str, bytes]:
     return {path: (project / path).read_bytes() for path in DETERMINISTIC}
+
+
+SHARED_BUILD_TIMEOUT = 1800  # seconds
 
 
 def _shared_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
@@ -125,15 +128,19 @@ def _build_once(paths: tuple[Path, Path, Path]) -> None:
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         if not status.exists():
-            built.mkdir(exist_ok=True)
+            # A build that stopped part way (its thread's run ended) leaves a partial copy: start afresh.
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir()
             copy = fresh_copy(built)
             # Every stage saves the config keys its code reads (tests/test_config_reads.py checks them).
             recorded = {RECORD_ENV: str(config_reads_folder(copy))}
-            result = run_make(copy, "-j2", "all", environment=recorded)
-            status.write_text(
-                json.dumps({"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}),
-                encoding="utf-8",
-            )
+            # It runs beside both workers' tests: on a loaded machine that takes longer than one make.
+            try:
+                result = run_make(copy, "-j2", "all", environment=recorded, timeout=SHARED_BUILD_TIMEOUT)
+                outcome = {"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}
+            except subprocess.TimeoutExpired:
+                outcome = {"ok": False, "log": f"make -j2 all did not finish in {SHARED_BUILD_TIMEOUT} s"}
+            status.write_text(json.dumps(outcome), encoding="utf-8")
 
 
 def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
