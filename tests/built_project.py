@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ DETERMINISTIC = list(EXPECTED_OUTPUTS)
 
 
 def run_make(
-    project: Path, *arguments: str, environment: dict[str, str] | None = None
+    project: Path, *arguments: str, environment: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
@@ -76,7 +77,7 @@ def run_make(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
 
@@ -98,28 +99,61 @@ def snapshot(project: Path) -> dict[str, bytes]:
     return {path: (project / path).read_bytes() for path in DETERMINISTIC}
 
 
+SHARED_BUILD_TIMEOUT = 1800  # seconds
+
+
+def _shared_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers of this run share
+    return root / "built", root / "built.lock", root / "built.json"
+
+
+def start_shared_build(tmp_path_factory: pytest.TempPathFactory) -> threading.Thread:
+    """Start ``shared_build`` in a thread (it waits on ``make``, so the tests go on beside it); the
+    ``built_project`` fixture then finds it built, or waits on its lock until it is.
+
+    Not a daemon: a run that stops early still lets the build finish (or fail) rather than leave ``make``
+    running with nobody to wait for it.
+    """
+    thread = threading.Thread(
+        target=_build_once, args=(_shared_paths(tmp_path_factory),), name="shared-build", daemon=False
+    )
+    thread.start()
+    return thread
+
+
+def _build_once(paths: tuple[Path, Path, Path]) -> None:
+    built, lock, status = paths
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not status.exists():
+            # A build that stopped part way (its thread's run ended) leaves a partial copy: start afresh.
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir()
+            copy = fresh_copy(built)
+            # Every stage saves the config keys its code reads (tests/test_config_reads.py checks them).
+            recorded = {RECORD_ENV: str(config_reads_folder(copy))}
+            # It runs beside both workers' tests: on a loaded machine that takes longer than one make.
+            try:
+                result = run_make(copy, "-j2", "all", environment=recorded, timeout=SHARED_BUILD_TIMEOUT)
+                outcome = {"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}
+            except subprocess.TimeoutExpired:
+                outcome = {"ok": False, "log": f"make -j2 all did not finish in {SHARED_BUILD_TIMEOUT} s"}
+            status.write_text(json.dumps(outcome), encoding="utf-8")
+
+
 def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `make -j2 all` per test run, whichever xdist worker asks first (the others wait on the lock).
+    """One `make -j2 all` per test run, by whichever process takes the lock first: the build thread that
+    collection starts (``start_shared_build``) or, without it, the first test to ask; the others wait on
+    the lock and reuse it.
 
     Built in parallel, so that the serial rebuild in tests/test_crash_safety.py checks that -j1 and -j2
     give the same bytes without another build.
     """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the folder all workers of this run share
-    built, lock, status = root / "built", root / "built.lock", root / "built.json"
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        if not status.exists():
-            built.mkdir(exist_ok=True)
-            copy = fresh_copy(built)
-            # Every stage saves the config keys its code reads (tests/test_config_reads.py checks them).
-            recorded = {RECORD_ENV: str(config_reads_folder(copy))}
-            result = run_make(copy, "-j2", "all", environment=recorded)
-            status.write_text(
-                json.dumps({"ok": result.returncode == 0, "log": (result.stdout + result.stderr)[-20000:]}),
-                encoding="utf-8",
-            )
+    paths = _shared_paths(tmp_path_factory)
+    built, status = paths[0], paths[2]
+    _build_once(paths)
     outcome = json.loads(status.read_text(encoding="utf-8"))
     assert outcome["ok"], outcome["log"]
     return built / "lsp"

@@ -14,16 +14,38 @@ from pipeline.core.config import Config, load_config
 from pipeline.study.frame import read_frame
 from tests.config_copy import write_config_copy
 
+# Where each test goes in the run: the tests that need no built project first (while the shared build runs
+# beside them), then those that rebuild a private copy (the longest), then those that only read the build.
+# Collection order is the order pytest-xdist hands the tests out, so the long tests start early and the
+# short ones fill both workers to the end.
+NO_BUILD, REBUILDS, READS_BUILD = 0, 1, 2
+
+
+def build_phase(item: pytest.Item) -> int:
+    fixtures = getattr(item, "fixturenames", ())
+    if "scratch_project" in fixtures:
+        return REBUILDS
+    return READS_BUILD if "built_project" in fixtures else NO_BUILD
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Make ``--dist loadgroup`` group again under pytest 9.2.
+    """Order the tests by ``build_phase``, start the shared build, and regroup for ``--dist loadgroup``.
 
-    pytest-xdist 3.8 tags each item of an ``xdist_group`` by appending ``@group`` to ``item._nodeid``;
-    pytest 9.2 builds ``item.nodeid`` from ``item._id`` instead, so the tag never reaches the scheduler
-    and every grouped module was spread over both workers, its module fixtures computed on each. Copy
-    the tag into the id the scheduler reads.
+    The sort is stable, so every worker collects the same order. When any test needs the built project,
+    it is built now in the background (``start_shared_build``), beside the tests that need none, so no
+    worker waits for it later.
+
+    Under pytest 9.2 ``--dist loadgroup`` needs help to group: pytest-xdist 3.8 tags each item of an
+    ``xdist_group`` by appending ``@group`` to ``item._nodeid``; pytest 9.2 builds ``item.nodeid`` from
+    ``item._id`` instead, so the tag never reaches the scheduler and every grouped module was spread over
+    both workers, its module fixtures computed on each. Copy the tag into the id the scheduler reads.
     """
+    items.sort(key=build_phase)
+    if not config.option.collectonly and any(build_phase(item) != NO_BUILD for item in items):
+        from tests.built_project import start_shared_build
+
+        start_shared_build(config._tmp_path_factory)
     if not getattr(config.option, "loadgroup", False):
         return
     from _pytest.nodeid import coerce_node_id

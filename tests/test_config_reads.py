@@ -45,7 +45,6 @@ def _fresh_record(built: Path) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_the_committed_record_is_what_every_stage_and_figure_read(built_project, codebook):
     from pipeline.figures import registry
 

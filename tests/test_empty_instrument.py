@@ -132,7 +132,6 @@ def test_the_design_weights_refuse_a_base_without_an_instrument(frame):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 @pytest.mark.parametrize("command", ["report", "spreadsheets"])
 def test_the_report_and_the_spreadsheets_refuse_estimates_without_an_instrument(
     command, built_project, tmp_path, capsys

@@ -18,7 +18,7 @@ import yaml
 from pipeline.core.paths import PROJECT_ROOT
 from tests.built_project import run_make
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+pytestmark = pytest.mark.slow
 
 NEW_ITEM = "coordinator_sees_scs_progress"
 ENTRY = f"""

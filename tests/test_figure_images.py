@@ -9,8 +9,6 @@ import pytest
 
 from tests.figure_images import BASELINES, IMAGE_TOLERANCE, difference, registered_figures
 
-pytestmark = pytest.mark.xdist_group("built_project")
-
 FIGURES = registered_figures()
 
 

@@ -28,7 +28,7 @@ import pytest
 from pipeline.core.paths import PROJECT_ROOT
 from tests.browser import find_chromium, page_session
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("built_project")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("improvement_browser")]  # one Chromium
 
 REQUIRED = os.environ.get("REQUIRE_BROWSER") == "1"
 CHROMIUM = find_chromium()

@@ -178,7 +178,6 @@ def reference(built_project: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_the_page_is_small_self_contained_and_embeds_the_json_file(built_project, reference):
     page = (built_project / "analysis/improvement_tool.html").read_text(encoding="utf-8")
     assert len(page.encode("utf-8")) <= 1_000_000
@@ -194,7 +193,6 @@ def test_the_page_is_small_self_contained_and_embeds_the_json_file(built_project
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_every_published_percentile_has_min_cell_respondents_on_each_side(built_project, reference):
     base = pd.read_parquet(built_project / "data/processed/analysis_base.parquet")
     checked = 0
@@ -223,7 +221,6 @@ def test_every_published_percentile_has_min_cell_respondents_on_each_side(built_
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_the_groups_are_the_frames_partitions_and_too_small_ones_say_so(reference):
     keys = [g["key"] for g in reference["groups"]]
     assert keys[0] == "all" and len(keys) == 1 + sum(len(p.levels) for p in improvement.PARTITIONS)
@@ -247,7 +244,6 @@ def _profile(built_project: Path, board: str, tmp_path: Path, *options: str) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_the_profile_of_a_board_of_seven_follows_the_rule(built_project, reference, tmp_path):
     rows = _profile(built_project, "board_dudley.csv", tmp_path)
     elements = [r for r in rows if r["kind"] == "element"]
@@ -267,7 +263,6 @@ def test_the_profile_of_a_board_of_seven_follows_the_rule(built_project, referen
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("built_project")
 def test_a_board_of_two_gets_wide_intervals_and_no_rating(built_project, tmp_path):
     rows = [r for r in _profile(built_project, "board_of_two.csv", tmp_path) if r["kind"] == "element"]
     assert {r["rating"] for r in rows} == {"not rated"}

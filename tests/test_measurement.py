@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from pipeline.stages.derive import derive
-from pipeline.stages.measurement import measurement, structures
+from pipeline.stages.measurement import structures
 from pipeline.stages.report_inference import cfa_admissibility
-from tests.toy_survey import toy_validated
 
 FIXTURES = Path(__file__).resolve().parent / "survey" / "fixtures"
 
@@ -23,12 +22,17 @@ def test_the_engines_lavaan_structures_are_the_codebooks(codebook):
         assert written[name] == "; ".join(f"{f} =~ {' + '.join(items)}" for f, items in factors.items())
 
 
-def test_every_fit_carries_its_admissibility(codebook, config, frame):
-    base = derive(toy_validated(codebook, frame, seed=11), frame, codebook, config)[0]
-    table = measurement(base, codebook, synthetic=True)
+@pytest.mark.slow
+def test_every_fit_carries_its_admissibility(built_project):
+    # The measurement stage's own table from the run's shared build (tests/built_project.py), where both
+    # kinds of fit occur (the partner group's latent covariance is not positive definite, as lavaan finds).
+    # Fitting the CFAs again on tests/toy_survey.py's random answers, which have no factor structure, kept
+    # the optimiser busy for minutes of CPU (L-BFGS-B, then BFGS, on an ill-conditioned problem).
+    table = pd.read_csv(built_project / "analysis/tables/cfa_fit.csv")
     assert table["admissible"].dtype == bool
     assert table["admissibility"].str.len().gt(0).all()
     ok = table["admissible"]
+    assert ok.any() and not ok.all()
     assert table.loc[ok, "admissibility"].str.startswith("admissible").all()
     assert not table.loc[~ok, "admissibility"].str.startswith("admissible").any()
 

@@ -28,7 +28,7 @@ from tests.browser import find_chromium, open_page_at
 from tests.built_project import make_variable
 
 # The built project is made once per run and shared by every worker (tests/built_project.py).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_browser")]  # its pages are opened once
 
 REQUIRED = os.environ.get("REQUIRE_BROWSER") == "1"
 CHROMIUM = find_chromium()
