@@ -171,7 +171,7 @@ def test_power_table_gives_a_detectable_difference_for_each_comparison(tables):
     assert power["minimum_detectable_difference"].between(0.05, 0.6).all()
 
 
-def test_every_published_number_has_a_row(tables, config):
+def test_every_published_number_has_a_row(tables, config, base):
     import json
 
     published = tables["published_vs_reproduced"]
@@ -190,6 +190,8 @@ def test_every_published_number_has_a_row(tables, config):
     directions = published[published["value_basis"] == "direction"]
     assert set(directions["quantity_key"]) == {"multi_tier_direction", "maturity_direction"}
     tier = directions.set_index("quantity_key").loc["multi_tier_direction"]
+    # n is the distinct respondents behind the differences, not each difference's n summed.
+    assert (directions["n"] == base["respondent_type"].isin(["coordinator", "partner"]).sum()).all()
     assert tier["estimate"] < 0 and tier["published_in_ci"]  # the toy survey's planted tier effect
 
 

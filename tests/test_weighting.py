@@ -346,7 +346,9 @@ def test_report_section_states_the_weighting_and_shows_the_nonresponse_tables(
     assert ratios["ratio_jkn"].between(0.7, 1.5).all() and ratios["ratio_bootstrap"].between(0.7, 1.5).all()
 
 
-def test_replicate_check_runs_on_a_seeded_subsample_of_the_frame_above_the_configured_size(frame, config):
+def test_replicate_check_runs_on_a_seeded_subsample_of_the_frame_above_the_configured_size(
+    frame, config, codebook
+):
     base = toy_analysis(seed=7, tier_shift=1.0)[0]
     whole = replicate_check_survey(base, frame, config.weighting)
     assert whole[0] is base and whole[1] is frame  # the bundled frame is checked whole
@@ -358,7 +360,7 @@ def test_replicate_check_runs_on_a_seeded_subsample_of_the_frame_above_the_confi
     assert set(kept["lsp_id"].astype(str)) <= set(subsample["lsp_id"].astype(str))
     assert len(kept) == base["lsp_id"].astype(str).isin(set(subsample["lsp_id"].astype(str))).sum()
     # A survey of the same design over the subsample: its weights come from the subsample's frame.
-    data, outcomes = outcome_columns(design_columns(kept, subsample), load_codebook(config.codebook))
+    data, outcomes = outcome_columns(design_columns(kept, subsample), codebook)
     table = se_ratios(data, outcomes, subsample, replace(config, weighting=spec))
     assert table["replicates_bootstrap"].between(25, 50).all()  # small cells empty in some replicates
     assert table["ratio_bootstrap"].between(0.5, 2.0).all()

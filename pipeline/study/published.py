@@ -78,11 +78,17 @@ def _published_number(quantity: dict[str, Any]) -> float | None:
 
 
 def _direction_row(
-    published_id: str, quantity: dict[str, Any], comparisons: pd.DataFrame, codebook: Codebook
+    published_id: str,
+    quantity: dict[str, Any],
+    comparisons: pd.DataFrame,
+    codebook: Codebook,
+    respondents: int,
 ) -> dict[str, Any]:
     """A published direction with no number: the mean weighted difference over favourably worded items.
 
-    The group compared is named in the quantity's key (tier or maturity).
+    The group compared is named in the quantity's key (tier or maturity). ``respondents``: the distinct
+    respondents of both instruments behind the differences (summing each difference's n would count every
+    respondent once per item).
     """
     group = "tier" if "tier" in quantity["key"] else "maturity"
     favourable = {
@@ -106,7 +112,7 @@ def _direction_row(
         "published": quantity["published"],
         "value_basis": "direction",
         "bounds": f"{low}-{high}",
-        "n": int(differences["n"].sum()),
+        "n": respondents,
         "estimate": estimate,
         "published_in_ci": bool(low <= estimate <= high),
         "status": "compared",
@@ -138,7 +144,8 @@ def published_vs_reproduced(
             continue
         for quantity in entry["quantities"]:
             if quantity.get("method") == "direction":
-                rows.append(_direction_row(entry["id"], quantity, comparisons, codebook))
+                respondents = sum(designs["weighted"][instrument].n for instrument in INSTRUMENTS)
+                rows.append(_direction_row(entry["id"], quantity, comparisons, codebook, respondents))
                 continue
             row = {
                 "published_id": entry["id"],
