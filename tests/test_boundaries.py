@@ -19,6 +19,7 @@ import pytest
 from pipeline.core.dependencies import _direct_imports, closure, module_path
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.stages import CHAIN
+from tests import make_database
 
 # Which layers each layer may import (by the folder under pipeline/). The survey engine stays reusable by
 # another survey; core knows no stage; stages talk to each other only through files (a stage may import
@@ -211,20 +212,7 @@ def test_the_stage_chain_is_the_makefile_order():
 @pytest.fixture(scope="module")
 def make_prerequisites() -> dict[str, set[str]]:
     """Each target's prerequisites as make's database has them after reading the Makefile."""
-    database = subprocess.run(
-        ["make", "-pnq", f"VENV={sys.prefix}", "all"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
-    rules: dict[str, set[str]] = {}
-    for line in database.splitlines():
-        target, colon, prerequisites = line.partition(": ")
-        if colon and not line.startswith(("#", "\t", " ")) and "=" not in target:
-            rules.setdefault(target, set()).update(prerequisites.split())
-    return rules
+    return make_database.make_prerequisites()
 
 
 def _imported_files(module: str) -> set[str]:

@@ -17,25 +17,13 @@ from pipeline.core.config import load_config
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.project.chain import MODULES, READS, Step, steps, why_out_of_date
 from pipeline.stages import CHAIN
+from tests import make_database
 
 
 @pytest.fixture(scope="module")
 def make_rules() -> dict[str, set[str]]:
     """Each target's prerequisites as make's database has them after reading the Makefile."""
-    database = subprocess.run(
-        ["make", "-pnq", f"VENV={sys.prefix}", "all"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
-    rules: dict[str, set[str]] = {}
-    for line in database.splitlines():
-        target, colon, prerequisites = line.partition(":")
-        if colon and not line.startswith(("#", "\t", " ", ".")) and "=" not in line and " " not in target:
-            rules.setdefault(target, set()).update(prerequisites.split())
-    return rules
+    return make_database.make_prerequisites()
 
 
 @pytest.fixture(scope="module")

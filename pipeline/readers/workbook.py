@@ -103,7 +103,7 @@ def _merged_data_cells(
     for (top, left), (bottom, right) in sorted(merged):
         if bottom <= header_index:
             continue  # a title or a header spanning columns: no answers there
-        reference = f"{_column_letters(left)}{top + 1}:{_column_letters(right)}{bottom + 1}"
+        reference = f"{column_letters(left)}{top + 1}:{column_letters(right)}{bottom + 1}"
         if not spec.fill_merged_cells:
             raise fail(
                 spec.path,
@@ -157,7 +157,8 @@ def _ods_merged_ranges(data: bytes, sheet_name: str) -> list[tuple[tuple[int, in
     return []
 
 
-def _column_letters(index: int) -> str:
+def column_letters(index: int) -> str:
+    """A zero-based column index as spreadsheet letters: 0 -> A, 26 -> AA."""
     letters = ""
     index += 1
     while index:
@@ -318,7 +319,7 @@ def _sheet_records_to_table(
         records[row][column] = value
         name = header[column].strip() if column < len(header) else ""
         lines.append(
-            repair(relative_to_root(path), row + 1, name or _column_letters(column), "", value, KIND_MERGED)
+            repair(relative_to_root(path), row + 1, name or column_letters(column), "", value, KIND_MERGED)
         )
     table = records_to_table(spec, codebook, records, header_index, details)
     return dataclasses.replace(table, repairs=[*lines, *table.repairs]) if lines else table

@@ -18,6 +18,7 @@ from xml.etree.ElementTree import Element, SubElement, register_namespace, tostr
 import pandas as pd
 
 from pipeline.core.io import atomic_path
+from pipeline.readers.workbook import column_letters
 from pipeline.stages.spreadsheets_book import FIXED_DATE, INSTRUCTIONS, ZIP_DATE, Book
 from pipeline.study import display
 
@@ -39,16 +40,6 @@ GENERATOR = "lsp-survey-rap spreadsheets stage"
 def _q(name: str) -> str:
     prefix, local = name.split(":")
     return f"{{{NAMESPACES[prefix]}}}{local}"
-
-
-def column_letters(index: int) -> str:
-    """A zero-based column index as spreadsheet letters: 0 -> A, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
 
 
 def _cell(row: Element, value: object, style: str | None = None, link: str | None = None) -> None:
