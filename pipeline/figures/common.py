@@ -355,25 +355,35 @@ def likert_segments(table: pd.DataFrame, categories: list[int]) -> pd.DataFrame:
 
     ``table`` has one row per (group, item, category) with its ``percentage`` of substantive answers.
     Disagreement runs left from zero, agreement right; the middle category is split half each side.
+    One row per (group, item) cell and category, cells in order of first appearance.
     """
     middle = categories[len(categories) // 2]
-    below = [c for c in categories if c < middle]
-    parts = []
-    for _, cell in table.groupby(["group", "item"], sort=False, observed=True):
-        share = cell.set_index("category")["percentage"].reindex(categories).fillna(0.0)
-        start = -(share[below].sum() + share[middle] / 2)
-        for category in categories:
-            parts.append(
-                {
-                    "group": cell["group"].iloc[0],
-                    "item": cell["item"].iloc[0],
-                    "category": category,
-                    "start": start,
-                    "end": start + share[category],
-                }
-            )
-            start += share[category]
-    return pd.DataFrame(parts)
+    # Every cell at once, one column per category (a category a cell lacks counts as 0), adding the
+    # shares left to right as a walk along one bar would: the same sums, in the same order, per cell.
+    cell = table.groupby(["group", "item"], sort=False, observed=True).ngroup().to_numpy()
+    column = table["category"].map({category: k for k, category in enumerate(categories)})
+    known = column.notna().to_numpy()
+    share = np.zeros((int(cell.max()) + 1 if len(cell) else 0, len(categories)))
+    share[cell[known], column[known].to_numpy(dtype=int)] = table["percentage"].to_numpy(dtype=float)[known]
+    share = np.nan_to_num(share, nan=0.0)
+    below = [k for k, category in enumerate(categories) if category < middle]
+    start = -(share[:, below].sum(axis=1) + share[:, categories.index(middle)] / 2)
+    starts, ends = [], []
+    for k in range(len(categories)):
+        starts.append(start)
+        start = start + share[:, k]
+        ends.append(start)
+    first = np.unique(cell, return_index=True)[1]
+    cells = len(first)
+    return pd.DataFrame(
+        {
+            "group": np.repeat(table["group"].to_numpy()[first].astype(object), len(categories)).tolist(),
+            "item": np.repeat(table["item"].to_numpy()[first].astype(object), len(categories)).tolist(),
+            "category": np.tile(np.asarray(categories), cells).tolist(),
+            "start": np.column_stack(starts).reshape(-1) if cells else [],
+            "end": np.column_stack(ends).reshape(-1) if cells else [],
+        }
+    )
 
 
 def diverging_likert(
