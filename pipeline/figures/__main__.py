@@ -37,6 +37,7 @@ from pipeline.figures import (
     content_digest,
     content_stamp_path,
     drawing_sources,
+    figure_module,
     identity,
     module_sources,
     output_paths,
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--tables-dir", "{analysis_dir}/tables", "the analysis tables")
     path_option(parser, "--out-dir", "{figures_dir}", "where to write the figures")
     arguments, config = parse_stage_arguments(parser, argv)
-    specs = registry(load_codebook(config.codebook))
+    codebook = load_codebook(config.codebook)
+    specs = registry(codebook)
     if arguments.list:
         print("\n".join(specs))
         return
@@ -125,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     code = {spec.name: sources_digest(code_dependencies(spec, config), *extra[spec.name]) for spec in chosen}
     force = not arguments.stale_only
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
-    from pipeline.figures.common import Inputs
+    from pipeline.figures.common import Inputs, warm_up
 
-    inputs = Inputs(config, arguments.base, arguments.tables_dir)
+    inputs = Inputs(config, arguments.base, arguments.tables_dir, codebook)
     jobs = [(spec, inputs, out, code[spec.name], force) for spec in chosen]
     workers = min(len(chosen), len(os.sched_getaffinity(0)), MAX_WORKERS)
     if workers < 2:
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         # which worker drew it.
         for name in {name for spec in chosen for name in spec.inputs}:
             getattr(inputs, name)
+        for spec in chosen:
+            figure_module(spec)
+        warm_up()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
         results = pool.map(_draw, jobs)
     unchanged = 0

@@ -91,10 +91,15 @@ class Figure:
 class Inputs:
     """The figure stage's inputs, each read on first use (a figure reads only what it needs)."""
 
-    def __init__(self, config: Config, base_path: Path, tables_dir: Path) -> None:
+    def __init__(
+        self, config: Config, base_path: Path, tables_dir: Path, codebook: Codebook | None = None
+    ) -> None:
+        """``codebook``: the one the caller already loaded from ``config.codebook``, if it has."""
         self.config = config
         self.base_path = Path(base_path)
         self.tables_dir = Path(tables_dir)
+        if codebook is not None:
+            self.__dict__["codebook"] = codebook  # what the cached property would have read
 
     @cached_property
     def codebook(self) -> Codebook:
@@ -482,6 +487,32 @@ def _fixed_rc() -> Iterator[None]:
     os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
     with matplotlib.rc_context(FIXED_RC):
         yield
+
+
+def warm_up() -> None:
+    """Import and load, once, what drawing any figure needs the first time (pyplot, both backends, the
+    font files, plotnine's drawing modules): a tiny chart drawn to memory in both formats. The stage
+    calls it before forking its workers, which then share what it loaded instead of each paying for it
+    on its first figure."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    plot = (
+        ggplot(pd.DataFrame({"x": [0.0, 1.0], "y": ["a", "b"], "label": ["0", "1"]}), aes("x", "y"))
+        + geom_point()
+        + geom_text(aes(label="label"))
+        + facet_wrap("y")
+        + labs(title="warm-up", caption="warm-up")
+        + theme_report((2.0, 1.5))
+    )
+    with _fixed_rc():
+        mpl_figure = plot.draw()
+        try:
+            for file_format in ("png", "svg"):
+                mpl_figure.savefig(io.BytesIO(), format=file_format, dpi=DPI)
+        finally:
+            plt.close(mpl_figure)
 
 
 def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
