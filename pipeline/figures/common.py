@@ -9,6 +9,7 @@ from anywhere but the codebook.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 from plotnine import (
     aes,
+    coord_cartesian,
     element_blank,
     element_line,
     element_rect,
@@ -66,6 +68,24 @@ class geom_text_by_panel(geom_text):
 
     def draw_panel(self, data: pd.DataFrame, panel_params: Any, coord: Any, ax: Any) -> None:
         self.draw_group(data.reset_index(drop=True), panel_params, coord, ax, self.params)
+
+
+class coord_cartesian_columns(coord_cartesian):
+    """``coord_cartesian`` whose transform squishes infinite positions column by column. plotnine's
+    applies a function over a frame of the position columns and assigns the frame back, which costs
+    more than the rest of drawing a small layer; the values are the same."""
+
+    def transform(self, data: pd.DataFrame, panel_params: Any, munch: bool = False) -> pd.DataFrame:
+        from mizani.bounds import squish_infinite
+        from plotnine.mapping.aes import X_AESTHETICS, Y_AESTHETICS
+
+        if len(data) == 0:
+            return data
+        x, y = panel_params.x.range, panel_params.y.range
+        for aesthetics, limits in ((X_AESTHETICS, x), (Y_AESTHETICS, y)):
+            for column in [name for name in data.columns if name in aesthetics]:
+                data[column] = squish_infinite(data[column], range=limits)
+        return data
 
 
 class geom_errorbarh_by_panel(geom_errorbarh):
@@ -527,12 +547,26 @@ def warm_up() -> None:
         + theme_report((2.0, 1.5))
     )
     with _fixed_rc():
-        mpl_figure = plot.draw()
+        mpl_figure = drawable(Figure(plot=plot, table=pd.DataFrame(), caption="", size=(2.0, 1.5))).draw()
         try:
             for file_format in ("png", "svg"):
                 mpl_figure.savefig(io.BytesIO(), format=file_format, dpi=DPI)
         finally:
             plt.close(mpl_figure)
+
+
+def drawable(figure: Figure) -> ggplot:
+    """A copy of the figure's plot to draw (drawing changes a ggplot, and a figure may be saved twice), at
+    the figure's size and ``DPI``, with cartesian coordinates that transform a layer's columns one by one
+    (``coord_cartesian_columns``)."""
+    plot = copy.deepcopy(figure.plot)
+    if type(plot.coordinates) is coord_cartesian:
+        lean = coord_cartesian_columns.__new__(coord_cartesian_columns)
+        lean.__dict__.update(vars(plot.coordinates))  # the same limits and expansion
+        plot.coordinates = lean
+    if tuple(plot.theme.getp("figure_size")) != tuple(figure.size) or plot.theme.getp("dpi") != DPI:
+        plot += theme(figure_size=figure.size, dpi=DPI)
+    return plot
 
 
 def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
@@ -541,16 +575,7 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
 
     paths = outputs(out_dir, name)
     with _fixed_rc():
-        view = figure.plot.save_helper(
-            filename=paths["png"],
-            format="png",
-            width=figure.size[0],
-            height=figure.size[1],
-            units="in",
-            dpi=DPI,
-            verbose=False,
-        )
-        mpl_figure = view.figure
+        mpl_figure = drawable(figure).draw()
         try:
             # savefig would run plotnine's layout engine (after a full draw with rendering disabled) once
             # per format. The layout needs only the artists' extents at the PNG's resolution: run it
