@@ -44,22 +44,27 @@ def likert_table(
     for instrument in INSTRUMENTS:
         respondents = base[base["respondent_type"].eq(instrument)]
         labels = respondents[column].astype("string")
+        # Each answer column as floats once (a missing answer is NaN), then sliced per level: the same
+        # arrays, in the same order, as selecting each level's rows of the frame first.
+        asked_items = [variable for variable in items if instrument in variable.instruments]
+        answers = {
+            variable.name: respondents[variable.name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            for variable in asked_items
+        }
+        all_weights = respondents[WEIGHT].to_numpy(dtype=float)
         for level in levels:
-            in_level = respondents[labels.eq(level).fillna(False).to_numpy()]
-            for variable in items:
-                if instrument not in variable.instruments:
-                    continue
-                codes = in_level[variable.name].astype("Float64")
-                substantive = codes.isin(list(variable.codes)).to_numpy(dtype=bool)
-                asked = substantive | codes.eq(DONT_KNOW_CODE).fillna(False).to_numpy(dtype=bool)
-                weights = in_level[WEIGHT].to_numpy(dtype=float)
-                values = codes.to_numpy(dtype=float, na_value=np.nan)
+            in_level = labels.eq(level).fillna(False).to_numpy(dtype=bool)
+            weights = all_weights[in_level]
+            for variable in asked_items:
+                values = answers[variable.name][in_level]
+                substantive = np.isin(values, list(variable.codes))
+                asked = substantive | (values == DONT_KNOW_CODE)
                 common = {
                     "instrument": instrument,
                     "group_level": level,
                     "item": variable.name,
                     "item_label": variable.label,
-                    "respondents": len(in_level),
+                    "respondents": int(in_level.sum()),
                 }
                 for code in variable.codes:
                     rows.append(
