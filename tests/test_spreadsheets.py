@@ -546,7 +546,7 @@ def test_ods_content_is_written_exactly_as_elementtree_serialises_it():
         }
     )
     writer.sheet("Contents", [("Contents", "title")], frame, "contents_table", {"Table_1": "#Table_1.A1"})
-    writer.sheet("Table & \"2\" <b>", [("Notes", "title")], frame.iloc[:0], "empty_table")
+    writer.sheet('Table & "2" <b>', [("Notes", "title")], frame.iloc[:0], "empty_table")
     content = writer.content_xml()
     for prefix, uri in NAMESPACES.items():
         register_namespace(prefix, uri)
