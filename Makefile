@@ -93,8 +93,12 @@ IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
 	browser-tools
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
-all: $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(FIGURES) $(REPORT) $(SPREADSHEETS) \
-		$(IMPROVEMENT_TOOL)
+# In critical-path order: under -j make starts the first of these whose inputs are ready whenever a job
+# slot frees, so the figures (the longest stage, on the path analyse -> figures -> report -> spreadsheets)
+# start the moment analyse ends, and models, nonresponse, the improvement tool and measurement (off that
+# path, longest first) fill the other core.
+all: $(TABLES) $(FIGURES) $(MODEL_TABLES) $(NONRESPONSE_TABLES) $(IMPROVEMENT_TOOL) $(CFA_TABLE) $(REPORT) \
+		$(SPREADSHEETS)
 
 ## help: list the targets with one line each
 help:

@@ -31,3 +31,33 @@ def test_county_ids_keep_their_leading_zeros(frame):
 def test_frame_has_150_laa_areas_and_17_case_studies(frame):
     assert frame["laa_area_id"].nunique() == 150
     assert (frame["case_study_2008"] == "true").sum() == 17
+
+
+def test_a_frame_that_passed_is_checked_again_only_when_its_bytes_change(config, tmp_path, monkeypatch):
+    """The frame's check is remembered by content (pipeline.study.frame.CHECKED_FRAMES): the same bytes
+    are not checked twice, and a changed frame is checked, and refused, as if never seen."""
+    import shutil
+
+    import pytest
+
+    from pipeline.core.errors import PipelineError
+    from pipeline.study import frame as frame_module
+
+    monkeypatch.setattr(frame_module, "CHECKED_FRAMES", tmp_path / "checked")
+    checks = []
+    original_check = frame_module.check_frame
+    monkeypatch.setattr(frame_module, "check_frame", lambda *a: checks.append(1) or original_check(*a))
+    path = tmp_path / "lsp_frame_2008.csv"
+    shutil.copyfile(config.frame, path)
+    first = frame_module.read_frame(path)
+    second = frame_module.read_frame(path)
+    assert len(checks) == 1 and first.equals(second)
+    assert len(list((tmp_path / "checked").iterdir())) == 1
+    text = path.read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    row = text[1].split(",")
+    row[header.index("tier")] = "nowhere"
+    path.write_text("\n".join([text[0], ",".join(row), *text[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"row 2 .* column tier: 'nowhere' fails tier"):
+        frame_module.read_frame(path)
+    assert len(checks) == 2 and len(list((tmp_path / "checked").iterdir())) == 1

@@ -522,3 +522,33 @@ def test_numbers_are_as_the_report_shows_them_with_units_in_the_headers(built_pr
     column = headers.index("Minimum detectable difference (percentage points)")
     csv = pd.read_csv(built_project / "analysis" / "tables" / "power.csv")
     assert [row[column] for row in body] == [round(100 * v, 1) for v in csv["minimum_detectable_difference"]]
+
+
+def test_ods_content_is_written_exactly_as_elementtree_serialises_it():
+    """content.xml is written as text (pipeline.stages.spreadsheets_ods): parsed and serialised again by
+    ElementTree it is the same bytes, escapes, empty elements, links and namespace declarations included."""
+    from xml.etree.ElementTree import fromstring, register_namespace, tostring
+
+    import pandas as pd
+
+    from pipeline.stages.spreadsheets_ods import NAMESPACES, _Writer
+
+    writer = _Writer()
+    writer.sheet(
+        "Cover", [("Title & <more> \"quoted\" 'too'", "title"), ("", None), ("line\nbreak\ttab", None)]
+    )
+    frame = pd.DataFrame(
+        {
+            "Sheet name": ["Table_1", "Table & 2", None],
+            "Count": [1, 2, 3],
+            "Share": [0.25, float("nan"), 1e-12],
+            "Flag": [True, False, True],
+        }
+    )
+    writer.sheet("Contents", [("Contents", "title")], frame, "contents_table", {"Table_1": "#Table_1.A1"})
+    writer.sheet('Table & "2" <b>', [("Notes", "title")], frame.iloc[:0], "empty_table")
+    content = writer.content_xml()
+    for prefix, uri in NAMESPACES.items():
+        register_namespace(prefix, uri)
+    assert b'xlink:href="#Table_1.A1"' in content and b"<text:p />" in content
+    assert tostring(fromstring(content), encoding="UTF-8", xml_declaration=True) == content

@@ -460,7 +460,9 @@ def maturity_sensitivity_statement(
     still more than 1.96 SE from zero. A primary test survives if its estimate, shrunk by the simulated
     relative shrinkage of the adjusted effect, is still significant at 5% on its df.
     """
-    from scipy import stats
+    # The t quantile straight from scipy.special (what stats.t.ppf computes): importing scipy.stats costs
+    # the stage about 0.7 s.
+    from scipy.special import stdtrit
 
     headline = comparisons[
         comparisons["test"].eq("difference (design-based t)")
@@ -507,7 +509,7 @@ def maturity_sensitivity_statement(
             if test.empty:
                 continue
             test = test.iloc[0]
-            critical = float(stats.t.ppf(0.975, test["df"]))
+            critical = float(stdtrit(test["df"], 0.975))
             shrinkage = float(size["relative_shrinkage"])
             shrunk = float(test["estimate"]) * (1 - shrinkage)
             significant = float(test["p"]) < 0.05

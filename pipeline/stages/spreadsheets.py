@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage
+from pipeline.core.parallel import call_side_by_side
 from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.stages.spreadsheets_analysis import Labels, analysis_sheet
 from pipeline.stages.spreadsheets_book import NOT_APPLICABLE, SUPPRESSED, Book, Sheet
@@ -292,8 +294,8 @@ def build_book(
 def write_workbooks(book: Book, out_dir: Path) -> dict[str, Path]:
     """Write ``lsp_survey_tables.xlsx`` and ``.ods`` into ``out_dir``."""
     paths = {suffix: out_dir / f"{WORKBOOK_STEM}.{suffix}" for suffix in ("xlsx", "ods")}
-    write_xlsx(book, paths["xlsx"])
-    write_ods(book, paths["ods"])
+    # The two are independent and the stage ends the build's critical path: side by side on two cores.
+    call_side_by_side([partial(write_xlsx, book, paths["xlsx"]), partial(write_ods, book, paths["ods"])])
     return paths
 
 

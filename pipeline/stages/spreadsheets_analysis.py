@@ -11,6 +11,7 @@ them. Full precision is kept: these sheets are for reuse.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -128,6 +129,12 @@ def text_in_words(value: Any) -> Any:
     """Any text cell for a reader: a bare code as its words, codes inside a sentence as words."""
     if not isinstance(value, str):
         return value
+    return _text_in_words(value)
+
+
+# The analysis sheets repeat a few thousand distinct texts in some 60,000 cells: each is put in words once.
+@functools.cache
+def _text_in_words(value: str) -> str:
     if _IDENTIFIER_ONLY.match(value):
         return _capital(level_words(value))
     if " | " in value:  # an FDR family: its parts, each in words

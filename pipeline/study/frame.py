@@ -7,13 +7,26 @@ message naming the file, row and column, wherever it is read.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.paths import relative_to_root
-from pipeline.study.schemas import failures, frame_schema
+from pipeline.core.io import write_text
+from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+
+log = logging.getLogger("pipeline.study.frame")
+
+# Every stage reads the frame, and checking it meant importing pandera (about 0.6 CPU-s a process) even
+# in stages that validate nothing else. A frame that passed is remembered in make's bookkeeping folder,
+# keyed by its bytes, the checking code (this module, the schemas, the vocabulary they take the tiers
+# from) and the pandera and pandas versions: the same bytes checked by the same code pass again, so only
+# a frame not seen before is checked, and any edit of the file or of the checks is checked afresh.
+CHECKED_FRAMES = PROJECT_ROOT / ".make" / "checked-frames"
+_CHECK_CODE = ("frame.py", "schemas.py", "vocabulary.py")
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -35,12 +48,35 @@ def read_frame(path: Path) -> pd.DataFrame:
         ) from None
     except OSError as error:
         raise PipelineError(f"{name}: cannot be read ({error.strerror})") from None
-    check_frame(frame, name)
+    stamp = _checked_stamp(path)
+    if stamp is None or not stamp.is_file():
+        check_frame(frame, name)
+        if stamp is not None:
+            try:
+                write_text(stamp, f"{name}: passed its schema\n")
+            except (OSError, PipelineError) as error:  # a read-only checkout checks the frame every time
+                log.debug("frame check not remembered: %s", error)
     return frame
+
+
+def _checked_stamp(path: Path) -> Path | None:
+    """Where a pass of this frame's bytes under this checking code is remembered (None: unreadable)."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes())
+        here = Path(__file__).parent
+        for source in _CHECK_CODE:
+            digest.update(b"\0" + (here / source).read_bytes())
+        for package in ("pandera", "pandas"):
+            digest.update(f"\0{package} {metadata.version(package)}".encode())
+    except (OSError, metadata.PackageNotFoundError):
+        return None
+    return CHECKED_FRAMES / f"{digest.hexdigest()}.ok"
 
 
 def check_frame(frame: pd.DataFrame, name: str = "lsp_frame_2008.csv") -> None:
     """Refuse a frame that breaks its schema, naming the first failing rows and columns."""
+    from pipeline.study.schemas import failures, frame_schema  # pandera: only when a frame is checked
+
     frame = frame.reset_index(drop=True)
     if frame.empty:
         raise PipelineError(f"{name}: has no rows; the frame needs one row per LSP")

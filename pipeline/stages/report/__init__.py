@@ -61,6 +61,7 @@ from pipeline.stages.report.sections import (
     render_annex,
     render_page,
     render_report,
+    section_contexts,
 )
 from pipeline.stages.report.table_export import REPORT_TABLES_NAME, report_tables
 from pipeline.stages.report.tables import difference_table, row_id
@@ -155,15 +156,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     arguments, config = parse_stage_arguments(parser, argv)
     inputs = build_inputs(config, arguments.tables, arguments.figures, arguments.out, arguments.processed)
-    report = render_report(inputs)
+    # Each section's context once, for its page and for the export of the page's tables.
+    contexts = {page: section_contexts(inputs, page) for page in (MAIN_PAGE, ANNEX_PAGE)}
+    report = render_page(inputs, MAIN_PAGE, contexts[MAIN_PAGE])
     write_text(arguments.out, report)
     annex = arguments.out.parent / ANNEX_PAGE
-    annex_html = render_annex(inputs)
+    annex_html = render_page(inputs, ANNEX_PAGE, contexts[ANNEX_PAGE])
     write_text(annex, annex_html)
     # Every table both pages show, as shown, for the spreadsheets stage.
     write_text(
         arguments.out.parent / REPORT_TABLES_NAME,
-        report_tables(inputs, {MAIN_PAGE: report, ANNEX_PAGE: annex_html}),
+        report_tables(inputs, {MAIN_PAGE: report, ANNEX_PAGE: annex_html}, contexts),
     )
     report_href = Path(
         os.path.relpath(arguments.out.resolve(), arguments.dictionary.resolve().parent)

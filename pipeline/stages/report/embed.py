@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.core.codebook import Codebook
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_bytes
+from pipeline.core.parallel import side_by_side
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.stages.report.inputs import MAIN_PAGE
 from pipeline.stages.report.sections import SECTIONS
@@ -89,23 +90,60 @@ def _downscale(source_bytes: bytes) -> tuple[bytes, int, int]:
     return buffer.getvalue(), width, height
 
 
+def _cache_file(source_bytes: bytes, cache: Path | None) -> Path | None:
+    key = hashlib.sha256(f"{SCREEN_VERSION}:{SOURCE_DPI}:{SCREEN_DPI}:".encode() + source_bytes).hexdigest()
+    return None if cache is None else cache / f"{key}.png"
+
+
+def _read_cached(cached: Path | None) -> tuple[bytes, int, int] | None:
+    if cached is None or not cached.is_file():
+        return None
+    data = cached.read_bytes()
+    width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR size
+    return data, width, height
+
+
+def _store(cached: Path | None, data: bytes) -> None:
+    if cached is None:
+        return
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(cached, data)
+    except OSError as error:  # a read-only checkout still builds the report, only slower
+        log.debug("screen-image cache not written: %s", error)
+
+
 def screen_png(png: Path, cache: Path | None = SCREEN_CACHE) -> tuple[bytes, int, int]:
     """The figure's PNG at screen resolution: resampled, 256 colours, no dithering, so it is deterministic."""
     source_bytes = png.read_bytes()
-    key = hashlib.sha256(f"{SCREEN_VERSION}:{SOURCE_DPI}:{SCREEN_DPI}:".encode() + source_bytes).hexdigest()
-    cached = None if cache is None else cache / f"{key}.png"
-    if cached is not None and cached.is_file():
-        data = cached.read_bytes()
-        width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR size
-        return data, width, height
+    cached = _cache_file(source_bytes, cache)
+    hit = _read_cached(cached)
+    if hit is not None:
+        return hit
     data, width, height = _downscale(source_bytes)
-    if cached is not None:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes(cached, data)
-        except OSError as error:  # a read-only checkout still builds the report, only slower
-            log.debug("screen-image cache not written: %s", error)
+    _store(cached, data)
     return data, width, height
+
+
+def screen_pngs(pngs: list[Path], cache: Path | None = SCREEN_CACHE) -> dict[Path, tuple[bytes, int, int]]:
+    """``screen_png`` of every figure. After a cold figure stage every image is new, and downscaling them
+    is most of the report's time, on the build's critical path: the uncached ones are downscaled side by
+    side on the machine's cores (pipeline.core.parallel)."""
+    images: dict[Path, tuple[bytes, int, int]] = {}
+    todo: dict[Path, tuple[bytes, Path | None]] = {}
+    for png in pngs:
+        source_bytes = png.read_bytes()
+        cached = _cache_file(source_bytes, cache)
+        hit = _read_cached(cached)
+        if hit is None:
+            todo[png] = (source_bytes, cached)
+        else:
+            images[png] = hit
+    made = side_by_side(_downscale, [source for source, _ in todo.values()])
+    for (png, (_, cached)), image in zip(todo.items(), made, strict=True):
+        _store(cached, image[0])
+        images[png] = image
+    return {png: images[png] for png in pngs}
 
 
 def _caption_lines(text: str) -> tuple[tuple[str, str], ...]:
@@ -139,8 +177,10 @@ def load_figures(
             f"figures {', '.join(unplaced)} are in no report section: "
             f"name them in a Section of {__name__}.SECTIONS"
         )
+    names = [n for n in order if n in on_disk]
+    screen_images = screen_pngs([figures_dir / f"{name}.png" for name in names])
     entries = {}
-    for name in [n for n in order if n in on_disk]:
+    for name in names:
         png = figures_dir / f"{name}.png"
         data, svg, caption_path = (
             png.with_suffix(".csv"),
@@ -154,7 +194,7 @@ def load_figures(
         lines = _caption_lines(caption)
         if synthetic and "synthetic" not in caption.lower():
             lines += (("Synthetic data", "not the Audit Commission's figures"),)
-        image, width, height = screen_png(png)
+        image, width, height = screen_images[png]
         links = [(f"PNG, {SOURCE_DPI} dpi", png), ("SVG", svg), ("numbers plotted, CSV", data)]
         entries[name] = FigureEntry(
             name=name,

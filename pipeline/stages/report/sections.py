@@ -570,12 +570,21 @@ def release_metadata(config: Config) -> list[tuple[str, str]]:
     ]
 
 
-def render_page(inputs: ReportInputs, page: str) -> str:
-    """One page of the release (``MAIN_PAGE`` or ``ANNEX_PAGE``) as an HTML string."""
+def section_contexts(inputs: ReportInputs, page: str) -> dict[str, dict[str, Any]]:
+    """Each section's context on one page, by section id: the stage computes them once for the page and
+    the export of its tables (pipeline.stages.report.table_export)."""
+    return {section.id: section.context(inputs) for section in SECTIONS if section.page == page}
+
+
+def render_page(inputs: ReportInputs, page: str, contexts: dict[str, dict[str, Any]] | None = None) -> str:
+    """One page of the release (``MAIN_PAGE`` or ``ANNEX_PAGE``) as an HTML string; ``contexts`` are the
+    page's ``section_contexts`` if already computed."""
+    if contexts is None:
+        contexts = section_contexts(inputs, page)
     rendered = []
     for section in (s for s in SECTIONS if s.page == page):
         figures = [inputs.figures[n] for n in section.figure_names(inputs.codebook) if n in inputs.figures]
-        rendered.append({"section": section, "figures": figures, **section.context(inputs)})
+        rendered.append({"section": section, "figures": figures, **contexts[section.id]})
     heading = PAGE_HEADINGS[page]
     files = inputs.manifests.get("validation", {}).get("files", {})
     answered = {

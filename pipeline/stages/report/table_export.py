@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.core.errors import PipelineError
 from pipeline.stages.report.inputs import ReportInputs
-from pipeline.stages.report.sections import SECTIONS
+from pipeline.stages.report.sections import SECTIONS, section_contexts
 from pipeline.stages.report_tables import Table
 
 TABLE_ID = re.compile(r'<table id="([^"]+)"')
@@ -36,11 +36,16 @@ def _tables_in(value: Any) -> Iterator[Table]:
             yield from _tables_in(item)
 
 
-def page_tables(inputs: ReportInputs, page: str, html: str) -> list[dict[str, Any]]:
-    """The tables one rendered page shows, in the order it shows them, each as a JSON-ready record."""
+def page_tables(
+    inputs: ReportInputs, page: str, html: str, contexts: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The tables one rendered page shows, in the order it shows them, each as a JSON-ready record;
+    ``contexts`` are the page's section contexts the page was rendered from, if at hand."""
+    if contexts is None:
+        contexts = section_contexts(inputs, page)
     built: dict[str, tuple[str, Table]] = {}
     for section in (s for s in SECTIONS if s.page == page):
-        for table in _tables_in(section.context(inputs)):
+        for table in _tables_in(contexts[section.id]):
             built.setdefault(table.id, (section.title, table))
     records = []
     for table_id in dict.fromkeys(TABLE_ID.findall(html)):
@@ -63,7 +68,17 @@ def page_tables(inputs: ReportInputs, page: str, html: str) -> list[dict[str, An
     return records
 
 
-def report_tables(inputs: ReportInputs, pages: dict[str, str]) -> str:
-    """Every table of the given rendered pages (page name -> HTML) as the JSON text of the file."""
-    tables = [record for page, html in pages.items() for record in page_tables(inputs, page, html)]
+def report_tables(
+    inputs: ReportInputs,
+    pages: dict[str, str],
+    contexts: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> str:
+    """Every table of the given rendered pages (page name -> HTML) as the JSON text of the file;
+    ``contexts``, by page, the section contexts they were rendered from."""
+    contexts = contexts or {}
+    tables = [
+        record
+        for page, html in pages.items()
+        for record in page_tables(inputs, page, html, contexts.get(page))
+    ]
     return json.dumps({"tables": tables}, ensure_ascii=False, indent=1) + "\n"
