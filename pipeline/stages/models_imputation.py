@@ -34,6 +34,7 @@ from pipeline.study.designs import (
 )
 from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
 from pipeline.survey import PreparedDesign, SurveyDesign
+from pipeline.survey.domains import share_plan
 from pipeline.survey.glm import svyglm
 from pipeline.survey.mi import pool_rubin
 
@@ -48,7 +49,10 @@ def counting_lsps_once(design: PreparedDesign) -> PreparedDesign:
     """
     per_lsp = design.data.groupby("lsp_id")["lsp_id"].transform("size").to_numpy(dtype=float)
     weights = design.weights / per_lsp
-    return dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
+    counted = dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
+    # The variance plan reads PSUs and calibrations, not weights: the partner design's carries over.
+    share_plan(design, counted)
+    return counted
 
 
 def impute_maturity(
@@ -158,11 +162,8 @@ def partner_imputation(
     for weighting, complete in weightings.items():
         # Each imputation changes only the maturity column: the weights and their calibration stay.
         fits_by_imputation = [
-            dataclasses.replace(
-                complete,
-                data=complete.data.assign(
-                    maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS)
-                ),
+            complete.with_data(
+                complete.data.assign(maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS))
             )
             for maturity in completed
         ]

@@ -27,7 +27,7 @@ from scipy.special import expit
 from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike, t_quantile
-from pipeline.survey.terms import model_matrix, term_columns
+from pipeline.survey.terms import coded_column, design_model_matrix, term_columns
 
 Family = Literal["gaussian", "quasibinomial"]
 FAMILIES: tuple[str, ...] = ("gaussian", "quasibinomial")
@@ -233,12 +233,13 @@ def svyglm(
     frame = design.data
     present = design.mask(domain) & frame[response].notna().to_numpy()
     for col in term_columns(terms):
-        present &= frame[col].notna().to_numpy()
+        present &= coded_column(design, col).present
     if not present.any():
         raise SurveyDesignError("no rows have the response and every predictor")
-    mm = model_matrix(frame.loc[present, term_columns(terms)], terms, intercept=True)
+    fitted_rows = np.flatnonzero(present)
+    mm = design_model_matrix(design, fitted_rows, terms, intercept=True)
     x = mm.x
-    y = frame[response].to_numpy(dtype=float)[present]
+    y = frame[response].to_numpy(dtype=float, na_value=np.nan)[fitted_rows]
     w = design.weights[present]
     # The rank of X'X is that of X, at a fraction of the cost of an SVD of X.
     if np.linalg.matrix_rank(x.T @ x) < x.shape[1]:
