@@ -106,6 +106,11 @@ def coefficient_p_values(coefficients: pd.Series, se: pd.Series, df: float) -> p
     return pd.Series(p, index=coefficients.index)
 
 
+def two_sided_p(t: float, df: float) -> float:
+    """`coefficient_p_values` of one statistic ``t`` (no pandas objects: a model stage asks thousands)."""
+    return float(2 * (stats.norm.sf(abs(t)) if np.isinf(df) else stats.t.sf(abs(t), df)))
+
+
 @dataclass(frozen=True)
 class WaldTest:
     """A design-based Wald test of some coefficients being zero (R: ``regTermTest``).
