@@ -69,6 +69,15 @@ COLUMNS = [
 STATISTICS = ["estimate", "se", "ci_low", "ci_high", "statistic", "p", "p_fdr", "favourable_estimate"]
 
 
+def model_design(
+    design: SurveyDesign, data: pd.DataFrame, outcomes: list[ModelOutcome], weigh: Weigh, instrument: str
+) -> PreparedDesign:
+    """`design` prepared over `data`'s outcome, effect and covariate columns, weighted by `weigh`: every
+    fit of the instrument is a domain of it (one calibration for all of them)."""
+    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
+    return narrow(design, data, dict.fromkeys(columns), weigh, instrument)
+
+
 def _fit(
     design: PreparedDesign,
     outcome: ModelOutcome,
@@ -153,16 +162,18 @@ def fit_instrument(
     inference: str,
     df_adjust: bool = False,
     weigh: Weigh = None,
+    prepared: PreparedDesign | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, GLMFit]]]:
     """Every outcome's marginal, adjusted and interaction models for one instrument (``df_adjust``:
     the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``;
-    ``weigh``: the primary weighting, see `narrow`).
+    ``weigh``: the primary weighting, see `narrow`; ``prepared``: that design already prepared over
+    `data` with these columns, by `model_design`).
 
     Returns the effect rows, the interaction test rows, and the adjusted gaussian fits by effect
     model (for the joint tests across the scales).
     """
-    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
-    prepared = narrow(design, data, dict.fromkeys(columns), weigh, instrument)
+    if prepared is None:
+        prepared = model_design(design, data, outcomes, weigh, instrument)
     rows, tests = [], []
     gaussian_fits: dict[str, dict[str, GLMFit]] = {"adjusted": {}}
     starts: dict[tuple[str, ...], Any] = {}
@@ -280,10 +291,16 @@ def add_secondary_fdr(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def marginal_differences(
-    design: SurveyDesign, rows: pd.DataFrame, weigh: Weigh, instrument: str
+    design: SurveyDesign,
+    rows: pd.DataFrame,
+    weigh: Weigh,
+    instrument: str,
+    prepared: PreparedDesign | None = None,
 ) -> pd.DataFrame:
-    """Each headline effect alone on the overall score: the weighted difference of means, one row each."""
-    prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
+    """Each headline effect alone on the overall score: the weighted difference of means, one row each
+    (``prepared``: `design` already prepared and weighted over `rows`, with those columns among others)."""
+    if prepared is None:
+        prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
     out = []
     for effect in EFFECTS:
         fit = svyglm(prepared, OVERALL, [effect])

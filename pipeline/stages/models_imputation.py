@@ -145,10 +145,16 @@ def impute_maturity(
 
 
 def partner_imputation(
-    data: pd.DataFrame, codebook: Codebook, config: Config, weigh: Weigh = None
+    data: pd.DataFrame,
+    codebook: Codebook,
+    config: Config,
+    weigh: Weigh = None,
+    prepared: PreparedDesign | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
-    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too)."""
+    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too);
+    ``prepared``: the partners' analytic design already weighted by `weigh` over `data`'s partners,
+    with the outcome, effect and covariate columns."""
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
     completed, record = impute_maturity(
@@ -156,7 +162,11 @@ def partner_imputation(
     )
     outcomes = [o for o in model_outcomes(codebook, "partner") if o.kind in ("overall", "scale")]
     columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
-    by_partner = narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    by_partner = (
+        prepared
+        if prepared is not None
+        else narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    )
     weightings = {"partners": by_partner, "LSPs": counting_lsps_once(by_partner)}
     rows = []
     for weighting, complete in weightings.items():
