@@ -22,7 +22,14 @@ from scipy.special import expit
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
 from pipeline.survey.glm import df_adjustment
-from pipeline.survey.terms import coded_column, design_model_matrix, level_label, model_matrix, term_columns
+from pipeline.survey.terms import (
+    coded_column,
+    design_model_matrix,
+    level_label,
+    model_matrix,
+    names_index,
+    term_columns,
+)
 
 # R's svyolr puts the outer cut points at -100 and 100 rather than at infinity.
 _OUTER = 100.0
@@ -411,10 +418,10 @@ def svyolr(
         infl *= np.sqrt(df_adjustment(design_df, df_residual))
     var = design.variance(infl, present)
 
-    all_names = names + zeta_names
+    all_names = names_index(tuple(names + zeta_names))
     return OrdinalFit(
-        coefficients=pd.Series(par[:pc], index=names, dtype=float),
-        zeta=pd.Series(zeta, index=zeta_names),
+        coefficients=pd.Series(par[:pc], index=names_index(tuple(names)), dtype=float),
+        zeta=pd.Series(zeta, index=names_index(tuple(zeta_names))),
         vcov=pd.DataFrame(var, index=all_names, columns=all_names),
         se=pd.Series(np.sqrt(np.diag(var)), index=all_names),
         deviance=float(2 * problem.nll(par) / row_weights.mean()),

@@ -12,6 +12,7 @@ and no model here needs it).
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,6 +140,13 @@ class ModelMatrix:
     x: np.ndarray
     names: tuple[str, ...]
     assign: dict[str, tuple[int, ...]]
+
+
+@functools.lru_cache(maxsize=512)
+def names_index(names: tuple[str, ...]) -> pd.Index:
+    """``pd.Index(names)``, built once per set of coefficient names (a model stage fits thousands of
+    models on a few sets of terms, and building an index of text is most of a small fit's overhead)."""
+    return pd.Index(list(names))
 
 
 def term_columns(terms: Sequence[str]) -> list[str]:
