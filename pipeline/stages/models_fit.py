@@ -5,6 +5,7 @@ model_tests.csv; pipeline/stages/models.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Any
@@ -212,7 +213,8 @@ def fit_instrument(
                 log.warning("%s %s %s: not fitted (%s)", instrument, outcome.name, model, error)
                 continue
             if outcome.family == "ordinal":
-                starts[key] = fit
+                # A start needs the estimates only, not the fit's influence values (rows x coefficients).
+                starts[key] = dataclasses.replace(fit, influence=None)
             df = fit.df_residual
             for effect in (only,) if only else tuple(EFFECTS):
                 n_a, n_b = group_sizes(prepared, outcome, terms, effect)
