@@ -259,6 +259,6 @@ validate-methods: $(TABLES) $(INSTALLED)
 
 .PHONY: bench
 
-## bench: time cold, no-op and partial rebuilds, every stage, memory and 10x-1000x scaling (slow, about 30 min; not in all or test; BENCH_ARGS=--quick to try it)
+## bench: time cold, no-op and partial rebuilds, every stage, memory and 10x-1000x scaling (slow, about 30 min; not in all or test; BENCH_ARGS=--quick to try it, BENCH_ARGS="--only scaling --scales 1000" for one phase)
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py --venv $(abspath $(VENV)) $(BENCH_ARGS)

@@ -24,9 +24,13 @@ Time is wall-clock time of the child process; peak memory is ``ru_maxrss`` from 
 child (for ``make`` it covers make and every stage it waited for). Each stage also logs its own time
 ("done in X s", excluding interpreter start-up and imports), reported as the in-stage time.
 
+``--only PHASE[,PHASE]`` runs just the named phases (``imports``, ``make``, ``stages``, ``test``,
+``engine``, ``scaling``, ``ingest50k``), e.g. ``make bench BENCH_ARGS="--only scaling --scales 1000"``
+for the 1000x end-to-end row alone; the targets it cannot judge read N/A.
+
 Results: benchmarks/results.md and benchmarks/results.json (and the table in docs/benchmarks.md),
-re-written by every full run; ``--quick`` writes under benchmarks/runs/ instead. Stage logs of every run
-are kept under benchmarks/runs/<date>/ (git-ignored).
+re-written by every full run; ``--quick`` and ``--only`` write under benchmarks/runs/ instead. Stage
+logs of every run are kept under benchmarks/runs/<date>/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ from sandbox import (
 )
 from targets import evaluate
 
+# The phases a run can be limited to (--only), in the order a full run takes them.
+PHASES = ("imports", "make", "stages", "test", "engine", "scaling", "ingest50k")
 # ------------------------------------------------------------------------------------------- main
 
 
@@ -105,7 +111,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ingest-50k",
         action="store_true",
-        help="only time ingest + validate on 50,000-row files, and print it",
+        help="only time ingest + validate on 50,000-row files, and print it (the same as --only ingest50k)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="PHASE[,PHASE]",
+        help=f"run only these phases, of {', '.join(PHASES)} (e.g. --only scaling --scales 1000 for the "
+        "1000x row alone); results go under benchmarks/runs unless --out-dir says otherwise",
     )
     arguments = parser.parse_args(argv)
     if arguments.quick:
@@ -113,6 +125,18 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     arguments.scale_list = [int(part) for part in arguments.scales.split(",") if part.strip()]
     if arguments.runs < 1 or any(scale < 1 for scale in arguments.scale_list):
         parser.error("--runs and every scale must be positive integers")
+    if arguments.only is not None:
+        chosen = [part.strip() for part in arguments.only.split(",") if part.strip()]
+        unknown = [part for part in chosen if part not in PHASES]
+        if unknown or not chosen:
+            parser.error(f"--only takes phases of {', '.join(PHASES)}; got {arguments.only!r}")
+        arguments.phases = tuple(phase for phase in PHASES if phase in chosen)
+    else:
+        skipped = {"test"} if arguments.no_test else set()
+        skipped |= {"engine"} if arguments.no_r else set()
+        arguments.phases = tuple(phase for phase in PHASES if phase not in skipped)
+    if arguments.ingest_50k:
+        arguments.phases = ("ingest50k",)
     return arguments
 
 
@@ -131,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     progress(f"scratch {scratch}; logs {logs.relative_to(ROOT)}")
     started = time.perf_counter()
-    if arguments.ingest_50k:
+    if arguments.phases == ("ingest50k",):
         try:
             main_ingest_50k(context)
         finally:
@@ -147,11 +171,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     targets = evaluate(report)
     report["targets"] = [{"name": t.name, "pass": t.passed, "detail": t.detail} for t in targets]
     markdown = results_markdown(report, targets) + ingest_50k_markdown(report.get("ingest_50k"))
-    out_dir = (arguments.out_dir or (logs if arguments.quick else BENCH_DIR)).resolve()
+    partial = arguments.quick or arguments.only is not None
+    out_dir = (arguments.out_dir or (logs if partial else BENCH_DIR)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULTS_MD.name).write_text(markdown, encoding="utf-8")
     (out_dir / RESULTS_JSON.name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if out_dir == BENCH_DIR:
+    if out_dir == BENCH_DIR and not partial:
         update_docs(markdown)
     print(markdown)
     print(
@@ -168,6 +193,7 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "argv": sys.argv[1:],
             "runs": arguments.runs,
+            "phases": list(arguments.phases),
             "scales": arguments.scale_list,
             "bytecode": (
                 "cached (--warm-bytecode-cache: PYTHONPYCACHEPREFIX in the scratch folder, warmed by one "
@@ -179,29 +205,32 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
             "import_floor": IMPORT_FLOOR,
         },
     }
-    phases: list[tuple[str, Callable[[Context], Any]]] = [
-        ("imports", bench_imports),
-        ("make all", bench_make),
-        ("stages", bench_stages),
+    phases: list[tuple[str, str, Callable[[Context], Any]]] = [
+        ("imports", "imports", bench_imports),
+        ("make", "make all", bench_make),
+        ("stages", "stages", bench_stages),
     ]
     bundled: dict[str, Any] = {}
-    for label, phase in phases:
-        progress(f"--- {label}")
-        bundled[label] = phase(context)
-    report["bundled"] = {
-        "import_floor": bundled["imports"]["floor"].as_json(),
-        "stage_imports": bundled["imports"]["stage_imports"].as_json(),
-        "make": {key: series.as_json() for key, series in bundled["make all"].items()},
-        "stages": {key: series.as_json() for key, series in bundled["stages"].items()},
-    }
-    if not arguments.no_test:
+    for key, label, phase in phases:
+        if key in arguments.phases:
+            progress(f"--- {label}")
+            bundled[key] = phase(context)
+    report["bundled"] = {}
+    if "imports" in bundled:
+        report["bundled"]["import_floor"] = bundled["imports"]["floor"].as_json()
+        report["bundled"]["stage_imports"] = bundled["imports"]["stage_imports"].as_json()
+    if "make" in bundled:
+        report["bundled"]["make"] = {key: series.as_json() for key, series in bundled["make"].items()}
+    if "stages" in bundled:
+        report["bundled"]["stages"] = {key: series.as_json() for key, series in bundled["stages"].items()}
+    if "test" in arguments.phases:
         progress("--- make test")
         report["bundled"]["make_test"] = bench_make_test(context)["make_test"].as_json()
-    if not arguments.no_r:
+    if "engine" in arguments.phases:
         progress("--- engine vs R")
         report["engine_vs_r"] = bench_engine_vs_r(context)
     report["scaling"] = []
-    if arguments.scale_list:
+    if arguments.scale_list and "scaling" in arguments.phases:
         copy = copy_project(context.scratch / "scaling")
         for scale in arguments.scale_list:
             progress(f"--- scale {scale}x")
@@ -210,8 +239,9 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
                 entry["stages"] = {key: series.as_json() for key, series in entry["stages"].items()}
             report["scaling"].append(entry)
     report["exponents"] = exponents(report["scaling"])
-    progress("--- ingest + validate at 50,000 rows")
-    report["ingest_50k"] = bench_ingest_50k(context)
+    if "ingest50k" in arguments.phases:
+        progress("--- ingest + validate at 50,000 rows")
+        report["ingest_50k"] = bench_ingest_50k(context)
     return report
 
 

@@ -62,7 +62,7 @@ def results_markdown(report: dict[str, Any], targets: list[Target]) -> str:
         "## Bundled survey (191 coordinators, 282 partners)",
         "",
     ]
-    make = bundled["make"]
+    make = bundled.get("make", {})
 
     def row(label: str, block: dict[str, Any], notes: str = "") -> list[str]:
         notes = "; ".join([notes, *block["failures"][:1]]).strip("; ")
@@ -75,35 +75,40 @@ def results_markdown(report: dict[str, Any], targets: list[Target]) -> str:
             notes,
         ]
 
-    rows = [
-        row(
-            f"import floor ({IMPORT_FLOOR})",
-            bundled["import_floor"],
-            first(bundled["import_floor"]["notes"]),
-        ),
-        row(
-            f"for comparison, the issue-7 floor: `{STAGE_IMPORTS}`",
-            bundled["stage_imports"],
-            "no stage imports statsmodels.api",
-        ),
-        row("cold `make all` (fresh copy)", make["cold"], first(make["cold"]["notes"])),
-        row("no-op `make all`", make["noop"], first(make["noop"]["notes"])),
-        row(
-            f"`make all` after `touch {FIGURE_MODULE}` (time only, same contents)",
-            make["touch_figure_mtime"],
-            first(make["touch_figure_mtime"]["notes"]),
-        ),
-        row(
-            f"`make all` after editing `{FIGURE_MODULE}` (a comment added)",
-            make["touch_figure"],
-            first(make["touch_figure"]["notes"]),
-        ),
-        row(
-            f"`make all` after editing `{VALIDATE_MODULE}` (a comment added)",
-            make["touch_validate"],
-            first(make["touch_validate"]["notes"]),
-        ),
-    ]
+    rows = []
+    if "import_floor" in bundled:
+        rows += [
+            row(
+                f"import floor ({IMPORT_FLOOR})",
+                bundled["import_floor"],
+                first(bundled["import_floor"]["notes"]),
+            ),
+            row(
+                f"for comparison, the issue-7 floor: `{STAGE_IMPORTS}`",
+                bundled["stage_imports"],
+                "no stage imports statsmodels.api",
+            ),
+        ]
+    if make:
+        rows += [
+            row("cold `make all` (fresh copy)", make["cold"], first(make["cold"]["notes"])),
+            row("no-op `make all`", make["noop"], first(make["noop"]["notes"])),
+            row(
+                f"`make all` after `touch {FIGURE_MODULE}` (time only, same contents)",
+                make["touch_figure_mtime"],
+                first(make["touch_figure_mtime"]["notes"]),
+            ),
+            row(
+                f"`make all` after editing `{FIGURE_MODULE}` (a comment added)",
+                make["touch_figure"],
+                first(make["touch_figure"]["notes"]),
+            ),
+            row(
+                f"`make all` after editing `{VALIDATE_MODULE}` (a comment added)",
+                make["touch_validate"],
+                first(make["touch_validate"]["notes"]),
+            ),
+        ]
     if make.get("figure_cpu", {}).get("seconds"):
         cpu = make["figure_cpu"]["seconds"]
         rows.append(
@@ -119,12 +124,16 @@ def results_markdown(report: dict[str, Any], targets: list[Target]) -> str:
     if bundled.get("make_test"):
         test = bundled["make_test"]
         rows.append(row("`make test` in a fresh copy", test, first(test["notes"])))
-    for name in STAGE_NAMES:
-        rows.append(row(f"stage `{name}` alone", bundled["stages"][name]))
-    rows.append(row("all stages one by one (sum; peak = max)", bundled["stages"]["total"]))
-    lines += table(
-        ["what", "time (s)", "in-stage time (s)", "peak RSS (MiB)", "other load (cores)", "notes"], rows
-    )
+    if "stages" in bundled:
+        for name in STAGE_NAMES:
+            rows.append(row(f"stage `{name}` alone", bundled["stages"][name]))
+        rows.append(row("all stages one by one (sum; peak = max)", bundled["stages"]["total"]))
+    if rows:
+        lines += table(
+            ["what", "time (s)", "in-stage time (s)", "peak RSS (MiB)", "other load (cores)", "notes"], rows
+        )
+    else:
+        lines.append(f"Not measured in this run (phases: {', '.join(settings.get('phases', []))}).")
     lines += ["", "## Scaling (synthetic surveys at K times the bundled size)", ""]
     scaling = [entry for entry in report["scaling"] if "stages" in entry]
     failed = [entry for entry in report["scaling"] if "stages" not in entry]
@@ -204,7 +213,9 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
         return "end to end (sum of stages)" if name == "total" else f"`{name}`"
 
     def cell(entry: dict[str, Any], name: str, key: str, fmt: Callable[[Any], str]) -> str:
-        block = entry["stages"][name]
+        block = entry["stages"].get(name)
+        if block is None:  # a stage the run's version of the chain did not have
+            return "–"
         return f"FAILED: {block['failures'][0]}" if block["failures"] else fmt(block[key])
 
     def exponent(name: str, key: str) -> str:
@@ -251,7 +262,7 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
     lines += ["", "### Other load (cores used by other processes meanwhile; median, max)", ""]
     lines += table(
         ["stage", *scales],
-        [[label(n), *(fmt_load(e["stages"][n]) for e in scaling)] for n in STAGE_NAMES],
+        [[label(n), *(fmt_load(e["stages"].get(n, {})) for e in scaling)] for n in STAGE_NAMES],
     )
     lines += [
         "",
@@ -271,8 +282,9 @@ def fmt_load(block: dict[str, Any]) -> str:
 def load_note(report: dict[str, Any]) -> str:
     """How busy the rest of the machine was while the measurements ran."""
     bundled = report["bundled"]
-    blocks = [bundled["import_floor"], bundled["stage_imports"], *bundled["make"].values()]
-    blocks += [block for key, block in bundled["stages"].items() if key != "total"]
+    blocks = [bundled[key] for key in ("import_floor", "stage_imports", "make_test") if bundled.get(key)]
+    blocks += [block for key, block in bundled.get("make", {}).items() if key != "edits"]
+    blocks += [block for key, block in bundled.get("stages", {}).items() if key != "total"]
     for entry in report["scaling"]:
         blocks += [block for key, block in entry.get("stages", {}).items() if key != "total"]
     values = [

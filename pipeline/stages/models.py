@@ -49,6 +49,7 @@ from pipeline.stages.models_fit import (
     group_sizes,
     joint_test,
     marginal_differences,
+    model_design,
 )
 from pipeline.stages.models_imputation import partner_imputation
 from pipeline.stages.models_primary import ESTIMANDS, primary_table, primary_tests_by_weighting
@@ -57,6 +58,7 @@ from pipeline.stages.models_spec import (
     COVARIATES,
     EFFECTS,
     MODEL_TERMS,
+    MODELLED_TYPES,
     OVERALL,
     model_data,
     model_outcomes,
@@ -75,19 +77,25 @@ from pipeline.study.outcomes import models_maturity_definition
 from pipeline.study.respondents import read_analysis_base
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.study.weighting import primary_weighting
+from pipeline.survey import PreparedDesign
 
 log = logging.getLogger("pipeline.stages.models")
 
 
 def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> dict[str, Any]:
     """Every table of the models stage, suppressed and ready to write, and the manifest record."""
-    data = model_data(base, frame, codebook, config)
+    data = model_data(base, frame, codebook, config, MODELLED_TYPES)
     populations = population_rows(data)
     weigh = primary_weighting(frame, config)
     effect_rows, test_rows, descriptive = [], [], {}
+    # Each instrument's analytic and descriptive designs, prepared and weighted once: every fit below,
+    # the primary-weighting rows of the sensitivity table and the partners' imputation are domains of them.
+    prepared_designs: dict[tuple[str, str], PreparedDesign] = {}
     for instrument in INSTRUMENTS:
         rows = populations[instrument]
         outcomes = model_outcomes(codebook, instrument)
+        prepared = model_design(ANALYTIC_DESIGNS[instrument], rows, outcomes, weigh, instrument)
+        prepared_designs[("analytic", instrument)] = prepared
         fitted, tests, gaussian = fit_instrument(
             ANALYTIC_DESIGNS[instrument],
             rows,
@@ -96,16 +104,10 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
             "analytic",
             config.model_df_adjustment,
             weigh,
+            prepared,
         )
         effect_rows += fitted
         test_rows += tests
-        prepared = narrow(
-            ANALYTIC_DESIGNS[instrument],
-            rows,
-            [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES],
-            weigh,
-            instrument,
-        )
         scales = {k: v for k, v in gaussian["adjusted"].items() if k.startswith("scale_")}
         for effect in EFFECTS:
             if len(scales) == len(codebook.elements):
@@ -130,7 +132,13 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
                     | joint_test(prepared, scales, effect)
                 )
         # The marginal difference of the overall score under the descriptive design (fpc), beside.
-        descriptive[instrument] = marginal_differences(DESIGNS[instrument], rows, weigh, instrument)
+        marginal_design = narrow(
+            DESIGNS[instrument], rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument
+        )
+        prepared_designs[("descriptive", instrument)] = marginal_design
+        descriptive[instrument] = marginal_differences(
+            DESIGNS[instrument], rows, weigh, instrument, marginal_design
+        )
     table = pd.DataFrame(effect_rows)
     primary_keys = {(t.instrument, t.headline) for t in config.primary_tests if t.outcome == OVERALL}
     is_primary = [
@@ -152,7 +160,9 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
     tests = pd.DataFrame(test_rows)
     marker = "SYNTHETIC" if config.synthetic_data else "survey"
     primary = primary_table(config.primary_tests, table, tests, descriptive)
-    partner, imputation_record = partner_imputation(data, codebook, config, weigh)
+    partner, imputation_record = partner_imputation(
+        data, codebook, config, weigh, prepared_designs[("analytic", "partner")]
+    )
     tables = {
         "models": _finish(table, config, COLUMNS, STATISTICS),
         "model_tests": _finish(tests, config, None, ["statistic", "p"]),
@@ -177,7 +187,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
             partner, config, None, ["estimate", "se", "ci_low", "ci_high", "statistic", "p"]
         ),
         "primary_tests_by_weighting": _finish(
-            primary_tests_by_weighting(data, frame, config),
+            primary_tests_by_weighting(data, frame, config, prepared_designs),
             config,
             None,
             ["estimate", "se", "ci_low", "ci_high", "p", "change_from_type_only"],

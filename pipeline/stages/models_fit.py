@@ -5,6 +5,7 @@ model_tests.csv; pipeline/stages/models.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Any
@@ -27,8 +28,9 @@ from pipeline.stages.models_spec import (
 )
 from pipeline.study.designs import Weigh, narrow
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
-from pipeline.survey.glm import GLMFit, coefficient_p_values, svyglm, wald_test
+from pipeline.survey.glm import GLMFit, svyglm, two_sided_p, wald_test
 from pipeline.survey.olr import OrdinalFit, svyolr
+from pipeline.survey.terms import CodedColumn, coded_column
 
 # The stage's one logger: a fit's warnings read as the models stage's lines.
 log = logging.getLogger("pipeline.stages.models")
@@ -68,6 +70,15 @@ COLUMNS = [
 STATISTICS = ["estimate", "se", "ci_low", "ci_high", "statistic", "p", "p_fdr", "favourable_estimate"]
 
 
+def model_design(
+    design: SurveyDesign, data: pd.DataFrame, outcomes: list[ModelOutcome], weigh: Weigh, instrument: str
+) -> PreparedDesign:
+    """`design` prepared over `data`'s outcome, effect and covariate columns, weighted by `weigh`: every
+    fit of the instrument is a domain of it (one calibration for all of them)."""
+    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
+    return narrow(design, data, dict.fromkeys(columns), weigh, instrument)
+
+
 def _fit(
     design: PreparedDesign,
     outcome: ModelOutcome,
@@ -82,22 +93,44 @@ def _fit(
     return svyglm(design, outcome.column, list(terms), family=outcome.family, df_adjust=df_adjust)
 
 
-def _fit_rows(design: PreparedDesign, fit: GLMFit | OrdinalFit, terms: tuple[str, ...]) -> np.ndarray:
+def _fit_rows(design: PreparedDesign, terms: tuple[str, ...]) -> np.ndarray:
+    """Rows with every column of `terms` present (each column coded once per design)."""
     present = np.ones(design.n, dtype=bool)
     for col in {c for t in terms for c in t.split(":")}:
-        present &= design.data[col].notna().to_numpy()
+        present &= coded_column(design, col).present
     return present
+
+
+def _level_counts(
+    design: PreparedDesign, column: str, rows: np.ndarray, levels: tuple[str, ...]
+) -> list[int]:
+    """How many of `rows` have each of `levels` in a factor column."""
+    coded = coded_column(design, column)
+    counts = np.bincount(coded.codes[rows & coded.present], minlength=len(coded.uniques))
+    return [int(counts[coded.uniques.index(level)]) if level in coded.uniques else 0 for level in levels]
 
 
 def group_sizes(
     design: PreparedDesign, outcome: ModelOutcome, terms: tuple[str, ...], effect: str
 ) -> tuple[int, int]:
-    rows = design.data[outcome.column].notna().to_numpy().copy()
-    for col in {c for t in terms for c in t.split(":")}:
-        rows &= design.data[col].notna().to_numpy()
-    values = design.data.loc[rows, EFFECTS[effect][0]]
+    rows = _fit_rows(design, (outcome.column, *terms))
     first, reference = _levels(effect)
-    return int((values == first).sum()), int((values == reference).sum())
+    n_first, n_reference = _level_counts(design, EFFECTS[effect][0], rows, (first, reference))
+    return n_first, n_reference
+
+
+def _smallest_cell(design: PreparedDesign, rows: np.ndarray) -> int:
+    """The smallest of the four tier x maturity cells among `rows` (0 when one is empty)."""
+    tier, maturity = coded_column(design, "tier"), coded_column(design, "maturity")
+    counts = []
+    for tier_level in TIER_LEVELS:
+        in_tier = rows & (tier.codes == _code(tier, tier_level))
+        counts += _level_counts(design, "maturity", in_tier, MATURITY_LEVELS)
+    return min(counts) if maturity.uniques else 0
+
+
+def _code(coded: CodedColumn, level: str) -> int:
+    return coded.uniques.index(level) if level in coded.uniques else -2
 
 
 def _levels(effect: str) -> tuple[str, str]:
@@ -110,7 +143,7 @@ def effect_row(fit: GLMFit | OrdinalFit, effect: str, df: float) -> dict[str, fl
     name = EFFECTS[effect][1]
     beta, se = float(fit.coefficients[name]), float(fit.se[name])
     q = t_quantile(LEVEL, df)
-    p = float(coefficient_p_values(pd.Series([beta]), pd.Series([se]), df).iloc[0])
+    p = two_sided_p(beta / se, df)
     return {
         "estimate": beta,
         "se": se,
@@ -130,16 +163,18 @@ def fit_instrument(
     inference: str,
     df_adjust: bool = False,
     weigh: Weigh = None,
+    prepared: PreparedDesign | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, GLMFit]]]:
     """Every outcome's marginal, adjusted and interaction models for one instrument (``df_adjust``:
     the degrees-of-freedom adjustment of every fit's covariance, config ``models.variance_df_adjustment``;
-    ``weigh``: the primary weighting, see `narrow`).
+    ``weigh``: the primary weighting, see `narrow`; ``prepared``: that design already prepared over
+    `data` with these columns, by `model_design`).
 
     Returns the effect rows, the interaction test rows, and the adjusted gaussian fits by effect
     model (for the joint tests across the scales).
     """
-    columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
-    prepared = narrow(design, data, dict.fromkeys(columns), weigh, instrument)
+    if prepared is None:
+        prepared = model_design(design, data, outcomes, weigh, instrument)
     rows, tests = [], []
     gaussian_fits: dict[str, dict[str, GLMFit]] = {"adjusted": {}}
     starts: dict[tuple[str, ...], Any] = {}
@@ -178,7 +213,8 @@ def fit_instrument(
                 log.warning("%s %s %s: not fitted (%s)", instrument, outcome.name, model, error)
                 continue
             if outcome.family == "ordinal":
-                starts[key] = fit
+                # A start needs the estimates only, not the fit's influence values (rows x coefficients).
+                starts[key] = dataclasses.replace(fit, influence=None)
             df = fit.df_residual
             for effect in (only,) if only else tuple(EFFECTS):
                 n_a, n_b = group_sizes(prepared, outcome, terms, effect)
@@ -199,10 +235,6 @@ def fit_instrument(
                 gaussian_fits["adjusted"][outcome.name] = fit
             if model == "interaction":
                 wt = wald_test(fit.coefficients, fit.vcov, fit.terms[INTERACTION], df)
-                cells = pd.crosstab(
-                    prepared.data.loc[_fit_rows(prepared, fit, (outcome.column, *terms)), "tier"],
-                    prepared.data.loc[_fit_rows(prepared, fit, (outcome.column, *terms)), "maturity"],
-                )
                 tests.append(
                     common
                     | {
@@ -210,7 +242,9 @@ def fit_instrument(
                         "effect": "tier x maturity",
                         "contrast": "interaction (regTermTest)",
                         "n": fit.n,
-                        "n_smaller_group": int(cells.to_numpy().min()) if cells.size == 4 else 0,
+                        "n_smaller_group": _smallest_cell(
+                            prepared, _fit_rows(prepared, (outcome.column, *terms))
+                        ),
                         "test": "Wald F (design df)",
                         "statistic": wt.statistic,
                         "df": wt.ndf,
@@ -259,10 +293,16 @@ def add_secondary_fdr(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def marginal_differences(
-    design: SurveyDesign, rows: pd.DataFrame, weigh: Weigh, instrument: str
+    design: SurveyDesign,
+    rows: pd.DataFrame,
+    weigh: Weigh,
+    instrument: str,
+    prepared: PreparedDesign | None = None,
 ) -> pd.DataFrame:
-    """Each headline effect alone on the overall score: the weighted difference of means, one row each."""
-    prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
+    """Each headline effect alone on the overall score: the weighted difference of means, one row each
+    (``prepared``: `design` already prepared and weighted over `rows`, with those columns among others)."""
+    if prepared is None:
+        prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
     out = []
     for effect in EFFECTS:
         fit = svyglm(prepared, OVERALL, [effect])

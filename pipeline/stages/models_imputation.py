@@ -34,7 +34,8 @@ from pipeline.study.designs import (
 )
 from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
 from pipeline.survey import PreparedDesign, SurveyDesign
-from pipeline.survey.glm import svyglm
+from pipeline.survey.domains import share_plan
+from pipeline.survey.glm import GLMFit, svyglm
 from pipeline.survey.mi import pool_rubin
 
 IMPUTATION_PREDICTORS = ("tier", "laa_first_round", "deprivation", "partner_mean_7s")
@@ -48,7 +49,10 @@ def counting_lsps_once(design: PreparedDesign) -> PreparedDesign:
     """
     per_lsp = design.data.groupby("lsp_id")["lsp_id"].transform("size").to_numpy(dtype=float)
     weights = design.weights / per_lsp
-    return dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
+    counted = dataclasses.replace(design, weights=weights, data=design.data.assign(lsp_weight=weights))
+    # The variance plan reads PSUs and calibrations, not weights: the partner design's carries over.
+    share_plan(design, counted)
+    return counted
 
 
 def impute_maturity(
@@ -140,11 +144,22 @@ def impute_maturity(
     return completed, record
 
 
+def _pooled_inputs(fit: GLMFit) -> dict[str, Any]:
+    """What Rubin's rules and the table read from one imputation's fit (not its influence values)."""
+    return {"coefficients": fit.coefficients, "se": fit.se, "df_residual": fit.df_residual, "n": fit.n}
+
+
 def partner_imputation(
-    data: pd.DataFrame, codebook: Codebook, config: Config, weigh: Weigh = None
+    data: pd.DataFrame,
+    codebook: Codebook,
+    config: Config,
+    weigh: Weigh = None,
+    prepared: PreparedDesign | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
-    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too)."""
+    (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too);
+    ``prepared``: the partners' analytic design already weighted by `weigh` over `data`'s partners,
+    with the outcome, effect and covariate columns."""
     populations = population_rows(data)
     coordinators, partners = populations["coordinator"], populations["partner"]
     completed, record = impute_maturity(
@@ -152,25 +167,29 @@ def partner_imputation(
     )
     outcomes = [o for o in model_outcomes(codebook, "partner") if o.kind in ("overall", "scale")]
     columns = [o.column for o in outcomes] + ["tier", "maturity", *COVARIATES]
-    by_partner = narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    by_partner = (
+        prepared
+        if prepared is not None
+        else narrow(ANALYTIC_DESIGNS["partner"], partners, columns, weigh, "partner")
+    )
     weightings = {"partners": by_partner, "LSPs": counting_lsps_once(by_partner)}
     rows = []
     for weighting, complete in weightings.items():
         # Each imputation changes only the maturity column: the weights and their calibration stay.
         fits_by_imputation = [
-            dataclasses.replace(
-                complete,
-                data=complete.data.assign(
-                    maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS)
-                ),
+            complete.with_data(
+                complete.data.assign(maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS))
             )
             for maturity in completed
         ]
         for outcome in outcomes:
             adjust = config.model_df_adjustment
             cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
+            # Each imputation's fit reduced at once to what Rubin's rules read: holding twenty fits'
+            # influence values (rows x coefficients each) cost 600 MB at 1,000 times the bundled survey.
             mi = [
-                svyglm(p, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust) for p in fits_by_imputation
+                _pooled_inputs(svyglm(p, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust))
+                for p in fits_by_imputation
             ]
             for effect in EFFECTS:
                 name = EFFECTS[effect][1]
@@ -201,9 +220,9 @@ def partner_imputation(
                     | {"lambda": 0.0, "fraction_missing_information": 0.0}
                 )
                 pooled = pool_rubin(
-                    np.array([f.coefficients[name] for f in mi]),
-                    np.array([f.se[name] ** 2 for f in mi]),
-                    min(f.df_residual for f in mi),
+                    np.array([f["coefficients"][name] for f in mi]),
+                    np.array([f["se"][name] ** 2 for f in mi]),
+                    min(f["df_residual"] for f in mi),
                     level=LEVEL,
                 ).to_dict()
                 sizes = [group_sizes(p, outcome, ADJUSTED_TERMS, effect) for p in fits_by_imputation[:1]]
@@ -211,7 +230,7 @@ def partner_imputation(
                     common
                     | {
                         "data_used": "all partners (maturity multiply imputed where unknown)",
-                        "n": mi[0].n,
+                        "n": mi[0]["n"],
                         "n_lsps": int(fits_by_imputation[0].data["lsp_id"].nunique()),
                         "n_smaller_group": min(sizes[0]),
                         "imputations": len(mi),

@@ -19,6 +19,7 @@ from pipeline.study.designs import (
 )
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.study.weighting import primary_weighting
+from pipeline.survey import PreparedDesign
 from pipeline.survey.glm import svyglm
 
 ESTIMANDS = {
@@ -114,15 +115,23 @@ def primary_table(
     return pd.DataFrame(rows)
 
 
-def primary_tests_by_weighting(data: pd.DataFrame, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+def primary_tests_by_weighting(
+    data: pd.DataFrame,
+    frame: pd.DataFrame,
+    config: Config,
+    primary_designs: dict[tuple[str, str], PreparedDesign] | None = None,
+) -> pd.DataFrame:
     """The headline effects on the overall 7S score under every weighting (a labelled sensitivity table).
 
     For each instrument and headline: the adjusted effect (analytic design, the primary test's model)
     and the marginal difference (descriptive design), under the primary weighting, each alternative,
     type-only and unweighted; ``change_from_type_only`` is the estimate minus its type-only value.
+    ``primary_designs`` (inference, instrument) -> the designs already prepared under the primary
+    weighting over `data`'s populations, with these columns: used as they are, not weighted again.
     """
     populations = population_rows(data)
     methods = [config.weighting.primary, *config.weighting.alternatives] if config.weighting else []
+    primary_method = config.weighting.primary if config.weighting else "type_only"
     parts = []
     for method in (*dict.fromkeys((*methods, "type_only")), "unweighted"):
         unweighted = method == "unweighted"
@@ -131,7 +140,10 @@ def primary_tests_by_weighting(data: pd.DataFrame, frame: pd.DataFrame, config: 
             rows = populations[instrument]
             analytic = UNWEIGHTED_DESIGNS[instrument] if unweighted else ANALYTIC_DESIGNS[instrument]
             descriptive = UNWEIGHTED_DESIGNS[instrument] if unweighted else DESIGNS[instrument]
-            prepared = narrow(analytic, rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument)
+            reused = primary_designs if primary_designs and method == primary_method else {}
+            prepared = reused.get(("analytic", instrument)) or narrow(
+                analytic, rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument
+            )
             fit = svyglm(prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment)
             for effect in EFFECTS:
                 n_a, n_b = group_sizes(prepared, MARGINAL_OUTCOME, ADJUSTED_TERMS, effect)
@@ -140,7 +152,9 @@ def primary_tests_by_weighting(data: pd.DataFrame, frame: pd.DataFrame, config: 
                     | effect_row(fit, effect, fit.df_residual)
                     | {"headline": effect, "instrument": instrument, "weighting": method}
                 )
-            marginal = marginal_differences(descriptive, rows, weigh, instrument)
+            marginal = marginal_differences(
+                descriptive, rows, weigh, instrument, reused.get(("descriptive", instrument))
+            )
             for record in marginal.to_dict("records"):
                 effect = record.pop("effect")
                 parts.append(

@@ -56,13 +56,24 @@ class ModelOutcome:
     sign: int
 
 
-def model_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> pd.DataFrame:
-    """The analysis base with design columns, the model's factors and every outcome column.
+# The codebook variable types the models fit (`model_outcomes`): the Likert items.
+MODELLED_TYPES = ("likert5",)
+
+
+def model_data(
+    base: pd.DataFrame,
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    config: Config,
+    types: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """The analysis base with design columns, the model's factors and every outcome column (of the
+    codebook variable ``types`` only, e.g. `MODELLED_TYPES`; ``None``: all).
 
     ``maturity`` is the primary definition (config ``maturity.primary``), except the composite, which
     differs by element: the rule and its reason are `pipeline.study.outcomes.models_maturity_definition`.
     """
-    data, _ = outcome_columns(design_columns(base, frame), codebook)
+    data, _ = outcome_columns(design_columns(base, frame), codebook, types)
     maturity = data[maturity_group_column(config, None, models_maturity_definition(config))].astype("string")
     laa_first = data["laa_round"].astype("string").eq("1")
     scales = [scale_column(e) for e in codebook.elements]

@@ -172,10 +172,13 @@ def _model_matrix(indicators: pd.DataFrame, variables: tuple[str, ...]) -> tuple
             columns.append(indicators[variable].astype(str).eq(level).to_numpy(dtype=float))
             names.append(f"{variable}={level}")
     x = np.column_stack(columns)
+    # The rank of columns is that of their distinct rows: a few hundred patterns of levels, however
+    # many LSPs the frame lists (an SVD of every LSP per column took minutes at 388,000 LSPs).
+    patterns = np.unique(x, axis=0)
     keep: list[int] = []
     for j in range(x.shape[1]):
         # London is one region and one authority type: keep a column only if it adds rank.
-        if np.linalg.matrix_rank(x[:, [*keep, j]]) == len(keep) + 1:
+        if np.linalg.matrix_rank(patterns[:, [*keep, j]]) == len(keep) + 1:
             keep.append(j)
     return x[:, keep], [names[j] for j in keep]
 

@@ -8,7 +8,6 @@ the nonresponse stage reruns them under every weighting.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -213,7 +212,7 @@ def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarr
     )
     # The same rows in the same order: the design's arrays, calibrated weights and variance carry over
     # (preparing the design again factorised the LSP ids for every item: minutes at 1000x).
-    prepared = dataclasses.replace(design, data=data)
+    prepared = design.with_data(data)
     try:
         fit = svyolr(prepared, outcome.ordinal, list(predictors))
     except SurveyDesignError:

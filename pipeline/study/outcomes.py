@@ -117,18 +117,23 @@ def _codes(base: pd.DataFrame, variable: Variable) -> pd.Series:
     return base[variable.name].astype("Float64")
 
 
-def outcome_columns(base: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, list[Outcome]]:
+def outcome_columns(
+    base: pd.DataFrame, codebook: Codebook, types: Iterable[str] | None = None
+) -> tuple[pd.DataFrame, list[Outcome]]:
     """The analysis columns every outcome needs: 0/1 indicators, valid scores, scale scores.
 
     Missing codes (don't know, not answered, not applicable) are missing in every indicator, so each
     proportion's base is the respondents who gave a substantive answer; "don't know" gets its own share
-    among those who were asked and answered.
+    among those who were asked and answered. ``types`` limits the items to those codebook variable types
+    (a stage that models only the Likert items need not hold the rest: at Place-Survey scale each column
+    is megabytes); the scale outcomes are always there.
     """
+    wanted = None if types is None else set(types)
     columns: dict[str, pd.Series] = {}
     outcomes: list[Outcome] = []
     agree = list(codebook.agree_codes)
     for variable in codebook.variables:
-        if variable.type in ("id", "free_text"):
+        if variable.type in ("id", "free_text") or (wanted is not None and variable.type not in wanted):
             continue
         codes = _codes(base, variable)
         valid = codes.isin(list(variable.codes)) if variable.codes else codes.ge(0)

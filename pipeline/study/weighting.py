@@ -422,24 +422,29 @@ def replicate_calibrator(
     `population` is ``coordinator`` (LSP rows) or ``partner`` (calibrated at LSP level).
     """
     from pipeline.survey.calibration import CalibrationError, calibration_factors
+    from pipeline.survey.patterns import row_patterns
 
     rows = np.ones(design.n, dtype=bool)
     x, totals, _ = calibration_inputs(design, rows, frame_vars, spec)
     codes = pd.factorize(design.data["lsp_id"].astype(str), sort=True)[0]
     first = pd.Series(np.arange(design.n)).groupby(codes).first().to_numpy()
+    unit_x = x[first]
+    # Every replicate calibrates the same units: their patterns are found once.
+    patterns = row_patterns(unit_x)
 
     def g(weights: np.ndarray) -> np.ndarray:
         if method == "type_only":
             return np.ones(design.n)
         try:
             unit_g, _ = calibration_factors(
-                x[first],
+                unit_x,
                 weights[first],
                 totals,
                 calfun=CALFUN[method],
                 bounds=spec.bounds or (-np.inf, np.inf),
                 trim=spec.trim,
                 epsilon=1e-10,
+                patterns=patterns,
             )
         except CalibrationError:
             # A replicate that leaves a cell without respondents cannot be calibrated (R stops too):

@@ -25,7 +25,12 @@ from scipy.special import expit, logit
 from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, group_sum_matrix
 from pipeline.survey.domains import variance_plan
-from pipeline.survey.small_sample import DF_RULES, bell_mccaffrey_df, mean_coefficients
+from pipeline.survey.small_sample import (
+    DF_RULES,
+    bell_mccaffrey_applies,
+    bell_mccaffrey_df,
+    mean_coefficients,
+)
 
 BLOCK_COLUMNS = 32
 
@@ -144,8 +149,10 @@ def batch_means(
     if df not in DF_RULES:
         raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
     design_df = design.degf(rows)
-    # Bell-McCaffrey's df need every row's coefficients: that rule takes the all-rows path.
-    plan = variance_plan(design) if df == "design" else None
+    # Bell-McCaffrey's df need every row's coefficients: that rule takes the all-rows path, where it
+    # applies (above its size limit every column gets the whole design's degf, and the domain's rows do).
+    bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
+    plan = None if bell_mccaffrey else variance_plan(design)
     if plan is not None:
         positions = np.flatnonzero(rows)
         inside, weights = np.ones(positions.size, dtype=bool), design.weights[positions]
@@ -174,7 +181,11 @@ def batch_means(
         parts["deff"].append(design_effect)
         column_df = np.full(block.shape[1], design_df)
         if df == "bell_mccaffrey" and np.isfinite(design_df):
-            column_df = bell_mccaffrey_df(design, mean_coefficients(design, present))
+            column_df = (
+                bell_mccaffrey_df(design, mean_coefficients(design, present))
+                if bell_mccaffrey
+                else np.full(block.shape[1], design.degf())
+            )
         parts["df_per_column"].append(column_df)
     joined = {name: np.concatenate(arrays) for name, arrays in parts.items()}
     return BatchMeans(**joined, df=design_df)
@@ -218,7 +229,8 @@ def batch_differences(
     quantile = stats.norm.ppf(0.5 + level / 2)
     if df not in DF_RULES:
         raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
-    plan = variance_plan(design) if df == "design" else None
+    bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
+    plan = None if bell_mccaffrey else variance_plan(design)
     if plan is not None:
         positions = np.flatnonzero(in_a | in_b)
         weights = design.weights[positions]
@@ -244,8 +256,12 @@ def batch_differences(
         if design.design.df_rule == "infinite":
             t_df = np.full(t_df.shape, np.inf)
         elif df == "bell_mccaffrey":
-            t_df = bell_mccaffrey_df(
-                design, mean_coefficients(design, present_a) - mean_coefficients(design, present_b)
+            t_df = (
+                bell_mccaffrey_df(
+                    design, mean_coefficients(design, present_a) - mean_coefficients(design, present_b)
+                )
+                if bell_mccaffrey
+                else np.full(estimate.shape, design.degf())
             )
             half = stats.t.ppf(0.5 + level / 2, t_df) * se
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -20,6 +20,10 @@ partners answered) is `calibrate(..., unit=)`: each unit counts once in the tota
 rows share, every row of a unit receives the unit's g-weight, and the GREG residuals are taken on unit
 totals of the influence values (R: the same ``calibrate()`` on the one-row-per-unit design, with the
 unit-level estimate written as ``svyratio``). Units must nest within PSUs.
+
+Large samples are calibrated on their distinct patterns of calibration variables, weights summed
+(`pipeline.survey.patterns`): a row's g-weight depends on its variables alone, and its basis row and
+leverage are its pattern's scaled by its share of the pattern's weight.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import pandas as pd
 from scipy import sparse
 
 from pipeline.survey.design import PreparedDesign, SurveyDesignError, group_sum_matrix
+from pipeline.survey.patterns import row_patterns, weighted_svd
 
 CalFun = Literal["linear", "raking", "logit"]
 CALFUNS: tuple[str, ...] = ("linear", "raking", "logit")
@@ -354,6 +359,7 @@ def calibration_factors(
     trim: tuple[float, float] | None = None,
     epsilon: float = 1e-7,
     maxit: int = 50,
+    patterns: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, CalibrationSummary]:
     """The g-weights that calibrate `weights` to the `population` totals of the columns of `x`.
 
@@ -373,6 +379,9 @@ def calibration_factors(
         Population totals of the columns of `x`.
     calfun, bounds, trim, epsilon, maxit
         As R's ``calibrate()``.
+    patterns
+        `row_patterns` of `x`, when the caller has them (replicates calibrate the same rows hundreds of
+        times); otherwise found here. The g-weights are computed per pattern, on summed weights.
 
     Returns
     -------
@@ -394,6 +403,12 @@ def calibration_factors(
     lower, upper = float(bounds[0]), float(bounds[1])
     keep = ~((pop == 0) & np.all(x == 0, axis=0))  # R drops columns empty in sample and population
     x, pop = x[:, keep], pop[keep]
+    found = patterns if patterns is not None else row_patterns(x)
+    if found is not None:
+        distinct, code = found
+        rows_x, rows_w = x, w
+        x = distinct[:, keep] if distinct.shape[1] == keep.size else distinct
+        w = np.bincount(code, weights=w, minlength=x.shape[0])
     # The totals are summed pairwise over a copy with each column contiguous: a matrix product sums
     # each column in one running total (single-threaded BLAS), and at half a million rows its rounding
     # (about 1e-11 of the total) is above the 1e-12 the study asks the misfit to reach.
@@ -447,6 +462,10 @@ def calibration_factors(
             g = g * scale
             w = w / scale
 
+    if found is not None:
+        # Back to rows: each row takes its pattern's g-weight.
+        g, x, w = g[code], rows_x, rows_w
+        columns = np.ascontiguousarray(x.T)
     trimmed = 0
     if trim is not None:
         low, high = float(trim[0]), float(trim[1])
@@ -577,11 +596,20 @@ def calibrate(
     ux, uw = x[first], design.weights[positions][first]
     if unit is not None and not np.allclose(ux[codes], x):
         raise CalibrationError("calibration variables must be constant within a unit")
+    patterns = row_patterns(ux)
     g, summary = calibration_factors(
-        ux, uw, population, calfun=calfun, bounds=bounds, trim=trim, epsilon=epsilon, maxit=maxit
+        ux,
+        uw,
+        population,
+        calfun=calfun,
+        bounds=bounds,
+        trim=trim,
+        epsilon=epsilon,
+        maxit=maxit,
+        patterns=patterns,
     )
     half = np.sqrt(uw)
-    u, s, _ = np.linalg.svd(ux * half[:, None], full_matrices=False)
+    u, s = weighted_svd(ux, uw, patterns)
     rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
     unit_scale = _unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None
     if df_adjust == "leverage":
@@ -625,9 +653,9 @@ def _leverage_scale(unit_x: np.ndarray, unit_weights: np.ndarray, unit_stratum: 
     n_strata = int(strata.max()) + 1
     indicators = np.zeros((unit_x.shape[0], n_strata))
     indicators[np.arange(unit_x.shape[0]), strata] = 1.0
-    weighted = np.hstack([unit_x, indicators]) * np.sqrt(unit_weights)[:, None]
-    u, s, _ = np.linalg.svd(weighted, full_matrices=False)
-    rank = int(np.sum(s > s[0] * max(weighted.shape) * np.finfo(float).eps))
+    variables = np.hstack([unit_x, indicators])
+    u, s = weighted_svd(variables, unit_weights, row_patterns(variables))
+    rank = int(np.sum(s > s[0] * max(variables.shape) * np.finfo(float).eps))
     leverage = np.sum(u[:, :rank] ** 2, axis=1)
     if np.any(leverage > 1 - 1e-9):
         raise CalibrationError(

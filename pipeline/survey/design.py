@@ -23,6 +23,7 @@ population sizes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -349,6 +350,23 @@ class PreparedDesign:
     def n(self) -> int:
         """Number of rows."""
         return int(self.weights.size)
+
+    def with_data(self, data: pd.DataFrame) -> PreparedDesign:
+        """The same design over another frame of the same rows in the same order (a column added or
+        replaced): weights, PSUs, calibrations and the variance plan carry over.
+
+        Raises
+        ------
+        SurveyDesignError
+            The frame has another number of rows.
+        """
+        if len(data) != self.n:
+            raise SurveyDesignError(f"the data has {len(data)} rows, the design has {self.n}")
+        from pipeline.survey.domains import share_plan  # it builds on this module
+
+        prepared = dataclasses.replace(self, data=data)
+        share_plan(self, prepared)
+        return prepared
 
     def column(self, x: str | Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
         """Return `x` as a row-aligned array, looking a column name up in the data.

@@ -20,7 +20,13 @@ the population per domain; this module gets the same number from the domain's ro
 
 `variance_plan` returns ``None`` for designs outside these cases (a stratum with one PSU, other
 calibrations, units spanning PSUs); callers then use `PreparedDesign.variance` on every row. The plan
-is built once per prepared design and kept beside it.
+is built once per prepared design and kept beside it; it holds the design's arrays, never the design
+itself (a cache entry that referred to its key would keep every design ever prepared alive).
+
+Units whose calibration basis rows are equal (the same calibration cells and g-weight: thousands of
+LSPs share a few hundred patterns when the margins are categorical) are summed before they meet the
+basis, so each estimate's calibration part costs a pass over its rows and a product with the distinct
+patterns, not a copy of the basis per estimate (the same sums in another order).
 """
 
 from __future__ import annotations
@@ -40,23 +46,54 @@ _PLANS: weakref.WeakKeyDictionary[PreparedDesign, VariancePlan | None] = weakref
 
 
 @dataclass(frozen=True, eq=False)
+class _Distinct:
+    """The rows of a matrix grouped where they are equal: each row's group code and the groups' rows.
+
+    With little to gain (more groups than half the rows) every row is its own group, and products take
+    the rows as they are.
+    """
+
+    code: np.ndarray | None  # None: no grouping
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: np.ndarray) -> _Distinct:
+        if matrix.shape[0] == 0:
+            return cls(None, matrix)
+        values, code = np.unique(matrix, axis=0, return_inverse=True)
+        if values.shape[0] > matrix.shape[0] // 2:
+            return cls(None, matrix)
+        return cls(code.reshape(-1).astype(np.int64), values)
+
+    def transposed_product(self, positions: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``matrix[positions].T @ x`` (``x`` one row per position), summing ``x`` within groups first."""
+        if self.code is None:
+            return self.values[positions].T @ x
+        groups = self.values.shape[0]
+        return self.values.T @ np.asarray(group_sum_matrix(self.code[positions], groups) @ x)
+
+
+@dataclass(frozen=True, eq=False)
 class _Entry:
-    """One calibration: each row's unit (-1 outside it), 1 / scale per unit, the unit basis."""
+    """One calibration: each row's unit (-1 outside it), the unit basis over the unit's scale (grouped
+    where units share a basis row)."""
 
     row_unit: np.ndarray
-    inverse_scale: np.ndarray
-    basis: np.ndarray
+    scaled_basis: _Distinct
+    rank: int
 
 
 @dataclass(frozen=True, eq=False)
 class VariancePlan:
     """What a design's domain variances need beyond the domain's rows (see the module docstring)."""
 
-    design: PreparedDesign
+    psu: np.ndarray  # the design's PSU code per row
+    psu_stratum: np.ndarray  # its stratum code per PSU
+    n_psu: np.ndarray  # its PSUs per stratum
     row_factor: np.ndarray  # each row's residual multiplier (1 outside every calibration)
     stratum_scale: np.ndarray  # f_h n_h / (n_h - 1), 0 for a stratum taken whole
     entries: tuple[_Entry, ...]
-    projected: np.ndarray | None  # R: PSUs x rank, the fitted part's PSU totals centred and scaled
+    projected: _Distinct | None  # R: PSUs x rank, the fitted part's PSU totals centred and scaled
     gram: np.ndarray | None  # G: rank x rank
     lone_scale: np.ndarray | None  # per PSU: weight of an uncentred one-row PSU (second stage)
     within_scale: np.ndarray | None  # per PSU: weight of its centred rows (second stage)
@@ -67,20 +104,19 @@ class VariancePlan:
 
         ``rows`` are row positions (each once), ``influence`` their ``(len(rows), k)`` values.
         """
-        design = self.design
-        psus = design.psu_stratum.size
-        psu = design.psu[rows]
+        psus = self.psu_stratum.size
+        psu = self.psu[rows]
         reached_count = np.bincount(psu, minlength=psus)
         reached = np.flatnonzero(reached_count)
         position = np.cumsum(reached_count > 0) - 1
         compact = position[psu]
         scaled_rows = influence * self.row_factor[rows][:, None]
         totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)  # a, reached PSUs
-        h = design.psu_stratum[reached]
-        n_strata = design.n_psu.size
+        h = self.psu_stratum[reached]
+        n_strata = self.n_psu.size
         stratum_sum = np.asarray(group_sum_matrix(h, n_strata) @ totals)
-        mean = stratum_sum / design.n_psu[:, None]
-        unreached = (design.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        mean = stratum_sum / self.n_psu[:, None]
+        unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
         centred = totals - mean[h]
         variance = (self.stratum_scale[h][:, None] * centred**2).sum(axis=0) + (
             self.stratum_scale * unreached
@@ -91,23 +127,22 @@ class VariancePlan:
             variance += self._within(rows, compact, reached, totals, scaled_rows)
         if self.entries:
             fitted = np.vstack([self._coefficients(entry, rows, influence) for entry in self.entries])
-            variance += -2.0 * ((self.projected[reached].T @ totals) * fitted).sum(axis=0)
+            variance += -2.0 * (self.projected.transposed_product(reached, totals) * fitted).sum(axis=0)
             variance += ((self.gram @ fitted) * fitted).sum(axis=0)
         return np.maximum(variance, 0.0)
 
     def covariance(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
         """``design.variance`` (the full ``(k, k)`` matrix) for influence values given on ``rows`` only."""
-        design = self.design
-        psu = design.psu[rows]
-        reached_count = np.bincount(psu, minlength=design.psu_stratum.size)
+        psu = self.psu[rows]
+        reached_count = np.bincount(psu, minlength=self.psu_stratum.size)
         reached = np.flatnonzero(reached_count)
         compact = (np.cumsum(reached_count > 0) - 1)[psu]
         scaled_rows = influence * self.row_factor[rows][:, None]
         totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)
-        h = design.psu_stratum[reached]
-        n_strata = design.n_psu.size
-        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / design.n_psu[:, None]
-        unreached = (design.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        h = self.psu_stratum[reached]
+        n_strata = self.n_psu.size
+        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / self.n_psu[:, None]
+        unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
         # Rows whose cross-product is the variance: reached PSUs centred, unreached ones as their mean.
         parts = [
             np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
@@ -124,7 +159,7 @@ class VariancePlan:
         out = sum(part.T @ part for part in parts)
         if self.entries:
             fitted = np.vstack([self._coefficients(entry, rows, influence) for entry in self.entries])
-            cross = self.projected[reached].T @ totals
+            cross = self.projected.transposed_product(reached, totals)
             out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
         return out
 
@@ -133,13 +168,16 @@ class VariancePlan:
         unit = entry.row_unit[rows]
         inside = unit >= 0
         if not inside.any():
-            return np.zeros((entry.basis.shape[1], influence.shape[1]))
+            return np.zeros((entry.rank, influence.shape[1]))
         unit = unit[inside]
-        count = np.bincount(unit, minlength=entry.inverse_scale.size)
+        if entry.scaled_basis.code is not None:
+            # Sum the rows by their unit's basis pattern, then one small product.
+            return entry.scaled_basis.transposed_product(unit, influence[inside])
+        count = np.bincount(unit, minlength=entry.scaled_basis.values.shape[0])
         reached = np.flatnonzero(count)
         position = np.cumsum(count > 0) - 1
         totals = np.asarray(group_sum_matrix(position[unit], reached.size) @ influence[inside])
-        return entry.basis[reached].T @ (totals * entry.inverse_scale[reached][:, None])
+        return entry.scaled_basis.values[reached].T @ totals
 
     def _within(
         self,
@@ -152,7 +190,7 @@ class VariancePlan:
         """Second-stage part: each PSU's rows centred on its mean over all its rows (zeros included)."""
         m = self.rows_per_psu[reached]
         mean = totals / m[:, None]
-        inside = ((scaled_rows - mean[compact]) ** 2) * self.within_scale[self.design.psu[rows]][:, None]
+        inside = ((scaled_rows - mean[compact]) ** 2) * self.within_scale[self.psu[rows]][:, None]
         unreached = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
         return inside.sum(axis=0) + unreached @ mean**2
 
@@ -162,6 +200,11 @@ def variance_plan(design: PreparedDesign) -> VariancePlan | None:
     if design not in _PLANS:
         _PLANS[design] = _build(design)
     return _PLANS[design]
+
+
+def share_plan(source: PreparedDesign, target: PreparedDesign) -> None:
+    """Give `target` (the same rows, PSUs and calibrations as `source`, other columns) `source`'s plan."""
+    _PLANS[target] = variance_plan(source)
 
 
 def _build(design: PreparedDesign) -> VariancePlan | None:
@@ -190,7 +233,8 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
             unit_factor[entry.unit] = factor
         row_unit = np.full(n, -1, dtype=np.int64)
         row_unit[rows] = entry.unit
-        entries.append(_Entry(row_unit, 1.0 / entry.scale, entry.basis))
+        scaled_basis = entry.basis * (1.0 / entry.scale)[:, None]
+        entries.append(_Entry(row_unit, _Distinct.of(scaled_basis), entry.basis.shape[1]))
         # Each unit's fitted part, spread over its rows and scaled by their factor, sums to this per PSU.
         per_unit = entry.basis * (entry.scale * unit_factor)[:, None]
         fitted_columns.append(np.asarray(group_sum_matrix(unit_psu, psus) @ per_unit))
@@ -229,11 +273,13 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
             projected = projected + lone
             gram = gram + fitted.T @ lone
     return VariancePlan(
-        design=design,
+        psu=design.psu,
+        psu_stratum=design.psu_stratum,
+        n_psu=design.n_psu,
         row_factor=row_factor,
         stratum_scale=stratum_scale,
         entries=tuple(entries),
-        projected=projected,
+        projected=None if projected is None else _Distinct.of(projected),
         gram=gram,
         lone_scale=lone_scale,
         within_scale=within_scale,

@@ -27,7 +27,7 @@ from scipy.special import expit
 from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike, t_quantile
-from pipeline.survey.terms import model_matrix, term_columns
+from pipeline.survey.terms import coded_column, design_model_matrix, names_index, term_columns
 
 Family = Literal["gaussian", "quasibinomial"]
 FAMILIES: tuple[str, ...] = ("gaussian", "quasibinomial")
@@ -106,6 +106,11 @@ def coefficient_p_values(coefficients: pd.Series, se: pd.Series, df: float) -> p
     return pd.Series(p, index=coefficients.index)
 
 
+def two_sided_p(t: float, df: float) -> float:
+    """`coefficient_p_values` of one statistic ``t`` (no pandas objects: a model stage asks thousands)."""
+    return float(2 * (stats.norm.sf(abs(t)) if np.isinf(df) else stats.t.sf(abs(t), df)))
+
+
 @dataclass(frozen=True)
 class WaldTest:
     """A design-based Wald test of some coefficients being zero (R: ``regTermTest``).
@@ -159,10 +164,20 @@ def wald_test(
     names = list(names)
     if not names:
         raise SurveyDesignError("a Wald test needs at least one coefficient")
-    beta = coefficients.loc[names].to_numpy(dtype=float)
+    unique = coefficients.index.is_unique and vcov.index.is_unique and vcov.columns.is_unique
+    if unique:
+        # By position (label lookups in a text index cost more than the test).
+        at = coefficients.index.get_indexer(names)
+        rows, cols = vcov.index.get_indexer(names), vcov.columns.get_indexer(names)
+        if (at < 0).any() or (rows < 0).any() or (cols < 0).any():
+            raise KeyError(f"coefficients {names} are not all in the fit")
+        beta = coefficients.to_numpy(dtype=float)[at]
+        v = vcov.to_numpy(dtype=float)[np.ix_(rows, cols)]
+    else:
+        beta = coefficients.loc[names].to_numpy(dtype=float)
+        v = vcov.loc[names, names].to_numpy(dtype=float)
     if null is not None:
         beta = beta - np.asarray(null, dtype=float)
-    v = vcov.loc[names, names].to_numpy(dtype=float)
     chisq = float(beta @ np.linalg.solve(v, beta))
     k = len(names)
     if np.isinf(ddf):
@@ -233,12 +248,13 @@ def svyglm(
     frame = design.data
     present = design.mask(domain) & frame[response].notna().to_numpy()
     for col in term_columns(terms):
-        present &= frame[col].notna().to_numpy()
+        present &= coded_column(design, col).present
     if not present.any():
         raise SurveyDesignError("no rows have the response and every predictor")
-    mm = model_matrix(frame.loc[present, term_columns(terms)], terms, intercept=True)
+    fitted_rows = np.flatnonzero(present)
+    mm = design_model_matrix(design, fitted_rows, terms, intercept=True)
     x = mm.x
-    y = frame[response].to_numpy(dtype=float)[present]
+    y = frame[response].to_numpy(dtype=float, na_value=np.nan)[fitted_rows]
     w = design.weights[present]
     # The rank of X'X is that of X, at a fraction of the cost of an SVD of X.
     if np.linalg.matrix_rank(x.T @ x) < x.shape[1]:
@@ -267,11 +283,12 @@ def svyglm(
     if df_adjust:
         infl *= np.sqrt(df_adjustment(design_df, df_residual))
     var = design.variance(infl, present)
+    index = names_index(tuple(names))
     return GLMFit(
         family=family,
-        coefficients=pd.Series(beta, index=names, dtype=float),
-        vcov=pd.DataFrame(var, index=names, columns=names),
-        se=pd.Series(np.sqrt(np.diag(var)), index=names),
+        coefficients=pd.Series(beta, index=index, dtype=float),
+        vcov=pd.DataFrame(var, index=index, columns=index),
+        se=pd.Series(np.sqrt(np.diag(var)), index=index),
         df_residual=df_residual,
         n=int(present.sum()),
         terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},

@@ -22,7 +22,14 @@ from scipy.special import expit
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
 from pipeline.survey.glm import df_adjustment
-from pipeline.survey.terms import level_label, model_matrix, term_columns
+from pipeline.survey.terms import (
+    coded_column,
+    design_model_matrix,
+    level_label,
+    model_matrix,
+    names_index,
+    term_columns,
+)
 
 # R's svyolr puts the outer cut points at -100 and 100 rather than at infinity.
 _OUTER = 100.0
@@ -331,7 +338,7 @@ def svyolr(
     y_raw = frame[response]
     present = dom & y_raw.notna().to_numpy()
     for name in term_columns(predictors):
-        present &= frame[name].notna().to_numpy()
+        present &= coded_column(design, name).present
     # A plain numeric response is coded with numpy: pandas' categorical machinery is most of a small
     # survey's fit time (the same codes, levels sorted).
     numeric = isinstance(y_raw.dtype, np.dtype) and y_raw.dtype.kind in "iuf"
@@ -353,14 +360,9 @@ def svyolr(
     if empty:
         # An empty category puts two cut points at the same place: no finite maximum.
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
-    # The fitted rows of the predictors' columns, taken column by column (DataFrame.loc costs more).
+    # The predictors' columns are coded once per design (pipeline.survey.terms), then taken at the rows.
     fitted_rows = np.flatnonzero(present)
-    selected = pd.DataFrame(
-        {name: frame[name].array.take(fitted_rows) for name in term_columns(predictors)},
-        index=pd.RangeIndex(fitted_rows.size),
-        copy=False,
-    )
-    mm = model_matrix(selected, predictors, intercept=False)
+    mm = design_model_matrix(design, fitted_rows, predictors, intercept=False)
     x, names = mm.x, list(mm.names)
     row_weights = design.weights[present]
     # The likelihood and its derivatives depend on the rows only through the summed weight of each
@@ -416,10 +418,10 @@ def svyolr(
         infl *= np.sqrt(df_adjustment(design_df, df_residual))
     var = design.variance(infl, present)
 
-    all_names = names + zeta_names
+    all_names = names_index(tuple(names + zeta_names))
     return OrdinalFit(
-        coefficients=pd.Series(par[:pc], index=names, dtype=float),
-        zeta=pd.Series(zeta, index=zeta_names),
+        coefficients=pd.Series(par[:pc], index=names_index(tuple(names)), dtype=float),
+        zeta=pd.Series(zeta, index=names_index(tuple(zeta_names))),
         vcov=pd.DataFrame(var, index=all_names, columns=all_names),
         se=pd.Series(np.sqrt(np.diag(var)), index=all_names),
         deviance=float(2 * problem.nll(par) / row_weights.mean()),

@@ -51,6 +51,12 @@ def variance_matrix(design: PreparedDesign) -> np.ndarray | None:
     return matrix
 
 
+def bell_mccaffrey_applies(design: PreparedDesign) -> bool:
+    """Whether `bell_mccaffrey_df` computes the df for this design (at most `MAX_ROWS` rows); above
+    that it returns the design's ``degf`` for every column, so callers need not form coefficients."""
+    return design.n <= MAX_ROWS
+
+
 def bell_mccaffrey_df(design: PreparedDesign, coefficients: np.ndarray) -> np.ndarray:
     """Bell-McCaffrey degrees of freedom of the linearised variance of each column's estimator.
 
