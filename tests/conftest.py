@@ -100,6 +100,26 @@ def scratch_project(built_project: Path, tmp_path: Path) -> Path:
     return copy_built(built_project, tmp_path / "lsp")
 
 
+@pytest.fixture(scope="session")
+def installed_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin folder of a fresh environment with the package installed from its wheel (tests/new_project.py).
+
+    Session-scoped, and its tests share one ``xdist_group("installed_package")``, so one worker builds it
+    once."""
+    from tests.new_project import install_package
+
+    return install_package(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def new_project(installed_package: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A project made and built by the installed package, with docs/extending.md's question added: one full
+    build that tests/test_package.py and tests/test_extending.py each check for their own property."""
+    from tests.new_project import build_new_project
+
+    return build_new_project(installed_package / "lsp-rap", tmp_path_factory.mktemp("new_project"))
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):
     """Write a copy of config.yaml with other inputs and a temporary processed_dir; returns its path."""
