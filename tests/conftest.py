@@ -14,23 +14,41 @@ from pipeline.core.config import Config, load_config
 from pipeline.study.frame import read_frame
 from tests.config_copy import write_config_copy
 
-# Where each test goes in the run: the tests that need no built project first (while the shared build runs
-# beside them), then those that rebuild a private copy (the longest), then those that only read the build.
-# Collection order is the order pytest-xdist hands the tests out, so the long tests start early and the
-# short ones fill both workers to the end.
-NO_BUILD, REBUILDS, READS_BUILD = 0, 1, 2
+# Where each test goes in the run: first the tests that build a project of their own with the installed
+# package (one full build, the longest unit of work, needing nothing else), then the tests that need no built
+# project (while the shared build runs beside them), then those that rebuild a private copy of it, then
+# those that only read it. Within each phase a module grouped on one worker (``xdist_group``: a costly
+# fixture computed once) comes before the single tests. Collection order is the order pytest-xdist hands
+# the work out (``pytest_configure`` turns off its reordering of groups by size, which put the browser
+# groups first, to wait on the shared build), so the long units start early and the short single tests
+# fill both workers to the end.
+OWN_BUILD, NO_BUILD, REBUILDS, READS_BUILD = 0, 1, 2, 3
 
 
 def build_phase(item: pytest.Item) -> int:
     fixtures = getattr(item, "fixturenames", ())
+    if "installed_package" in fixtures:
+        return OWN_BUILD
     if "scratch_project" in fixtures:
         return REBUILDS
     return READS_BUILD if "built_project" in fixtures else NO_BUILD
 
 
+def run_order(item: pytest.Item) -> tuple[int, int]:
+    """The phase, then a grouped module before the single tests."""
+    return build_phase(item), 0 if item.get_closest_marker("xdist_group") else 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's loadgroup scheduler sorts the work units by size unless told not to; the order above is
+    # the one wanted (the option exists only where pytest-xdist is loaded).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Order the tests by ``build_phase``, start the shared build, and regroup for ``--dist loadgroup``.
+    """Order the tests by ``run_order``, start the shared build, and regroup for ``--dist loadgroup``.
 
     The sort is stable, so every worker collects the same order. When any test needs the built project,
     it is built now in the background (``start_shared_build``), beside the tests that need none, so no
@@ -41,8 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``item._id`` instead, so the tag never reaches the scheduler and every grouped module was spread over
     both workers, its module fixtures computed on each. Copy the tag into the id the scheduler reads.
     """
-    items.sort(key=build_phase)
-    if not config.option.collectonly and any(build_phase(item) != NO_BUILD for item in items):
+    items.sort(key=run_order)
+    if not config.option.collectonly and any(build_phase(item) in (REBUILDS, READS_BUILD) for item in items):
         from tests.built_project import start_shared_build
 
         start_shared_build(config._tmp_path_factory)
@@ -98,6 +116,26 @@ def scratch_project(built_project: Path, tmp_path: Path) -> Path:
     from tests.built_project import copy_built
 
     return copy_built(built_project, tmp_path / "lsp")
+
+
+@pytest.fixture(scope="session")
+def installed_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin folder of a fresh environment with the package installed from its wheel (tests/new_project.py).
+
+    Session-scoped, and its tests share one ``xdist_group("installed_package")``, so one worker builds it
+    once."""
+    from tests.new_project import install_package
+
+    return install_package(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def new_project(installed_package: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A project made and built by the installed package, with docs/extending.md's question added: one full
+    build that tests/test_package.py and tests/test_extending.py each check for their own property."""
+    from tests.new_project import build_new_project
+
+    return build_new_project(installed_package / "lsp-rap", tmp_path_factory.mktemp("new_project"))
 
 
 @pytest.fixture

@@ -77,20 +77,21 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     project = scratch_project
     reference = snapshot(project)
     time.sleep(1.1)  # file systems with one-second timestamps
-    # The analysis and everything after it rerun, serially (make -j1): the rebuilt bytes are
-    # compared with the shared build, made with -j2, so this is also the check that -j1 and -j2 give the
-    # same tables, figures, report and spreadsheets. (Rerunning from ingest would add three cheap stages
-    # and redrawing every figure a minute of drawing, and test nothing the kills below do not.)
-    (project / "pipeline/stages/analyse.py").touch()
+    # The measurement stage reruns (the cheapest statistics stage whose tables the report and the
+    # spreadsheets read), and everything after it, the last of them serially (make -j1): the rebuilt bytes
+    # are compared with the shared build, made with -j2, so this is also the check that -j1 and -j2 give
+    # the same figures, report and spreadsheets. (Rerunning from ingest would add the other statistics
+    # stages and redrawing every figure a minute of drawing, and test nothing the kills below do not.)
+    (project / "pipeline/stages/measurement.py").touch()
     # An edit to one figure module, so that figure is redrawn (the others' content is unchanged, so the
     # figure stage builds but does not draw them). It is a comment: the figure's bytes do not change.
     module = project / "pipeline/figures/forest.py"
     module.write_bytes(module.read_bytes() + b"# edited by the crash test\n")
 
-    # Kill 1: once the analysis stage has started (its inputs rewritten, its outputs not yet).
+    # Kill 1: once the measurement stage has started (its outputs not yet rewritten).
     log = tmp_path / "make-1.log"
     first = _start_make(project, log)
-    assert _kill_when(first, lambda: b"-m pipeline analyse" in log.read_bytes())
+    assert _kill_when(first, lambda: b"-m pipeline measurement" in log.read_bytes())
     _assert_no_partial_outputs(project, reference)
     assert run_make(project, "-q", "all").returncode != 0  # make knows the build is unfinished
 

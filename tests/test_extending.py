@@ -1,54 +1,29 @@
-"""docs/extending.md's recipe "Add a question", followed in a copy of the built project.
+"""docs/extending.md's recipe "Add a question", followed in a new project.
 
-The question is the hard case: a Likert item asked of coordinators only, in a 7S scale. The copy must
+The question is the hard case: a Likert item asked of coordinators only, in a 7S scale. The project must
 regenerate its synthetic exports and build with it, the item in the coordinators' scale score (and not in
 the partners'), in the reliability table, in the estimates and in its element's Likert figures.
+
+The project is the one the installed package makes (`lsp-rap init`, the recipe's steps 1-2, `lsp-rap
+synthetic`, `lsp-rap run`: tests/new_project.py), whose build tests/test_package.py checks too: one full
+build serves both. Without the generator's level, `make synthetic` in a copy of the source tree names the
+key to add.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from pipeline.core.paths import PROJECT_ROOT
-from tests.built_project import run_make
+from tests.built_project import fresh_copy, run_make
+from tests.new_project import NEW_ITEM, NEW_ITEM_LABEL, add_question
 
 pytestmark = pytest.mark.slow
-
-NEW_ITEM = "coordinator_sees_scs_progress"
-ENTRY = f"""
-  - name: {NEW_ITEM}
-    label: I see progress against the SCS
-    instruments: [coordinator]
-    question: As coordinator I see the LSP's progress against the SCS outcomes.
-    type: likert5
-    value_set: agree5
-    missing: [-8, -9]
-    element: strategy
-    in_scale: true
-    governance_layer: executive
-    provenance: assumed
-    provenance_note: a test question, added by tests/test_extending.py
-"""
-AFTER = "  # ---------------------------------------------------------------- staff and skills\n"
-
-
-def add_question(project: Path) -> None:
-    """Steps 1-2 of the recipe: the codebook entry and the generator's assumed level."""
-    codebook = project / "data/raw/codebook.yaml"
-    text = codebook.read_text(encoding="utf-8")
-    assert text.count(AFTER) == 1
-    codebook.write_text(text.replace(AFTER, ENTRY.lstrip("\n") + "\n" + AFTER), encoding="utf-8")
-    parameters = project / "data/raw/synthetic_parameters.yaml"
-    text = parameters.read_text(encoding="utf-8")
-    assert text.count("  assumed_coordinator_agree: {}\n") == 1
-    level = f"  assumed_coordinator_agree: {{{NEW_ITEM}: 60}}\n"
-    parameters.write_text(text.replace("  assumed_coordinator_agree: {}\n", level), encoding="utf-8")
 
 
 def test_every_file_and_test_the_recipes_name_exists():
@@ -67,12 +42,13 @@ def test_every_file_and_test_the_recipes_name_exists():
     assert missing == []
 
 
-def test_without_an_assumed_level_the_generator_says_which_key_to_add(scratch_project):
-    add_question(scratch_project)
-    parameters = scratch_project / "data/raw/synthetic_parameters.yaml"
+def test_without_an_assumed_level_the_generator_says_which_key_to_add(tmp_path):
+    project = fresh_copy(tmp_path)  # the generator needs no built output
+    add_question(project)
+    parameters = project / "data/raw/synthetic_parameters.yaml"
     text = parameters.read_text(encoding="utf-8")
     parameters.write_text(text.replace(f"{{{NEW_ITEM}: 60}}", "{}"), encoding="utf-8")
-    result = run_make(scratch_project, "synthetic")
+    result = run_make(project, "synthetic")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert (
@@ -81,15 +57,14 @@ def test_without_an_assumed_level_the_generator_says_which_key_to_add(scratch_pr
     )
 
 
-def test_a_coordinator_only_scale_item_builds_and_enters_the_coordinators_score(scratch_project):
-    add_question(scratch_project)
-    synthetic = run_make(scratch_project, "synthetic")
-    assert synthetic.returncode == 0, synthetic.stderr[-3000:]
-    built = run_make(scratch_project, "-j2", "all")
-    assert built.returncode == 0, (built.stdout + built.stderr)[-5000:]
+@pytest.mark.xdist_group("installed_package")  # with tests/test_package.py, which shares its build
+def test_a_coordinator_only_scale_item_builds_and_enters_the_coordinators_score(new_project):
+    assert new_project.synthetic.returncode == 0, new_project.synthetic.stderr[-3000:]
+    assert new_project.run.returncode == 0, (new_project.run.stdout + new_project.run.stderr)[-5000:]
+    project = new_project.project
 
-    base = pd.read_parquet(scratch_project / "data/processed/analysis_base.parquet")
-    codebook = yaml.safe_load((scratch_project / "data/raw/codebook.yaml").read_text(encoding="utf-8"))
+    base = pd.read_parquet(project / "data/processed/analysis_base.parquet")
+    codebook = yaml.safe_load((project / "data/raw/codebook.yaml").read_text(encoding="utf-8"))
     strategy = [
         v["name"] for v in codebook["variables"] if v.get("in_scale") and v.get("element") == "strategy"
     ]
@@ -114,14 +89,14 @@ def test_a_coordinator_only_scale_item_builds_and_enters_the_coordinators_score(
     with_item = coordinators["scale_strategy"].astype("Float64").astype(float)
     assert ((without.astype(float) - with_item).abs() > 1e-9).sum() > 10
 
-    reliability = pd.read_csv(scratch_project / "analysis/tables/scale_reliability.csv")
+    reliability = pd.read_csv(project / "analysis/tables/scale_reliability.csv")
     rows = reliability[reliability["element"] == "strategy"].set_index("instrument")
     assert NEW_ITEM in rows.loc["coordinator", "items"].split() and rows.loc["coordinator", "n_items"] == 5
     assert NEW_ITEM not in rows.loc["partner", "items"].split() and rows.loc["partner", "n_items"] == 4
 
-    estimates = pd.read_csv(scratch_project / "analysis/tables/estimates.csv")
+    estimates = pd.read_csv(project / "analysis/tables/estimates.csv")
     mine = estimates[estimates["item"] == NEW_ITEM]
     assert set(mine["instrument"]) == {"coordinator"} and mine["estimate"].notna().any()
-    figure = pd.read_csv(scratch_project / "figures/likert_strategy_tier.csv")
-    labelled = figure.astype(str).apply(lambda column: column.str.contains("I see progress against the SCS"))
+    figure = pd.read_csv(project / "figures/likert_strategy_tier.csv")
+    labelled = figure.astype(str).apply(lambda column: column.str.contains(NEW_ITEM_LABEL))
     assert labelled.any().any()
