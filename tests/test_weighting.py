@@ -364,3 +364,63 @@ def test_replicate_check_runs_on_a_seeded_subsample_of_the_frame_above_the_confi
     table = se_ratios(data, outcomes, subsample, replace(config, weighting=spec))
     assert table["replicates_bootstrap"].between(25, 50).all()  # small cells empty in some replicates
     assert table["ratio_bootstrap"].between(0.5, 2.0).all()
+
+
+def test_validation_summary_sets_the_root_mean_square_se_beside_the_mean_se():
+    """Hand computation: one item, errors -1, 0, 1 (SD 1), SEs 0.5, 1 and 1.5 in the three surveys.
+
+    The target's SE / SD uses the mean SE (1.0); the extra column the root mean square,
+    sqrt((0.25 + 1 + 2.25) / 3) = 1.0801; the SE's CV is its SD (0.5) over its mean (1.0)."""
+    from pipeline.checks.weighting_validation import summarise
+
+    results = pd.DataFrame(
+        {
+            "scenario": "s",
+            "weighting": "raking",
+            "margins": "m",
+            "instrument": "coordinator",
+            "quantity": "level",
+            "item": "a",
+            "simulation": [0, 1, 2],
+            "estimate": [0.0, 1.0, 2.0],
+            "error": [-1.0, 0.0, 1.0],
+            "se": [0.5, 1.0, 1.5],
+            "covered": 1.0,
+            "reject_true": 0.0,
+        }
+    )
+    row = summarise(results).iloc[0]
+    assert row["se_ratio"] == pytest.approx(1.0)
+    assert row["rms_se_ratio"] == pytest.approx(np.sqrt(3.5 / 3), abs=1e-4)
+    assert row["se_cv"] == pytest.approx(0.5)
+
+
+def test_validated_on_sets_the_root_mean_square_ratio_beside_a_missed_se_ratio(config):
+    from pipeline.checks.weighting_validation import primary_weighting
+    from pipeline.stages.report_inference import validated_on
+
+    spec = config.weighting
+    label = primary_weighting(spec).label
+    row = {
+        "scenario": "gradient_by_type",
+        "weighting": spec.primary,
+        "margins": label,
+        "instrument": "coordinator",
+        "simulations": 1000,
+        "coverage": 0.955,
+        "coverage_mc_se": 0.004,
+        "mean_bias_pp": -0.2,
+        "se_ratio": 0.941,
+        "se_ratio_mc_se": 0.021,
+        "meets_targets": False,
+    }
+    validation = pd.DataFrame(
+        [row | {"quantity": "tier difference", "rms_se_ratio": 0.981}, row | {"quantity": "level"}]
+    )
+    text = validated_on(validation, spec)
+    assert (
+        "tier difference under gradient by type: SE / SD 0.941 (MC SE 0.021; root-mean-square SE / SD 0.981)"
+        in text
+    )
+    # A row of a run without the column (NaN after the concat) names the target's ratio alone.
+    assert "level under gradient by type: SE / SD 0.941 (MC SE 0.021)" in text
