@@ -1,5 +1,7 @@
 """The sampling frame in data/raw: the real 388 LSPs, with ids kept as text."""
 
+from pathlib import Path
+
 
 def test_frame_has_388_unique_lsps(frame):
     assert len(frame) == 388
@@ -61,3 +63,26 @@ def test_a_frame_that_passed_is_checked_again_only_when_its_bytes_change(config,
     with pytest.raises(PipelineError, match=r"row 2 .* column tier: 'nowhere' fails tier"):
         frame_module.read_frame(path)
     assert len(checks) == 2 and len(list((tmp_path / "checked").iterdir())) == 1
+
+
+def test_the_remembered_check_is_keyed_by_every_project_module_the_check_imports():
+    """A pass is remembered under a hash of the checking code: every pipeline module the schema check
+    imports, directly or not, must be in that hash, or an edit of it would leave a stale pass standing."""
+    import subprocess
+    import sys
+
+    from pipeline.core.paths import PROJECT_ROOT
+    from pipeline.study import frame as frame_module
+
+    probe = (
+        "import sys; from pipeline.study import schemas; "
+        "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items() "
+        "if n.startswith('pipeline.') and getattr(m, '__file__', None))))"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    package = PROJECT_ROOT / "pipeline"
+    imported = {str(Path(name).relative_to(package)) for name in listed if not name.endswith("__init__.py")}
+    # frame.py holds check_frame itself; what it imports to store the stamp does not decide a pass.
+    assert imported | {"study/frame.py"} == set(frame_module.CHECK_CODE)

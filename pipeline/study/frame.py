@@ -22,11 +22,20 @@ log = logging.getLogger("pipeline.study.frame")
 
 # Every stage reads the frame, and checking it meant importing pandera (about 0.6 CPU-s a process) even
 # in stages that validate nothing else. A frame that passed is remembered in make's bookkeeping folder,
-# keyed by its bytes, the checking code (this module, the schemas, the vocabulary they take the tiers
-# from) and the pandera and pandas versions: the same bytes checked by the same code pass again, so only
-# a frame not seen before is checked, and any edit of the file or of the checks is checked afresh.
+# keyed by its bytes, the checking code (this module, the schemas and every project module they import,
+# listed below and held to the imports by a test) and the pandera and pandas versions: the same bytes
+# checked by the same code pass again, so only a frame not seen before is checked, and any edit of the
+# file or of the checks is checked afresh.
 CHECKED_FRAMES = PROJECT_ROOT / ".make" / "checked-frames"
-_CHECK_CODE = ("frame.py", "schemas.py", "vocabulary.py")
+CHECK_CODE = (
+    "study/frame.py",
+    "study/schemas.py",
+    "study/vocabulary.py",
+    "core/codebook.py",
+    "core/config_choices.py",
+    "core/errors.py",
+    "core/yaml_text.py",
+)
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -63,8 +72,8 @@ def _checked_stamp(path: Path) -> Path | None:
     """Where a pass of this frame's bytes under this checking code is remembered (None: unreadable)."""
     try:
         digest = hashlib.sha256(Path(path).read_bytes())
-        here = Path(__file__).parent
-        for source in _CHECK_CODE:
+        here = Path(__file__).parent.parent
+        for source in CHECK_CODE:
             digest.update(b"\0" + (here / source).read_bytes())
         for package in ("pandera", "pandas"):
             digest.update(f"\0{package} {metadata.version(package)}".encode())
