@@ -413,6 +413,8 @@ def test_validated_on_sets_the_root_mean_square_ratio_beside_a_missed_se_ratio(c
         "se_ratio": 0.941,
         "se_ratio_mc_se": 0.021,
         "meets_targets": False,
+        "failed_draws": 1,
+        "collapsed_draws": 35,
     }
     validation = pd.DataFrame(
         [row | {"quantity": "tier difference", "rms_se_ratio": 0.981}, row | {"quantity": "level"}]
@@ -424,3 +426,5 @@ def test_validated_on_sets_the_root_mean_square_ratio_beside_a_missed_se_ratio(c
     )
     # A row of a run without the column (NaN after the concat) names the target's ratio alone.
     assert "level under gradient by type: SE / SD 0.941 (MC SE 0.021)" in text
+    # The failed sample is one of the 1,001 drawn (the simulations count the 1,000 estimated).
+    assert "could not calibrate: 1 of 1001;" in text

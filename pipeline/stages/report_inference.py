@@ -428,10 +428,12 @@ def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
     # The draw counts repeat on each quantity's row: one per scenario and instrument.
     samples = primary.drop_duplicates(["scenario", "instrument"])
     failed = int(samples["failed_draws"].sum()) if "failed_draws" in samples else 0
+    # A run's simulations count the samples that were estimated; the failed ones come on top.
+    drawn = int(samples["simulations"].sum()) + failed
     collapsed = int(samples["collapsed_draws"].fillna(0).sum()) if "collapsed_draws" in samples else 0
     draws = (
         f" Simulated samples (coordinators' and partners' counted apart) the weighting could not calibrate: "
-        f"{failed} of {int(samples['simulations'].sum())}; samples whose score total within a type no "
+        f"{failed} of {drawn}; samples whose score total within a type no "
         f"positive weights could meet (nested bands merged, or that total left out): {collapsed}."
         if "collapsed_draws" in primary
         else ""
