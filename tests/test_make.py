@@ -155,8 +155,7 @@ def test_registering_a_figure_draws_that_figure_only(scratch_project):
     original = registry.read_text(encoding="utf-8")
     end = "    return tuple(specs)\n"
     added = (
-        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))'
-        "\n"
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))\n'
     )
     assert original.count(end) == 1
     registry.write_text(original.replace(end, added + end), encoding="utf-8")

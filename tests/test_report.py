@@ -400,7 +400,6 @@ def test_the_data_dictionary_lists_every_column_of_every_registered_output(confi
     assert 'href="report.html"' in page
 
 
-
 def test_the_frame_size_in_the_prose_comes_from_the_frame_comparison(config, codebook, figures, tmp_path):
     """The pages never type the number of LSPs: a frame of another size is quoted at that size."""
     inputs = _inputs(config, codebook, figures, tmp_path / "analysis")

@@ -369,8 +369,9 @@ def test_replicate_check_runs_on_a_seeded_subsample_of_the_frame_above_the_confi
 def test_validation_summary_sets_the_root_mean_square_se_beside_the_mean_se():
     """Hand computation: one item, errors -1, 0, 1 (SD 1), SEs 0.5, 1 and 1.5 in the three surveys.
 
-    The target's SE / SD uses the mean SE (1.0); the extra column the root mean square,
-    sqrt((0.25 + 1 + 2.25) / 3) = 1.0801; the SE's CV is its SD (0.5) over its mean (1.0)."""
+    The target's SE / SD uses the model SE (Morris et al. 2019), the root of the mean variance,
+    sqrt((0.25 + 1 + 2.25) / 3) = 1.0801; the extra column the mean SE (1.0); the SE's CV is its SD (0.5)
+    over its mean (1.0)."""
     from pipeline.checks.weighting_validation import summarise
 
     results = pd.DataFrame(
@@ -390,12 +391,13 @@ def test_validation_summary_sets_the_root_mean_square_se_beside_the_mean_se():
         }
     )
     row = summarise(results).iloc[0]
-    assert row["se_ratio"] == pytest.approx(1.0)
-    assert row["rms_se_ratio"] == pytest.approx(np.sqrt(3.5 / 3), abs=1e-4)
+    assert row["se_ratio"] == pytest.approx(np.sqrt(3.5 / 3), abs=1e-4)
+    assert row["se_ratio_mc_se"] == pytest.approx(np.sqrt(3.5 / 3) / 2, abs=1e-4)
+    assert row["mean_se_ratio"] == pytest.approx(1.0)
     assert row["se_cv"] == pytest.approx(0.5)
 
 
-def test_validated_on_sets_the_root_mean_square_ratio_beside_a_missed_se_ratio(config):
+def test_validated_on_sets_the_mean_se_ratio_beside_a_missed_se_ratio(config):
     from pipeline.checks.weighting_validation import primary_weighting
     from pipeline.stages.report_inference import validated_on
 
@@ -417,13 +419,10 @@ def test_validated_on_sets_the_root_mean_square_ratio_beside_a_missed_se_ratio(c
         "collapsed_draws": 35,
     }
     validation = pd.DataFrame(
-        [row | {"quantity": "tier difference", "rms_se_ratio": 0.981}, row | {"quantity": "level"}]
+        [row | {"quantity": "tier difference", "mean_se_ratio": 0.902}, row | {"quantity": "level"}]
     )
     text = validated_on(validation, spec)
-    assert (
-        "tier difference under gradient by type: SE / SD 0.941 (MC SE 0.021; root-mean-square SE / SD 0.981)"
-        in text
-    )
+    assert "tier difference under gradient by type: SE / SD 0.941 (MC SE 0.021; mean SE / SD 0.902)" in text
     # A row of a run without the column (NaN after the concat) names the target's ratio alone.
     assert "level under gradient by type: SE / SD 0.941 (MC SE 0.021)" in text
     # The failed sample is one of the 1,001 drawn (the simulations count the 1,000 estimated).

@@ -417,10 +417,10 @@ def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
         if abs(row.mean_bias_pp) > TARGET_ABS_BIAS_PP:
             measures.append(f"mean bias {row.mean_bias_pp:+.2f} pp")
         if not TARGET_SE_RATIO[0] <= row.se_ratio <= TARGET_SE_RATIO[1]:
-            # Beside the target's mean SE, where the run has it: the root-mean-square SE, whose ratio to
-            # the SD is 1 for an unbiased variance however much the SE varies between samples.
-            rms = getattr(row, "rms_se_ratio", float("nan"))
-            beside = "" if pd.isna(rms) else f"; root-mean-square SE / SD {rms:.3f}"
+            # Beside the model SE's ratio, where the run has it: the mean SE's, which sits below it when
+            # the SE varies between samples.
+            mean = getattr(row, "mean_se_ratio", float("nan"))
+            beside = "" if pd.isna(mean) else f"; mean SE / SD {mean:.3f}"
             measures.append(f"SE / SD {row.se_ratio:.3f} (MC SE {row.se_ratio_mc_se:.3f}{beside})")
         who = display.instrument_name(row.instrument)
         who = who[:1].lower() + who[1:] if who[1:2].islower() else who
