@@ -38,6 +38,7 @@ import numpy as np
 
 from pipeline.survey.calibration import GregResiduals
 from pipeline.survey.design import PreparedDesign, group_sum_matrix
+from pipeline.survey.patterns import distinct_rows
 
 # Below this many rows a design is cheap either way (and the plan costs more than it saves).
 MIN_ROWS = 2_000
@@ -58,12 +59,11 @@ class _Distinct:
 
     @classmethod
     def of(cls, matrix: np.ndarray) -> _Distinct:
-        if matrix.shape[0] == 0:
+        found = distinct_rows(matrix, matrix.shape[0] // 2) if matrix.shape[0] else None
+        if found is None:
             return cls(None, matrix)
-        values, code = np.unique(matrix, axis=0, return_inverse=True)
-        if values.shape[0] > matrix.shape[0] // 2:
-            return cls(None, matrix)
-        return cls(code.reshape(-1).astype(np.int64), values)
+        values, code = found
+        return cls(code, values)
 
     def transposed_product(self, positions: np.ndarray, x: np.ndarray) -> np.ndarray:
         """``matrix[positions].T @ x`` (``x`` one row per position), summing ``x`` within groups first."""

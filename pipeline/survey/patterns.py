@@ -11,9 +11,29 @@ their rows exactly as before.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 # Below this many rows the rows are used as they are (the bundled survey's 191 coordinators).
 COLLAPSE_MIN_ROWS = 2_000
+
+
+def distinct_rows(x: np.ndarray, most: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The distinct rows of ``x`` (in first-seen order) and each row's index among them; None as soon as
+    there are more than `most` of them. Hash-based, a column at a time (a sort of the rows, as
+    ``np.unique(axis=0)`` does, took seconds at 200,000 rows)."""
+    n = x.shape[0]
+    key = np.zeros(n, dtype=np.int64)
+    groups = 1
+    for column in np.asarray(x, dtype=float).T:
+        # + 0.0 makes -0.0 and 0.0 one value; each fold stays below n**2.
+        codes, uniques = pd.factorize(column + 0.0, use_na_sentinel=False)
+        key, folded = pd.factorize(key * len(uniques) + codes)
+        groups = len(folded)
+        if most is not None and groups > most:
+            return None
+    first = np.full(groups, n, dtype=np.int64)
+    np.minimum.at(first, key, np.arange(n))
+    return np.asarray(x)[first], key.astype(np.int64)
 
 
 def row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -21,10 +41,7 @@ def row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     more than half the rows are distinct (nothing worth collapsing)."""
     if x.shape[0] < COLLAPSE_MIN_ROWS:
         return None
-    distinct, code = np.unique(x, axis=0, return_inverse=True)
-    if distinct.shape[0] > x.shape[0] // 2:
-        return None
-    return distinct, code.reshape(-1).astype(np.int64)
+    return distinct_rows(x, x.shape[0] // 2)
 
 
 def weighted_svd(
