@@ -83,10 +83,6 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     # the same figures, report and spreadsheets. (Rerunning from ingest would add the other statistics
     # stages and redrawing every figure a minute of drawing, and test nothing the kills below do not.)
     (project / "pipeline/stages/measurement.py").touch()
-    # An edit to one figure module, so that figure is redrawn (the others' content is unchanged, so the
-    # figure stage builds but does not draw them). It is a comment: the figure's bytes do not change.
-    module = project / "pipeline/figures/forest.py"
-    module.write_bytes(module.read_bytes() + b"# edited by the crash test\n")
 
     # Kill 1: once the measurement stage has started (its outputs not yet rewritten).
     log = tmp_path / "make-1.log"
@@ -94,6 +90,14 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     assert _kill_when(first, lambda: b"-m pipeline measurement" in log.read_bytes())
     _assert_no_partial_outputs(project, reference)
     assert run_make(project, "-q", "all").returncode != 0  # make knows the build is unfinished
+
+    # An edit to one figure module, so that figure is redrawn (the others' content is unchanged, so the
+    # figure stage builds but does not draw them). It is a comment: the figure's bytes do not change. It
+    # comes after the first kill because make -j2 may run the figure stage beside the measurement stage,
+    # so an edit made before could already be drawn when the first kill comes.
+    time.sleep(1.1)
+    module = project / "pipeline/figures/forest.py"
+    module.write_bytes(module.read_bytes() + b"# edited by the crash test\n")
 
     # Kill 2: while a figure is being written (its temporary file exists).
     log = tmp_path / "make-2.log"
