@@ -440,7 +440,8 @@ def validated_on(validation: pd.DataFrame, spec: WeightingSpec) -> str:
     )
     return (
         f"The primary weighting was validated on {len(named)} scenarios: {', '.join(named)}. It meets all "
-        f"three targets (coverage 93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05) in {int(met.sum())} "
+        f"three targets (coverage 93-97%, |mean bias| at most 1 pp, SE / SD 0.95-1.05, the SE being the root "
+        f"of the mean estimated variance) in {int(met.sum())} "
         f"of its {len(primary)} rows (scenario, instrument and quantity)"
         + (f"; it misses them in {'; '.join(misses)}." if misses else ".")
         + draws
@@ -791,7 +792,8 @@ def nonresponse(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, An
             "table-nonresponse-validation",
             "Method validation of the weightings: coverage, bias and type I error in simulated surveys "
             "(bands: type x IMD band, region, LAA round; score: the IMD score's total within each type; "
-            "df: the variance's degrees-of-freedom correction; MC SE: Monte Carlo standard error)",
+            "df: the variance's degrees-of-freedom correction; MC SE: Monte Carlo standard error; "
+            "SE / SD: the root of the mean estimated variance over the standard deviation of the estimates)",
             headers={
                 "coverage": "Coverage, % (MC SE)",
                 "mean_bias_pp": "Mean bias, pp (MC SE)",
