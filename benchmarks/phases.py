@@ -216,11 +216,11 @@ def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
         )
         progress(f"edit {key}: ran {', '.join(ran)}; drew {len(drawn)} figures ({len(same)} unchanged)")
         context.make(copy, logs / f"edit_{key}_back.log")
-    registry = copy / "pipeline" / "study" / "outputs.py"
+    registry = copy / "pipeline" / "study" / "outputs" / "figures.py"  # as tests/test_make.py edits it
     source = registry.read_text(encoding="utf-8")
     end = "    return tuple(specs)\n"
     added = (
-        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", _ESTIMATE_FIGURE))'
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))'
         "\n"
     )
     registry.write_text(source.replace(end, added + end, 1), encoding="utf-8")
