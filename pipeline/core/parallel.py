@@ -31,10 +31,10 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _pool(pieces: int, here: int = 0) -> ProcessPoolExecutor | None:
-    """A pool for ``pieces`` pieces of work beside the ``here`` this process does itself; None if they
-    could not run at once."""
-    side = min(pieces + here, available_cores(), MAX_WORKERS)
+def process_pool(pieces: int, here: int = 0, most: int = MAX_WORKERS) -> ProcessPoolExecutor | None:
+    """A pool of forked workers for ``pieces`` pieces of work beside the ``here`` this process does
+    itself, at most ``most`` processes in all; None if they could not run at once (run them in a loop)."""
+    side = min(pieces + here, available_cores(), most)
     workers = side - here
     if side < 2 or workers < 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
@@ -50,7 +50,7 @@ def side_by_side(function: Callable[..., Result], pieces: Sequence[Any]) -> list
 
     ``function`` must be a module-level function and its pieces and results picklable. An exception in a
     piece is raised here, as it would be in the loop."""
-    pool = _pool(len(pieces))
+    pool = process_pool(len(pieces))
     if pool is None:
         return [function(piece) for piece in pieces]
     with pool:
@@ -60,7 +60,7 @@ def side_by_side(function: Callable[..., Result], pieces: Sequence[Any]) -> list
 def call_side_by_side(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run the argument-free ``calls`` (module-level functions or ``functools.partial`` of them), the
     first in this process and the others in forked workers at the same time; their results in order."""
-    pool = _pool(len(calls) - 1, here=1)
+    pool = process_pool(len(calls) - 1, here=1)
     if pool is None:
         return [call() for call in calls]
     with pool:

@@ -10,11 +10,9 @@ redraws that figure alone.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from pipeline.core.config import Config, parse_stage_arguments, path_option, sta
 from pipeline.core.config_slices import config_slice
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
+from pipeline.core.parallel import process_pool
 from pipeline.core.paths import PROJECT_ROOT, relative_to_root
 from pipeline.figures import (
     BASE,
@@ -131,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
 
     inputs = Inputs(config, arguments.base, arguments.tables_dir, codebook)
     jobs = [(spec, inputs, out, code[spec.name], force) for spec in chosen]
-    workers = min(len(chosen), len(os.sched_getaffinity(0)), MAX_WORKERS)
-    if workers < 2:
+    pool = process_pool(len(chosen), most=MAX_WORKERS)
+    if pool is None:
         results = map(_draw, jobs)
     else:
         # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share
@@ -143,8 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         for spec in chosen:
             figure_module(spec)
         warm_up()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-        results = pool.map(_draw, jobs)
+        results = pool.map(_draw, jobs)  # the workers fork here, after the warm-up above
     unchanged = 0
     record = config_reads.record_folder()
     loading = _input_reads(chosen, config, arguments) if record else {}
@@ -161,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 _log_drawn(drawn)
             _stamp(spec, out, sources[spec.name], extra[spec.name], content)
     finally:
-        if workers >= 2:
+        if pool is not None:
             pool.shutdown()
     if unchanged:
         log.info("%d of them built the same content as when last drawn: not redrawn", unchanged)
