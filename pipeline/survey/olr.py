@@ -22,6 +22,7 @@ from scipy.special import expit
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
 from pipeline.survey.glm import df_adjustment
+from pipeline.survey.patterns import distinct_rows
 from pipeline.survey.terms import (
     coded_column,
     design_model_matrix,
@@ -271,18 +272,6 @@ def _newton(
     return par, best
 
 
-def _patterns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of ``[x, y]`` and each row's index among them (in first-seen order)."""
-    rows = np.column_stack([x, y.astype(float)])
-    key = np.zeros(rows.shape[0], dtype=np.int64)
-    for column in rows.T:
-        # Hash-based codes per column, folded into one code per row: each fold stays below n**2.
-        codes, uniques = pd.factorize(column + 0.0)  # + 0.0 makes -0.0 and 0.0 one value
-        key = pd.factorize(key * len(uniques) + codes)[0]
-    _, first = np.unique(key, return_index=True)
-    return rows[first], key
-
-
 def _model_matrix(frame: pd.DataFrame, predictors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     mm = model_matrix(frame, predictors, intercept=False)
     return mm.x, list(mm.names)
@@ -369,7 +358,7 @@ def svyolr(
     # distinct (predictors, response) pattern: with categorical predictors a few dozen patterns stand
     # for thousands of rows, and the fit runs on those. Row scores are the pattern's unit score times
     # the row's weight.
-    cells, pattern = _patterns(x, y)
+    cells, pattern = distinct_rows(np.column_stack([x, y.astype(float)]))
     if cells.shape[0] < x.shape[0]:
         cell_weights = np.bincount(pattern, weights=row_weights, minlength=cells.shape[0])
         problem = _Problem(
