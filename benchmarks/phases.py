@@ -158,24 +158,34 @@ def bench_make(context: Context) -> dict[str, Series]:
     return results
 
 
-# Edits of config.yaml (key, old text, new text) and what each should rebuild: the stages that read
-# the key (and the report, which shows the whole file), and only figures whose pixels change.
+# Edits of config.yaml: a name, the key edited, and its (old text, new text) replacements. What each
+# may rebuild is not listed by hand: it is the stages whose code reads the key (as recorded from the code
+# as it runs, pipeline/core/config_reads.json, which tests/test_config_reads.py holds to a fresh
+# recording) and the report, which shows config.yaml whole; and only figures whose pixels change.
 CONFIG_EDITS = (
     (
         "maturity_primary",
+        "maturity.primary",
         (
             ("primary: development_stage", "primary: years_joint_working"),
             ("alternatives: [years_joint_working,", "alternatives: [development_stage,"),
         ),
-        # The models read maturity too, and the spreadsheets hold the tables.
-        ("analyse", "models", "figures", "report", "spreadsheets"),
     ),
-    (
-        "min_cell",
-        (("min_cell: 5", "min_cell: 10"),),
-        ("analyse", "nonresponse", "models", "figures", "report", "spreadsheets"),
-    ),
+    ("min_cell", "disclosure.min_cell", (("min_cell: 5", "min_cell: 10"),)),
 )
+
+
+def stages_reading(key: str, project: Path) -> list[str]:
+    """The stages whose code reads ``key`` (or a section holding it), and the report."""
+    recorded = json.loads((project / "pipeline" / "core" / "config_reads.json").read_text(encoding="utf-8"))
+    readers = {
+        stage
+        for stage, keys in recorded["stages"].items()
+        if any(key == read or key.startswith(read + ".") for read in keys)
+    }
+    return sorted(readers | {"report"})
+
+
 _DRAWN = re.compile(r"pipeline\.figures: wrote \S*?(\w+)\.\{png")
 
 
@@ -185,7 +195,8 @@ def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
     series = Series()
     config = copy / "config.yaml"
     original = config.read_text(encoding="utf-8")
-    for key, replacements, allowed in CONFIG_EDITS:
+    for key, config_key, replacements in CONFIG_EDITS:
+        allowed = stages_reading(config_key, copy)
         before = {path.name: path.read_bytes() for path in (copy / "figures").glob("*.png")}
         edited = original
         for old, new in replacements:
@@ -208,6 +219,7 @@ def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
                     "passed": passed,
                     "seconds": round(result.seconds, 1),
                     "ran": ran,
+                    "allowed": allowed,
                     "drawn": drawn,
                     "drawn_unchanged": same,
                     "failure": None if result.ok else result.last_error(),
@@ -220,8 +232,7 @@ def bench_edits(context: Context, copy: Path, logs: Path) -> Series:
     source = registry.read_text(encoding="utf-8")
     end = "    return tuple(specs)\n"
     added = (
-        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))'
-        "\n"
+        '    specs.append(Figure("barriers_again", "barriers", (ESTIMATES,), "estimates", ESTIMATE_FIGURE))\n'
     )
     registry.write_text(source.replace(end, added + end, 1), encoding="utf-8")
     # The figure stage only: the report refuses a figure that no section shows, as it should.
@@ -253,7 +264,9 @@ def rebuild_targets(edits: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         entry = json.loads(note)
         figures = ", ".join(entry["drawn"]) or "none"
         detail = (
-            f"ran {', '.join(entry['ran']) or 'nothing'}; drew {len(entry['drawn'])} figures ({figures})"
+            f"ran {', '.join(entry['ran']) or 'nothing'}"
+            + (f" (may run: {', '.join(entry['allowed'])})" if "allowed" in entry else "")
+            + f"; drew {len(entry['drawn'])} figures ({figures})"
             + (
                 f"; {len(entry['drawn_unchanged'])} of them with unchanged PNGs"
                 if entry["drawn_unchanged"]
