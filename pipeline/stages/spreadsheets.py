@@ -10,7 +10,8 @@ stored as numbers, and shorthand instead of blank cells ([c] a cell suppressed t
 [z] a value that does not apply), explained on each sheet that uses it.
 
 Which tables: first the report's, in the order its two pages show them (``report_tables.json``, written
-by the report stage: the numbers as the report shows them, one measure per column), then the analysis
+by the report-tables stage from the analysis tables, so the workbooks wait for neither the figures nor the
+pages: the numbers as the report shows them, one measure per column), then the analysis
 tables the output registry lists for the workbooks (``pipeline.study.outputs.WORKBOOK_TABLES``: full
 precision, for reuse), each titled by its registry description. Notes are numbered in the order the
 sheets first refer to them, and a sheet refers to a note by what it holds (a weighting column, an
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     if not arguments.report_tables.exists():
         raise PipelineError(
             f"{relative_to_root(arguments.report_tables)}: not found; "
-            f"run `{rebuild_command('report')}` to build it"
+            f"run `{rebuild_command('report-tables')}` to build it"
         )
     report_tables = json.loads(arguments.report_tables.read_text(encoding="utf-8"))["tables"]
     book = build_book(

@@ -1,23 +1,37 @@
-"""The tables the release's two pages show, written for the spreadsheets stage (``report_tables.json``).
+"""The ``report-tables`` command: the tables the release's two pages show, computed once from the analysis
+tables and written to ``report_tables.json`` for the report and the spreadsheets.
 
-The spreadsheets hold every table the report shows. Stages exchange data only through their files, so the
-report writes each table it drew, as drawn: its page, section, caption, headers, cells (formatted text,
-the numbers as the reader sees them), which columns hold numbers or code, and its note. Which tables a page
-shows is read from the page itself (every ``<table id=...>`` in the rendered HTML, in page order), so a
-table a section builds but its template does not draw is not exported, and one it draws cannot be missed.
+The spreadsheets hold every table the report shows. Stages exchange data only through their files, so this
+command writes each table the pages draw, as drawn: its page, section, caption, headers, cells (formatted
+text, the numbers as the reader sees them), which columns hold numbers or code, and its note. No table rests
+on a figure, so it runs beside the figure stage, and the spreadsheets wait for neither the figures nor the
+pages. Which tables a page shows is read from the page itself (every ``<table id=...>`` in the page
+rendered without its figures, in page order), so a table a section builds but its template does not draw
+is not exported, and one it draws cannot be missed. The report stage renders the pages again with their
+figures and stops if the tables it drew are not, record for record, the ones in the file
+(``check_report_tables``): a page and its workbooks cannot disagree.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import parse_stage_arguments, path_option, stage_parser
 from pipeline.core.errors import PipelineError
-from pipeline.stages.report.inputs import ReportInputs
-from pipeline.stages.report.sections import SECTIONS, section_contexts
+from pipeline.core.io import write_text
+from pipeline.core.paths import rebuild_command, relative_to_root
+from pipeline.stages.report.build import read_inputs
+from pipeline.stages.report.inputs import ANNEX_PAGE, MAIN_PAGE, ReportInputs
+from pipeline.stages.report.sections import SECTIONS, render_page, section_contexts
 from pipeline.stages.report_tables import Table
+
+log = logging.getLogger("pipeline.stages.report.table_export")
 
 TABLE_ID = re.compile(r'<table id="([^"]+)"')
 # Beside the two pages; declared in the output registry (pipeline.study.outputs.publication.REPORT_TABLES).
@@ -82,3 +96,62 @@ def report_tables(
         for record in page_tables(inputs, page, html, contexts.get(page))
     ]
     return json.dumps({"tables": tables}, ensure_ascii=False, indent=1) + "\n"
+
+
+def check_report_tables(
+    inputs: ReportInputs,
+    pages: dict[str, str],
+    contexts: dict[str, dict[str, dict[str, Any]]],
+    path: Path,
+) -> None:
+    """Stop unless the tables the rendered ``pages`` draw are the ones in ``path`` (report_tables.json),
+    in the same order, cell for cell."""
+    if not path.exists():
+        raise PipelineError(
+            f"{relative_to_root(path)}: not found; run `{rebuild_command('report-tables')}` to build it"
+        )
+    written = json.loads(path.read_text(encoding="utf-8"))["tables"]
+    drawn = [
+        record for page, html in pages.items() for record in page_tables(inputs, page, html, contexts[page])
+    ]
+    if drawn == written:
+        return
+    differ = next(
+        (
+            f"table {a['id']} ({a['page']})" if b is None else f"table {b['id']} ({b['page']})"
+            for a, b in zip(drawn + [None] * len(written), written + [None] * len(drawn), strict=False)
+            if a != b
+        ),
+        "the tables",
+    )
+    raise PipelineError(
+        f"{relative_to_root(path)}: {differ} is not as the page draws it; "
+        f"run `{rebuild_command('report-tables')}` to rebuild it"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser("The tables the release's two pages show, for the report and the spreadsheets")
+    path_option(parser, "--tables", "{analysis_dir}/tables", "the analysis tables")
+    path_option(
+        parser, "--processed", "{processed_dir}", "the analysis base and the ingest and validation manifests"
+    )
+    path_option(
+        parser,
+        "--out",
+        "{analysis_dir}/" + REPORT_TABLES_NAME,
+        "where to write the tables (beside the pages: their links are relative to its folder)",
+    )
+    arguments, config = parse_stage_arguments(parser, argv)
+    inputs = read_inputs(
+        config, load_codebook(config.codebook), arguments.tables, arguments.processed, arguments.out.parent
+    )
+    contexts = {page: section_contexts(inputs, page) for page in (MAIN_PAGE, ANNEX_PAGE)}
+    pages = {page: render_page(inputs, page, contexts[page]) for page in contexts}
+    text = report_tables(inputs, pages, contexts)
+    write_text(arguments.out, text)
+    log.info(
+        "wrote %s: %d tables the report shows",
+        relative_to_root(arguments.out),
+        len(json.loads(text)["tables"]),
+    )
