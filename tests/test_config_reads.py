@@ -120,13 +120,15 @@ def _edited(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 def test_editing_any_key_rewrites_exactly_the_slices_of_the_stages_that_read_it(tmp_path):
     """The config slices, make's prerequisites, follow the record key by key; a stage that reads the file
-    whole (the report) depends on config.yaml itself and has no slice."""
+    whole (the report, and report-tables, which makes the provenance section's tables with the page) depends
+    on config.yaml itself and has no slice."""
     raw = _raw()
     fragment = tmp_path / "config.mk"
     write_slices(raw, fragment)
     whole = [stage for stage, keys in stage_keys().items() if config_reads.WHOLE_FILE in keys]
-    assert whole == ["report"]
+    assert whole == ["report", "report-tables"]
     assert "CONFIG_report := $(CONFIG)" in fragment.read_text(encoding="utf-8")
+    assert "CONFIG_report-tables := $(CONFIG)" in fragment.read_text(encoding="utf-8")
     for key in _leaf_keys(raw):
         expected = [stage for stage in _readers(key) if stage not in whole]
         assert write_slices(_edited(raw, key), fragment) == expected, key
@@ -171,7 +173,7 @@ def test_make_reruns_exactly_the_stages_that_read_an_edited_key(key, scratch_pro
     config.write_text(edited, encoding="utf-8")
     readers = _readers(key)
     assert readers, key
-    assert _would_run(project) == {*readers, "report"}
+    assert _would_run(project) == {*readers, "report", "report-tables"}
     if key == "maturity.primary":
         assert "nonresponse" in readers  # the issue's stale weighting_sensitivity.csv
 
