@@ -117,13 +117,14 @@ def note_texts(config: Config, counts: dict[str, int]) -> dict[str, str]:
 def notes_of(frame: pd.DataFrame, title: str, page: str | None) -> list[str]:
     """The notes a sheet refers to, from what it holds."""
     headers = " ".join(str(c) for c in frame.columns)
-    cells = frame.astype(str)
+    # The cells are text, numbers or None: only a text cell can read "Weighted" or the suppression mark.
+    weighted, suppressed = (frame.isin((value,)).to_numpy().any() for value in ("Weighted", SUPPRESSED))
     keys = ["synthetic"]
     if page:
         keys.append("report" if page == "report.html" else "annex")
-    if "Weighting" in headers or "eighted" in title or (cells == "Weighted").any().any():
+    if "Weighting" in headers or "eighted" in title or weighted:
         keys.append("weighting")
-    if (cells == SUPPRESSED).any().any():
+    if suppressed:
         keys.append("suppressed")
     if "95% CI" in headers:
         keys.append("interval")
@@ -134,6 +135,15 @@ def notes_of(frame: pd.DataFrame, title: str, page: str | None) -> list[str]:
     if "ublished" in title:
         keys.append("published")
     return keys
+
+
+def _true_false_only(values: pd.Series) -> bool:
+    """Whether every value present reads True or False (a yes/no column stored as text or objects). A
+    number never does, so a numeric column qualifies only when empty, without writing its numbers out."""
+    present = values.dropna()
+    if pd.api.types.is_numeric_dtype(present.dtype):
+        return present.empty
+    return bool(present.astype(str).isin(("True", "False")).all())
 
 
 def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cell: int) -> pd.DataFrame:
@@ -149,7 +159,7 @@ def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cel
     columns: list[tuple[str, pd.Series]] = []
     for column in shown.columns:
         values = shown[column]
-        if pd.api.types.is_bool_dtype(values) or set(values.dropna().astype(str)) <= {"True", "False"}:
+        if pd.api.types.is_bool_dtype(values) or _true_false_only(values):
             values = values.map(display.yes_no, na_action="ignore")
         filled = values.astype(object).where(values.notna(), None)
         columns.append(
