@@ -10,10 +10,12 @@ A section is one template, ``pipeline/templates/sections/<id>.html.j2``, plus on
 shows: figures are numbered in that order. Tables are built here as ``Table`` records of formatted
 text (pipeline.study.display) and drawn by one template macro; no HTML is assembled in Python.
 
-One module per concern: ``inputs`` (what the report reads), ``tables`` (row anchors and the difference
-table), ``findings`` (the key-finding rules), ``sections`` (each section's context and the page),
-``embed`` (figures at screen resolution, their descriptions from the registry) and ``dictionary`` (the
-data dictionary page and the output index).
+One module per concern: ``inputs`` (what the report reads), ``build`` (reading it from the stages' files),
+``tables`` (row anchors and the difference table), ``findings`` (the key-finding rules), ``sections`` (each
+section's context and the page), ``embed`` (figures at screen resolution, their descriptions from the
+registry), ``dictionary`` (the data dictionary page and the output index) and ``table_export`` (the
+``report-tables`` command: every table the pages show, computed without the figures into
+``report_tables.json`` for the spreadsheets; this stage checks the tables it draws against that file).
 
 Figures are embedded at screen resolution (the 150-dpi PNG downscaled deterministically), each linking to
 its 150-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
