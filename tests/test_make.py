@@ -140,9 +140,10 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
     )
     assert edited.count("years_joint_working") == original.count("years_joint_working")
     # A comment in config.yaml reruns nothing but the report, which shows the whole file, and the tables it
-    # shows (the provenance section's are made with the page's; make is asked, not run).
+    # shows with the spreadsheets that read them (report-tables renders the pages' sections, the config
+    # text among them, to find the tables they draw; make is asked, not run).
     config.write_text(original + "# a comment\n", encoding="utf-8")
-    assert _would_run(project) == {"report-tables", "report"}
+    assert _would_run(project) == {"report-tables", "report", "spreadsheets"}
     time.sleep(1.1)
     config.write_text(edited, encoding="utf-8")
     result = run_make(project, "figures")
