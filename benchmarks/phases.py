@@ -61,7 +61,7 @@ class Context:
 
 def stages_run(make_output: str, python: Path) -> list[str]:
     """The stages a make run executed, from the commands it echoed."""
-    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline (\w+)", re.MULTILINE)
+    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline ([\w-]+)", re.MULTILINE)
     return pattern.findall(make_output)
 
 
@@ -159,7 +159,8 @@ def bench_make(context: Context) -> dict[str, Series]:
 
 
 # Edits of config.yaml (key, old text, new text) and what each should rebuild: the stages that read
-# the key (and the report, which shows the whole file), and only figures whose pixels change.
+# the key (and the report and report-tables, which read the whole file), and only figures whose pixels
+# change.
 CONFIG_EDITS = (
     (
         "maturity_primary",
@@ -168,12 +169,12 @@ CONFIG_EDITS = (
             ("alternatives: [years_joint_working,", "alternatives: [development_stage,"),
         ),
         # The models read maturity too, and the spreadsheets hold the tables.
-        ("analyse", "models", "figures", "report", "spreadsheets"),
+        ("analyse", "models", "figures", "report-tables", "report", "spreadsheets"),
     ),
     (
         "min_cell",
         (("min_cell: 5", "min_cell: 10"),),
-        ("analyse", "nonresponse", "models", "figures", "report", "spreadsheets"),
+        ("analyse", "nonresponse", "models", "figures", "report-tables", "report", "spreadsheets"),
     ),
 )
 _DRAWN = re.compile(r"pipeline\.figures: wrote \S*?(\w+)\.\{png")
