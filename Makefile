@@ -83,7 +83,8 @@ FIGURE_INPUTS := $(PROCESSED)/analysis_base.parquet $(FRAME) analysis/tables/est
 FIGURE_FILES = $(foreach n,$(1),$(FIGURES_DIR)/$(n).png $(FIGURES_DIR)/$(n).svg $(FIGURES_DIR)/$(n).csv \
 	$(FIGURES_DIR)/$(n).caption.txt)
 FIGURES := $(call FIGURE_FILES,$(FIGURE_NAMES) $(LIKERT_FIGURES))
-REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html analysis/report_tables.json
+REPORT_TABLES := analysis/report_tables.json
+REPORT := analysis/report.html analysis/technical_annex.html analysis/data_dictionary.html
 AXE := node_modules/axe-core/axe.min.js
 SPREADSHEETS := analysis/lsp_survey_tables.xlsx analysis/lsp_survey_tables.ods
 IMPROVEMENT_TOOL := analysis/improvement_tool.html analysis/improvement_tool.json
@@ -94,11 +95,12 @@ IMPROVEMENT_TEMPLATES := $(wildcard pipeline/templates/improvement_tool.*)
 
 ## all: create the virtual environment if needed, then run every stage that is out of date
 # In critical-path order: under -j make starts the first of these whose inputs are ready whenever a job
-# slot frees, so the figures (the longest stage, on the path analyse -> figures -> report -> spreadsheets)
-# start the moment analyse ends, and models, nonresponse, the improvement tool and measurement (off that
-# path, longest first) fill the other core.
-all: $(TABLES) $(FIGURES) $(MODEL_TABLES) $(NONRESPONSE_TABLES) $(IMPROVEMENT_TOOL) $(CFA_TABLE) $(REPORT) \
-		$(SPREADSHEETS)
+# slot frees, so the figures (the longest stage, on the path analyse -> figures -> report) start the
+# moment analyse ends, and models, nonresponse, the improvement tool and measurement (off that path,
+# longest first), then report-tables and the spreadsheets (which need the side stages' tables, never a
+# figure) fill the other core.
+all: $(TABLES) $(FIGURES) $(MODEL_TABLES) $(NONRESPONSE_TABLES) $(IMPROVEMENT_TOOL) $(CFA_TABLE) \
+		$(REPORT_TABLES) $(SPREADSHEETS) $(REPORT)
 
 ## help: list the targets with one line each
 help:
@@ -189,7 +191,7 @@ lint: $(INSTALLED)
 ## clean: remove every generated output (keeps the virtual environment and data/raw)
 clean:
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
-	rm -rf analysis/tables analysis/manifest.json $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
+	rm -rf analysis/tables analysis/manifest.json $(REPORT_TABLES) $(REPORT) $(SPREADSHEETS) analysis/.*.tmp $(FIGURES_DIR) \
 		analysis/methods_validation.* analysis/truth_vs_estimate.csv analysis/models_manifest.json \
 		analysis/model_validation.* analysis/weighting_validation.* .make/screen analysis/improvement_tool.*
 
@@ -204,7 +206,7 @@ clean:
 # tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs/),
 # and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
-.PHONY: figures report spreadsheets verify
+.PHONY: figures report-tables report spreadsheets verify
 
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
@@ -213,25 +215,37 @@ $(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_fig
 		$(INSTALLED)
 	$(STAGE) figures --stale-only
 
+## report-tables: analysis/report_tables.json, every table the report's two pages show, as shown, from the analysis tables (no figure)
+report-tables: $(REPORT_TABLES)
+
+# The report's templates decide which tables a page draws; the improvement tool's page is not the report's.
+REPORT_TEMPLATES := $(filter-out $(IMPROVEMENT_TEMPLATES),$(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2))
+# What the report's tables are made from: every stage's tables, the analysis base and the frame (the
+# response counts), the run's manifests; never a figure, so report-tables runs beside the figure stage and
+# the spreadsheets need neither the figures nor the pages.
+REPORT_TABLE_INPUTS := $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) \
+	analysis/tables/scale_reliability.csv $(PROCESSED)/analysis_base.parquet $(FRAME) \
+	$(wildcard docs/methods_validation_weighting.csv) $(wildcard docs/methods_validation_informative.csv) \
+	$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json
+
+$(REPORT_TABLES): $(SOURCES_report_tables) $(REPORT_TEMPLATES) $(REPORT_TABLE_INPUTS) $(CONFIG_report-tables) \
+		$(RAW)/codebook.yaml $(INSTALLED)
+	$(STAGE) report-tables
+
 ## report: analysis/report.html (the main page: findings first, headline charts), technical_annex.html (methods, weighting, models, quality, provenance) and data_dictionary.html
 report: $(REPORT)
 
-# The improvement tool's page is not the report's.
-REPORT_TEMPLATES := $(filter-out $(IMPROVEMENT_TEMPLATES),$(wildcard pipeline/templates/*.j2 pipeline/templates/*.css pipeline/templates/sections/*.j2))
-
-$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(TABLES) $(NONRESPONSE_TABLES) $(MODEL_TABLES) \
-		$(CFA_TABLE) analysis/tables/scale_reliability.csv $(wildcard docs/methods_validation_weighting.csv) \
-		$(wildcard docs/methods_validation_informative.csv) \
-		$(PROCESSED)/manifest.json $(PROCESSED)/validation_report.json $(CONFIG_report) $(RAW)/codebook.yaml \
-		$(INSTALLED)
+# The pages draw the tables of report_tables.json (the stage stops if they differ) beside the figures.
+$(REPORT) &: $(SOURCES_report) $(REPORT_TEMPLATES) $(FIGURES) $(REPORT_TABLES) $(REPORT_TABLE_INPUTS) \
+		$(CONFIG_report) $(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) report
 
 ## spreadsheets: every table the report shows and every reusable analysis table as accessible .xlsx and .ods
 spreadsheets: $(SPREADSHEETS)
 
-# analysis/report_tables.json is every table the report's two pages show, as shown (the report stage writes it).
+# analysis/report_tables.json is every table the report's two pages show, as shown (report-tables writes it).
 $(SPREADSHEETS) &: $(SOURCES_spreadsheets) $(TABLES) analysis/tables/scale_reliability.csv $(CONFIG_spreadsheets) \
-		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) analysis/report_tables.json $(FRAME) \
+		$(NONRESPONSE_TABLES) $(MODEL_TABLES) $(CFA_TABLE) $(REPORT_TABLES) $(FRAME) \
 		$(PROCESSED)/validation_report.json \
 		$(RAW)/codebook.yaml $(INSTALLED)
 	$(STAGE) spreadsheets

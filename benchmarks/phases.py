@@ -61,7 +61,7 @@ class Context:
 
 def stages_run(make_output: str, python: Path) -> list[str]:
     """The stages a make run executed, from the commands it echoed."""
-    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline (\w+)", re.MULTILINE)
+    pattern = re.compile(rf"^{re.escape(str(python))} -m pipeline ([\w-]+)", re.MULTILINE)
     return pattern.findall(make_output)
 
 

@@ -41,6 +41,9 @@ COMMANDS = {
     "improvement": Command(
         "pipeline.stages.improvement_tool", "the improvement tool page and its national reference values"
     ),
+    "report-tables": Command(
+        "pipeline.stages.report.table_export", "every table the report shows, for the report and spreadsheets"
+    ),
     "figures": Command("pipeline.figures.__main__", "draw the out-of-date figures (png, svg, csv, caption)"),
     "report": Command("pipeline.stages.report", "write the HTML report and the data dictionary"),
     "spreadsheets": Command("pipeline.stages.spreadsheets", "write every published table as .xlsx and .ods"),

@@ -46,6 +46,7 @@ STAGE_TARGETS = {
     "models": ("analysis/tables/primary_tests.csv", "pipeline.stages.models"),
     "measurement": ("analysis/tables/cfa_fit.csv", "pipeline.stages.measurement"),
     "improvement": ("analysis/improvement_tool.html", "pipeline.stages.improvement_tool"),
+    "report-tables": ("analysis/report_tables.json", "pipeline.stages.report.table_export"),
     "figures": ("figures/forest.png", "pipeline.figures.__main__"),
     "report": ("analysis/report.html", "pipeline.stages.report"),
     "spreadsheets": ("analysis/lsp_survey_tables.xlsx", "pipeline.stages.spreadsheets"),

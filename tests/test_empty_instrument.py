@@ -132,7 +132,7 @@ def test_the_design_weights_refuse_a_base_without_an_instrument(frame):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["report", "spreadsheets"])
+@pytest.mark.parametrize("command", ["report-tables", "report", "spreadsheets"])
 def test_the_report_and_the_spreadsheets_refuse_estimates_without_an_instrument(
     command, built_project, tmp_path, capsys
 ):
@@ -144,6 +144,8 @@ def test_the_report_and_the_spreadsheets_refuse_estimates_without_an_instrument(
     if command == "report":
         arguments += ["--figures", str(built_project / "figures"), "--out", str(tmp_path / "report.html")]
         arguments += ["--dictionary", str(tmp_path / "dictionary.html")]
+    elif command == "report-tables":
+        arguments += ["--out", str(tmp_path / "report_tables.json")]
     else:
         arguments += ["--out", str(tmp_path)]
     line = _refusal(capsys, command, arguments)

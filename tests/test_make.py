@@ -65,8 +65,8 @@ def test_touching_one_stage_reruns_it_and_what_follows_only(scratch_project):
     # The analysis wrote the same bytes again, so no figure needed redrawing.
     assert re.search(r"\b0 of \d+ figures out of date", result.stderr)
     # What follows and reads its tables is out of date, and nothing else (make is asked, not run: the
-    # report and the spreadsheets would run as the figure stage just did).
-    assert _would_run(project) == {"report", "spreadsheets"}
+    # report's tables, the report and the spreadsheets would run as the figure stage just did).
+    assert _would_run(project) == {"report-tables", "report", "spreadsheets"}
 
 
 def _would_run(project: Path) -> set[str]:
@@ -104,8 +104,12 @@ def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
     assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
     assert stages_run(result) == ["figures"]
     assert run_make(project, "-q", "figures").returncode == 0
-    # Only the report, which shows the figures, is left to run (make is asked, not run).
+    # Only the report, which shows the figures, is left to run (make is asked, not run) ...
     assert _would_run(project) == {"report"}
+    # ... and when it runs, the spreadsheets and the report's tables, which rest on no figure, do not.
+    result = run_make(project, "all")
+    assert result.returncode == 0, result.stderr
+    assert not {"report-tables", "spreadsheets"} & set(stages_run(result))
 
 
 def stages_run(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -135,8 +139,8 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
         "alternatives: [years_joint_working,", "alternatives: [development_stage,"
     )
     assert edited.count("years_joint_working") == original.count("years_joint_working")
-    # A comment in config.yaml reruns nothing but the report, which shows the whole file (make is asked,
-    # not run).
+    # A comment in config.yaml reruns nothing but the report, which shows the whole file (not its tables:
+    # report-tables reads only the keys they rest on; make is asked, not run).
     config.write_text(original + "# a comment\n", encoding="utf-8")
     assert _would_run(project) == {"report"}
     time.sleep(1.1)

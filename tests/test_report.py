@@ -262,6 +262,30 @@ def test_every_table_has_a_caption_and_scoped_headers(built, annex):
         assert "<td" not in table.split("<tbody>")[0]
 
 
+def test_report_tables_finds_in_the_templates_exactly_the_tables_the_pages_draw(built, annex, tmp_path):
+    """report-tables finds the tables without rendering the pages; the rendered pages draw the same ones,
+    in the same order, cell for cell, and the report's check passes on them and stops on a changed cell."""
+    from pipeline.stages.report.inputs import ANNEX_PAGE, MAIN_PAGE
+    from pipeline.stages.report.sections import section_contexts
+    from pipeline.stages.report.table_export import check_report_tables, page_tables, report_tables
+
+    html, inputs = built
+    pages = {MAIN_PAGE: html, ANNEX_PAGE: annex}
+    contexts = {page: section_contexts(inputs, page) for page in pages}
+    for page, rendered in pages.items():
+        found = page_tables(inputs, page, None, contexts[page])
+        assert len(found) >= 3
+        assert found == page_tables(inputs, page, rendered, contexts[page])
+    written = tmp_path / "report_tables.json"
+    written.write_text(report_tables(inputs, dict.fromkeys(pages), contexts), encoding="utf-8")
+    check_report_tables(inputs, pages, contexts, written)
+    record = json.loads(written.read_text(encoding="utf-8"))
+    record["tables"][-1]["rows"][0][0] += " (edited)"
+    written.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(PipelineError, match=f"table {record['tables'][-1]['id']} .*is not as the page"):
+        check_report_tables(inputs, pages, contexts, written)
+
+
 def test_every_published_number_is_in_the_report_and_the_rest_listed_with_reasons(built):
     html, inputs = built
     published = inputs.tables["published_vs_reproduced"]

@@ -34,38 +34,10 @@ from pipeline.figures.common import (
     plot_caption,
     theme_report,
 )
-from pipeline.study.disclosure import blank_small_cells
+from pipeline.study.response import BREAKDOWNS, coverage_table
 from pipeline.study.vocabulary import AUTHORITY_TYPES, INSTRUMENTS
 
-BREAKDOWNS = {"authority_type": "By authority type", "region": "By region"}
 SIZE = (10.0, 5.5)
-
-
-def coverage_table(base: pd.DataFrame, frame: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """Response counts and rates of both instruments by authority type and by region (frame order)."""
-    rows = []
-    for breakdown in BREAKDOWNS:
-        levels = list(AUTHORITY_TYPES) if breakdown == "authority_type" else sorted(frame[breakdown].unique())
-        in_frame = frame[breakdown].value_counts()
-        for instrument in INSTRUMENTS:
-            respondents = base[base["respondent_type"].eq(instrument)]
-            lsps = respondents.groupby(breakdown)["lsp_id"].nunique()
-            people = respondents[breakdown].value_counts()
-            for level in levels:
-                rows.append(
-                    {
-                        "instrument": instrument,
-                        "breakdown": breakdown,
-                        "level": level,
-                        "lsps_in_frame": int(in_frame.get(level, 0)),
-                        "lsps_responding": int(lsps.get(level, 0)),
-                        "respondents": int(people.get(level, 0)),
-                    }
-                )
-    table = pd.DataFrame(rows)
-    table["response_rate"] = table["lsps_responding"] / table["lsps_in_frame"]
-    blanked = ["lsps_responding", "respondents", "response_rate"]
-    return blank_small_cells(table, "respondents", min_cell, blanked, empty_is_small=False)
 
 
 def build(inputs: Inputs) -> Figure:

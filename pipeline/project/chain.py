@@ -36,6 +36,7 @@ MODULES = {
     "models": "pipeline.stages.models",
     "measurement": "pipeline.stages.measurement",
     "improvement": "pipeline.stages.improvement_tool",
+    "report-tables": "pipeline.stages.report.table_export",
     "figures": "pipeline.figures.__main__",
     "report": "pipeline.stages.report",
     "spreadsheets": "pipeline.stages.spreadsheets",
@@ -55,6 +56,17 @@ READS: dict[str, tuple[str, ...]] = {
     "models": ("analysis_base", FRAME),
     "measurement": ("analysis_base",),
     "improvement": ("analysis_base", FRAME),
+    "report-tables": (
+        "stage:analyse",
+        "stage:nonresponse",
+        "stage:models",
+        "stage:measurement",
+        "scale_reliability",
+        "analysis_base",
+        FRAME,
+        "ingest_manifest",
+        "validation_report",
+    ),
     "figures": ("analysis_base", FRAME, "estimates", "comparisons", "published_vs_reproduced"),
     "report": (
         "stage:figures",
@@ -63,6 +75,9 @@ READS: dict[str, tuple[str, ...]] = {
         "stage:models",
         "stage:measurement",
         "scale_reliability",
+        "analysis_base",
+        FRAME,
+        "report_tables",
         "ingest_manifest",
         "validation_report",
     ),
@@ -98,7 +113,7 @@ def _templates(stage: str) -> list[Path]:
     improvement = set(TEMPLATES.glob(IMPROVEMENT_TEMPLATES))
     if stage == "improvement":
         return sorted(improvement)
-    if stage == "report":
+    if stage in ("report-tables", "report"):
         found = [*TEMPLATES.glob("*.j2"), *TEMPLATES.glob("*.css"), *TEMPLATES.glob("sections/*.j2")]
         return sorted(set(found) - improvement)
     return []
@@ -155,7 +170,7 @@ def steps(config: Config, codebook: Codebook, fragment: Path) -> list[Step]:
         code = [CODE_ROOT / source for source in command_sources(MODULES[stage], CODE_ROOT)]
         if stage == "figures":
             code += [CODE_ROOT / source for source in figure_code(CODE_ROOT)]
-        if stage == "report":
+        if stage in ("report-tables", "report"):
             reads += [
                 p for p in (WEIGHTING_VALIDATION_RESULTS, INFORMATIVE_NONRESPONSE_RESULTS) if p.exists()
             ]

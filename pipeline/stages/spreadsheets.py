@@ -10,7 +10,8 @@ stored as numbers, and shorthand instead of blank cells ([c] a cell suppressed t
 [z] a value that does not apply), explained on each sheet that uses it.
 
 Which tables: first the report's, in the order its two pages show them (``report_tables.json``, written
-by the report stage: the numbers as the report shows them, one measure per column), then the analysis
+by the report-tables stage from the analysis tables, so the workbooks wait for neither the figures nor the
+pages: the numbers as the report shows them, one measure per column), then the analysis
 tables the output registry lists for the workbooks (``pipeline.study.outputs.WORKBOOK_TABLES``: full
 precision, for reuse), each titled by its registry description. Notes are numbered in the order the
 sheets first refer to them, and a sheet refers to a note by what it holds (a weighting column, an
@@ -116,13 +117,14 @@ def note_texts(config: Config, counts: dict[str, int]) -> dict[str, str]:
 def notes_of(frame: pd.DataFrame, title: str, page: str | None) -> list[str]:
     """The notes a sheet refers to, from what it holds."""
     headers = " ".join(str(c) for c in frame.columns)
-    cells = frame.astype(str)
+    # The cells are text, numbers or None: only a text cell can read "Weighted" or the suppression mark.
+    weighted, suppressed = (frame.isin((value,)).to_numpy().any() for value in ("Weighted", SUPPRESSED))
     keys = ["synthetic"]
     if page:
         keys.append("report" if page == "report.html" else "annex")
-    if "Weighting" in headers or "eighted" in title or (cells == "Weighted").any().any():
+    if "Weighting" in headers or "eighted" in title or weighted:
         keys.append("weighting")
-    if (cells == SUPPRESSED).any().any():
+    if suppressed:
         keys.append("suppressed")
     if "95% CI" in headers:
         keys.append("interval")
@@ -133,6 +135,15 @@ def notes_of(frame: pd.DataFrame, title: str, page: str | None) -> list[str]:
     if "ublished" in title:
         keys.append("published")
     return keys
+
+
+def _true_false_only(values: pd.Series) -> bool:
+    """Whether every value present reads True or False (a yes/no column stored as text or objects). A
+    number never does, so a numeric column qualifies only when empty, without writing its numbers out."""
+    present = values.dropna()
+    if pd.api.types.is_numeric_dtype(present.dtype):
+        return present.empty
+    return bool(present.astype(str).isin(("True", "False")).all())
 
 
 def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cell: int) -> pd.DataFrame:
@@ -148,7 +159,7 @@ def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cel
     columns: list[tuple[str, pd.Series]] = []
     for column in shown.columns:
         values = shown[column]
-        if pd.api.types.is_bool_dtype(values) or set(values.dropna().astype(str)) <= {"True", "False"}:
+        if pd.api.types.is_bool_dtype(values) or _true_false_only(values):
             values = values.map(display.yes_no, na_action="ignore")
         filled = values.astype(object).where(values.notna(), None)
         columns.append(
@@ -323,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     if not arguments.report_tables.exists():
         raise PipelineError(
             f"{relative_to_root(arguments.report_tables)}: not found; "
-            f"run `{rebuild_command('report')}` to build it"
+            f"run `{rebuild_command('report-tables')}` to build it"
         )
     report_tables = json.loads(arguments.report_tables.read_text(encoding="utf-8"))["tables"]
     book = build_book(

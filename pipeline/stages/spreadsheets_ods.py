@@ -105,9 +105,17 @@ class _Writer:
             value = display.yes_no(value)
         if isinstance(value, int | float) and not (isinstance(value, float) and value != value):
             text = repr(value)
+            if not style and not link:  # most cells: the text _element gives, without its calls
+                return (
+                    f'<table:table-cell office:value-type="float" office:value="{_escape_attribute(text)}">'
+                    f"<text:p>{_escape_text(text)}</text:p></table:table-cell>"
+                )
             attributes: tuple[tuple[str, str], ...] = (("office:value-type", "float"), ("office:value", text))
         else:
             text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+            if not style and not link:
+                paragraph = f"<text:p>{_escape_text(text)}</text:p>" if text else "<text:p />"
+                return f'<table:table-cell office:value-type="string">{paragraph}</table:table-cell>'
             attributes = (("office:value-type", "string"),)
         if style:
             attributes += (("table:style-name", style),)

@@ -10,10 +10,12 @@ A section is one template, ``pipeline/templates/sections/<id>.html.j2``, plus on
 shows: figures are numbered in that order. Tables are built here as ``Table`` records of formatted
 text (pipeline.study.display) and drawn by one template macro; no HTML is assembled in Python.
 
-One module per concern: ``inputs`` (what the report reads), ``tables`` (row anchors and the difference
-table), ``findings`` (the key-finding rules), ``sections`` (each section's context and the page),
-``embed`` (figures at screen resolution, their descriptions from the registry) and ``dictionary`` (the
-data dictionary page and the output index).
+One module per concern: ``inputs`` (what the report reads), ``build`` (reading it from the stages' files),
+``tables`` (row anchors and the difference table), ``findings`` (the key-finding rules), ``sections`` (each
+section's context and the page), ``embed`` (figures at screen resolution, their descriptions from the
+registry), ``dictionary`` (the data dictionary page and the output index) and ``table_export`` (the
+``report-tables`` command: every table the pages show, computed without the figures into
+``report_tables.json`` for the spreadsheets; this stage checks the tables it draws against that file).
 
 Figures are embedded at screen resolution (the 150-dpi PNG downscaled deterministically), each linking to
 its 150-dpi PNG, SVG and CSV in figures/. Nothing depends on the time of the run: the same inputs give
@@ -22,7 +24,6 @@ the same bytes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -30,12 +31,8 @@ from pathlib import Path
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import write_text
-from pipeline.core.paths import (
-    INFORMATIVE_NONRESPONSE_RESULTS,
-    WEIGHTING_VALIDATION_RESULTS,
-    relative_to_root,
-)
-from pipeline.stages import report_inference
+from pipeline.core.paths import relative_to_root
+from pipeline.stages.report.build import read_inputs
 from pipeline.stages.report.dictionary import (
     data_dictionary_entries,
     output_index,
@@ -63,10 +60,9 @@ from pipeline.stages.report.sections import (
     render_report,
     section_contexts,
 )
-from pipeline.stages.report.table_export import REPORT_TABLES_NAME, report_tables
+from pipeline.stages.report.table_export import REPORT_TABLES_NAME, check_report_tables
 from pipeline.stages.report.tables import difference_table, row_id
 from pipeline.stages.report_tables import Row, Table
-from pipeline.study.respondents import check_table_instruments
 
 __all__ = [
     "ANNEX_PAGE",
@@ -106,38 +102,17 @@ log = logging.getLogger("pipeline.stages.report")
 def build_inputs(
     config: Config, tables_dir: Path, figures_dir: Path, out: Path, processed_dir: Path | None = None
 ) -> ReportInputs:
+    """What the pages draw on: the inputs the tables are made from (``build.read_inputs``), the figures
+    at screen resolution and the published numbers the published figure plots (a key finding counts them)."""
     processed_dir = processed_dir or config.processed_dir
     codebook = load_codebook(config.codebook)
-    tables = {name: read_table(tables_dir / f"{name}.csv") for name in TABLE_NAMES}
-    check_table_instruments(tables["estimates"], relative_to_root(tables_dir / "estimates.csv"))
-    if (figures_dir / "coverage.csv").exists():
-        tables["coverage"] = read_table(figures_dir / "coverage.csv")
-    if WEIGHTING_VALIDATION_RESULTS.exists():
-        tables[report_inference.WEIGHTING_VALIDATION] = read_table(WEIGHTING_VALIDATION_RESULTS)
-    if INFORMATIVE_NONRESPONSE_RESULTS.exists():
-        tables[report_inference.INFORMATIVE_NONRESPONSE] = read_table(INFORMATIVE_NONRESPONSE_RESULTS)
-    manifests = {}
-    for key, path in (
-        ("ingest", processed_dir / "manifest.json"),
-        ("validation", processed_dir / "validation_report.json"),
-        ("analysis", tables_dir.parent / "manifest.json"),
-    ):
-        manifests[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    figures = load_figures(figures_dir, out.parent, codebook, config.synthetic_data)
+    inputs = read_inputs(config, codebook, tables_dir, processed_dir, out.parent, figures)
     plotted = figures_dir / "published.csv"
     if plotted.exists():
         # The published-against-reproduced rows the figure draws: the finding counts the same rows.
-        tables["published_plotted"] = read_table(plotted)
-    figures = load_figures(figures_dir, out.parent, codebook, config.synthetic_data)
-    links = {
-        label: Path(os.path.relpath(path.resolve(), out.parent.resolve())).as_posix()
-        for label, path in (
-            ("Every table as an accessible spreadsheet (Excel)", out.parent / "lsp_survey_tables.xlsx"),
-            ("Every table as an accessible spreadsheet (OpenDocument)", out.parent / "lsp_survey_tables.ods"),
-            ("Data dictionary: every column of every output", out.parent / DICTIONARY_NAME),
-            ("Technical annex: methods, weighting, models, quality and provenance", out.parent / ANNEX_PAGE),
-        )
-    }
-    return ReportInputs(config, codebook, tables, manifests, figures, output_index(config, codebook), links)
+        inputs.tables["published_plotted"] = read_table(plotted)
+    return inputs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,6 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         "where to write the report (the annex goes beside it)",
     )
     path_option(
+        parser,
+        "--report-tables",
+        "{analysis_dir}/" + REPORT_TABLES_NAME,
+        "the tables the pages show, as report-tables wrote them (checked against the pages)",
+    )
+    path_option(
         parser, "--dictionary", "{analysis_dir}/" + DICTIONARY_NAME, "where to write the data dictionary"
     )
     arguments, config = parse_stage_arguments(parser, argv)
@@ -163,10 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     annex = arguments.out.parent / ANNEX_PAGE
     annex_html = render_page(inputs, ANNEX_PAGE, contexts[ANNEX_PAGE])
     write_text(annex, annex_html)
-    # Every table both pages show, as shown, for the spreadsheets stage.
-    write_text(
-        arguments.out.parent / REPORT_TABLES_NAME,
-        report_tables(inputs, {MAIN_PAGE: report, ANNEX_PAGE: annex_html}, contexts),
+    # The tables both pages draw are the ones report-tables wrote for the spreadsheets, or the run stops.
+    check_report_tables(
+        inputs, {MAIN_PAGE: report, ANNEX_PAGE: annex_html}, contexts, arguments.report_tables
     )
     report_href = Path(
         os.path.relpath(arguments.out.resolve(), arguments.dictionary.resolve().parent)

@@ -37,7 +37,9 @@ class Section:
     """One section of the report: its template is ``sections/<id>.html.j2``.
 
     ``figures`` are the figure names it shows, in order; ``{element}`` expands to every 7S element of the
-    codebook. ``context`` returns what the template needs besides ``inputs``, ``section`` and ``figures``.
+    codebook. ``context`` returns what the template needs besides ``inputs``, ``section`` and ``figures``;
+    ``page_context``, if any, what only the rendered page needs (never a table: report-tables, which
+    makes the tables without rendering the page, does not compute it).
     """
 
     id: str
@@ -45,6 +47,7 @@ class Section:
     context: Callable[[ReportInputs], dict[str, Any]]
     figures: tuple[str, ...] = ()
     page: str = MAIN_PAGE
+    page_context: Callable[[ReportInputs], dict[str, Any]] | None = None
 
     @property
     def template(self) -> str:
@@ -519,6 +522,13 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         "python": text(ingest.get("python")),
         "inputs_table": inputs_table,
         "packages": packages,
+    }
+
+
+def configuration_shown(inputs: ReportInputs) -> dict[str, Any]:
+    """The configuration file, whole, as the provenance section shows it: the page's alone (no table
+    holds it), so the tables made without the page do not depend on every byte of config.yaml."""
+    return {
         "config_path": relative_to_root(inputs.config.source),
         "config_text": inputs.config.source.read_text(encoding="utf-8"),
     }
@@ -552,7 +562,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("quality", "Measurement and quality", quality, ("case_studies",), page=ANNEX_PAGE),
     Section("sensitivity", "Sensitivity", sensitivity, page=ANNEX_PAGE),
     Section("outputs", "Outputs and data dictionary", outputs, page=ANNEX_PAGE),
-    Section("provenance", "Provenance", provenance, page=ANNEX_PAGE),
+    Section("provenance", "Provenance", provenance, page=ANNEX_PAGE, page_context=configuration_shown),
 )
 PAGE_HEADINGS = {MAIN_PAGE: TITLE, ANNEX_PAGE: ANNEX_TITLE}
 
@@ -584,7 +594,8 @@ def render_page(inputs: ReportInputs, page: str, contexts: dict[str, dict[str, A
     rendered = []
     for section in (s for s in SECTIONS if s.page == page):
         figures = [inputs.figures[n] for n in section.figure_names(inputs.codebook) if n in inputs.figures]
-        rendered.append({"section": section, "figures": figures, **contexts[section.id]})
+        shown_only = section.page_context(inputs) if section.page_context else {}
+        rendered.append({"section": section, "figures": figures, **contexts[section.id], **shown_only})
     heading = PAGE_HEADINGS[page]
     files = inputs.manifests.get("validation", {}).get("files", {})
     answered = {

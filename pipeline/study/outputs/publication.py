@@ -12,7 +12,7 @@ REPORT = Output(
     "pipeline.stages.report:render_report",
     "The release's main page: key findings first, each with its uncertainty and caveats, then the "
     "headline sections with their charts and tables.",
-    inputs=("tables", "figures", "ingest_manifest", "validation_report"),
+    inputs=("tables", "report_tables", "figures", "ingest_manifest", "validation_report"),
 )
 TECHNICAL_ANNEX = Output(
     "technical_annex",
@@ -22,7 +22,7 @@ TECHNICAL_ANNEX = Output(
     "pipeline.stages.report:render_annex",
     "The release's technical annex: primary tests and models, nonresponse and weighting, methods, "
     "measurement and quality, sensitivity, every output and the provenance of the run.",
-    inputs=("tables", "figures", "ingest_manifest", "validation_report"),
+    inputs=("tables", "report_tables", "figures", "ingest_manifest", "validation_report"),
 )
 DATA_DICTIONARY = Output(
     "data_dictionary",
@@ -37,11 +37,12 @@ REPORT_TABLES = Output(
     "report_tables",
     "analysis",
     "report_tables.json",
-    "report",
+    "report-tables",
     "pipeline.stages.report.table_export:report_tables",
     "Every table the release's two pages show, as shown (page, section, caption, headers, formatted "
-    "cells, note): the spreadsheets carry each one as a sheet.",
-    inputs=("report", "technical_annex"),
+    "cells, note), computed from the analysis tables: the report checks its pages against it and the "
+    "spreadsheets carry each one as a sheet.",
+    inputs=("tables", "analysis_base", "frame", "ingest_manifest", "validation_report"),
 )
 # The analysis tables a user would reuse, each a sheet of the workbooks after the report's own tables
 # (which come from REPORT_TABLES); the spreadsheets stage reads this list, and each table's title is its
