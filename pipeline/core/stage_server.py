@@ -170,6 +170,11 @@ def _paths(folder: Path, key: str) -> tuple[Path, Path]:
     return folder / f"stage-{key}.sock", folder / f"stage-{key}.lock"
 
 
+def log_path(folder: Path, key: str) -> Path:
+    """The server's log: one line per request (who ran what, how it ended, what was refused or killed)."""
+    return folder / f"stage-{key}.log"
+
+
 # ------------------------------------------------------------------------------------------------ framing
 
 
@@ -348,6 +353,8 @@ class _Server:
 
         self.key = key
         self.path, self.lock_path = _paths(folder, key)
+        self.log_path = log_path(folder, key)
+        self.log_file: Any = None
         self.idle_seconds = idle_seconds
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
@@ -365,7 +372,15 @@ class _Server:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False
+        os.ftruncate(self.lock_fd, 0)
+        os.write(self.lock_fd, f"{os.getpid()}\n".encode())  # who holds it (make clean-servers, the tests)
+        self.log_file = open(self.log_path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 (the server's life)
+        self.log("server started: preloading")
         return True
+
+    def log(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.log_file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
     def listen(self) -> None:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
@@ -417,7 +432,11 @@ class _Server:
                     self._child_ended(value)
             if self.children:
                 last_activity = time.monotonic()
-            elif time.monotonic() - last_activity > self.idle_seconds or not self.socket_is_ours():
+            elif time.monotonic() - last_activity > self.idle_seconds:
+                self.log(f"idle for {self.idle_seconds:g} s: exiting")
+                return
+            elif not self.socket_is_ours():
+                self.log("the socket was removed or replaced: exiting")
                 return
 
     def _accept(self) -> None:
@@ -443,12 +462,16 @@ class _Server:
             with contextlib.suppress(OSError):
                 _send_message(connection, {"refused": "another environment"})
             connection.close()
+            self.log(f"refused a request for key {request.get('key')!r}: this server is {self.key}")
             return
         pid = os.fork()
         if pid == 0:
             self._become_child(connection, request, fds)  # never returns
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # as the child does: whichever runs first, its group exists for a kill
         for fd in fds:
             os.close(fd)
+        self.log(f"child {pid}: {' '.join(request['arguments'])} in {request['cwd']}")
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -476,6 +499,7 @@ class _Server:
         if not data:
             # The client is gone (make killed, or killed with it): so is its stage, at once.
             self._kill(pid)
+            self.log(f"child {pid}: its client is gone: killed")
             self.selector.unregister(connection)
             return
         buffer = self.unread.setdefault(pid, bytearray())
@@ -491,6 +515,7 @@ class _Server:
                 # The child's group: as the terminal signals make's group without the server.
                 with contextlib.suppress(OSError):
                     os.killpg(pid, number)
+                self.log(f"child {pid}: forwarded signal {number}")
 
     def _child_ended(self, pid: int) -> None:
         connection, pidfd = self.children.pop(pid)
@@ -498,6 +523,7 @@ class _Server:
         self.selector.unregister(pidfd)
         os.close(pidfd)
         _pid, status = os.waitpid(pid, 0)
+        self.log(f"child {pid}: exit status {os.waitstatus_to_exitcode(status)}")
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(connection)
         try:
@@ -521,6 +547,7 @@ class _Server:
                 self.listener.close()
             self.selector.close()
             os.close(self.lock_fd)  # the lock is the server's: a child must not keep it alive
+            self.log_file.close()
             for number, handler in _STARTUP_SIGNALS.items():
                 signal.signal(number, handler)
             for target, fd in enumerate(fds):
@@ -682,13 +709,14 @@ def serve(key: str) -> None:
         return  # another server for this key is running or starting
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        preload()
+        missing = preload()
         # The preloaded objects are never freed: out of the collector's sight, a child's collections stay
         # as short as a fresh process's and do not write to (and so copy) the server's pages.
         gc.collect()
         gc.freeze()
         os.chdir("/")  # hold no project folder (pytest's temporary copies are deleted while it lives)
         server.listen()
+        server.log(f"listening (preload could not import: {', '.join(missing) or 'none'})")
         server.serve()
     finally:
         server.close()
