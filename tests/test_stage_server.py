@@ -284,11 +284,16 @@ def test_where_no_server_can_serve_the_stage_runs_here(served, tmp_path):
         shutil.rmtree(runtime, ignore_errors=True)
 
 
-def test_an_idle_server_exits_by_itself(served):
+def test_an_idle_server_exits_by_itself_and_a_new_one_clears_dead_ones_files(served):
     runtime = Path(tempfile.mkdtemp(prefix="lsr-", dir="/tmp"))
     try:
+        _folder(runtime).mkdir(mode=0o700)
+        dead = [_folder(runtime) / f"stage-{'d' * 32}.{suffix}" for suffix in ("lock", "log", "sock")]
+        for path in dead:
+            path.write_text("a server of an earlier install\n")
         assert _stage(served["project"], _environment(runtime, idle="1"), "ingest").returncode == 0
         _wait_for(lambda: "listening" in _log(runtime), "the server to listen")
+        assert [path for path in dead if path.exists()] == []
         _wait_for(lambda: not _server_pids(runtime), "the idle server to exit")
         assert "idle for 1 s: exiting" in _log(runtime)
         assert list(_folder(runtime).glob("*.sock")) == []
