@@ -2,9 +2,9 @@
 
 Every stage process imports the same libraries (numpy, pandas, pyarrow, scipy, pandera, plotnine, ...):
 about 0.5 to 1.7 CPU-s each, 9 CPU-s per cold `make all` in eleven stage processes, 4.5 s of it on the
-critical path. When ``LSP_RAP_STAGE_SERVER=1`` (the Makefile sets it; ``=0`` turns it off) a stage command
-(``python -m pipeline analyse``) is a client: it connects over a Unix socket to a server that has imported
-those libraries once, and sends its arguments, working directory, environment, umask and CPU affinity,
+critical path. When ``LSP_RAP_STAGE_SERVER=1`` (the Makefile exports it; ``=0`` turns it off), a stage
+command in a make recipe (``python -m pipeline analyse``) is a client: it connects over a Unix socket to
+a server that has imported those libraries once, and sends its arguments, working directory, environment, umask and CPU affinity,
 with its stdin, stdout and stderr descriptors (SCM_RIGHTS). The server forks a child that takes all of
 them on, imports the pipeline's own modules afresh (so an edit is always seen) and runs the command exactly
 as ``python -m pipeline`` would; its output goes straight to make, and its exit status comes back to the
@@ -108,10 +108,13 @@ _FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def enabled(environment: dict[str, str] | os._Environ[str] | None = None) -> bool:
-    """Whether stage commands go through the server: ``LSP_RAP_STAGE_SERVER=1`` on a platform that can."""
+    """Whether a stage command goes through the server: ``LSP_RAP_STAGE_SERVER=1`` (the Makefile exports
+    it), run by make (``MAKELEVEL``: a recipe), on a platform that can. A stage process run by hand or by
+    the benchmark (which clears make's variables) stays whole: its time and memory are all its own."""
     environment = os.environ if environment is None else environment
     return (
         environment.get(ENABLE, "0") == "1"
+        and "MAKELEVEL" in environment
         and sys.platform.startswith("linux")
         and hasattr(socket, "send_fds")
         and hasattr(os, "pidfd_open")
