@@ -3,12 +3,13 @@
 Every stage process imports the same libraries (numpy, pandas, pyarrow, scipy, pandera, plotnine, ...):
 about 0.5 to 1.7 CPU-s each, 9 CPU-s per cold `make all` in eleven stage processes, 4.5 s of it on the
 critical path. When ``LSP_RAP_STAGE_SERVER=1`` (the Makefile exports it; ``=0`` turns it off), a stage
-command in a make recipe (``python -m pipeline analyse``) is a client: it connects over a Unix socket to
-a server that has imported those libraries once, and sends its arguments, working directory, environment, umask and CPU affinity,
-with its stdin, stdout and stderr descriptors (SCM_RIGHTS). The server forks a child that takes all of
-them on, imports the pipeline's own modules afresh (so an edit is always seen) and runs the command exactly
-as ``python -m pipeline`` would; its output goes straight to make, and its exit status comes back to the
-client, which exits with it. make still runs one command per stage, so every stage keeps its file targets.
+command in a make recipe (``python -m pipeline analyse``) is a client: it connects over a Unix socket to a
+server that has imported those libraries once, and sends its arguments, working directory, environment,
+umask and CPU affinity, with its stdin, stdout and stderr descriptors (SCM_RIGHTS). The server forks a
+child that takes all of them on, imports the pipeline's own modules afresh (so an edit is always seen) and
+runs the command exactly as ``python -m pipeline`` would; its output goes straight to make, and its exit
+status comes back to the client, which exits with it. make still runs one command per stage, so every
+stage keeps its file targets.
 
 Safety, in the order it matters:
 - Same bytes: the child's state is a fresh process's (environment, argv, cwd, sys.path, signal handlers,
