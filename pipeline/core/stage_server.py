@@ -249,58 +249,68 @@ def run_through_server(arguments: list[str]) -> int | None:
             return None
     except OSError:
         return None
+    # Signals are forwarded from before the request is sent, so none is lost in between; one that came
+    # while the server could not take the stage is raised again here, for the stage run in-process.
+    received: list[int] = []
+    previous = {number: signal.getsignal(number) for number in _FORWARDED_SIGNALS}
+
+    def forward(number: int, _frame: object) -> None:
+        received.append(number)
+        with contextlib.suppress(OSError):
+            _send_message(connection, {"signal": number})
+
+    reply: dict[str, Any] | None = None
     with connection:
         replies = _Replies(connection)
-        try:
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            umask = os.umask(0o022)
-            os.umask(umask)
-            request = {
-                "key": key,
-                "argv": [sys.argv[0], *arguments],
-                "arguments": arguments,
-                "cwd": os.getcwd(),
-                "path": sys.path,
-                "environment": dict(os.environ),
-                "umask": umask,
-                "affinity": sorted(os.sched_getaffinity(0)),
-            }
-            _send_message(connection, request, [0, 1, 2])
-            connection.settimeout(START_TIMEOUT)
-            started = replies.next()
-        except (OSError, ValueError):
-            return None
-        if not started or "started" not in started:
-            return None  # refused (another key) or gone: run here
-        connection.settimeout(None)
-        previous = {number: signal.getsignal(number) for number in _FORWARDED_SIGNALS}
-
-        def forward(number: int, _frame: object) -> None:
-            with contextlib.suppress(OSError):
-                _send_message(connection, {"signal": number})
-
         for number in _FORWARDED_SIGNALS:
             signal.signal(number, forward)
         try:
-            while True:
-                try:
-                    reply = replies.next()
-                except OSError:
-                    reply = None
-                if reply is None:
-                    # The server died under the child (which dies with it): the stage did not finish.
-                    print(
-                        f"error: {arguments[0]}: the stage server stopped while the stage ran; "
-                        f"run again, or set {ENABLE}=0",
-                        file=sys.stderr,
-                    )
-                    return 1
-                if "exit" in reply:
-                    break
+            try:
+                for stream in (sys.stdout, sys.stderr):
+                    stream.flush()
+                umask = os.umask(0o022)
+                os.umask(umask)
+                request = {
+                    "key": key,
+                    "argv": [sys.argv[0], *arguments],
+                    "arguments": arguments,
+                    "cwd": os.getcwd(),
+                    "path": sys.path,
+                    "environment": dict(os.environ),
+                    "umask": umask,
+                    "affinity": sorted(os.sched_getaffinity(0)),
+                }
+                _send_message(connection, request, [0, 1, 2])
+                connection.settimeout(START_TIMEOUT)
+                started = replies.next()
+            except (OSError, ValueError):
+                started = None
+            if not started or "started" not in started:
+                started = None  # refused (another key) or gone: run here
+            else:
+                connection.settimeout(None)
+                while True:
+                    try:
+                        reply = replies.next()
+                    except OSError:
+                        reply = None
+                    if reply is None:
+                        # The server died under the child (which dies with it): the stage did not finish.
+                        print(
+                            f"error: {arguments[0]}: the stage server stopped while the stage ran; "
+                            f"run again, or set {ENABLE}=0",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    if "exit" in reply:
+                        break
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+    if reply is None:
+        for number in received[:1]:
+            os.kill(os.getpid(), number)  # as it would have reached this process without the server
+        return None
     code = int(reply["exit"])
     if code < 0:  # killed by a signal: so is this process, as make would see it without the server
         signal.signal(-code, signal.SIG_DFL)
