@@ -93,6 +93,20 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in COMMANDS and COMMANDS[arguments[0]].in_chain and argv is None:
+        # A stage that make runs: through the preloading fork server when it is on (the Makefile turns it
+        # on), so the libraries are not imported again; where it cannot serve, here as always.
+        from pipeline.core import stage_server
+
+        if stage_server.enabled():
+            code = stage_server.run_through_server(arguments)
+            if code is not None:
+                sys.exit(code)
+    run(arguments)
+
+
+def run(arguments: list[str]) -> None:
+    """Run one command in this process (the server's child runs its stage through this too)."""
     if not arguments or arguments[0] in ("-h", "--help"):
         print(usage())
         return

@@ -12,7 +12,7 @@ import beyond this package, so it runs with any Python 3.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +22,7 @@ PACKAGE = "pipeline"
 ENTRY = ("pipeline.__main__", "pipeline.cli")
 
 
+@cache  # asked for every name each command imports, attributes included: thousands of stat calls
 def module_path(module: str, root: Path = ROOT) -> Path | None:
     """The file of a pipeline module or package, or None when the name is not one (an attribute)."""
     base = root.joinpath(*module.split("."))
@@ -38,13 +39,29 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def _statements(tree: ast.Module) -> Iterator[ast.stmt]:
+    """Every statement of a module at any depth (in functions, classes, branches, handlers, cases), without
+    walking expressions: an import is a statement, and skipping the expressions, most of the tree, makes
+    the fragment (made before the first stage of a cold build) several times faster than ``ast.walk``."""
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, field, None)
+            if isinstance(children, list):
+                for child in reversed(children):
+                    if isinstance(child, ast.stmt):
+                        yield child
+                    pending.append(child)
+
+
 @cache
 def _direct_imports(path: Path, module: str) -> tuple[str, ...]:
     """The pipeline modules one file imports, at any depth of the file (imports inside functions count)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[str] = []
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
