@@ -42,6 +42,9 @@ LEVEL = 0.95
 DEFF_KIND = {"weighted": "srswor", "unweighted": "replace"}
 # Rows x outcomes above which `differences` reads its outcomes in column blocks (memory, not numbers).
 LARGE_CELLS = 4_000_000
+# Outcomes per block there: a difference's working arrays are a dozen rows x outcomes matrices (about
+# 0.4 GB a block of 8 at 473,000 respondents; 1 GB at the engine's 32).
+LARGE_BLOCK_COLUMNS = 8
 
 
 def _domain_masks(data: pd.DataFrame, column: str | None, group: str) -> dict[str, np.ndarray]:
@@ -177,15 +180,15 @@ def differences(
     The effect size of a proportion is the difference itself; of a mean, the difference over the
     weighted standard deviation of the two groups together (a standardised mean difference).
 
-    Above ``LARGE_CELLS`` rows x outcomes the outcomes are taken ``BLOCK_COLUMNS`` at a time, so the
-    working arrays stay a few hundred megabytes at Place-Survey size (each outcome's numbers are its own;
-    only the order of some sums can differ, in the last bits).
+    Above ``LARGE_CELLS`` rows x outcomes the outcomes are taken ``LARGE_BLOCK_COLUMNS`` at a time, so
+    the working arrays stay a few hundred megabytes at Place-Survey size (each outcome's numbers are its
+    own; only the order of some sums can differ, in the last bits).
     """
-    if design.n * len(members) > LARGE_CELLS and len(members) > BLOCK_COLUMNS:
+    if design.n * len(members) > LARGE_CELLS and len(members) > LARGE_BLOCK_COLUMNS:
         return pd.concat(
             [
-                _differences(design, members[start : start + BLOCK_COLUMNS], by, a, b, interval_df)
-                for start in range(0, len(members), BLOCK_COLUMNS)
+                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], by, a, b, interval_df)
+                for start in range(0, len(members), LARGE_BLOCK_COLUMNS)
             ],
             ignore_index=True,
         )
