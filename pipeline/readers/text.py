@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import itertools
 import re
@@ -151,10 +152,21 @@ def _parse_csv(text: str, delimiter: str, limit: int | None = None) -> list[list
     # The field limit is lifted so that an over-long cell is named by its row and column afterwards.
     csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
+    # Equal cells share one string: a survey export repeats a few hundred labels, and a string object per
+    # cell held 1.5 GB for the partner file at 1000 times the bundled survey (0.2 GB shared). The
+    # cyclic garbage collector is paused while the records are built: each record is a new list, and the
+    # collections it triggered rescanned every record made so far (half the parsing time at that size).
+    shared: dict[str, str] = {}
+    share = shared.setdefault
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        return list(itertools.islice(reader, limit))
+        return [[share(cell, cell) for cell in record] for record in itertools.islice(reader, limit)]
     except csv.Error as error:
         raise PipelineError(f"cannot be parsed as CSV ({error})") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def read_csv_input(spec: InputFile, codebook: Codebook, data: bytes | None = None) -> RawTable:

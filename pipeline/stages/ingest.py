@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline import __version__
@@ -174,9 +175,9 @@ def translate_column(
 
     Works on the distinct values and maps them back, so the cost does not grow with the row count.
     """
-    values = values.astype(object).where(values.notna(), "")
+    values = values.astype(object)
     if variable.is_text:
-        text = values.astype(str)
+        text = values.where(values.notna(), "").astype(str)
         if variable.type == "id":
             stripped = text.str.strip()
             kinds = pd.Series(pd.NA, index=values.index, dtype="string").mask(
@@ -189,7 +190,13 @@ def translate_column(
     # Translate each distinct value once, then take the results by position: no dictionary lookup per
     # cell (Series.map) and no conversion of a Python object per cell (astype), which grew faster than
     # the row count (docs/benchmarks.md).
+    # An empty cell (None or NaN from some readers) is translated as "": factorising marks it -1, which
+    # takes the translation of a "" appended to the distinct values (no pass over the cells to fill it).
     positions, distinct = pd.factorize(values)
+    distinct = list(distinct)
+    if positions.size and positions.min() < 0:
+        positions = np.where(positions < 0, len(distinct), positions)
+        distinct.append("")
     if variable.is_numeric:
         translations = [_numeric_translation(value, variable, decimal_comma) for value in distinct]
     else:

@@ -27,13 +27,24 @@ from pipeline.study.outcomes import (
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.survey import PreparedDesign, SurveyDesignError, svychisq, svyolr, t_quantile
 from pipeline.survey import distributions as stats
-from pipeline.survey.batch import batch_differences, batch_means, logit_intervals
+from pipeline.survey.batch import (
+    BLOCK_COLUMNS,
+    BatchMeans,
+    batch_differences,
+    batch_means,
+    logit_intervals,
+)
 
 LEVEL = 0.95
 # The design effect compares with simple random sampling without replacement from the weighted
 # population; an unweighted design has no population beyond its sample, so there the comparison is
 # with sampling with replacement (R: deff="replace").
 DEFF_KIND = {"weighted": "srswor", "unweighted": "replace"}
+# Rows x outcomes above which `differences` reads its outcomes in column blocks (memory, not numbers).
+LARGE_CELLS = 4_000_000
+# Outcomes per block there: a difference's working arrays are a dozen rows x outcomes matrices (about
+# 0.4 GB a block of 8 at 473,000 respondents; 1 GB at the engine's 32).
+LARGE_BLOCK_COLUMNS = 8
 
 
 def _domain_masks(data: pd.DataFrame, column: str | None, group: str) -> dict[str, np.ndarray]:
@@ -59,15 +70,12 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
         for outcome in mine:
             by_breakdown.setdefault(tuple(breakdowns(config, outcome)), []).append(outcome)
         for groups, members in by_breakdown.items():
-            values = (
-                data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-            )
+            masks = {group: _domain_masks(data, column, group) for group, column in groups}
+            batches = _batch_means_by_domain(design, data, members, masks, designs.weighting, interval_df)
             is_proportion = np.array([o.is_proportion for o in members])
-            for group, column in groups:
-                for level, mask in _domain_masks(data, column, group).items():
-                    batch = batch_means(
-                        design, values, mask, deff=DEFF_KIND[designs.weighting], df=interval_df
-                    )
+            for group, _ in groups:
+                for level in masks[group]:
+                    batch = batches[group, level]
                     low, high = logit_intervals(batch.estimate, batch.se, batch.df_per_column, LEVEL)
                     quantile = np.array([t_quantile(LEVEL, df) for df in batch.df_per_column])
                     mean_low = batch.estimate - quantile * batch.se
@@ -90,6 +98,42 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
     empty = table["n"].eq(0)
     table.loc[empty, ["estimate", "se", "ci_low", "ci_high", "deff", "df"]] = np.nan
     return table
+
+
+def _batch_means_by_domain(
+    design: PreparedDesign,
+    data: pd.DataFrame,
+    members: list[Outcome],
+    masks: dict[str, dict[str, np.ndarray]],
+    weighting: str,
+    interval_df: str,
+) -> dict[tuple[str, str], BatchMeans]:
+    """`batch_means` of every member outcome in every domain, keyed by (group, level).
+
+    The outcomes are read as a float matrix ``BLOCK_COLUMNS`` columns at a time (the engine's own column
+    blocks, so every number is the one a single call over all columns gives): the whole matrix of a
+    population's outcomes was hundreds of megabytes at Place-Survey size.
+    """
+    parts: dict[tuple[str, str], list[BatchMeans]] = {}
+    for start in range(0, len(members), BLOCK_COLUMNS):
+        chunk = members[start : start + BLOCK_COLUMNS]
+        values = data[[o.column for o in chunk]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        for group, levels in masks.items():
+            for level, mask in levels.items():
+                parts.setdefault((group, level), []).append(
+                    batch_means(design, values, mask, deff=DEFF_KIND[weighting], df=interval_df)
+                )
+    return {key: _joined(batches) for key, batches in parts.items()}
+
+
+def _joined(batches: list[BatchMeans]) -> BatchMeans:
+    """One `BatchMeans` of the columns of several (of the same domain, so the same ``df``)."""
+    if len(batches) == 1:
+        return batches[0]
+    fields = [name for name in BatchMeans.__dataclass_fields__ if name != "df"]
+    return BatchMeans(
+        **{name: np.concatenate([getattr(b, name) for b in batches]) for name in fields}, df=batches[0].df
+    )
 
 
 def describe_many(
@@ -135,7 +179,30 @@ def differences(
 
     The effect size of a proportion is the difference itself; of a mean, the difference over the
     weighted standard deviation of the two groups together (a standardised mean difference).
+
+    Above ``LARGE_CELLS`` rows x outcomes the outcomes are taken ``LARGE_BLOCK_COLUMNS`` at a time, so
+    the working arrays stay a few hundred megabytes at Place-Survey size (each outcome's numbers are its
+    own; only the order of some sums can differ, in the last bits).
     """
+    if design.n * len(members) > LARGE_CELLS and len(members) > LARGE_BLOCK_COLUMNS:
+        return pd.concat(
+            [
+                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], by, a, b, interval_df)
+                for start in range(0, len(members), LARGE_BLOCK_COLUMNS)
+            ],
+            ignore_index=True,
+        )
+    return _differences(design, members, by, a, b, interval_df)
+
+
+def _differences(
+    design: PreparedDesign,
+    members: list[Outcome],
+    by: np.ndarray,
+    a: str,
+    b: str,
+    interval_df: str,
+) -> pd.DataFrame:
     values = design.data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     in_a, in_b = by == a, by == b
     difference = batch_differences(design, values, in_a, in_b, level=LEVEL, df=interval_df)
@@ -304,24 +371,34 @@ def _ordinal_tables(
 ) -> list[pd.DataFrame]:
     rows = []
     data = design.data
+    # Items share their group columns: each column's indicator and membership is worked out once (a
+    # pass over every row per item and group at Place-Survey size).
+    indicators: dict[tuple[str, str], np.ndarray] = {}
+    members_of: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for outcome in members:
         if outcome.ordinal is None or outcome.measure != "agree":
             continue
         predictors = {}
         for group, column_of in columns_by_group.items():
-            labels = data[column_of(outcome)].astype("string")
-            predictors[f"is_{group}"] = (
-                labels.eq(COMPARISON_LEVELS[group][0]).astype("Float64").where(labels.notna()).to_numpy(),
-                group,
-            )
+            key = (group, column_of(outcome))
+            if key not in indicators:
+                labels = data[key[1]].astype("string")
+                indicators[key] = (
+                    labels.eq(COMPARISON_LEVELS[group][0]).astype("Float64").where(labels.notna()).to_numpy()
+                )
+            predictors[f"is_{group}"] = (indicators[key], group)
         for row in _ordinal_rows(design, outcome, predictors):
             group = row.pop("group")
             level = COMPARISON_LEVELS[group][2].replace("minus", "against")
             observed = data[outcome.column].notna().to_numpy()
-            by = group_labels(data, columns_by_group[group](outcome))
+            key = (group, columns_by_group[group](outcome))
+            if key not in members_of:
+                by = group_labels(data, key[1])
+                members_of[key] = (by == COMPARISON_LEVELS[group][0], by == COMPARISON_LEVELS[group][1])
+            in_a, in_b = members_of[key]
             sizes = {
-                "n_a": int((observed & (by == COMPARISON_LEVELS[group][0])).sum()),
-                "n_b": int((observed & (by == COMPARISON_LEVELS[group][1])).sum()),
+                "n_a": int((observed & in_a).sum()),
+                "n_b": int((observed & in_b).sum()),
             }
             rows.append(_describe(outcome, population, group, level, weighting) | sizes | row)
     return [pd.DataFrame(rows)]

@@ -59,10 +59,6 @@ class RaoScottTest:
         return asdict(self)
 
 
-def _levels(values: pd.Series) -> list[Any]:
-    return sorted(values.dropna().unique().tolist())
-
-
 def _coded(values: np.ndarray, dom: np.ndarray) -> tuple[list[Any], np.ndarray]:
     """The sorted levels observed in the domain and each row's level code (-1: missing or outside)."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
@@ -72,9 +68,16 @@ def _coded(values: np.ndarray, dom: np.ndarray) -> tuple[list[Any], np.ndarray]:
         codes = np.full(values.size, -1, dtype=np.int64)
         codes[observed] = np.searchsorted(levels, values[observed])
         return levels.tolist(), codes
-    series = pd.Series(values).where(dom)
-    levels = _levels(series)
-    return levels, pd.Categorical(series, categories=levels).codes.astype(np.int64)
+    # Labels (text): factorised as they are. A Series of them became an Arrow string column and a
+    # categorical for every test, a pass over every row each time (minutes at Place-Survey size).
+    found, uniques = pd.factorize(np.asarray(values, dtype=object))  # missing: -1
+    found = np.where(dom, found, -1)
+    seen = np.flatnonzero(np.bincount(found[found >= 0], minlength=len(uniques)))
+    order = sorted(range(seen.size), key=lambda i: uniques[seen[i]])  # sorted, as R's levels
+    recode = np.full(len(uniques), -1, dtype=np.int64)
+    recode[seen[order]] = np.arange(seen.size)
+    codes = np.where(found >= 0, recode[np.maximum(found, 0)], -1)
+    return [uniques[seen[i]] for i in order], codes
 
 
 def svychisq(

@@ -107,3 +107,81 @@ def test_with_data_shares_the_plan_and_gives_the_same_variance():
     assert svymean(other, "score2").se == pytest.approx(2 * svymean(design, "score").se, rel=1e-12)
     with pytest.raises(ValueError):
         design.with_data(data.iloc[:10])
+
+
+def test_rao_scott_on_text_labels_is_the_test_on_their_sorted_codes():
+    """svychisq factorises text labels itself (missing and out-of-domain rows left out): the same test
+    as on numeric codes in the labels' sorted order."""
+    from pipeline.survey import svychisq
+
+    data = _survey()
+    rng = np.random.default_rng(11)
+    labels = np.array(["single", "multi", None, "mixed"], dtype=object)[rng.integers(0, 4, ROWS)]
+    order = {"mixed": 0.0, "multi": 1.0, "single": 2.0}
+    codes = np.array([order.get(label, np.nan) for label in labels])
+    rows = np.floor(data["score"].to_numpy())
+    design = SurveyDesign(weights="w", cluster="psu", strata="stratum").prepare(data)
+    domain = data["x"].to_numpy() > -1.0
+    for within in (None, domain):
+        text = svychisq(design, rows, labels, domain=within)
+        numeric = svychisq(design, rows, codes, domain=within)
+        assert text.cols == ("mixed", "multi", "single")
+        for field in ("f", "ndf", "ddf", "p_f", "pearson", "p_chisq"):
+            assert getattr(text, field) == getattr(numeric, field)
+        assert (text.n_total, text.design_df) == (numeric.n_total, numeric.design_df)
+
+
+def test_population_rows_slice_the_instruments_blocks_and_select_others():
+    """Each instrument's rows as the base holds them: a slice where they are one block, else selected."""
+    from pipeline.study.designs import population_rows
+
+    rng = np.random.default_rng(5)
+    kinds = np.where(rng.random(50) < 0.4, "coordinator", "partner")
+    base = pd.DataFrame(
+        {
+            "respondent_type": kinds,
+            "score": pd.array(np.where(rng.random(50) < 0.2, np.nan, rng.random(50)), dtype="Float64"),
+        }
+    )
+    for table in (base, base.sort_values("respondent_type", kind="stable", ignore_index=True)):
+        found = population_rows(table)
+        for name in ("coordinator", "partner"):
+            expected = table[table["respondent_type"] == name].reset_index(drop=True)
+            pd.testing.assert_frame_equal(found[name], expected)
+        pd.testing.assert_frame_equal(found["respondents"], table.reset_index(drop=True))
+
+
+def test_estimates_and_differences_in_column_blocks_are_those_of_one_pass(monkeypatch):
+    """The study reads outcomes a block of columns at a time at scale: each outcome's numbers are those
+    of one call over every column (estimates: exactly; differences: to the last bits of a sum)."""
+    from pipeline.study import estimation
+    from pipeline.study.outcomes import Outcome
+    from pipeline.survey.batch import batch_means
+
+    data = _survey()
+    rng = np.random.default_rng(9)
+    columns = 70  # three engine blocks, the last one short
+    outcomes = []
+    for j in range(columns):
+        name = f"y{j}"
+        binary = j % 2 == 0
+        values = (rng.random(ROWS) < 0.3 + 0.005 * j).astype(float) if binary else rng.normal(j, 1.0, ROWS)
+        data[name] = pd.array(np.where(rng.random(ROWS) < 0.1, np.nan, values), dtype="Float64")
+        outcomes.append(Outcome(name, name, None, "agree" if binary else "mean", name, binary, ("x",)))
+    design = SurveyDesign(weights="w", cluster="psu", strata="stratum").prepare(data)
+    tier = data["tier"].astype(str).to_numpy(dtype=object)
+    masks = {"all": {"all": np.ones(ROWS, dtype=bool)}, "tier": {t: tier == t for t in ("single", "multi")}}
+    blocked = estimation._batch_means_by_domain(design, data, outcomes, masks, "weighted", "design")
+    matrix = data[[o.column for o in outcomes]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    for (group, level), found in blocked.items():
+        whole = batch_means(design, matrix, masks[group][level], deff="srswor")
+        for field in ("estimate", "se", "n", "pop_size", "deff", "df_per_column"):
+            np.testing.assert_array_equal(getattr(found, field), getattr(whole, field))
+        assert found.df == whole.df
+    whole = estimation.differences(design, outcomes, tier, "multi", "single")
+    monkeypatch.setattr(estimation, "LARGE_CELLS", 0)
+    blocks = estimation.differences(design, outcomes, tier, "multi", "single")
+    assert list(blocks.columns) == list(whole.columns) and len(blocks) == columns
+    numeric = whole.select_dtypes("number").columns
+    np.testing.assert_allclose(blocks[numeric].to_numpy(float), whole[numeric].to_numpy(float), rtol=1e-12)
+    pd.testing.assert_frame_equal(blocks.drop(columns=numeric), whole.drop(columns=numeric))
