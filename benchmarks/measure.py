@@ -6,6 +6,7 @@ which returns its resource usage; see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -15,8 +16,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,75 @@ def run_measured(
         other = max(0.0, (busy_after - busy_before - own) / seconds)
     cpu = usage.ru_utime + usage.ru_stime
     return Measurement(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, other, cpu)
+
+
+_SERVER_CHILD_PEAK = re.compile(r"^.*child \d+: exit status .*peak RSS (\d+) MB$", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def private_stage_servers(env: dict[str, str], scratch: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """An environment whose make runs its stages through a stage server of its own, started cold.
+
+    Under make, stages run in children of a preloading server (pipeline/core/stage_server.py) that the
+    first stage starts in the background, so their CPU and memory are not make's descendants' and
+    ``os.wait4`` does not see them. A fresh private socket folder (``XDG_RUNTIME_DIR``) per measured
+    command gives it its own server, started as a user's first build starts one; ``with_stage_servers``
+    adds that server's work to the measurement and stops it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="servers-", dir=scratch))
+    folder.chmod(0o700)
+    try:
+        yield dict(env, XDG_RUNTIME_DIR=str(folder)), folder
+    finally:
+        stop_stage_servers(folder)
+        with contextlib.suppress(OSError):
+            for path in sorted(folder.rglob("*"), reverse=True):
+                path.unlink() if not path.is_dir() else path.rmdir()
+            folder.rmdir()
+
+
+def stage_server_usage(folder: Path) -> tuple[float, float]:
+    """CPU seconds of the servers under ``folder`` (their preload and every child they reaped, from
+    /proc/<pid>/stat's utime, stime, cutime and cstime) and the largest peak RSS of a child, in MiB."""
+    cpu = 0.0
+    for lock in folder.glob("lsp-rap/stage-*.lock"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(lock.read_text().split()[0])
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    peaks = [
+        int(peak)
+        for log in folder.glob("lsp-rap/stage-*.log")
+        for peak in _SERVER_CHILD_PEAK.findall(log.read_text())
+    ]
+    return cpu, float(max(peaks, default=0))
+
+
+def stop_stage_servers(folder: Path) -> None:
+    """Stop the servers under ``folder`` (SIGTERM: they exit at once) and wait until they are gone."""
+    for lock in folder.glob("lsp-rap/stage-*.lock"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(lock.read_text().split()[0])
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def with_stage_servers(measurement: Measurement, folder: Path) -> Measurement:
+    """The measurement with its stage server's CPU and peak memory counted as the command's own."""
+    server_cpu, server_peak = stage_server_usage(folder)
+    if not server_cpu:
+        return measurement
+    other = measurement.other_cores
+    if other is not None and measurement.seconds > 0:
+        other = max(0.0, other - server_cpu / measurement.seconds)
+    return replace(
+        measurement,
+        max_rss_mib=max(measurement.max_rss_mib, server_peak),
+        other_cores=other,
+        cpu_seconds=(measurement.cpu_seconds or 0.0) + server_cpu,
+    )
 
 
 def machine_busy_seconds() -> float | None:

@@ -24,8 +24,10 @@ from measure import (
     Series,
     growth_exponent,
     med,
+    private_stage_servers,
     run_measured,
     summary,
+    with_stage_servers,
 )
 from sandbox import (
     BENCH_DIR,
@@ -56,7 +58,11 @@ class Context:
     engine_sizes: str = "191,1901,19012"
 
     def make(self, copy: Path, log: Path, target: str = "all") -> Measurement:
-        return run_measured(["make", f"VENV={self.venv}", target], copy, self.env, log)
+        """``make <target>`` in ``copy``, its stages' CPU and memory counted wherever they ran (a stage
+        server of its own, started cold: ``private_stage_servers``)."""
+        with private_stage_servers(self.env, self.scratch) as (env, folder):
+            measurement = run_measured(["make", f"VENV={self.venv}", target], copy, env, log)
+            return with_stage_servers(measurement, folder)
 
 
 def stages_run(make_output: str, python: Path) -> list[str]:
@@ -334,9 +340,11 @@ def bench_make_test(context: Context) -> dict[str, Series]:
     """`make test` once in a fresh copy, as CI runs it on a clean clone (no caches, no built outputs)."""
     series = Series()
     copy = copy_project(context.scratch / "make_test")
-    measurement = run_measured(
-        ["make", f"VENV={context.venv}", "test"], copy, context.env, context.logs / "make_test.log"
-    )
+    with private_stage_servers(context.env, context.scratch) as (env, folder):
+        measurement = run_measured(
+            ["make", f"VENV={context.venv}", "test"], copy, env, context.logs / "make_test.log"
+        )
+        measurement = with_stage_servers(measurement, folder)
     series.add(measurement)
     tail = [line for line in measurement.stdout.splitlines() if " passed" in line or " failed" in line]
     series.notes.append(tail[-1].strip("= ") if tail else measurement.last_error())
