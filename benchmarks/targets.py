@@ -201,7 +201,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
         targets.append(Target("touching one figure module rebuilds only that figure", None, "not measured"))
     else:
         only_one = all(
-            re.fullmatch(r"ran figures, report; 1 of \d+ figures out of date", note) for note in notes
+            re.fullmatch(r"ran figures; 1 of \d+ figures out of date", note) for note in notes
         )
         targets.append(
             Target(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import filecmp
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,7 +50,6 @@ from plotnine import (
 from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import Config
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import atomic_path, write_csv, write_text
 from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.designs import design_columns
 from pipeline.study.figure_titles import as_written, figure_title, wrapped
@@ -569,11 +570,39 @@ def drawable(figure: Figure) -> ggplot:
     return plot
 
 
-def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
-    """Write ``<name>.png`` (``DPI``), ``.svg``, ``.csv`` and ``.caption.txt``, each atomically."""
+@contextlib.contextmanager
+def _replaced_if_changed(target: Path, rewritten: list[Path]) -> Iterator[Path]:
+    """As ``pipeline.core.io.atomic_path`` (a temporary file beside ``target``, renamed onto it when the
+    block succeeds), except that a result byte-identical to ``target`` is dropped and ``target`` is left as
+    it was, its time included: make then remakes nothing made from it (the report, which embeds the
+    figures). ``rewritten`` collects the files that did change."""
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise PipelineError(f"{target.parent}: cannot write here ({error.strerror})") from None
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        if not (target.exists() and filecmp.cmp(temporary, target, shallow=False)):
+            os.chmod(temporary, 0o644)  # mkstemp's files are the owner's only
+            os.replace(temporary, target)
+            rewritten.append(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_figure(
+    figure: Figure, name: str, out_dir: Path, rewritten: list[Path] | None = None
+) -> dict[str, Path]:
+    """Write ``<name>.png`` (``DPI``), ``.svg``, ``.csv`` and ``.caption.txt``, each atomically and only
+    where its bytes differ from the file already there (``rewritten`` collects those that did)."""
     import matplotlib.pyplot as plt
 
     paths = outputs(out_dir, name)
+    rewritten = [] if rewritten is None else rewritten
     with _fixed_rc():
         mpl_figure = drawable(figure).draw()
         try:
@@ -582,17 +611,19 @@ def save_figure(figure: Figure, name: str, out_dir: Path) -> dict[str, Path]:
             # once, then both formats draw the same laid-out figure once each.
             mpl_figure.get_layout_engine().execute(mpl_figure)
             mpl_figure.set_layout_engine(None)
-            with atomic_path(paths["png"]) as temporary:
+            with _replaced_if_changed(paths["png"], rewritten) as temporary:
                 mpl_figure.savefig(temporary, format="png", dpi=DPI, metadata=PNG_METADATA)
-            with atomic_path(paths["svg"]) as temporary:
+            with _replaced_if_changed(paths["svg"], rewritten) as temporary:
                 # The title travels in the SVG's metadata too, on one line: the report heads the figure
                 # with it.
                 metadata = SVG_METADATA | {"Title": " ".join((figure.plot.labels.title or name).split())}
                 mpl_figure.savefig(temporary, format="svg", dpi=DPI, metadata=metadata)
         finally:
             plt.close(mpl_figure)
-    write_csv(figure.table, paths["csv"])
-    write_text(paths["caption.txt"], figure.caption)
+    with _replaced_if_changed(paths["csv"], rewritten) as temporary:
+        figure.table.to_csv(temporary, index=False, lineterminator="\n")
+    with _replaced_if_changed(paths["caption.txt"], rewritten) as temporary:
+        temporary.write_text(figure.caption, encoding="utf-8", newline="\n")
     return paths
 
 
