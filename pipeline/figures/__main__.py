@@ -230,7 +230,7 @@ def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, st
     ):
         return None, content, frozenset(reads)
     rewritten: list[Path] = []
-    paths = save_figure(figure, spec.name, out_dir, rewritten)
+    paths = save_figure(figure, spec.name, out_dir, rewritten, last_use=True)
     label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     return (label, len(figure.table), seconds, cpu, len(rewritten)), content, frozenset(reads)
