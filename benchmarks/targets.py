@@ -200,9 +200,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     if not notes:
         targets.append(Target("touching one figure module rebuilds only that figure", None, "not measured"))
     else:
-        only_one = all(
-            re.fullmatch(r"ran figures; 1 of \d+ figures out of date", note) for note in notes
-        )
+        only_one = all(re.fullmatch(r"ran figures; 1 of \d+ figures out of date", note) for note in notes)
         targets.append(
             Target(
                 f"editing {FIGURE_MODULE} rebuilds only that figure",
