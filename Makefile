@@ -204,24 +204,33 @@ clean:
 		analysis/model_validation.* analysis/weighting_validation.* .make/screen analysis/improvement_tool.*
 
 # ---------------------------------------------------------------------------------------------- figures
-# Every figure is four real files (png, svg, csv of the plotted numbers, caption). One rule makes them
-# all in one process, so the import floor is paid once: when any prerequisite changed, make runs
-# `python -m pipeline figures --stale-only`, which redraws only the figures whose own module, inputs or
-# shared figure code are newer than their files and differ in content from when they were last drawn
-# (a digest beside each figure, figures/.<name>.sources.sha256), and marks the rest up to date. Editing
-# one figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
+# Every figure is four real files (png, svg, csv of the plotted numbers, caption). One process draws them
+# all, so the import floor is paid once. Its stamp, figures/.checked, is the target that depends on the
+# code, inputs and config: when any of them changed, make runs `python -m pipeline figures --stale-only`,
+# which redraws only the figures whose own module, inputs or shared figure code changed in content since
+# they were last drawn (a digest beside each figure, figures/.<name>.sources.sha256), writes a figure's
+# files only where their bytes change, and stamps figures/.checked with the time it started. Editing one
+# figure module therefore redraws that figure alone; a rerun of analyse that writes the same tables
 # redraws nothing. The Likert figures (likert_<element>_<tier|maturity>) share likert.py.
+# The figure files are made from the stamp by a recipe that does nothing ("+", a line make runs even
+# under -n and -q): make reads their times again after it, so what is made from them (the report) reruns
+# only when a figure's bytes changed, and `make -q` agrees. A missing figure file makes the stage run
+# (figures-missing, a phony prerequisite of the stamp then).
 # tests/test_figures.py checks FIGURE_NAMES + LIKERT_FIGURES against the registry (pipeline/study/outputs/),
 # and SOURCES_figures + FIGURE_MODULES against the code the stage hashes for each figure.
 
-.PHONY: figures report-tables report spreadsheets verify
+.PHONY: figures report-tables report spreadsheets verify figures-missing
 
 ## figures: draw the out-of-date figures into figures/ (png, svg, plotted numbers as csv, caption)
 figures: $(FIGURES)
 
-$(FIGURES) &: $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_figures) $(RAW)/codebook.yaml \
-		$(INSTALLED)
+FIGURES_CHECKED := $(FIGURES_DIR)/.checked
+$(FIGURES_CHECKED): $(SOURCES_figures) $(FIGURE_MODULES) $(FIGURE_INPUTS) $(CONFIG_figures) $(RAW)/codebook.yaml \
+		$(INSTALLED) $(if $(filter-out $(wildcard $(FIGURES)),$(FIGURES)),figures-missing)
 	$(STAGE) figures --stale-only
+
+$(FIGURES) &: $(FIGURES_CHECKED)
+	+
 
 ## report-tables: analysis/report_tables.json, every table the report's two pages show, as shown, from the analysis tables (no figure)
 report-tables: $(REPORT_TABLES)

@@ -137,21 +137,57 @@ def test_stale_figures_are_those_whose_sources_changed(tmp_path, specs):
     out.mkdir()
     for path in output_paths(out, spec.name):
         path.write_text("")
-    assert not stale(spec, out, sources)  # drawn after its sources
+    assert stale(spec, out, sources)  # files, but no record of what they were drawn from
+    record = stamp_path(out, spec.name)
+    record.write_text(sources_digest(sources) + "\n")
+    assert not stale(spec, out, sources)  # recorded after its sources
 
     def later(path: Path) -> None:
-        moment = max(p.stat().st_mtime_ns for p in output_paths(out, spec.name)) + 2_000_000_000
+        moment = record.stat().st_mtime_ns + 2_000_000_000
         os.utime(path, ns=(moment, moment))
 
     later(module)
-    assert stale(spec, out, sources)  # newer, and no record of what it was drawn from
-    stamp_path(out, spec.name).write_text(sources_digest(sources) + "\n")
-    assert not stale(spec, out, sources)  # newer, but the same contents: a touch
+    # Newer than the record, but the same contents: a touch. The figure's files are older than the module
+    # and stay so (the stage renews the record's time, never theirs).
+    assert not stale(spec, out, sources)
+    assert all(path.stat().st_mtime_ns < module.stat().st_mtime_ns for path in output_paths(out, spec.name))
     module.write_text("x = 2\n")
     later(module)
     assert stale(spec, out, sources)  # an edit
+    record.write_text(sources_digest(sources) + "\n")
+    later(record)
+    assert not stale(spec, out, sources)  # drawn again after the edit
     output_paths(out, spec.name)[1].unlink()
     assert stale(spec, out, [shared])  # one file missing
+
+
+def test_a_figure_drawn_again_with_the_same_bytes_keeps_its_files(built, tmp_path):
+    """What spares the report a rerun: save_figure leaves a file whose new bytes equal the old untouched,
+    its time included, and rewrites only a file that changed."""
+    from pipeline.figures.common import save_figure
+
+    name = IMAGE_FIGURES[0]
+    first: list[Path] = []
+    paths = save_figure(built[name], name, tmp_path, first)
+    assert sorted(first) == sorted(paths.values())
+    past = 1_000_000_000_000_000_000
+    for path in paths.values():
+        os.utime(path, ns=(past, past))
+    paths["caption.txt"].write_text("an older caption\n", encoding="utf-8")
+    os.utime(paths["caption.txt"], ns=(past, past))
+    again: list[Path] = []
+    save_figure(built[name], name, tmp_path, again)
+    assert again == [paths["caption.txt"]]
+    assert paths["caption.txt"].read_text(encoding="utf-8") == built[name].caption
+    assert {kind: path.stat().st_mtime_ns == past for kind, path in paths.items()} == {
+        "png": True,
+        "svg": True,
+        "csv": True,
+        "caption.txt": False,
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in paths.values()
+    )  # no temporaries
 
 
 def test_published_figure_draws_every_compared_percentage(built, inputs):

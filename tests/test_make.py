@@ -93,20 +93,43 @@ def test_editing_the_study_vocabulary_reruns_every_stage_that_imports_it(scratch
 
 
 def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
+    """A comment in a figure module redraws that figure, whose files come out the same bytes: they keep
+    their times, so nothing made from them reruns (the report embeds them). An edit that changes the
+    figure's pixels rewrites its image files, and then the report is out of date."""
     project = scratch_project
+    images = [project / "figures/forest.png", project / "figures/forest.svg"]
+    before = {path: path.stat().st_mtime_ns for path in project.glob("figures/*") if path.is_file()}
     time.sleep(1.1)
     module = project / "pipeline/figures/forest.py"
-    module.write_bytes(module.read_bytes() + b"# an edit that changes no number\n")
+    original = module.read_text(encoding="utf-8")
+    module.write_text(original + "# an edit that changes no number\n", encoding="utf-8")
     result = run_make(project, "figures")
     assert result.returncode == 0, result.stderr
-    drawn = [line for line in result.stderr.splitlines() if "wrote figures/" in line]
-    assert len(drawn) == 1 and "figures/forest." in drawn[0]
+    drawn = [line for line in result.stderr.splitlines() if re.search(r"(wrote|drew) figures/", line)]
+    assert len(drawn) == 1 and "drew figures/forest." in drawn[0] and "the same bytes, kept" in drawn[0]
     assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
     assert stages_run(result) == ["figures"]
-    assert run_make(project, "-q", "figures").returncode == 0
-    # Only the report, which shows the figures, is left to run (make is asked, not run) ...
+    # Not one figure file was rewritten or touched (the stage's bookkeeping, hidden, was).
+    after = {path: path.stat().st_mtime_ns for path in before if not path.name.startswith(".")}
+    assert after == {path: time for path, time in before.items() if not path.name.startswith(".")}
+    assert run_make(project, "-q", "all").returncode == 0
+    # Nothing is left to run (make is asked, not run), and a second make does nothing.
+    assert _would_run(project) == set()
+    assert "Nothing to be done for 'all'" in run_make(project, "all").stdout
+
+    time.sleep(1.1)
+    edited = original.replace(
+        'geom_vline(xintercept=0, colour="#444444"', 'geom_vline(xintercept=0, colour="#333333"'
+    )
+    assert edited != original
+    module.write_text(edited, encoding="utf-8")
+    result = run_make(project, "figures")
+    assert result.returncode == 0, result.stderr
+    assert figures_drawn(result) == ["forest"]
+    assert all(path.stat().st_mtime_ns > before[path] for path in images)
+    # The report shows the new picture: it is out of date now, and only it.
     assert _would_run(project) == {"report"}
-    # ... and when it runs, the spreadsheets and the report's tables, which rest on no figure, do not.
+    # When it runs, the spreadsheets and the report's tables, which rest on no figure, do not.
     result = run_make(project, "all")
     assert result.returncode == 0, result.stderr
     assert not {"report-tables", "spreadsheets"} & set(stages_run(result))
@@ -118,6 +141,7 @@ def stages_run(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def figures_drawn(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The figures whose files were rewritten."""
     return sorted(re.findall(r"wrote figures/(\w+)\.\{png", result.stderr))
 
 

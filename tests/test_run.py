@@ -51,14 +51,19 @@ def test_each_stage_has_the_outputs_and_prerequisites_of_its_make_rule(stage, ch
     step = next(step for step in chain if step.stage == stage)
     outputs = [_shown(path) for path in step.outputs]
     assert outputs and all(output in make_rules for output in outputs), f"{stage}: {outputs}"
-    # Every target of one grouped rule (a &: rule) has the same prerequisites.
+    # Every target of one grouped rule (a &: rule) has the same prerequisites (the figures' stamp also has
+    # the phony figures-missing while a figure file is missing: no file, and why_out_of_date's products).
     for output in outputs:
         made_from = {_shown(PROJECT_ROOT / prerequisite) for prerequisite in make_rules[output]}
-        assert made_from == {_shown(path) for path in step.inputs}, f"{stage}: {output}"
+        assert made_from - {"figures-missing"} == {_shown(path) for path in step.inputs}, f"{stage}: {output}"
     # And make knows no other target of the stage's rule.
     sibling = make_rules[outputs[0]]
     others = {target for target, prerequisites in make_rules.items() if prerequisites == sibling}
     assert others == set(outputs), f"{stage}: {sorted(others ^ set(outputs))}"
+    # The files the stage keeps without stamping them are made from its stamp alone.
+    for product in step.products:
+        assert make_rules[_shown(product)] == set(outputs), f"{stage}: {_shown(product)}"
+    assert (stage == "figures") == bool(step.products)
 
 
 def _touch(path: Path, at: int) -> Path:
@@ -81,6 +86,14 @@ def test_out_of_date_as_make_decides(tmp_path):
     os.utime(other, ns=(second + 2, second + 2))
     assert why_out_of_date(step) is None
     assert why_out_of_date(step, remade={source}) == f"{source.as_posix()} is remade"
+    # A file the stage keeps without stamping it (a figure) counts only by whether it exists.
+    kept = _touch(tmp_path / "out/figure.png", second - 5)
+    assert why_out_of_date(Step("figures", (first, other), (source,), (kept,))) is None
+    kept.unlink()
+    assert (
+        why_out_of_date(Step("figures", (first, other), (source,), (kept,)))
+        == f"{kept.as_posix()} is missing"
+    )
     other.unlink()
     assert why_out_of_date(step) == f"{other.as_posix()} is missing"
     first.unlink()

@@ -147,10 +147,38 @@ def sources_digest(dependencies: list[Path], *extra: bytes) -> str:
     ``extra`` (its spec and its slice of the config)."""
     digest = hashlib.sha256()
     for path in dependencies:
-        digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"missing")
+        digest.update(_file_digest(path))
     for part in extra:
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    """sha256 of a file's bytes (b"missing" if there is none), hashed once per process for each version of
+    the file (inode, size, modification and change times: any write changes the change time, which no one
+    can set back): the figures share their inputs and code, and the analysis base of a large survey is
+    large."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return b"missing"
+    return _digest_of(path, (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns))
+
+
+@functools.lru_cache(maxsize=512)
+def _digest_of(path: Path, version: tuple[int, int, int, int]) -> bytes:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def checked_path(out_dir: Path) -> Path:
+    """The figure stage's own stamp (the Makefile's FIGURES_CHECKED): when it last checked every figure
+    against its sources. make reruns the stage when a source is newer than it; a figure whose files come
+    out the same keeps them, times included, so nothing made from the figures reruns (the report)."""
+    return out_dir / ".checked"
 
 
 def stale(
@@ -160,26 +188,24 @@ def stale(
     extra: tuple[bytes, ...] = (),
     watched: tuple[Path, ...] = (),
 ) -> bool:
-    """True when a figure must be redrawn: one of its four files is missing, or something it is drawn
-    from is newer than them *and* has different contents from when it was last drawn.
+    """True when a figure must be redrawn: one of its four files or its record is missing, or something it
+    is drawn from is newer than the record of what it was drawn from *and* has different contents.
 
     ``dependencies`` is everything the figure is drawn from (shared code, its module, config, codebook,
     environment, its inputs), ``extra`` the bytes of its spec and config slice, ``watched`` files whose
     time counts but whose contents the digest leaves to ``extra`` (config.yaml: only the figure's keys
-    matter). The times are make's rule, applied per figure; the contents spare a redraw when an
-    upstream stage reran and wrote the same bytes (a touched module, an unchanged table), which is most
-    reruns, since every stage's output is deterministic.
+    matter). The record (``stamp_path``) is rewritten when the figure is drawn and its time renewed when
+    it is found up to date, never the figure's own files, so the times are make's rule applied per
+    figure; the contents spare a redraw when an upstream stage reran and wrote the same bytes (a touched
+    module, an unchanged table), which is most reruns, since every stage's output is deterministic.
     """
-    outputs = output_paths(out_dir, spec.name)
-    if not all(path.exists() for path in outputs):
+    stamp = stamp_path(out_dir, spec.name)
+    if not stamp.exists() or not all(path.exists() for path in output_paths(out_dir, spec.name)):
         return True
     newest_source = max(path.stat().st_mtime_ns for path in (*dependencies, *watched) if path.exists())
-    if min(path.stat().st_mtime_ns for path in outputs) >= newest_source:
+    if stamp.stat().st_mtime_ns >= newest_source:
         return False
-    stamp = stamp_path(out_dir, spec.name)
-    return not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != sources_digest(
-        dependencies, *extra
-    )
+    return stamp.read_text(encoding="utf-8").strip() != sources_digest(dependencies, *extra)
 
 
 def content_digest(sources: str, figure: Any) -> str:

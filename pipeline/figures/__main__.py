@@ -1,10 +1,12 @@
 """Draw the study's figures into figures/: ``lsp-rap figures [names...]`` (default: all).
 
 Each figure writes <name>.png (150 dpi), <name>.svg, <name>.csv (the plotted numbers) and
-<name>.caption.txt. ``--list`` prints the figure names. ``--stale-only`` (what `make` runs) redraws only
-the figures whose files are older than their own module, their inputs or the shared figure code, and
-marks the others up to date, so one process serves every figure and touching one figure module
-redraws that figure alone.
+<name>.caption.txt, each only where its bytes change. ``--list`` prints the figure names. ``--stale-only``
+(what `make` runs) redraws only the figures whose record of what they were drawn from is older than their
+own module, their inputs or the shared figure code and differs from them in content, and then stamps
+figures/.checked (``checked_path``), the one file make compares with those sources: so one process serves
+every figure, touching or editing one figure module redraws that figure alone, and a figure whose files
+come out the same keeps them untouched, so nothing made from it (the report) reruns.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pipeline.figures import (
     PUBLISHED,
     Figure,
     build_figure,
+    checked_path,
     config_keys,
     content_digest,
     content_stamp_path,
@@ -111,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     sources = {spec.name: dependencies(spec, config, files) for spec in chosen}
     extra = {spec.name: source_extras(spec, config) for spec in chosen}
     out = arguments.out_dir
+    # The stage's stamp takes the time it started: a source edited while it runs is newer, so make runs it
+    # again.
+    started = time.time_ns()
     if arguments.stale_only:
         with config_reads.unrecorded():
             watched = (config.source,)
@@ -120,11 +126,28 @@ def main(argv: list[str] | None = None) -> None:
                 _mark_up_to_date(spec, out)
         log.info("%d of %d figures out of date", len(drawn), len(chosen))
         chosen = drawn
-    if not chosen:
-        return
+    if chosen:
+        _draw_all(chosen, config, arguments, codebook, out, sources, extra, force=not arguments.stale_only)
+    if arguments.stale_only and not arguments.names:
+        # Every figure is checked: make's stamp (its time, not its contents, is what make reads).
+        checked = checked_path(out)
+        write_text(checked, f"{len(chosen)} of {len(specs)} figures redrawn or checked by content\n")
+        os.utime(checked, ns=(started, started))
+
+
+def _draw_all(
+    chosen: list[Figure],
+    config: Config,
+    arguments: Any,
+    codebook: Any,
+    out: Path,
+    sources: dict[str, list[Path]],
+    extra: dict[str, tuple[bytes, bytes]],
+    force: bool,
+) -> None:
+    """Build the chosen figures and draw those whose content changed (all of them when ``force``)."""
     # The code half of each figure's content digest (its data half needs the built figure).
     code = {spec.name: sources_digest(code_dependencies(spec, config), *extra[spec.name]) for spec in chosen}
-    force = not arguments.stale_only
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
     from pipeline.figures.common import Inputs, warm_up
 
@@ -143,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             figure_module(spec)
         warm_up()
         results = pool.map(_draw, jobs)  # the workers fork here, after the warm-up above
-    unchanged = 0
+    unchanged = same_bytes = 0
     record = config_reads.record_folder()
     loading = _input_reads(chosen, config, arguments) if record else {}
     try:
@@ -154,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
                 config_reads.save(record, f"figure.{spec.name}", own)
             if drawn is None:
                 unchanged += 1
-                _mark_up_to_date(spec, out)
             else:
+                same_bytes += drawn[-1] == 0
                 _log_drawn(drawn)
             _stamp(spec, out, sources[spec.name], extra[spec.name], content)
     finally:
@@ -163,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
             pool.shutdown()
     if unchanged:
         log.info("%d of them built the same content as when last drawn: not redrawn", unchanged)
+    if same_bytes:
+        log.info("%d of them drawn again gave the same files: kept, times included", same_bytes)
 
 
 def _input_reads(chosen: list[Figure], config: Config, arguments: Any) -> dict[str, frozenset[str]]:
@@ -181,7 +206,8 @@ def _input_reads(chosen: list[Figure], config: Config, arguments: Any) -> dict[s
     return reads
 
 
-Drawn = tuple[str, int, float, float]
+# What was drawn: the files' label, rows plotted, seconds, CPU seconds, how many files were rewritten.
+Drawn = tuple[str, int, float, float, int]
 
 
 def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str, frozenset[str]]:
@@ -203,16 +229,17 @@ def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, st
         and all(path.exists() for path in output_paths(out_dir, spec.name))
     ):
         return None, content, frozenset(reads)
-    paths = save_figure(figure, spec.name, out_dir)
+    rewritten: list[Path] = []
+    paths = save_figure(figure, spec.name, out_dir, rewritten, last_use=True)
     label = relative_to_root(paths["png"]).removesuffix(".png") + ".{png,svg,csv,caption.txt}"
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    return (label, len(figure.table), seconds, cpu), content, frozenset(reads)
+    return (label, len(figure.table), seconds, cpu, len(rewritten)), content, frozenset(reads)
 
 
 def _mark_up_to_date(spec: Figure, out_dir: Path) -> None:
-    # Up to date by its own sources' contents, but older than something make saw change.
-    for path in output_paths(out_dir, spec.name):
-        os.utime(path)
+    # Up to date by its own sources' contents: its record's time is renewed (so the next check is by times
+    # alone), never its files' (make would remake whatever is made from them).
+    os.utime(stamp_path(out_dir, spec.name))
 
 
 def _stamp(spec: Figure, out_dir: Path, sources: list[Path], extra: tuple[bytes, ...], content: str) -> None:
@@ -225,7 +252,13 @@ def _stamp(spec: Figure, out_dir: Path, sources: list[Path], extra: tuple[bytes,
 def _log_drawn(drawn: Drawn) -> None:
     # The CPU seconds are the figure's own cost (make bench reads them): wall time on a shared
     # machine also counts other processes.
-    log.info("wrote %s (%d rows plotted) in %.1f s, %.2f CPU-s", *drawn)
+    label, rows, seconds, cpu, rewritten = drawn
+    if rewritten:
+        log.info("wrote %s (%d rows plotted) in %.1f s, %.2f CPU-s", label, rows, seconds, cpu)
+    else:
+        log.info(
+            "drew %s (%d rows plotted) in %.1f s, %.2f CPU-s: the same bytes, kept", label, rows, seconds, cpu
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pipeline.core.config import Config
 from pipeline.core.dependencies import ROOT as CODE_ROOT
 from pipeline.core.dependencies import command_sources, figure_code
 from pipeline.core.paths import INFORMATIVE_NONRESPONSE_RESULTS, PROJECT_ROOT, WEIGHTING_VALIDATION_RESULTS
+from pipeline.figures import checked_path
 from pipeline.stages import CHAIN
 from pipeline.study.outputs import all_outputs, relative_path
 from pipeline.study.vocabulary import INSTRUMENTS
@@ -98,11 +99,15 @@ IMPROVEMENT_TEMPLATES = "improvement_tool.*"
 
 @dataclass(frozen=True)
 class Step:
-    """One stage of the chain: the files it writes and every file it is made from."""
+    """One stage of the chain: the files it writes and every file it is made from. ``products``: files it
+    keeps whose times are not judged, only that they exist (the figures: the stage stamps figures/.checked,
+    its ``outputs``, and leaves a figure's files untouched when their bytes come out the same, as the
+    Makefile's figure rules say)."""
 
     stage: str
     outputs: tuple[Path, ...]
     inputs: tuple[Path, ...]
+    products: tuple[Path, ...] = ()
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -182,11 +187,15 @@ def steps(config: Config, codebook: Codebook, fragment: Path) -> list[Step]:
             config.codebook,
             *([environment] if environment.exists() else []),
         ]
+        outputs, products = outputs_of[stage], []
+        if stage == "figures":
+            outputs, products = [checked_path(Path(folders["figures_dir"]))], outputs
         found.append(
             Step(
                 stage,
-                tuple(_absolute(path) for path in outputs_of[stage]),
+                tuple(_absolute(path) for path in outputs),
                 tuple(dict.fromkeys(_absolute(path) for path in inputs)),
+                tuple(_absolute(path) for path in products),
             )
         )
     return found
@@ -202,6 +211,9 @@ def why_out_of_date(step: Step, remade: set[Path] = frozenset()) -> str | None:
     missing = [path for path in step.outputs if not path.exists()]
     if missing:
         return "no outputs yet" if len(missing) == len(step.outputs) else f"{_shown(missing[0])} is missing"
+    lost = next((path for path in step.products if not path.exists()), None)
+    if lost is not None:
+        return f"{_shown(lost)} is missing"
     coming = next((path for path in step.inputs if path in remade), None)
     if coming is not None:
         return f"{_shown(coming)} is remade"
