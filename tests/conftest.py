@@ -4,6 +4,7 @@ config writer and the built project."""
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # the one wanted (the option exists only where pytest-xdist is loaded).
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The folder every process of this run shares (a worker's temporary folder is inside it), where
+    # tests/toy_survey.py leaves the toy analysis for the other worker.
+    from tests.toy_survey import SHARED_FOLDER_ENV
+
+    root = session.config._tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    os.environ[SHARED_FOLDER_ENV] = str(root)
 
 
 @pytest.hookimpl(trylast=True)

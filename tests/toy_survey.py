@@ -8,7 +8,11 @@ tests can look for).
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,9 +79,33 @@ def toy_validated(
     return tables
 
 
+# A folder every process of this test run shares (set by tests/conftest.py): the toy analysis is computed
+# by the first process that needs it and read from there by the others (pytest-xdist's workers).
+SHARED_FOLDER_ENV = "PYTEST_LSP_SHARED_FOLDER"
+
+
 @functools.cache
 def toy_analysis(seed: int = 7, tier_shift: float = 1.0) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The toy survey through derive and analyse, computed once per test session (treat as read-only)."""
+    """The toy survey through derive and analyse, computed once per test run (treat as read-only).
+
+    Under pytest-xdist the first worker to ask computes it (about 6 CPU-s) and leaves a pickle in the run's
+    shared folder under a file lock; the other reads it. A pickle keeps every dtype and value exactly."""
+    shared = os.environ.get(SHARED_FOLDER_ENV)
+    if not shared:
+        return _toy_analysis(seed, tier_shift)
+    path = Path(shared) / f"toy_analysis-{seed}-{tier_shift!r}.pickle"
+    with (Path(shared) / f"{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        computed = _toy_analysis(seed, tier_shift)
+        partial = path.with_suffix(".tmp")
+        partial.write_bytes(pickle.dumps(computed, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(path)
+        return computed
+
+
+def _toy_analysis(seed: int, tier_shift: float) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import load_config
     from pipeline.stages.analyse import analyse
