@@ -229,8 +229,11 @@ def test_killing_the_client_kills_the_stage(served, runtime, tmp_path):
     client.kill()
     client.wait()
     _wait_for(lambda: not _alive(child), "the orphaned stage to be killed", 30)
+    # The server logs the kill and then the reaping; wait for the second line, not for the scheduler.
+    _wait_for(
+        lambda: f"child {child}: exit status -9" in _log(runtime), "the killed stage's exit in the log", 30
+    )
     assert f"child {child}: its client is gone: killed" in _log(runtime)
-    assert f"child {child}: exit status -9" in _log(runtime)
 
 
 def test_sigint_to_the_client_interrupts_the_stage(served, runtime, tmp_path):

@@ -188,7 +188,10 @@ def _send_message(connection: socket.socket, message: dict[str, Any], fds: list[
     if fds:
         sent = socket.send_fds(connection, [data], fds)
         data = data[sent:]
-    connection.sendall(data)
+    # Never an empty send: sendall(b"") still writes once, and the peer may already have answered and
+    # closed (a refusal), which would turn a finished exchange into a broken pipe.
+    if data:
+        connection.sendall(data)
 
 
 def _receive_exactly(connection: socket.socket, size: int, buffer: bytearray) -> bytes | None:
@@ -473,10 +476,11 @@ class _Server:
         if request.get("key") != self.key:
             for fd in fds:
                 os.close(fd)
+            # Logged before the reply: whoever hears the refusal finds it in the log.
+            self.log(f"refused a request for key {request.get('key')!r}: this server is {self.key}")
             with contextlib.suppress(OSError):
                 _send_message(connection, {"refused": "another environment"})
             connection.close()
-            self.log(f"refused a request for key {request.get('key')!r}: this server is {self.key}")
             return
         pid = os.fork()
         if pid == 0:
