@@ -30,7 +30,6 @@ from pipeline.study.designs import (
     WEIGHT,
     Weigh,
     narrow,
-    population_rows,
 )
 from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
 from pipeline.survey import PreparedDesign, SurveyDesign
@@ -150,7 +149,7 @@ def _pooled_inputs(fit: GLMFit) -> dict[str, Any]:
 
 
 def partner_imputation(
-    data: pd.DataFrame,
+    populations: dict[str, pd.DataFrame],
     codebook: Codebook,
     config: Config,
     weigh: Weigh = None,
@@ -159,8 +158,8 @@ def partner_imputation(
     """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
     (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too);
     ``prepared``: the partners' analytic design already weighted by `weigh` over `data`'s partners,
-    with the outcome, effect and covariate columns."""
-    populations = population_rows(data)
+    with the outcome, effect and covariate columns; ``populations``: `population_rows`' coordinators and
+    partners, or those rows with the columns the models read)."""
     coordinators, partners = populations["coordinator"], populations["partner"]
     completed, record = impute_maturity(
         coordinators, partners, config.imputations, config.imputation_seed, weigh
