@@ -383,11 +383,18 @@ def designs_for(data: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec, me
     return prepare_designs(data, "weighted", populations, calibrator(frame, spec, method))
 
 
-def weighting_sensitivity(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """The 7S scale means and their tier and maturity differences under every weighting."""
+def weighting_sensitivity(
+    data: pd.DataFrame,
+    outcomes,
+    frame: pd.DataFrame,
+    config: Config,
+    populations: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The 7S scale means and their tier and maturity differences under every weighting (``populations``:
+    `population_rows` of `data`, when the caller has them)."""
     spec = config.weighting
     headline = _headline_outcomes(outcomes)
-    populations = population_rows(data)
+    populations = population_rows(data) if populations is None else populations
     parts = []
     for method in (*dict.fromkeys((*spec.methods, "type_only")), "unweighted"):
         designs = designs_for(data, frame, spec, method, populations)
@@ -518,30 +525,42 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
 # ---------------------------------------------------------------------------------------- the stage
 
 
+def _without_items(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """The analysis base less the Likert items' and free-text answers, which no table of the stage reads
+    (its estimates are of the scale scores, which the base carries)."""
+    items = {v.name for v in codebook.variables if v.type in ("likert5", "free_text")}
+    return base[[c for c in base.columns if c not in items]]
+
+
 def nonresponse(
     base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
 ) -> dict[str, pd.DataFrame]:
     """Every table of the stage."""
     if config.weighting is None:
         raise PipelineError("config: the weighting section is missing")
-    weighted = design_columns(base, frame)
-    data, outcomes = outcome_columns(weighted, codebook)
-    populations = population_rows(data)
-    primary = designs_for(data, frame, config.weighting, config.weighting.primary, populations)
     indicators = response_indicators(base, frame)
-    label = "SYNTHETIC" if config.synthetic_data else "survey"
-    type_only = prepare_designs(data, "weighted", populations)
     check_base, check_frame = replicate_check_survey(base, frame, config.weighting)
+    # Every estimate of the stage is of a 7S scale score (`_headline_outcomes`): the items' outcome
+    # columns, and the items' own answers, are not built or held, and the base is let go once the
+    # stage's columns are built (at Place-Survey size they were most of the stage's memory).
+    data, outcomes = outcome_columns(design_columns(_without_items(base, codebook), frame), codebook, ())
     if check_frame is frame:
         check_data = data
     else:
-        check_data, _ = outcome_columns(design_columns(check_base, check_frame), codebook)
+        check_data, _ = outcome_columns(
+            design_columns(_without_items(check_base, codebook), check_frame), codebook, ()
+        )
+    del base, check_base
+    populations = population_rows(data)
+    primary = designs_for(data, frame, config.weighting, config.weighting.primary, populations)
+    label = "SYNTHETIC" if config.synthetic_data else "survey"
+    type_only = prepare_designs(data, "weighted", populations)
     tables = {
         "nonresponse_frame_comparison": frame_comparison(indicators, primary, config.min_cell),
         "nonresponse_propensity": propensity_model(indicators),
         "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
         "weight_diagnostics": weight_diagnostics(type_only.by_population, frame, config.weighting),
-        "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config),
+        "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config, populations),
         "weighting_se_ratios": se_ratios(check_data, outcomes, check_frame, config).assign(
             frame_lsps=len(check_frame)
         ),
@@ -554,10 +573,9 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    base = read_analysis_base(arguments.base)
     frame = read_frame(config.frame)
     codebook = load_codebook(config.codebook)
-    tables = nonresponse(base, frame, codebook, config)
+    tables = nonresponse(read_analysis_base(arguments.base), frame, codebook, config)
     for name, table in tables.items():
         check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
         path = arguments.out_dir / f"{name}.csv"
