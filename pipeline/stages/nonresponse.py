@@ -52,10 +52,10 @@ from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
     NUMERIC_FRAME_VARIABLES,
     WeightingSpec,
+    calibrate_population,
     calibrator,
     frame_variables,
     replicate_calibrator,
-    weight_diagnostics,
 )
 from pipeline.survey import svymean
 from pipeline.survey.replicate import bootstrap, jackknife, replicate_mean
@@ -383,21 +383,68 @@ def designs_for(data: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec, me
     return prepare_designs(data, "weighted", populations, calibrator(frame, spec, method))
 
 
+class Weightings:
+    """Every weighting of one set of type-only designs, each population calibrated once per weighting.
+
+    ``weightings(method)`` is `designs_for`'s weighted designs (the same calibration of the same prepared
+    rows: `pipeline.study.weighting.calibrator`); each call keeps the coordinators' and partners'
+    weight diagnostics, so `diagnostics` is `weight_diagnostics` without calibrating every weighting
+    again, and the primary weighting's designs are kept for the tables that read them. Preparing and
+    calibrating each population for each of the tables in turn was most of the stage's time at
+    Place-Survey size.
+    """
+
+    def __init__(self, type_only: StudyDesigns, frame: pd.DataFrame, spec: WeightingSpec) -> None:
+        self.type_only, self.spec = type_only, spec
+        self.frame_vars = frame_variables(frame)
+        self.by_method: dict[str, list] = {}
+        self._primary: StudyDesigns | None = None
+
+    def __call__(self, method: str) -> StudyDesigns:
+        if method == self.spec.primary and self._primary is not None:
+            return self._primary
+        by_population, diagnostics = {}, []
+        for name, design in self.type_only.by_population.items():
+            by_population[name], rows = calibrate_population(design, name, self.frame_vars, self.spec, method)
+            if name in UNITS:
+                diagnostics += rows
+        self.by_method[method] = diagnostics
+        designs = StudyDesigns("weighted", by_population)
+        if method == self.spec.primary:
+            self._primary = designs
+        return designs
+
+    def diagnostics(self) -> pd.DataFrame:
+        """`pipeline.study.weighting.weight_diagnostics` of the designs: every weighting's rows (each
+        weighting calibrated here if it has not been yet)."""
+        rows = []
+        for method in dict.fromkeys(("type_only", *self.spec.methods)):
+            if method not in self.by_method:
+                self(method)
+            rows += [d.__dict__ | {"primary": method == self.spec.primary} for d in self.by_method[method]]
+        return pd.DataFrame(rows)
+
+
 def weighting_sensitivity(
     data: pd.DataFrame,
     outcomes,
     frame: pd.DataFrame,
     config: Config,
     populations: dict[str, pd.DataFrame] | None = None,
+    weightings: Weightings | None = None,
 ) -> pd.DataFrame:
     """The 7S scale means and their tier and maturity differences under every weighting (``populations``:
-    `population_rows` of `data`, when the caller has them)."""
+    `population_rows` of `data`, when the caller has them; ``weightings``: the weighted designs of
+    each weighting, from the caller's type-only designs of them)."""
     spec = config.weighting
     headline = _headline_outcomes(outcomes)
     populations = population_rows(data) if populations is None else populations
     parts = []
     for method in (*dict.fromkeys((*spec.methods, "type_only")), "unweighted"):
-        designs = designs_for(data, frame, spec, method, populations)
+        if weightings is not None and method != "unweighted":
+            designs = weightings(method)
+        else:
+            designs = designs_for(data, frame, spec, method, populations)
         labelled = StudyDesigns("weighted" if method != "unweighted" else "unweighted", designs.by_population)
         levels = estimates(labelled, headline, config)
         levels = levels[levels["group"].eq("all") & levels["instrument"].isin(UNITS)]
@@ -552,20 +599,23 @@ def nonresponse(
         )
     del base, check_base
     populations = population_rows(data)
-    primary = designs_for(data, frame, config.weighting, config.weighting.primary, populations)
     label = "SYNTHETIC" if config.synthetic_data else "survey"
-    type_only = prepare_designs(data, "weighted", populations)
+    weightings = Weightings(prepare_designs(data, "weighted", populations), frame, config.weighting)
     tables = {
-        "nonresponse_frame_comparison": frame_comparison(indicators, primary, config.min_cell),
+        "nonresponse_frame_comparison": frame_comparison(
+            indicators, weightings(config.weighting.primary), config.min_cell
+        ),
         "nonresponse_propensity": propensity_model(indicators),
         "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
-        "weight_diagnostics": weight_diagnostics(type_only.by_population, frame, config.weighting),
-        "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config, populations),
+        "weighting_sensitivity": weighting_sensitivity(
+            data, outcomes, frame, config, populations, weightings
+        ),
+        "weight_diagnostics": weightings.diagnostics(),
         "weighting_se_ratios": se_ratios(check_data, outcomes, check_frame, config).assign(
             frame_lsps=len(check_frame)
         ),
     }
-    return {name: table.assign(data=label) for name, table in tables.items()}
+    return {name: tables[name].assign(data=label) for name in TABLES}
 
 
 def main(argv: list[str] | None = None) -> None:
