@@ -100,12 +100,20 @@ def _primary_unit_weights(designs: StudyDesigns, instrument: str) -> pd.Series:
 # ---------------------------------------------------------------------------------- respondents vs frame
 
 
-def frame_comparison(indicators: pd.DataFrame, designs: StudyDesigns, min_cell: int) -> pd.DataFrame:
-    """Respondents against the frame on every usable frame variable, per instrument."""
+def frame_comparison(
+    indicators: pd.DataFrame,
+    designs: StudyDesigns | None,
+    min_cell: int,
+    unit_weights: dict[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Respondents against the frame on every usable frame variable, per instrument (the weighted shares
+    on the primary weighting's `designs`, or on their ``unit_weights``: each instrument's weight by LSP,
+    `Weightings.primary_unit_weights`)."""
     rows = []
     for instrument in UNITS:
         responded = indicators[instrument]
-        weights = indicators["lsp_id"].map(_primary_unit_weights(designs, instrument)).fillna(0.0)
+        by_lsp = unit_weights[instrument] if unit_weights else _primary_unit_weights(designs, instrument)
+        weights = indicators["lsp_id"].map(by_lsp).fillna(0.0)
         for variable in CATEGORICAL_FRAME_VARIABLES:
             values = indicators[variable].astype(str)
             table = pd.crosstab(values, responded).reindex(columns=[False, True], fill_value=0)
@@ -394,20 +402,19 @@ class Weightings:
     ``weightings(method)`` is `designs_for`'s weighted designs (the same calibration of the same prepared
     rows: `pipeline.study.weighting.calibrator`); each call keeps the coordinators' and partners'
     weight diagnostics, so `diagnostics` is `weight_diagnostics` without calibrating every weighting
-    again, and the primary weighting's designs are kept for the tables that read them. Preparing and
-    calibrating each population for each of the tables in turn was most of the stage's time at
-    Place-Survey size.
+    again, and the primary weighting's weights by LSP (`primary_unit_weights`, what the frame comparison
+    reads) are kept; the designs themselves are not (each weighting's calibrated designs of every
+    population held 0.5 GB at Place-Survey size). Preparing and calibrating each population for each of
+    the tables in turn was most of the stage's time at that size.
     """
 
     def __init__(self, type_only: StudyDesigns, frame: pd.DataFrame, spec: WeightingSpec) -> None:
         self.type_only, self.spec = type_only, spec
         self.frame_vars = frame_variables(frame)
         self.by_method: dict[str, list] = {}
-        self._primary: StudyDesigns | None = None
+        self.primary_unit_weights: dict[str, pd.Series] = {}
 
     def __call__(self, method: str) -> StudyDesigns:
-        if method == self.spec.primary and self._primary is not None:
-            return self._primary
         by_population, diagnostics = {}, []
         for name, design in self.type_only.by_population.items():
             by_population[name], rows = calibrate_population(design, name, self.frame_vars, self.spec, method)
@@ -416,7 +423,7 @@ class Weightings:
         self.by_method[method] = diagnostics
         designs = StudyDesigns("weighted", by_population)
         if method == self.spec.primary:
-            self._primary = designs
+            self.primary_unit_weights = {i: _primary_unit_weights(designs, i) for i in UNITS}
         return designs
 
     def diagnostics(self) -> pd.DataFrame:
@@ -464,6 +471,8 @@ def weighting_sensitivity(
                     else table["group"] + " difference (" + table["level"] + ")",
                 )
             )
+        # One weighting's designs at a time: the next is calibrated after these are let go.
+        del designs, labelled
     table = pd.concat(parts, ignore_index=True)
     keep = [
         "instrument",
@@ -606,15 +615,16 @@ def nonresponse(
     populations = population_rows(data)
     label = "SYNTHETIC" if config.synthetic_data else "survey"
     weightings = Weightings(prepare_designs(data, "weighted", populations), frame, config.weighting)
+    # The sensitivity calibrates every weighting, the primary among them: the frame comparison then
+    # reads the primary weights by LSP, and the diagnostics every weighting's, from those calibrations.
+    sensitivity = weighting_sensitivity(data, outcomes, frame, config, populations, weightings)
     tables = {
         "nonresponse_frame_comparison": frame_comparison(
-            indicators, weightings(config.weighting.primary), config.min_cell
+            indicators, None, config.min_cell, weightings.primary_unit_weights
         ),
         "nonresponse_propensity": propensity_model(indicators),
         "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
-        "weighting_sensitivity": weighting_sensitivity(
-            data, outcomes, frame, config, populations, weightings
-        ),
+        "weighting_sensitivity": sensitivity,
         "weight_diagnostics": weightings.diagnostics(),
         "weighting_se_ratios": se_ratios(check_data, outcomes, check_frame, config).assign(
             frame_lsps=len(check_frame)
