@@ -112,6 +112,12 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         )
         effect_rows += fitted
         test_rows += tests
+        # What reads this design from here on (the joint tests, the sensitivity's primary rows, the
+        # imputation) needs the overall and scale scores, the effects and covariates: the same design
+        # over those columns alone lets the items' columns, and each item's coded columns kept beside
+        # the design for its fits, go (a few hundred MB at 1,000 times the bundled survey).
+        prepared = prepared.with_data(prepared.data[_later_columns(prepared, outcomes)])
+        prepared_designs[("analytic", instrument)] = prepared
         scales = {k: v for k, v in gaussian["adjusted"].items() if k.startswith("scale_")}
         for effect in EFFECTS:
             if len(scales) == len(codebook.elements):
@@ -228,6 +234,12 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         "stratum": STRATUM,
     }
     return {"tables": tables, "record": record}
+
+
+def _later_columns(prepared: PreparedDesign, outcomes: list) -> list[str]:
+    wanted = [*prepared.design.columns, *CALIBRATION_COLUMNS, "tier", "maturity", *COVARIATES]
+    wanted += [o.column for o in outcomes if o.kind in ("overall", "scale")]
+    return [c for c in dict.fromkeys(wanted) if c in prepared.data.columns]
 
 
 def model_populations(data: pd.DataFrame, codebook: Codebook) -> dict[str, pd.DataFrame]:
