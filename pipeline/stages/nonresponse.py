@@ -586,10 +586,14 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
 # ---------------------------------------------------------------------------------------- the stage
 
 
+def _item_columns(codebook: Codebook) -> set[str]:
+    return {v.name for v in codebook.variables if v.type in ("likert5", "free_text")}
+
+
 def _without_items(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """The analysis base less the Likert items' and free-text answers, which no table of the stage reads
     (its estimates are of the scale scores, which the base carries)."""
-    items = {v.name for v in codebook.variables if v.type in ("likert5", "free_text")}
+    items = _item_columns(codebook)
     return base[[c for c in base.columns if c not in items]]
 
 
@@ -640,7 +644,8 @@ def main(argv: list[str] | None = None) -> None:
     arguments, config = parse_stage_arguments(parser, argv)
     frame = read_frame(config.frame)
     codebook = load_codebook(config.codebook)
-    tables = nonresponse(read_analysis_base(arguments.base), frame, codebook, config)
+    # The items' answers are never read here (`_without_items`): they are not read from the file either.
+    tables = nonresponse(read_analysis_base(arguments.base, _item_columns(codebook)), frame, codebook, config)
     for name, table in tables.items():
         check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
         path = arguments.out_dir / f"{name}.csv"
