@@ -332,3 +332,36 @@ def test_compute_profile_on_a_stub_reference():
     partner_only_a = compute_profile({"people": [{"type": "partner", "a": 4, "b": 1}]}, only, None)[0]
     coordinator_both = compute_profile({"people": [{"type": "coordinator", "a": 4, "b": 1}]}, only, None)[0]
     assert (partner_only_a["value"], coordinator_both["value"]) == (4.0, 4.5)
+
+
+@pytest.mark.parametrize("rows", [600, 3_000])
+def test_a_groups_item_proportions_in_one_pass_are_each_items_svyciprop(rows):
+    # proportion_rows estimates every item of a group in one batch pass where the engine estimates a
+    # domain from its own rows (2,000 rows or more); below that it calls proportion_row per item.
+    from pipeline.stages.improvement_tool import proportion_row, proportion_rows
+    from pipeline.survey import SurveyDesign
+
+    rng = np.random.default_rng(3)
+    lsps = rng.integers(0, rows // 2, rows)
+    frame = pd.DataFrame(
+        {
+            "lsp": lsps,
+            "stratum": lsps % 4,
+            "w": 1.0 + (lsps % 7),
+            **{f"agree__q{k}": rng.integers(0, 2, rows).astype(float) for k in range(5)},
+        }
+    )
+    frame.loc[rng.random(rows) < 0.1, "agree__q1"] = np.nan
+    frame["agree__q4"] = 1.0  # everyone agrees: no logit interval
+    design = SurveyDesign(weights="w", cluster="lsp", strata="stratum").prepare(frame)
+    columns = [f"agree__q{k}" for k in range(5)]
+    for group in (np.ones(rows, dtype=bool), frame["lsp"].to_numpy() % 3 == 0, np.arange(rows) < 4):
+        batch = proportion_rows(design, columns, group, 5)
+        plain = [proportion_row(design, column, group, 5) for column in columns]
+        for fast, one in zip(batch, plain, strict=True):
+            assert fast.keys() == one.keys()
+            for key, value in one.items():
+                if isinstance(value, float):
+                    assert fast[key] == pytest.approx(value, rel=1e-10, nan_ok=True)
+                else:
+                    assert fast[key] == value

@@ -303,3 +303,28 @@ def test_imputations_must_allow_a_between_variance(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(PipelineError, match="from 2 to 1000"):
         load_config(path)
+
+
+def test_the_joint_tests_read_the_same_numbers_from_fits_reduced_to_the_effects(data):
+    # fit_instrument keeps the adjusted scale fits reduced to the effects' coefficients
+    # (`effects_only`): the joint tests over them equal those over the full fits.
+    partners = population_rows(data)["partner"]
+    scales = [f"scale_{e}" for e in ("strategy", "style", "steering")]
+    design = narrow(ANALYTIC_DESIGNS["partner"], partners, [*scales, *spec.ADJUSTED_TERMS])
+    fits = {s: svyglm(design, s, spec.ADJUSTED_TERMS) for s in scales}
+    reduced = {s: fitting.effects_only(f) for s, f in fits.items()}
+    for fit in reduced.values():
+        assert list(fit.coefficients.index) == [spec.EFFECTS[e][1] for e in spec.EFFECTS]
+        assert fit.influence.shape[1] == len(spec.EFFECTS)
+    for effect in spec.EFFECTS:
+        assert fitting.joint_test(design, reduced, effect) == fitting.joint_test(design, fits, effect)
+
+
+def test_the_stages_populations_are_each_instruments_rows_with_the_columns_it_reads(data, codebook):
+    populations = m.model_populations(data, codebook)
+    full = population_rows(data)
+    assert set(populations) == {"coordinator", "partner"}
+    for instrument, rows in populations.items():
+        pd.testing.assert_frame_equal(rows, full[instrument][list(rows.columns)])
+        outcomes = [o.column for o in spec.model_outcomes(codebook, instrument)]
+        assert {*outcomes, "tier", "maturity", *spec.COVARIATES, "lsp_id"} <= set(rows.columns)

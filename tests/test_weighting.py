@@ -427,3 +427,51 @@ def test_validated_on_sets_the_mean_se_ratio_beside_a_missed_se_ratio(config):
     assert "level under gradient by type: SE / SD 0.941 (MC SE 0.021)" in text
     # The failed sample is one of the 1,001 drawn (the simulations count the 1,000 estimated).
     assert "could not calibrate: 1 of 1001;" in text
+
+
+def test_the_stages_weightings_are_designs_for_each_weighting_and_their_diagnostics(
+    data, frame, config, type_only
+):
+    # The nonresponse stage calibrates one set of type-only designs once per weighting (`Weightings`):
+    # the same weights and variances as preparing and calibrating each table's designs, the same
+    # weight diagnostics, and the frame comparison on the primary weights by LSP gives the same table.
+    from pipeline.stages.nonresponse import Weightings, designs_for
+
+    weightings = Weightings(type_only, frame, config.weighting)
+    for method in (*config.weighting.methods, "type_only"):
+        shared, alone = weightings(method), designs_for(data, frame, config.weighting, method, None)
+        for population in ("coordinator", "partner", "respondents"):
+            np.testing.assert_array_equal(shared[population].weights, alone[population].weights)
+            y = shared[population].data["scale_strategy"].astype("Float64").to_numpy(float, na_value=np.nan)
+            assert svymean(shared[population], y).se == svymean(alone[population], y).se
+    pd.testing.assert_frame_equal(
+        weightings.diagnostics(), weight_diagnostics(type_only.by_population, frame, config.weighting)
+    )
+    indicators = response_indicators(data, frame)
+    primary = designs_for(data, frame, config.weighting, config.weighting.primary, None)
+    pd.testing.assert_frame_equal(
+        frame_comparison(indicators, None, config.min_cell, weightings.primary_unit_weights),
+        frame_comparison(indicators, primary, config.min_cell),
+    )
+
+
+def test_the_propensity_models_columns_are_the_level_dummies_that_add_rank(data, frame):
+    # The dummies come from level codes and the rank from hash-found patterns: the same columns as
+    # comparing each level's text and sorting every row (np.unique(axis=0)).
+    from pipeline.stages.nonresponse import MODEL_VARIABLES, _model_matrix
+
+    indicators = response_indicators(data, frame)
+    x, names = _model_matrix(indicators, MODEL_VARIABLES)
+    columns, plain_names = [np.ones(len(indicators))], ["(intercept)"]
+    for variable in MODEL_VARIABLES:
+        text = indicators[variable].astype(str)
+        for level in sorted(text.unique())[1:]:
+            columns.append(text.eq(level).to_numpy(dtype=float))
+            plain_names.append(f"{variable}={level}")
+    plain = np.column_stack(columns)
+    patterns, keep = np.unique(plain, axis=0), []
+    for j in range(plain.shape[1]):
+        if np.linalg.matrix_rank(patterns[:, [*keep, j]]) == len(keep) + 1:
+            keep.append(j)
+    assert names == [plain_names[j] for j in keep]
+    np.testing.assert_array_equal(x, plain[:, keep])

@@ -65,11 +65,12 @@ from pipeline.stages.models_spec import (
 )
 from pipeline.study.designs import (
     ANALYTIC_DESIGNS,
+    CALIBRATION_COLUMNS,
     DESIGNS,
     INFERENCE,
     STRATUM,
+    UNWEIGHTED_DESIGNS,
     narrow,
-    population_rows,
 )
 from pipeline.study.disclosure import suppress
 from pipeline.study.frame import read_frame
@@ -84,8 +85,11 @@ log = logging.getLogger("pipeline.stages.models")
 
 def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config) -> dict[str, Any]:
     """Every table of the models stage, suppressed and ready to write, and the manifest record."""
-    data = model_data(base, frame, codebook, config, MODELLED_TYPES)
-    populations = population_rows(data)
+    # Only the columns a fit, a design or the imputation reads, and each instrument's rows once: the
+    # analysis base, every outcome column and a population for all respondents, held beside each
+    # other, were most of the stage's memory at Place-Survey size.
+    populations = model_populations(model_data(base, frame, codebook, config, MODELLED_TYPES), codebook)
+    del base
     weigh = primary_weighting(frame, config)
     effect_rows, test_rows, descriptive = [], [], {}
     # Each instrument's analytic and descriptive designs, prepared and weighted once: every fit below,
@@ -108,6 +112,12 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         )
         effect_rows += fitted
         test_rows += tests
+        # What reads this design from here on (the joint tests, the sensitivity's primary rows, the
+        # imputation) needs the overall and scale scores, the effects and covariates: the same design
+        # over those columns alone lets the items' columns, and each item's coded columns kept beside
+        # the design for its fits, go (a few hundred MB at 1,000 times the bundled survey).
+        prepared = prepared.with_data(prepared.data[_later_columns(prepared, outcomes)])
+        prepared_designs[("analytic", instrument)] = prepared
         scales = {k: v for k, v in gaussian["adjusted"].items() if k.startswith("scale_")}
         for effect in EFFECTS:
             if len(scales) == len(codebook.elements):
@@ -161,7 +171,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
     marker = "SYNTHETIC" if config.synthetic_data else "survey"
     primary = primary_table(config.primary_tests, table, tests, descriptive)
     partner, imputation_record = partner_imputation(
-        data, codebook, config, weigh, prepared_designs[("analytic", "partner")]
+        populations, codebook, config, weigh, prepared_designs[("analytic", "partner")]
     )
     tables = {
         "models": _finish(table, config, COLUMNS, STATISTICS),
@@ -187,7 +197,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
             partner, config, None, ["estimate", "se", "ci_low", "ci_high", "statistic", "p"]
         ),
         "primary_tests_by_weighting": _finish(
-            primary_tests_by_weighting(data, frame, config, prepared_designs),
+            primary_tests_by_weighting(populations, frame, config, prepared_designs),
             config,
             None,
             ["estimate", "se", "ci_low", "ci_high", "p", "change_from_type_only"],
@@ -226,6 +236,29 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
     return {"tables": tables, "record": record}
 
 
+def _later_columns(prepared: PreparedDesign, outcomes: list) -> list[str]:
+    wanted = [*prepared.design.columns, *CALIBRATION_COLUMNS, "tier", "maturity", *COVARIATES]
+    wanted += [o.column for o in outcomes if o.kind in ("overall", "scale")]
+    return [c for c in dict.fromkeys(wanted) if c in prepared.data.columns]
+
+
+def model_populations(data: pd.DataFrame, codebook: Codebook) -> dict[str, pd.DataFrame]:
+    """Each instrument's rows of `data` with the columns the stage reads: every design's, the calibration's,
+    each modelled outcome's, the effects and covariates and the imputation's (`population_rows`'
+    coordinators and partners, narrowed)."""
+    keep: list[str] = []
+    for design in (*ANALYTIC_DESIGNS.values(), *DESIGNS.values(), *UNWEIGHTED_DESIGNS.values()):
+        keep += design.columns
+    keep += [*CALIBRATION_COLUMNS, "tier", "maturity", *COVARIATES]
+    for instrument in INSTRUMENTS:
+        keep += [o.column for o in model_outcomes(codebook, instrument)]
+    keep = [c for c in dict.fromkeys(keep) if c in data.columns]
+    types = data["respondent_type"]
+    return {
+        instrument: data.loc[types == instrument, keep].reset_index(drop=True) for instrument in INSTRUMENTS
+    }
+
+
 def _finish(
     table: pd.DataFrame, config: Config, columns: list[str] | None, statistics: list[str]
 ) -> pd.DataFrame:
@@ -249,9 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    base = read_analysis_base(arguments.base)
     codebook = load_codebook(config.codebook)
-    result = models(base, read_frame(config.frame), codebook, config)
+    # The base is not held here: `models` lets it go once its columns are built.
+    result = models(read_analysis_base(arguments.base), read_frame(config.frame), codebook, config)
     for name in TABLE_NAMES:
         table = result["tables"][name]
         path = arguments.out_dir / f"{name}.csv"

@@ -30,7 +30,6 @@ from pipeline.study.designs import (
     WEIGHT,
     Weigh,
     narrow,
-    population_rows,
 )
 from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
 from pipeline.survey import PreparedDesign, SurveyDesign
@@ -150,7 +149,7 @@ def _pooled_inputs(fit: GLMFit) -> dict[str, Any]:
 
 
 def partner_imputation(
-    data: pd.DataFrame,
+    populations: dict[str, pd.DataFrame],
     codebook: Codebook,
     config: Config,
     weigh: Weigh = None,
@@ -159,8 +158,8 @@ def partner_imputation(
     """Partner adjusted effects: complete cases against all partners (imputed maturity), by weighting
     (partners, or each LSP once), on the primary weighting `weigh` (the imputation model too);
     ``prepared``: the partners' analytic design already weighted by `weigh` over `data`'s partners,
-    with the outcome, effect and covariate columns."""
-    populations = population_rows(data)
+    with the outcome, effect and covariate columns; ``populations``: `population_rows`' coordinators and
+    partners, or those rows with the columns the models read)."""
     coordinators, partners = populations["coordinator"], populations["partner"]
     completed, record = impute_maturity(
         coordinators, partners, config.imputations, config.imputation_seed, weigh
@@ -174,23 +173,33 @@ def partner_imputation(
     )
     weightings = {"partners": by_partner, "LSPs": counting_lsps_once(by_partner)}
     rows = []
+    adjust = config.model_df_adjustment
     for weighting, complete in weightings.items():
-        # Each imputation changes only the maturity column: the weights and their calibration stay.
-        fits_by_imputation = [
-            complete.with_data(
+        # Each imputation changes only the maturity column: the weights and their calibration stay. One
+        # imputation's design at a time, each fit reduced at once to what Rubin's rules read (twenty
+        # designs with their coded columns, or twenty fits' influence values, held together cost
+        # hundreds of MB at 1,000 times the bundled survey).
+        mi: dict[str, list[dict[str, Any]]] = {o.column: [] for o in outcomes}
+        first: dict[str, Any] = {}
+        for m, maturity in enumerate(completed):
+            imputed = complete.with_data(
                 complete.data.assign(maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS))
             )
-            for maturity in completed
-        ]
+            for outcome in outcomes:
+                mi[outcome.column].append(
+                    _pooled_inputs(svyglm(imputed, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust))
+                )
+                if m == 0:
+                    for effect in EFFECTS:
+                        first[(outcome.column, effect)] = group_sizes(
+                            imputed, outcome, ADJUSTED_TERMS, effect
+                        )
+            if m == 0:
+                first["n_lsps"] = int(imputed.data["lsp_id"].nunique())
+            del imputed
         for outcome in outcomes:
-            adjust = config.model_df_adjustment
             cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
-            # Each imputation's fit reduced at once to what Rubin's rules read: holding twenty fits'
-            # influence values (rows x coefficients each) cost 600 MB at 1,000 times the bundled survey.
-            mi = [
-                _pooled_inputs(svyglm(p, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust))
-                for p in fits_by_imputation
-            ]
+            fits = mi[outcome.column]
             for effect in EFFECTS:
                 name = EFFECTS[effect][1]
                 common = {
@@ -220,20 +229,19 @@ def partner_imputation(
                     | {"lambda": 0.0, "fraction_missing_information": 0.0}
                 )
                 pooled = pool_rubin(
-                    np.array([f["coefficients"][name] for f in mi]),
-                    np.array([f["se"][name] ** 2 for f in mi]),
-                    min(f["df_residual"] for f in mi),
+                    np.array([f["coefficients"][name] for f in fits]),
+                    np.array([f["se"][name] ** 2 for f in fits]),
+                    min(f["df_residual"] for f in fits),
                     level=LEVEL,
                 ).to_dict()
-                sizes = [group_sizes(p, outcome, ADJUSTED_TERMS, effect) for p in fits_by_imputation[:1]]
                 rows.append(
                     common
                     | {
                         "data_used": "all partners (maturity multiply imputed where unknown)",
-                        "n": mi[0]["n"],
-                        "n_lsps": int(fits_by_imputation[0].data["lsp_id"].nunique()),
-                        "n_smaller_group": min(sizes[0]),
-                        "imputations": len(mi),
+                        "n": fits[0]["n"],
+                        "n_lsps": first["n_lsps"],
+                        "n_smaller_group": min(first[(outcome.column, effect)]),
+                        "imputations": len(fits),
                     }
                     | pooled
                 )

@@ -15,7 +15,6 @@ from pipeline.study.designs import (
     DESIGNS,
     UNWEIGHTED_DESIGNS,
     narrow,
-    population_rows,
 )
 from pipeline.study.vocabulary import INSTRUMENTS
 from pipeline.study.weighting import primary_weighting
@@ -116,7 +115,7 @@ def primary_table(
 
 
 def primary_tests_by_weighting(
-    data: pd.DataFrame,
+    populations: dict[str, pd.DataFrame],
     frame: pd.DataFrame,
     config: Config,
     primary_designs: dict[tuple[str, str], PreparedDesign] | None = None,
@@ -127,9 +126,9 @@ def primary_tests_by_weighting(
     and the marginal difference (descriptive design), under the primary weighting, each alternative,
     type-only and unweighted; ``change_from_type_only`` is the estimate minus its type-only value.
     ``primary_designs`` (inference, instrument) -> the designs already prepared under the primary
-    weighting over `data`'s populations, with these columns: used as they are, not weighted again.
+    weighting over `populations` (each instrument's rows, as `population_rows` gives them), with these
+    columns: used as they are, not weighted again.
     """
-    populations = population_rows(data)
     methods = [config.weighting.primary, *config.weighting.alternatives] if config.weighting else []
     primary_method = config.weighting.primary if config.weighting else "type_only"
     parts = []

@@ -52,12 +52,13 @@ from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
     NUMERIC_FRAME_VARIABLES,
     WeightingSpec,
+    calibrate_population,
     calibrator,
     frame_variables,
     replicate_calibrator,
-    weight_diagnostics,
 )
 from pipeline.survey import svymean
+from pipeline.survey.patterns import distinct_rows
 from pipeline.survey.replicate import bootstrap, jackknife, replicate_mean
 
 log = logging.getLogger("pipeline.stages.nonresponse")
@@ -99,12 +100,20 @@ def _primary_unit_weights(designs: StudyDesigns, instrument: str) -> pd.Series:
 # ---------------------------------------------------------------------------------- respondents vs frame
 
 
-def frame_comparison(indicators: pd.DataFrame, designs: StudyDesigns, min_cell: int) -> pd.DataFrame:
-    """Respondents against the frame on every usable frame variable, per instrument."""
+def frame_comparison(
+    indicators: pd.DataFrame,
+    designs: StudyDesigns | None,
+    min_cell: int,
+    unit_weights: dict[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Respondents against the frame on every usable frame variable, per instrument (the weighted shares
+    on the primary weighting's `designs`, or on their ``unit_weights``: each instrument's weight by LSP,
+    `Weightings.primary_unit_weights`)."""
     rows = []
     for instrument in UNITS:
         responded = indicators[instrument]
-        weights = indicators["lsp_id"].map(_primary_unit_weights(designs, instrument)).fillna(0.0)
+        by_lsp = unit_weights[instrument] if unit_weights else _primary_unit_weights(designs, instrument)
+        weights = indicators["lsp_id"].map(by_lsp).fillna(0.0)
         for variable in CATEGORICAL_FRAME_VARIABLES:
             values = indicators[variable].astype(str)
             table = pd.crosstab(values, responded).reindex(columns=[False, True], fill_value=0)
@@ -167,14 +176,18 @@ def _model_matrix(indicators: pd.DataFrame, variables: tuple[str, ...]) -> tuple
     """Intercept and treatment dummies (first sorted level as reference), aliased columns dropped."""
     columns, names = [np.ones(len(indicators))], ["(intercept)"]
     for variable in variables:
-        levels = sorted(indicators[variable].astype(str).unique())
-        for level in levels[1:]:
-            columns.append(indicators[variable].astype(str).eq(level).to_numpy(dtype=float))
+        # Each variable's text and level codes once (not a text comparison per level).
+        text = indicators[variable].astype(str)
+        levels = sorted(text.unique())
+        codes = pd.Categorical(text, categories=levels).codes
+        for code, level in enumerate(levels[1:], start=1):
+            columns.append((codes == code).astype(float))
             names.append(f"{variable}={level}")
     x = np.column_stack(columns)
     # The rank of columns is that of their distinct rows: a few hundred patterns of levels, however
-    # many LSPs the frame lists (an SVD of every LSP per column took minutes at 388,000 LSPs).
-    patterns = np.unique(x, axis=0)
+    # many LSPs the frame lists (an SVD of every LSP per column took minutes at 388,000 LSPs; sorting
+    # the rows to find them, as np.unique(axis=0) does, seconds per model).
+    patterns, _ = distinct_rows(x)
     keep: list[int] = []
     for j in range(x.shape[1]):
         # London is one region and one authority type: keep a column only if it adds rank.
@@ -383,14 +396,67 @@ def designs_for(data: pd.DataFrame, frame: pd.DataFrame, spec: WeightingSpec, me
     return prepare_designs(data, "weighted", populations, calibrator(frame, spec, method))
 
 
-def weighting_sensitivity(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """The 7S scale means and their tier and maturity differences under every weighting."""
+class Weightings:
+    """Every weighting of one set of type-only designs, each population calibrated once per weighting.
+
+    ``weightings(method)`` is `designs_for`'s weighted designs (the same calibration of the same prepared
+    rows: `pipeline.study.weighting.calibrator`); each call keeps the coordinators' and partners'
+    weight diagnostics, so `diagnostics` is `weight_diagnostics` without calibrating every weighting
+    again, and the primary weighting's weights by LSP (`primary_unit_weights`, what the frame comparison
+    reads) are kept; the designs themselves are not (each weighting's calibrated designs of every
+    population held 0.5 GB at Place-Survey size). Preparing and calibrating each population for each of
+    the tables in turn was most of the stage's time at that size.
+    """
+
+    def __init__(self, type_only: StudyDesigns, frame: pd.DataFrame, spec: WeightingSpec) -> None:
+        self.type_only, self.spec = type_only, spec
+        self.frame_vars = frame_variables(frame)
+        self.by_method: dict[str, list] = {}
+        self.primary_unit_weights: dict[str, pd.Series] = {}
+
+    def __call__(self, method: str) -> StudyDesigns:
+        by_population, diagnostics = {}, []
+        for name, design in self.type_only.by_population.items():
+            by_population[name], rows = calibrate_population(design, name, self.frame_vars, self.spec, method)
+            if name in UNITS:
+                diagnostics += rows
+        self.by_method[method] = diagnostics
+        designs = StudyDesigns("weighted", by_population)
+        if method == self.spec.primary:
+            self.primary_unit_weights = {i: _primary_unit_weights(designs, i) for i in UNITS}
+        return designs
+
+    def diagnostics(self) -> pd.DataFrame:
+        """`pipeline.study.weighting.weight_diagnostics` of the designs: every weighting's rows (each
+        weighting calibrated here if it has not been yet)."""
+        rows = []
+        for method in dict.fromkeys(("type_only", *self.spec.methods)):
+            if method not in self.by_method:
+                self(method)
+            rows += [d.__dict__ | {"primary": method == self.spec.primary} for d in self.by_method[method]]
+        return pd.DataFrame(rows)
+
+
+def weighting_sensitivity(
+    data: pd.DataFrame,
+    outcomes,
+    frame: pd.DataFrame,
+    config: Config,
+    populations: dict[str, pd.DataFrame] | None = None,
+    weightings: Weightings | None = None,
+) -> pd.DataFrame:
+    """The 7S scale means and their tier and maturity differences under every weighting (``populations``:
+    `population_rows` of `data`, when the caller has them; ``weightings``: the weighted designs of
+    each weighting, from the caller's type-only designs of them)."""
     spec = config.weighting
     headline = _headline_outcomes(outcomes)
-    populations = population_rows(data)
+    populations = population_rows(data) if populations is None else populations
     parts = []
     for method in (*dict.fromkeys((*spec.methods, "type_only")), "unweighted"):
-        designs = designs_for(data, frame, spec, method, populations)
+        if weightings is not None and method != "unweighted":
+            designs = weightings(method)
+        else:
+            designs = designs_for(data, frame, spec, method, populations)
         labelled = StudyDesigns("weighted" if method != "unweighted" else "unweighted", designs.by_population)
         levels = estimates(labelled, headline, config)
         levels = levels[levels["group"].eq("all") & levels["instrument"].isin(UNITS)]
@@ -405,6 +471,8 @@ def weighting_sensitivity(data: pd.DataFrame, outcomes, frame: pd.DataFrame, con
                     else table["group"] + " difference (" + table["level"] + ")",
                 )
             )
+        # One weighting's designs at a time: the next is calibrated after these are let go.
+        del designs, labelled
     table = pd.concat(parts, ignore_index=True)
     keep = [
         "instrument",
@@ -518,35 +586,55 @@ def se_ratios(data: pd.DataFrame, outcomes, frame: pd.DataFrame, config: Config)
 # ---------------------------------------------------------------------------------------- the stage
 
 
+def _item_columns(codebook: Codebook) -> set[str]:
+    return {v.name for v in codebook.variables if v.type in ("likert5", "free_text")}
+
+
+def _without_items(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """The analysis base less the Likert items' and free-text answers, which no table of the stage reads
+    (its estimates are of the scale scores, which the base carries)."""
+    items = _item_columns(codebook)
+    return base[[c for c in base.columns if c not in items]]
+
+
 def nonresponse(
     base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
 ) -> dict[str, pd.DataFrame]:
     """Every table of the stage."""
     if config.weighting is None:
         raise PipelineError("config: the weighting section is missing")
-    weighted = design_columns(base, frame)
-    data, outcomes = outcome_columns(weighted, codebook)
-    populations = population_rows(data)
-    primary = designs_for(data, frame, config.weighting, config.weighting.primary, populations)
     indicators = response_indicators(base, frame)
-    label = "SYNTHETIC" if config.synthetic_data else "survey"
-    type_only = prepare_designs(data, "weighted", populations)
     check_base, check_frame = replicate_check_survey(base, frame, config.weighting)
+    # Every estimate of the stage is of a 7S scale score (`_headline_outcomes`): the items' outcome
+    # columns, and the items' own answers, are not built or held, and the base is let go once the
+    # stage's columns are built (at Place-Survey size they were most of the stage's memory).
+    data, outcomes = outcome_columns(design_columns(_without_items(base, codebook), frame), codebook, ())
     if check_frame is frame:
         check_data = data
     else:
-        check_data, _ = outcome_columns(design_columns(check_base, check_frame), codebook)
+        check_data, _ = outcome_columns(
+            design_columns(_without_items(check_base, codebook), check_frame), codebook, ()
+        )
+    del base, check_base
+    populations = population_rows(data)
+    label = "SYNTHETIC" if config.synthetic_data else "survey"
+    weightings = Weightings(prepare_designs(data, "weighted", populations), frame, config.weighting)
+    # The sensitivity calibrates every weighting, the primary among them: the frame comparison then
+    # reads the primary weights by LSP, and the diagnostics every weighting's, from those calibrations.
+    sensitivity = weighting_sensitivity(data, outcomes, frame, config, populations, weightings)
     tables = {
-        "nonresponse_frame_comparison": frame_comparison(indicators, primary, config.min_cell),
+        "nonresponse_frame_comparison": frame_comparison(
+            indicators, None, config.min_cell, weightings.primary_unit_weights
+        ),
         "nonresponse_propensity": propensity_model(indicators),
         "nonresponse_r_indicators": r_indicators(indicators, config.weighting.seed),
-        "weight_diagnostics": weight_diagnostics(type_only.by_population, frame, config.weighting),
-        "weighting_sensitivity": weighting_sensitivity(data, outcomes, frame, config),
+        "weighting_sensitivity": sensitivity,
+        "weight_diagnostics": weightings.diagnostics(),
         "weighting_se_ratios": se_ratios(check_data, outcomes, check_frame, config).assign(
             frame_lsps=len(check_frame)
         ),
     }
-    return {name: table.assign(data=label) for name, table in tables.items()}
+    return {name: tables[name].assign(data=label) for name in TABLES}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -554,10 +642,10 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    base = read_analysis_base(arguments.base)
     frame = read_frame(config.frame)
     codebook = load_codebook(config.codebook)
-    tables = nonresponse(base, frame, codebook, config)
+    # The items' answers are never read here (`_without_items`): they are not read from the file either.
+    tables = nonresponse(read_analysis_base(arguments.base, _item_columns(codebook)), frame, codebook, config)
     for name, table in tables.items():
         check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
         path = arguments.out_dir / f"{name}.csv"

@@ -10,7 +10,7 @@ here, which refuse it again if handed such a file (a file written by another too
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -43,11 +43,18 @@ def read_instrument_table(path: Path, instrument: str, make_target: str) -> pd.D
     return table
 
 
-def read_analysis_base(path: Path) -> pd.DataFrame:
-    """The analysis base (derive's output), refused if missing or without rows of either instrument."""
+def read_analysis_base(path: Path, unread: Collection[str] = ()) -> pd.DataFrame:
+    """The analysis base (derive's output), refused if missing or without rows of either instrument;
+    without its columns named in `unread` (a stage that never reads them need not hold them)."""
     if not path.exists():
         raise PipelineError(f"{relative_to_root(path)}: not found; run `{rebuild_command('derive')}` first")
-    base = pd.read_parquet(path)
+    if unread:
+        import pyarrow.parquet as pq
+
+        columns = [c for c in pq.read_schema(path).names if c not in set(unread)]
+        base = pd.read_parquet(path, columns=columns)
+    else:
+        base = pd.read_parquet(path)
     check_analysis_base(base, relative_to_root(path))
     return base
 
