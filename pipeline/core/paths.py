@@ -51,3 +51,10 @@ WEIGHTING_VALIDATION_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_weigh
 # How far maturity-driven nonresponse moves the study's findings under the primary weighting (written by
 # the same run; the report's sensitivity statement takes its sizes from it).
 INFORMATIVE_NONRESPONSE_RESULTS = PROJECT_ROOT / "docs" / "methods_validation_informative.csv"
+
+
+def figures_checked_path(figures_dir: Path) -> Path:
+    """The figure stage's own stamp (the Makefile's FIGURES_CHECKED): when it last checked every figure
+    against its sources. make reruns the stage when a source is newer than it; a figure whose files come
+    out the same keeps them, times included, so nothing made from the figures reruns (the report)."""
+    return figures_dir / ".checked"

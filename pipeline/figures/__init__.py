@@ -174,13 +174,6 @@ def _digest_of(path: Path, version: tuple[int, int, int, int]) -> bytes:
     return digest.digest()
 
 
-def checked_path(out_dir: Path) -> Path:
-    """The figure stage's own stamp (the Makefile's FIGURES_CHECKED): when it last checked every figure
-    against its sources. make reruns the stage when a source is newer than it; a figure whose files come
-    out the same keeps them, times included, so nothing made from the figures reruns (the report)."""
-    return out_dir / ".checked"
-
-
 def stale(
     spec: Figure,
     out_dir: Path,

@@ -4,9 +4,9 @@ Each figure writes <name>.png (150 dpi), <name>.svg, <name>.csv (the plotted num
 <name>.caption.txt, each only where its bytes change. ``--list`` prints the figure names. ``--stale-only``
 (what `make` runs) redraws only the figures whose record of what they were drawn from is older than their
 own module, their inputs or the shared figure code and differs from them in content, and then stamps
-figures/.checked (``checked_path``), the one file make compares with those sources: so one process serves
-every figure, touching or editing one figure module redraws that figure alone, and a figure whose files
-come out the same keeps them untouched, so nothing made from it (the report) reruns.
+figures/.checked (``figures_checked_path``), the one file make compares with those sources: so one
+process serves every figure, touching or editing one figure module redraws that figure alone, and a
+figure whose files come out the same keeps them untouched, so nothing made from it (the report) reruns.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipeline.core.config_slices import config_slice
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.parallel import process_pool
-from pipeline.core.paths import PROJECT_ROOT, relative_to_root
+from pipeline.core.paths import PROJECT_ROOT, figures_checked_path, relative_to_root
 from pipeline.figures import (
     BASE,
     COMPARISONS,
@@ -34,7 +34,6 @@ from pipeline.figures import (
     PUBLISHED,
     Figure,
     build_figure,
-    checked_path,
     config_keys,
     content_digest,
     content_stamp_path,
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         _draw_all(chosen, config, arguments, codebook, out, sources, extra, force=not arguments.stale_only)
     if arguments.stale_only and not arguments.names:
         # Every figure is checked: make's stamp (its time, not its contents, is what make reads).
-        checked = checked_path(out)
+        checked = figures_checked_path(out)
         write_text(checked, f"{len(chosen)} of {len(specs)} figures redrawn or checked by content\n")
         os.utime(checked, ns=(started, started))
 

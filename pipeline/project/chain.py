@@ -20,8 +20,12 @@ from pipeline.core.codebook import Codebook
 from pipeline.core.config import Config
 from pipeline.core.dependencies import ROOT as CODE_ROOT
 from pipeline.core.dependencies import command_sources, figure_code
-from pipeline.core.paths import INFORMATIVE_NONRESPONSE_RESULTS, PROJECT_ROOT, WEIGHTING_VALIDATION_RESULTS
-from pipeline.figures import checked_path
+from pipeline.core.paths import (
+    INFORMATIVE_NONRESPONSE_RESULTS,
+    PROJECT_ROOT,
+    WEIGHTING_VALIDATION_RESULTS,
+    figures_checked_path,
+)
 from pipeline.stages import CHAIN
 from pipeline.study.outputs import all_outputs, relative_path
 from pipeline.study.vocabulary import INSTRUMENTS
@@ -189,7 +193,7 @@ def steps(config: Config, codebook: Codebook, fragment: Path) -> list[Step]:
         ]
         outputs, products = outputs_of[stage], []
         if stage == "figures":
-            outputs, products = [checked_path(Path(folders["figures_dir"]))], outputs
+            outputs, products = [figures_checked_path(Path(folders["figures_dir"]))], outputs
         found.append(
             Step(
                 stage,
