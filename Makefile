@@ -13,7 +13,12 @@ SHELL := /bin/bash
 # wins (`make -j1 all` builds one stage at a time); outputs are the same bytes either way. Parallel
 # stages' log lines interleave, each naming its stage; output is not held back per recipe
 # (--output-sync), which would silence `make test` and `make bench` until they end.
-JOBS := $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+# The cores this process may use, not the OpenMP thread limit: nproc honours OMP_NUM_THREADS and
+# OMP_THREAD_LIMIT, which the pipeline sets to 1 for its own processes (pipeline/__init__.py) and many
+# clusters set for everyone, and which would turn every make started from Python (`make bench`, the
+# tests, `lsp-rap`) or from such a shell into a one-stage-at-a-time build.
+JOBS := $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null \
+	|| getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(JOBS)
 endif

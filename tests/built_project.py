@@ -71,8 +71,12 @@ def run_make(
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
         **(environment or {}),
     }
+    # One stage at a time unless the test says otherwise: the suite's two workers already keep both cores
+    # busy, and a test's build beside another's at -j2 each only adds switching (the shared build, which
+    # the browser tests wait for, asks for -j2).
+    jobs = [] if any(argument.startswith("-j") for argument in arguments) else ["-j1"]
     return subprocess.run(
-        ["make", f"VENV={sys.prefix}", *arguments],
+        ["make", f"VENV={sys.prefix}", *jobs, *arguments],
         cwd=project,
         env=environment,
         capture_output=True,

@@ -8,6 +8,7 @@ tests run on any worker in any order. Where a test asks only which rules are out
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -192,3 +193,13 @@ def test_registering_a_figure_draws_that_figure_only(scratch_project):
     assert result.returncode == 0, result.stderr
     assert re.search(r"\b1 of \d+ figures out of date", result.stderr)
     assert figures_drawn(result) == ["barriers_again"]
+
+
+def test_make_uses_every_core_even_where_openmp_is_limited_to_one_thread(monkeypatch):
+    """`make all` runs -j<cores>. nproc alone would print 1 wherever OMP_NUM_THREADS=1, which the
+    pipeline sets for its own processes: every make started from Python (the bench, these tests) and
+    every shell of a cluster that sets it would build one stage at a time."""
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
+    assert make_variable("JOBS") == [str(cores)]
