@@ -114,7 +114,9 @@ def issue_17_targets(report: dict[str, Any]) -> list[Target]:
             Target(name, found["passed"], found["detail"]) if found else Target(name, None, "not measured")
         )
     engine = report.get("engine_vs_r", {})
-    if engine.get("r") != "available":
+    if not engine:
+        targets.append(Target("engine <= 0.10 of R survey's CPU time", None, "not measured"))
+    elif engine.get("r") != "available":
         targets.append(Target("engine <= 0.10 of R survey's CPU time", None, f"skipped: {engine.get('r')}"))
     for n, entry in engine.get("sizes", {}).items():
         if engine.get("r") == "available":
