@@ -197,22 +197,18 @@ def proportion_rows(design, columns: list[str], rows: np.ndarray, min_cell: int)
 
 
 def _proportions(batch, min_cell: int) -> list[dict[str, Any]]:
-    from scipy.special import expit, logit
+    """`proportion_row`'s entries from a batch: svyciprop's logit interval on the domain's design df."""
+    from pipeline.survey.batch import logit_intervals
 
-    from pipeline.survey import t_quantile
-
+    low, high = logit_intervals(batch.estimate, batch.se, batch.df)
     result = []
-    for n, p, se in zip(batch.n, batch.estimate, batch.se, strict=True):
+    for n, p, p_low, p_high in zip(batch.n, batch.estimate, low, high, strict=True):
         if n < min_cell:
             result.append({"n": None, "suppressed": f"fewer than {min_cell} respondents"})
             continue
-        # svyciprop's logit interval on the domain's design df (the batch's df, as svymean's).
-        if 0.0 < p < 1.0:
-            half = t_quantile(0.95, batch.df) * se / (p * (1 - p))
-            low, high = float(expit(logit(p) - half)), float(expit(logit(p) + half))
-        else:
-            low = high = float("nan")
-        result.append({"n": int(n), "pct": 100 * float(p), "ci_low": 100 * low, "ci_high": 100 * high})
+        result.append(
+            {"n": int(n), "pct": 100 * float(p), "ci_low": 100 * float(p_low), "ci_high": 100 * float(p_high)}
+        )
     return result
 
 
