@@ -155,6 +155,118 @@ def percentile_rows(design, values: np.ndarray, rows: np.ndarray, min_cell: int)
     return result
 
 
+def group_percentiles(
+    design, values: np.ndarray, all_groups: list[dict[str, Any]], min_cell: int, every_group: bool = False
+) -> dict[str, dict[str, Any]]:
+    """`percentile_rows` of one scale in every group with at least min_cell scores (``every_group``: in
+    every group with a score), by group key.
+
+    Where the engine estimates a domain from its own rows (`pipeline.survey.domains.variance_plan`: a
+    design of 2,000 rows or more), the scale is sorted once and each group's percentiles and Woodruff
+    intervals come from that order (`_sorted_percentiles`: svyquantile's rule and formulas, to rounding);
+    smaller designs take `percentile_rows` group by group, so the bundled survey's page is byte for byte
+    what it was. At 1,000 times the bundled survey svyquantile sorted every group's scores three times per
+    percentile and passed over every respondent twice per percentile: most of the stage's time.
+    """
+    from pipeline.survey.domains import variance_plan
+
+    observed = ~np.isnan(values)
+    plan = variance_plan(design)
+    order = None
+    if plan is not None:
+        # One sort per scale. A group's scores in this order are its own scores sorted stably: ties keep
+        # row order either way, as R's order() and the engine's stable sort do.
+        positions = np.flatnonzero(observed)
+        order = positions[np.argsort(values[positions], kind="stable")]
+    result = {}
+    for group in all_groups:
+        in_group = group["rows"] & observed
+        n = int(in_group.sum())
+        if n < (1 if every_group else min_cell):
+            continue
+        if order is None:
+            percentiles = percentile_rows(design, values, group["rows"], min_cell)
+        else:
+            members = order[in_group[order]]
+            percentiles = _sorted_percentiles(design, plan, values, members, in_group, min_cell)
+        result[group["key"]] = {"n": n, "percentiles": percentiles}
+    return result
+
+
+def _inverse_distribution(x: np.ndarray, w: np.ndarray):
+    """R's ``qrule_math`` (`weighted_quantile_math`) at any p, for values already in stable order.
+
+    The cumulative weights are summed once, in long double as the engine does, and each p is a binary
+    search of them: the last position whose cumulative share is at most p, the value there if the share
+    equals p exactly, else the next one. Negative weights (a cumulative sum that can fall) take the
+    engine's own search.
+    """
+    from pipeline.survey.quantile import weighted_quantile_math
+
+    if np.any(w < 0):
+        return lambda p: weighted_quantile_math(x, w, p)
+    weights = w.astype(np.longdouble)
+    cumulative = np.cumsum(weights)
+    total = weights.sum()
+
+    def quantile(p: float) -> float:
+        share = np.longdouble(p)
+        pos = max(int(np.searchsorted(cumulative, share * total, side="right")) - 1, 0)
+        next_pos = pos if pos == x.size - 1 else pos + 1
+        exact = share - cumulative[pos] / total == 0
+        return float(x[pos] if exact else x[next_pos])
+
+    return quantile
+
+
+def _sorted_percentiles(
+    design, plan, values: np.ndarray, members: np.ndarray, in_group: np.ndarray, min_cell: int
+) -> list[dict[str, Any]]:
+    """`percentile_rows` from the group's rows in value order (`members`; `in_group` its row mask).
+
+    svyquantile's computation (pipeline/survey/quantile.py), all percentiles at once: each quantile from
+    the one cumulative sum; the shares at or below them as weighted means of the group's rows with
+    their variances from the plan in one pass (`svymean`'s estimate and SE, to rounding); each interval
+    end mapped back through the same cumulative sum.
+    """
+    from pipeline.survey.estimators import t_quantile
+    from pipeline.survey.quantile import ROUNDING
+
+    ordered = values[members]
+    weights = design.weights[members]
+    keep = weights != 0  # R drops zero weights before it orders the values
+    quantile = _inverse_distribution(ordered[keep], weights[keep])
+    estimates = np.array([quantile(p) for p in improvement.PERCENTILES])
+    rows = np.flatnonzero(in_group)
+    w = design.weights[rows]
+    at_or_below = (values[rows][:, None] <= estimates[None, :]).astype(float)
+    total = w.sum()
+    shares = (w @ at_or_below) / total
+    influence = (w / total)[:, None] * (at_or_below - shares)
+    se = np.sqrt(plan.variances(rows, influence))
+    crit = t_quantile(0.95, design.degf(in_group))
+    result = []
+    for p, q, share, share_se in zip(improvement.PERCENTILES, estimates, shares, se, strict=True):
+        low_p, high_p = share - crit * share_se, share + crit * share_se
+        low_p = 0.0 if -ROUNDING < low_p < 0 else low_p
+        high_p = 1.0 if 1 < high_p < 1 + ROUNDING else high_p
+        low = float("nan") if np.isnan(low_p) or low_p < 0 else quantile(low_p)
+        high = float("nan") if np.isnan(high_p) or high_p > 1 else quantile(high_p)
+        below = int(np.searchsorted(ordered, q, side="right"))
+        above = ordered.size - int(np.searchsorted(ordered, q, side="left"))
+        safe = min(below, above) >= min_cell
+        result.append(
+            {
+                "p": float(p),
+                "value": _number(float(q)) if safe else None,
+                "ci_low": _number(low) if safe else None,
+                "ci_high": _number(high) if safe else None,
+                "suppressed": "" if safe else f"fewer than {min_cell} respondents on one side",
+            }
+        )
+    return result
+
+
 def proportion_row(design, column: str, rows: np.ndarray, min_cell: int) -> dict[str, Any]:
     """Weighted % agreeing with its logit interval, or a suppression note."""
     from pipeline.survey import svyciprop
@@ -172,27 +284,31 @@ def proportion_row(design, column: str, rows: np.ndarray, min_cell: int) -> dict
     }
 
 
-def proportion_rows(design, columns: list[str], rows: np.ndarray, min_cell: int) -> list[dict[str, Any]]:
-    """`proportion_row` of each column in one group.
+def proportion_rows(
+    design, columns: list[str], domains: list[np.ndarray], min_cell: int
+) -> list[list[dict[str, Any]]]:
+    """`proportion_row` of each column in each domain: one list of rows per domain.
 
     Where the engine estimates a domain from its own rows (`pipeline.survey.domains.variance_plan`: a
     design of 2,000 rows or more), the columns are estimated a few at a time (`batch_means`, the same
-    formulas as `svyciprop`, to rounding); smaller designs take `proportion_row` column by column, so the
-    bundled survey's page is byte for byte what it was. At 1,000 times the bundled survey the columns one
-    at a time, each a pass over every respondent, were half the stage's time.
+    formulas as `svyciprop`, to rounding), each block of columns read once for every domain; smaller
+    designs take `proportion_row` column by column, so the bundled survey's page is byte for byte what it
+    was. At 1,000 times the bundled survey the columns one at a time, each a pass over every respondent,
+    were half the stage's time.
     """
     from pipeline.survey.batch import batch_means
     from pipeline.survey.domains import variance_plan
 
     if variance_plan(design) is None:
-        return [proportion_row(design, column, rows, min_cell) for column in columns]
-    result = []
+        return [[proportion_row(design, column, rows, min_cell) for column in columns] for rows in domains]
+    result: list[list[dict[str, Any]]] = [[] for _ in domains]
     # A few columns per pass: a pass holds several domain-rows x columns arrays (all fifty items at
     # once took 0.5 GB more than the items one by one at 1,000 times the bundled survey).
     for start in range(0, len(columns), BATCH_COLUMNS):
         chunk = columns[start : start + BATCH_COLUMNS]
         values = design.data[chunk].to_numpy(dtype=float, na_value=np.nan)
-        result += _proportions(batch_means(design, values, rows), min_cell)
+        for rows, out in zip(domains, result, strict=True):
+            out += _proportions(batch_means(design, values, rows), min_cell)
     return result
 
 
@@ -269,11 +385,17 @@ def reference_values(
 
     columns = [f"agree__{item['name']}" for item in items]
     published = [g for g in all_groups if g["rows"].sum() >= config.min_cell]
-    by_group = {g["key"]: proportion_rows(everyone, columns, g["rows"], config.min_cell) for g in published}
+    by_group = dict(
+        zip(
+            [g["key"] for g in published],
+            proportion_rows(everyone, columns, [g["rows"] for g in published], config.min_cell),
+            strict=True,
+        )
+    )
     by_instrument = {
         instrument: proportion_rows(
-            designs[instrument], columns, np.ones(designs[instrument].n, dtype=bool), config.min_cell
-        )
+            designs[instrument], columns, [np.ones(designs[instrument].n, dtype=bool)], config.min_cell
+        )[0]
         for instrument in INSTRUMENTS
     }
     item_values: dict[str, Any] = {
@@ -288,24 +410,16 @@ def reference_values(
     for element in codebook.elements:
         column = scale_column(element)
         values = everyone.data[column].to_numpy(dtype=float)
-        by_group = {}
-        for group in all_groups:
-            n = int((group["rows"] & ~np.isnan(values)).sum())
-            if n < config.min_cell:
-                continue
-            by_group[group["key"]] = {
-                "n": n,
-                "percentiles": percentile_rows(everyone, values, group["rows"], config.min_cell),
-            }
         coordinators = designs["coordinator"]
         lsp_scores = coordinators.data[column].to_numpy(dtype=float)
+        everyone_of_them = {"key": "all", "rows": np.ones(len(lsp_scores), dtype=bool)}
         scale_values[element] = {
-            "groups": by_group,
+            "groups": group_percentiles(everyone, values, all_groups, config.min_cell),
             "lsp_scores": {
                 "n": int((~np.isnan(lsp_scores)).sum()),
-                "percentiles": percentile_rows(
-                    coordinators, lsp_scores, np.ones(len(lsp_scores), dtype=bool), config.min_cell
-                ),
+                "percentiles": group_percentiles(
+                    coordinators, lsp_scores, [everyone_of_them], config.min_cell, every_group=True
+                )["all"]["percentiles"],
             },
             "within_lsp": within_lsp_spread(data, element),
         }
