@@ -425,19 +425,7 @@ def reference_values(
         }
 
     fv = frame_variables(frame)
-    names = frame.set_index(frame["lsp_id"].astype(str))["authority_name"]
-    lsps = [
-        {
-            "id": row.lsp_id,
-            "name": str(names[row.lsp_id]),
-            "authority_type": row.authority_type,
-            "tier": row.tier,
-            "region": row.region,
-            "imd_band": row.imd_band,
-            "case_study": bool(row.case_study),
-        }
-        for row in fv.itertuples()
-    ]
+    frame_lsps = frame_lsp_list(frame, fv)
     return {
         "title": "LSP improvement tool: reference values",
         "synthetic_data": config.synthetic_data,
@@ -473,7 +461,49 @@ def reference_values(
             for element, entries in improvement.ADVICE.items()
         },
         "checklist_note": improvement.CHECKLIST_NOTE,
-        "lsps": lsps,
+        **frame_lsps,
+    }
+
+
+def frame_lsp_list(
+    frame: pd.DataFrame, fv: pd.DataFrame, list_max: int = improvement.LSP_LIST_MAX
+) -> dict[str, Any]:
+    """The frame's LSPs for the page's picker and case studies, or, above `list_max`
+    (`improvement.LSP_LIST_MAX`), what the page says instead.
+
+    Up to the limit: ``{"lsps": [...]}``, each LSP's id, name, its level of every frame partition and its
+    case-study flag. Above it: ``{"lsps_left_out": ...}`` with the frame's size, the limit, and the number of
+    case-study LSPs in the frame and in each group of the partitions the frame defines (maturity is the
+    survey's, not the frame's), so the page can still say something true about them.
+    """
+    if len(fv) <= list_max:
+        names = frame.set_index(frame["lsp_id"].astype(str))["authority_name"]
+        return {
+            "lsps": [
+                {
+                    "id": row.lsp_id,
+                    "name": str(names[row.lsp_id]),
+                    "authority_type": row.authority_type,
+                    "tier": row.tier,
+                    "region": row.region,
+                    "imd_band": row.imd_band,
+                    "case_study": bool(row.case_study),
+                }
+                for row in fv.itertuples()
+            ]
+        }
+    case_studies = fv[fv["case_study"]]
+    counts = {"all": len(case_studies)}
+    for partition in improvement.PARTITIONS:
+        if partition.column in fv.columns:
+            found = case_studies[partition.column].value_counts()
+            counts |= {f"{partition.key}:{level}": int(found.get(level, 0)) for level in partition.levels}
+    return {
+        "lsps_left_out": {
+            "frame_lsps": len(fv),
+            "list_max": list_max,
+            "case_study_lsps": counts,
+        }
     }
 
 

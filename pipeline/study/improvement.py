@@ -28,6 +28,15 @@ from dataclasses import dataclass
 # Fewer respondents than this on an element: the page shows the wide interval and a warning, no rating.
 MIN_RATED = 3
 PERCENTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+# The page names the frame's LSPs (a picker that fills in a partnership's comparison groups from its
+# authority type, tier, region and deprivation band, and the case-study LSPs like it) only for a frame of
+# at most this many. The page's limit is 1 MB (PAGE_LIMIT_BYTES in pipeline/stages/improvement_tool.py):
+# without the list it is about 220 KB whatever the frame's size (the groups are fixed), and each listed
+# LSP adds about 170 bytes (England's 388 in 2008: 65 KB), so at this count it is about 470 KB, under half
+# the limit; a picker of more names is no longer a list anyone reads either. Above it the partnership
+# chooses its comparison groups by name, as it always can, and the page says why the list is missing.
+# The rule depends on the frame's size alone: the same frame always gives the same page.
+LSP_LIST_MAX = 1_500
 CONFIDENCE = 0.95
 
 RATING_RULE = (

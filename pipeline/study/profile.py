@@ -294,7 +294,10 @@ def main(argv: list[str] | None = None) -> None:
         "--lsp", help="the LSP's id (lsp_id, as in the frame): selects its rows, sets its groups"
     )
     parser.add_argument(
-        "--group", help="comparison partition: tier, maturity, authority_type, region, deprivation"
+        "--group",
+        help="comparison group: its key (e.g. tier:single, 'maturity:more mature'), or a partition "
+        "(tier, authority_type, region, deprivation) for the LSP's own group where the reference values "
+        "list LSPs",
     )
     parser.add_argument(
         "--reference", type=Path, help="the reference values (default analysis/improvement_tool.json)"
@@ -306,8 +309,16 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"{reference_path}: not found; run `{rebuild_command('all')}` first")
     reference = json.loads(reference_path.read_text(encoding="utf-8"))
     loaded = answers(read_table(arguments.file), reference, str(arguments.file), arguments.lsp)
-    lsp = next((x for x in reference["lsps"] if x["id"] == loaded["lsp_id"]), None)
+    lsp = next((x for x in reference.get("lsps") or [] if x["id"] == loaded["lsp_id"]), None)
     peer = peer_group_key(reference, lsp, arguments.group)
+    left_out = reference.get("lsps_left_out")
+    if left_out and peer is None:
+        # As the page says it: without the list an lsp_id cannot name the partnership's groups.
+        print(
+            f"compared with England only: the reference values do not list the frame's "
+            f"{left_out['frame_lsps']:,} LSPs (they are listed up to {left_out['list_max']:,}), so "
+            f"choose a comparison group by name with --group ({group_keys(reference)})"
+        )
     rows = compute_profile(loaded, reference, peer)
     out_dir = arguments.out or arguments.file.parent
     stem = arguments.file.stem
@@ -327,8 +338,17 @@ def peer_group_key(
     """
     if partition and ":" in partition:
         if not any(g["key"] == partition and g["respondents"] for g in reference["groups"]):
-            raise PipelineError(f"--group {partition}: not a published comparison group")
+            raise PipelineError(
+                f"--group {partition}: not a published comparison group ({group_keys(reference)})"
+            )
         return partition
+    left_out = reference.get("lsps_left_out")
+    if partition and left_out:
+        raise PipelineError(
+            f"--group {partition}: the reference values do not list the frame's {left_out['frame_lsps']:,} "
+            f"LSPs (they are listed up to {left_out['list_max']:,}), so the partnership's {partition} "
+            f"group cannot be looked up; name the group itself ({group_keys(reference)})"
+        )
     if lsp is None:
         return None
     partition = partition or "tier"
@@ -343,3 +363,8 @@ def peer_group_key(
             f"--group {partition}: the frame does not say which {partition} group an LSP is in"
         )
     return f"{partition}:{lsp[column[partition]]}"
+
+
+def group_keys(reference: dict[str, Any]) -> str:
+    """The published comparison groups' keys, as ``--group`` takes them."""
+    return ", ".join(g["key"] for g in reference["groups"] if g["respondents"] and g["key"] != "all")

@@ -12,6 +12,11 @@
   "use strict";
 
   var REF = JSON.parse(document.getElementById("reference-values").textContent);
+  /* The frame's LSPs, or null: the stage lists them only for a small frame (LSP_LIST_MAX in
+   * pipeline/study/improvement.py); without them the partnership names its comparison group itself. */
+  var LSPS = REF.lsps || null;
+  /* Which field of a listed LSP gives its group in each partition the frame defines. */
+  var LSP_FIELD = { tier: "tier", authority_type: "authority_type", region: "region", deprivation: "imd_band" };
   var PERCENTILES = [0.1, 0.25, 0.5, 0.75, 0.9];
   var state = { loaded: null, typed: [], rows: null };
 
@@ -278,14 +283,14 @@
   }
   function chosenLsp() {
     var id = el("lsp-select").value;
-    return REF.lsps.filter(function (l) { return l.id === id; })[0] || null;
+    if (!LSPS || !id) { return null; }
+    return LSPS.filter(function (l) { return l.id === id; })[0] || null;
   }
   function peerGroupKey() {
     var lsp = chosenLsp(), partition = el("group-select").value;
-    if (partition.indexOf(":") >= 0) { return partition; } /* a maturity group is chosen by name */
+    if (partition.indexOf(":") >= 0) { return partition; } /* a group chosen by name */
     if (!lsp || !partition) { return null; }
-    var column = { tier: "tier", authority_type: "authority_type", region: "region", deprivation: "imd_band" }[partition];
-    return partition + ":" + lsp[column];
+    return partition + ":" + lsp[LSP_FIELD[partition]];
   }
 
   function chart(rows) {
@@ -381,19 +386,36 @@
     }).join("");
   }
 
-  function caseStudies() {
+  function caseStudies(peer) {
+    if (!LSPS) { return caseStudyCounts(peer); }
     var lsp = chosenLsp();
     if (!lsp) { return "<p>Choose your partnership above to see the Audit Commission's case-study LSPs like it.</p>"; }
-    var same = REF.lsps.filter(function (l) { return l.case_study && l.authority_type === lsp.authority_type && l.id !== lsp.id; });
+    var same = LSPS.filter(function (l) { return l.case_study && l.authority_type === lsp.authority_type && l.id !== lsp.id; });
     var basis = "of the same authority type";
     if (!same.length) {
-      same = REF.lsps.filter(function (l) { return l.case_study && l.tier === lsp.tier && l.id !== lsp.id; });
+      same = LSPS.filter(function (l) { return l.case_study && l.tier === lsp.tier && l.id !== lsp.id; });
       basis = "in the same tier";
     }
-    if (!same.length) { return "<p>None of the 17 case-study LSPs is like yours.</p>"; }
+    if (!same.length) {
+      var all = LSPS.filter(function (l) { return l.case_study; }).length;
+      return "<p>None of the " + all + " case-study LSPs is like yours.</p>";
+    }
     return "<p>The Audit Commission's case-study LSPs (2008) " + basis + ":</p><ul>" +
       same.map(function (l) { return "<li>" + esc(l.name) + "</li>"; }).join("") + "</ul>";
   }
+
+  /* Without the list the page cannot name them: it says how many the frame flags, overall and in the group. */
+  function caseStudyCounts(peer) {
+    var left = REF.lsps_left_out, counts = left.case_study_lsps;
+    var text = "This page cannot name the Audit Commission's case-study LSPs like yours: it does not list the " +
+      "frame's " + count(left.frame_lsps) + " LSPs (see <q>Choose who to compare with</q>). The frame flags " +
+      count(counts.all) + " of them as case studies (2008)";
+    if (peer && Object.prototype.hasOwnProperty.call(counts, peer)) {
+      text += ", " + count(counts[peer]) + " of them among " + esc(groupLabel(peer));
+    }
+    return "<p>" + text + ".</p>";
+  }
+  function count(n) { return Number(n).toLocaleString("en-GB"); }
 
   function show() {
     var loaded = state.loaded;
@@ -413,7 +435,7 @@
     el("chart").innerHTML = chart(rows);
     el("profile-table").innerHTML = table(rows, peer);
     el("weaker").innerHTML = weaker(rows, peer);
-    el("case-studies").innerHTML = caseStudies();
+    el("case-studies").innerHTML = caseStudies(peer);
   }
 
   /* A refused file leaves no earlier profile on screen to be mistaken for its own. */
@@ -431,9 +453,11 @@
       el("load-message").innerHTML = '<span class="error">' + esc(error.message) + "</span>";
       return;
     }
-    var known = REF.lsps.filter(function (l) { return l.id === state.loaded.lsp_id; })[0];
+    var known = LSPS && LSPS.filter(function (l) { return l.id === state.loaded.lsp_id; })[0];
     if (known) { el("lsp-select").value = known.id; }
-    el("load-message").textContent = "Read " + state.loaded.people.length + " people's answers from " + source + ".";
+    el("load-message").textContent = "Read " + state.loaded.people.length + " people's answers from " + source + "." +
+      (!LSPS && state.loaded.lsp_id ? " This page does not list LSPs, so its lsp_id (" + state.loaded.lsp_id +
+        ") cannot choose your comparison group: choose it below." : "");
     show();
   }
 
@@ -494,22 +518,38 @@
     });
   }
 
+  /* Every published group of every partition, by name: the partnership can always choose one directly. */
+  function groupsByName() {
+    return REF.partitions.map(function (p) {
+      var groups = REF.groups.filter(function (g) { return g.partition === p.key && g.respondents; });
+      return groups.length ? '<optgroup label="' + esc(p.label) + '">' + groups.map(function (g) {
+        return '<option value="' + esc(g.key) + '">' + esc(g.label) + "</option>";
+      }).join("") + "</optgroup>" : "";
+    }).join("");
+  }
+
   function buildSelectors() {
-    var lsps = REF.lsps.slice().sort(function (a, b) { return a.name.localeCompare(b.name); });
-    el("lsp-select").insertAdjacentHTML("beforeend", lsps.map(function (l) {
-      return '<option value="' + esc(l.id) + '">' + esc(l.name) + "</option>";
-    }).join(""));
     var options = '<option value="">England only</option>';
-    REF.partitions.forEach(function (p) {
-      if (p.key === "maturity") {
-        REF.groups.filter(function (g) { return g.partition === "maturity" && g.respondents; }).forEach(function (g) {
-          options += '<option value="' + esc(g.key) + '">' + esc(g.label) + "</option>";
-        });
-      } else {
-        options += '<option value="' + p.key + '"' + (p.key === "tier" ? " selected" : "") + ">Same " + esc(p.label.toLowerCase()) + "</option>";
-      }
-    });
-    el("group-select").innerHTML = options;
+    if (LSPS) {
+      var lsps = LSPS.slice().sort(function (a, b) { return a.name.localeCompare(b.name); });
+      el("lsp-select").insertAdjacentHTML("beforeend", lsps.map(function (l) {
+        return '<option value="' + esc(l.id) + '">' + esc(l.name) + "</option>";
+      }).join(""));
+      /* The groups your partnership is in, once it is chosen; the tier's by default. */
+      options += '<optgroup label="Your partnership\'s own group">' + REF.partitions.filter(function (p) {
+        return LSP_FIELD[p.key];
+      }).map(function (p) {
+        return '<option value="' + p.key + '"' + (p.key === "tier" ? " selected" : "") + ">Same " +
+          esc(p.label.toLowerCase()) + "</option>";
+      }).join("") + "</optgroup>";
+    } else {
+      el("lsp-choice").hidden = true;
+      el("lsp-list-note").hidden = false;
+      el("lsp-list-note").textContent = "This page does not list the frame's " + count(REF.lsps_left_out.frame_lsps) +
+        " LSPs: it lists them only for a frame of at most " + count(REF.lsps_left_out.list_max) + ", so that it stays " +
+        "small enough to open anywhere. Choose the comparison group your partnership belongs to by name below.";
+    }
+    el("group-select").innerHTML = options + groupsByName();
     el("lsp-select").addEventListener("change", show);
     el("group-select").addEventListener("change", show);
   }
