@@ -6,7 +6,10 @@ file within 1e-9, number for number; the page must make no request beyond loadin
 Network events); at 390 px nothing may scroll sideways; axe-core must find no violation; a board of two
 must see the warning and no rating; an .xlsx workbook gives its CSV's profile and a damaged one is
 refused in one line; the on-screen form gives the same profile as the file; the printed summary is one A4
-page. Screenshots at 1280 and 390 px are kept in tests/artifacts/browser/.
+page. Both of the page's modes are used: the bundled frame's page lists its 388 LSPs, and a large frame's
+page (built here from the same reference values with the list left out, as the stage leaves it out above
+LSP_LIST_MAX) says so, takes the comparison group by name and still says something true about the case
+studies. Screenshots at 1280 and 390 px of both are kept in tests/artifacts/browser/.
 
 Needs Debian's chromium and axe-core (``make browser-tools``); with REQUIRE_BROWSER=1 (``.ci/run``) a
 missing tool is an error, elsewhere a skip with the reason.
@@ -54,9 +57,29 @@ def page(built_project: Path) -> Path:
     return built_project / "analysis" / "improvement_tool.html"
 
 
-def python_profile(built_project: Path, board: Path, tmp_path: Path) -> list[dict[str, str]]:
+@pytest.fixture(scope="module")
+def large_page(built_project: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """A large frame's page and reference values: the bundled values with the LSP list left out, as the
+    stage leaves it out for a frame of more than its limit (here a limit of 100 for the 388 LSPs)."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run does)")
+    from pipeline.stages.improvement_tool import frame_lsp_list, render_page
+    from pipeline.study.frame import read_frame
+    from pipeline.study.weighting import frame_variables
+
+    folder = tmp_path_factory.mktemp("large_frame")
+    values = json.loads((built_project / "analysis" / "improvement_tool.json").read_text(encoding="utf-8"))
+    frame = read_frame(built_project / "data" / "raw" / "lsp_frame_2008.csv")
+    values = {k: v for k, v in values.items() if k != "lsps"}
+    values |= frame_lsp_list(frame, frame_variables(frame), list_max=100)
+    (folder / "improvement_tool.json").write_text(json.dumps(values), encoding="utf-8")
+    (folder / "improvement_tool.html").write_text(render_page(values), encoding="utf-8")
+    return folder / "improvement_tool.html", folder / "improvement_tool.json"
+
+
+def python_profile(built_project: Path, board: Path, tmp_path: Path, *options: str) -> list[dict[str, str]]:
     subprocess.run(
-        [sys.executable, "-m", "pipeline", "profile", str(board), "--out", str(tmp_path)],
+        [sys.executable, "-m", "pipeline", "profile", str(board), "--out", str(tmp_path), *options],
         cwd=built_project,
         check=True,
         capture_output=True,
@@ -70,7 +93,7 @@ def python_profile(built_project: Path, board: Path, tmp_path: Path) -> list[dic
 def page_profile(session, board: Path) -> list[dict[str, str]]:
     """Choose the file and read the page's profile once it has read that file (not an earlier one)."""
     session.choose_files("#answers-file", [board])
-    session.wait_until(f"document.getElementById('load-message').innerText.endsWith('from {board.name}.')")
+    session.wait_until(f"document.getElementById('load-message').innerText.includes(' from {board.name}.')")
     text = session.evaluate("window.improvementTool.current()")
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -196,3 +219,77 @@ def test_a_damaged_workbook_or_a_bad_answer_is_refused_in_one_line(page, tmp_pat
             "(1-5, -8, -9 or their labels)"
         )
         assert session.requests() == [page.resolve().as_uri()]
+
+
+GROUP_OPTIONS = """Array.from(document.getElementById('group-select').options).map(o => o.value)"""
+
+
+def test_every_published_group_can_be_chosen_by_name_beside_the_partnerships_own(page, built_project):
+    reference = json.loads((built_project / "analysis" / "improvement_tool.json").read_text(encoding="utf-8"))
+    published = [g["key"] for g in reference["groups"] if g["respondents"] and g["key"] != "all"]
+    with page_session(CHROMIUM, 1280) as session:
+        session.navigate(page)
+        own = ["tier", "authority_type", "region", "deprivation"]
+        assert session.evaluate(GROUP_OPTIONS) == ["", *own, *published]
+        assert session.evaluate("document.getElementById('group-select').value") == "tier"
+        assert session.evaluate("document.getElementById('lsp-choice').hidden") is False
+        assert session.evaluate("document.getElementById('lsp-list-note').hidden") is True
+
+
+def test_a_large_frames_page_takes_the_group_by_name_and_says_why(large_page, built_project, tmp_path):
+    page, reference_path = large_page
+    reference = json.loads(reference_path.read_text(encoding="utf-8"))
+    published = [g["key"] for g in reference["groups"] if g["respondents"] and g["key"] != "all"]
+    board = BOARDS / "board_dudley.csv"
+    with page_session(CHROMIUM, 1280) as session:
+        session.navigate(page)
+        # No picker of LSPs, and a plain sentence instead; every published group by name.
+        assert session.evaluate("document.getElementById('lsp-choice').hidden") is True
+        note = session.evaluate("document.getElementById('lsp-list-note').innerText")
+        assert note.startswith(
+            "This page does not list the frame's 388 LSPs: it lists them only for a frame of at most 100"
+        )
+        assert session.evaluate(GROUP_OPTIONS) == ["", *published]
+        assert session.evaluate("document.getElementById('group-select').value") == ""  # England only
+        in_page = page_profile(session, board)
+        message = session.evaluate("document.getElementById('load-message').innerText")
+        assert "its lsp_id (00CR) cannot choose your comparison group: choose it below." in message
+        assert {r["peer_group"] for r in in_page} == {""}
+        session.evaluate(
+            "document.getElementById('group-select').value = 'authority_type:metropolitan_district';"
+            "document.getElementById('group-select').dispatchEvent(new Event('change'))"
+        )
+        chosen = list(csv.DictReader(io.StringIO(session.evaluate("window.improvementTool.current()"))))
+        assert_same_profile(
+            chosen,
+            python_profile(
+                built_project,
+                board,
+                tmp_path,
+                "--reference",
+                str(reference_path),
+                "--group",
+                "authority_type:metropolitan_district",
+            ),
+        )
+        counts = reference["lsps_left_out"]["case_study_lsps"]
+        cases = session.evaluate("document.getElementById('case-studies').innerText")
+        assert cases == (
+            "This page cannot name the Audit Commission's case-study LSPs like yours: it does not list the "
+            "frame's 388 LSPs (see Choose who to compare with). The frame flags "
+            f"{counts['all']} of them as case studies (2008), "
+            f"{counts['authority_type:metropolitan_district']} of them among Metropolitan districts."
+        )
+        assert session.console_errors() == []
+        assert session.requests() == [page.resolve().as_uri()]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "improvement-large-frame-1280px.png").write_bytes(session.screenshot(full_page=True))
+    with page_session(CHROMIUM, 390) as session:
+        session.navigate(page)
+        page_profile(session, board)
+        assert session.evaluate("document.documentElement.scrollWidth") <= 390
+        assert session.evaluate(WIDE) == []
+        (ARTIFACTS / "improvement-large-frame-390px.png").write_bytes(session.screenshot(full_page=True))
+        if AXE.exists():
+            session.evaluate(AXE.read_text(encoding="utf-8"))
+            assert json.loads(session.evaluate(AXE_RUN, awaited=True, timeout=120)) == []

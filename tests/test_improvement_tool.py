@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from pipeline.core.errors import PipelineError
-from pipeline.stages.improvement_tool import check_differencing, groups
+from pipeline.stages.improvement_tool import check_differencing, frame_lsp_list, groups
 from pipeline.study import improvement
 from pipeline.study.profile import answers, compute_profile, decode, profile_csv, read_table, scale_score
 
@@ -355,8 +355,8 @@ def test_a_groups_item_proportions_in_one_pass_are_each_items_svyciprop(rows):
     frame["agree__q4"] = 1.0  # everyone agrees: no logit interval
     design = SurveyDesign(weights="w", cluster="lsp", strata="stratum").prepare(frame)
     columns = [f"agree__q{k}" for k in range(5)]
-    for group in (np.ones(rows, dtype=bool), frame["lsp"].to_numpy() % 3 == 0, np.arange(rows) < 4):
-        batch = proportion_rows(design, columns, group, 5)
+    domains = [np.ones(rows, dtype=bool), frame["lsp"].to_numpy() % 3 == 0, np.arange(rows) < 4]
+    for group, batch in zip(domains, proportion_rows(design, columns, domains, 5), strict=True):
         plain = [proportion_row(design, column, group, 5) for column in columns]
         for fast, one in zip(batch, plain, strict=True):
             assert fast.keys() == one.keys()
@@ -365,3 +365,125 @@ def test_a_groups_item_proportions_in_one_pass_are_each_items_svyciprop(rows):
                     assert fast[key] == pytest.approx(value, rel=1e-10, nan_ok=True)
                 else:
                     assert fast[key] == value
+
+
+@pytest.mark.parametrize("rows", [600, 3_000])
+def test_every_groups_percentiles_from_one_sort_are_each_groups_svyquantile(rows):
+    # group_percentiles sorts a scale once and takes every group's percentiles and Woodruff intervals from
+    # that order where the engine estimates a domain from its own rows (2,000 rows or more); below that it
+    # calls percentile_rows (svyquantile) per group. Scores in quarter points tie often, as the scales do.
+    from pipeline.stages.improvement_tool import group_percentiles, percentile_rows
+    from pipeline.survey import SurveyDesign
+
+    rng = np.random.default_rng(11)
+    lsps = rng.integers(0, rows // 2, rows)
+    frame = pd.DataFrame({"lsp": lsps, "stratum": lsps % 4, "w": 1.0 + (lsps % 7) + rng.random(rows)})
+    scores = np.round(rng.normal(3.2, 0.8, rows).clip(1, 5) * 4) / 4
+    scores[rng.random(rows) < 0.1] = np.nan
+    # A group of 18 scores, 3 of them at the top: its 90th percentile has 3 scores at or above it, and
+    # is suppressed; its 10th is published.
+    few = np.flatnonzero(~np.isnan(scores))[:18]
+    scores[few[:15]], scores[few[15:]] = 2.0, 5.0
+    design = SurveyDesign(weights="w", cluster="lsp", strata="stratum").prepare(frame)
+    domains = {
+        "all": np.ones(rows, dtype=bool),
+        "third": lsps % 3 == 0,
+        "skewed": np.isin(np.arange(rows), few),
+        "tiny": np.arange(rows) < 3,
+    }
+    groups = [{"key": key, "rows": rows_in} for key, rows_in in domains.items()]
+    found = group_percentiles(design, scores, groups, 5)
+    assert set(found) == {"all", "third", "skewed"}  # fewer than 5 scores: no entry
+    checked = 0
+    for group in groups[:3]:
+        plain = percentile_rows(design, scores, group["rows"], 5)
+        assert found[group["key"]]["n"] == int((group["rows"] & ~np.isnan(scores)).sum())
+        for fast, one in zip(found[group["key"]]["percentiles"], plain, strict=True):
+            assert fast.keys() == one.keys()
+            for key, value in one.items():
+                if isinstance(value, float):
+                    assert fast[key] == pytest.approx(value, rel=1e-12), (group["key"], key)
+                    checked += 1
+                else:
+                    assert fast[key] == value, (group["key"], key)
+    assert checked >= 30
+    skewed = found["skewed"]["percentiles"]
+    assert skewed[0]["value"] == 2.0 and skewed[-1]["suppressed"] == "fewer than 5 respondents on one side"
+
+
+def _frame(n: int) -> pd.DataFrame:
+    types = ["county", "shire_district", "metropolitan_district", "london_borough", "unitary"]
+    return pd.DataFrame(
+        {
+            "lsp_id": [f"L{i:04d}" for i in range(n)],
+            "authority_name": [f"Place {i}" for i in range(n)],
+            "authority_type": [types[i % 5] for i in range(n)],
+            "tier": ["multi" if i % 5 < 2 else "single" for i in range(n)],
+            "region": ["London" if i % 5 == 3 else "North West" for i in range(n)],
+            "imd_band": ["1_least_deprived", "2_middle", "3_most_deprived"] * (n // 3)
+            + ["2_middle"] * (n % 3),
+            "case_study": [i % 7 == 0 for i in range(n)],
+        }
+    )
+
+
+def test_the_lsp_list_is_embedded_up_to_its_limit_and_counted_beyond_it():
+    frame = _frame(30)
+    listed = frame_lsp_list(frame, frame, list_max=30)
+    assert set(listed) == {"lsps"} and len(listed["lsps"]) == 30
+    assert listed["lsps"][3] == {
+        "id": "L0003",
+        "name": "Place 3",
+        "authority_type": "london_borough",
+        "tier": "single",
+        "region": "London",
+        "imd_band": "1_least_deprived",
+        "case_study": False,
+    }
+    # One LSP more than the limit: no list, and what the page says instead.
+    left_out = frame_lsp_list(frame, frame, list_max=29)
+    assert set(left_out) == {"lsps_left_out"}
+    summary = left_out["lsps_left_out"]
+    assert (summary["frame_lsps"], summary["list_max"]) == (30, 29)
+    counts = summary["case_study_lsps"]
+    assert counts["all"] == 5  # L0000, L0007, L0014, L0021, L0028
+    # One of each authority type (i % 5: 0, 2, 4, 1, 3); L0000 and L0021 are multi-tier.
+    assert all(counts[f"authority_type:{kind}"] == 1 for kind in ("county", "unitary", "london_borough"))
+    assert (counts["tier:multi"], counts["tier:single"], counts["region:London"]) == (2, 3, 1)
+    assert not any(key.startswith("maturity:") for key in counts)  # the frame does not say how mature
+    assert improvement.LSP_LIST_MAX >= 388  # England's frame is always listed
+
+
+@pytest.mark.slow
+def test_without_the_lsp_list_the_command_takes_a_group_by_name(built_project, reference, tmp_path):
+    # A large frame's reference values: no LSP list, so `--group tier` cannot find Dudley's tier, and a
+    # group named by its key gives the profile the list gave.
+    from pipeline.study.frame import read_frame
+    from pipeline.study.weighting import frame_variables
+
+    frame = read_frame(built_project / "data/raw/lsp_frame_2008.csv")
+    compact = {k: v for k, v in reference.items() if k != "lsps"}
+    compact |= frame_lsp_list(frame, frame_variables(frame), list_max=100)
+    path = tmp_path / "compact.json"
+    path.write_text(json.dumps(compact), encoding="utf-8")
+    board = str(BOARDS / "board_dudley.csv")
+
+    def run(*options: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "pipeline", "profile", board, "--out", str(tmp_path), *options]
+        return subprocess.run(command, cwd=built_project, capture_output=True, text=True)
+
+    refused = run("--reference", str(path), "--group", "tier")
+    assert refused.returncode != 0
+    assert "do not list the frame's 388 LSPs (they are listed up to 100)" in refused.stderr
+    assert "tier:single, tier:multi" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    named = run("--reference", str(path), "--group", "tier:single")
+    assert named.returncode == 0, named.stderr
+    by_name = (tmp_path / "board_dudley_profile.csv").read_text(encoding="utf-8")
+    assert run("--group", "tier").returncode == 0  # the full list: Dudley's own tier
+    assert (tmp_path / "board_dudley_profile.csv").read_text(encoding="utf-8") == by_name
+    england = run("--reference", str(path))
+    assert england.returncode == 0 and england.stdout.startswith("compared with England only:")
+    rows = list(
+        csv.DictReader(io.StringIO((tmp_path / "board_dudley_profile.csv").read_text(encoding="utf-8")))
+    )
+    assert {r["peer_group"] for r in rows} == {""}

@@ -36,7 +36,15 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study import improvement
-from pipeline.study.designs import design_columns, population_rows, prepare_designs
+from pipeline.study.designs import (
+    CALIBRATION_COLUMNS,
+    DESIGNS,
+    POPULATION,
+    WEIGHT,
+    design_columns,
+    population_rows,
+    prepare_designs,
+)
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import maturity_group_column
 from pipeline.study.vocabulary import INSTRUMENTS, scale_column
@@ -66,6 +74,22 @@ def tool_items(codebook: Codebook) -> list[dict[str, Any]]:
         for v in codebook.variables
         if v.type == "likert5" and v.element
     ]
+
+
+def base_columns(codebook: Codebook, config: Config) -> set[str]:
+    """The analysis base's columns the stage reads: the designs' and calibration's, the partitions', the
+    maturity group's, and the 7S items and scales (the rest of the base is left on disk: at 1,000 times
+    the bundled survey the whole base is 0.4 GB in memory)."""
+    designs = {column for design in DESIGNS.values() for column in design.columns} - {POPULATION, WEIGHT}
+    partitions = {partition.column for partition in improvement.PARTITIONS}
+    return (
+        designs
+        | set(CALIBRATION_COLUMNS)
+        | partitions
+        | {"respondent_type", maturity_group_column(config, None)}
+        | {item["name"] for item in tool_items(codebook)}
+        | {scale_column(element) for element in codebook.elements}
+    )
 
 
 def analysis_data(
@@ -333,15 +357,19 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else float("nan")
 
 
-def within_lsp_spread(data: pd.DataFrame, element: str) -> dict[str, float]:
-    """Pooled within-LSP SD of respondents' scale scores (LSPs with two or more scores), and its df."""
-    scores = data[["lsp_id", scale_column(element)]].dropna()
-    sizes = scores.groupby("lsp_id")[scale_column(element)].transform("size")
+def within_lsp_spread(data: pd.DataFrame, element: str, lsp_codes: np.ndarray) -> dict[str, float]:
+    """Pooled within-LSP SD of respondents' scale scores (LSPs with two or more scores), and its df.
+
+    ``lsp_codes`` numbers each row's LSP (`pandas.factorize` of ``lsp_id``): grouping by a number gives
+    the same groups and sums as grouping by the id, without sorting 473,000 strings per scale at 1,000
+    times the bundled survey.
+    """
+    column = scale_column(element)
+    scores = pd.DataFrame({"lsp": lsp_codes, column: data[column]}, index=data.index).dropna()
+    sizes = scores.groupby("lsp")[column].transform("size")
     scores = scores[sizes >= 2]
-    centred = scores[scale_column(element)] - scores.groupby("lsp_id")[scale_column(element)].transform(
-        "mean"
-    )
-    df = int(len(scores) - scores["lsp_id"].nunique())
+    centred = scores[column] - scores.groupby("lsp")[column].transform("mean")
+    df = int(len(scores) - scores["lsp"].nunique())
     if df < 1:
         raise PipelineError(f"improvement tool: no LSP has two answers on the {element} scale")
     # stats.t.ppf is scipy.special.stdtrit; importing scipy.stats would cost the stage about 0.7 s.
@@ -350,7 +378,7 @@ def within_lsp_spread(data: pd.DataFrame, element: str) -> dict[str, float]:
     return {
         "sd": float(np.sqrt((centred.astype(float) ** 2).sum() / df)),
         "df": df,
-        "lsps": int(scores["lsp_id"].nunique()),
+        "lsps": int(scores["lsp"].nunique()),
         "t": float(stdtrit(df, 1 - (1 - improvement.CONFIDENCE) / 2)),
     }
 
@@ -367,6 +395,7 @@ def reference_values(
     check_differencing(all_groups, config.min_cell)
     items = tool_items(codebook)
 
+    lsp_codes, lsp_ids = pd.factorize(data["lsp_id"])
     group_records = []
     for group in all_groups:
         n = int(group["rows"].sum())
@@ -376,7 +405,7 @@ def reference_values(
                 "partition": group["partition"],
                 "label": group["label"],
                 "respondents": n if n >= config.min_cell else None,
-                "lsps": int(populations["respondents"].loc[group["rows"], "lsp_id"].nunique())
+                "lsps": int(np.count_nonzero(np.bincount(lsp_codes[group["rows"]], minlength=len(lsp_ids))))
                 if n >= config.min_cell
                 else None,
                 "suppressed": "" if n >= config.min_cell else f"fewer than {config.min_cell} respondents",
@@ -421,7 +450,7 @@ def reference_values(
                     coordinators, lsp_scores, [everyone_of_them], config.min_cell, every_group=True
                 )["all"]["percentiles"],
             },
-            "within_lsp": within_lsp_spread(data, element),
+            "within_lsp": within_lsp_spread(data, element, lsp_codes),
         }
 
     fv = frame_variables(frame)
@@ -537,8 +566,12 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(
             f"{relative_to_root(arguments.base)}: not found; run `{rebuild_command('derive')}` first"
         )
-    base = pd.read_parquet(arguments.base)
     codebook = load_codebook(config.codebook)
+    import pyarrow.parquet as pq
+
+    read = base_columns(codebook, config)
+    columns = [column for column in pq.read_schema(arguments.base).names if column in read]
+    base = pd.read_parquet(arguments.base, columns=columns)
     values = reference_values(base, read_frame(config.frame), codebook, config)
     json_path, page_path = arguments.out / "improvement_tool.json", arguments.out / "improvement_tool.html"
     write_text(json_path, _json_text(values) + "\n")
