@@ -487,3 +487,25 @@ def test_without_the_lsp_list_the_command_takes_a_group_by_name(built_project, r
         csv.DictReader(io.StringIO((tmp_path / "board_dudley_profile.csv").read_text(encoding="utf-8")))
     )
     assert {r["peer_group"] for r in rows} == {""}
+
+
+@pytest.mark.slow
+def test_a_page_listing_lsp_list_max_lsps_stays_under_half_its_limit(built_project, reference):
+    # The limit's reason (pipeline/study/improvement.py, docs/improvement_tool.md): at LSP_LIST_MAX listed
+    # LSPs, the frame's own longest names repeated, the page is under half of its 1 MB limit.
+    from pipeline.stages.improvement_tool import PAGE_LIMIT_BYTES, render_page
+
+    longest = sorted(reference["lsps"], key=lambda lsp: len(json.dumps(lsp)), reverse=True)
+    many = [longest[i % len(longest)] | {"id": f"X{i:05d}"} for i in range(improvement.LSP_LIST_MAX)]
+    size = len(render_page(reference | {"lsps": many}).encode("utf-8"))
+    assert size <= PAGE_LIMIT_BYTES / 2, size
+    without = len(render_page({k: v for k, v in reference.items() if k != "lsps"}).encode("utf-8"))
+    assert 150_000 < without < 300_000  # "about 220 KB" without the list
+
+
+def test_the_guide_states_the_list_limit():
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "improvement_tool.md").read_text(
+        encoding="utf-8"
+    )
+    assert f"at most **{improvement.LSP_LIST_MAX:,}**" in guide
+    assert guide.count(f"more than {improvement.LSP_LIST_MAX:,}") >= 3

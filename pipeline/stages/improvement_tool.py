@@ -93,19 +93,26 @@ def base_columns(codebook: Codebook, config: Config) -> set[str]:
 
 
 def analysis_data(
-    base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
+    base: pd.DataFrame,
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    config: Config,
+    frame_vars: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The analysis base with design columns, the comparison-group columns and an agree flag per item."""
+    """The analysis base with design columns, the comparison-group columns and an agree flag per item
+    (1 agreeing, 0 not, NaN for an answer off the scale or none); `frame_vars` is `frame_variables(frame)`
+    when the caller has it."""
     data = design_columns(base, frame)
-    bands = frame_variables(frame)[["lsp_id", "imd_band"]]
+    bands = (frame_variables(frame) if frame_vars is None else frame_vars)[["lsp_id", "imd_band"]]
     data = data.merge(bands, on="lsp_id", how="left", validate="many_to_one")
     data["maturity"] = data[maturity_group_column(config, None)].astype("object")
     agree = list(codebook.agree_codes)
+    flags = {}
     for item in tool_items(codebook):
-        codes = pd.to_numeric(data[item["name"]], errors="coerce")
-        valid = codes.isin(list(codebook[item["name"]].codes))
-        data[f"agree__{item['name']}"] = codes.isin(agree).astype(float).where(valid)
-    return data
+        codes = pd.to_numeric(data[item["name"]], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        valid = np.isin(codes, list(codebook[item["name"]].codes))
+        flags[f"agree__{item['name']}"] = np.where(valid, np.isin(codes, agree).astype(float), np.nan)
+    return pd.concat([data, pd.DataFrame(flags, index=data.index)], axis=1)
 
 
 def groups(data: pd.DataFrame) -> list[dict[str, Any]]:
@@ -387,7 +394,8 @@ def reference_values(
     base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
 ) -> dict[str, Any]:
     """Every value the page and ``lsp-rap profile`` compare a partnership with."""
-    data = analysis_data(base, frame, codebook, config)
+    frame_vars = frame_variables(frame)
+    data = analysis_data(base, frame, codebook, config, frame_vars)
     populations = population_rows(data)
     designs = prepare_designs(data, "weighted", populations, calibrator(frame, config.weighting))
     everyone = designs["respondents"]
@@ -453,8 +461,7 @@ def reference_values(
             "within_lsp": within_lsp_spread(data, element, lsp_codes),
         }
 
-    fv = frame_variables(frame)
-    frame_lsps = frame_lsp_list(frame, fv)
+    frame_lsps = frame_lsp_list(frame, frame_vars)
     return {
         "title": "LSP improvement tool: reference values",
         "synthetic_data": config.synthetic_data,
