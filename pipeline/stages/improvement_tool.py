@@ -10,7 +10,10 @@ weighting's designs (pipeline/study/designs.py, pipeline/study/weighting.py) and
 - for every 7S scale, the 10th, 25th, 50th, 75th and 90th percentiles of respondents' scale scores with
   Woodruff intervals (R's svyquantile), nationally and in each group, and of the LSP scale scores as
   coordinators report them (one per LSP) nationally;
-- the pooled within-LSP standard deviation of each scale, which sizes a partnership's own interval.
+- the pooled within-LSP standard deviation of each scale, which sizes a partnership's own interval;
+- the frame's LSPs (name, groups, case-study flag) for the page's picker, only for a frame of at most
+  ``improvement.LSP_LIST_MAX`` LSPs; above it the counts of case-study LSPs by group instead, and the
+  page takes the comparison group by name (`frame_lsp_list`).
 
 No number rests on fewer than ``disclosure.min_cell`` respondents; a percentile is published only when at
 least that many respondents score at or below it and at or above it; a group too small says so; and the
