@@ -303,19 +303,23 @@ def _broken_xlsx(path: Path, tmp_path: Path, breaking) -> checklist.ReadBook:
     return checklist.read(target)
 
 
-def _broken_ods(
-    path: Path, tmp_path: Path, member: str, old: str, new: str, count: int = 1
-) -> checklist.ReadBook:
+def _planted_ods(path: Path, tmp_path: Path, changes: list[tuple[str, str, str]]) -> Path:
+    """A copy of the .ods with each (member, old, new) replacement made once, in order."""
     target = tmp_path / "broken.ods"
     target.write_bytes(path.read_bytes())
+    for member, old, new in changes:
 
-    def change(data: bytes) -> bytes:
-        text = data.decode("utf-8")
-        assert old in text, old
-        return text.replace(old, new, count).encode("utf-8")
+        def change(data: bytes, old: str = old, new: str = new) -> bytes:
+            text = data.decode("utf-8")
+            assert old in text, old
+            return text.replace(old, new, 1).encode("utf-8")
 
-    _rewrite_zip(target, member, change)
-    return checklist.read(target)
+        _rewrite_zip(target, member, change)
+    return target
+
+
+def _broken_ods(path: Path, tmp_path: Path, member: str, old: str, new: str) -> checklist.ReadBook:
+    return checklist.read(_planted_ods(path, tmp_path, [(member, old, new)]))
 
 
 def _merge(workbook) -> None:
@@ -425,6 +429,56 @@ def test_each_check_fails_on_an_ods_with_its_fault_planted(workbooks, config, tm
     member, old, new = ODS_FAULTS[check]
     broken = _broken_ods(workbooks["ods"], tmp_path, member, old, new)
     assert _checks(broken, config)[check], check
+
+
+# Cell shapes the stage's writer never makes but an .ods may hold, for the readers' comparison: a covered
+# (merged-over) cell, a cell repeated across columns with its text in spans, a space element and two
+# paragraphs, a percentage (text to both readers), and a cell coloured by a style in styles.xml.
+ODS_SHAPES = [
+    (
+        "META-INF/manifest.xml",
+        "</manifest:manifest>",
+        '<manifest:file-entry manifest:full-path="styles.xml" manifest:media-type="text/xml" />'
+        "</manifest:manifest>",
+    ),
+    (
+        "content.xml",
+        "</table:table-row>",
+        '<table:covered-table-cell /><table:table-cell table:number-columns-repeated="3" '
+        'office:value-type="string"><text:p>a<text:span>b</text:span><text:s />c</text:p><text:p>d</text:p>'
+        '</table:table-cell><table:table-cell office:value-type="percentage" office:value="0.5">'
+        '<text:p>50%</text:p></table:table-cell><table:table-cell table:style-name="red" '
+        'office:value-type="float" office:value="0.25"><text:p>0.25</text:p></table:table-cell>'
+        "</table:table-row>",
+    ),
+]
+STYLES_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><office:document-styles '
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+    'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" office:version="1.2">'
+    '<office:styles><style:style style:name="red" style:family="table-cell">'
+    '<style:table-cell-properties fo:background-color="#ff0000" /></style:style></office:styles>'
+    "</office:document-styles>"
+)
+
+
+def test_the_streaming_ods_reader_reads_what_odfpy_reads(workbooks, read_back, config, tmp_path):
+    """The checks read every .ods with ``read_ods`` (expat, streamed); odfpy's document model is the
+    reference. Equal on the clean workbook, and on one with every planted fault of ODS_FAULTS and every
+    cell shape of ODS_SHAPES at once, so each fault the checks look for is read as odfpy reads it."""
+    assert checklist.read_ods_with_odfpy(workbooks["ods"]) == read_back["ods"]
+    planted = _planted_ods(workbooks["ods"], tmp_path, [*ODS_FAULTS.values(), *ODS_SHAPES])
+    with zipfile.ZipFile(planted, "a") as archive:
+        archive.writestr("styles.xml", STYLES_XML)
+    fast, reference = checklist.read_ods(planted), checklist.read_ods_with_odfpy(planted)
+    assert fast == reference
+    cover = fast.sheets["Cover"]
+    assert cover.rows[0][1:] == [None, "abc\nd", "abc\nd", "abc\nd", "50%", 0.25]
+    # Merged: the spanned cell of ODS_FAULTS and the covered cell; coloured by styles.xml's style alone.
+    assert cover.merged == ["Cover row 1"] * 2 and cover.coloured == ["Cover row 1"]
+    found = {name for name, problems in _checks(fast, config).items() if problems}
+    assert found >= set(ODS_FAULTS), set(ODS_FAULTS) - found
 
 
 def test_the_cover_check_fails_without_the_release_or_the_synthetic_warning(read_back, config):

@@ -6,10 +6,14 @@ with its title in A1, tables marked as tables, no merged cells, no blank rows or
 no colour carrying meaning, units in headers, no codes where a reader expects words, every sheet titled,
 every shorthand explained, numbers stored as numbers, document metadata.
 
-Both formats are read into one neutral ``ReadBook`` (openpyxl for .xlsx, odfpy for .ods: readers
-independent of the writers, gptables/xlsxwriter and ElementTree), so each check is written once and run on
-both. Every check returns the problems it finds (empty when the workbook passes), so a test can plant a
-fault and see the check name it.
+Both formats are read into one neutral ``ReadBook``, so each check is written once and run on both: openpyxl
+for .xlsx; for .ods a streaming reader of the document's XML over the standard library's expat parser
+(``read_ods``), independent of the writer (pipeline/stages/spreadsheets_ods.py writes content.xml as text).
+odfpy reads the same ``ReadBook`` too (``read_ods_with_odfpy``), and tests/test_spreadsheets.py holds the
+two readers equal on a workbook with every kind of cell and every planted fault: odfpy's document model
+costs many times the CPU on the built workbook's 220,000 cells, so only that comparison uses it.
+Every check returns the problems it finds (empty when the workbook passes), so a test can plant a fault
+and see the check name it.
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ def read_xlsx(path: Path) -> ReadBook:
     return ReadBook(path, sheets, metadata)
 
 
-def read_ods(path: Path) -> ReadBook:
+def read_ods_with_odfpy(path: Path) -> ReadBook:
+    """The reference .ods reader: odfpy's document model (slow; ``read_ods`` is held equal to it)."""
     from odf import dc, meta, table, text
     from odf.namespaces import OFFICENS, STYLENS, TABLENS, XLINKNS
     from odf.opendocument import load
@@ -202,6 +207,122 @@ def read_ods(path: Path) -> ReadBook:
         metadata[key] = _text(found[0]) if found else ""
     for field_ in document.meta.getElementsByType(meta.UserDefined):
         metadata[field_.getAttrNS("urn:oasis:names:tc:opendocument:xmlns:meta:1.0", "name")] = _text(field_)
+    return ReadBook(path, sheets, metadata)
+
+
+MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+ODS = {
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "meta": "urn:oasis:names:tc:opendocument:xmlns:meta:1.0",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xlink": "http://www.w3.org/1999/xlink",
+}
+
+
+def _ods(name: str) -> str:
+    prefix, local = name.split(":")
+    return f"{{{ODS[prefix]}}}{local}"
+
+
+def read_ods(path: Path) -> ReadBook:
+    """The .ods read as odfpy reads it (``read_ods_with_odfpy``), streamed: content.xml's rows are read
+    and dropped one at a time as expat parses them (xml.etree's ``iterparse``), so no document model of
+    the whole workbook is built. What each cell becomes is odfpy's reader's rule, step for step."""
+    import io
+    import zipfile
+    from xml.etree.ElementTree import fromstring, iterparse
+
+    style, row_tag, table_tag = _ods("style:style"), _ods("table:table-row"), _ods("table:table")
+    cell_tag, covered_tag = _ods("table:table-cell"), _ods("table:covered-table-cell")
+    p_tag, a_tag, database_tag = _ods("text:p"), _ods("text:a"), _ods("table:database-range")
+    name_attribute, style_name = _ods("table:name"), _ods("table:style-name")
+    spanned = (_ods("table:number-columns-spanned"), _ods("table:number-rows-spanned"))
+    repeated, value_type, value_attribute = (
+        _ods("table:number-columns-repeated"),
+        _ods("office:value-type"),
+        _ods("office:value"),
+    )
+    coloured_properties = (_ods("style:table-cell-properties"), _ods("style:text-properties"))
+    href = _ods("xlink:href")
+    coloured_styles: set[str] = set()
+
+    def note_style(element: Any) -> None:
+        # A style is coloured when any of its cell or text properties sets a background or text colour
+        # (any namespace, as odfpy's reader compares the attributes' local names).
+        for properties in element.iter():
+            if properties.tag in coloured_properties and {
+                key.rsplit("}", 1)[-1] for key in properties.attrib
+            } & {"background-color", "color"}:
+                coloured_styles.add(element.get(_ods("style:name")))
+
+    with zipfile.ZipFile(path) as archive:
+        # Only the parts the manifest lists are the document's (odfpy reads no other).
+        manifest = fromstring(archive.read("META-INF/manifest.xml"))
+        names = {
+            entry.get(f"{{{MANIFEST}}}full-path") for entry in manifest.iter(f"{{{MANIFEST}}}file-entry")
+        } & set(archive.namelist())
+        if "styles.xml" in names:
+            for element in fromstring(archive.read("styles.xml")).iter(style):
+                note_style(element)
+        sheets: dict[str, ReadSheet] = {}
+        ranges: list[tuple[str, str]] = []
+        with archive.open("content.xml") if "content.xml" in names else io.BytesIO(b"<empty />") as content:
+            read: ReadSheet | None = None
+            rows: list[list[Any]] = []
+            for event, element in iterparse(content, events=("start", "end")):
+                if event == "start":
+                    if element.tag == table_tag:
+                        read, rows = ReadSheet(element.get(name_attribute), []), []
+                    continue
+                if element.tag == style:
+                    note_style(element)
+                elif element.tag == row_tag and read is not None:
+                    number = len(rows) + 1
+                    values: list[Any] = []
+                    for cell in element:
+                        if cell.tag == covered_tag:
+                            read.merged.append(f"{read.name} row {number}")
+                            values.append(None)
+                            continue
+                        if cell.tag != cell_tag:
+                            continue
+                        if cell.get(spanned[0]) or cell.get(spanned[1]):
+                            read.merged.append(f"{read.name} row {number}")
+                        if cell.get(value_type) == "float":
+                            value: Any = float(cell.get(value_attribute))
+                            value = int(value) if value.is_integer() else value
+                        else:
+                            value = "\n".join("".join(p.itertext()) for p in cell.iter(p_tag)) or None
+                        if cell.get(style_name) in coloured_styles:
+                            read.coloured.append(f"{read.name} row {number}")
+                        for anchor in cell.iter(a_tag):
+                            read.links[str(value)] = anchor.get(href).lstrip("#").split(".")[0].strip("'")
+                        values += [value] * min(int(cell.get(repeated) or 1), 1024)
+                    rows.append(values)
+                    element.clear()  # the row is read: let it go
+                elif element.tag == table_tag and read is not None:
+                    read.rows = _trim(rows)
+                    sheets[read.name] = read
+                    read, rows = None, []
+                    element.clear()
+                elif element.tag == database_tag:
+                    ranges.append(
+                        (element.get(_ods("table:target-range-address")), element.get(name_attribute))
+                    )
+        meta = fromstring(archive.read("meta.xml")) if "meta.xml" in names else None
+    for address, name in ranges:
+        found = re.fullmatch(r"'?([^'.]+)'?\.([A-Z]+\d+):(?:'?[^'.]+'?\.)?([A-Z]+\d+)", address)
+        if found and found[1] in sheets:
+            sheets[found[1]].tables[name] = (*_address(found[2]), *_address(found[3]))
+    metadata = {}
+    for key in ("title", "subject", "creator", "language"):
+        found = next(meta.iter(_ods(f"dc:{key}")), None) if meta is not None else None
+        metadata[key] = "".join(found.itertext()) if found is not None else ""
+    for field_ in meta.iter(_ods("meta:user-defined")) if meta is not None else ():
+        metadata[field_.get(_ods("meta:name"))] = "".join(field_.itertext())
     return ReadBook(path, sheets, metadata)
 
 
