@@ -25,7 +25,7 @@ from pipeline.study.outcomes import (
     group_column,
 )
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.survey import PreparedDesign, SurveyDesignError, svychisq, svyolr, t_quantile
+from pipeline.survey import PreparedDesign, SurveyDesignError, svyolr, t_quantile
 from pipeline.survey import distributions as stats
 from pipeline.survey.batch import (
     BLOCK_COLUMNS,
@@ -34,6 +34,7 @@ from pipeline.survey.batch import (
     batch_means,
     logit_intervals,
 )
+from pipeline.survey.chisq import svychisq_many
 
 LEVEL = 0.95
 # The design effect compares with simple random sampling without replacement from the weighted
@@ -252,20 +253,31 @@ def _differences(
     return table
 
 
-def _rao_scott_row(design, outcome: Outcome, by: np.ndarray) -> dict[str, float]:
-    categories = design.data[outcome.ordinal or outcome.column].astype("Float64")
-    try:
-        test = svychisq(design, categories.to_numpy(dtype=float, na_value=np.nan), pd.Series(by).to_numpy())
-    except SurveyDesignError:
-        return {}
-    return {
-        "test": "Rao-Scott F",
-        "statistic": test.f,
-        "df": test.ndf,
-        "df2": test.ddf,
-        "p": test.p_f,
-        "n": test.n_total,
-    }
+def _rao_scott_rows(design, outcomes: list[Outcome], by: np.ndarray) -> list[dict[str, float]]:
+    """The Rao-Scott test of each outcome (its Likert score where it has one) against the group labels:
+    the group column coded once for all of them (`svychisq_many`); {} where a test cannot be made."""
+    categories = [
+        design.data[outcome.ordinal or outcome.column]
+        .astype("Float64")
+        .to_numpy(dtype=float, na_value=np.nan)
+        for outcome in outcomes
+    ]
+    rows = []
+    for test in svychisq_many(design, categories, np.asarray(by, dtype=object)):
+        if test is None:
+            rows.append({})
+            continue
+        rows.append(
+            {
+                "test": "Rao-Scott F",
+                "statistic": test.f,
+                "df": test.ndf,
+                "df2": test.ddf,
+                "p": test.p_f,
+                "n": test.n_total,
+            }
+        )
+    return rows
 
 
 def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarray, str]]) -> list[dict]:
@@ -350,14 +362,19 @@ def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) 
                 parts.append(pd.concat([described, difference_rows], axis=1))
                 if designs.weighting != "weighted":
                     continue
-                rao_scott = [
-                    _describe(outcome, population, group, level, designs.weighting)
-                    | {"n_a": n_a, "n_b": n_b}
-                    | _rao_scott_row(design, outcome, by)
+                tested = [
+                    (outcome, n_a, n_b)
                     for outcome, n_a, n_b in zip(
                         same_column, difference_rows["n_a"], difference_rows["n_b"], strict=True
                     )
                     if outcome.measure != "mean"
+                ]
+                tests = _rao_scott_rows(design, [outcome for outcome, _, _ in tested], by)
+                rao_scott = [
+                    _describe(outcome, population, group, level, designs.weighting)
+                    | {"n_a": n_a, "n_b": n_b}
+                    | test
+                    for (outcome, n_a, n_b), test in zip(tested, tests, strict=True)
                 ]
                 parts.append(pd.DataFrame(rao_scott))
         if designs.weighting == "weighted":

@@ -163,6 +163,91 @@ class VariancePlan:
             out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
         return out
 
+    def cell_covariance(
+        self,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        cell: np.ndarray,
+        cells: int,
+        shares: np.ndarray,
+        total: float,
+    ) -> np.ndarray:
+        """``covariance`` of the influence values of ``cells`` cell proportions, from group sums.
+
+        The rows are ``rows`` (positions, each once) with their design weights ``weights``, row ``i`` in
+        cell ``cell[i]``; its influence on
+        proportion ``k`` is ``w_i (1[cell_i = k] - shares_k) / total`` (R's ``svymean`` of the cell
+        indicators), zero on every other row. Every sum the variance needs is a weighted count of the
+        rows by cell within a PSU, a calibration pattern or the whole domain, so no rows x cells matrix
+        is built: the same matrix as ``covariance`` of that matrix (sums in another order).
+        """
+        psu = self.psu[rows]
+        reached_count = np.bincount(psu, minlength=self.psu_stratum.size)
+        reached = np.flatnonzero(reached_count)
+        compact = (np.cumsum(reached_count > 0) - 1)[psu]
+        scaled = weights * self.row_factor[rows]
+        totals = _cell_sums(compact, reached.size, cell, cells, scaled, shares) / total
+        h = self.psu_stratum[reached]
+        n_strata = self.n_psu.size
+        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / self.n_psu[:, None]
+        unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        parts = [
+            np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
+            np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
+        ]
+        if self.lone_scale is not None:
+            parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
+        out = sum(part.T @ part for part in parts)
+        if self.within_scale is not None:
+            # Each PSU's rows (all m of them, zeros included) centred on their mean: the rows' own
+            # cross-products less m times the mean's, sum_i s u_i u_i' - sum_p s_p T_p T_p' / m_p; a
+            # row's u_i is its scaled weight times (e_cell - shares), so the first sum is by cell.
+            m = self.rows_per_psu[reached]
+            by_cell = np.bincount(
+                cell, weights=self.within_scale[psu] * (scaled / total) ** 2, minlength=cells
+            )
+            deviation = np.eye(cells) - shares[None, :]
+            psu_part = np.sqrt(self.within_scale[reached] / m)[:, None] * totals
+            out = out + deviation.T @ (by_cell[:, None] * deviation) - psu_part.T @ psu_part
+        if self.entries:
+            fitted = np.vstack(
+                [
+                    self._cell_coefficients(entry, rows, weights, cell, cells, shares, total)
+                    for entry in self.entries
+                ]
+            )
+            cross = self.projected.transposed_product(reached, totals)
+            out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
+        return out
+
+    def _cell_coefficients(
+        self,
+        entry: _Entry,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        cell: np.ndarray,
+        cells: int,
+        shares: np.ndarray,
+        total: float,
+    ) -> np.ndarray:
+        """`_coefficients` of the cell-proportion influence values of `cell_covariance`."""
+        unit = entry.row_unit[rows]
+        inside = unit >= 0
+        if not inside.any():
+            return np.zeros((entry.rank, cells))
+        unit, weights, cell = unit[inside], weights[inside], cell[inside]
+        basis = entry.scaled_basis
+        if basis.code is not None:
+            pattern = basis.code[unit]
+            return basis.values.T @ (
+                _cell_sums(pattern, basis.values.shape[0], cell, cells, weights, shares) / total
+            )
+        count = np.bincount(unit, minlength=basis.values.shape[0])
+        reached = np.flatnonzero(count)
+        position = (np.cumsum(count > 0) - 1)[unit]
+        sums = _cell_sums(position, reached.size, cell, cells, weights, shares) / total
+        return basis.values[reached].T @ sums
+
     def _coefficients(self, entry: _Entry, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
         """``c = B'(unit totals / scale)`` of one calibration, from the domain's rows in it."""
         unit = entry.row_unit[rows]
@@ -193,6 +278,16 @@ class VariancePlan:
         inside = ((scaled_rows - mean[compact]) ** 2) * self.within_scale[self.psu[rows]][:, None]
         unreached = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
         return inside.sum(axis=0) + unreached @ mean**2
+
+
+def _cell_sums(
+    group: np.ndarray, groups: int, cell: np.ndarray, cells: int, weights: np.ndarray, shares: np.ndarray
+) -> np.ndarray:
+    """``(groups, cells)`` sums of ``weights * (1[cell = k] - shares_k)`` over the rows of each group."""
+    counts = np.bincount(group * cells + cell, weights=weights, minlength=groups * cells).reshape(
+        groups, cells
+    )
+    return counts - counts.sum(axis=1)[:, None] * shares[None, :]
 
 
 def variance_plan(design: PreparedDesign) -> VariancePlan | None:

@@ -208,3 +208,37 @@ def test_domain_rows_alone_give_the_whole_covariance_matrix(name, monkeypatch):
     monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
     monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
     np.testing.assert_allclose(design.variance(influence), zero_padded, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_rao_scott_from_cell_counts_is_the_zero_padded_test(name, monkeypatch):
+    """svychisq on a large design (the covariance from weighted cell counts by PSU and calibration
+    pattern) and svychisq_many (one column variable, many row variables) give the test on every row."""
+    from pipeline.survey import svychisq
+    from pipeline.survey.chisq import svychisq_many
+
+    design = _calibrated_designs()[name]
+    tiers = design.data["tier"].astype(str).to_numpy(dtype=object)
+    constant = np.where(design.data["item_ord"].notna(), 1.0, np.nan)
+    rows = [design.data["item_ord"].to_numpy(float), design.data["item_bin"].to_numpy(float), constant]
+    # The one-at-a-time test over every row (the fixtures are below MIN_ROWS: no plan) ...
+    expected = [svychisq(design, row, tiers) for row in rows[:2]]
+    with pytest.raises(Exception, match="two observed levels"):
+        svychisq(design, constant, tiers)
+    # ... against the tests from the rows' cell counts (plans made afresh, without the size floor).
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    assert variance_plan(design) is not None
+    many = svychisq_many(design, rows, tiers)
+    assert many[2] is None
+    singles = [svychisq(design, row, tiers) for row in rows[:2]]
+    for found, single, want in zip(many[:2], singles, expected, strict=True):
+        for test in (found, single):
+            for field in ("f", "ndf", "ddf", "p_f", "pearson", "p_chisq"):
+                assert getattr(test, field) == pytest.approx(getattr(want, field), rel=1e-10)
+            assert (test.n_total, test.design_df, test.rows, test.cols) == (
+                want.n_total,
+                want.design_df,
+                want.rows,
+                want.cols,
+            )
