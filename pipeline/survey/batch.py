@@ -191,6 +191,97 @@ def batch_means(
     return BatchMeans(**joined, df=design_df)
 
 
+def _centred(block: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Each column less a whole number near its mean (zero where missing).
+
+    The group-sum variances expand squares (sum of y^2 less the mean times the sum of y ...): near zero
+    they lose no digits. A whole number keeps 0/1 and score columns whole, so a domain whose answers
+    are all the same has influence values, variance and design effect exactly those of the row-wise
+    computation (zero, and NaN), not rounding noise.
+    """
+    shift = np.zeros(block.shape[1])
+    observed = present.any(axis=0)
+    shift[observed] = np.round(np.nanmean(block[:, observed], axis=0))
+    return np.where(present, block - shift, 0.0)
+
+
+def batch_means_by_domain(
+    design: PreparedDesign,
+    values: np.ndarray,
+    domain: np.ndarray,
+    domains: int,
+    deff: str = "srswor",
+    df: str = "design",
+) -> list[BatchMeans]:
+    """`batch_means` of every column of ``values`` in each of ``domains`` disjoint domains: row ``i`` is
+    in domain ``domain[i]`` (``0 .. domains - 1``; -1 in none). Element ``d`` of the result is
+    ``batch_means(design, values, domain == d, deff, df)``.
+
+    Where the design has a variance plan (`pipeline.survey.domains`) every domain's means, variances
+    and design effects come from one pass of group sums over the rows (by PSU and domain, calibration
+    pattern and domain, domain alone), a block of columns at a time: the same numbers, to rounding (sums
+    in another order). Elsewhere each domain is `batch_means`.
+    """
+    values = np.asarray(values, dtype=float)
+    domain = np.asarray(domain, dtype=np.int64)
+    if df not in DF_RULES:
+        raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
+    bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
+    plan = None if bell_mccaffrey else variance_plan(design)
+    if plan is None:
+        return [batch_means(design, values, domain == d, deff=deff, df=df) for d in range(domains)]
+    positions = np.flatnonzero(domain >= 0)
+    row_domain = domain[positions]
+    weights = design.weights[positions]
+    by_domain = group_sum_matrix(row_domain, domains)
+    design_df = [design.degf(domain == d) for d in range(domains)]
+    parts: list[dict[str, list[np.ndarray]]] = [
+        {name: [] for name in ("estimate", "se", "n", "pop_size", "deff", "df_per_column")}
+        for _ in range(domains)
+    ]
+    for start in range(0, values.shape[1], BLOCK_COLUMNS):
+        block = values[positions, start : start + BLOCK_COLUMNS]
+        present = ~np.isnan(block)
+        weighted = np.where(present, weights[:, None], 0.0)
+        centred = _centred(block, present)
+        total = np.asarray(by_domain @ weighted)
+        n_obs = np.asarray(by_domain @ present.astype(float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            estimate = np.asarray(by_domain @ (weighted * np.where(present, block, 0.0))) / total
+            means = np.asarray(by_domain @ (weighted * centred)) / total
+            safe = np.where(total > 0, means, 0.0)
+            squares = (
+                np.asarray(by_domain @ (weighted * centred**2))
+                - 2.0 * safe * np.asarray(by_domain @ (weighted * centred))
+                + safe**2 * total
+            )
+            s2 = squares / total * n_obs / (n_obs - 1)
+        variance = plan.mean_variances(
+            positions, row_domain, domains, weights, centred, present, safe, total, np.eye(domains)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if deff == "replace":
+                v_srs = s2 / n_obs
+            else:
+                v_srs = np.where(total < n_obs, np.nan, s2 * (total - n_obs) / (total * n_obs))
+            design_effect = np.where(n_obs < 2, np.nan, variance / v_srs)
+        for d in range(domains):
+            found = parts[d]
+            found["estimate"].append(np.where(total[d] > 0, estimate[d], np.nan))
+            found["se"].append(np.where(total[d] > 0, np.sqrt(variance[d]), np.nan))
+            found["n"].append(n_obs[d].astype(np.int64))
+            found["pop_size"].append(total[d])
+            found["deff"].append(design_effect[d])
+            column_df = np.full(block.shape[1], design_df[d])
+            if df == "bell_mccaffrey" and np.isfinite(design_df[d]):
+                column_df = np.full(block.shape[1], design.degf())
+            found["df_per_column"].append(column_df)
+    return [
+        BatchMeans(**{name: np.concatenate(arrays) for name, arrays in found.items()}, df=design_df[d])
+        for d, found in enumerate(parts)
+    ]
+
+
 def logit_intervals(
     estimate: np.ndarray, se: np.ndarray, df: float | np.ndarray, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -230,10 +321,13 @@ def batch_differences(
     if df not in DF_RULES:
         raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
     bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
-    plan = None if bell_mccaffrey else variance_plan(design)
+    # Groups that share rows (not a split of one column) take the path over every row.
+    plan = None if bell_mccaffrey or np.any(in_a & in_b) else variance_plan(design)
     if plan is not None:
         positions = np.flatnonzero(in_a | in_b)
         weights = design.weights[positions]
+        group = np.where(in_a[positions], 0, 1)
+        by_group = group_sum_matrix(group, 2)
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
         if plan is None:
             block = values[:, start : start + BLOCK_COLUMNS]
@@ -244,11 +338,22 @@ def batch_differences(
             variance = _column_variances(design, influence_a - influence_b, present)
             t_df = _present_psu_minus_strata(design, present) - 1.0
         else:
+            # Both groups' sums in one pass (`VariancePlan.mean_variances`), no rows x columns influence.
             block = values[positions, start : start + BLOCK_COLUMNS]
-            present_a, *_, means_a, influence_a = _weighted_block(design, block, in_a[positions], weights)
-            present_b, *_, means_b, influence_b = _weighted_block(design, block, in_b[positions], weights)
-            present = present_a | present_b
-            variance = plan.variances(positions, influence_a - influence_b)
+            present = ~np.isnan(block)
+            present_a, present_b = present & in_a[positions][:, None], present & in_b[positions][:, None]
+            centred = _centred(block, present)
+            weighted = np.where(present, weights[:, None], 0.0)
+            total = np.asarray(by_group @ weighted)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                estimate = np.asarray(by_group @ (weighted * np.where(present, block, 0.0))) / total
+                centred_means = np.asarray(by_group @ (weighted * centred)) / total
+            safe = np.where(total > 0, centred_means, 0.0)
+            contrast = np.array([[1.0, -1.0]])
+            variance = plan.mean_variances(
+                positions, group, 2, weights, centred, present, safe, total, contrast
+            )[0]
+            means_a, means_b = estimate
             t_df = _reached_psu_minus_strata(design, positions, present) - 1.0
         estimate = means_a - means_b
         se = np.sqrt(variance)

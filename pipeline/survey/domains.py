@@ -163,6 +163,130 @@ class VariancePlan:
             out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
         return out
 
+    def mean_variances(
+        self,
+        rows: np.ndarray,
+        domain: np.ndarray,
+        domains: int,
+        weights: np.ndarray,
+        centred: np.ndarray,
+        present: np.ndarray,
+        means: np.ndarray,
+        totals: np.ndarray,
+        contrasts: np.ndarray,
+    ) -> np.ndarray:
+        """Variances of contrasts of domain means of ``k`` outcomes, from one pass of group sums.
+
+        Row ``rows[i]`` (positions, each once) is in domain ``domain[i]`` (``0 .. domains - 1``), with
+        design weight ``weights[i]``; ``present`` marks its observed outcomes and ``centred`` holds them
+        less a constant per outcome (zero where missing; the constant keeps the squares' sums exact).
+        ``means`` are the domains' weighted means of ``centred``, ``totals`` their weight totals (both
+        ``(domains, k)``). Row ``i``'s influence on its domain's mean is
+        ``w_i (y_i - mean) / total``, zero on every other row and domain (R's ``svymean`` on
+        ``subset``). For each row ``c`` of ``contrasts`` (``(m, domains)``) the result's row is the
+        variance of ``sum_d c_d mean_d``: ``variances`` of that contrast's influence values, from sums
+        by PSU and domain, calibration pattern and domain, and domain alone (each a sum over the rows
+        once for every domain and contrast), in another order.
+        """
+        k = centred.shape[1]
+        psus = self.psu_stratum.size
+        psu = self.psu[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = np.where(totals > 0, 1.0 / totals, 0.0)
+        weighted = np.where(present, weights[:, None], 0.0)
+        scaled = weighted * self.row_factor[rows][:, None]
+        # Totals of the scaled influence by (PSU, domain): each pair's sum of f w y less mean times f w.
+        pair_count = np.bincount(psu * domains + domain, minlength=psus * domains)
+        pairs = np.flatnonzero(pair_count)
+        pair_of_row = (np.cumsum(pair_count > 0) - 1)[psu * domains + domain]
+        pair_psu, pair_domain = pairs // domains, pairs % domains
+        by_pair = group_sum_matrix(pair_of_row, pairs.size)
+        pair_totals = (
+            np.asarray(by_pair @ (scaled * centred)) - means[pair_domain] * np.asarray(by_pair @ scaled)
+        ) * inverse[pair_domain]
+        within_sums = fitted_parts = None
+        if self.within_scale is not None:
+            # sum_i s_i f_i^2 x_i^2 per domain, from sums of s f^2 w^2 times 1, y and y^2.
+            square = scaled**2 * self.within_scale[psu][:, None]
+            by_domain = group_sum_matrix(domain, domains)
+            s0 = np.asarray(by_domain @ square)
+            s1 = np.asarray(by_domain @ (square * centred))
+            s2 = np.asarray(by_domain @ (square * centred**2))
+            within_sums = (s2 - 2.0 * means * s1 + means**2 * s0) * inverse**2
+        if self.entries:
+            fitted_parts = [
+                self._domain_coefficients(entry, rows, domain, domains, weighted, centred, means, inverse)
+                for entry in self.entries
+            ]
+        out = np.empty((contrasts.shape[0], k))
+        for c, contrast in enumerate(np.asarray(contrasts, dtype=float)):
+            coefficient = contrast[pair_domain]
+            used = coefficient != 0
+            psu_of_pair = pair_psu[used]
+            reached_count = np.bincount(psu_of_pair, minlength=psus)
+            reached = np.flatnonzero(reached_count)
+            compact = (np.cumsum(reached_count > 0) - 1)[psu_of_pair]
+            psu_totals = np.asarray(
+                group_sum_matrix(compact, reached.size) @ (pair_totals[used] * coefficient[used][:, None])
+            )
+            h = self.psu_stratum[reached]
+            n_strata = self.n_psu.size
+            mean = np.asarray(group_sum_matrix(h, n_strata) @ psu_totals) / self.n_psu[:, None]
+            unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+            variance = (self.stratum_scale[h][:, None] * (psu_totals - mean[h]) ** 2).sum(axis=0) + (
+                self.stratum_scale * unreached
+            ) @ mean**2
+            if self.lone_scale is not None:
+                variance += (self.lone_scale[reached][:, None] * psu_totals**2).sum(axis=0)
+            if within_sums is not None:
+                m = self.rows_per_psu[reached]
+                variance += contrast**2 @ within_sums - (
+                    (self.within_scale[reached] / m)[:, None] * psu_totals**2
+                ).sum(axis=0)
+            if fitted_parts is not None:
+                fitted = np.vstack([np.einsum("d,drk->rk", contrast, part) for part in fitted_parts])
+                cross = self.projected.transposed_product(reached, psu_totals)
+                variance += -2.0 * (cross * fitted).sum(axis=0)
+                variance += ((self.gram @ fitted) * fitted).sum(axis=0)
+            out[c] = np.maximum(variance, 0.0)
+        return out
+
+    def _domain_coefficients(
+        self,
+        entry: _Entry,
+        rows: np.ndarray,
+        domain: np.ndarray,
+        domains: int,
+        weighted: np.ndarray,
+        centred: np.ndarray,
+        means: np.ndarray,
+        inverse: np.ndarray,
+    ) -> np.ndarray:
+        """`_coefficients` of each domain's mean influence values: ``(domains, rank, k)``."""
+        k = centred.shape[1]
+        unit = entry.row_unit[rows]
+        inside = unit >= 0
+        if not inside.any():
+            return np.zeros((domains, entry.rank, k))
+        unit, domain = unit[inside], domain[inside]
+        basis = entry.scaled_basis
+        group = unit if basis.code is None else basis.code[unit]
+        # Sums by (unit or basis pattern, domain), over the pairs the rows reach.
+        key = group * domains + domain
+        count = np.bincount(key, minlength=basis.values.shape[0] * domains)
+        reached = np.flatnonzero(count)
+        sums = group_sum_matrix((np.cumsum(count > 0) - 1)[key], reached.size)
+        key_domain = reached % domains
+        by_key = (
+            np.asarray(sums @ (weighted[inside] * centred[inside]))
+            - means[key_domain] * np.asarray(sums @ weighted[inside])
+        ) * inverse[key_domain]
+        out = np.zeros((domains, entry.rank, k))
+        for d in range(domains):
+            mine = key_domain == d
+            out[d] = basis.values[reached[mine] // domains].T @ by_key[mine]
+        return out
+
     def cell_covariance(
         self,
         rows: np.ndarray,
