@@ -30,8 +30,8 @@ from pipeline.survey import distributions as stats
 from pipeline.survey.batch import (
     BLOCK_COLUMNS,
     BatchMeans,
+    DomainMeans,
     batch_differences,
-    batch_means_by_domain,
     logit_intervals,
 )
 from pipeline.survey.chisq import svychisq_many
@@ -116,20 +116,19 @@ def _batch_means_by_domain(
     population's outcomes was hundreds of megabytes at Place-Survey size.
     """
     parts: dict[tuple[str, str], list[BatchMeans]] = {}
-    # Each group's levels are disjoint: one code per row, and all its domains from one pass of sums.
-    codes = {}
-    for group, levels in masks.items():
+    # Each group's levels are disjoint: one code per row. The groups' sums are set up once
+    # (`DomainMeans`), and each block of outcomes gives every domain of every group in one pass.
+    groupings = []
+    for levels in masks.values():
         code = np.full(len(data), -1, dtype=np.int64)
         for index, mask in enumerate(levels.values()):
             code[mask] = index
-        codes[group] = code
+        groupings.append((code, len(levels)))
+    domain_means = DomainMeans(design, groupings, deff=DEFF_KIND[weighting], df=interval_df)
     for start in range(0, len(members), BLOCK_COLUMNS):
         chunk = members[start : start + BLOCK_COLUMNS]
         values = data[[o.column for o in chunk]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        for group, levels in masks.items():
-            batches = batch_means_by_domain(
-                design, values, codes[group], len(levels), deff=DEFF_KIND[weighting], df=interval_df
-            )
+        for (group, levels), batches in zip(masks.items(), domain_means(values), strict=True):
             for level, batch in zip(levels, batches, strict=True):
                 parts.setdefault((group, level), []).append(batch)
     return {key: _joined(batches) for key, batches in parts.items()}

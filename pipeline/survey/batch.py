@@ -191,18 +191,124 @@ def batch_means(
     return BatchMeans(**joined, df=design_df)
 
 
-def _centred(block: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Each column less a whole number near its mean (zero where missing).
+# Outcomes whose row values are formed at once in the group-sum paths: each a handful of rows x columns
+# arrays, so a block's working memory stays near 300 MB at Place-Survey size (473,000 rows).
+GROUP_SUM_COLUMNS = 8
+
+
+def _centred(filled: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Each column (missing values filled with 0) less a whole number near its mean, zero where missing.
 
     The group-sum variances expand squares (sum of y^2 less the mean times the sum of y ...): near zero
     they lose no digits. A whole number keeps 0/1 and score columns whole, so a domain whose answers
     are all the same has influence values, variance and design effect exactly those of the row-wise
     computation (zero, and NaN), not rounding noise.
     """
-    shift = np.zeros(block.shape[1])
-    observed = present.any(axis=0)
-    shift[observed] = np.round(np.nanmean(block[:, observed], axis=0))
-    return np.where(present, block - shift, 0.0)
+    count = present.sum(axis=0)
+    shift = np.round(filled.sum(axis=0) / np.maximum(count, 1))
+    return np.where(present, filled - shift, 0.0)
+
+
+class DomainMeans:
+    """`batch_means` of many outcomes in every level of several group columns (each level a domain).
+
+    ``groupings`` are ``(code, levels)`` pairs: row ``i`` is in level ``code[i]`` (``0 .. levels - 1``;
+    -1 in none) of that grouping. Where the design has a variance plan (`pipeline.survey.domains`) the
+    groupings' sums (by domain, by PSU and domain, by calibration pattern and domain) are set up once,
+    and each block of outcomes is one pass over the rows: its row values formed once for every grouping,
+    every domain's mean, variance and design effect from their sums (the numbers of `batch_means`, to
+    rounding: sums in another order). Elsewhere each domain is `batch_means`.
+    """
+
+    def __init__(
+        self,
+        design: PreparedDesign,
+        groupings: list[tuple[np.ndarray, int]],
+        deff: str = "srswor",
+        df: str = "design",
+    ) -> None:
+        if df not in DF_RULES:
+            raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
+        self.design, self.deff, self.df = design, deff, df
+        self.groupings = [(np.asarray(code, dtype=np.int64), levels) for code, levels in groupings]
+        bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
+        self.plan = None if bell_mccaffrey else variance_plan(design)
+        self.prepared = []
+        if self.plan is None:
+            return
+        everyone = np.arange(design.n)
+        for code, levels in self.groupings:
+            # Rows in no level go to one more domain, summed and never reported.
+            domain = np.where(code >= 0, code, levels)
+            design_df = [design.degf(code == d) for d in range(levels)]
+            self.prepared.append((self.plan.grouping(everyone, domain, levels + 1), design_df))
+
+    def __call__(self, values: np.ndarray) -> list[list[BatchMeans]]:
+        """The means of every column of ``values`` (NaN = missing): one list per grouping, one
+        `BatchMeans` per level."""
+        values = np.asarray(values, dtype=float)
+        design, deff, df = self.design, self.deff, self.df
+        if self.plan is None:
+            return [
+                [batch_means(design, values, code == d, deff=deff, df=df) for d in range(levels)]
+                for code, levels in self.groupings
+            ]
+        fields = ("estimate", "se", "n", "pop_size", "deff", "df_per_column")
+        parts = [[{name: [] for name in fields} for _ in range(levels)] for _, levels in self.groupings]
+        everyone = np.arange(design.n)
+        for start in range(0, values.shape[1], GROUP_SUM_COLUMNS):
+            block = values[:, start : start + GROUP_SUM_COLUMNS]
+            present = ~np.isnan(block)
+            filled = np.where(present, block, 0.0)
+            weighted = np.where(present, design.weights[:, None], 0.0)
+            centred = _centred(filled, present)
+            rows = self.plan.mean_block(everyone, weighted, centred)
+            weighted_filled = weighted * filled
+            weighted_squares = rows.weighted_centred * centred
+            counts = present.astype(float)
+            for (grouping, design_df), found in zip(self.prepared, parts, strict=True):
+                by_domain = grouping.by_domain
+                levels = grouping.domains - 1
+                total = np.asarray(by_domain @ weighted)
+                n_obs = np.asarray(by_domain @ counts)
+                centred_sum = np.asarray(by_domain @ rows.weighted_centred)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    estimate = np.asarray(by_domain @ weighted_filled) / total
+                    means = centred_sum / total
+                    safe = np.where(total > 0, means, 0.0)
+                    squares = (
+                        np.asarray(by_domain @ weighted_squares) - 2.0 * safe * centred_sum + safe**2 * total
+                    )
+                    s2 = squares / total * n_obs / (n_obs - 1)
+                contrasts = np.eye(levels + 1)[:levels]
+                variance = self.plan.mean_variances(grouping, rows, safe, total, contrasts)
+                total, n_obs, estimate, s2 = total[:levels], n_obs[:levels], estimate[:levels], s2[:levels]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    if deff == "replace":
+                        v_srs = s2 / n_obs
+                    else:
+                        v_srs = np.where(total < n_obs, np.nan, s2 * (total - n_obs) / (total * n_obs))
+                    design_effect = np.where(n_obs < 2, np.nan, variance / v_srs)
+                for d in range(levels):
+                    level = found[d]
+                    level["estimate"].append(np.where(total[d] > 0, estimate[d], np.nan))
+                    level["se"].append(np.where(total[d] > 0, np.sqrt(variance[d]), np.nan))
+                    level["n"].append(n_obs[d].astype(np.int64))
+                    level["pop_size"].append(total[d])
+                    level["deff"].append(design_effect[d])
+                    column_df = np.full(block.shape[1], design_df[d])
+                    if df == "bell_mccaffrey" and np.isfinite(design_df[d]):
+                        column_df = np.full(block.shape[1], design.degf())
+                    level["df_per_column"].append(column_df)
+        return [
+            [
+                BatchMeans(
+                    **{name: np.concatenate(arrays) for name, arrays in level.items()}, df=design_df[d]
+                )
+                for d, level in enumerate(found)
+            ]
+            for (_, design_df), found in zip(self.prepared, parts, strict=True)
+        ]
 
 
 def batch_means_by_domain(
@@ -215,71 +321,8 @@ def batch_means_by_domain(
 ) -> list[BatchMeans]:
     """`batch_means` of every column of ``values`` in each of ``domains`` disjoint domains: row ``i`` is
     in domain ``domain[i]`` (``0 .. domains - 1``; -1 in none). Element ``d`` of the result is
-    ``batch_means(design, values, domain == d, deff, df)``.
-
-    Where the design has a variance plan (`pipeline.survey.domains`) every domain's means, variances
-    and design effects come from one pass of group sums over the rows (by PSU and domain, calibration
-    pattern and domain, domain alone), a block of columns at a time: the same numbers, to rounding (sums
-    in another order). Elsewhere each domain is `batch_means`.
-    """
-    values = np.asarray(values, dtype=float)
-    domain = np.asarray(domain, dtype=np.int64)
-    if df not in DF_RULES:
-        raise ValueError(f"df must be one of {DF_RULES}, got {df!r}")
-    bell_mccaffrey = df == "bell_mccaffrey" and bell_mccaffrey_applies(design)
-    plan = None if bell_mccaffrey else variance_plan(design)
-    if plan is None:
-        return [batch_means(design, values, domain == d, deff=deff, df=df) for d in range(domains)]
-    positions = np.flatnonzero(domain >= 0)
-    row_domain = domain[positions]
-    weights = design.weights[positions]
-    by_domain = group_sum_matrix(row_domain, domains)
-    design_df = [design.degf(domain == d) for d in range(domains)]
-    parts: list[dict[str, list[np.ndarray]]] = [
-        {name: [] for name in ("estimate", "se", "n", "pop_size", "deff", "df_per_column")}
-        for _ in range(domains)
-    ]
-    for start in range(0, values.shape[1], BLOCK_COLUMNS):
-        block = values[positions, start : start + BLOCK_COLUMNS]
-        present = ~np.isnan(block)
-        weighted = np.where(present, weights[:, None], 0.0)
-        centred = _centred(block, present)
-        total = np.asarray(by_domain @ weighted)
-        n_obs = np.asarray(by_domain @ present.astype(float))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            estimate = np.asarray(by_domain @ (weighted * np.where(present, block, 0.0))) / total
-            means = np.asarray(by_domain @ (weighted * centred)) / total
-            safe = np.where(total > 0, means, 0.0)
-            squares = (
-                np.asarray(by_domain @ (weighted * centred**2))
-                - 2.0 * safe * np.asarray(by_domain @ (weighted * centred))
-                + safe**2 * total
-            )
-            s2 = squares / total * n_obs / (n_obs - 1)
-        variance = plan.mean_variances(
-            positions, row_domain, domains, weights, centred, present, safe, total, np.eye(domains)
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if deff == "replace":
-                v_srs = s2 / n_obs
-            else:
-                v_srs = np.where(total < n_obs, np.nan, s2 * (total - n_obs) / (total * n_obs))
-            design_effect = np.where(n_obs < 2, np.nan, variance / v_srs)
-        for d in range(domains):
-            found = parts[d]
-            found["estimate"].append(np.where(total[d] > 0, estimate[d], np.nan))
-            found["se"].append(np.where(total[d] > 0, np.sqrt(variance[d]), np.nan))
-            found["n"].append(n_obs[d].astype(np.int64))
-            found["pop_size"].append(total[d])
-            found["deff"].append(design_effect[d])
-            column_df = np.full(block.shape[1], design_df[d])
-            if df == "bell_mccaffrey" and np.isfinite(design_df[d]):
-                column_df = np.full(block.shape[1], design.degf())
-            found["df_per_column"].append(column_df)
-    return [
-        BatchMeans(**{name: np.concatenate(arrays) for name, arrays in found.items()}, df=design_df[d])
-        for d, found in enumerate(parts)
-    ]
+    ``batch_means(design, values, domain == d, deff, df)``, to rounding (`DomainMeans`)."""
+    return DomainMeans(design, [(domain, domains)], deff=deff, df=df)(values)[0]
 
 
 def logit_intervals(
@@ -326,8 +369,7 @@ def batch_differences(
     if plan is not None:
         positions = np.flatnonzero(in_a | in_b)
         weights = design.weights[positions]
-        group = np.where(in_a[positions], 0, 1)
-        by_group = group_sum_matrix(group, 2)
+        grouping = plan.grouping(positions, np.where(in_a[positions], 0, 1), 2)
     for start in range(0, values.shape[1], BLOCK_COLUMNS):
         if plan is None:
             block = values[:, start : start + BLOCK_COLUMNS]
@@ -342,17 +384,15 @@ def batch_differences(
             block = values[positions, start : start + BLOCK_COLUMNS]
             present = ~np.isnan(block)
             present_a, present_b = present & in_a[positions][:, None], present & in_b[positions][:, None]
-            centred = _centred(block, present)
+            filled = np.where(present, block, 0.0)
             weighted = np.where(present, weights[:, None], 0.0)
-            total = np.asarray(by_group @ weighted)
+            rows = plan.mean_block(positions, weighted, _centred(filled, present))
+            total = np.asarray(grouping.by_domain @ weighted)
             with np.errstate(invalid="ignore", divide="ignore"):
-                estimate = np.asarray(by_group @ (weighted * np.where(present, block, 0.0))) / total
-                centred_means = np.asarray(by_group @ (weighted * centred)) / total
+                estimate = np.asarray(grouping.by_domain @ (weighted * filled)) / total
+                centred_means = np.asarray(grouping.by_domain @ rows.weighted_centred) / total
             safe = np.where(total > 0, centred_means, 0.0)
-            contrast = np.array([[1.0, -1.0]])
-            variance = plan.mean_variances(
-                positions, group, 2, weights, centred, present, safe, total, contrast
-            )[0]
+            variance = plan.mean_variances(grouping, rows, safe, total, np.array([[1.0, -1.0]]))[0]
             means_a, means_b = estimate
             t_df = _reached_psu_minus_strata(design, positions, present) - 1.0
         estimate = means_a - means_b
