@@ -30,8 +30,8 @@ from pipeline.survey import distributions as stats
 from pipeline.survey.batch import (
     BLOCK_COLUMNS,
     BatchMeans,
+    DomainDifferences,
     DomainMeans,
-    batch_differences,
     logit_intervals,
 )
 from pipeline.survey.chisq import svychisq_many
@@ -192,34 +192,23 @@ def differences(
     the working arrays stay a few hundred megabytes at Place-Survey size (each outcome's numbers are its
     own; only the order of some sums can differ, in the last bits).
     """
+    # The two groups' sums are set up once for every block of outcomes (`DomainDifferences`).
+    groups = DomainDifferences(design, by == a, by == b, level=LEVEL, df=interval_df)
     if design.n * len(members) > LARGE_CELLS and len(members) > LARGE_BLOCK_COLUMNS:
         return pd.concat(
             [
-                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], by, a, b, interval_df)
+                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], groups)
                 for start in range(0, len(members), LARGE_BLOCK_COLUMNS)
             ],
             ignore_index=True,
         )
-    return _differences(design, members, by, a, b, interval_df)
+    return _differences(design, members, groups)
 
 
-def _differences(
-    design: PreparedDesign,
-    members: list[Outcome],
-    by: np.ndarray,
-    a: str,
-    b: str,
-    interval_df: str,
-) -> pd.DataFrame:
+def _differences(design: PreparedDesign, members: list[Outcome], groups: DomainDifferences) -> pd.DataFrame:
     values = design.data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    in_a, in_b = by == a, by == b
-    difference = batch_differences(design, values, in_a, in_b, level=LEVEL, df=interval_df)
-    present = (in_a | in_b)[:, None] & ~np.isnan(values)
-    weights = np.where(present, design.weights[:, None], 0.0)
-    filled = np.where(present, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (weights * filled).sum(axis=0) / weights.sum(axis=0)
-        spread = np.sqrt((weights * (filled - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
+    difference = groups(values)
+    spread = groups.spread(values)
     is_proportion = np.array([o.is_proportion for o in members])
     scale = np.where(is_proportion, 1.0, spread)
     testable = np.minimum(difference.n_a, difference.n_b) >= 2
