@@ -61,14 +61,30 @@ class RaoScottTest:
         return asdict(self)
 
 
+# Above this many observed values, whole numbers from 0 below _COUNT_LEVELS are coded by counting them.
+_COUNT_ROWS = 2_000
+_COUNT_LEVELS = 1_000
+
+
 def _coded(values: np.ndarray, dom: np.ndarray) -> tuple[list[Any], np.ndarray]:
     """The sorted levels observed in the domain and each row's level code (-1: missing or outside)."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
         # Plain numbers with numpy: pandas' categoricals cost more than the test at a few hundred rows.
         observed = dom & ~np.isnan(values) if values.dtype.kind == "f" else dom.copy()
-        levels = np.unique(values[observed])
+        seen = values[observed]
+        if seen.size > _COUNT_ROWS and seen.min() >= 0 and seen.max() < _COUNT_LEVELS:
+            whole = seen.astype(np.int64)
+            if np.array_equal(whole, seen):
+                # Small whole numbers (answer codes, scores): counted, not sorted; the same levels.
+                present_levels = np.flatnonzero(np.bincount(whole, minlength=1))
+                lookup = np.full(present_levels[-1] + 1, -1, dtype=np.int64)
+                lookup[present_levels] = np.arange(present_levels.size)
+                codes = np.full(values.size, -1, dtype=np.int64)
+                codes[observed] = lookup[whole]
+                return present_levels.astype(values.dtype).tolist(), codes
+        levels = np.unique(seen)
         codes = np.full(values.size, -1, dtype=np.int64)
-        codes[observed] = np.searchsorted(levels, values[observed])
+        codes[observed] = np.searchsorted(levels, seen)
         return levels.tolist(), codes
     # Labels (text): factorised as they are. A Series of them became an Arrow string column and a
     # categorical for every test, a pass over every row each time (minutes at Place-Survey size).

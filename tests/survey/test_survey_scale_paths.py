@@ -189,3 +189,22 @@ def test_estimates_and_differences_in_column_blocks_are_those_of_one_pass(monkey
     numeric = whole.select_dtypes("number").columns
     np.testing.assert_allclose(blocks[numeric].to_numpy(float), whole[numeric].to_numpy(float), rtol=1e-12)
     pd.testing.assert_frame_equal(blocks.drop(columns=numeric), whole.drop(columns=numeric))
+
+
+def test_rao_scott_codes_many_small_whole_numbers_by_counting_them_as_by_sorting(monkeypatch):
+    """Above a size, answer codes are coded by counting: the levels and codes sorting gives."""
+    from pipeline.survey import chisq
+
+    rng = np.random.default_rng(13)
+    dom = rng.random(ROWS) < 0.8
+    for values in (
+        np.where(rng.random(ROWS) < 0.1, np.nan, rng.integers(1, 6, ROWS).astype(float)),
+        rng.integers(0, 3, ROWS) * 2,  # integers, levels 0, 2, 4
+        np.where(rng.random(ROWS) < 0.1, np.nan, rng.integers(0, 4, ROWS) + 0.5),  # not whole: sorted
+    ):
+        counted = chisq._coded(values, dom)
+        monkeypatch.setattr(chisq, "_COUNT_ROWS", 10**9)
+        sorted_ = chisq._coded(values, dom)
+        monkeypatch.undo()
+        assert counted[0] == sorted_[0]
+        np.testing.assert_array_equal(counted[1], sorted_[1])
