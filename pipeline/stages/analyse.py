@@ -293,7 +293,9 @@ def render_summary(tables: dict[str, pd.DataFrame], codebook: Codebook, config: 
             "> Audit Commission's 2008 survey.",
             "",
         ]
-    estimates_table = tables["estimates"]
+    # Only the columns the summary prints: filtering the whole wide table, item by item, cost seconds.
+    printed = ["instrument", "item", "item_label", "element", "measure", "group", "level", "weighting"]
+    estimates_table = tables["estimates"][[*printed, "n", "estimate", "ci_low", "ci_high"]]
     weighted = estimates_table[(estimates_table["weighting"] == "weighted")]
     lines += [
         "# Headline estimates",

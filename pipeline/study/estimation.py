@@ -25,15 +25,16 @@ from pipeline.study.outcomes import (
     group_column,
 )
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.survey import PreparedDesign, SurveyDesignError, svychisq, svyolr, t_quantile
+from pipeline.survey import PreparedDesign, SurveyDesignError, svyolr, t_quantile
 from pipeline.survey import distributions as stats
 from pipeline.survey.batch import (
     BLOCK_COLUMNS,
     BatchMeans,
-    batch_differences,
-    batch_means,
+    DomainDifferences,
+    DomainMeans,
     logit_intervals,
 )
+from pipeline.survey.chisq import svychisq_many
 
 LEVEL = 0.95
 # The design effect compares with simple random sampling without replacement from the weighted
@@ -115,14 +116,21 @@ def _batch_means_by_domain(
     population's outcomes was hundreds of megabytes at Place-Survey size.
     """
     parts: dict[tuple[str, str], list[BatchMeans]] = {}
+    # Each group's levels are disjoint: one code per row. The groups' sums are set up once
+    # (`DomainMeans`), and each block of outcomes gives every domain of every group in one pass.
+    groupings = []
+    for levels in masks.values():
+        code = np.full(len(data), -1, dtype=np.int64)
+        for index, mask in enumerate(levels.values()):
+            code[mask] = index
+        groupings.append((code, len(levels)))
+    domain_means = DomainMeans(design, groupings, deff=DEFF_KIND[weighting], df=interval_df)
     for start in range(0, len(members), BLOCK_COLUMNS):
         chunk = members[start : start + BLOCK_COLUMNS]
         values = data[[o.column for o in chunk]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        for group, levels in masks.items():
-            for level, mask in levels.items():
-                parts.setdefault((group, level), []).append(
-                    batch_means(design, values, mask, deff=DEFF_KIND[weighting], df=interval_df)
-                )
+        for (group, levels), batches in zip(masks.items(), domain_means(values), strict=True):
+            for level, batch in zip(levels, batches, strict=True):
+                parts.setdefault((group, level), []).append(batch)
     return {key: _joined(batches) for key, batches in parts.items()}
 
 
@@ -184,34 +192,23 @@ def differences(
     the working arrays stay a few hundred megabytes at Place-Survey size (each outcome's numbers are its
     own; only the order of some sums can differ, in the last bits).
     """
+    # The two groups' sums are set up once for every block of outcomes (`DomainDifferences`).
+    groups = DomainDifferences(design, by == a, by == b, level=LEVEL, df=interval_df)
     if design.n * len(members) > LARGE_CELLS and len(members) > LARGE_BLOCK_COLUMNS:
         return pd.concat(
             [
-                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], by, a, b, interval_df)
+                _differences(design, members[start : start + LARGE_BLOCK_COLUMNS], groups)
                 for start in range(0, len(members), LARGE_BLOCK_COLUMNS)
             ],
             ignore_index=True,
         )
-    return _differences(design, members, by, a, b, interval_df)
+    return _differences(design, members, groups)
 
 
-def _differences(
-    design: PreparedDesign,
-    members: list[Outcome],
-    by: np.ndarray,
-    a: str,
-    b: str,
-    interval_df: str,
-) -> pd.DataFrame:
+def _differences(design: PreparedDesign, members: list[Outcome], groups: DomainDifferences) -> pd.DataFrame:
     values = design.data[[o.column for o in members]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    in_a, in_b = by == a, by == b
-    difference = batch_differences(design, values, in_a, in_b, level=LEVEL, df=interval_df)
-    present = (in_a | in_b)[:, None] & ~np.isnan(values)
-    weights = np.where(present, design.weights[:, None], 0.0)
-    filled = np.where(present, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (weights * filled).sum(axis=0) / weights.sum(axis=0)
-        spread = np.sqrt((weights * (filled - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
+    difference = groups(values)
+    spread = groups.spread(values)
     is_proportion = np.array([o.is_proportion for o in members])
     scale = np.where(is_proportion, 1.0, spread)
     testable = np.minimum(difference.n_a, difference.n_b) >= 2
@@ -252,20 +249,31 @@ def _differences(
     return table
 
 
-def _rao_scott_row(design, outcome: Outcome, by: np.ndarray) -> dict[str, float]:
-    categories = design.data[outcome.ordinal or outcome.column].astype("Float64")
-    try:
-        test = svychisq(design, categories.to_numpy(dtype=float, na_value=np.nan), pd.Series(by).to_numpy())
-    except SurveyDesignError:
-        return {}
-    return {
-        "test": "Rao-Scott F",
-        "statistic": test.f,
-        "df": test.ndf,
-        "df2": test.ddf,
-        "p": test.p_f,
-        "n": test.n_total,
-    }
+def _rao_scott_rows(design, outcomes: list[Outcome], by: np.ndarray) -> list[dict[str, float]]:
+    """The Rao-Scott test of each outcome (its Likert score where it has one) against the group labels:
+    the group column coded once for all of them (`svychisq_many`); {} where a test cannot be made."""
+    categories = [
+        design.data[outcome.ordinal or outcome.column]
+        .astype("Float64")
+        .to_numpy(dtype=float, na_value=np.nan)
+        for outcome in outcomes
+    ]
+    rows = []
+    for test in svychisq_many(design, categories, np.asarray(by, dtype=object)):
+        if test is None:
+            rows.append({})
+            continue
+        rows.append(
+            {
+                "test": "Rao-Scott F",
+                "statistic": test.f,
+                "df": test.ndf,
+                "df2": test.ddf,
+                "p": test.p_f,
+                "n": test.n_total,
+            }
+        )
+    return rows
 
 
 def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarray, str]]) -> list[dict]:
@@ -350,14 +358,19 @@ def comparisons(designs: StudyDesigns, outcomes: list[Outcome], config: Config) 
                 parts.append(pd.concat([described, difference_rows], axis=1))
                 if designs.weighting != "weighted":
                     continue
-                rao_scott = [
-                    _describe(outcome, population, group, level, designs.weighting)
-                    | {"n_a": n_a, "n_b": n_b}
-                    | _rao_scott_row(design, outcome, by)
+                tested = [
+                    (outcome, n_a, n_b)
                     for outcome, n_a, n_b in zip(
                         same_column, difference_rows["n_a"], difference_rows["n_b"], strict=True
                     )
                     if outcome.measure != "mean"
+                ]
+                tests = _rao_scott_rows(design, [outcome for outcome, _, _ in tested], by)
+                rao_scott = [
+                    _describe(outcome, population, group, level, designs.weighting)
+                    | {"n_a": n_a, "n_b": n_b}
+                    | test
+                    for (outcome, n_a, n_b), test in zip(tested, tests, strict=True)
                 ]
                 parts.append(pd.DataFrame(rao_scott))
         if designs.weighting == "weighted":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from pipeline.survey import distributions as stats
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
+from pipeline.survey.domains import variance_plan
 from pipeline.survey.estimators import ArrayLike, weighted_means
 
 
@@ -59,14 +61,30 @@ class RaoScottTest:
         return asdict(self)
 
 
+# Above this many observed values, whole numbers from 0 below _COUNT_LEVELS are coded by counting them.
+_COUNT_ROWS = 2_000
+_COUNT_LEVELS = 1_000
+
+
 def _coded(values: np.ndarray, dom: np.ndarray) -> tuple[list[Any], np.ndarray]:
     """The sorted levels observed in the domain and each row's level code (-1: missing or outside)."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
         # Plain numbers with numpy: pandas' categoricals cost more than the test at a few hundred rows.
         observed = dom & ~np.isnan(values) if values.dtype.kind == "f" else dom.copy()
-        levels = np.unique(values[observed])
+        seen = values[observed]
+        if seen.size > _COUNT_ROWS and seen.min() >= 0 and seen.max() < _COUNT_LEVELS:
+            whole = seen.astype(np.int64)
+            if np.array_equal(whole, seen):
+                # Small whole numbers (answer codes, scores): counted, not sorted; the same levels.
+                present_levels = np.flatnonzero(np.bincount(whole, minlength=1))
+                lookup = np.full(present_levels[-1] + 1, -1, dtype=np.int64)
+                lookup[present_levels] = np.arange(present_levels.size)
+                codes = np.full(values.size, -1, dtype=np.int64)
+                codes[observed] = lookup[whole]
+                return present_levels.astype(values.dtype).tolist(), codes
+        levels = np.unique(seen)
         codes = np.full(values.size, -1, dtype=np.int64)
-        codes[observed] = np.searchsorted(levels, values[observed])
+        codes[observed] = np.searchsorted(levels, seen)
         return levels.tolist(), codes
     # Labels (text): factorised as they are. A Series of them became an Arrow string column and a
     # categorical for every test, a pass over every row each time (minutes at Place-Survey size).
@@ -109,19 +127,66 @@ def svychisq(
     dom = design.mask(domain)
     rows, ri = _coded(design.column(row), dom)
     cols, ci = _coded(design.column(col), dom)
+    return _rao_scott(design, rows, ri, cols, ci, dom, int(dom.sum()), design.psu_minus_strata(dom))
+
+
+def svychisq_many(
+    design: PreparedDesign, rows: Sequence[ArrayLike], col: ArrayLike
+) -> list[RaoScottTest | None]:
+    """`svychisq` of each of `rows` against the one column variable `col`, over the whole design.
+
+    The column variable is coded once, and the design's domain counts once, for all the tests; each
+    test is then a pass of weighted cell counts over its rows (on a large design, `pipeline.survey.domains`,
+    the covariance comes from those counts by PSU and calibration pattern, never from a rows x cells
+    matrix). ``None`` where `svychisq` would raise `SurveyDesignError` (a variable with fewer than two
+    observed levels); otherwise each result is `svychisq`'s, to rounding.
+    """
+    dom = np.ones(design.n, dtype=bool)
+    cols, ci = _coded(design.column(col), dom)
+    nu = design.psu_minus_strata(None)
+    results: list[RaoScottTest | None] = []
+    for row in rows:
+        levels, ri = _coded(design.column(row), dom)
+        try:
+            results.append(_rao_scott(design, levels, ri, cols, ci, dom, design.n, nu))
+        except SurveyDesignError:
+            results.append(None)
+    return results
+
+
+def _rao_scott(
+    design: PreparedDesign,
+    rows: list[Any],
+    ri: np.ndarray,
+    cols: list[Any],
+    ci: np.ndarray,
+    dom: np.ndarray,
+    n_total: int,
+    nu: int,
+) -> RaoScottTest:
+    """The test from the two variables' level codes (-1: missing or outside the domain)."""
     nr, nc = len(rows), len(cols)
     if nr < 2 or nc < 2:
         raise SurveyDesignError("each variable needs at least two observed levels")
     present = dom & (ri >= 0) & (ci >= 0)
 
     # Cells in R's interaction() order: the row variable varies fastest.
-    cell = np.where(present, ri + nr * ci, -1)
-    indicators = (cell[:, None] == np.arange(nr * nc)[None, :]).astype(float)
-    p_hat, infl, _ = weighted_means(design, indicators, present)
-    v = design.variance(infl, present)
-
-    n_total = int(dom.sum())
-    nu = design.psu_minus_strata(dom)
+    plan = variance_plan(design)
+    if plan is None:
+        cell = np.where(present, ri + nr * ci, -1)
+        indicators = (cell[:, None] == np.arange(nr * nc)[None, :]).astype(float)
+        p_hat, infl, _ = weighted_means(design, indicators, present)
+        v = design.variance(infl, present)
+    else:
+        # Large designs: weighted cell counts of the present rows, by PSU and calibration pattern.
+        positions = np.flatnonzero(present)
+        cell = ri[positions] + nr * ci[positions]
+        weights = design.weights[positions]
+        total_w = float(weights.sum())
+        if total_w == 0:
+            raise SurveyDesignError("the domain has no observed rows")
+        p_hat = np.bincount(cell, weights=weights, minlength=nr * nc) / total_w
+        v = plan.cell_covariance(positions, weights, cell, nr * nc, p_hat, total_w)
 
     # Main-effects and interaction columns of the saturated model over the nr x nc cells.
     grid_r = np.tile(np.arange(nr), nc)

@@ -35,6 +35,7 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from pipeline.survey.calibration import GregResiduals
 from pipeline.survey.design import PreparedDesign, group_sum_matrix
@@ -81,6 +82,34 @@ class _Entry:
     row_unit: np.ndarray
     scaled_basis: _Distinct
     rank: int
+
+
+@dataclass(frozen=True, eq=False)
+class MeanBlock:
+    """A block of outcomes' row values for `VariancePlan.mean_variances` (`VariancePlan.mean_block`)."""
+
+    weighted: np.ndarray  # w where observed, else 0
+    weighted_centred: np.ndarray  # w (y - constant) where observed, else 0
+    scaled: np.ndarray  # the same times each row's calibration factor
+    scaled_centred: np.ndarray
+    within: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # s f^2 w^2 times 1, y, y^2 (two stages)
+
+
+@dataclass(frozen=True, eq=False)
+class DomainGrouping:
+    """Rows in disjoint domains, with the group sums `VariancePlan.mean_variances` needs (by domain, by
+    PSU and domain, by calibration pattern and domain), built once for every block of outcomes."""
+
+    rows: np.ndarray  # positions in the design
+    psu: np.ndarray  # their PSUs
+    domain: np.ndarray  # their domains, 0 .. domains - 1
+    domains: int
+    by_domain: sparse.csr_matrix
+    by_pair: sparse.csr_matrix  # (PSU, domain) pairs x rows
+    pair_psu: np.ndarray
+    pair_domain: np.ndarray
+    # Per calibration: the rows inside it, (pattern, domain) keys x those rows, each key's pattern, domain.
+    patterns: tuple
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +192,224 @@ class VariancePlan:
             out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
         return out
 
+    def grouping(self, rows: np.ndarray, domain: np.ndarray, domains: int) -> DomainGrouping:
+        """The sums `mean_variances` takes by domain: rows ``rows`` (positions, each once) in domains
+        ``domain`` (``0 .. domains - 1``), built once and used for every block of outcomes."""
+        psus = self.psu_stratum.size
+        psu = self.psu[rows]
+        key = psu * domains + domain
+        pair_count = np.bincount(key, minlength=psus * domains)
+        pairs = np.flatnonzero(pair_count)
+        by_pair = group_sum_matrix((np.cumsum(pair_count > 0) - 1)[key], pairs.size)
+        patterns = []
+        for entry in self.entries:
+            unit = entry.row_unit[rows]
+            inside = np.flatnonzero(unit >= 0)
+            basis = entry.scaled_basis
+            group = unit[inside] if basis.code is None else basis.code[unit[inside]]
+            pattern_key = group * domains + domain[inside]
+            count = np.bincount(pattern_key, minlength=basis.values.shape[0] * domains)
+            reached = np.flatnonzero(count)
+            sums = group_sum_matrix((np.cumsum(count > 0) - 1)[pattern_key], reached.size)
+            patterns.append((inside, sums, reached // domains, reached % domains))
+        return DomainGrouping(
+            rows=rows,
+            psu=psu,
+            domain=domain,
+            domains=domains,
+            by_domain=group_sum_matrix(domain, domains),
+            by_pair=by_pair,
+            pair_psu=pairs // domains,
+            pair_domain=pairs % domains,
+            patterns=tuple(patterns),
+        )
+
+    def mean_block(self, rows: np.ndarray, weighted: np.ndarray, centred: np.ndarray) -> MeanBlock:
+        """The row values `mean_variances` sums, for a block of outcomes of the rows ``rows``.
+
+        ``weighted`` holds each row's design weight where its outcome is observed (zero where missing)
+        and ``centred`` the outcomes less a constant per outcome (zero where missing; the constant keeps
+        the squares' sums exact). Computed once per block, whatever the groupings summed.
+        """
+        weighted_centred = weighted * centred
+        factor = self.row_factor[rows]
+        trivial = bool(np.all(factor == 1.0))
+        scaled = weighted if trivial else weighted * factor[:, None]
+        scaled_centred = weighted_centred if trivial else weighted_centred * factor[:, None]
+        within = None
+        if self.within_scale is not None:
+            # s f^2 w^2 times 1, y and y^2: their sums by domain give sum_i s_i f_i^2 x_i^2.
+            square = scaled * scaled * self.within_scale[self.psu[rows]][:, None]
+            linear = square * centred
+            within = (square, linear, linear * centred)
+        return MeanBlock(weighted, weighted_centred, scaled, scaled_centred, within)
+
+    def mean_variances(
+        self,
+        grouping: DomainGrouping,
+        block: MeanBlock,
+        means: np.ndarray,
+        totals: np.ndarray,
+        contrasts: np.ndarray,
+    ) -> np.ndarray:
+        """Variances of contrasts of domain means of ``k`` outcomes, from one pass of group sums.
+
+        The rows are `grouping`'s and their values `block`'s (`mean_block`). ``means`` are the domains'
+        weighted means of the centred outcomes, ``totals`` their weight totals (both
+        ``(domains, k)``). Row ``i``'s influence on its domain's mean is ``w_i (y_i - mean) / total``,
+        zero on every other row and domain (R's ``svymean`` on ``subset``). For each row ``c`` of
+        ``contrasts`` (``(m, domains)``) the result's row is the variance of ``sum_d c_d mean_d``:
+        ``variances`` of that contrast's influence values, from sums by PSU and domain, calibration
+        pattern and domain, and domain alone (each a sum over the rows once for every domain and
+        contrast), in another order.
+        """
+        k = block.weighted.shape[1]
+        psus = self.psu_stratum.size
+        pair_domain = grouping.pair_domain
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = np.where(totals > 0, 1.0 / totals, 0.0)
+        # Totals of the scaled influence by (PSU, domain): each pair's sum of f w y less mean times f w.
+        by_pair = grouping.by_pair
+        pair_totals = (
+            np.asarray(by_pair @ block.scaled_centred)
+            - means[pair_domain] * np.asarray(by_pair @ block.scaled)
+        ) * inverse[pair_domain]
+        within_sums = fitted_parts = None
+        if block.within is not None:
+            s0, s1, s2 = (np.asarray(grouping.by_domain @ part) for part in block.within)
+            within_sums = (s2 - 2.0 * means * s1 + means**2 * s0) * inverse**2
+        if self.entries:
+            fitted_parts = []
+            for entry, (inside, sums, group, key_domain) in zip(self.entries, grouping.patterns, strict=True):
+                by_key = (
+                    np.asarray(sums @ block.weighted_centred[inside])
+                    - means[key_domain] * np.asarray(sums @ block.weighted[inside])
+                ) * inverse[key_domain]
+                part = np.zeros((grouping.domains, entry.rank, k))
+                for d in range(grouping.domains):
+                    mine = key_domain == d
+                    part[d] = entry.scaled_basis.values[group[mine]].T @ by_key[mine]
+                fitted_parts.append(part)
+        out = np.empty((contrasts.shape[0], k))
+        for c, contrast in enumerate(np.asarray(contrasts, dtype=float)):
+            coefficient = contrast[pair_domain]
+            used = coefficient != 0
+            psu_of_pair = grouping.pair_psu[used]
+            reached_count = np.bincount(psu_of_pair, minlength=psus)
+            reached = np.flatnonzero(reached_count)
+            compact = (np.cumsum(reached_count > 0) - 1)[psu_of_pair]
+            psu_totals = pair_totals[used] * coefficient[used][:, None]
+            # Pairs are in PSU order: where no PSU has rows in two of the contrast's domains they are
+            # the PSU totals already.
+            if reached.size != psu_of_pair.size:
+                psu_totals = np.asarray(group_sum_matrix(compact, reached.size) @ psu_totals)
+            h = self.psu_stratum[reached]
+            n_strata = self.n_psu.size
+            mean = np.asarray(group_sum_matrix(h, n_strata) @ psu_totals) / self.n_psu[:, None]
+            unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+            variance = (self.stratum_scale[h][:, None] * (psu_totals - mean[h]) ** 2).sum(axis=0) + (
+                self.stratum_scale * unreached
+            ) @ mean**2
+            if self.lone_scale is not None:
+                variance += (self.lone_scale[reached][:, None] * psu_totals**2).sum(axis=0)
+            if within_sums is not None:
+                m = self.rows_per_psu[reached]
+                variance += contrast**2 @ within_sums - (
+                    (self.within_scale[reached] / m)[:, None] * psu_totals**2
+                ).sum(axis=0)
+            if fitted_parts is not None:
+                fitted = np.vstack([np.einsum("d,drk->rk", contrast, part) for part in fitted_parts])
+                cross = self.projected.transposed_product(reached, psu_totals)
+                variance += -2.0 * (cross * fitted).sum(axis=0)
+                variance += ((self.gram @ fitted) * fitted).sum(axis=0)
+            out[c] = np.maximum(variance, 0.0)
+        return out
+
+    def cell_covariance(
+        self,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        cell: np.ndarray,
+        cells: int,
+        shares: np.ndarray,
+        total: float,
+    ) -> np.ndarray:
+        """``covariance`` of the influence values of ``cells`` cell proportions, from group sums.
+
+        The rows are ``rows`` (positions, each once) with their design weights ``weights``, row ``i`` in
+        cell ``cell[i]``; its influence on
+        proportion ``k`` is ``w_i (1[cell_i = k] - shares_k) / total`` (R's ``svymean`` of the cell
+        indicators), zero on every other row. Every sum the variance needs is a weighted count of the
+        rows by cell within a PSU, a calibration pattern or the whole domain, so no rows x cells matrix
+        is built: the same matrix as ``covariance`` of that matrix (sums in another order).
+        """
+        psu = self.psu[rows]
+        reached_count = np.bincount(psu, minlength=self.psu_stratum.size)
+        reached = np.flatnonzero(reached_count)
+        compact = (np.cumsum(reached_count > 0) - 1)[psu]
+        scaled = weights * self.row_factor[rows]
+        totals = _cell_sums(compact, reached.size, cell, cells, scaled, shares) / total
+        h = self.psu_stratum[reached]
+        n_strata = self.n_psu.size
+        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / self.n_psu[:, None]
+        unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
+        parts = [
+            np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
+            np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
+        ]
+        if self.lone_scale is not None:
+            parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
+        out = sum(part.T @ part for part in parts)
+        if self.within_scale is not None:
+            # Each PSU's rows (all m of them, zeros included) centred on their mean: the rows' own
+            # cross-products less m times the mean's, sum_i s u_i u_i' - sum_p s_p T_p T_p' / m_p; a
+            # row's u_i is its scaled weight times (e_cell - shares), so the first sum is by cell.
+            m = self.rows_per_psu[reached]
+            by_cell = np.bincount(
+                cell, weights=self.within_scale[psu] * (scaled / total) ** 2, minlength=cells
+            )
+            deviation = np.eye(cells) - shares[None, :]
+            psu_part = np.sqrt(self.within_scale[reached] / m)[:, None] * totals
+            out = out + deviation.T @ (by_cell[:, None] * deviation) - psu_part.T @ psu_part
+        if self.entries:
+            fitted = np.vstack(
+                [
+                    self._cell_coefficients(entry, rows, weights, cell, cells, shares, total)
+                    for entry in self.entries
+                ]
+            )
+            cross = self.projected.transposed_product(reached, totals)
+            out = out - cross.T @ fitted - fitted.T @ cross + fitted.T @ (self.gram @ fitted)
+        return out
+
+    def _cell_coefficients(
+        self,
+        entry: _Entry,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        cell: np.ndarray,
+        cells: int,
+        shares: np.ndarray,
+        total: float,
+    ) -> np.ndarray:
+        """`_coefficients` of the cell-proportion influence values of `cell_covariance`."""
+        unit = entry.row_unit[rows]
+        inside = unit >= 0
+        if not inside.any():
+            return np.zeros((entry.rank, cells))
+        unit, weights, cell = unit[inside], weights[inside], cell[inside]
+        basis = entry.scaled_basis
+        if basis.code is not None:
+            pattern = basis.code[unit]
+            return basis.values.T @ (
+                _cell_sums(pattern, basis.values.shape[0], cell, cells, weights, shares) / total
+            )
+        count = np.bincount(unit, minlength=basis.values.shape[0])
+        reached = np.flatnonzero(count)
+        position = (np.cumsum(count > 0) - 1)[unit]
+        sums = _cell_sums(position, reached.size, cell, cells, weights, shares) / total
+        return basis.values[reached].T @ sums
+
     def _coefficients(self, entry: _Entry, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
         """``c = B'(unit totals / scale)`` of one calibration, from the domain's rows in it."""
         unit = entry.row_unit[rows]
@@ -193,6 +440,16 @@ class VariancePlan:
         inside = ((scaled_rows - mean[compact]) ** 2) * self.within_scale[self.psu[rows]][:, None]
         unreached = (m - np.bincount(compact, minlength=reached.size)) * self.within_scale[reached]
         return inside.sum(axis=0) + unreached @ mean**2
+
+
+def _cell_sums(
+    group: np.ndarray, groups: int, cell: np.ndarray, cells: int, weights: np.ndarray, shares: np.ndarray
+) -> np.ndarray:
+    """``(groups, cells)`` sums of ``weights * (1[cell = k] - shares_k)`` over the rows of each group."""
+    counts = np.bincount(group * cells + cell, weights=weights, minlength=groups * cells).reshape(
+        groups, cells
+    )
+    return counts - counts.sum(axis=1)[:, None] * shares[None, :]
 
 
 def variance_plan(design: PreparedDesign) -> VariancePlan | None:

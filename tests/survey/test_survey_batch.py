@@ -208,3 +208,69 @@ def test_domain_rows_alone_give_the_whole_covariance_matrix(name, monkeypatch):
     monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
     monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
     np.testing.assert_allclose(design.variance(influence), zero_padded, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_rao_scott_from_cell_counts_is_the_zero_padded_test(name, monkeypatch):
+    """svychisq on a large design (the covariance from weighted cell counts by PSU and calibration
+    pattern) and svychisq_many (one column variable, many row variables) give the test on every row."""
+    from pipeline.survey import svychisq
+    from pipeline.survey.chisq import svychisq_many
+
+    design = _calibrated_designs()[name]
+    tiers = design.data["tier"].astype(str).to_numpy(dtype=object)
+    constant = np.where(design.data["item_ord"].notna(), 1.0, np.nan)
+    rows = [design.data["item_ord"].to_numpy(float), design.data["item_bin"].to_numpy(float), constant]
+    # The one-at-a-time test over every row (the fixtures are below MIN_ROWS: no plan) ...
+    expected = [svychisq(design, row, tiers) for row in rows[:2]]
+    with pytest.raises(Exception, match="two observed levels"):
+        svychisq(design, constant, tiers)
+    # ... against the tests from the rows' cell counts (plans made afresh, without the size floor).
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    assert variance_plan(design) is not None
+    many = svychisq_many(design, rows, tiers)
+    assert many[2] is None
+    singles = [svychisq(design, row, tiers) for row in rows[:2]]
+    for found, single, want in zip(many[:2], singles, expected, strict=True):
+        for test in (found, single):
+            for field in ("f", "ndf", "ddf", "p_f", "pearson", "p_chisq"):
+                assert getattr(test, field) == pytest.approx(getattr(want, field), rel=1e-10)
+            assert (test.n_total, test.design_df, test.rows, test.cols) == (
+                want.n_total,
+                want.design_df,
+                want.rows,
+                want.cols,
+            )
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+@pytest.mark.parametrize("deff", ["srswor", "replace"])
+def test_means_of_every_domain_from_one_pass_are_svymean_in_each(name, deff, monkeypatch):
+    """batch_means_by_domain (one pass of sums by PSU, pattern and domain) gives svymean in each domain,
+    rows in no domain left out; as batch_means on the design's rows where there is no plan."""
+    from pipeline.survey.batch import batch_means_by_domain
+
+    design = _calibrated_designs()[name]
+    values = design.data[OUTCOMES].to_numpy(dtype=float)
+    values[:, 2] += 1000.0  # far from zero: the sums of squares must not lose digits
+    levels, code = np.unique(design.data["tier"].astype(str).to_numpy(), return_inverse=True)
+    code = np.where(np.arange(design.n) % 7 == 0, -1, code)  # rows in no domain
+    domains = [code == d for d in range(levels.size)]
+    plain = batch_means_by_domain(design, values, code, levels.size, deff=deff)
+    expected = [[svymean(design, values[:, j], domain=mask, deff=deff) for j in range(3)] for mask in domains]
+    monkeypatch.setattr("pipeline.survey.domains.MIN_ROWS", 0)
+    monkeypatch.setattr("pipeline.survey.domains._PLANS", weakref.WeakKeyDictionary())
+    assert variance_plan(design) is not None
+    found = batch_means_by_domain(design, values, code, levels.size, deff=deff)
+    for d, mask in enumerate(domains):
+        one = batch_means(design, values, mask, deff=deff)
+        for batch in (found[d], plain[d]):
+            for j, want in enumerate(expected[d]):
+                assert batch.estimate[j] == pytest.approx(want.estimate, rel=1e-12)
+                assert batch.se[j] == pytest.approx(want.se, rel=1e-10)
+                assert batch.deff[j] == pytest.approx(want.deff, rel=1e-10, nan_ok=True)
+                assert batch.df == want.df
+            np.testing.assert_array_equal(batch.n, one.n)
+            np.testing.assert_allclose(batch.pop_size, one.pop_size, rtol=1e-12)
+            np.testing.assert_array_equal(batch.df_per_column, one.df_per_column)

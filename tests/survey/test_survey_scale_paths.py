@@ -156,7 +156,7 @@ def test_estimates_and_differences_in_column_blocks_are_those_of_one_pass(monkey
     of one call over every column (estimates: exactly; differences: to the last bits of a sum)."""
     from pipeline.study import estimation
     from pipeline.study.outcomes import Outcome
-    from pipeline.survey.batch import batch_means
+    from pipeline.survey.batch import batch_means_by_domain
 
     data = _survey()
     rng = np.random.default_rng(9)
@@ -174,7 +174,11 @@ def test_estimates_and_differences_in_column_blocks_are_those_of_one_pass(monkey
     blocked = estimation._batch_means_by_domain(design, data, outcomes, masks, "weighted", "design")
     matrix = data[[o.column for o in outcomes]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     for (group, level), found in blocked.items():
-        whole = batch_means(design, matrix, masks[group][level], deff="srswor")
+        levels = list(masks[group])
+        code = np.full(ROWS, -1)
+        for index, mask in enumerate(masks[group].values()):
+            code[mask] = index
+        whole = batch_means_by_domain(design, matrix, code, len(levels), deff="srswor")[levels.index(level)]
         for field in ("estimate", "se", "n", "pop_size", "deff", "df_per_column"):
             np.testing.assert_array_equal(getattr(found, field), getattr(whole, field))
         assert found.df == whole.df
@@ -185,3 +189,22 @@ def test_estimates_and_differences_in_column_blocks_are_those_of_one_pass(monkey
     numeric = whole.select_dtypes("number").columns
     np.testing.assert_allclose(blocks[numeric].to_numpy(float), whole[numeric].to_numpy(float), rtol=1e-12)
     pd.testing.assert_frame_equal(blocks.drop(columns=numeric), whole.drop(columns=numeric))
+
+
+def test_rao_scott_codes_many_small_whole_numbers_by_counting_them_as_by_sorting(monkeypatch):
+    """Above a size, answer codes are coded by counting: the levels and codes sorting gives."""
+    from pipeline.survey import chisq
+
+    rng = np.random.default_rng(13)
+    dom = rng.random(ROWS) < 0.8
+    for values in (
+        np.where(rng.random(ROWS) < 0.1, np.nan, rng.integers(1, 6, ROWS).astype(float)),
+        rng.integers(0, 3, ROWS) * 2,  # integers, levels 0, 2, 4
+        np.where(rng.random(ROWS) < 0.1, np.nan, rng.integers(0, 4, ROWS) + 0.5),  # not whole: sorted
+    ):
+        counted = chisq._coded(values, dom)
+        monkeypatch.setattr(chisq, "_COUNT_ROWS", 10**9)
+        sorted_ = chisq._coded(values, dom)
+        monkeypatch.undo()
+        assert counted[0] == sorted_[0]
+        np.testing.assert_array_equal(counted[1], sorted_[1])
