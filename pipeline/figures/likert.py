@@ -99,7 +99,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
     items = [v for v in items if v.element == element]
     column = inputs.group_column(group, element)
     levels = GROUP_LEVELS[group]
-    table = likert_table(inputs.base, codebook, items, column, levels)
+    table = likert_table(inputs.answers([column, *(v.name for v in items)]), codebook, items, column, levels)
     table = blank_small_cells(table, "n", config.min_cell, ["n", "percentage"])
     # Segment positions are part of what is plotted, so they go in the CSV too.
     table["facet"] = [

@@ -76,7 +76,7 @@ def response_table(base: pd.DataFrame, frame: pd.DataFrame, min_cell: int) -> pd
 
 def build(inputs: Inputs) -> Figure:
     config = inputs.config
-    table = response_table(inputs.base, inputs.frame, config.min_cell)
+    table = response_table(inputs.respondents, inputs.frame, config.min_cell)
     drawn = table[table["response_rate"].notna()].assign(
         panel=lambda t: pd.Categorical(t["variable"].map(PANELS), categories=list(PANELS.values())),
         who=lambda t: pd.Categorical(t["instrument"].map(LABELS), categories=list(LABELS.values())),
@@ -102,8 +102,9 @@ def build(inputs: Inputs) -> Figure:
         )
         + theme_report(SIZE)
     )
-    n_coord = int(inputs.base["respondent_type"].eq("coordinator").sum())
-    n_lsps = inputs.base.loc[inputs.base["respondent_type"].eq("partner"), "lsp_id"].nunique()
+    respondents = inputs.respondents
+    n_coord = int(respondents["respondent_type"].eq("coordinator").sum())
+    n_lsps = respondents.loc[respondents["respondent_type"].eq("partner"), "lsp_id"].nunique()
     caption = caption_text(
         config,
         population=f"the {inputs.n_lsps} LSPs of the 2008 frame",
