@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from plotnine import (
     aes,
     coord_flip,
@@ -49,19 +51,18 @@ def response_table(base: pd.DataFrame, frame: pd.DataFrame, min_cell: int) -> pd
     """One row per instrument, frame variable and level: LSPs, responding LSPs, response rate (%)."""
     lsps = frame_variables(frame)
     # Each variable's levels coded once, in sorted order (the order of the rows), and counted by code: one
-    # pass over the frame per variable rather than one per level (388,000 LSPs at Place-Survey size). The
-    # ids and labels as Python strings: hashing them is several times faster than Arrow's string arrays.
+    # pass over the frame per variable rather than one per level (388,000 LSPs at Place-Survey size).
     coded = {}
     for variable in CATEGORICAL_FRAME_VARIABLES:
-        codes, levels = pd.factorize(lsps[variable].astype(str).to_numpy(dtype=object), sort=True)
-        coded[variable] = (codes, list(levels), np.bincount(codes, minlength=len(levels)))
-    frame_ids = pd.Series(lsps["lsp_id"].to_numpy(dtype=object), dtype=object)
+        codes, levels = pd.factorize(lsps[variable].astype(str), sort=True)
+        coded[variable] = (codes, [str(level) for level in levels], np.bincount(codes, minlength=len(levels)))
+    # Which LSPs answered, matched by id in Arrow (several times faster than hashing Python strings).
+    frame_ids = pa.array(lsps["lsp_id"].astype(str))
     rows = []
     for instrument in LABELS:
-        ids = base.loc[base["respondent_type"] == instrument, "lsp_id"].astype(str).to_numpy(dtype=object)
-        answered = frame_ids.isin(pd.unique(ids))
-        overall = 100 * answered.mean()
-        flags = answered.to_numpy(dtype=bool)
+        ids = base.loc[base["respondent_type"] == instrument, "lsp_id"].astype(str)
+        flags = pc.is_in(frame_ids, value_set=pa.array(ids)).to_numpy(zero_copy_only=False).astype(bool)
+        overall = 100 * pd.Series(flags).mean()
         for variable in CATEGORICAL_FRAME_VARIABLES:
             codes, levels, members = coded[variable]
             answering = np.bincount(codes[flags], minlength=len(levels))
