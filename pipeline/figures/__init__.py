@@ -112,6 +112,7 @@ NOT_DRAWING = (
 NOT_DRAWING_PACKAGES = ("pipeline/study/outputs/",)
 
 
+@functools.cache
 def drawing_sources(root: Path) -> tuple[str, ...]:
     """The shared files that turn a figure's data into marks: ``shared_sources`` less ``NOT_DRAWING``."""
     return tuple(
@@ -121,8 +122,11 @@ def drawing_sources(root: Path) -> tuple[str, ...]:
     )
 
 
+@functools.cache
 def module_sources(module: str, root: Path) -> tuple[str, ...]:
-    """A figure module and whatever it imports that the stage does not already run."""
+    """A figure module and whatever it imports that the stage does not already run (worked out once per
+    module and process: the fourteen Likert figures share one module, and each figure's sources are
+    asked for twice)."""
     shared = set(shared_sources(root))
     own = command_sources(f"pipeline.figures.{module}", root)
     return tuple(path for path in own if path not in shared)

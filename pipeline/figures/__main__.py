@@ -150,17 +150,19 @@ def _draw_all(
     # Imported here so that --list and an up-to-date --stale-only do not pay for plotnine.
     from pipeline.figures.common import Inputs, warm_up
 
-    inputs = Inputs(config, arguments.base, arguments.tables_dir, codebook)
-    jobs = [(spec, inputs, out, code[spec.name], force) for spec in chosen]
+    global _inputs
+    _inputs = Inputs(config, arguments.base, arguments.tables_dir, codebook)
+    jobs = [(spec, out, code[spec.name], force) for spec in chosen]
     pool = process_pool(len(chosen), most=MAX_WORKERS)
     if pool is None:
         results = map(_draw, jobs)
     else:
         # Drawing is CPU-bound matplotlib work, one figure independent of the next: forked workers share
-        # the imported libraries and the parent's loaded inputs, and each figure's bytes do not depend on
-        # which worker drew it.
-        for name in {name for spec in chosen for name in spec.inputs}:
-            getattr(inputs, name)
+        # the imported libraries and the inputs loaded here (what several figures read: the frame, the
+        # respondents and their weights, the tables), and each figure's bytes do not depend on which
+        # worker drew it.
+        for name in sorted({name for spec in chosen for name in spec.inputs}):
+            _inputs.load(name)
         for spec in chosen:
             figure_module(spec)
         warm_up()
@@ -200,25 +202,29 @@ def _input_reads(chosen: list[Figure], config: Config, arguments: Any) -> dict[s
     # a worker builds loads it.
     for name in sorted({"codebook", *(name for spec in chosen for name in spec.inputs)}):
         with config_reads.unrecorded(), config_reads.recording() as keys:
-            getattr(Inputs(config, arguments.base, arguments.tables_dir), name)
+            Inputs(config, arguments.base, arguments.tables_dir).load(name)
         reads[name] = frozenset(keys)
     return reads
 
 
 # What was drawn: the files' label, rows plotted, seconds, CPU seconds, how many files were rewritten.
 Drawn = tuple[str, int, float, float, int]
+# The inputs of the figures being drawn (``pipeline.figures.common.Inputs``), set before the workers fork:
+# they inherit it with what it has loaded. A job names its figure only: the inputs in each job would be
+# pickled to the worker, a copy of everything loaded for every figure.
+_inputs: Any = None
 
 
-def _draw(job: tuple[Figure, object, Path, str, bool]) -> tuple[Drawn | None, str, frozenset[str]]:
-    """Build one figure and draw it, unless (``force`` false) its content digest is the one recorded
-    when it was last drawn and its files exist; returns what was drawn (None: nothing), the digest and
-    the config keys the figure's code read (pipeline.core.config_reads)."""
+def _draw(job: tuple[Figure, Path, str, bool]) -> tuple[Drawn | None, str, frozenset[str]]:
+    """Build one figure from ``_inputs`` and draw it, unless (``force`` false) its content digest is the
+    one recorded when it was last drawn and its files exist; returns what was drawn (None: nothing), the
+    digest and the config keys the figure's code read (pipeline.core.config_reads)."""
     from pipeline.figures.common import save_figure
 
-    spec, inputs, out_dir, code, force = job
+    spec, out_dir, code, force = job
     started, started_cpu = time.perf_counter(), time.process_time()
     with config_reads.recording() as reads:
-        figure = build_figure(spec, inputs)
+        figure = build_figure(spec, _inputs)
     content = content_digest(code, figure)
     recorded = content_stamp_path(out_dir, spec.name)
     if (

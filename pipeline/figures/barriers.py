@@ -29,9 +29,10 @@ def build(inputs: Inputs) -> Figure:
     group = named[0].question_group
     options = [v for v in codebook.variables if v.question_group == group]
     parts, answered = [], []
+    base = inputs.answers(v.name for v in options if v.name in inputs.base_columns)
     for instrument in INSTRUMENTS:
         mine = [v.name for v in options if instrument in v.instruments]
-        count = distinct_respondents(inputs.base, [v for v in options if v.name in mine], instrument)
+        count = distinct_respondents(base, [v for v in options if v.name in mine], instrument)
         label = instrument_label(codebook, instrument)
         # Mid-sentence: "board partners", but "LSP coordinators" keeps its acronym.
         answered.append(f"{count} {label if label[1:2].isupper() else label[:1].lower() + label[1:]}")

@@ -14,7 +14,7 @@ import dataclasses
 import filecmp
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -51,10 +51,11 @@ from pipeline.core.codebook import Codebook, Variable, load_codebook
 from pipeline.core.config import Config
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import rebuild_command, relative_to_root
-from pipeline.study.designs import design_columns
+from pipeline.study.designs import STRATUM, design_columns
 from pipeline.study.figure_titles import as_written, figure_title, wrapped
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import group_column
+from pipeline.study.outputs import BASE
 from pipeline.study.respondents import check_table_instruments, read_analysis_base
 from pipeline.study.weighting import primary_weighted_base
 
@@ -142,8 +143,19 @@ class Figure:
     size: tuple[float, float] = (8.0, 6.0)
 
 
+# The analysis base's columns that every figure drawn from it reads besides its own: who answered, for
+# which LSP, in which stratum (the design's columns, from which the primary weights are computed).
+RESPONDENT_COLUMNS = ("respondent_id", "lsp_id", "respondent_type", STRATUM)
+
+
 class Inputs:
-    """The figure stage's inputs, each read on first use (a figure reads only what it needs)."""
+    """The figure stage's inputs, each read on first use (a figure reads only what it needs).
+
+    The analysis base is read by columns: ``respondents`` (the design's columns and the primary weights)
+    once, shared by every figure drawn from the base, and each figure's own columns beside it
+    (``answers``). A whole base of Place-Survey size (473,000 respondents, 88 columns) is gigabytes in
+    memory, of which a figure plots a handful of columns.
+    """
 
     def __init__(
         self, config: Config, base_path: Path, tables_dir: Path, codebook: Codebook | None = None
@@ -164,10 +176,53 @@ class Inputs:
         return read_frame(self.config.frame)
 
     @cached_property
+    def base_columns(self) -> tuple[str, ...]:
+        """The analysis base's column names, in the file's order (its schema: no rows read)."""
+        import pyarrow.parquet as pq
+
+        if not self.base_path.exists():
+            read_analysis_base(self.base_path)  # the one-line error naming the missing file
+        return tuple(pq.read_schema(self.base_path).names)
+
+    @cached_property
+    def respondents(self) -> pd.DataFrame:
+        """Every respondent of the analysis base, in its order: ``RESPONDENT_COLUMNS``, the stratum's
+        population and the primary weight (``WEIGHT``; pipeline.study.weighting.primary_weighted_base),
+        read from those columns of the file alone."""
+        others = [column for column in self.base_columns if column not in RESPONDENT_COLUMNS]
+        rows = design_columns(read_analysis_base(self.base_path, unread=others), self.frame)
+        return primary_weighted_base(rows, self.frame, self.config.weighting)
+
+    def answers(self, columns: Iterable[str]) -> pd.DataFrame:
+        """``respondents`` with the named columns of the analysis base beside them, only those read from
+        the file; a column the base lacks stops the run in one line naming the file and the column."""
+        known = set(self.base_columns)
+        wanted = [column for column in dict.fromkeys(columns) if column not in self.respondents.columns]
+        missing = [column for column in wanted if column not in known]
+        if missing:
+            raise PipelineError(
+                f"{relative_to_root(self.base_path)}: no column {missing[0]!r}; "
+                f"run `{rebuild_command('derive')}` to rebuild it"
+            )
+        if not wanted:
+            return self.respondents
+        read = pd.read_parquet(self.base_path, columns=wanted)
+        if len(read) != len(self.respondents):
+            raise PipelineError(
+                f"{relative_to_root(self.base_path)}: changed while the figures were drawn; run them again"
+            )
+        return pd.concat([self.respondents, read.set_axis(self.respondents.index)], axis=1)
+
+    @cached_property
     def base(self) -> pd.DataFrame:
-        """The analysis base with each respondent's primary weight (pipeline.study.weighting)."""
-        base = design_columns(read_analysis_base(self.base_path), self.frame)
-        return primary_weighted_base(base, self.frame, self.config.weighting)
+        """The whole analysis base with each respondent's primary weight (``answers`` of every column): for
+        a reader who wants all of it; the figures read only their columns."""
+        return self.answers(self.base_columns)
+
+    def load(self, name: str) -> None:
+        """Read input ``name`` (BASE, FRAME, ESTIMATES, ...) as every figure drawn from it shares it: of the
+        analysis base, its ``respondents`` (each figure reads its own columns)."""
+        getattr(self, "respondents" if name == BASE else name)
 
     @property
     def n_lsps(self) -> int:

@@ -42,7 +42,7 @@ SIZE = (10.0, 5.5)
 
 def build(inputs: Inputs) -> Figure:
     codebook, config = inputs.codebook, inputs.config
-    table = coverage_table(inputs.base, inputs.frame, config.min_cell)
+    table = coverage_table(inputs.answers(BREAKDOWNS), inputs.frame, config.min_cell)
     labels = {i: instrument_label(codebook, i) for i in INSTRUMENTS}
     shown = table[table["suppressed"].eq("")].assign(
         respondents_label=lambda t: t["instrument"].map(labels),
@@ -81,7 +81,7 @@ def build(inputs: Inputs) -> Figure:
         + theme_axis_rotated()
     )
     # Distinct respondents: the table counts each respondent once per breakdown (type, tier, region).
-    totals = inputs.base["respondent_type"].value_counts()
+    totals = inputs.respondents["respondent_type"].value_counts()
     caption = caption_text(
         config,
         population=f"the {inputs.n_lsps} LSPs in England (frame) and the survey's respondents",

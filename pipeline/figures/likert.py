@@ -41,24 +41,38 @@ def likert_table(
     everyone asked (substantive answers plus don't know), so the five substantive shares sum to 100.
     """
     rows = []
+    # The group's labels worked out once, on its distinct values (the same text as converting every row),
+    # and each row's code; each instrument's rows as a mask: per instrument and level, the arrays below are
+    # the same, in the same order, as selecting those rows of the frame first, so the sums are too.
+    group_codes, distinct = pd.factorize(base[column])
+    group_labels = pd.Series(distinct).astype("string")
+    respondent_type, every_weight = base["respondent_type"], base[WEIGHT].to_numpy(dtype=float)
+    # Each answer column as floats once (a missing answer is NaN), then sliced per instrument and level.
+    floats: dict[str, np.ndarray] = {}
     for instrument in INSTRUMENTS:
-        respondents = base[base["respondent_type"].eq(instrument)]
-        labels = respondents[column].astype("string")
-        # Each answer column as floats once (a missing answer is NaN), then sliced per level: the same
-        # arrays, in the same order, as selecting each level's rows of the frame first.
+        mine = respondent_type.eq(instrument).to_numpy(dtype=bool)
+        codes = group_codes[mine]
         asked_items = [variable for variable in items if instrument in variable.instruments]
-        answers = {
-            variable.name: respondents[variable.name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-            for variable in asked_items
-        }
-        all_weights = respondents[WEIGHT].to_numpy(dtype=float)
+        answers = {}
+        for variable in asked_items:
+            if variable.name not in floats:
+                floats[variable.name] = (
+                    base[variable.name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+                )
+            answers[variable.name] = floats[variable.name][mine]
+        all_weights = every_weight[mine]
         for level in levels:
-            in_level = labels.eq(level).fillna(False).to_numpy(dtype=bool)
+            matching = np.flatnonzero(group_labels.eq(level).fillna(False).to_numpy(dtype=bool))
+            in_level = np.isin(codes, matching)
             weights = all_weights[in_level]
             for variable in asked_items:
                 values = answers[variable.name][in_level]
                 substantive = np.isin(values, list(variable.codes))
                 asked = substantive | (values == DONT_KNOW_CODE)
+                # The substantive answers' values and weights, selected once for every code's share: the
+                # same elements in the same order as selecting them per code, so the same sums.
+                substantive_values, substantive_weights = values[substantive], weights[substantive]
+                substantive_total = substantive_weights.sum()
                 common = {
                     "instrument": instrument,
                     "group_level": level,
@@ -73,7 +87,9 @@ def likert_table(
                             "category": str(code),
                             "category_label": variable.codes[code],
                             "n": int(substantive.sum()),
-                            "percentage": _weighted_share(weights, values == code, substantive),
+                            "percentage": _share(
+                                substantive_weights[substantive_values == code].sum(), substantive_total
+                            ),
                         }
                     )
                 rows.append(
@@ -89,8 +105,12 @@ def likert_table(
 
 
 def _weighted_share(weights: np.ndarray, hit: np.ndarray, among: np.ndarray) -> float:
-    total = weights[among].sum()
-    return float(100.0 * weights[among & hit].sum() / total) if total > 0 else float("nan")
+    return _share(weights[among & hit].sum(), weights[among].sum())
+
+
+def _share(part: float, total: float) -> float:
+    """``part`` as a per cent of ``total`` (NaN when nobody answered)."""
+    return float(100.0 * part / total) if total > 0 else float("nan")
 
 
 def build(inputs: Inputs, element: str, group: str) -> Figure:
@@ -99,7 +119,7 @@ def build(inputs: Inputs, element: str, group: str) -> Figure:
     items = [v for v in items if v.element == element]
     column = inputs.group_column(group, element)
     levels = GROUP_LEVELS[group]
-    table = likert_table(inputs.base, codebook, items, column, levels)
+    table = likert_table(inputs.answers([column, *(v.name for v in items)]), codebook, items, column, levels)
     table = blank_small_cells(table, "n", config.min_cell, ["n", "percentage"])
     # Segment positions are part of what is plotted, so they go in the CSV too.
     table["facet"] = [

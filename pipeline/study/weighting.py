@@ -602,17 +602,20 @@ def primary_weighted_base(
 
     For code that reads weights from the rows rather than from a design (the figures): the same
     weights the weighted designs of `pipeline.study.designs.prepare_designs` carry. The type-only
-    design weight is kept as ``design_weight``.
+    design weight is kept as ``design_weight``. Each instrument's design is calibrated alone, over its
+    design's columns (`pipeline.study.designs.narrow`): the all-respondents design would repeat both
+    calibrations, and the answer columns would only be copied (at Place-Survey size both cost more than
+    the weights themselves).
     """
-    from pipeline.study.designs import WEIGHT, prepare_designs
+    from pipeline.study.designs import DESIGNS, WEIGHT, narrow, population_rows
 
     result = base.assign(design_weight=base[WEIGHT])
     hook = calibrator(frame, spec) if spec is not None else None
     if hook is None:
         return result
-    designs = prepare_designs(base, "weighted", calibrate=hook)
+    populations = population_rows(base)
     weights = result[WEIGHT].to_numpy(dtype=float).copy()
     for instrument in ("coordinator", "partner"):
         rows = (base["respondent_type"] == instrument).to_numpy()
-        weights[rows] = designs[instrument].weights
+        weights[rows] = narrow(DESIGNS[instrument], populations[instrument], (), hook, instrument).weights
     return result.assign(**{WEIGHT: weights})
