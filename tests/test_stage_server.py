@@ -151,8 +151,12 @@ def served(runtime: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     expected = _snapshot(project)
 
     on = _environment(runtime)
-    assert _stage(project, on, "ingest").returncode == 0  # no server yet: runs here and starts one
-    _wait_for(lambda: "listening" in _log(runtime), "the server to preload and listen")
+    assert _stage(project, on, "ingest").returncode == 0  # no server yet: starts one, runs in its child
+    # The server listened before it imported anything and served the stage that started it between two
+    # imports, once the first stage's libraries were in.
+    started = _log(runtime)
+    assert re.search(r"listening; preloading\n(.*\n)*.*child \d+: ingest in ", started), started
+    _wait_for(lambda: "preloaded (could not import: none)" in _log(runtime), "the server to preload")
     for folder in OUTPUTS:
         for path in (project / folder).rglob("*"):
             if path.is_file():

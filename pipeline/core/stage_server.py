@@ -25,9 +25,12 @@ Safety, in the order it matters:
 - Killing make kills the stage: when a client's connection closes (make killed it, or it was killed with
   make's process group) the server SIGKILLs the child's process group at once; SIGINT, SIGTERM and SIGHUP
   sent to the client are forwarded to it. A child dies with the server (PR_SET_PDEATHSIG).
-- Never worse than without it: if the server cannot be reached, is still starting, refuses or stops
-  before the child starts, the client runs the stage itself, exactly as before. The first client that
-  finds no server starts one in the background and runs its own stage meanwhile; nobody ever waits for it.
+- Never worse than without it: if the server cannot be reached, refuses or stops before the child
+  starts, the client runs the stage itself, exactly as before. The first client that finds no server
+  starts one in the background and waits for its socket (a server listens before it imports anything,
+  within about 0.1 s); the server imports the first stage's libraries (``PRELOAD_FIRST``), which that
+  stage would otherwise have imported itself, forks it, and imports the rest between requests, so the
+  build's first stages (ingest, validate, derive) pay no imports of their own while it preloads.
 
 Standard library only at import: the client part runs in every stage command before anything else.
 """
@@ -51,10 +54,12 @@ ENABLE = "LSP_RAP_STAGE_SERVER"
 IDLE = "LSP_RAP_STAGE_SERVER_IDLE"
 DEFAULT_IDLE_SECONDS = 90.0
 # The libraries the stages import, measured (python -X importtime and sys.modules after each stage): the
-# chain's first (pandas and pyarrow for every stage; pandera for validate, derive, analyse, nonresponse;
-# scipy.stats for the statistics), then the figures', the report's and the spreadsheets'. A module not
-# listed is imported by the stage itself, as without the server.
-PRELOAD = (
+# chain's first (ingest's: pandas, pyarrow, YAML and the spreadsheet reader; every stage needs the first
+# five), imported before the server serves anyone; then, between requests, pandera for validate, derive,
+# analyse and nonresponse, scipy.stats for the statistics, the figures', the report's and the
+# spreadsheets'. A module not listed (or not yet imported when a stage starts) is imported by the stage
+# itself, as without the server.
+PRELOAD_FIRST = (
     "numpy",
     "pandas",
     "pyarrow",
@@ -62,7 +67,17 @@ PRELOAD = (
     "yaml",
     "dateutil",
     "python_calamine",
+)
+PRELOAD = (
+    *PRELOAD_FIRST,
+    # Submodules the libraries import only when first used (reading parquet, writing CSV, a pandera
+    # validation, a plotnine layout): each stage process, and each figure worker, would import them again.
+    "pyarrow.dataset",
+    "pandas.io.formats.csvs",
+    "pandas.core.reshape.reshape",
     "pandera.pandas",
+    "pandera.backends.pandas.register",
+    "pandera.backends.pandas.builtin_checks",
     "scipy.stats",
     "scipy.optimize",
     "scipy.linalg",
@@ -76,6 +91,9 @@ PRELOAD = (
     "matplotlib.pyplot",
     "mizani",
     "plotnine",
+    "plotnine._mpl.layout_manager",
+    "plotnine._mpl.offsetbox",
+    "plotnine.mapping._atomic",
     "PIL.Image",
 )
 # Environment variables that libraries or the interpreter read once, at start-up or import, so a server is
@@ -101,9 +119,11 @@ KEYED_PREFIXES = (
     "XDG_",
 )
 KEYED_NAMES = ("LANG", "LANGUAGE", "HOME", "TZ", "TMPDIR")
-# How long a client waits for a server's answer before running the stage itself.
+# How long a client waits for a server's answer before running the stage itself; how long the client that
+# started a server waits for its socket to appear (it appears before the server imports anything).
 CONNECT_TIMEOUT = 2.0
 START_TIMEOUT = 10.0
+LISTEN_TIMEOUT = 2.0
 _HEADER = struct.Struct("!I")
 _FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -249,6 +269,8 @@ def run_through_server(arguments: list[str]) -> int | None:
         connection = _connect(path)
         if connection is None:
             _start_server(key, lock)
+            connection = _connect_when_listening(path)
+        if connection is None:
             return None
     except OSError:
         return None
@@ -335,8 +357,18 @@ def _connect(path: Path) -> socket.socket | None:
     return connection
 
 
+def _connect_when_listening(path: Path) -> socket.socket | None:
+    """A connection to the server just started (by this client or another), once its socket appears."""
+    deadline = time.monotonic() + LISTEN_TIMEOUT
+    while time.monotonic() < deadline:
+        if path.exists():
+            return _connect(path)
+        time.sleep(0.005)
+    return None
+
+
 def _start_server(key: str, lock: Path) -> None:
-    """Start a server in the background unless one holds the lock (it is starting: not worth waiting for)."""
+    """Start a server in the background unless one holds the lock (it is starting: its socket will appear)."""
     import fcntl
     import subprocess
 
@@ -433,20 +465,28 @@ class _Server:
         except OSError:
             return False
 
+    def handle(self, events: list[tuple[Any, int]]) -> None:
+        """Take the connections, client messages and ended children that ``events`` report."""
+        for selected, _mask in events:
+            kind, value = selected.data
+            if kind == "listener":
+                self._accept()
+            elif kind == "connection":
+                self._client_spoke(value)
+            elif kind == "child":
+                self._child_ended(value)
+
+    def handle_pending(self) -> None:
+        """Between two preloaded libraries: serve whoever is waiting, without waiting for anyone."""
+        self.handle(self.selector.select(timeout=0))
+
     def serve(self) -> None:
         last_activity = time.monotonic()
         while True:
             events = self.selector.select(timeout=min(5.0, self.idle_seconds))
             if events:
                 last_activity = time.monotonic()
-            for selected, _mask in events:
-                kind, value = selected.data
-                if kind == "listener":
-                    self._accept()
-                elif kind == "connection":
-                    self._client_spoke(value)
-                elif kind == "child":
-                    self._child_ended(value)
+            self.handle(events)
             if self.children:
                 last_activity = time.monotonic()
             elif time.monotonic() - last_activity > self.idle_seconds:
@@ -700,19 +740,23 @@ def _forget_pipeline_and_state() -> None:
 _STARTUP_SIGNALS: dict[int, Any] = {}
 
 
-def preload() -> list[str]:
-    """Import the libraries the stages use; the names that could not be imported (the stages will say)."""
+def preload(between: Any = None) -> list[str]:
+    """Import the libraries the stages use, calling ``between()`` after each once ``PRELOAD_FIRST`` are
+    in (a request is served between two imports, never during one); the names that could not be imported
+    (the stages will say)."""
     import importlib
     import warnings
 
     missing = []
-    for name in PRELOAD:
+    for index, name in enumerate(PRELOAD, start=1):
         try:
             with warnings.catch_warnings():  # nothing is shown here, and no warning is used up
                 warnings.simplefilter("ignore")
                 importlib.import_module(name)
         except Exception:  # a library that does not import is the stage's to report
             missing.append(name)
+        if between is not None and index >= len(PRELOAD_FIRST):
+            between()
     return missing
 
 
@@ -756,14 +800,17 @@ def serve(key: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _remove_dead_servers_files(folder, key)
     try:
-        missing = preload()
+        os.chdir("/")  # hold no project folder (pytest's temporary copies are deleted while it lives)
+        # Listening at once: a request waits in the socket's queue until the first stage's libraries are
+        # in, then is served between two imports, so no stage imports what the server is importing.
+        server.listen()
+        server.log("listening; preloading")
+        missing = preload(between=server.handle_pending)
         # The preloaded objects are never freed: out of the collector's sight, a child's collections stay
         # as short as a fresh process's and do not write to (and so copy) the server's pages.
         gc.collect()
         gc.freeze()
-        os.chdir("/")  # hold no project folder (pytest's temporary copies are deleted while it lives)
-        server.listen()
-        server.log(f"listening (preload could not import: {', '.join(missing) or 'none'})")
+        server.log(f"preloaded (could not import: {', '.join(missing) or 'none'})")
         server.serve()
     finally:
         server.close()
