@@ -55,6 +55,7 @@ def _environment(runtime: Path, enabled: str = "1", idle: str = "120") -> dict[s
             stage_server.IDLE: idle,
             "XDG_RUNTIME_DIR": str(runtime),
             "MAKELEVEL": "1",  # as in a make recipe
+            "PYTHONDONTWRITEBYTECODE": "1",  # as on these machines: no __pycache__ beside the code
         }
     )
     environment.pop("PIPELINE_RECORD_CONFIG_READS", None)
@@ -203,6 +204,26 @@ def test_the_stage_sees_the_clients_environment(served, runtime, tmp_path):
     assert len(runs.findall(_log(runtime))) == before + 1  # it did run in a child of the server
     recorded = [json.loads(path.read_text()) for path in tmp_path.iterdir()]
     assert recorded, "the child did not see PIPELINE_RECORD_CONFIG_READS"
+
+
+def test_the_children_share_the_pipelines_compiled_code_and_see_an_edit_at_once(served, runtime):
+    """With PYTHONDONTWRITEBYTECODE=1 nothing is written beside the code: each module is compiled once per
+    server into its private folder, by path and source bytes, so an edited module is compiled afresh."""
+    project = served["project"]
+    compiled = list(_folder(runtime).glob("stage-*.bytecode/*.code"))
+    assert compiled, "no stage stored the pipeline's compiled modules"
+    assert not list(project.rglob("__pycache__")) and not list(project.rglob("*.pyc"))
+    cli = project / "pipeline" / "stages" / "validate.py"
+    original = cli.read_text(encoding="utf-8")
+    try:
+        cli.write_text(original + '\nimport sys as _sys\n_sys.stderr.write("edited validate\\n")\n')
+        through = _stage(project, served["on"], "validate")
+        assert through.returncode == 0 and "edited validate" in through.stderr, through.stderr
+    finally:
+        cli.write_text(original, encoding="utf-8")
+    again = _stage(project, served["on"], "validate")
+    assert again.returncode == 0 and "edited validate" not in again.stderr
+    assert len(list(_folder(runtime).glob("stage-*.bytecode/*.code"))) > len(compiled)
 
 
 def _start_analyse(served, runtime, stderr: Path) -> tuple[subprocess.Popen[bytes], int]:
