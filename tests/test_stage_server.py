@@ -330,11 +330,16 @@ def test_an_idle_server_exits_by_itself_and_a_new_one_clears_dead_ones_files(ser
         dead = [_folder(runtime) / f"stage-{'d' * 32}.{suffix}" for suffix in ("lock", "log", "sock")]
         for path in dead:
             path.write_text("a server of an earlier install\n")
+        dead_code = _folder(runtime) / f"stage-{'d' * 32}.bytecode"
+        dead_code.mkdir()
+        (dead_code / "module.code").write_bytes(b"compiled by a server killed outright")
         assert _stage(served["project"], _environment(runtime, idle="1"), "ingest").returncode == 0
         _wait_for(lambda: "listening" in _log(runtime), "the server to listen")
-        assert [path for path in dead if path.exists()] == []
+        assert [path for path in [*dead, dead_code] if path.exists()] == []
+        assert list(_folder(runtime).glob("*.bytecode/*.code"))  # its own, while it lives
         _wait_for(lambda: not _server_pids(runtime), "the idle server to exit")
         assert "idle for 1 s: exiting" in _log(runtime)
+        assert list(_folder(runtime).glob("*.bytecode")) == []  # gone with it
         assert list(_folder(runtime).glob("*.sock")) == []
     finally:
         _stop_servers(runtime)

@@ -838,9 +838,10 @@ def preload(between: Any = None) -> list[str]:
 
 
 def _remove_dead_servers_files(folder: Path, key: str) -> None:
-    """The lock, log and socket of every other key's server that is no longer running (its lock is free):
-    each install or edit of this file leaves a key behind."""
+    """The lock, log, socket and compiled code of every other key's server that is no longer running (its
+    lock is free): each install or edit of this file leaves a key behind."""
     import fcntl
+    import shutil
 
     for lock in folder.glob("stage-*.lock"):
         other = lock.name[len("stage-") : -len(".lock")]
@@ -854,6 +855,7 @@ def _remove_dead_servers_files(folder: Path, key: str) -> None:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             for path in (*_paths(folder, other), log_path(folder, other)):
                 path.unlink(missing_ok=True)
+            shutil.rmtree(bytecode_folder(folder, other), ignore_errors=True)  # a server killed outright
         except OSError:
             pass  # running (or starting): its files stay
         finally:
