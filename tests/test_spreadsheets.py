@@ -278,6 +278,35 @@ def test_rebuilding_gives_the_same_bytes(book, workbooks, tmp_path):
         assert again[suffix].read_bytes() == path.read_bytes(), suffix
 
 
+def test_the_xlsx_is_the_bytes_gptables_own_produce_workbook_writes(book, workbooks, tmp_path):
+    """spreadsheets_xlsx writes a table's cells with per-column formats, not gptables' per-cell ones: the
+    same workbook to the byte, for the book and for a sheet of every kind of cell (1 and 1.0 and True, a
+    number as text, NaN, None, a blank string, a link, a long line, an index-like first number column)."""
+    import numpy as np
+
+    from pipeline.stages.spreadsheets_xlsx import write_xlsx
+
+    slow = tmp_path / "gptables.xlsx"
+    write_xlsx(book, slow, fast=False)
+    assert slow.read_bytes() == workbooks["xlsx"].read_bytes()
+    odd = pd.DataFrame(
+        {
+            "Count": [1, 2, 3, 4, 5, 6],
+            "Mixed": [1, 1.0, True, "1", np.int64(7), 2.5],
+            "With gaps": [float("nan"), None, "  ", "a", "[z]", "b"],
+            "Link (text)": ["[the report](https://example.org/report)", "x", "y", "z", "w", "v"],
+            "Long": ["A long line\nand a LONGER SECOND LINE in capitals", "café", "straße", "-1.5", "x", "y"],
+        }
+    ).astype(object)
+    sheet = dataclasses.replace(book.sheets[0], frame=odd)
+    odd_book = dataclasses.replace(book, sheets=[sheet, *book.sheets[1:3]])
+    both = [tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"]
+    with pytest.warns(UserWarning, match="Empty or null cell"):
+        write_xlsx(odd_book, both[0])
+        write_xlsx(odd_book, both[1], fast=False)
+    assert both[0].read_bytes() == both[1].read_bytes()
+
+
 def test_a_missing_table_is_one_clear_error(config, codebook, tables):
     partial = {name: table for name, table in tables.items() if name != "power"}
     with pytest.raises(PipelineError, match="no table power"):

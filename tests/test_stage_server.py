@@ -55,6 +55,7 @@ def _environment(runtime: Path, enabled: str = "1", idle: str = "120") -> dict[s
             stage_server.IDLE: idle,
             "XDG_RUNTIME_DIR": str(runtime),
             "MAKELEVEL": "1",  # as in a make recipe
+            "PYTHONDONTWRITEBYTECODE": "1",  # as on these machines: no __pycache__ beside the code
         }
     )
     environment.pop("PIPELINE_RECORD_CONFIG_READS", None)
@@ -151,8 +152,12 @@ def served(runtime: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     expected = _snapshot(project)
 
     on = _environment(runtime)
-    assert _stage(project, on, "ingest").returncode == 0  # no server yet: runs here and starts one
-    _wait_for(lambda: "listening" in _log(runtime), "the server to preload and listen")
+    assert _stage(project, on, "ingest").returncode == 0  # no server yet: starts one, runs in its child
+    # The server listened before it imported anything and served the stage that started it between two
+    # imports, once the first stage's libraries were in.
+    started = _log(runtime)
+    assert re.search(r"listening; preloading\n(.*\n)*.*child \d+: ingest in ", started), started
+    _wait_for(lambda: "preloaded (could not import: none)" in _log(runtime), "the server to preload")
     for folder in OUTPUTS:
         for path in (project / folder).rglob("*"):
             if path.is_file():
@@ -199,6 +204,26 @@ def test_the_stage_sees_the_clients_environment(served, runtime, tmp_path):
     assert len(runs.findall(_log(runtime))) == before + 1  # it did run in a child of the server
     recorded = [json.loads(path.read_text()) for path in tmp_path.iterdir()]
     assert recorded, "the child did not see PIPELINE_RECORD_CONFIG_READS"
+
+
+def test_the_children_share_the_pipelines_compiled_code_and_see_an_edit_at_once(served, runtime):
+    """With PYTHONDONTWRITEBYTECODE=1 nothing is written beside the code: each module is compiled once per
+    server into its private folder, by path and source bytes, so an edited module is compiled afresh."""
+    project = served["project"]
+    compiled = list(_folder(runtime).glob("stage-*.bytecode/*.code"))
+    assert compiled, "no stage stored the pipeline's compiled modules"
+    assert not list(project.rglob("__pycache__")) and not list(project.rglob("*.pyc"))
+    cli = project / "pipeline" / "stages" / "validate.py"
+    original = cli.read_text(encoding="utf-8")
+    try:
+        cli.write_text(original + '\nimport sys as _sys\n_sys.stderr.write("edited validate\\n")\n')
+        through = _stage(project, served["on"], "validate")
+        assert through.returncode == 0 and "edited validate" in through.stderr, through.stderr
+    finally:
+        cli.write_text(original, encoding="utf-8")
+    again = _stage(project, served["on"], "validate")
+    assert again.returncode == 0 and "edited validate" not in again.stderr
+    assert len(list(_folder(runtime).glob("stage-*.bytecode/*.code"))) > len(compiled)
 
 
 def _start_analyse(served, runtime, stderr: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -305,11 +330,16 @@ def test_an_idle_server_exits_by_itself_and_a_new_one_clears_dead_ones_files(ser
         dead = [_folder(runtime) / f"stage-{'d' * 32}.{suffix}" for suffix in ("lock", "log", "sock")]
         for path in dead:
             path.write_text("a server of an earlier install\n")
+        dead_code = _folder(runtime) / f"stage-{'d' * 32}.bytecode"
+        dead_code.mkdir()
+        (dead_code / "module.code").write_bytes(b"compiled by a server killed outright")
         assert _stage(served["project"], _environment(runtime, idle="1"), "ingest").returncode == 0
         _wait_for(lambda: "listening" in _log(runtime), "the server to listen")
-        assert [path for path in dead if path.exists()] == []
+        assert [path for path in [*dead, dead_code] if path.exists()] == []
+        assert list(_folder(runtime).glob("*.bytecode/*.code"))  # its own, while it lives
         _wait_for(lambda: not _server_pids(runtime), "the idle server to exit")
         assert "idle for 1 s: exiting" in _log(runtime)
+        assert list(_folder(runtime).glob("*.bytecode")) == []  # gone with it
         assert list(_folder(runtime).glob("*.sock")) == []
     finally:
         _stop_servers(runtime)

@@ -72,7 +72,7 @@ def _svg_title(svg: Path) -> str | None:
 # Downscaling is most of the report's time; the result depends only on the source bytes and these
 # settings, so it is kept in make's bookkeeping folder, keyed by both, and a rebuild redoes only the
 # figures that changed. Change SCREEN_VERSION with the method.
-SCREEN_VERSION = 1
+SCREEN_VERSION = 2
 SCREEN_CACHE = PROJECT_ROOT / ".make" / "screen"
 
 
@@ -84,9 +84,13 @@ def _downscale(source_bytes: bytes) -> tuple[bytes, int, int]:
     width = max(1, round(image.width * SCREEN_DPI / SOURCE_DPI))
     height = max(1, round(image.height * SCREEN_DPI / SOURCE_DPI))
     small = image.resize((width, height), Image.Resampling.LANCZOS)
-    small = small.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    # 256 colours by maximum coverage: every colour within 8 levels of the resampled image (median cut left
+    # some 74 levels off) for 0.7 of the time; zlib at its default level, not 9: 3% larger for a sixth of
+    # the time. Both were about 2 of the report's 3.5 CPU-s for 26 figures, on the cold build's
+    # critical path (the figures, then the report).
+    small = small.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    small.save(buffer, format="PNG", optimize=True)
+    small.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue(), width, height
 
 
