@@ -100,7 +100,7 @@ def impute_maturity(
         weigh,
         "partner",
     )
-    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial")
+    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial", influence=False)
     fit_rows = fit.n
     missing = lsp[lsp["mature"].isna()].dropna(subset=list(IMPUTATION_PREDICTORS))
     x = np.column_stack(
@@ -187,7 +187,11 @@ def partner_imputation(
             )
             for outcome in outcomes:
                 mi[outcome.column].append(
-                    _pooled_inputs(svyglm(imputed, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust))
+                    _pooled_inputs(
+                        svyglm(
+                            imputed, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust, influence=False
+                        )
+                    )
                 )
                 if m == 0:
                     for effect in EFFECTS:
@@ -198,7 +202,7 @@ def partner_imputation(
                 first["n_lsps"] = int(imputed.data["lsp_id"].nunique())
             del imputed
         for outcome in outcomes:
-            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
+            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust, influence=False)
             fits = mi[outcome.column]
             for effect in EFFECTS:
                 name = EFFECTS[effect][1]

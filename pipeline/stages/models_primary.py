@@ -143,7 +143,9 @@ def primary_tests_by_weighting(
             prepared = reused.get(("analytic", instrument)) or narrow(
                 analytic, rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument
             )
-            fit = svyglm(prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment)
+            fit = svyglm(
+                prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment, influence=False
+            )
             for effect in EFFECTS:
                 n_a, n_b = group_sizes(prepared, MARGINAL_OUTCOME, ADJUSTED_TERMS, effect)
                 parts.append(
