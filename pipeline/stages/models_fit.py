@@ -102,9 +102,11 @@ def _fit(
 
 
 def _fit_rows(design: PreparedDesign, terms: tuple[str, ...]) -> np.ndarray:
-    """Rows with every column of `terms` present (each column coded once per design)."""
-    present = np.ones(design.n, dtype=bool)
-    for col in {c for t in terms for c in t.split(":")}:
+    """Rows with every column of `terms` present: the first is the outcome, read as it is; the model's
+    columns are coded once per design (coding and keeping every item's column beside the design cost
+    hundreds of MB at Place-Survey size)."""
+    present = design.data[terms[0]].notna().to_numpy(copy=True)
+    for col in {c for t in terms[1:] for c in t.split(":")} - {terms[0]}:
         present &= coded_column(design, col).present
     return present
 

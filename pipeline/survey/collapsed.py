@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.survey.design import PreparedDesign
-from pipeline.survey.terms import coded_column
+from pipeline.survey.terms import ModelMatrix, is_factor, model_matrix, term_columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,19 +71,45 @@ def design_patterns(design: PreparedDesign, columns: Sequence[str]) -> DesignPat
     return by_columns[key]
 
 
+# Each design's columns as integer codes (-1 where missing) and their number of values, coded on first use.
+_CODES: weakref.WeakKeyDictionary[PreparedDesign, dict[str, tuple[np.ndarray, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def column_codes(design: PreparedDesign, name: str) -> tuple[np.ndarray, int]:
+    """A column of ``design.data`` as integer codes of its distinct values (``-1`` where missing) and
+    how many values there are (kept beside the design)."""
+    by_name = _CODES.setdefault(design, {})
+    if name not in by_name:
+        series = design.data[name]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes, levels = series.cat.codes.to_numpy().astype(np.int64), len(series.cat.categories)
+        elif is_factor(series):
+            codes, uniques = pd.factorize(series)
+            codes, levels = codes.astype(np.int64), len(uniques)
+        else:
+            # + 0.0 makes -0.0 and 0.0 one value; NaN is missing (-1).
+            codes, uniques = pd.factorize(series.to_numpy(dtype=float, na_value=np.nan) + 0.0)
+            codes, levels = codes.astype(np.int64), len(uniques)
+        by_name[name] = (codes, max(levels, 1))
+    return by_name[name]
+
+
+def share_column_codes(source: PreparedDesign, target: PreparedDesign, names: Sequence[str]) -> None:
+    """Give `target` (the same rows as `source`, some columns replaced) `source`'s codes of the columns
+    `names`, which it shares (an imputation changes one column of a design: the others need no coding)."""
+    by_name = _CODES.setdefault(target, {})
+    for name in names:
+        by_name[name] = column_codes(source, name)
+
+
 def _patterns(design: PreparedDesign, columns: tuple[str, ...]) -> DesignPatterns:
     n = design.n
     folded = np.zeros(n, dtype=np.int64)
     present = np.ones(n, dtype=bool)
     for name in columns:
-        coded = coded_column(design, name)
-        if coded.factor:
-            codes, levels = coded.codes, max(len(coded.uniques), 1)
-        else:
-            # + 0.0 makes -0.0 and 0.0 one value; NaN is missing (-1).
-            numbers = np.asarray(coded.values, dtype=float)
-            codes, uniques = pd.factorize(numbers + 0.0)
-            levels = max(len(uniques), 1)
+        codes, levels = column_codes(design, name)
         present &= codes >= 0
         # Each fold stays below n * levels.
         folded = pd.factorize(folded * levels + np.maximum(codes, 0))[0].astype(np.int64)
@@ -100,6 +126,20 @@ def _patterns(design: PreparedDesign, columns: tuple[str, ...]) -> DesignPattern
     psu_pattern[design.psu[rows][::-1]] = dense[::-1]
     constant = bool(np.all(psu_pattern[design.psu[rows]] == dense))
     return DesignPatterns(columns, code, first, psu_pattern if constant else None)
+
+
+def pattern_model_matrix(
+    design: PreparedDesign,
+    patterns: DesignPatterns,
+    seen: np.ndarray,
+    terms: Sequence[str],
+    *,
+    intercept: bool,
+) -> ModelMatrix:
+    """The model matrix of one row of each `seen` pattern (a boolean per pattern): the rows fitted have
+    those levels, so their matrix has these columns (R drops a level no fitted row has)."""
+    rows = design.data.iloc[patterns.first[seen]]
+    return model_matrix(rows[term_columns(terms)].reset_index(drop=True), terms, intercept=intercept)
 
 
 @dataclass(frozen=True, eq=False)

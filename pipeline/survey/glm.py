@@ -25,7 +25,13 @@ import pandas as pd
 from scipy.special import expit
 
 from pipeline.survey import distributions as stats
-from pipeline.survey.collapsed import CollapsedInfluence, collapsed_variance, design_patterns, stack
+from pipeline.survey.collapsed import (
+    CollapsedInfluence,
+    collapsed_variance,
+    design_patterns,
+    pattern_model_matrix,
+    stack,
+)
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike, t_quantile
 from pipeline.survey.patterns import COLLAPSE_MIN_ROWS
@@ -384,7 +390,7 @@ def _svyglm_collapsed(
         return None
     local = (np.cumsum(seen) - 1)[code]
     # The model matrix of one row per pattern: the levels seen are those of the rows fitted.
-    mm = design_model_matrix(design, patterns.first[seen], terms, intercept=True)
+    mm = pattern_model_matrix(design, patterns, seen, terms, intercept=True)
     x = mm.x
     y = y_all[rows]
     w = design.weights[rows]
@@ -493,8 +499,10 @@ def joint_covariance(design: PreparedDesign, fits: Sequence[GLMFit], columns: Se
     influence columns go through ``design.variance``.
     """
     collapsed = [fit.collapsed for fit in fits]
+    # The fits' own design may be another object over the same rows (`PreparedDesign.with_data`).
     if all(c is not None for c in collapsed) and all(
-        c.design is design and c.patterns is collapsed[0].patterns for c in collapsed
+        c.design is collapsed[0].design and c.patterns is collapsed[0].patterns and c.design.n == design.n
+        for c in collapsed
     ):
         var = collapsed_variance(stack([c.take([k]) for c, k in zip(collapsed, columns, strict=True)]))
         if var is not None:

@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from pipeline.survey.collapsed import CollapsedInfluence, collapsed_variance, design_patterns
+from pipeline.survey.collapsed import (
+    CollapsedInfluence,
+    collapsed_variance,
+    design_patterns,
+    pattern_model_matrix,
+)
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
 from pipeline.survey.glm import df_adjustment
@@ -342,6 +347,13 @@ def svyolr(
     # A plain numeric response is coded with numpy: pandas' categorical machinery is most of a small
     # survey's fit time (the same codes, levels sorted).
     numeric = isinstance(y_raw.dtype, np.dtype) and y_raw.dtype.kind in "iuf"
+    if not numeric and not influence and domain is None and design.n >= COLLAPSE_MIN_ROWS:
+        # A nullable numeric response (pandas' Int64, Float64) the same way, as floats: the same codes
+        # and level labels, without pandas' per-value work on a large survey's rows.
+        kind = y_raw.dtype
+        if pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind):
+            y_raw = pd.Series(y_raw.to_numpy(dtype=float, na_value=np.nan))
+            numeric = True
     if isinstance(y_raw.dtype, pd.CategoricalDtype):
         levels = list(y_raw.cat.categories)
     elif numeric:
@@ -370,7 +382,7 @@ def svyolr(
         # The predictors' distinct patterns over the design (kept beside it for every fit of these
         # terms), each with one row in the model matrix; the cells are (pattern, response level).
         design_patterns_, seen, local = patterns
-        mm = design_model_matrix(design, design_patterns_.first[seen], predictors, intercept=False)
+        mm = pattern_model_matrix(design, design_patterns_, seen, predictors, intercept=False)
         names, k_levels = list(mm.names), len(levels)
         cell_code, cell_ids = pd.factorize(local * k_levels + (y - 1))
         pattern = cell_code.astype(np.int64)

@@ -168,3 +168,13 @@ def test_joint_covariance_of_fits_on_patterns_is_that_of_their_stacked_rows(cali
     expected = design.variance(stacked, np.any(stacked != 0, axis=1))
     np.testing.assert_allclose(joint_covariance(design, collapsed, columns), expected, rtol=1e-9)
     np.testing.assert_allclose(joint_covariance(design, plain, columns), expected, rtol=1e-12)
+
+
+def test_a_nullable_integer_response_gives_the_levels_and_fit_of_the_plain_path():
+    data = _survey()
+    data["level"] = data["level"].astype("Int64").where(data["score"].notna())
+    design = DESIGNS["clustered"].prepare(data)
+    plain = svyolr(design, "level", ["tier", "x"], hessian="analytic")
+    collapsed = svyolr(design, "level", ["tier", "x"], hessian="analytic", influence=False)
+    assert list(collapsed.zeta.index) == list(plain.zeta.index) == ["1|2", "2|3", "3|4", "4|5"]
+    _assert_same_fit(collapsed, plain)
