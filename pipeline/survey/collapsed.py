@@ -138,8 +138,10 @@ def pattern_model_matrix(
 ) -> ModelMatrix:
     """The model matrix of one row of each `seen` pattern (a boolean per pattern): the rows fitted have
     those levels, so their matrix has these columns (R drops a level no fitted row has)."""
-    rows = design.data.iloc[patterns.first[seen]]
-    return model_matrix(rows[term_columns(terms)].reset_index(drop=True), terms, intercept=intercept)
+    columns = design.data.columns.get_indexer(term_columns(terms))
+    # Rows and columns in one take: the design's other columns (a fit's design holds every item) stay.
+    rows = design.data.iloc[patterns.first[seen], columns]
+    return model_matrix(rows.reset_index(drop=True), terms, intercept=intercept)
 
 
 @dataclass(frozen=True, eq=False)
