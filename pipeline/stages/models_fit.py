@@ -121,9 +121,15 @@ def _level_counts(
 
 
 def group_sizes(
-    design: PreparedDesign, outcome: ModelOutcome, terms: tuple[str, ...], effect: str
+    design: PreparedDesign,
+    outcome: ModelOutcome,
+    terms: tuple[str, ...],
+    effect: str,
+    rows: np.ndarray | None = None,
 ) -> tuple[int, int]:
-    rows = _fit_rows(design, (outcome.column, *terms))
+    """The two groups' respondents among the rows the fit uses (``rows``: those, when known)."""
+    if rows is None:
+        rows = _fit_rows(design, (outcome.column, *terms))
     first, reference = _levels(effect)
     n_first, n_reference = _level_counts(design, EFFECTS[effect][0], rows, (first, reference))
     return n_first, n_reference
@@ -201,6 +207,7 @@ def fit_instrument(
             "scale": SCALES[outcome.family],
             "favourable_sign": outcome.sign,
         }
+        fit_rows: dict[frozenset[str], np.ndarray] = {}
         specs = [("marginal", (effect,), effect) for effect in EFFECTS]
         specs += [(model, terms, None) for model, terms in MODEL_TERMS.items()]
         for model, terms, only in specs:
@@ -227,8 +234,12 @@ def fit_instrument(
                 # A start needs the estimates only, not the fit's influence values (rows x coefficients).
                 starts[key] = dataclasses.replace(fit, influence=None, collapsed=None)
             df = fit.df_residual
+            # The rows the fit used, once for its effects and cells (the same columns, the same rows).
+            columns = frozenset(c for t in terms for c in t.split(":"))
+            if columns not in fit_rows:
+                fit_rows[columns] = _fit_rows(prepared, (outcome.column, *terms))
             for effect in (only,) if only else tuple(EFFECTS):
-                n_a, n_b = group_sizes(prepared, outcome, terms, effect)
+                n_a, n_b = group_sizes(prepared, outcome, terms, effect, fit_rows[columns])
                 rows.append(
                     common
                     | {
@@ -253,9 +264,7 @@ def fit_instrument(
                         "effect": "tier x maturity",
                         "contrast": "interaction (regTermTest)",
                         "n": fit.n,
-                        "n_smaller_group": _smallest_cell(
-                            prepared, _fit_rows(prepared, (outcome.column, *terms))
-                        ),
+                        "n_smaller_group": _smallest_cell(prepared, fit_rows[columns]),
                         "test": "Wald F (design df)",
                         "statistic": wt.statistic,
                         "df": wt.ndf,

@@ -225,16 +225,17 @@ def collapsed_variance(influence: CollapsedInfluence) -> np.ndarray | None:
     psu = plan.psu[rows]
     qf = q * plan.row_factor[rows][:, None]
     psus = plan.psu_stratum.size
-    # The PSUs with a complete row (every PSU of the fit is one of them), their pattern and stratum.
+    # The PSUs with a complete row (every PSU of the fit is one of them), their pattern, stratum and
+    # weight in the variance: the same for every fit of these patterns.
     if "psus" not in patterns._groups:
-        patterns._groups["psus"] = np.flatnonzero(patterns.psu_pattern >= 0)
-    chosen = patterns._groups["psus"]
+        chosen = np.flatnonzero(patterns.psu_pattern >= 0)
+        stratum = plan.psu_stratum[chosen]
+        weight = plan.stratum_scale[stratum]
+        if plan.lone_scale is not None:
+            weight = weight + plan.lone_scale[chosen]
+        patterns._groups["psus"] = (chosen, patterns.psu_pattern[chosen], stratum, weight)
+    chosen, psu_pattern, stratum, weight = patterns._groups["psus"]
     totals = _column_sums(psu, qf, psus)[chosen]
-    psu_pattern = patterns.psu_pattern[chosen]
-    stratum = plan.psu_stratum[chosen]
-    weight = plan.stratum_scale[stratum]
-    if plan.lone_scale is not None:
-        weight = weight + plan.lone_scale[chosen]
     cross_products = np.zeros((count, k_width, k_width))
     for k in range(k_width):
         for j in range(k, k_width):
