@@ -233,12 +233,26 @@ def collapsed_variance(influence: CollapsedInfluence) -> np.ndarray | None:
         weight = plan.stratum_scale[stratum]
         if plan.lone_scale is not None:
             weight = weight + plan.lone_scale[chosen]
-        patterns._groups["psus"] = (chosen, patterns.psu_pattern[chosen], stratum, weight)
-    chosen, psu_pattern, stratum, weight = patterns._groups["psus"]
-    totals = _column_sums(psu, qf, psus)[chosen]
+        # Each row's PSU among the chosen ones; whether every PSU of the design is one row.
+        position = np.full(psus, -1, dtype=np.int64)
+        position[chosen] = np.arange(chosen.size)
+        one_row = bool(np.bincount(plan.psu, minlength=psus).max() <= 1)
+        patterns._groups["psus"] = (
+            chosen,
+            patterns.psu_pattern[chosen],
+            stratum,
+            weight,
+            position[plan.psu],
+            one_row,
+        )
+    chosen, psu_pattern, stratum, weight, row_position, one_row = patterns._groups["psus"]
+    totals = _column_sums(row_position[rows], qf, chosen.size)
+    # One row per PSU with at most one nonzero q (a proportional-odds fit's weight on its own level):
+    # a PSU's Q Q' is diagonal, and the off-diagonal sums are zero.
+    diagonal = k_width > 1 and one_row and int(np.count_nonzero(q, axis=1).max()) <= 1
     cross_products = np.zeros((count, k_width, k_width))
     for k in range(k_width):
-        for j in range(k, k_width):
+        for j in range(k, k + 1 if diagonal else k_width):
             value = np.bincount(psu_pattern, weight * totals[:, k] * totals[:, j], count)
             if plan.within_scale is not None:
                 # Second stage: each row against its PSU's mean over all its rows.
