@@ -155,6 +155,8 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         descriptive[instrument] = marginal_differences(
             DESIGNS[instrument], rows, weigh, instrument, marginal_design
         )
+    # The designs live on in `prepared_designs` alone, which the sensitivity table empties as it goes.
+    del prepared, marginal_design
     table = pd.DataFrame(effect_rows)
     primary_keys = {(t.instrument, t.headline) for t in config.primary_tests if t.outcome == OVERALL}
     is_primary = [
