@@ -100,6 +100,10 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         outcomes = model_outcomes(codebook, instrument)
         prepared = model_design(ANALYTIC_DESIGNS[instrument], rows, outcomes, weigh, instrument)
         prepared_designs[("analytic", instrument)] = prepared
+        # The fits read the items from the design's copy; what reads the population from here on (the
+        # descriptive design, the imputation, the sensitivity table) needs neither the items nor their
+        # codes: one copy of them, not two, at 1,000 times the bundled survey (hundreds of MB).
+        rows = populations[instrument] = rows[model_population_columns(rows, codebook, ("overall", "scale"))]
         fitted, tests, gaussian = fit_instrument(
             ANALYTIC_DESIGNS[instrument],
             rows,
@@ -141,6 +145,8 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
                     }
                     | joint_test(prepared, scales, effect)
                 )
+        # The fits on the full design (their influence refers to it) are done with.
+        del gaussian, scales
         # The marginal difference of the overall score under the descriptive design (fpc), beside.
         marginal_design = narrow(
             DESIGNS[instrument], rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument
@@ -149,6 +155,8 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
         descriptive[instrument] = marginal_differences(
             DESIGNS[instrument], rows, weigh, instrument, marginal_design
         )
+    # The designs live on in `prepared_designs` alone, which the sensitivity table empties as it goes.
+    del prepared, marginal_design
     table = pd.DataFrame(effect_rows)
     primary_keys = {(t.instrument, t.headline) for t in config.primary_tests if t.outcome == OVERALL}
     is_primary = [
@@ -242,17 +250,26 @@ def _later_columns(prepared: PreparedDesign, outcomes: list) -> list[str]:
     return [c for c in dict.fromkeys(wanted) if c in prepared.data.columns]
 
 
-def model_populations(data: pd.DataFrame, codebook: Codebook) -> dict[str, pd.DataFrame]:
-    """Each instrument's rows of `data` with the columns the stage reads: every design's, the calibration's,
-    each modelled outcome's, the effects and covariates and the imputation's (`population_rows`'
-    coordinators and partners, narrowed)."""
+def model_population_columns(
+    data: pd.DataFrame, codebook: Codebook, kinds: tuple[str, ...] | None = None
+) -> list[str]:
+    """The columns of `data` the stage reads: every design's, the calibration's, the effects and
+    covariates, and the modelled outcomes (of ``kinds`` only: ``("overall", "scale")`` once the items
+    are fitted)."""
     keep: list[str] = []
     for design in (*ANALYTIC_DESIGNS.values(), *DESIGNS.values(), *UNWEIGHTED_DESIGNS.values()):
         keep += design.columns
     keep += [*CALIBRATION_COLUMNS, "tier", "maturity", *COVARIATES]
     for instrument in INSTRUMENTS:
-        keep += [o.column for o in model_outcomes(codebook, instrument)]
-    keep = [c for c in dict.fromkeys(keep) if c in data.columns]
+        keep += [o.column for o in model_outcomes(codebook, instrument) if kinds is None or o.kind in kinds]
+    return [c for c in dict.fromkeys(keep) if c in data.columns]
+
+
+def model_populations(data: pd.DataFrame, codebook: Codebook) -> dict[str, pd.DataFrame]:
+    """Each instrument's rows of `data` with the columns the stage reads: every design's, the calibration's,
+    each modelled outcome's, the effects and covariates and the imputation's (`population_rows`'
+    coordinators and partners, narrowed)."""
+    keep = model_population_columns(data, codebook)
     types = data["respondent_type"]
     return {
         instrument: data.loc[types == instrument, keep].reset_index(drop=True) for instrument in INSTRUMENTS

@@ -28,7 +28,7 @@ from pipeline.stages.models_spec import (
 )
 from pipeline.study.designs import Weigh, narrow
 from pipeline.survey import PreparedDesign, SurveyDesign, SurveyDesignError, p_adjust_bh, t_quantile
-from pipeline.survey.glm import GLMFit, svyglm, two_sided_p, wald_test
+from pipeline.survey.glm import GLMFit, joint_covariance, svyglm, two_sided_p, wald_test
 from pipeline.survey.olr import OrdinalFit, svyolr
 from pipeline.survey.terms import CodedColumn, coded_column
 
@@ -88,15 +88,25 @@ def _fit(
 ) -> Any:
     if outcome.family == "ordinal":
         return svyolr(
-            design, outcome.column, list(terms), hessian="analytic", start=start, df_adjust=df_adjust
+            design,
+            outcome.column,
+            list(terms),
+            hessian="analytic",
+            start=start,
+            df_adjust=df_adjust,
+            influence=False,
         )
-    return svyglm(design, outcome.column, list(terms), family=outcome.family, df_adjust=df_adjust)
+    return svyglm(
+        design, outcome.column, list(terms), family=outcome.family, df_adjust=df_adjust, influence=False
+    )
 
 
 def _fit_rows(design: PreparedDesign, terms: tuple[str, ...]) -> np.ndarray:
-    """Rows with every column of `terms` present (each column coded once per design)."""
-    present = np.ones(design.n, dtype=bool)
-    for col in {c for t in terms for c in t.split(":")}:
+    """Rows with every column of `terms` present: the first is the outcome, read as it is; the model's
+    columns are coded once per design (coding and keeping every item's column beside the design cost
+    hundreds of MB at Place-Survey size)."""
+    present = design.data[terms[0]].notna().to_numpy(copy=True)
+    for col in {c for t in terms[1:] for c in t.split(":")} - {terms[0]}:
         present &= coded_column(design, col).present
     return present
 
@@ -111,9 +121,15 @@ def _level_counts(
 
 
 def group_sizes(
-    design: PreparedDesign, outcome: ModelOutcome, terms: tuple[str, ...], effect: str
+    design: PreparedDesign,
+    outcome: ModelOutcome,
+    terms: tuple[str, ...],
+    effect: str,
+    rows: np.ndarray | None = None,
 ) -> tuple[int, int]:
-    rows = _fit_rows(design, (outcome.column, *terms))
+    """The two groups' respondents among the rows the fit uses (``rows``: those, when known)."""
+    if rows is None:
+        rows = _fit_rows(design, (outcome.column, *terms))
     first, reference = _levels(effect)
     n_first, n_reference = _level_counts(design, EFFECTS[effect][0], rows, (first, reference))
     return n_first, n_reference
@@ -191,6 +207,7 @@ def fit_instrument(
             "scale": SCALES[outcome.family],
             "favourable_sign": outcome.sign,
         }
+        fit_rows: dict[frozenset[str], np.ndarray] = {}
         specs = [("marginal", (effect,), effect) for effect in EFFECTS]
         specs += [(model, terms, None) for model, terms in MODEL_TERMS.items()]
         for model, terms, only in specs:
@@ -215,10 +232,14 @@ def fit_instrument(
                 continue
             if outcome.family == "ordinal":
                 # A start needs the estimates only, not the fit's influence values (rows x coefficients).
-                starts[key] = dataclasses.replace(fit, influence=None)
+                starts[key] = dataclasses.replace(fit, influence=None, collapsed=None)
             df = fit.df_residual
+            # The rows the fit used, once for its effects and cells (the same columns, the same rows).
+            columns = frozenset(c for t in terms for c in t.split(":"))
+            if columns not in fit_rows:
+                fit_rows[columns] = _fit_rows(prepared, (outcome.column, *terms))
             for effect in (only,) if only else tuple(EFFECTS):
-                n_a, n_b = group_sizes(prepared, outcome, terms, effect)
+                n_a, n_b = group_sizes(prepared, outcome, terms, effect, fit_rows[columns])
                 rows.append(
                     common
                     | {
@@ -243,9 +264,7 @@ def fit_instrument(
                         "effect": "tier x maturity",
                         "contrast": "interaction (regTermTest)",
                         "n": fit.n,
-                        "n_smaller_group": _smallest_cell(
-                            prepared, _fit_rows(prepared, (outcome.column, *terms))
-                        ),
+                        "n_smaller_group": _smallest_cell(prepared, fit_rows[columns]),
                         "test": "Wald F (design df)",
                         "statistic": wt.statistic,
                         "df": wt.ndf,
@@ -259,9 +278,14 @@ def fit_instrument(
 def effects_only(fit: GLMFit) -> GLMFit:
     """`fit` with the headline effects' coefficients and influence columns alone (what `joint_test`
     reads): eight fits' full influence, rows x coefficients each, held until the joint tests ran,
-    were 300 MB at 1,000 times the bundled survey; two columns each are a sixth of it."""
+    were 300 MB at 1,000 times the bundled survey; two columns each are a sixth of it (and a fit on
+    collapsed patterns holds one residual per row and two loadings per pattern)."""
     names = [EFFECTS[effect][1] for effect in EFFECTS]
     at = [i for i, name in enumerate(fit.coefficients.index) if name in names]
+    if fit.collapsed is not None:
+        return dataclasses.replace(
+            fit, coefficients=fit.coefficients.iloc[at], collapsed=fit.collapsed.take(at)
+        )
     return dataclasses.replace(
         fit, coefficients=fit.coefficients.iloc[at], influence=np.ascontiguousarray(fit.influence[:, at])
     )
@@ -279,9 +303,9 @@ def joint_test(design: PreparedDesign, fits: dict[str, GLMFit], effect: str) -> 
     names = list(fits)
     beta = pd.Series([fits[o].coefficients[name] for o in names], index=names)
     columns = [list(fits[o].coefficients.index).index(name) for o in names]
-    influence = np.column_stack([fits[o].influence[:, c] for o, c in zip(names, columns, strict=True)])
-    present = np.any(influence != 0, axis=1)
-    cov = pd.DataFrame(design.variance(influence, present), index=names, columns=names)
+    cov = pd.DataFrame(
+        joint_covariance(design, [fits[o] for o in names], columns), index=names, columns=names
+    )
     ddf = min(f.df_residual for f in fits.values())
     wt = wald_test(beta, cov, names, ddf)
     return {
@@ -317,7 +341,7 @@ def marginal_differences(
         prepared = narrow(design, rows, [OVERALL, "tier", "maturity"], weigh, instrument)
     out = []
     for effect in EFFECTS:
-        fit = svyglm(prepared, OVERALL, [effect])
+        fit = svyglm(prepared, OVERALL, [effect], influence=False)
         n_a, n_b = group_sizes(prepared, MARGINAL_OUTCOME, (effect,), effect)
         out.append(
             {"effect": effect, "n": fit.n, "n_smaller_group": min(n_a, n_b)}

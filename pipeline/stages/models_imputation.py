@@ -33,6 +33,7 @@ from pipeline.study.designs import (
 )
 from pipeline.study.vocabulary import LESS_MATURE, MORE_MATURE
 from pipeline.survey import PreparedDesign, SurveyDesign
+from pipeline.survey.collapsed import share_column_codes
 from pipeline.survey.domains import share_plan
 from pipeline.survey.glm import GLMFit, svyglm
 from pipeline.survey.mi import pool_rubin
@@ -77,6 +78,22 @@ def impute_maturity(
     weighting `weigh` (each LSP once, as the partners' calibration is), and fitted on the domain of LSPs
     whose maturity is known; the coefficient draws use that design's covariance.
     """
+    codes, record = impute_maturity_codes(coordinators, partners, imputations, seed, weigh)
+    labels = np.array((*MATURITY_LEVELS, np.nan), dtype=object)
+    # Each partner's LSP maturity as text (NaN where unknown and not imputed), in the partners' order.
+    completed = [pd.Series(labels[c], index=partners.index, name="lsp_id") for c in codes]
+    return completed, record
+
+
+def impute_maturity_codes(
+    coordinators: pd.DataFrame,
+    partners: pd.DataFrame,
+    imputations: int,
+    seed: int,
+    weigh: Weigh = None,
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """`impute_maturity` as each partner's code into `MATURITY_LEVELS` (``-1``: unknown, not imputed),
+    one array per imputation: the same draws, without a text column per imputation."""
     rng = np.random.default_rng(seed)
     lsp = partners.groupby("lsp_id").agg(
         **{STRATUM: (STRATUM, "first"), WEIGHT: (WEIGHT, "first")},
@@ -86,9 +103,10 @@ def impute_maturity(
         partner_mean_7s=(OVERALL, "mean"),
     )
     known = coordinators.dropna(subset=["maturity"]).set_index("lsp_id")["maturity"]
-    lsp = lsp.assign(
-        mature=lsp.index.map(lambda i: float(known[i] == MORE_MATURE) if i in known.index else np.nan)
-    )
+    # Each LSP's coordinator's maturity, 1.0 more mature, 0.0 less, NaN without one.
+    at = known.index.get_indexer(lsp.index)
+    known_mature = known.astype(object).to_numpy() == MORE_MATURE
+    lsp = lsp.assign(mature=np.where(at >= 0, known_mature[np.maximum(at, 0)].astype(float), np.nan))
     lsp = lsp.assign(
         tier=pd.Categorical(lsp["tier"].astype(object), categories=TIER_LEVELS),
         laa_first_round=pd.Categorical(lsp["laa_first_round"].astype(object), categories=LAA_LEVELS),
@@ -100,9 +118,13 @@ def impute_maturity(
         weigh,
         "partner",
     )
-    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial")
+    fit = svyglm(lsp_design, "mature", list(IMPUTATION_PREDICTORS), family="quasibinomial", influence=False)
     fit_rows = fit.n
-    missing = lsp[lsp["mature"].isna()].dropna(subset=list(IMPUTATION_PREDICTORS))
+    is_missing = (
+        lsp["mature"].isna().to_numpy() & lsp[list(IMPUTATION_PREDICTORS)].notna().all(axis=1).to_numpy()
+    )
+    missing = lsp[is_missing]
+    missing_at = np.flatnonzero(is_missing)
     x = np.column_stack(
         [
             np.ones(len(missing)),
@@ -120,15 +142,19 @@ def impute_maturity(
         "partner_mean_7s",
     ]
     beta, cov = fit.coefficients.loc[names].to_numpy(), fit.vcov.loc[names, names].to_numpy()
+    more, less = MATURITY_LEVELS.index(MORE_MATURE), MATURITY_LEVELS.index(LESS_MATURE)
+    mature = lsp["mature"].to_numpy()
+    known_codes = np.where(np.isnan(mature), -1, np.where(mature == 1.0, more, less)).astype(np.int64)
+    # Each partner's LSP among the LSPs (-1 for a partner without an LSP id, whose maturity stays missing).
+    partner_lsp = lsp.index.get_indexer(partners["lsp_id"])
     completed = []
     for _ in range(imputations):
         draw = rng.multivariate_normal(beta, cov)
         prob = 1 / (1 + np.exp(-(x @ draw)))
-        mature = rng.random(len(missing)) < prob
-        imputed = pd.Series(np.where(mature, MORE_MATURE, LESS_MATURE), index=missing.index)
-        by_lsp = lsp["mature"].map({1.0: MORE_MATURE, 0.0: LESS_MATURE}).astype(object)
-        by_lsp.loc[imputed.index] = imputed
-        completed.append(partners["lsp_id"].map(by_lsp))
+        drawn_mature = rng.random(len(missing)) < prob
+        by_lsp = known_codes.copy()
+        by_lsp[missing_at] = np.where(drawn_mature, more, less)
+        completed.append(np.where(partner_lsp >= 0, by_lsp[np.maximum(partner_lsp, 0)], -1))
     record = {
         "model": "logistic regression at LSP level: mature ~ " + " + ".join(IMPUTATION_PREDICTORS),
         "design": "LSPs with a partner respondent, stratified by authority type, partner weights N_h/m_h"
@@ -161,7 +187,7 @@ def partner_imputation(
     with the outcome, effect and covariate columns; ``populations``: `population_rows`' coordinators and
     partners, or those rows with the columns the models read)."""
     coordinators, partners = populations["coordinator"], populations["partner"]
-    completed, record = impute_maturity(
+    completed, record = impute_maturity_codes(
         coordinators, partners, config.imputations, config.imputation_seed, weigh
     )
     outcomes = [o for o in model_outcomes(codebook, "partner") if o.kind in ("overall", "scale")]
@@ -183,11 +209,17 @@ def partner_imputation(
         first: dict[str, Any] = {}
         for m, maturity in enumerate(completed):
             imputed = complete.with_data(
-                complete.data.assign(maturity=pd.Categorical(maturity.to_numpy(), categories=MATURITY_LEVELS))
+                complete.data.assign(maturity=pd.Categorical.from_codes(maturity, categories=MATURITY_LEVELS))
             )
+            # Only the maturity changed: the other columns' codes carry over to the patterns.
+            share_column_codes(complete, imputed, [c for c in ADJUSTED_TERMS if c != "maturity"])
             for outcome in outcomes:
                 mi[outcome.column].append(
-                    _pooled_inputs(svyglm(imputed, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust))
+                    _pooled_inputs(
+                        svyglm(
+                            imputed, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust, influence=False
+                        )
+                    )
                 )
                 if m == 0:
                     for effect in EFFECTS:
@@ -198,7 +230,7 @@ def partner_imputation(
                 first["n_lsps"] = int(imputed.data["lsp_id"].nunique())
             del imputed
         for outcome in outcomes:
-            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust)
+            cc = svyglm(complete, outcome.column, list(ADJUSTED_TERMS), df_adjust=adjust, influence=False)
             fits = mi[outcome.column]
             for effect in EFFECTS:
                 name = EFFECTS[effect][1]

@@ -127,7 +127,7 @@ def primary_tests_by_weighting(
     type-only and unweighted; ``change_from_type_only`` is the estimate minus its type-only value.
     ``primary_designs`` (inference, instrument) -> the designs already prepared under the primary
     weighting over `populations` (each instrument's rows, as `population_rows` gives them), with these
-    columns: used as they are, not weighted again.
+    columns: used as they are, not weighted again, and taken out of the dict once used.
     """
     methods = [config.weighting.primary, *config.weighting.alternatives] if config.weighting else []
     primary_method = config.weighting.primary if config.weighting else "type_only"
@@ -140,10 +140,14 @@ def primary_tests_by_weighting(
             analytic = UNWEIGHTED_DESIGNS[instrument] if unweighted else ANALYTIC_DESIGNS[instrument]
             descriptive = UNWEIGHTED_DESIGNS[instrument] if unweighted else DESIGNS[instrument]
             reused = primary_designs if primary_designs and method == primary_method else {}
-            prepared = reused.get(("analytic", instrument)) or narrow(
+            # Each primary design is taken out as it is used (the caller hands them over): held through
+            # the other weightings' designs they were a few hundred MB of the peak at Place-Survey size.
+            prepared = reused.pop(("analytic", instrument), None) or narrow(
                 analytic, rows, [OVERALL, "tier", "maturity", *COVARIATES], weigh, instrument
             )
-            fit = svyglm(prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment)
+            fit = svyglm(
+                prepared, OVERALL, list(ADJUSTED_TERMS), df_adjust=config.model_df_adjustment, influence=False
+            )
             for effect in EFFECTS:
                 n_a, n_b = group_sizes(prepared, MARGINAL_OUTCOME, ADJUSTED_TERMS, effect)
                 parts.append(
@@ -152,7 +156,7 @@ def primary_tests_by_weighting(
                     | {"headline": effect, "instrument": instrument, "weighting": method}
                 )
             marginal = marginal_differences(
-                descriptive, rows, weigh, instrument, reused.get(("descriptive", instrument))
+                descriptive, rows, weigh, instrument, reused.pop(("descriptive", instrument), None)
             )
             for record in marginal.to_dict("records"):
                 effect = record.pop("effect")

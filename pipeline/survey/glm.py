@@ -25,8 +25,16 @@ import pandas as pd
 from scipy.special import expit
 
 from pipeline.survey import distributions as stats
+from pipeline.survey.collapsed import (
+    CollapsedInfluence,
+    collapsed_variance,
+    design_patterns,
+    pattern_model_matrix,
+    stack,
+)
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike, t_quantile
+from pipeline.survey.patterns import COLLAPSE_MIN_ROWS
 from pipeline.survey.terms import coded_column, design_model_matrix, names_index, term_columns
 
 Family = Literal["gaussian", "quasibinomial"]
@@ -53,11 +61,15 @@ class GLMFit:
         Rows used.
     terms : dict
         Term label -> the names of its coefficients, for `wald_test`.
-    influence : numpy.ndarray
+    influence : numpy.ndarray or None
         ``(design rows, p)`` influence values, zero outside the fit: stacking two fits'
-        influence gives their joint covariance through the design's variance.
+        influence gives their joint covariance through the design's variance. None when the fit was
+        asked not to keep them (``influence=False``) and holds them as `collapsed`.
     converged : bool
         Whether IRLS met its tolerance (always true for gaussian).
+    collapsed : CollapsedInfluence or None
+        The same influence values on the fit's covariate patterns (`pipeline.survey.collapsed`), for
+        a large design fitted on its patterns.
     """
 
     family: str
@@ -67,8 +79,9 @@ class GLMFit:
     df_residual: float
     n: int
     terms: dict[str, tuple[str, ...]]
-    influence: np.ndarray
+    influence: np.ndarray | None
     converged: bool
+    collapsed: CollapsedInfluence | None = None
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals with a t quantile on `df_residual` (R: ``confint(fit, ddf = df.residual)``).
@@ -203,6 +216,7 @@ def svyglm(
     tol: float = 1e-12,
     max_iter: int = 100,
     df_adjust: bool = False,
+    influence: bool = True,
 ) -> GLMFit:
     """Survey-weighted GLM with design-based covariance (R: ``svyglm(y ~ terms, des, family)``).
 
@@ -245,6 +259,10 @@ def svyglm(
     """
     if family not in FAMILIES:
         raise SurveyDesignError(f"family must be one of {FAMILIES}, got {family!r}")
+    if not influence and domain is None and design.n >= COLLAPSE_MIN_ROWS:
+        fit = _svyglm_collapsed(design, response, terms, family, tol, max_iter, df_adjust)
+        if fit is not None:
+            return fit
     frame = design.data
     present = design.mask(domain) & frame[response].notna().to_numpy()
     for col in term_columns(terms):
@@ -345,3 +363,154 @@ def _irls_logit(
         if np.max(np.abs(x @ step)) < tol or settled:
             return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, True
     return beta, mu, (x.T * (w * mu * (1 - mu))) @ x, False
+
+
+def _svyglm_collapsed(
+    design: PreparedDesign,
+    response: str,
+    terms: Sequence[str],
+    family: str,
+    tol: float,
+    max_iter: int,
+    df_adjust: bool,
+) -> GLMFit | None:
+    """`svyglm` on the distinct covariate patterns of the rows fitted (None when more than half the rows
+    are distinct: nothing to collapse). Every sum over rows becomes a sum over patterns of the rows'
+    summed weights (and weighted responses); the influence values stay in collapsed form."""
+    patterns = design_patterns(design, term_columns(terms))
+    y_all = design.data[response].to_numpy(dtype=float, na_value=np.nan)
+    present = (patterns.code >= 0) & ~np.isnan(y_all)
+    rows = np.flatnonzero(present)
+    if rows.size == 0:
+        raise SurveyDesignError("no rows have the response and every predictor")
+    code = patterns.code[rows]
+    seen = np.bincount(code, minlength=patterns.count) > 0
+    seen_count = int(seen.sum())
+    if seen_count > rows.size // 2:
+        return None
+    local = (np.cumsum(seen) - 1)[code]
+    # The model matrix of one row per pattern: the levels seen are those of the rows fitted.
+    mm = pattern_model_matrix(design, patterns, seen, terms, intercept=True)
+    x = mm.x
+    y = y_all[rows]
+    w = design.weights[rows]
+    counts = np.bincount(local, minlength=seen_count).astype(float)
+    if np.linalg.matrix_rank((x.T * counts) @ x) < x.shape[1]:
+        raise SurveyDesignError(f"the model matrix of {list(terms)} is rank-deficient on the rows fitted")
+    weight = np.bincount(local, w, seen_count)
+    weighted_y = np.bincount(local, w * y, seen_count)
+    converged = True
+    if family == "gaussian":
+        info = (x.T * weight) @ x
+        beta = np.linalg.solve(info, x.T @ weighted_y)
+        mu = x @ beta
+    else:
+        if np.any((y < 0) | (y > 1)):
+            raise SurveyDesignError("a quasibinomial response must lie in [0, 1]")
+        beta, mu, info, converged = _irls_logit_patterns(x, y, w, local, weight, weighted_y, tol, max_iter)
+        if not converged:
+            warnings.warn("svyglm (quasibinomial) did not converge", RuntimeWarning, stacklevel=3)
+    ainv = np.linalg.inv(info)
+    names = list(mm.names)
+    design_df = design.degf(present)
+    df_residual = design_df + 1 - len(names)
+    loadings = np.zeros((patterns.count, 1, x.shape[1]))
+    loadings[seen, 0, :] = x @ ainv
+    if df_adjust:
+        loadings *= np.sqrt(df_adjustment(design_df, df_residual))
+    collapsed = CollapsedInfluence(design, patterns, rows, (w * (y - mu[local]))[:, None], loadings)
+    var = collapsed_variance(collapsed)
+    dense = None
+    if var is None:
+        dense = collapsed.dense()
+        var = design.variance(dense, present)
+        collapsed = None
+    index = names_index(tuple(names))
+    return GLMFit(
+        family=family,
+        coefficients=pd.Series(beta, index=index, dtype=float),
+        vcov=pd.DataFrame(var, index=index, columns=index),
+        se=pd.Series(np.sqrt(np.diag(var)), index=index),
+        df_residual=df_residual,
+        n=int(rows.size),
+        terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},
+        influence=dense,
+        converged=converged,
+        collapsed=collapsed,
+    )
+
+
+def _pattern_deviance(mu: np.ndarray, weight: np.ndarray, weighted_y: np.ndarray, constant: float) -> float:
+    # sum_i w_i [y log(y / mu) + (1 - y) log((1 - y) / (1 - mu))]: the y log y part is `constant`.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(weighted_y > 0, weighted_y * np.log(mu), 0.0) + np.where(
+            weight - weighted_y > 0, (weight - weighted_y) * np.log(1 - mu), 0.0
+        )
+    return float(2 * (constant - np.sum(terms)))
+
+
+def _irls_logit_patterns(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    local: np.ndarray,
+    weight: np.ndarray,
+    weighted_y: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    # `_irls_logit` with ``x`` the distinct patterns (``local``: each row's) and ``weight``/``weighted_y``
+    # their summed w and w * y: the same steps. R's start depends on each row's own weight, so the first
+    # step sums its row terms by pattern; every later step reads the patterns alone.
+    count = x.shape[0]
+    mu_rows = (w * y + 0.5) / (w + 1)
+    eta = np.log(mu_rows / (1 - mu_rows))
+    v = w * mu_rows * (1 - mu_rows)
+    start_weight = np.bincount(local, v, count)
+    start_target = np.bincount(local, v * (eta + (y - mu_rows) / (mu_rows * (1 - mu_rows))), count)
+    beta = np.linalg.solve((x.T * start_weight) @ x, x.T @ start_target)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(y > 0, y * np.log(y), 0.0) + np.where(y < 1, (1 - y) * np.log(1 - y), 0.0)
+    constant = float(np.sum(w * own))
+    mu = expit(x @ beta)
+    deviance = _pattern_deviance(mu, weight, weighted_y, constant)
+    for _ in range(max_iter):
+        info = (x.T * (weight * mu * (1 - mu))) @ x
+        try:
+            step = np.linalg.solve(info, x.T @ (weighted_y - weight * mu))
+        except np.linalg.LinAlgError:
+            return beta, mu, info, False
+        beta = beta + step
+        mu = expit(x @ beta)
+        new_deviance = _pattern_deviance(mu, weight, weighted_y, constant)
+        settled = abs(new_deviance - deviance) / (abs(new_deviance) + 0.1) < tol
+        deviance = new_deviance
+        if np.max(np.abs(x @ step)) < tol or settled:
+            return beta, mu, (x.T * (weight * mu * (1 - mu))) @ x, True
+    return beta, mu, (x.T * (weight * mu * (1 - mu))) @ x, False
+
+
+def joint_covariance(design: PreparedDesign, fits: Sequence[GLMFit], columns: Sequence[int]) -> np.ndarray:
+    """The joint design-based covariance of one coefficient of each of several fits over `design`'s rows
+    (``columns[i]``: the position of fit i's coefficient), from their influence values together: the
+    stacked estimating equations R's svyby/svycontrast would use.
+
+    Fits held on collapsed patterns of the same columns are stacked in that form; otherwise their dense
+    influence columns go through ``design.variance``.
+    """
+    collapsed = [fit.collapsed for fit in fits]
+    # The fits' own design may be another object over the same rows (`PreparedDesign.with_data`).
+    if all(c is not None for c in collapsed) and all(
+        c.design is collapsed[0].design and c.patterns is collapsed[0].patterns and c.design.n == design.n
+        for c in collapsed
+    ):
+        var = collapsed_variance(stack([c.take([k]) for c, k in zip(collapsed, columns, strict=True)]))
+        if var is not None:
+            return var
+    influence = np.column_stack(
+        [
+            (fit.influence[:, k] if fit.collapsed is None else fit.collapsed.take([k]).dense()[:, 0])
+            for fit, k in zip(fits, columns, strict=True)
+        ]
+    )
+    return design.variance(influence, np.any(influence != 0, axis=1))

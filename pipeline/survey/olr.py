@@ -19,10 +19,16 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from pipeline.survey.collapsed import (
+    CollapsedInfluence,
+    collapsed_variance,
+    design_patterns,
+    pattern_model_matrix,
+)
 from pipeline.survey.design import PreparedDesign, SurveyDesignError
 from pipeline.survey.estimators import ArrayLike
 from pipeline.survey.glm import df_adjustment
-from pipeline.survey.patterns import distinct_rows
+from pipeline.survey.patterns import COLLAPSE_MIN_ROWS, distinct_rows
 from pipeline.survey.terms import (
     coded_column,
     design_model_matrix,
@@ -208,8 +214,11 @@ class OrdinalFit:
         Whether the optimiser met its tolerance.
     terms : dict
         Term label -> the names of its slopes, for `pipeline.survey.glm.wald_test`.
-    influence : numpy.ndarray
-        ``(design rows, slopes + cut points)`` influence values, zero outside the fit.
+    influence : numpy.ndarray or None
+        ``(design rows, slopes + cut points)`` influence values, zero outside the fit (None when held
+        as `collapsed`).
+    collapsed : CollapsedInfluence or None
+        The same influence values on covariate patterns (``influence=False`` on a large design).
     """
 
     coefficients: pd.Series
@@ -222,6 +231,7 @@ class OrdinalFit:
     converged: bool
     terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     influence: np.ndarray | None = field(default=None, repr=False)
+    collapsed: CollapsedInfluence | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return coefficients, cut points and SEs as plain values."""
@@ -286,6 +296,7 @@ def svyolr(
     hessian: Literal["r", "analytic"] = "r",
     start: OrdinalFit | None = None,
     df_adjust: bool = False,
+    influence: bool = True,
 ) -> OrdinalFit:
     """Weighted proportional-odds regression with design-based SEs (R: ``svyolr``).
 
@@ -316,6 +327,11 @@ def svyolr(
     df_adjust
         As `pipeline.survey.glm.svyglm`: the covariance (and the influence values) times
         ``degf / df_residual``; ``False`` matches R's ``svyolr``.
+    influence
+        Keep the ``(design rows, coefficients)`` influence values. ``False`` lets a large design
+        (`COLLAPSE_MIN_ROWS` rows or more, no domain) fit its cells from the predictors' patterns kept
+        beside the design and take the variance from PSU sums of the rows' weights by response level
+        (`pipeline.survey.collapsed`): the same numbers to rounding.
 
     Returns
     -------
@@ -331,6 +347,13 @@ def svyolr(
     # A plain numeric response is coded with numpy: pandas' categorical machinery is most of a small
     # survey's fit time (the same codes, levels sorted).
     numeric = isinstance(y_raw.dtype, np.dtype) and y_raw.dtype.kind in "iuf"
+    if not numeric and not influence and domain is None and design.n >= COLLAPSE_MIN_ROWS:
+        # A nullable numeric response (pandas' Int64, Float64) the same way, as floats: the same codes
+        # and level labels, without pandas' per-value work on a large survey's rows.
+        kind = y_raw.dtype
+        if pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind):
+            y_raw = pd.Series(y_raw.to_numpy(dtype=float, na_value=np.nan))
+            numeric = True
     if isinstance(y_raw.dtype, pd.CategoricalDtype):
         levels = list(y_raw.cat.categories)
     elif numeric:
@@ -351,23 +374,42 @@ def svyolr(
         raise SurveyDesignError(f"response level(s) {empty} have no observations in the fit")
     # The predictors' columns are coded once per design (pipeline.survey.terms), then taken at the rows.
     fitted_rows = np.flatnonzero(present)
-    mm = design_model_matrix(design, fitted_rows, predictors, intercept=False)
-    x, names = mm.x, list(mm.names)
     row_weights = design.weights[present]
-    # The likelihood and its derivatives depend on the rows only through the summed weight of each
-    # distinct (predictors, response) pattern: with categorical predictors a few dozen patterns stand
-    # for thousands of rows, and the fit runs on those. Row scores are the pattern's unit score times
-    # the row's weight.
-    cells, pattern = distinct_rows(np.column_stack([x, y.astype(float)]))
-    if cells.shape[0] < x.shape[0]:
-        cell_weights = np.bincount(pattern, weights=row_weights, minlength=cells.shape[0])
+    patterns = (
+        _large_design_patterns(design, fitted_rows, predictors) if not influence and domain is None else None
+    )
+    if patterns is not None:
+        # The predictors' distinct patterns over the design (kept beside it for every fit of these
+        # terms), each with one row in the model matrix; the cells are (pattern, response level).
+        design_patterns_, seen, local = patterns
+        mm = pattern_model_matrix(design, design_patterns_, seen, predictors, intercept=False)
+        names, k_levels = list(mm.names), len(levels)
+        cell_code, cell_ids = pd.factorize(local * k_levels + (y - 1))
+        pattern = cell_code.astype(np.int64)
         problem = _Problem(
-            x=cells[:, :-1], y=cells[:, -1].astype(np.int64), w=cell_weights, q=len(levels) - 1
+            x=mm.x[cell_ids // k_levels],
+            y=(cell_ids % k_levels + 1).astype(np.int64),
+            w=np.bincount(pattern, weights=row_weights, minlength=cell_ids.size),
+            q=k_levels - 1,
         )
+        pc = mm.x.shape[1]
     else:
-        pattern = None
-        problem = _Problem(x=x, y=y, w=row_weights, q=len(levels) - 1)
-    pc = x.shape[1]
+        mm = design_model_matrix(design, fitted_rows, predictors, intercept=False)
+        x, names = mm.x, list(mm.names)
+        # The likelihood and its derivatives depend on the rows only through the summed weight of each
+        # distinct (predictors, response) pattern: with categorical predictors a few dozen patterns stand
+        # for thousands of rows, and the fit runs on those. Row scores are the pattern's unit score times
+        # the row's weight.
+        cells, pattern = distinct_rows(np.column_stack([x, y.astype(float)]))
+        if cells.shape[0] < x.shape[0]:
+            cell_weights = np.bincount(pattern, weights=row_weights, minlength=cells.shape[0])
+            problem = _Problem(
+                x=cells[:, :-1], y=cells[:, -1].astype(np.int64), w=cell_weights, q=len(levels) - 1
+            )
+        else:
+            pattern = None
+            problem = _Problem(x=x, y=y, w=row_weights, q=len(levels) - 1)
+        pc = x.shape[1]
 
     zeta_names = [f"{level_label(a)}|{level_label(b)}" for a, b in itertools.pairwise(levels)]
     if start is not None and list(start.coefficients.index) == names and list(start.zeta.index) == zeta_names:
@@ -395,17 +437,37 @@ def svyolr(
     amat = np.eye(pc + problem.q)
     amat[pc:, pc:] = problem.jacobian(par[pc:])
     vm = amat @ np.linalg.pinv(h_theta) @ amat.T
-    infl = np.zeros((design.n, pc + problem.q))
-    if pattern is None:
-        infl[present] = problem.scores(par) @ vm
-    else:
-        unit = problem.scores(par) / problem.w[:, None]  # each pattern's score per unit of weight
-        infl[present] = (unit @ vm)[pattern] * row_weights[:, None]
     design_df = design.degf(present)
     df_residual = design_df - pc
-    if df_adjust:
-        infl *= np.sqrt(df_adjustment(design_df, df_residual))
-    var = design.variance(infl, present)
+    adjust = np.sqrt(df_adjustment(design_df, df_residual)) if df_adjust else 1.0
+    collapsed = None
+    var = None
+    if patterns is not None:
+        # Each row's influence is its weight times its cell's unit score through the sandwich: a
+        # one-hot weight per response level, and loadings per (covariate pattern, level).
+        design_patterns_, seen, _ = patterns
+        unit = problem.scores(par) / problem.w[:, None]
+        loadings = np.zeros((design_patterns_.count, len(levels), pc + problem.q))
+        loadings[np.flatnonzero(seen)[cell_ids // k_levels], cell_ids % k_levels, :] = (unit @ vm) * adjust
+        q = np.zeros((fitted_rows.size, len(levels)))
+        q[np.arange(fitted_rows.size), y - 1] = row_weights
+        collapsed = CollapsedInfluence(design, design_patterns_, fitted_rows, q, loadings)
+        var = collapsed_variance(collapsed)
+        infl = None
+        if var is None:
+            infl = collapsed.dense()
+            collapsed = None
+    else:
+        infl = np.zeros((design.n, pc + problem.q))
+        if pattern is None:
+            infl[present] = problem.scores(par) @ vm
+        else:
+            unit = problem.scores(par) / problem.w[:, None]  # each pattern's score per unit of weight
+            infl[present] = (unit @ vm)[pattern] * row_weights[:, None]
+        if df_adjust:
+            infl *= adjust
+    if var is None:
+        var = design.variance(infl, present)
 
     all_names = names_index(tuple(names + zeta_names))
     return OrdinalFit(
@@ -419,4 +481,20 @@ def svyolr(
         converged=converged,
         terms={t: tuple(names[i] for i in cols) for t, cols in mm.assign.items()},
         influence=infl,
+        collapsed=collapsed,
     )
+
+
+def _large_design_patterns(
+    design: PreparedDesign, fitted_rows: np.ndarray, predictors: Sequence[str]
+) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """The predictors' patterns over a large design, which patterns the fitted rows show and each
+    row's position among those; None for a small design or when more than half the rows are distinct."""
+    if design.n < COLLAPSE_MIN_ROWS:
+        return None
+    patterns = design_patterns(design, term_columns(predictors))
+    code = patterns.code[fitted_rows]
+    seen = np.bincount(code, minlength=patterns.count) > 0
+    if int(seen.sum()) > fitted_rows.size // 2:
+        return None
+    return patterns, seen, (np.cumsum(seen) - 1)[code]
