@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -313,6 +314,20 @@ def _diagnose(population: str, method: str, before, after, rows, summary, merges
 
 
 _INPUTS_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+# The frame's part of that cache's key, by frame-variables table: hashing 388,000 LSPs took a sixth of a
+# CPU-second, and the same table is handed to every calibration of a stage. Held only while the table
+# lives (the id of a table that is gone can be reused), and checked to still be that table.
+_FRAME_KEYS: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def _frame_key(frame_vars: pd.DataFrame) -> int:
+    identity = id(frame_vars)
+    known = _FRAME_KEYS.get(identity)
+    if known is not None and known[0]() is frame_vars:
+        return known[1]
+    digest = int(pd.util.hash_pandas_object(frame_vars, index=False).sum())
+    _FRAME_KEYS[identity] = (weakref.ref(frame_vars, lambda _: _FRAME_KEYS.pop(identity, None)), digest)
+    return digest
 
 
 def calibration_inputs(
@@ -339,21 +354,24 @@ def calibration_inputs(
     key = (
         len(ids),
         hashlib.sha256("\x00".join(map(str, ids)).encode("utf-8", "surrogatepass")).hexdigest(),
-        int(pd.util.hash_pandas_object(frame_vars, index=False).sum()),
+        _frame_key(frame_vars),
         spec.margins,
         spec.min_cell_respondents,
     )
     if key in _INPUTS_CACHE:
         return _INPUTS_CACHE[key]
-    sample = (
-        design.data.loc[rows, ["lsp_id"]]
-        .astype(str)
-        .merge(frame_vars, on="lsp_id", how="left", validate="many_to_one")
-    )
-    if sample["authority_type"].isna().any():
+    # Everything below is a property of an LSP, so it is worked out once per LSP (in the order the rows
+    # first name them) and each row takes its LSP's: a merge with the frame and a text lookup per
+    # respondent were most of a calibration's time at Place-Survey size.
+    unit_of_row, unit_ids = pd.factorize(ids)
+    frame_ids = pd.Index(frame_vars["lsp_id"].astype(str).to_numpy(dtype=object))
+    if not frame_ids.is_unique:
+        raise PipelineError("frame: an lsp_id is listed more than once")
+    position = frame_ids.get_indexer(unit_ids)
+    if np.any(position < 0):
         raise PipelineError("respondents name LSPs not in the frame")
-    units = sample.drop_duplicates("lsp_id")
-    sample_cells, pop_cells, merges, margins = {}, {}, [], []
+    units = frame_vars.iloc[position].reset_index(drop=True)
+    unit_cells, pop_cells, merges, margins = {}, {}, [], []
     numeric = list(dict.fromkeys(c for m in spec.margins for c in m if c in NUMERIC_FRAME_VARIABLES))
     for margin in spec.margins:
         categorical = [c for c in margin if c not in NUMERIC_FRAME_VARIABLES]
@@ -365,7 +383,7 @@ def calibration_inputs(
         s_cells, p_cells, merged = collapse_sparse_cells(
             units, frame_vars, categorical, spec.min_cell_respondents
         )
-        sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
+        unit_cells[name] = s_cells
         pop_cells[name] = p_cells
         merges += merged
         margins.append([name, *values])
@@ -383,33 +401,35 @@ def calibration_inputs(
         ]
         fine = "|".join(max(nested, key=len)) if nested else None
         for value in (c for c in margin if c in NUMERIC_FRAME_VARIABLES):
-            first = ~sample["lsp_id"].duplicated().to_numpy()
-            unit_cells = pd.DataFrame(
-                {coarse: sample_cells[coarse].to_numpy()[first], value: sample[value].to_numpy()[first]}
-                | ({fine: sample_cells[fine].to_numpy()[first]} if fine else {})
+            unit_frame = pd.DataFrame(
+                {coarse: unit_cells[coarse].to_numpy(), value: units[value].to_numpy()}
+                | ({fine: unit_cells[fine].to_numpy()} if fine else {})
             )
             population_cells = pd.DataFrame(
                 {coarse: pop_cells[coarse].to_numpy(), value: frame_vars[value].to_numpy()}
                 | ({fine: pop_cells[fine].to_numpy()} if fine else {})
             )
             s_fine, p_fine, merged, dropped = collapse_unattainable_totals(
-                unit_cells, population_cells, coarse, value, fine
+                unit_frame, population_cells, coarse, value, fine
             )
             if fine and merged:
-                by_lsp = dict(zip(sample["lsp_id"].to_numpy()[first], s_fine, strict=True))
-                sample_cells[fine] = sample["lsp_id"].map(by_lsp)
+                unit_cells[fine] = s_fine
                 pop_cells[fine] = p_fine
             merges += merged + [line for _, line in dropped]
             not_calibrated |= {f"{coarse}:{value}={cell}" for cell, _ in dropped}
     # A numeric column is calibrated as a total within the margin's (merged) cells: R's ~type * score.
-    x, totals, labels = margin_matrix(
-        pd.DataFrame(sample_cells, index=sample.index).assign(**{c: sample[c] for c in numeric}),
+    # The matrix is built per LSP; a row's is its LSP's row (the same numbers).
+    unit_x, totals, labels = margin_matrix(
+        pd.DataFrame({name: cells.to_numpy() for name, cells in unit_cells.items()}).assign(
+            **{c: units[c].to_numpy() for c in numeric}
+        ),
         pd.DataFrame(pop_cells, index=range(len(frame_vars))).assign(
             **{c: frame_vars[c].to_numpy() for c in numeric}
         ),
         margins,
         numeric=set(numeric),
     )
+    x = unit_x[unit_of_row]
     if not_calibrated:
         keep = np.array([label not in not_calibrated for label in labels])
         x, totals = x[:, keep], totals[keep]
