@@ -458,7 +458,8 @@ def weighting_sensitivity(
         else:
             designs = designs_for(data, frame, spec, method, populations)
         labelled = StudyDesigns("weighted" if method != "unweighted" else "unweighted", designs.by_population)
-        levels = estimates(labelled, headline, config)
+        # Only the whole population's levels are reported: no breakdown is estimated.
+        levels = estimates(labelled, headline, config, only=("all",))
         levels = levels[levels["group"].eq("all") & levels["instrument"].isin(UNITS)]
         differences = comparisons(labelled, headline, config)
         differences = differences[differences["test"].eq("difference (design-based t)")]
