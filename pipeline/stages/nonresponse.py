@@ -85,11 +85,16 @@ TABLES = (
 def response_indicators(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """The frame variables of every LSP and whether its coordinator, and any partner, answered."""
     lsps = frame_variables(frame)
-    answered = {
-        instrument: set(base.loc[base["respondent_type"] == instrument, "lsp_id"].astype(str))
-        for instrument in UNITS
-    }
-    return lsps.assign(**{instrument: lsps["lsp_id"].isin(ids) for instrument, ids in answered.items()})
+    respondent_type = base["respondent_type"].to_numpy()
+    respondent_lsps = base["lsp_id"].astype(str).to_numpy(dtype=object)
+    frame_lsps = lsps["lsp_id"].to_numpy(dtype=object)
+    answered = {}
+    for instrument in UNITS:
+        # The distinct ids that answered, looked up by index (not a Python set of every respondent's id
+        # and a membership test per frame LSP).
+        ids = pd.Index(pd.unique(respondent_lsps[respondent_type == instrument]))
+        answered[instrument] = ids.get_indexer(frame_lsps) >= 0
+    return lsps.assign(**answered)
 
 
 def _primary_unit_weights(designs: StudyDesigns, instrument: str) -> pd.Series:
