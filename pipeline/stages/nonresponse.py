@@ -45,9 +45,10 @@ from pipeline.study.designs import StudyDesigns, design_columns, population_rows
 from pipeline.study.disclosure import suppress
 from pipeline.study.estimation import comparisons, estimates
 from pipeline.study.frame import read_frame
-from pipeline.study.outcomes import outcome_columns
+from pipeline.study.outcomes import group_column, outcome_columns
 from pipeline.study.respondents import read_analysis_base
 from pipeline.study.schemas import check_output
+from pipeline.study.vocabulary import scale_column
 from pipeline.study.weighting import (
     CATEGORICAL_FRAME_VARIABLES,
     NUMERIC_FRAME_VARIABLES,
@@ -85,11 +86,16 @@ TABLES = (
 def response_indicators(base: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """The frame variables of every LSP and whether its coordinator, and any partner, answered."""
     lsps = frame_variables(frame)
-    answered = {
-        instrument: set(base.loc[base["respondent_type"] == instrument, "lsp_id"].astype(str))
-        for instrument in UNITS
-    }
-    return lsps.assign(**{instrument: lsps["lsp_id"].isin(ids) for instrument, ids in answered.items()})
+    respondent_type = base["respondent_type"].to_numpy()
+    respondent_lsps = base["lsp_id"].astype(str).to_numpy(dtype=object)
+    frame_lsps = lsps["lsp_id"].to_numpy(dtype=object)
+    answered = {}
+    for instrument in UNITS:
+        # The distinct ids that answered, looked up by index (not a Python set of every respondent's id
+        # and a membership test per frame LSP).
+        ids = pd.Index(pd.unique(respondent_lsps[respondent_type == instrument]))
+        answered[instrument] = ids.get_indexer(frame_lsps) >= 0
+    return lsps.assign(**answered)
 
 
 def _primary_unit_weights(designs: StudyDesigns, instrument: str) -> pd.Series:
@@ -458,7 +464,8 @@ def weighting_sensitivity(
         else:
             designs = designs_for(data, frame, spec, method, populations)
         labelled = StudyDesigns("weighted" if method != "unweighted" else "unweighted", designs.by_population)
-        levels = estimates(labelled, headline, config)
+        # Only the whole population's levels are reported: no breakdown is estimated.
+        levels = estimates(labelled, headline, config, only=("all",))
         levels = levels[levels["group"].eq("all") & levels["instrument"].isin(UNITS)]
         differences = comparisons(labelled, headline, config)
         differences = differences[differences["test"].eq("difference (design-based t)")]
@@ -597,6 +604,16 @@ def _without_items(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     return base[[c for c in base.columns if c not in items]]
 
 
+def _columns_read(codebook: Codebook, config: Config) -> set[str]:
+    """The analysis-base columns the stage reads: who and where each respondent is, the design's
+    columns, the 7S scale scores and the groups the sensitivity compares them by."""
+    columns = {"respondent_id", "lsp_id", "respondent_type", "authority_type", "tier"}
+    for element in codebook.elements:
+        columns |= {scale_column(element), f"{scale_column(element)}_positive"}
+        columns.add(group_column(config, "maturity", element))
+    return columns
+
+
 def nonresponse(
     base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: Config
 ) -> dict[str, pd.DataFrame]:
@@ -644,8 +661,12 @@ def main(argv: list[str] | None = None) -> None:
     arguments, config = parse_stage_arguments(parser, argv)
     frame = read_frame(config.frame)
     codebook = load_codebook(config.codebook)
-    # The items' answers are never read here (`_without_items`): they are not read from the file either.
-    tables = nonresponse(read_analysis_base(arguments.base, _item_columns(codebook)), frame, codebook, config)
+    # Only the columns the stage reads are read from the file (the items' answers, the other questions
+    # and the frame columns the designs do not use were a fifth of its memory at Place-Survey size).
+    # (Handed over without a name here, so the stage can let the base go once its columns are built.)
+    tables = nonresponse(
+        read_analysis_base(arguments.base, only=_columns_read(codebook, config)), frame, codebook, config
+    )
     for name, table in tables.items():
         check_output(name, table, codebook)  # the registry's columns and kinds (pipeline.study.outputs)
         path = arguments.out_dir / f"{name}.csv"

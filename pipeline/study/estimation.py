@@ -9,6 +9,7 @@ the nonresponse stage reruns them under every weighting.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -55,11 +56,14 @@ def _domain_masks(data: pd.DataFrame, column: str | None, group: str) -> dict[st
     return {level: labels.eq(level).fillna(False).to_numpy() for level in GROUP_LEVELS[group]}
 
 
-def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) -> pd.DataFrame:
+def estimates(
+    designs: StudyDesigns, outcomes: list[Outcome], config: Config, only: Collection[str] | None = None
+) -> pd.DataFrame:
     """Every outcome, overall and by each breakdown, for each instrument.
 
     Outcomes that share their breakdown columns are estimated together (pipeline.survey.batch gives the
-    same numbers as svymean and svyciprop, one domain at a time over a matrix of outcomes).
+    same numbers as svymean and svyciprop, one domain at a time over a matrix of outcomes). ``only``
+    names the breakdowns wanted (``["all"]``: the whole population only); None gives every one.
     """
     parts = []
     interval_df = config.weighting.interval_df
@@ -69,7 +73,8 @@ def estimates(designs: StudyDesigns, outcomes: list[Outcome], config: Config) ->
         mine = [o for o in outcomes if instrument in o.instruments]
         by_breakdown: dict[tuple, list[Outcome]] = {}
         for outcome in mine:
-            by_breakdown.setdefault(tuple(breakdowns(config, outcome)), []).append(outcome)
+            wanted = [(g, c) for g, c in breakdowns(config, outcome) if only is None or g in only]
+            by_breakdown.setdefault(tuple(wanted), []).append(outcome)
         for groups, members in by_breakdown.items():
             masks = {group: _domain_masks(data, column, group) for group, column in groups}
             batches = _batch_means_by_domain(design, data, members, masks, designs.weighting, interval_df)

@@ -43,15 +43,19 @@ def read_instrument_table(path: Path, instrument: str, make_target: str) -> pd.D
     return table
 
 
-def read_analysis_base(path: Path, unread: Collection[str] = ()) -> pd.DataFrame:
+def read_analysis_base(
+    path: Path, unread: Collection[str] = (), only: Collection[str] | None = None
+) -> pd.DataFrame:
     """The analysis base (derive's output), refused if missing or without rows of either instrument;
-    without its columns named in `unread` (a stage that never reads them need not hold them)."""
+    without its columns named in `unread`, and with `only` given just those of its columns (a stage that
+    never reads the others need not hold them)."""
     if not path.exists():
         raise PipelineError(f"{relative_to_root(path)}: not found; run `{rebuild_command('derive')}` first")
-    if unread:
+    if unread or only is not None:
         import pyarrow.parquet as pq
 
-        columns = [c for c in pq.read_schema(path).names if c not in set(unread)]
+        names = pq.read_schema(path).names
+        columns = [c for c in names if c not in set(unread) and (only is None or c in set(only))]
         base = pd.read_parquet(path, columns=columns)
     else:
         base = pd.read_parquet(path)

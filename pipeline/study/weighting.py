@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -284,14 +285,20 @@ class WeightDiagnostics:
     merged_cells: str
 
 
-def _unit_weights(design: PreparedDesign, rows: np.ndarray) -> np.ndarray:
-    data = design.data.loc[rows, ["lsp_id"]].assign(_w=design.weights[rows])
-    return data.drop_duplicates("lsp_id")["_w"].to_numpy(dtype=float)
+def _first_of_each_lsp(design: PreparedDesign, rows: np.ndarray) -> np.ndarray:
+    """Positions of `rows` (a mask) that are the first of their LSP, in row order: the rows
+    ``drop_duplicates("lsp_id")`` keeps (from the LSPs' codes, not a hash of every id's text)."""
+    positions = np.flatnonzero(rows)
+    codes, _ = pd.factorize(design.data["lsp_id"].iloc[positions], use_na_sentinel=False)
+    # Codes number the LSPs in the order they first appear, so the first row of each is in row order.
+    return positions[np.unique(codes, return_index=True)[1]]
 
 
 def _diagnose(population: str, method: str, before, after, rows, summary, merges) -> WeightDiagnostics:
-    w = _unit_weights(after, rows)
-    g = w / _unit_weights(before, rows)
+    # The designs before and after calibration hold the same rows: their LSPs' first rows once.
+    first = _first_of_each_lsp(after, rows)
+    w = np.asarray(after.weights[first], dtype=float)
+    g = w / np.asarray(before.weights[first], dtype=float)
     cv = float(np.std(w) / np.mean(w))
     return WeightDiagnostics(
         population=population,
@@ -313,6 +320,20 @@ def _diagnose(population: str, method: str, before, after, rows, summary, merges
 
 
 _INPUTS_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+# The frame's part of that cache's key, by frame-variables table: hashing 388,000 LSPs took a sixth of a
+# CPU-second, and the same table is handed to every calibration of a stage. Held only while the table
+# lives (the id of a table that is gone can be reused), and checked to still be that table.
+_FRAME_KEYS: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def _frame_key(frame_vars: pd.DataFrame) -> int:
+    identity = id(frame_vars)
+    known = _FRAME_KEYS.get(identity)
+    if known is not None and known[0]() is frame_vars:
+        return known[1]
+    digest = int(pd.util.hash_pandas_object(frame_vars, index=False).sum())
+    _FRAME_KEYS[identity] = (weakref.ref(frame_vars, lambda _: _FRAME_KEYS.pop(identity, None)), digest)
+    return digest
 
 
 def calibration_inputs(
@@ -339,21 +360,24 @@ def calibration_inputs(
     key = (
         len(ids),
         hashlib.sha256("\x00".join(map(str, ids)).encode("utf-8", "surrogatepass")).hexdigest(),
-        int(pd.util.hash_pandas_object(frame_vars, index=False).sum()),
+        _frame_key(frame_vars),
         spec.margins,
         spec.min_cell_respondents,
     )
     if key in _INPUTS_CACHE:
         return _INPUTS_CACHE[key]
-    sample = (
-        design.data.loc[rows, ["lsp_id"]]
-        .astype(str)
-        .merge(frame_vars, on="lsp_id", how="left", validate="many_to_one")
-    )
-    if sample["authority_type"].isna().any():
+    # Everything below is a property of an LSP, so it is worked out once per LSP (in the order the rows
+    # first name them) and each row takes its LSP's: a merge with the frame and a text lookup per
+    # respondent were most of a calibration's time at Place-Survey size.
+    unit_of_row, unit_ids = pd.factorize(ids)
+    frame_ids = pd.Index(frame_vars["lsp_id"].astype(str).to_numpy(dtype=object))
+    if not frame_ids.is_unique:
+        raise PipelineError("frame: an lsp_id is listed more than once")
+    position = frame_ids.get_indexer(unit_ids)
+    if np.any(position < 0):
         raise PipelineError("respondents name LSPs not in the frame")
-    units = sample.drop_duplicates("lsp_id")
-    sample_cells, pop_cells, merges, margins = {}, {}, [], []
+    units = frame_vars.iloc[position].reset_index(drop=True)
+    unit_cells, pop_cells, merges, margins = {}, {}, [], []
     numeric = list(dict.fromkeys(c for m in spec.margins for c in m if c in NUMERIC_FRAME_VARIABLES))
     for margin in spec.margins:
         categorical = [c for c in margin if c not in NUMERIC_FRAME_VARIABLES]
@@ -365,7 +389,7 @@ def calibration_inputs(
         s_cells, p_cells, merged = collapse_sparse_cells(
             units, frame_vars, categorical, spec.min_cell_respondents
         )
-        sample_cells[name] = sample["lsp_id"].map(dict(zip(units["lsp_id"], s_cells, strict=True)))
+        unit_cells[name] = s_cells
         pop_cells[name] = p_cells
         merges += merged
         margins.append([name, *values])
@@ -383,33 +407,35 @@ def calibration_inputs(
         ]
         fine = "|".join(max(nested, key=len)) if nested else None
         for value in (c for c in margin if c in NUMERIC_FRAME_VARIABLES):
-            first = ~sample["lsp_id"].duplicated().to_numpy()
-            unit_cells = pd.DataFrame(
-                {coarse: sample_cells[coarse].to_numpy()[first], value: sample[value].to_numpy()[first]}
-                | ({fine: sample_cells[fine].to_numpy()[first]} if fine else {})
+            unit_frame = pd.DataFrame(
+                {coarse: unit_cells[coarse].to_numpy(), value: units[value].to_numpy()}
+                | ({fine: unit_cells[fine].to_numpy()} if fine else {})
             )
             population_cells = pd.DataFrame(
                 {coarse: pop_cells[coarse].to_numpy(), value: frame_vars[value].to_numpy()}
                 | ({fine: pop_cells[fine].to_numpy()} if fine else {})
             )
             s_fine, p_fine, merged, dropped = collapse_unattainable_totals(
-                unit_cells, population_cells, coarse, value, fine
+                unit_frame, population_cells, coarse, value, fine
             )
             if fine and merged:
-                by_lsp = dict(zip(sample["lsp_id"].to_numpy()[first], s_fine, strict=True))
-                sample_cells[fine] = sample["lsp_id"].map(by_lsp)
+                unit_cells[fine] = s_fine
                 pop_cells[fine] = p_fine
             merges += merged + [line for _, line in dropped]
             not_calibrated |= {f"{coarse}:{value}={cell}" for cell, _ in dropped}
     # A numeric column is calibrated as a total within the margin's (merged) cells: R's ~type * score.
-    x, totals, labels = margin_matrix(
-        pd.DataFrame(sample_cells, index=sample.index).assign(**{c: sample[c] for c in numeric}),
+    # The matrix is built per LSP; a row's is its LSP's row (the same numbers).
+    unit_x, totals, labels = margin_matrix(
+        pd.DataFrame({name: cells.to_numpy() for name, cells in unit_cells.items()}).assign(
+            **{c: units[c].to_numpy() for c in numeric}
+        ),
         pd.DataFrame(pop_cells, index=range(len(frame_vars))).assign(
             **{c: frame_vars[c].to_numpy() for c in numeric}
         ),
         margins,
         numeric=set(numeric),
     )
+    x = unit_x[unit_of_row]
     if not_calibrated:
         keep = np.array([label not in not_calibrated for label in labels])
         x, totals = x[:, keep], totals[keep]
@@ -436,14 +462,31 @@ def replicate_calibrator(
     unit_x = x[first]
     # Every replicate calibrates the same units: their patterns are found once.
     patterns = row_patterns(unit_x)
+    # On patterns (and untrimmed: trimming reads each unit's own weight) the g-weights depend on the
+    # weights only through each pattern's total. Jackknife replicates that delete LSPs of one stratum
+    # and one pattern leave every pattern the same total (the stratum's other LSPs share their weight,
+    # and a deleted one adds an exact zero wherever it falls in the sum), so each distinct set of totals
+    # is calibrated once and its g-weights reused: the same numbers to the bit, for a fraction of the
+    # calibrations (most of the 5,000-LSP replicate check's time at any scale above it). Keyed by a
+    # digest of the totals; each held as one g-weight per pattern.
+    first_of_pattern = None if patterns is None else np.unique(patterns[1], return_index=True)[1]
+    solved: dict[bytes, np.ndarray | None] = {}
 
     def g(weights: np.ndarray) -> np.ndarray:
         if method == "type_only":
             return np.ones(design.n)
+        unit_weights = np.asarray(weights[first], dtype=float)
+        key = None
+        if patterns is not None and spec.trim is None:
+            totals_by_pattern = np.bincount(patterns[1], weights=unit_weights, minlength=patterns[0].shape[0])
+            key = hashlib.blake2b(totals_by_pattern.tobytes(), digest_size=16).digest()
+            if key in solved:
+                by_pattern = solved[key]
+                return np.full(design.n, np.nan) if by_pattern is None else by_pattern[patterns[1]][codes]
         try:
             unit_g, _ = calibration_factors(
                 unit_x,
-                weights[first],
+                unit_weights,
                 totals,
                 calfun=CALFUN[method],
                 bounds=spec.bounds or (-np.inf, np.inf),
@@ -454,7 +497,11 @@ def replicate_calibrator(
         except CalibrationError:
             # A replicate that leaves a cell without respondents cannot be calibrated (R stops too):
             # it gives no estimate and is dropped from the replicate variance, and the count reported.
+            if key is not None:
+                solved[key] = None
             return np.full(design.n, np.nan)
+        if key is not None:
+            solved[key] = unit_g[first_of_pattern]
         return unit_g[codes]
 
     return g
