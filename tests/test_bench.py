@@ -293,3 +293,20 @@ def test_growth_exponents_of_the_build_and_each_stage() -> None:
     assert found["end to end"]["cpu"] == pytest.approx(2.0)
     assert found["analyse"]["in_stage"] == pytest.approx(1.0)
     assert found["analyse"]["in_stage_local"] is None
+
+
+def test_reused_scaled_data_is_counted_not_generated(tmp_path: Path) -> None:
+    data = tmp_path / "surveys" / "3" / "data"
+    data.mkdir(parents=True)
+    (data / "frame.csv").write_text("lsp_id,name\nA,one\nB,two\nC,three\n", encoding="utf-8")
+    (data / "coordinator.csv").write_text('lsp_id,comment\nA,"two\nlines"\nB,\n', encoding="utf-8")
+    (data / "partner.csv").write_text("lsp_id\nA\n", encoding="utf-8")
+    context = phases.Context(Path(sys.prefix), Path(sys.executable), {}, tmp_path, tmp_path / "logs", 1)
+    found, survey = phases.scaled_data(context, ROOT, 3, tmp_path / "surveys")
+    assert found == data
+    assert survey == {
+        "lsps": 3,
+        "coordinator": 2,
+        "partner": 1,
+        "generation": {"reused": str(data)},
+    }
