@@ -672,6 +672,7 @@ def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None =
                 "concurrent_pss_mib": memory.peak_pss_mib,
                 "server_own_cpu_seconds": server_own,
                 "memory_samples": memory.samples,
+                "memory_sampler_cpu_seconds": memory.cpu_seconds,
                 "other_processes_cores": measurement.other_cores,
                 "load_average": os.getloadavg(),
             }

@@ -230,7 +230,17 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
 
     def total_cell(entry: dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
         total = entry["stages"]["total"]
-        return "–" if total["failures"] else fmt(total.get(key))
+        if not total["failures"]:
+            return fmt(total.get(key))
+        # A build that stopped: what it had used by then (last run), said so.
+        stopped = [
+            run for run in entry.get("timelines", []) if run.get("failure") and run.get(key) is not None
+        ]
+        if not stopped:
+            return "–"
+        value = stopped[-1][key]
+        shown = f"{value:.0f}" if key.endswith("mib") else f"{value:.2f}"
+        return f"{shown} (when make stopped)"
 
     def result(entry: dict[str, Any]) -> str:
         failures = entry["stages"]["total"]["failures"]
@@ -273,7 +283,14 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
                 *(total_cell(e, "concurrent_rss_mib", fmt_mib) for e in scaling),
                 "",
             ],
-            ["other load (cores; median, max)", *(fmt_load(e["stages"]["total"]) for e in scaling), ""],
+            [
+                "other load (cores; median, max)",
+                *(
+                    fmt_load(e["stages"]["total"]) if not e["stages"]["total"]["failures"] else "–"
+                    for e in scaling
+                ),
+                "",
+            ],
         ],
     )
     for title, key, fmt, exponent_key in (
