@@ -690,7 +690,7 @@ def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None =
                 + (f"; {row['error']}" if "error" in row else "")
             )
         shutil.rmtree(folder, ignore_errors=True)
-    if reuse is None or data.parent.parent != reuse:
+    if "reused" not in generation:  # generated here, in the scratch folder; never delete a reused survey
         shutil.rmtree(data, ignore_errors=True)
     return {
         "scale": scale,
