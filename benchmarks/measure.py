@@ -206,21 +206,28 @@ def read_stage_clock(record: Path) -> list[dict[str, Any]]:
 class ConcurrentMemory:
     """The largest total memory of a command's processes at any one time, sampled from /proc.
 
-    Every ``interval`` seconds it sums the resident set (RSS, /proc/<pid>/stat) and the proportional set
-    (PSS, /proc/<pid>/smaps_rollup: shared pages divided among the processes sharing them) of every process
-    in the command's session (make, its stages and their workers: the command is started in a session of
-    its own) and in the sessions of the stage servers under ``servers`` (each server starts one; its
-    children stay in it). Summed RSS counts pages shared by forked processes once per process, so it is an
-    upper bound; summed PSS is the memory they really take together. A peak shorter than the interval can
-    be missed. The sampling thread's own CPU time is kept, so it is not counted as other load.
+    Every ``interval`` seconds it sums the resident set (RSS, /proc/<pid>/stat) of every process in the
+    command's session (make, its stages and their workers: the command is started in a session of its own)
+    and in the sessions of the stage servers under ``servers`` (each server starts one; its children stay
+    in it). Summed RSS counts pages shared by forked processes once per process, so it is an upper bound.
+    The proportional set (PSS, /proc/<pid>/smaps_rollup: shared pages divided among the processes sharing
+    them) is what they really take together, but reading it walks every page table (about 13 ms per GB
+    resident), so it is read only when the summed RSS is within 5% of its highest so far, and no more often
+    than keeps those reads under ``pss_budget`` of one core. A peak shorter than the interval can be missed.
+    The sampling thread's own CPU time is kept, so it is not counted as other load.
     """
 
-    def __init__(self, servers: Path | None, interval: float = 0.2) -> None:
+    def __init__(
+        self, servers: Path | None, interval: float = 0.5, pss_budget: float = 0.02, near_peak: float = 0.95
+    ) -> None:
         self.servers = servers
         self.interval = interval
+        self.pss_budget = pss_budget
+        self.near_peak = near_peak
         self.peak_rss_mib = 0.0
         self.peak_pss_mib = 0.0
         self.samples = 0
+        self.pss_samples = 0
         self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -242,29 +249,46 @@ class ConcurrentMemory:
                     sessions.add(int(lock.read_text().split()[0]))  # a server leads its own session
         return sessions
 
-    def _run(self, session: int) -> None:
+    def _resident(self, sessions: set[int]) -> tuple[list[str], float]:
+        """The processes of ``sessions`` and their summed RSS (MiB)."""
         page_mib = os.sysconf("SC_PAGE_SIZE") / 2**20
+        pids, rss = [], 0.0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) in sessions:  # field 6, session id
+                    rss += int(fields[21]) * page_mib  # field 24, resident pages
+                    pids.append(entry.name)
+            except (OSError, ValueError, IndexError):
+                continue  # it ended meanwhile
+        return pids, rss
+
+    @staticmethod
+    def _proportional(pids: list[str]) -> float:
+        """The summed PSS (MiB) of ``pids``."""
+        pss = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path("/proc", pid, "smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) / 1024
+                        break
+        return pss
+
+    def _run(self, session: int) -> None:
+        next_pss = 0.0
         while not self._stop.is_set():
             started = time.thread_time()
-            sessions = self._sessions(session)
-            rss = pss = 0.0
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(fields[3]) not in sessions:  # field 6, session id
-                        continue
-                    rss += int(fields[21]) * page_mib  # field 24, resident pages
-                    for line in Path(entry.path, "smaps_rollup").read_text().splitlines():
-                        if line.startswith("Pss:"):
-                            pss += int(line.split()[1]) / 1024
-                            break
-                except (OSError, ValueError, IndexError):
-                    continue  # it ended meanwhile
+            pids, rss = self._resident(self._sessions(session))
             self.peak_rss_mib = max(self.peak_rss_mib, rss)
-            self.peak_pss_mib = max(self.peak_pss_mib, pss)
             self.samples += 1
+            if rss >= self.near_peak * self.peak_rss_mib and time.monotonic() >= next_pss:
+                before = time.thread_time()
+                self.peak_pss_mib = max(self.peak_pss_mib, self._proportional(pids))
+                self.pss_samples += 1
+                next_pss = time.monotonic() + (time.thread_time() - before) / self.pss_budget
             self.cpu_seconds += time.thread_time() - started
             self._stop.wait(self.interval)
 

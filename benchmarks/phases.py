@@ -659,6 +659,7 @@ def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None =
             total.extras.setdefault("concurrent_rss_mib", []).append(memory.peak_rss_mib)
             total.extras.setdefault("concurrent_pss_mib", []).append(memory.peak_pss_mib)
             total.extras.setdefault("server_own_cpu_seconds", []).append(server_own)
+            total.extras.setdefault("memory_sampler_cpu_seconds", []).append(memory.cpu_seconds)
         else:
             total.failures.append(failure)
         timelines.append(
@@ -672,6 +673,7 @@ def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None =
                 "concurrent_pss_mib": memory.peak_pss_mib,
                 "server_own_cpu_seconds": server_own,
                 "memory_samples": memory.samples,
+                "memory_pss_samples": memory.pss_samples,
                 "memory_sampler_cpu_seconds": memory.cpu_seconds,
                 "other_processes_cores": measurement.other_cores,
                 "load_average": os.getloadavg(),
@@ -681,7 +683,8 @@ def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None =
         progress(
             f"{scale}x run {run + 1}: {measurement.seconds:.1f} s wall, {cpu:.1f} CPU-s, largest process "
             f"{measurement.max_rss_mib:.0f} MiB, together at most {memory.peak_pss_mib:.0f} MiB "
-            f"(PSS; RSS {memory.peak_rss_mib:.0f}); " + (f"MISS: {failure}" if failure else "finished")
+            f"(PSS; RSS {memory.peak_rss_mib:.0f}; sampling them took {memory.cpu_seconds:.1f} CPU-s, not "
+            "counted); " + (f"MISS: {failure}" if failure else "finished")
         )
         for row in rows:
             progress(

@@ -284,6 +284,11 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
                 "",
             ],
             [
+                "sampling that memory took (CPU-s; counted in no figure above)",
+                *(total_cell(e, "memory_sampler_cpu_seconds", fmt_seconds) for e in scaling),
+                "",
+            ],
+            [
                 "other load (cores; median, max)",
                 *(
                     fmt_load(e["stages"]["total"]) if not e["stages"]["total"]["failures"] else "–"
@@ -370,7 +375,7 @@ def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
         "(config.yaml names them), with make's -j from the cores and the stage server on, as a user runs "
         "it; stages run side by side, so a stage's wall time includes waiting for a core. CPU counts make, "
         "every stage and its workers and the stage server's preload. Peak RSS is per process (the largest "
-        "of make's descendants and the server's children); all processes at once is sampled every 0.2 s "
+        "of make's descendants and the server's children); all processes at once is sampled every 0.5 s "
         "from /proc. Exponent: least-squares slope of log(median) on log(size) over the scales run; the "
         "local exponent is the slope between the last two scales.",
     ]
