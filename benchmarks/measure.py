@@ -209,13 +209,16 @@ class ConcurrentMemory:
     Every ``interval`` seconds it sums the resident set (RSS, /proc/<pid>/stat) of every process in the
     command's session (make, its stages and their workers: the command is started in a session of its own)
     and in the sessions of the stage servers under ``servers`` (each server starts one; its children stay
-    in it). Summed RSS counts pages shared by forked processes once per process, so it is an upper bound.
+    in it); new processes are looked for every ``FULL_SCAN_EVERY`` samples. Summed RSS counts pages shared
+    by forked processes once per process, so it is an upper bound.
     The proportional set (PSS, /proc/<pid>/smaps_rollup: shared pages divided among the processes sharing
     them) is what they really take together, but reading it walks every page table (about 13 ms per GB
     resident), so it is read only when the summed RSS is within 5% of its highest so far, and no more often
     than keeps those reads under ``pss_budget`` of one core. A peak shorter than the interval can be missed.
     The sampling thread's own CPU time is kept, so it is not counted as other load.
     """
+
+    FULL_SCAN_EVERY = 4
 
     def __init__(
         self, servers: Path | None, interval: float = 0.5, pss_budget: float = 0.02, near_peak: float = 0.95
@@ -249,18 +252,19 @@ class ConcurrentMemory:
                     sessions.add(int(lock.read_text().split()[0]))  # a server leads its own session
         return sessions
 
-    def _resident(self, sessions: set[int]) -> tuple[list[str], float]:
-        """The processes of ``sessions`` and their summed RSS (MiB)."""
+    def _resident(self, sessions: set[int], candidates: list[str] | None) -> tuple[list[str], float]:
+        """The processes of ``sessions`` among ``candidates`` (every process when None) and their summed
+        RSS (MiB)."""
         page_mib = os.sysconf("SC_PAGE_SIZE") / 2**20
+        if candidates is None:
+            candidates = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
         pids, rss = [], 0.0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
+        for pid in candidates:
             try:
-                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path("/proc", pid, "stat").read_text().rsplit(")", 1)[1].split()
                 if int(fields[3]) in sessions:  # field 6, session id
                     rss += int(fields[21]) * page_mib  # field 24, resident pages
-                    pids.append(entry.name)
+                    pids.append(pid)
             except (OSError, ValueError, IndexError):
                 continue  # it ended meanwhile
         return pids, rss
@@ -279,9 +283,13 @@ class ConcurrentMemory:
 
     def _run(self, session: int) -> None:
         next_pss = 0.0
+        pids: list[str] = []
         while not self._stop.is_set():
             started = time.thread_time()
-            pids, rss = self._resident(self._sessions(session))
+            # Every process is looked at every FULL_SCAN_EVERY samples (a new stage, a new worker); in
+            # between only those found then: a few files instead of every process's on a shared machine.
+            full = self.samples % self.FULL_SCAN_EVERY == 0
+            pids, rss = self._resident(self._sessions(session), None if full else pids)
             self.peak_rss_mib = max(self.peak_rss_mib, rss)
             self.samples += 1
             if rss >= self.near_peak * self.peak_rss_mib and time.monotonic() >= next_pss:
