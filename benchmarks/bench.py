@@ -12,9 +12,11 @@ is never touched. What it measures, each as the median, minimum and maximum of `
   rebuilds after touching one figure module (time only), after editing it (a comment added: the figure
   stage compares contents) and after editing the validate module;
 - every stage of the bundled survey run alone in a fresh copy, in the Makefile's order;
-- scaling: synthetic surveys at ``--scales`` times the bundled size (benchmarks/scaled_survey.py),
-  every stage timed, and the growth exponent (log-log slope of time against size) per stage and end
-  to end;
+- scaling: synthetic surveys at ``--scales`` times the bundled size (benchmarks/scaled_survey.py), each
+  built end to end by ``make all`` as a user runs it (make's -j, the stage server on) in a copy whose
+  data/raw holds the scaled exports and frame; wall, CPU (the stage server's included), peak RSS of the
+  largest process and of all processes together, each stage's share, and the growth exponent (log-log
+  slope of time against size) per stage and end to end;
 - the survey engine against R's survey package on the study's per-item work at 191, 1,901 and 19,012
   respondents (benchmarks/engine_vs_r.py; skipped, and said so, without Rscript and the package);
 - ``make test`` in a fresh copy (``--no-test`` skips it);
@@ -107,6 +109,14 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out-dir", type=Path, help="where to write results.md and results.json (default: benchmarks/)"
     )
+    parser.add_argument(
+        "--scaled-data",
+        type=Path,
+        metavar="DIR",
+        help="reuse the scaled surveys in DIR/<K>/data (coordinator.csv, partner.csv, frame.csv, as "
+        "benchmarks/scaled_survey.py writes them) instead of generating them; a scale without them is "
+        "generated (default: generate every scale)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (printed at the end)")
     parser.add_argument(
         "--ingest-50k",
@@ -123,6 +133,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if arguments.quick:
         arguments.runs, arguments.scales, arguments.engine_sizes = 1, "10", "191"
     arguments.scale_list = [int(part) for part in arguments.scales.split(",") if part.strip()]
+    if arguments.scaled_data is not None:
+        arguments.scaled_data = arguments.scaled_data.resolve()
     if arguments.runs < 1 or any(scale < 1 for scale in arguments.scale_list):
         parser.error("--runs and every scale must be positive integers")
     if arguments.only is not None:
@@ -195,6 +207,7 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
             "runs": arguments.runs,
             "phases": list(arguments.phases),
             "scales": arguments.scale_list,
+            "scaled_data": str(arguments.scaled_data) if arguments.scaled_data else "generated",
             "bytecode": (
                 "cached (--warm-bytecode-cache: PYTHONPYCACHEPREFIX in the scratch folder, warmed by one "
                 "unmeasured import)"
@@ -234,7 +247,7 @@ def run_all(context: Context, arguments: argparse.Namespace) -> dict[str, Any]:
         copy = copy_project(context.scratch / "scaling")
         for scale in arguments.scale_list:
             progress(f"--- scale {scale}x")
-            entry = bench_scale(context, copy, scale)
+            entry = bench_scale(context, copy, scale, arguments.scaled_data)
             if "stages" in entry:
                 entry["stages"] = {key: series.as_json() for key, series in entry["stages"].items()}
             report["scaling"].append(entry)

@@ -7,6 +7,7 @@ which returns its resource usage; see docs/benchmarks.md.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 COMMAND_TIMEOUT = 3 * 3600  # seconds; a hung command is killed and reported as failed
-_DONE_IN = re.compile(r"pipeline\.(\w+): done in ([0-9.]+) s")
+_DONE_IN = re.compile(r"pipeline\.([\w-]+): done in ([0-9.]+) s")  # report-tables has a dash
 _OUT_OF_DATE = re.compile(r"(\d+) of (\d+) figures out of date")
 _FIGURE_CPU = re.compile(r"pipeline\.figures: wrote \S+ \(\d+ rows plotted\) in [0-9.]+ s, ([0-9.]+) CPU-s")
 
@@ -57,15 +58,22 @@ class Measurement:
 
 
 def run_measured(
-    command: Sequence[str | Path], cwd: Path, env: dict[str, str], log: Path | None = None
+    command: Sequence[str | Path],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path | None = None,
+    memory: ConcurrentMemory | None = None,
 ) -> Measurement:
-    """Run one command; time it and read its peak RSS with os.wait4. Output goes to files, then ``log``."""
+    """Run one command; time it and read its peak RSS with os.wait4. Output goes to files, then ``log``.
+    ``memory``, if given, samples the memory of the command's session (and the stage servers') meanwhile."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         busy_before = machine_busy_seconds()
         started = time.perf_counter()
         process = subprocess.Popen(
             [str(part) for part in command], cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
         )
+        if memory is not None:
+            memory.start(process.pid)
         # Kill only this process group, and only if it hangs.
         timer = threading.Timer(COMMAND_TIMEOUT, lambda: os.killpg(process.pid, signal.SIGKILL))
         timer.start()
@@ -73,6 +81,8 @@ def run_measured(
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            if memory is not None:
+                memory.stop()
         seconds = time.perf_counter() - started
         busy_after = machine_busy_seconds()
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -84,7 +94,8 @@ def run_measured(
         log.write_text(f"$ {' '.join(map(str, command))}\n# cwd {cwd}\n{stdout}\n# stderr\n{stderr}")
     other = None
     if busy_before is not None and busy_after is not None and seconds > 0:
-        own = usage.ru_utime + usage.ru_stime
+        # The sampler's CPU (this process's thread) is not the others' either.
+        own = usage.ru_utime + usage.ru_stime + (memory.cpu_seconds if memory is not None else 0.0)
         other = max(0.0, (busy_after - busy_before - own) / seconds)
     cpu = usage.ru_utime + usage.ru_stime
     return Measurement(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, other, cpu)
@@ -159,6 +170,137 @@ def with_stage_servers(measurement: Measurement, folder: Path) -> Measurement:
     )
 
 
+_SERVER_CHILD_STARTED = re.compile(r"^\S+ child (\d+): (\S+)(?: .*)? in (.+)$", re.MULTILINE)
+_SERVER_CHILD_ENDED = re.compile(
+    r"^\S+ child (\d+): exit status (-?\d+), ([0-9.]+) s user, ([0-9.]+) s system, peak RSS (\d+) MB$",
+    re.MULTILINE,
+)
+
+
+def server_stages(folder: Path) -> dict[str, dict[str, float]]:
+    """What the stage servers under ``folder`` ran, by stage: CPU seconds, peak RSS (MiB) and exit status of
+    the child that ran it, from the lines the server logs when a child starts and when it ends
+    (pipeline/core/stage_server.py). A stage the server did not run (its client ran it, because the server
+    was still preloading) is not here; its clock line has its usage instead."""
+    found: dict[str, dict[str, float]] = {}
+    for log in folder.glob("lsp-rap/stage-*.log"):
+        text = log.read_text(encoding="utf-8", errors="replace")
+        stage_of = {pid: stage for pid, stage, _cwd in _SERVER_CHILD_STARTED.findall(text)}
+        for pid, status, user, system, peak in _SERVER_CHILD_ENDED.findall(text):
+            if pid in stage_of:
+                found[stage_of[pid]] = {
+                    "cpu_seconds": float(user) + float(system),
+                    "max_rss_mib": float(peak),
+                    "exit": int(status),
+                }
+    return found
+
+
+def read_stage_clock(record: Path) -> list[dict[str, Any]]:
+    """The lines benchmarks/stage_clock.py appended to ``record``: one per stage command make ran."""
+    if not record.exists():
+        return []
+    return [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class ConcurrentMemory:
+    """The largest total memory of a command's processes at any one time, sampled from /proc.
+
+    Every ``interval`` seconds it sums the resident set (RSS, /proc/<pid>/stat) of every process in the
+    command's session (make, its stages and their workers: the command is started in a session of its own)
+    and in the sessions of the stage servers under ``servers`` (each server starts one; its children stay
+    in it); new processes are looked for every ``FULL_SCAN_EVERY`` samples. Summed RSS counts pages shared
+    by forked processes once per process, so it is an upper bound.
+    The proportional set (PSS, /proc/<pid>/smaps_rollup: shared pages divided among the processes sharing
+    them) is what they really take together, but reading it walks every page table (about 13 ms per GB
+    resident), so it is read only when the summed RSS is within 5% of its highest so far, and no more often
+    than keeps those reads under ``pss_budget`` of one core. A peak shorter than the interval can be missed.
+    The sampling thread's own CPU time is kept, so it is not counted as other load.
+    """
+
+    FULL_SCAN_EVERY = 4
+
+    def __init__(
+        self, servers: Path | None, interval: float = 0.5, pss_budget: float = 0.02, near_peak: float = 0.95
+    ) -> None:
+        self.servers = servers
+        self.interval = interval
+        self.pss_budget = pss_budget
+        self.near_peak = near_peak
+        self.peak_rss_mib = 0.0
+        self.peak_pss_mib = 0.0
+        self.samples = 0
+        self.pss_samples = 0
+        self.cpu_seconds = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, session: int) -> None:
+        self._thread = threading.Thread(target=self._run, args=(session,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _sessions(self, session: int) -> set[int]:
+        sessions = {session}
+        if self.servers is not None:
+            for lock in self.servers.glob("lsp-rap/stage-*.lock"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    sessions.add(int(lock.read_text().split()[0]))  # a server leads its own session
+        return sessions
+
+    def _resident(self, sessions: set[int], candidates: list[str] | None) -> tuple[list[str], float]:
+        """The processes of ``sessions`` among ``candidates`` (every process when None) and their summed
+        RSS (MiB)."""
+        page_mib = os.sysconf("SC_PAGE_SIZE") / 2**20
+        if candidates is None:
+            candidates = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+        pids, rss = [], 0.0
+        for pid in candidates:
+            try:
+                fields = Path("/proc", pid, "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) in sessions:  # field 6, session id
+                    rss += int(fields[21]) * page_mib  # field 24, resident pages
+                    pids.append(pid)
+            except (OSError, ValueError, IndexError):
+                continue  # it ended meanwhile
+        return pids, rss
+
+    @staticmethod
+    def _proportional(pids: list[str]) -> float:
+        """The summed PSS (MiB) of ``pids``."""
+        pss = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path("/proc", pid, "smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) / 1024
+                        break
+        return pss
+
+    def _run(self, session: int) -> None:
+        next_pss = 0.0
+        pids: list[str] = []
+        while not self._stop.is_set():
+            started = time.thread_time()
+            # Every process is looked at every FULL_SCAN_EVERY samples (a new stage, a new worker); in
+            # between only those found then: a few files instead of every process's on a shared machine.
+            full = self.samples % self.FULL_SCAN_EVERY == 0
+            pids, rss = self._resident(self._sessions(session), None if full else pids)
+            self.peak_rss_mib = max(self.peak_rss_mib, rss)
+            self.samples += 1
+            if rss >= self.near_peak * self.peak_rss_mib and time.monotonic() >= next_pss:
+                before = time.thread_time()
+                self.peak_pss_mib = max(self.peak_pss_mib, self._proportional(pids))
+                self.pss_samples += 1
+                next_pss = time.monotonic() + (time.thread_time() - before) / self.pss_budget
+            self.cpu_seconds += time.thread_time() - started
+            self._stop.wait(self.interval)
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds spent by the whole machine so far, idle and I/O wait excluded (from /proc/stat)."""
     try:
@@ -180,6 +322,8 @@ class Series:
     failures: list[str] = field(default_factory=list)
     other_cores: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
+    # Further measurements of a run by name (e.g. the largest concurrent memory of a `make all`).
+    extras: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, measurement: Measurement, work: float | None = None) -> None:
         if not measurement.ok:
@@ -201,6 +345,7 @@ class Series:
             "in_stage_seconds": summary(self.work_seconds),
             "other_processes_cores": summary(self.other_cores),
             "cpu_seconds": summary(self.cpu_seconds),
+            **{key: summary(values) for key, values in self.extras.items()},
             "notes": self.notes,
             "failures": self.failures,
         }

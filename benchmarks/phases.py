@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,23 @@ from typing import Any
 from measure import (
     _FIGURE_CPU,
     _OUT_OF_DATE,
+    ConcurrentMemory,
     Measurement,
     Series,
     growth_exponent,
     med,
     private_stage_servers,
+    read_stage_clock,
     run_measured,
+    server_stages,
+    stage_server_usage,
     summary,
     with_stage_servers,
 )
 from sandbox import (
     BENCH_DIR,
+    MAKEFILE_FRAME,
+    MAKEFILE_RAW,
     REBUILDS,
     ROOT,
     STAGE_IMPORTS,
@@ -403,7 +410,11 @@ def bench_stages(context: Context) -> dict[str, Series]:
 
 
 def scaled_config(copy: Path, data: Path, out: Path) -> Path:
-    """A configuration (absolute paths) reading the scaled CSV exports and frame; outputs under ``out``."""
+    """A configuration (absolute paths) reading the scaled CSV exports and frame; outputs under ``out``.
+
+    Not used by the scaling runs (they run `make all` in a scaled copy: ``scaled_project``); it is for
+    running single stages by hand on a scaled survey (``PIPELINE_CONFIG=<this file> python -m pipeline
+    <stage>``), e.g. to profile one stage."""
     import yaml  # in the project's environment, which runs this script
 
     raw = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
@@ -425,44 +436,274 @@ def scaled_config(copy: Path, data: Path, out: Path) -> Path:
     return target
 
 
-def bench_scale(context: Context, copy: Path, scale: int) -> dict[str, Any]:
+# ----------------------------------------------------------------------------------------- scaling
+# Each scale's row is `make all` as a user with a survey K times the bundled one runs it: in a fresh copy
+# of the project whose data/raw holds the K-times exports and frame and whose config.yaml names them, the
+# environment installed, every output cold, make's own -j and the stage server on. Every stage command
+# runs behind benchmarks/stage_clock.py (make's STAGE, given on the command line), which gives each stage
+# its own wall time, CPU and peak RSS; the stage server's log gives those of the stages it ran.
+
+SCALED_FILES = ("coordinator.csv", "partner.csv", "frame.csv")  # as benchmarks/scaled_survey.py writes them
+STAGE_CLOCK = BENCH_DIR / "stage_clock.py"
+
+
+def scaled_export_name(instrument: str, scale: int) -> str:
+    return f"synthetic_{instrument}_survey_2008_{scale}x.csv"
+
+
+def scaled_inputs_text(config_text: str, inputs: list[tuple[str, str]]) -> str:
+    """config.yaml with ``dataset.inputs`` replaced by ``inputs`` ((path, instrument) pairs), everything
+    else (comments included) as it was: the edit a survey office makes to read its own exports."""
+    lines = config_text.splitlines(keepends=True)
+    try:
+        first = lines.index("  inputs:\n") + 1
+    except ValueError:
+        sys.exit("bench: config.yaml has no `  inputs:` line under dataset; update scaled_inputs_text")
+    last = first
+    while last < len(lines) and lines[last].startswith("    "):
+        last += 1
+    block = [f"    - path: {path}\n      instrument: {instrument}\n" for path, instrument in inputs]
+    return "".join(lines[:first] + block + lines[last:])
+
+
+def scaled_project(target: Path, data: Path, scale: int) -> Path:
+    """A fresh copy of the project, as a survey office with a survey ``scale`` times the bundled one has
+    it: data/raw holds its two exports and its frame in place of the bundled ones, config.yaml's
+    ``dataset.inputs`` names the exports, and nothing is built (no outputs, no .make)."""
+    import yaml  # in the project's environment, which runs this script
+
+    copy = copy_project(target)
+    shutil.rmtree(copy / ".make", ignore_errors=True)  # a fresh clone has none: make writes it first
+    check_makefile(copy)
+    config = copy / "config.yaml"
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    frame = raw["dataset"]["frame"]
+    if frame != f"{MAKEFILE_RAW}/{MAKEFILE_FRAME}":
+        sys.exit(f"bench: config.yaml's frame is {frame}, the Makefile's {MAKEFILE_RAW}/{MAKEFILE_FRAME}")
+    # The bundled exports go (and their other formats: the .sav beside the coordinator CSV).
+    for entry in raw["dataset"]["inputs"]:
+        bundled = copy / entry["path"]
+        for path in bundled.parent.glob(f"{bundled.stem}.*"):
+            path.unlink()
+    shutil.copyfile(data / "frame.csv", copy / frame)
+    inputs = []
+    for instrument in ("coordinator", "partner"):
+        name = f"{MAKEFILE_RAW}/{scaled_export_name(instrument, scale)}"
+        shutil.copyfile(data / f"{instrument}.csv", copy / name)
+        inputs.append((name, instrument))
+    edited = scaled_inputs_text(config.read_text(encoding="utf-8"), inputs)
+    read_back = yaml.safe_load(edited)["dataset"]["inputs"]
+    if read_back != [{"path": path, "instrument": instrument} for path, instrument in inputs]:
+        sys.exit(f"bench: editing config.yaml's dataset.inputs gave {read_back}")
+    config.write_text(edited, encoding="utf-8")
+    return copy
+
+
+def stage_of(command: list[str]) -> str:
+    """The pipeline command of a stage command line (``... -m pipeline figures --stale-only``)."""
+    at = command.index("pipeline") if "pipeline" in command else -1
+    return command[at + 1] if 0 <= at < len(command) - 1 else " ".join(command)
+
+
+def stage_rows(
+    clock: list[dict[str, Any]],
+    served: dict[str, dict[str, float]],
+    in_stage: dict[str, float],
+    stderr: str,
+    started_at: float,
+) -> list[dict[str, Any]]:
+    """One row per stage command make ran, in the order they started: when it started and ended (seconds
+    from make's start), wall time, CPU seconds and peak RSS (the client's, plus the server child's where
+    the stage server ran it), the stage's own logged time, where it ran, and for a stage that stopped
+    its one error line."""
+    rows = []
+    for line in sorted(clock, key=lambda line: line["started_at"]):
+        stage = stage_of(line["command"])
+        server = served.get(stage)
+        cpu = line["user_seconds"] + line["system_seconds"] + (server["cpu_seconds"] if server else 0.0)
+        row: dict[str, Any] = {
+            "stage": stage,
+            "start": round(line["started_at"] - started_at, 3),
+            "end": round(line["ended_at"] - started_at, 3),
+            "seconds": line["seconds"],
+            "cpu_seconds": cpu,
+            "max_rss_mib": max(line["max_rss_mib"], server["max_rss_mib"] if server else 0.0),
+            "in_stage_seconds": in_stage.get(stage),
+            "where": "stage server" if server else "own process",
+            "exit": line["exit"],
+        }
+        if line["exit"] != 0:
+            errors = [text for text in stderr.splitlines() if text.startswith(f"error: {stage}: ")]
+            signal_note = (
+                f"killed by signal {-line['exit']}" if line["exit"] < 0 else f"exit code {line['exit']}"
+            )
+            row["error"] = errors[-1] if errors else signal_note
+        rows.append(row)
+    return rows
+
+
+def make_failure(rows: list[dict[str, Any]], measurement: Measurement) -> str | None:
+    """None for a build that finished; else the first stage that stopped and its line (or make's)."""
+    if measurement.ok:
+        return None
+    stopped = sorted((row for row in rows if row["exit"] != 0), key=lambda row: row["end"])
+    if stopped:
+        return f"{stopped[0]['stage']} stopped: {stopped[0]['error']}"
+    return f"make stopped: {measurement.last_error()}"
+
+
+def scaled_data(
+    context: Context, source: Path, scale: int, reuse: Path | None
+) -> tuple[Path, dict[str, Any]]:
+    """The scaled exports and frame: ``reuse/<scale>/data`` if it holds all three files (counted here),
+    else generated by benchmarks/scaled_survey.py in ``source`` (timed, reported apart from the build)."""
+    given = reuse / str(scale) / "data" if reuse is not None else None
+    if given is not None and all((given / name).is_file() for name in SCALED_FILES):
+        counts = {name.removesuffix(".csv"): count_csv_rows(given / name) for name in SCALED_FILES}
+        progress(f"{scale}x: reusing {given} (not generated)")
+        return given, {
+            "lsps": counts["frame"],
+            "coordinator": counts["coordinator"],
+            "partner": counts["partner"],
+            "generation": {"reused": str(given)},
+        }
     data = context.scratch / f"scale_{scale}" / "data"
-    env = dict(context.env, PYTHONPATH=str(copy))
     generation = run_measured(
-        [context.python, copy / "benchmarks" / "scaled_survey.py", "--scale", str(scale), "--out-dir", data],
-        copy,
-        env,
+        [
+            context.python,
+            source / "benchmarks" / "scaled_survey.py",
+            "--scale",
+            str(scale),
+            "--out-dir",
+            data,
+        ],
+        source,
+        dict(context.env, PYTHONPATH=str(source)),
         context.logs / f"scale_{scale}" / "generate.log",
     )
     if not generation.ok:
-        progress(f"{scale}x: generation FAILED: {generation.last_error()}")
-        return {"scale": scale, "generation_error": generation.last_error()}
+        return data, {"generation_error": generation.last_error()}
     counts = json.loads(generation.stdout.strip().splitlines()[-1])
-    progress(
-        f"{scale}x: generated {counts['coordinator']} + {counts['partner']} responses, {counts['lsps']} LSPs "
-        f"in {generation.seconds:.1f} s (peak RSS {generation.max_rss_mib:.0f} MiB)"
-    )
-    results = {name: Series() for name in (*STAGE_NAMES, "total")}
-    for run in range(context.runs):
-        out = context.scratch / f"scale_{scale}" / f"run_{run}"
-        env_run = dict(context.env, PIPELINE_CONFIG=str(scaled_config(copy, data, out)))
-        progress(f"{scale}x run {run + 1}/{context.runs}")
-        totals = run_stages(context, copy, env_run, context.logs / f"scale_{scale}" / f"run_{run}", results)
-        if totals is not None:
-            results["total"].seconds.append(totals[0])
-            results["total"].work_seconds.append(totals[1])
-            results["total"].rss_mib.append(max(results[name].rss_mib[-1] for name in STAGE_NAMES))
-            results["total"].cpu_seconds.append(sum(results[name].cpu_seconds[-1] for name in STAGE_NAMES))
-        shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(data, ignore_errors=True)
-    return {
-        "scale": scale,
+    return data, {
         "lsps": counts["lsps"],
-        "responses": counts["coordinator"] + counts["partner"],
         "coordinator": counts["coordinator"],
         "partner": counts["partner"],
         "generation": {"seconds": generation.seconds, "max_rss_mib": generation.max_rss_mib},
+    }
+
+
+def count_csv_rows(path: Path) -> int:
+    """Data rows of a CSV file (its records less the header; a quoted field may hold a line break)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def bench_scale(context: Context, source: Path, scale: int, reuse: Path | None = None) -> dict[str, Any]:
+    """``make all`` on a survey ``scale`` times the bundled one, ``context.runs`` times, each in a fresh
+    scaled copy (``scaled_project``): end to end, per stage, and the largest concurrent memory."""
+    data, survey = scaled_data(context, source, scale, reuse)
+    if "generation_error" in survey:
+        progress(f"{scale}x: generation FAILED: {survey['generation_error']}")
+        return {"scale": scale, **survey}
+    generation = survey["generation"]
+    progress(
+        f"{scale}x: {survey['coordinator']} + {survey['partner']} responses, {survey['lsps']} LSPs"
+        + (
+            f", generated in {generation['seconds']:.1f} s (peak RSS {generation['max_rss_mib']:.0f} MiB)"
+            if "seconds" in generation
+            else ""
+        )
+    )
+    check_installed(context.venv, source)
+    results = {name: Series() for name in (*STAGE_NAMES, "total")}
+    timelines = []
+    for run in range(context.runs):
+        folder = context.scratch / f"scale_{scale}" / f"run_{run}"
+        project = scaled_project(folder / "project", data, scale)
+        record = folder / "stage_clock.jsonl"
+        log = context.logs / f"scale_{scale}" / f"run_{run}.log"
+        progress(f"{scale}x run {run + 1}/{context.runs}: make all")
+        stage = f"{context.python} -I -S {STAGE_CLOCK} {record} $(PY) -m pipeline"
+        with private_stage_servers(context.env, context.scratch) as (env, servers):
+            memory = ConcurrentMemory(servers)
+            started_at = time.time()
+            measurement = run_measured(
+                ["make", f"VENV={context.venv}", f"STAGE={stage}", "all"], project, env, log, memory
+            )
+            server_cpu, _peak = stage_server_usage(servers)
+            measurement = with_stage_servers(measurement, servers)
+            served = server_stages(servers)
+        # The server's own CPU: its preload (and serving), without the stages its children ran.
+        server_own = max(0.0, server_cpu - sum(stage["cpu_seconds"] for stage in served.values()))
+        rows = stage_rows(
+            read_stage_clock(record), served, measurement.stage_seconds(), measurement.stderr, started_at
+        )
+        failure = make_failure(rows, measurement)
+        for row in rows:
+            series = results.get(row["stage"])
+            if series is None:  # config-slices: in the timeline only
+                continue
+            if row["exit"] != 0:
+                series.failures.append(row["error"])
+                continue
+            series.seconds.append(row["seconds"])
+            series.cpu_seconds.append(row["cpu_seconds"])
+            series.rss_mib.append(row["max_rss_mib"])
+            if row["in_stage_seconds"] is not None:
+                series.work_seconds.append(row["in_stage_seconds"])
+        total = results["total"]
+        if failure is None:
+            total.add(measurement)
+            total.extras.setdefault("concurrent_rss_mib", []).append(memory.peak_rss_mib)
+            total.extras.setdefault("concurrent_pss_mib", []).append(memory.peak_pss_mib)
+            total.extras.setdefault("server_own_cpu_seconds", []).append(server_own)
+            total.extras.setdefault("memory_sampler_cpu_seconds", []).append(memory.cpu_seconds)
+        else:
+            total.failures.append(failure)
+        timelines.append(
+            {
+                "rows": rows,
+                "failure": failure,
+                "seconds": measurement.seconds,
+                "cpu_seconds": measurement.cpu_seconds,
+                "max_rss_mib": measurement.max_rss_mib,
+                "concurrent_rss_mib": memory.peak_rss_mib,
+                "concurrent_pss_mib": memory.peak_pss_mib,
+                "server_own_cpu_seconds": server_own,
+                "memory_samples": memory.samples,
+                "memory_pss_samples": memory.pss_samples,
+                "memory_sampler_cpu_seconds": memory.cpu_seconds,
+                "other_processes_cores": measurement.other_cores,
+                "load_average": os.getloadavg(),
+            }
+        )
+        cpu = measurement.cpu_seconds or 0.0
+        progress(
+            f"{scale}x run {run + 1}: {measurement.seconds:.1f} s wall, {cpu:.1f} CPU-s, largest process "
+            f"{measurement.max_rss_mib:.0f} MiB, together at most {memory.peak_pss_mib:.0f} MiB "
+            f"(PSS; RSS {memory.peak_rss_mib:.0f}; sampling them took {memory.cpu_seconds:.1f} CPU-s, not "
+            "counted); " + (f"MISS: {failure}" if failure else "finished")
+        )
+        for row in rows:
+            progress(
+                f"  {row['stage']}: {row['start']:.1f}-{row['end']:.1f} s, {row['cpu_seconds']:.1f} CPU-s, "
+                f"{row['max_rss_mib']:.0f} MiB ({row['where']})"
+                + (f"; {row['error']}" if "error" in row else "")
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+    if "reused" not in generation:  # generated here, in the scratch folder; never delete a reused survey
+        shutil.rmtree(data, ignore_errors=True)
+    return {
+        "scale": scale,
+        "lsps": survey["lsps"],
+        "responses": survey["coordinator"] + survey["partner"],
+        "coordinator": survey["coordinator"],
+        "partner": survey["partner"],
+        "generation": generation,
         "stages": results,
+        "timelines": timelines,
     }
 
 
@@ -540,16 +781,21 @@ def bench_ingest_50k(context: Context) -> dict[str, Any]:
 
 
 def exponents(scaling: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Growth exponents per stage and end to end: fitted over all scales, and local between the last two."""
+    """Growth exponents per stage and end to end (``make all``), of wall time ("process"), CPU time and
+    in-stage time: fitted over all scales, and local between the last two."""
     entries = [entry for entry in scaling if "stages" in entry]
     sizes = [entry["scale"] for entry in entries]
     result = {}
     for name in (*STAGE_NAMES, "total"):
-        blocks = [entry["stages"][name] for entry in entries]
+        blocks = [entry["stages"][name] for entry in entries if name in entry["stages"]]
+        if len(blocks) < len(entries):  # a stage some run's chain did not have
+            continue
         process = [med(b["seconds"]) for b in blocks]
+        cpu = [med(b.get("cpu_seconds")) for b in blocks]
         in_stage = [med(b["in_stage_seconds"]) for b in blocks]
         result["end to end" if name == "total" else name] = {
             "process": growth_exponent(sizes, process),
+            "cpu": growth_exponent(sizes, cpu),
             "in_stage": growth_exponent(sizes, in_stage),
             "in_stage_local": growth_exponent(sizes[-2:], in_stage[-2:]) if len(sizes) > 2 else None,
         }

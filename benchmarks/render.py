@@ -205,71 +205,179 @@ def engine_table(engine: dict[str, Any] | None) -> list[str]:
 
 
 def scaling_tables(report: dict[str, Any], scaling: list[dict[str, Any]]) -> list[str]:
-    """Three tables over the scales run: process time, in-stage time, peak RSS."""
+    """End to end (`make all`) per scale, then each stage's wall time, CPU, in-stage time and peak RSS
+    per scale, and the largest scale's timeline (which stage ran when, and where)."""
     scales = [f"{entry['scale']}x" for entry in scaling]
-    names = [*STAGE_NAMES, "total"]
 
-    def label(name: str) -> str:
-        return "end to end (sum of stages)" if name == "total" else f"`{name}`"
+    def exponent(name: str, key: str) -> str:
+        return fmt_exponent(report["exponents"].get("end to end" if name == "total" else name, {}).get(key))
 
     def cell(entry: dict[str, Any], name: str, key: str, fmt: Callable[[Any], str]) -> str:
         block = entry["stages"].get(name)
         if block is None:  # a stage the run's version of the chain did not have
             return "–"
-        return f"FAILED: {block['failures'][0]}" if block["failures"] else fmt(block[key])
+        if block["failures"]:
+            return f"STOPPED: {block['failures'][0]}"
+        if block.get(key):
+            return fmt(block[key])
+        return "not run (make stopped)" if entry["stages"]["total"]["failures"] else "–"
 
-    def exponent(name: str, key: str) -> str:
-        return fmt_exponent(report["exponents"].get("end to end" if name == "total" else name, {}).get(key))
+    def generated(entry: dict[str, Any]) -> str:
+        generation = entry["generation"]
+        if "seconds" not in generation:
+            return "reused (--scaled-data)"
+        return f"{generation['seconds']:.1f} s, {generation['max_rss_mib']:.0f} MiB"
 
-    sizes = ["responses (LSPs)", *(f"{e['responses']:,} ({e['lsps']:,})" for e in scaling)]
-    generation = [
-        "generation, not pipeline (1 run)",
-        *(f"{e['generation']['seconds']:.2f}" for e in scaling),
-    ]
-    lines = ["### Process time (s)", ""]
+    def total_cell(entry: dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
+        total = entry["stages"]["total"]
+        if not total["failures"]:
+            return fmt(total.get(key))
+        # A build that stopped: what it had used by then (last run), said so.
+        stopped = [
+            run for run in entry.get("timelines", []) if run.get("failure") and run.get(key) is not None
+        ]
+        if not stopped:
+            return "–"
+        value = stopped[-1][key]
+        shown = f"{value:.0f}" if key.endswith("mib") else f"{value:.2f}"
+        return f"{shown} (when make stopped)"
+
+    def result(entry: dict[str, Any]) -> str:
+        failures = entry["stages"]["total"]["failures"]
+        return f"MISS: {'; '.join(sorted(set(failures)))}" if failures else "finished"
+
+    lines = ["### End to end: `make all` on the scaled survey", ""]
     lines += table(
-        ["stage", *scales, "exponent"],
+        ["", *scales, "exponent"],
         [
-            [*sizes, ""],
-            [*generation, ""],
-            *(
-                [label(n), *(cell(e, n, "seconds", fmt_seconds) for e in scaling), exponent(n, "process")]
-                for n in names
-            ),
-        ],
-    )
-    lines += ["", "### In-stage time (s), as each stage logs it (no interpreter start-up or imports)", ""]
-    lines += table(
-        ["stage", *scales, "exponent", "local exponent, last two scales"],
-        [
+            ["responses (LSPs)", *(f"{e['responses']:,} ({e['lsps']:,})" for e in scaling), ""],
+            ["generating the survey (not timed with the build)", *(generated(e) for e in scaling), ""],
+            ["result", *(result(e) for e in scaling), ""],
             [
-                label(n),
-                *(cell(e, n, "in_stage_seconds", fmt_seconds) for e in scaling),
-                exponent(n, "in_stage"),
-                exponent(n, "in_stage_local"),
-            ]
-            for n in names
+                "wall time (s)",
+                *(total_cell(e, "seconds", fmt_seconds) for e in scaling),
+                exponent("total", "process"),
+            ],
+            [
+                "CPU (s): make, every stage, the stage server",
+                *(total_cell(e, "cpu_seconds", fmt_seconds) for e in scaling),
+                exponent("total", "cpu"),
+            ],
+            [
+                "of which the stage server's own (its preload)",
+                *(total_cell(e, "server_own_cpu_seconds", fmt_seconds) for e in scaling),
+                "",
+            ],
+            [
+                "peak RSS of the largest single process (MiB)",
+                *(total_cell(e, "max_rss_mib", fmt_mib) for e in scaling),
+                "",
+            ],
+            [
+                "largest memory of all processes at once, PSS (MiB)",
+                *(total_cell(e, "concurrent_pss_mib", fmt_mib) for e in scaling),
+                "",
+            ],
+            [
+                "the same as summed RSS (MiB; counts shared pages once per process)",
+                *(total_cell(e, "concurrent_rss_mib", fmt_mib) for e in scaling),
+                "",
+            ],
+            [
+                "sampling that memory took (CPU-s; counted in no figure above)",
+                *(total_cell(e, "memory_sampler_cpu_seconds", fmt_seconds) for e in scaling),
+                "",
+            ],
+            [
+                "other load (cores; median, max)",
+                *(
+                    fmt_load(e["stages"]["total"]) if not e["stages"]["total"]["failures"] else "–"
+                    for e in scaling
+                ),
+                "",
+            ],
         ],
     )
-    lines += ["", "### Peak RSS (MiB)", ""]
+    for title, key, fmt, exponent_key in (
+        ("Each stage's wall time in the build (s)", "seconds", fmt_seconds, "process"),
+        ("Each stage's CPU (s), with its workers", "cpu_seconds", fmt_seconds, "cpu"),
+        (
+            "Each stage's own logged time (s): no start-up or imports",
+            "in_stage_seconds",
+            fmt_seconds,
+            "in_stage",
+        ),
+    ):
+        lines += ["", f"### {title}", ""]
+        lines += table(
+            [
+                "stage",
+                *scales,
+                "exponent",
+                *(["local exponent, last two scales"] if key == "in_stage_seconds" else []),
+            ],
+            [
+                [
+                    f"`{name}`",
+                    *(cell(e, name, key, fmt) for e in scaling),
+                    exponent(name, exponent_key),
+                    *([exponent(name, "in_stage_local")] if key == "in_stage_seconds" else []),
+                ]
+                for name in STAGE_NAMES
+            ],
+        )
+    lines += ["", "### Each stage's peak RSS (MiB), its largest process", ""]
     lines += table(
         ["stage", *scales],
-        [
-            ["generation, not pipeline (1 run)", *(f"{e['generation']['max_rss_mib']:.0f}" for e in scaling)],
-            *([label(n), *(cell(e, n, "max_rss_mib", fmt_mib) for e in scaling)] for n in names),
-        ],
+        [[f"`{name}`", *(cell(e, name, "max_rss_mib", fmt_mib) for e in scaling)] for name in STAGE_NAMES],
     )
-    lines += ["", "### Other load (cores used by other processes meanwhile; median, max)", ""]
-    lines += table(
-        ["stage", *scales],
-        [[label(n), *(fmt_load(e["stages"].get(n, {})) for e in scaling)] for n in STAGE_NAMES],
-    )
+    largest = scaling[-1]
+    timeline = (largest.get("timelines") or [None])[-1]
+    if timeline:
+        lines += [
+            "",
+            f"### When each stage ran: {largest['scale']}x, last run",
+            "",
+            "Seconds from the start of `make all`; the stage server runs a stage unless it was still "
+            "preloading when make started it.",
+            "",
+        ]
+        lines += table(
+            [
+                "stage",
+                "start",
+                "end",
+                "wall (s)",
+                "CPU (s)",
+                "peak RSS (MiB)",
+                "in-stage (s)",
+                "ran in",
+                "outcome",
+            ],
+            [
+                [
+                    f"`{row['stage']}`",
+                    f"{row['start']:.1f}",
+                    f"{row['end']:.1f}",
+                    f"{row['seconds']:.1f}",
+                    f"{row['cpu_seconds']:.1f}",
+                    f"{row['max_rss_mib']:.0f}",
+                    "–" if row["in_stage_seconds"] is None else f"{row['in_stage_seconds']:.1f}",
+                    row["where"],
+                    row.get("error", "ok"),
+                ]
+                for row in timeline["rows"]
+            ],
+        )
     lines += [
         "",
-        "Exponent: least-squares slope of log(median time) on log(size) over all the scales run; the "
-        "local exponent is the slope between the last two scales. Process time includes interpreter "
-        "start-up and imports (a fixed cost that flattens the slope); in-stage time does not. End to end "
-        "peak RSS is the largest stage's.",
+        "Each scale is one `make all` in a fresh copy whose data/raw holds the scaled exports and frame "
+        "(config.yaml names them), with make's -j from the cores and the stage server on, as a user runs "
+        "it; stages run side by side, so a stage's wall time includes waiting for a core. CPU counts make, "
+        "every stage and its workers and the stage server's preload. Peak RSS is per process (the largest "
+        "of make's descendants and the server's children); all processes at once is sampled every 0.5 s "
+        "from /proc. Exponent: least-squares slope of log(median) on log(size) over the scales run; the "
+        "local exponent is the slope between the last two scales.",
     ]
     return lines
 
@@ -286,7 +394,7 @@ def load_note(report: dict[str, Any]) -> str:
     blocks += [block for key, block in bundled.get("make", {}).items() if key != "edits"]
     blocks += [block for key, block in bundled.get("stages", {}).items() if key != "total"]
     for entry in report["scaling"]:
-        blocks += [block for key, block in entry.get("stages", {}).items() if key != "total"]
+        blocks += [block for key, block in entry.get("stages", {}).items() if key == "total"]
     values = [
         value for block in blocks for value in (block.get("other_processes_cores") or {}).get("runs", [])
     ]

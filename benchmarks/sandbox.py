@@ -44,6 +44,10 @@ STAGE_MODULES = (
 IMPORT_FLOOR = "the libraries the stages import, in one process"
 # For comparison only (the issue-7 floor): statsmodels.api is imported by no stage.
 STAGE_IMPORTS = "import pandas, statsmodels.api, pandera.pandas, plotnine"
+# Where the Makefile finds the raw inputs and the frame (its RAW and FRAME; checked by check_makefile): the
+# scaling runs put the scaled survey there.
+MAKEFILE_RAW = "data/raw"
+MAKEFILE_FRAME = "lsp_frame_2008.csv"
 FIGURE_MODULE = "pipeline/figures/barriers.py"  # a module that draws one figure
 VALIDATE_MODULE = "pipeline/stages/validate.py"
 # Partial rebuilds, in this order: (key, module, edited); not edited means only its time is updated.
@@ -126,6 +130,9 @@ def check_makefile(copy: Path) -> None:
     makefile = (copy / "Makefile").read_text(encoding="utf-8")
     if "STAGE := $(PY) -m pipeline\n" not in makefile:
         sys.exit("bench: the Makefile's STAGE is no longer `$(PY) -m pipeline`; update STAGES")
+    for line in (f"RAW := {MAKEFILE_RAW}\n", f"FRAME := $(RAW)/{MAKEFILE_FRAME}\n"):
+        if line not in makefile:
+            sys.exit(f"bench: the Makefile has no `{line.strip()}`; update MAKEFILE_RAW and MAKEFILE_FRAME")
     for name, arguments in STAGES:
         if f"$(STAGE) {' '.join(arguments[2:])}" not in makefile:
             sys.exit(

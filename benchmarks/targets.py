@@ -157,40 +157,44 @@ def issue_17_targets(report: dict[str, Any]) -> list[Target]:
             f"failed: {test['failures'][0]}" if test else "not run (--no-test)",
         )
     )
+    targets += scale_1000x_targets(report)
+    return targets
+
+
+def scale_1000x_targets(report: dict[str, Any]) -> list[Target]:
+    """1000x end to end: `make all` on the 1000x survey (benchmarks/phases.py, bench_scale), its wall time
+    and the peak RSS of its largest single process. A stage that stops makes both a MISS naming the stage
+    and its line: the chain did not run end to end."""
+    time_name, rss_name = (
+        "1000x end to end <= 3 min",
+        "1000x peak RSS <= 2 GB (2048 MiB), largest single process",
+    )
     biggest = {entry["scale"]: entry for entry in report["scaling"] if "stages" in entry}.get(1000)
     if biggest is None:
-        targets += [
-            Target("1000x end to end <= 3 min", None, "1000x not run"),
-            Target("1000x peak RSS <= 2 GB", None, "1000x not run"),
+        return [Target(time_name, None, "1000x not run"), Target(rss_name, None, "1000x not run")]
+    total = biggest["stages"]["total"]
+    if total["failures"]:
+        stopped = "; ".join(sorted(set(total["failures"])))
+        timelines = biggest.get("timelines") or []
+        peak = max((run["max_rss_mib"] for run in timelines), default=None)
+        so_far = f"; {peak:.0f} MiB up to then" if peak is not None else ""
+        return [
+            Target(time_name, False, f"did not finish: {stopped}"),
+            Target(rss_name, False, f"did not finish: {stopped}{so_far}"),
         ]
-    else:
-        total = biggest["stages"]["total"]
-        load = biggest["stages"]["analyse"]["other_processes_cores"]
-        if total["seconds"]:
-            targets.append(
-                spread_target(
-                    "1000x end to end <= 3 min",
-                    total["seconds"],
-                    E2E_1000X_TARGET_S,
-                    "s",
-                    load,
-                    total.get("cpu_seconds"),
-                )
-            )
-            targets.append(
-                spread_target(
-                    "1000x peak RSS <= 2 GB (2048 MiB)",
-                    total["max_rss_mib"],
-                    RSS_1000X_TARGET_MIB,
-                    "MiB",
-                    load,
-                )
-            )
-        else:
-            targets.append(
-                Target("1000x end to end <= 3 min", False, "a stage failed: " + "; ".join(total["failures"]))
-            )
-    return targets
+    load = total.get("other_processes_cores")
+    together = total.get("concurrent_pss_mib")
+    return [
+        spread_target(time_name, total["seconds"], E2E_1000X_TARGET_S, "s", load, total.get("cpu_seconds")),
+        _with_note(
+            spread_target(rss_name, total["max_rss_mib"], RSS_1000X_TARGET_MIB, "MiB", load),
+            f"; all processes together at most {together['median']:.0f} MiB (PSS)" if together else "",
+        ),
+    ]
+
+
+def _with_note(target: Target, note: str) -> Target:
+    return Target(target.name, target.passed, target.detail + note)
 
 
 def evaluate(report: dict[str, Any]) -> list[Target]:
