@@ -320,6 +320,11 @@ def _diagnose(population: str, method: str, before, after, rows, summary, merges
 
 
 _INPUTS_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+# What that cache may hold, in bytes of indicator matrices, the oldest given up first: a matrix is rows x
+# cells (about 100 MB at Place-Survey size), and a stage's calibrations would otherwise keep dozens alive,
+# which took the analyse stage over 2 GB at 1000x the bundled survey. At the bundled size every matrix of
+# a run fits many times over.
+_INPUTS_CACHE_BYTES = 256 * 2**20
 # The frame's part of that cache's key, by frame-variables table: hashing 388,000 LSPs took a sixth of a
 # CPU-second, and the same table is handed to every calibration of a stage. Held only while the table
 # lives (the id of a table that is gone can be reused), and checked to still be that table.
@@ -354,18 +359,20 @@ def calibration_inputs(
 
     # The same rows are calibrated by each weighting in turn (analyse, sensitivity, simulations): the
     # inputs depend only on which LSPs the rows are, the frame and the margins.
-    # The LSP ids in row order, joined by a character no id holds and hashed: a tuple of them took a
-    # Python step per respondent (tens of seconds per calibration at Place-Survey size).
-    ids = design.data.loc[rows, "lsp_id"].astype(str).to_numpy(dtype=object)
+    # The LSP ids in row order, each hashed by pandas (64 bits of its text) and the sequence of hashes
+    # hashed again: a tuple of them, or a Python join of their text, took a step per respondent (a third
+    # of a CPU-second per calibration at Place-Survey size).
+    lsp_ids = design.data.loc[rows, "lsp_id"].astype(str)
     key = (
-        len(ids),
-        hashlib.sha256("\x00".join(map(str, ids)).encode("utf-8", "surrogatepass")).hexdigest(),
+        len(lsp_ids),
+        hashlib.sha256(pd.util.hash_pandas_object(lsp_ids, index=False).to_numpy().tobytes()).hexdigest(),
         _frame_key(frame_vars),
         spec.margins,
         spec.min_cell_respondents,
     )
     if key in _INPUTS_CACHE:
         return _INPUTS_CACHE[key]
+    ids = lsp_ids.to_numpy(dtype=object)
     # Everything below is a property of an LSP, so it is worked out once per LSP (in the order the rows
     # first name them) and each row takes its LSP's: a merge with the frame and a text lookup per
     # respondent were most of a calibration's time at Place-Survey size.
@@ -439,10 +446,20 @@ def calibration_inputs(
     if not_calibrated:
         keep = np.array([label not in not_calibrated for label in labels])
         x, totals = x[:, keep], totals[keep]
-    if len(_INPUTS_CACHE) > 64:
-        _INPUTS_CACHE.clear()
-    _INPUTS_CACHE[key] = (x, totals, merges)
+    _remember_inputs(key, (x, totals, merges))
     return x, totals, merges
+
+
+def _remember_inputs(key: tuple, inputs: tuple[np.ndarray, np.ndarray, list[str]]) -> None:
+    """Keep a calibration's inputs, giving up the oldest while the matrices would pass the cache's bytes."""
+    size = inputs[0].nbytes
+    if size > _INPUTS_CACHE_BYTES:
+        return
+    held = sum(kept[0].nbytes for kept in _INPUTS_CACHE.values())
+    while _INPUTS_CACHE and held + size > _INPUTS_CACHE_BYTES:
+        oldest = next(iter(_INPUTS_CACHE))
+        held -= _INPUTS_CACHE.pop(oldest)[0].nbytes
+    _INPUTS_CACHE[key] = inputs
 
 
 def replicate_calibrator(
