@@ -62,11 +62,19 @@ def _environment(runtime: Path, enabled: str = "1", idle: str = "120") -> dict[s
     return environment
 
 
+def _interruptible() -> None:
+    # A shell starts a background command (`make test &`) with SIGINT ignored, and a process started so
+    # ignores it too, as does a server it starts and every stage that server forks: the Ctrl-C test would
+    # then see the stage run on. The stage commands here start as from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stage(project: Path, environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *arguments],
         cwd=project,
         env=environment,
+        preexec_fn=_interruptible,
         capture_output=True,
         text=True,
         timeout=600,
@@ -234,6 +242,7 @@ def _start_analyse(served, runtime, stderr: Path) -> tuple[subprocess.Popen[byte
             env=served["on"],
             stdout=subprocess.DEVNULL,
             stderr=handle,
+            preexec_fn=_interruptible,
         )
     found: list[int] = []
 
