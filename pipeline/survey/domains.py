@@ -160,25 +160,34 @@ class VariancePlan:
             variance += ((self.gram @ fitted) * fitted).sum(axis=0)
         return np.maximum(variance, 0.0)
 
-    def covariance(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
-        """``design.variance`` (the full ``(k, k)`` matrix) for influence values given on ``rows`` only."""
+    def _reached(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The PSU of each of ``rows``, the PSUs they reach, and each row's position among those."""
         psu = self.psu[rows]
         reached_count = np.bincount(psu, minlength=self.psu_stratum.size)
         reached = np.flatnonzero(reached_count)
-        compact = (np.cumsum(reached_count > 0) - 1)[psu]
-        scaled_rows = influence * self.row_factor[rows][:, None]
-        totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)
+        return psu, reached, (np.cumsum(reached_count > 0) - 1)[psu]
+
+    def _between_parts(self, reached: np.ndarray, totals: np.ndarray) -> list[np.ndarray]:
+        """Rows whose cross-product is the between-PSU variance of the reached PSUs' ``totals``: reached
+        PSUs centred on their stratum's mean, unreached ones as that mean, one-row PSUs uncentred."""
         h = self.psu_stratum[reached]
         n_strata = self.n_psu.size
         mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / self.n_psu[:, None]
         unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
-        # Rows whose cross-product is the variance: reached PSUs centred, unreached ones as their mean.
         parts = [
             np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
             np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
         ]
         if self.lone_scale is not None:
             parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
+        return parts
+
+    def covariance(self, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+        """``design.variance`` (the full ``(k, k)`` matrix) for influence values given on ``rows`` only."""
+        psu, reached, compact = self._reached(rows)
+        scaled_rows = influence * self.row_factor[rows][:, None]
+        totals = np.asarray(group_sum_matrix(compact, reached.size) @ scaled_rows)
+        parts = self._between_parts(reached, totals)
         if self.within_scale is not None:
             m = self.rows_per_psu[reached]
             psu_mean = totals / m[:, None]
@@ -343,23 +352,10 @@ class VariancePlan:
         rows by cell within a PSU, a calibration pattern or the whole domain, so no rows x cells matrix
         is built: the same matrix as ``covariance`` of that matrix (sums in another order).
         """
-        psu = self.psu[rows]
-        reached_count = np.bincount(psu, minlength=self.psu_stratum.size)
-        reached = np.flatnonzero(reached_count)
-        compact = (np.cumsum(reached_count > 0) - 1)[psu]
+        psu, reached, compact = self._reached(rows)
         scaled = weights * self.row_factor[rows]
         totals = _cell_sums(compact, reached.size, cell, cells, scaled, shares) / total
-        h = self.psu_stratum[reached]
-        n_strata = self.n_psu.size
-        mean = np.asarray(group_sum_matrix(h, n_strata) @ totals) / self.n_psu[:, None]
-        unreached = (self.n_psu - np.bincount(h, minlength=n_strata)).astype(float)
-        parts = [
-            np.sqrt(self.stratum_scale[h])[:, None] * (totals - mean[h]),
-            np.sqrt(self.stratum_scale * unreached)[:, None] * mean,
-        ]
-        if self.lone_scale is not None:
-            parts.append(np.sqrt(self.lone_scale[reached])[:, None] * totals)
-        out = sum(part.T @ part for part in parts)
+        out = sum(part.T @ part for part in self._between_parts(reached, totals))
         if self.within_scale is not None:
             # Each PSU's rows (all m of them, zeros included) centred on their mean: the rows' own
             # cross-products less m times the mean's, sum_i s u_i u_i' - sum_p s_p T_p T_p' / m_p; a
