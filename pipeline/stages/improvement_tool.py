@@ -38,6 +38,7 @@ from pipeline.core.config import Config, parse_stage_arguments, path_option, sta
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_text
 from pipeline.core.paths import rebuild_command, relative_to_root
+from pipeline.core.weighting_spec import METHOD_LABELS
 from pipeline.study import improvement
 from pipeline.study.designs import (
     CALIBRATION_COLUMNS,
@@ -479,7 +480,8 @@ def reference_values(
         "version": __version__,
         "population": "respondents (LSP coordinators and board partners) of England's "
         f"{frame['lsp_id'].nunique()} LSPs in 2008",
-        "weighting": f"primary weighting: {config.weighting.primary if config.weighting else 'type_only'}",
+        # Words, not the config's code: the page reads "the weights are <this>".
+        "weighting": METHOD_LABELS[config.weighting.primary if config.weighting else "type_only"],
         "min_cell": config.min_cell,
         "min_rated": improvement.MIN_RATED,
         "confidence": improvement.CONFIDENCE,

@@ -556,8 +556,8 @@
 
   function about() {
     var small = REF.groups.filter(function (g) { return !g.respondents; }).map(function (g) { return g.label; });
-    el("about").textContent = "England's bands are design-based percentiles of the scale scores of LSP coordinators and " +
-      "board partners (" + REF.population + "; " + REF.weighting + "). A comparison group is a fixed set of LSPs; " +
+    el("about").textContent = "England's bands are design-based percentiles of the scale scores of the " +
+      REF.population + "; the weights are " + REF.weighting + ". A comparison group is a fixed set of LSPs; " +
       "a group answered by fewer than " + REF.min_cell + " people is not shown" +
       (small.length ? " (" + small.join(", ") + ")" : "") + ". Your interval treats the people who answered as a sample of " +
       "your board, with the spread of views found within LSPs nationally: the fewer who answered, the wider it is.";
