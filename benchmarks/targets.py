@@ -21,7 +21,9 @@ ENGINE_RATIO_TARGET = 0.10
 OLR_FIT_TARGET_S = 0.030
 MAKE_TEST_TARGET_S = 180.0
 E2E_1000X_TARGET_S = 180.0
-RSS_1000X_TARGET_MIB = 2048.0  # 2 GB taken as 2 GiB
+# 2 GB read strictly, as 2e9 bytes (1,907 MiB): the smaller of the two readings of "2 GB", so a PASS holds
+# under either.
+RSS_1000X_TARGET_MIB = 2e9 / 2**20
 REBUILD_TARGETS = {
     "maturity_primary": "changing maturity.primary rebuilds only maturity-dependent outputs",
     "min_cell": "disclosure.min_cell: 10 rebuilds only what it changes",
@@ -167,7 +169,7 @@ def scale_1000x_targets(report: dict[str, Any]) -> list[Target]:
     and its line: the chain did not run end to end."""
     time_name, rss_name = (
         "1000x end to end <= 3 min",
-        "1000x peak RSS <= 2 GB (2048 MiB), largest single process",
+        "1000x peak RSS <= 2 GB (1907 MiB), largest single process",
     )
     biggest = {entry["scale"]: entry for entry in report["scaling"] if "stages" in entry}.get(1000)
     if biggest is None:
