@@ -668,7 +668,12 @@ def _leverage_scale(unit_x: np.ndarray, unit_weights: np.ndarray, unit_stratum: 
     variables = np.hstack([unit_x, indicators])
     u, s = weighted_svd(variables, unit_weights, row_patterns(variables))
     rank = int(np.sum(s > s[0] * max(variables.shape) * np.finfo(float).eps))
-    leverage = np.sum(u[:, :rank] ** 2, axis=1)
+    # Each unit's sum of squares, a block of units at a time: no second units x columns array (the
+    # same sums, each over its own row).
+    step = 65_536
+    leverage = np.concatenate(
+        [np.sum(u[start : start + step, :rank] ** 2, axis=1) for start in range(0, u.shape[0], step)]
+    )
     if np.any(leverage > 1 - 1e-9):
         raise CalibrationError(
             "a unit fits a calibration total by itself (leverage 1): its variance is unknown"

@@ -59,4 +59,7 @@ def weighted_svd(
     distinct, code = patterns
     pattern_weights = np.bincount(code, weights=weights, minlength=distinct.shape[0])
     u, s, _ = np.linalg.svd(distinct * np.sqrt(pattern_weights)[:, None], full_matrices=False)
-    return u[code] * np.sqrt(weights / pattern_weights[code])[:, None], s
+    # Scaled in place: one rows x columns array, not two (the same products).
+    expanded = u[code]
+    expanded *= np.sqrt(weights / pattern_weights[code])[:, None]
+    return expanded, s
