@@ -580,8 +580,11 @@ def calibrate_population(
             diagnostics.append(_diagnose(instrument, method, design, design, rows, None, []))
             continue
         x_rows, totals, merges = calibration_inputs(design, rows, frame_vars, spec)
-        x = np.zeros((design.n, x_rows.shape[1]))
-        x[rows] = x_rows
+        if rows.all():
+            x = x_rows  # calibrate reads it, never writes: no zero-padded copy of every row's indicators
+        else:
+            x = np.zeros((design.n, x_rows.shape[1]))
+            x[rows] = x_rows
         try:
             current, summary = calibrate(
                 current,
