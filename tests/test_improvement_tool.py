@@ -509,3 +509,22 @@ def test_the_guide_states_the_list_limit():
     )
     assert f"at most **{improvement.LSP_LIST_MAX:,}**" in guide
     assert guide.count(f"more than {improvement.LSP_LIST_MAX:,}") >= 3
+
+
+def test_the_agree_flags_are_exact_float32_in_place_of_the_answers(built_project, codebook, frame, config):
+    """analysis_data keeps each item's agree flag as float32 (0, 1 and NaN are exact in it) and drops the
+    answers: the flags read as float64 are those computed in float64 from the answers."""
+    from pipeline.stages.improvement_tool import analysis_data, tool_items
+
+    base = pd.read_parquet(built_project / "data/processed/analysis_base.parquet")
+    data = analysis_data(base, frame, codebook, config)
+    agree = list(codebook.agree_codes)
+    for item in tool_items(codebook):
+        name = item["name"]
+        assert name not in data.columns
+        flag = data[f"agree__{name}"]
+        assert flag.dtype == np.float32
+        codes = pd.to_numeric(base[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        valid = np.isin(codes, list(codebook[name].codes))
+        expected = np.where(valid, np.isin(codes, agree).astype(float), np.nan)
+        np.testing.assert_array_equal(flag.to_numpy(dtype=float), expected)

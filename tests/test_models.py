@@ -328,3 +328,15 @@ def test_the_stages_populations_are_each_instruments_rows_with_the_columns_it_re
         pd.testing.assert_frame_equal(rows, full[instrument][list(rows.columns)])
         outcomes = [o.column for o in spec.model_outcomes(codebook, instrument)]
         assert {*outcomes, "tier", "maturity", *spec.COVARIATES, "lsp_id"} <= set(rows.columns)
+
+
+def test_the_answers_left_on_disk_change_no_table(result, base, frame, codebook, config):
+    """The stage reads the base without the answers no model reads (`unmodelled_answers`): every table
+    is the one computed from the whole base."""
+    unread = spec.unmodelled_answers(codebook)
+    assert unread and set(unread) < set(base.columns)
+    assert not set(unread) & {v.name for v in codebook.variables if v.type in spec.MODELLED_TYPES}
+    assert {"lsp_id", "respondent_id"}.isdisjoint(unread)
+    narrowed = m.models(base.drop(columns=unread), frame, codebook, config)
+    for name in m.TABLE_NAMES:
+        pd.testing.assert_frame_equal(narrowed["tables"][name], result["tables"][name])

@@ -475,3 +475,14 @@ def test_the_propensity_models_columns_are_the_level_dummies_that_add_rank(data,
             keep.append(j)
     assert names == [plain_names[j] for j in keep]
     np.testing.assert_array_equal(x, plain[:, keep])
+
+
+def test_the_frame_variables_come_from_their_declared_source_columns_alone(frame):
+    """A stage may hold the frame's FRAME_VARIABLE_SOURCES alone (the models stage does): the frame
+    variables from them are those from the whole frame."""
+    from pipeline.study.weighting import FRAME_VARIABLE_SOURCES, frame_variables
+
+    assert set(FRAME_VARIABLE_SOURCES) < set(frame.columns)
+    pd.testing.assert_frame_equal(
+        frame_variables(frame[list(FRAME_VARIABLE_SOURCES)]), frame_variables(frame)
+    )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.config import Config
+from pipeline.core.memory import release_free_memory
 from pipeline.stages.models_fit import effect_row, group_sizes
 from pipeline.stages.models_spec import (
     ADJUSTED_TERMS,
@@ -111,6 +112,8 @@ def impute_maturity_codes(
         tier=pd.Categorical(lsp["tier"].astype(object), categories=TIER_LEVELS),
         laa_first_round=pd.Categorical(lsp["laa_first_round"].astype(object), categories=LAA_LEVELS),
     )
+    # Its calibration's temporaries are laid on what the steps before it freed (`release_free_memory`).
+    release_free_memory()
     lsp_design = narrow(
         SurveyDesign(weights=WEIGHT, strata=STRATUM, lonely_psu=ANALYTIC_DESIGNS["partner"].lonely_psu),
         lsp.reset_index().assign(respondent_type="partner"),

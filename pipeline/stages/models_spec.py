@@ -60,6 +60,12 @@ class ModelOutcome:
 MODELLED_TYPES = ("likert5",)
 
 
+def unmodelled_answers(codebook: Codebook) -> list[str]:
+    """The analysis base's answer columns the stage never reads: every codebook variable but the ids
+    and the modelled types (`model_data` builds outcome columns of those alone)."""
+    return [v.name for v in codebook.variables if v.type not in (*MODELLED_TYPES, "id")]
+
+
 def model_data(
     base: pd.DataFrame,
     frame: pd.DataFrame,

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import sparse
 
 from pipeline.survey.design import PreparedDesign, SurveyDesignError, group_sum_matrix
-from pipeline.survey.patterns import row_patterns, weighted_svd
+from pipeline.survey.patterns import row_patterns, weighted_leverage, weighted_svd
 
 CalFun = Literal["linear", "raking", "logit"]
 CALFUNS: tuple[str, ...] = ("linear", "raking", "logit")
@@ -666,9 +666,12 @@ def _leverage_scale(unit_x: np.ndarray, unit_weights: np.ndarray, unit_stratum: 
     indicators = np.zeros((unit_x.shape[0], n_strata))
     indicators[np.arange(unit_x.shape[0]), strata] = 1.0
     variables = np.hstack([unit_x, indicators])
-    u, s = weighted_svd(variables, unit_weights, row_patterns(variables))
-    rank = int(np.sum(s > s[0] * max(variables.shape) * np.finfo(float).eps))
-    leverage = np.sum(u[:, :rank] ** 2, axis=1)
+    leverage = weighted_leverage(
+        variables,
+        unit_weights,
+        row_patterns(variables),
+        lambda s: int(np.sum(s > s[0] * max(variables.shape) * np.finfo(float).eps)),
+    )
     if np.any(leverage > 1 - 1e-9):
         raise CalibrationError(
             "a unit fits a calibration total by itself (leverage 1): its variance is unknown"

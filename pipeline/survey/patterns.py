@@ -10,11 +10,15 @@ their rows exactly as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 # Below this many rows the rows are used as they are (the bundled survey's 191 coordinators).
 COLLAPSE_MIN_ROWS = 2_000
+# Rows per block where a result is worked out a block of rows at a time (`weighted_leverage`).
+_BLOCK_ROWS = 65_536
 
 
 def distinct_rows(x: np.ndarray, most: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -56,7 +60,48 @@ def weighted_svd(
     if patterns is None:
         u, s, _ = np.linalg.svd(x * np.sqrt(weights)[:, None], full_matrices=False)
         return u, s
+    u, s, pattern_weights = _pattern_svd(weights, patterns)
+    return _expanded(u, weights, pattern_weights, patterns[1]), s
+
+
+def weighted_leverage(
+    x: np.ndarray,
+    weights: np.ndarray,
+    patterns: tuple[np.ndarray, np.ndarray] | None,
+    rank: Callable[[np.ndarray], int],
+) -> np.ndarray:
+    """Each row's sum of squares of its `weighted_svd` row over the first ``rank(s)`` singular vectors
+    (its leverage in the weighted least-squares fit on `x`), worked out a block of rows at a time: the
+    same products and sums, without the rows x columns matrix of every row's singular-vector row."""
+    if patterns is None:
+        u, s = weighted_svd(x, weights, None)
+        pattern_weights = code = None
+    else:
+        u, s, pattern_weights = _pattern_svd(weights, patterns)
+        code = patterns[1]
+    r = rank(s)
+    blocks = []
+    for start in range(0, x.shape[0], _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        rows = u[block] if code is None else _expanded(u, weights[block], pattern_weights, code[block])
+        blocks.append(np.sum(rows[:, :r] ** 2, axis=1))
+    return np.concatenate(blocks) if blocks else np.zeros(0)
+
+
+def _pattern_svd(
+    weights: np.ndarray, patterns: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     distinct, code = patterns
     pattern_weights = np.bincount(code, weights=weights, minlength=distinct.shape[0])
     u, s, _ = np.linalg.svd(distinct * np.sqrt(pattern_weights)[:, None], full_matrices=False)
-    return u[code] * np.sqrt(weights / pattern_weights[code])[:, None], s
+    return u, s, pattern_weights
+
+
+def _expanded(
+    u: np.ndarray, weights: np.ndarray, pattern_weights: np.ndarray, code: np.ndarray
+) -> np.ndarray:
+    """The rows' singular-vector rows: each its pattern's times ``sqrt(weight / pattern weight)``, scaled
+    in place (one rows x columns array, not two; the same products)."""
+    expanded = u[code]
+    expanded *= np.sqrt(weights / pattern_weights[code])[:, None]
+    return expanded

@@ -274,3 +274,24 @@ def test_means_of_every_domain_from_one_pass_are_svymean_in_each(name, deff, mon
             np.testing.assert_array_equal(batch.n, one.n)
             np.testing.assert_allclose(batch.pop_size, one.pop_size, rtol=1e-12)
             np.testing.assert_array_equal(batch.df_per_column, one.df_per_column)
+
+
+@pytest.mark.parametrize("name", list(_calibrated_designs()))
+def test_a_plan_centred_a_few_psus_at_a_time_is_the_plan_centred_at_once(name, monkeypatch):
+    """The plan centres its PSUs x rank matrix a block at a time (in place where it can): the same
+    numbers, bit for bit, as one block."""
+    import pipeline.survey.domains as domains
+
+    design = _calibrated_designs()[name]
+    monkeypatch.setattr(domains, "MIN_ROWS", 0)
+    whole = domains._build(design)
+    monkeypatch.setattr(domains, "_PSU_BLOCK", 3)
+    blocks = domains._build(design)
+    assert whole is not None and blocks is not None
+    if not whole.entries:  # uncalibrated: nothing to centre
+        assert blocks.gram is None and blocks.projected is None
+        return
+    np.testing.assert_array_equal(blocks.gram, whole.gram)
+    np.testing.assert_array_equal(blocks.projected.values, whole.projected.values)
+    if whole.projected.code is not None:
+        np.testing.assert_array_equal(blocks.projected.code, whole.projected.code)

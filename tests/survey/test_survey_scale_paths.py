@@ -208,3 +208,25 @@ def test_rao_scott_codes_many_small_whole_numbers_by_counting_them_as_by_sorting
         monkeypatch.undo()
         assert counted[0] == sorted_[0]
         np.testing.assert_array_equal(counted[1], sorted_[1])
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_leverage_in_blocks_is_the_sum_of_squares_of_every_rows_singular_vector_row(collapse, monkeypatch):
+    """weighted_leverage (a block of rows at a time, no rows x columns matrix) is, bit for bit, each row's
+    sum of squares of its weighted_svd row over the rank: with and without patterns, over many blocks."""
+    rng = np.random.default_rng(5)
+    x = np.column_stack(
+        [np.ones(ROWS), rng.integers(0, 3, ROWS), rng.integers(0, 2, ROWS), rng.integers(0, 2, ROWS)]
+    ).astype(float)
+    x[:, 3] = x[:, 0] - x[:, 2]  # collinear: the rank is below the columns
+    weights = rng.uniform(1.0, 3.0, ROWS)
+    found = patterns_module.row_patterns(x) if collapse else None
+    assert (found is not None) == collapse
+    u, s = patterns_module.weighted_svd(x, weights, found)
+    rank = int(np.sum(s > s[0] * max(x.shape) * np.finfo(float).eps))
+    assert rank == 3
+    expected = np.sum(u[:, :rank] ** 2, axis=1)
+    monkeypatch.setattr(patterns_module, "_BLOCK_ROWS", 37)  # many blocks, the last one short
+    found_leverage = patterns_module.weighted_leverage(x, weights, found, lambda s: rank)
+    np.testing.assert_array_equal(found_leverage, expected)
+    assert found_leverage.sum() == pytest.approx(rank)
