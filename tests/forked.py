@@ -2,14 +2,15 @@
 libraries once, instead of one interpreter start and one import of pandas, pandera and scipy per command.
 
 A test that checks what a command prints and its exit status (``--help``, a one-line error, a stage run on
-a small input) starts a fresh ``python -m <module>`` for it, and about 1 CPU-s of each such process is
-imports the test does not look at. ``run_commands`` starts one runner process instead, which imports what
-the stage server preloads (``pipeline.core.stage_server.preload``), then forks one child per command. Each
-child sets itself up with the stage server's own code for its children (``_fresh_stdio``,
-``_forget_pipeline_and_state``, ``_exit_status``, ``_leave``), which tests/test_stage_server.py holds to a
-fresh process's outputs and exit statuses: the command's working folder, environment, arguments and
-``sys.path``, stdio on files, the pipeline imported afresh (no pipeline module is shared), a numpy seed of
-its own, and the interpreter's exit status and uncaught-exception output.
+a small input) starts a fresh ``python -m <module>`` for it, and most of such a process's CPU is imports
+the test does not look at. ``run_commands`` starts one runner process instead, which imports the
+commands' modules once (and with them the libraries they use), then forks one child per command. Each
+child drops every pipeline module the runner imported (the pipeline is imported afresh, as by a new
+process) and sets itself up with the stage server's own code for its children (``_fresh_stdio``,
+``_forget_pipeline_and_state``, ``_exit_status``, ``_leave``; tests/test_stage_server.py holds the server's
+children to a fresh process's outputs and exit statuses): the command's working folder, environment,
+arguments and ``sys.path``, stdio on files, a numpy seed of its own, the interpreter's exit status and its
+output for an uncaught exception.
 
 A command whose environment differs from the runner's in anything read at import or start-up (the
 variables the stage server keys on, and pandera's ``PANDERA_*``, read when pandera is imported) is run as a
@@ -48,11 +49,23 @@ class Command:
 
 
 _RUNNER = r"""
-import json, os, sys, time
+import importlib, json, os, sys, time, warnings
+from pipeline import cli
 from pipeline.core import stage_server
 
-stage_server.preload()
 commands = json.loads(sys.stdin.read())
+# The libraries the commands use, imported once: each command's module (a stage's, for `-m pipeline`),
+# whose pipeline modules every child then drops and imports afresh.
+for command in commands:
+    name, arguments = command["module"], command["arguments"]
+    if name == "pipeline" and arguments and arguments[0] in cli.COMMANDS:
+        name = cli.COMMANDS[arguments[0]].module
+    try:
+        with warnings.catch_warnings():  # nothing is shown here, and no warning is used up
+            warnings.simplefilter("ignore")
+            importlib.import_module(name)
+    except BaseException:  # the child says what is wrong
+        pass
 children = []
 for command in commands:
     pid = os.fork()
