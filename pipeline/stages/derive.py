@@ -22,7 +22,7 @@ from pipeline.core.io import run_stage, write_csv, write_parquet
 from pipeline.core.paths import relative_to_root
 from pipeline.study.frame import read_frame
 from pipeline.study.respondents import read_instrument_table
-from pipeline.study.scales import scale_items, valid_score_matrix, valid_scores
+from pipeline.study.scales import scale_items, valid_score_matrix
 from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import (
     FRAME_COLUMNS,
@@ -89,11 +89,12 @@ def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """Cronbach's alpha of every 7S scale for each instrument."""
     rows = []
     for instrument in INSTRUMENTS:
-        mine = base["respondent_type"] == instrument
+        mine = base["respondent_type"].eq(instrument).to_numpy(dtype=bool, na_value=False)
         for element, label in codebook.elements.items():
             variables = scale_items(codebook, element, instrument)
-            respondents = base.loc[mine, [v.name for v in variables]]
-            alpha, n_complete = cronbach_alpha(valid_scores(respondents, variables))
+            # The valid scores as plain floats (NaN for NA): alpha reads them as numbers either way.
+            scores = pd.DataFrame(valid_score_matrix(base, variables)[mine])
+            alpha, n_complete = cronbach_alpha(scores)
             rows.append(
                 {
                     "element": element,
