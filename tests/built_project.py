@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,17 @@ def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config_reads_folder(built: Path) -> Path:
     """Where the shared build saved the config keys each stage read (beside the copy, not in it)."""
     return built.parent / "config_reads"
+
+
+ONE_SECOND_TIMESTAMPS = 1.1  # seconds: some file systems keep modification times to the second
+
+
+def wait_until_an_edit_is_newer(project: Path) -> None:
+    """Wait until a file written now is newer than every file in ``project`` on a file system with one-second
+    timestamps, so that make sees the edit; at once when nothing in it was written in the last 1.1 s (a
+    fresh copy of the shared build keeps the build's times), instead of a fixed sleep before every edit."""
+    newest = max((path.lstat().st_mtime for path in project.rglob("*")), default=0.0)
+    time.sleep(max(0.0, newest + ONE_SECOND_TIMESTAMPS - time.time()))
 
 
 def copy_built(project: Path, destination: Path) -> Path:

@@ -5,8 +5,8 @@ An outcome is one of:
   quarantined  the row is in the rejects with the exact check and value, and read = valid + rejected;
   repaired     the exact repaired values and ingest_repairs.csv lines, and read = valid + rejected.
 
-Most cases call the stages' pure functions in-process. A few run the command line, as make does, in
-subprocesses started together (they import pandas each, so they run side by side): a representative
+Most cases call the stages' pure functions in-process. A few run the command line, as make does, side by
+side and forked from one process that imported the libraries once (tests/forked.py): a representative
 ingest error, the config errors, a broken frame under validate, and an output folder that cannot be
 written.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from pipeline.stages.ingest import build_manifest, ingest, write_outputs
 from pipeline.stages.validate import ingest_rejections, reconciliation_lines, validate
 from pipeline.study.frame import read_frame
 from tests.config_copy import write_config_copy
+from tests.forked import Command, run_commands
 
 # On xdist workers (make test) the module stays on one worker, so the command-line cases start once.
 pytestmark = pytest.mark.xdist_group("bad_inputs")
@@ -720,15 +720,8 @@ def _spec(file: str, outcome: Outcome) -> InputFile:
     return InputFile(path=path, instrument=outcome.instrument, format=FORMATS[path.suffix], **outcome.options)
 
 
-def _start(module: str, config: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", module],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PIPELINE_CONFIG": str(config)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _start(module: str, config: Path) -> Command:
+    return Command(module, extra={"PIPELINE_CONFIG": str(config)})
 
 
 def _unwritable_folder(tmp: Path) -> tuple[Path, str]:
@@ -745,11 +738,11 @@ def _unwritable_folder(tmp: Path) -> tuple[Path, str]:
     return folder, "Permission denied"
 
 
-CliCases = dict[str, tuple[subprocess.Popen, dict[str, str]]]
+CliCases = dict[str, tuple[Command, dict[str, str]]]
 
 
 def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
-    """Start every command-line case at once; each maps to its process and the names its message uses."""
+    """Every command-line case; each maps to its command and the names its message uses."""
     clean_input = [{"path": str(CORPUS / "utf8_bom.csv"), "instrument": "coordinator"}]
     processes: CliCases = {}
     # A representative structural error, through ingest's command line.
@@ -785,29 +778,20 @@ def _start_cli_cases(root: Path, codebook: Codebook) -> CliCases:
 
 @pytest.fixture(scope="session")
 def cli_runs(tmp_path_factory: pytest.TempPathFactory, codebook: Codebook):
-    """The command-line cases, all started with the module's first test; each test collects its own.
-
-    They run beside the in-process cases (which come first), so their start-up costs little time.
-    """
+    """The command-line cases, run side by side when the first of them is checked, forked from one process
+    that imported the libraries once (tests/forked.py)."""
     root = tmp_path_factory.mktemp("cli")
-    processes = _start_cli_cases(root, codebook)
+    cases = _start_cli_cases(root, codebook)
     results: dict[str, tuple[subprocess.CompletedProcess, dict[str, str]]] = {}
 
     def result(name: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-        if name not in results:
-            process, extra = processes[name]
-            stdout, stderr = process.communicate(timeout=300)
-            results[name] = (
-                subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
-                extra,
-            )
+        if not results:
+            completed = run_commands([command for command, _ in cases.values()])
+            for (case, (_, extra)), done in zip(cases.items(), completed, strict=True):
+                results[case] = (done, extra)
         return results[name]
 
     yield result
-    for process, _ in processes.values():
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     read_only = root / "unwritable" / "read_only"
     if read_only.exists():
         read_only.chmod(0o755)
@@ -824,7 +808,7 @@ def _assert_one_error_line(completed: subprocess.CompletedProcess, stage: str, m
 # ------------------------------------------------------------------------------------------ the corpus
 
 
-# The command-line cases run last, so that their subprocesses run while the in-process cases do.
+# The command-line cases last, together.
 @pytest.mark.parametrize(
     "file", sorted(OUTCOMES, key=lambda file: (OUTCOMES[file].stage.startswith("cli-"), file))
 )

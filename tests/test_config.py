@@ -1,9 +1,7 @@
 """config.yaml is checked before anything runs: unknown keys and wrong types are refused by name."""
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import yaml
 from pipeline.core.config import DEFAULT_CONFIG, load_config
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import PROJECT_ROOT
+from tests.forked import Command, run_commands
 
 
 def test_the_project_config_loads_with_paths_anchored_on_the_project_root():
@@ -104,19 +103,33 @@ def test_the_readme_documents_every_config_key():
 HELP_COMMANDS = ["ingest", "validate", "derive", "analyse", "figures", "report", "verify", "validate-methods"]
 
 
-@pytest.mark.parametrize("command", HELP_COMMANDS)
-def test_help_works_with_a_broken_config_and_shows_every_default(tmp_path, command):
-    broken = tmp_path / "broken.yaml"
+@pytest.fixture(scope="module")
+def command_lines(tmp_path_factory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """The module's command lines, run side by side from one process that imported the libraries once
+    (tests/forked.py): each `--help` under a broken PIPELINE_CONFIG, and a stage under a broken config and
+    under one with a repeated key."""
+    folder = tmp_path_factory.mktemp("config_commands")
+    broken = folder / "broken.yaml"
     broken.write_text("dataset: [unclosed\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", command, "--help"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PIPELINE_CONFIG": str(broken)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    repeated = folder / "config.yaml"
+    repeated.write_text(REPEATED_KEY_CONFIG, encoding="utf-8")
+    commands = {
+        **{
+            f"help {command}": Command(
+                "pipeline", (command, "--help"), extra={"PIPELINE_CONFIG": str(broken)}
+            )
+            for command in HELP_COMMANDS
+        },
+        "broken": Command("pipeline", ("ingest", "--config", str(broken))),
+        "repeated": Command("pipeline", ("validate", "--config", str(repeated))),
+    }
+    return dict(zip(commands, run_commands(list(commands.values())), strict=True))
+
+
+@pytest.mark.xdist_group("config_commands")  # one worker runs the commands once
+@pytest.mark.parametrize("command", HELP_COMMANDS)
+def test_help_works_with_a_broken_config_and_shows_every_default(command_lines, command):
+    result = command_lines[f"help {command}"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: lsp-rap {command}")
     # Each option that takes a value says what it is and its default.
@@ -126,17 +139,9 @@ def test_help_works_with_a_broken_config_and_shows_every_default(tmp_path, comma
     assert [o for o in with_values if "(default:" not in o] == []
 
 
-def test_a_broken_config_stops_a_stage_with_one_line(tmp_path):
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("dataset: [unclosed\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "ingest", "--config", str(broken)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@pytest.mark.xdist_group("config_commands")
+def test_a_broken_config_stops_a_stage_with_one_line(command_lines):
+    result = command_lines["broken"]
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ingest: config ")
@@ -192,25 +197,19 @@ def test_equal_keys_in_different_mappings_are_not_repeats():
     }
 
 
-def test_a_repeated_config_key_stops_a_stage_with_one_line(tmp_path):
-    text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
-        "  min_cell: 5\n", "  min_cell: 5\n  min_cell: 3\n"
-    )
-    path = tmp_path / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "validate", "--config", str(path)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+REPEATED_KEY_CONFIG = DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
+    "  min_cell: 5\n", "  min_cell: 5\n  min_cell: 3\n"
+)
+
+
+@pytest.mark.xdist_group("config_commands")
+def test_a_repeated_config_key_stops_a_stage_with_one_line(command_lines):
+    result = command_lines["repeated"]
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    line = _line_of(text, "min_cell:")
+    line = _line_of(REPEATED_KEY_CONFIG, "min_cell:")
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: validate: config {path}: key disclosure.min_cell is given twice "
+        f"error: validate: config {result.args[-1]}: key disclosure.min_cell is given twice "
         f"(lines {line} and {line + 1}); keep one"
     )
 

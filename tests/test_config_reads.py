@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from pipeline.core import config_reads
 from pipeline.core.config import DEFAULT_CONFIG
 from pipeline.core.config_slices import stage_keys, write_slices
 from pipeline.stages import CHAIN
-from tests.built_project import config_reads_folder
+from tests.built_project import config_reads_folder, wait_until_an_edit_is_newer
 
 # Keys no stage of the chain reads: they drive the tools outside it (`make synthetic`, `make
 # validate-methods`). A key in neither a stage's record nor here is read by nothing: a test fails.
@@ -169,7 +168,7 @@ def test_make_reruns_exactly_the_stages_that_read_an_edited_key(key, scratch_pro
     for old, new in EDITS[key]:
         assert edited.count(old) == 1
         edited = edited.replace(old, new)
-    time.sleep(1.1)  # file systems with one-second timestamps
+    wait_until_an_edit_is_newer(project)
     config.write_text(edited, encoding="utf-8")
     readers = _readers(key)
     assert readers, key

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.built_project import DETERMINISTIC, run_make, snapshot
+from tests.built_project import DETERMINISTIC, run_make, snapshot, wait_until_an_edit_is_newer
 
 # The built project is made once per run and shared by every worker (tests/built_project.py).
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def _assert_no_partial_outputs(project: Path, reference: dict[str, bytes]) -> No
 def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical(scratch_project, tmp_path):
     project = scratch_project
     reference = snapshot(project)
-    time.sleep(1.1)  # file systems with one-second timestamps
+    wait_until_an_edit_is_newer(project)
     # The measurement stage reruns (the cheapest statistics stage whose tables the report and the
     # spreadsheets read), and everything after it, the last of them serially (make -j1): the rebuilt bytes
     # are compared with the shared build, made with -j2, so this is also the check that -j1 and -j2 give
@@ -95,7 +95,7 @@ def test_sigkill_mid_build_leaves_no_partial_output_and_the_rebuild_is_identical
     # figure stage builds but does not draw them). It is a comment: the figure's bytes do not change. It
     # comes after the first kill because make -j2 may run the figure stage beside the measurement stage,
     # so an edit made before could already be drawn when the first kill comes.
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     module = project / "pipeline/figures/forest.py"
     module.write_bytes(module.read_bytes() + b"# edited by the crash test\n")
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.built_project import EXPECTED_OUTPUTS, make_variable, run_make
+from tests.built_project import EXPECTED_OUTPUTS, make_variable, run_make, wait_until_an_edit_is_newer
 
 # The built project is made once per run and shared by every worker (tests/built_project.py).
 pytestmark = pytest.mark.slow
@@ -56,7 +55,7 @@ def test_a_second_make_all_does_nothing(project):
 
 def test_touching_one_stage_reruns_it_and_what_follows_only(scratch_project):
     project = scratch_project
-    time.sleep(1.1)  # file systems with one-second timestamps
+    wait_until_an_edit_is_newer(project)
     # The analysis stage: mid-chain, so there are stages before it that must not rerun and the figures
     # after it, which must be checked but not redrawn.
     (project / "pipeline/stages/analyse.py").touch()
@@ -87,7 +86,7 @@ def test_editing_the_study_vocabulary_reruns_every_stage_that_imports_it(scratch
     analyse rule, so editing it left the validated data and the tables stale."""
     project = scratch_project
     assert _would_run(project) == set()
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     module = project / "pipeline/study/vocabulary.py"
     module.write_bytes(module.read_bytes() + b"# an edit that changes no name\n")
     assert {"ingest", "validate", "derive", "analyse", "figures", "report"} <= _would_run(project)
@@ -100,7 +99,7 @@ def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
     project = scratch_project
     images = [project / "figures/forest.png", project / "figures/forest.svg"]
     before = {path: path.stat().st_mtime_ns for path in project.glob("figures/*") if path.is_file()}
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     module = project / "pipeline/figures/forest.py"
     original = module.read_text(encoding="utf-8")
     module.write_text(original + "# an edit that changes no number\n", encoding="utf-8")
@@ -118,7 +117,7 @@ def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
     assert _would_run(project) == set()
     assert "Nothing to be done for 'all'" in run_make(project, "all").stdout
 
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     edited = original.replace(
         'geom_vline(xintercept=0, colour="#444444"', 'geom_vline(xintercept=0, colour="#333333"'
     )
@@ -157,7 +156,7 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
     """A new maturity.primary redraws the maturity figures only: the tier figures show nothing that depends
     on it. Which stages rerun for which key is tests/test_config_reads.py's (from the recorded reads)."""
     project = scratch_project
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     config = project / "config.yaml"
     original = config.read_text(encoding="utf-8")
     edited = original.replace("primary: development_stage", "primary: years_joint_working").replace(
@@ -168,7 +167,7 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
     # report-tables reads only the keys they rest on; make is asked, not run).
     config.write_text(original + "# a comment\n", encoding="utf-8")
     assert _would_run(project) == {"report"}
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     config.write_text(edited, encoding="utf-8")
     result = run_make(project, "figures")
     assert result.returncode == 0, result.stderr
@@ -179,7 +178,7 @@ def test_a_config_key_reruns_only_what_reads_it(scratch_project):
 
 def test_registering_a_figure_draws_that_figure_only(scratch_project):
     project = scratch_project
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(project)
     registry = project / "pipeline/study/outputs/figures.py"
     original = registry.read_text(encoding="utf-8")
     end = "    return tuple(specs)\n"

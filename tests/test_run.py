@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.project.chain import MODULES, READS, Step, steps, why_out_of_date
 from pipeline.stages import CHAIN
 from tests import make_database
+from tests.built_project import wait_until_an_edit_is_newer
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_run_would_run_what_make_would_run(scratch_project, edit):
     from tests.test_make import _would_run
 
     assert _dry_run(scratch_project) == set() == _would_run(scratch_project)
-    time.sleep(1.1)  # file systems with one-second timestamps
+    wait_until_an_edit_is_newer(scratch_project)
     _edit(scratch_project, edit)
     expected = _would_run(scratch_project)
     assert expected
@@ -159,7 +159,7 @@ def test_run_would_run_what_make_would_run(scratch_project, edit):
 def test_a_stage_that_reruns_reruns_what_reads_its_outputs(scratch_project):
     """Ingest reads every raw file: touching one reruns the whole chain after it, as `make all` does (each
     stage rewrites its outputs, so everything made from them is older; tests/test_make.py runs make so)."""
-    time.sleep(1.1)
+    wait_until_an_edit_is_newer(scratch_project)
     _edit(scratch_project, "touch data/raw/published_targets.yaml")
     assert _dry_run(scratch_project) == set(CHAIN)
 

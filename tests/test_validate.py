@@ -16,6 +16,7 @@ from pipeline.stages.ingest import build_manifest, ingest, write_outputs
 from pipeline.stages.validate import REJECTED_COLUMNS, reconciliation_lines, validate
 from pipeline.study.frame import check_frame
 from pipeline.study.schemas import (
+    TEXT,
     ensure_validation_enabled,
     failures,
     frame_schema,
@@ -63,6 +64,31 @@ def test_schemas_are_generated_from_the_codebook(codebook):
                 assert sorted(check.statistics["allowed_values"]) == sorted(
                     str(c) for c in variable.allowed_codes
                 )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.array(["1", "2", None], dtype="string"),  # ingest's text: passes
+        pd.Series(["1", "2", None], dtype=pd.StringDtype("python")),  # other storage: the column fails
+        pd.Series([1, 2, 3]),  # numbers: every cell fails
+        pd.Series(["1", 3, None], dtype=object),  # mixed objects: the one number fails
+        pd.Series([], dtype=object),  # no rows of objects: the column fails
+    ],
+    ids=["string", "python-storage", "integers", "objects", "empty-objects"],
+)
+def test_the_text_dtype_fails_exactly_where_panderas_string_dtype_fails(values):
+    """The schemas' text dtype (``TEXT``) answers a passing column in one word; on every other column its
+    failures are pandera's own "string" dtype's, cell for cell."""
+    import pandera.pandas as pa
+
+    def found(dtype):
+        schema = pa.DataFrameSchema({"x": pa.Column(dtype, pa.Check.isin(["1"]), nullable=True)})
+        return failures(schema, pd.DataFrame({"x": values})).to_dict("records")
+
+    assert found(TEXT) == found("string")
+    passes = isinstance(values, pd.arrays.ArrowStringArray)
+    assert any(line["check"].startswith("dtype(") for line in found(TEXT)) != passes
 
 
 def test_the_real_frame_passes_its_schema(frame):

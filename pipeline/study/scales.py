@@ -10,6 +10,7 @@ invariance tests compare the two instruments' loadings, so they use only the ite
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.codebook import Codebook, Variable
@@ -26,11 +27,26 @@ def common_scale_items(codebook: Codebook, element: str) -> tuple[Variable, ...]
     return tuple(v for v in codebook.scale_items(element) if set(v.instruments) == set(INSTRUMENTS))
 
 
+def valid_score_matrix(responses: pd.DataFrame, variables: tuple[Variable, ...]) -> np.ndarray:
+    """``valid_scores`` as a float matrix, a row per respondent and a column per item, NaN where NA.
+
+    On the columns' numbers rather than pandas' masked arrays: several times faster, and the same values
+    (the codes are small whole numbers, exact as floats)."""
+    matrix = np.full((len(responses), len(variables)), np.nan)
+    for position, variable in enumerate(variables):
+        codes = responses[variable.name].to_numpy(dtype=float, na_value=np.nan)
+        valid = np.isin(codes, list(variable.codes))
+        matrix[valid, position] = 6 - codes[valid] if variable.reverse else codes[valid]
+    return matrix
+
+
 def valid_scores(responses: pd.DataFrame, variables: tuple[Variable, ...]) -> pd.DataFrame:
-    """Item answers on the 1-5 scale, reverse-worded items flipped, missing codes as NA."""
-    columns = {}
-    for variable in variables:
-        codes = responses[variable.name].astype("Float64")
-        codes = codes.where(codes.isin(list(variable.codes)))
-        columns[variable.name] = 6 - codes if variable.reverse else codes
-    return pd.DataFrame(columns, index=responses.index)
+    """Item answers on the 1-5 scale, reverse-worded items flipped, missing codes as NA (Float64 columns)."""
+    matrix = valid_score_matrix(responses, variables)
+    return pd.DataFrame(
+        {
+            variable.name: pd.array(matrix[:, position], dtype="Float64")
+            for position, variable in enumerate(variables)
+        },
+        index=responses.index,
+    )

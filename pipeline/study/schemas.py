@@ -21,9 +21,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.config import ValidationDepth, get_config_context, get_config_global
+from pandera.engines import pandas_engine
 from pandera.errors import SchemaErrors
 
 from pipeline.core.codebook import Codebook, Variable
@@ -71,6 +73,27 @@ def _answered(variable: Variable) -> pa.Check:
     return pa.Check(lambda values: ~values.isin(missing), name="required")
 
 
+class TextDtype(pandas_engine.STRING):
+    """Pandera's ``"string"`` dtype, with the same contract and the same failures, answered in one word
+    where the whole column passes.
+
+    Pandera's check of a column already of pandas' string dtype returns one True per cell, and pandera
+    then builds an empty table of failure cases and a message with its printout for every column: half
+    of validate's time, spent saying that nothing failed. Here a column that passes as a whole says so
+    with ``True``; every other column (wrong storage, object cells that are not all text, numbers) gets
+    pandera's own answer, element by element where it gives one, so its failures read as before.
+    """
+
+    def check(self, pandera_dtype: Any, data_container: Any = None) -> Any:
+        result = super().check(pandera_dtype, data_container)
+        if isinstance(result, np.ndarray) and result.all():
+            return True
+        return result
+
+
+TEXT = TextDtype()
+
+
 def column_schema(variable: Variable, id_pattern: str) -> pa.Column:
     """The checks of one codebook variable over its text column."""
     checks: list[pa.Check] = []
@@ -88,7 +111,7 @@ def column_schema(variable: Variable, id_pattern: str) -> pa.Column:
     if variable.required and not variable.is_text and variable.missing:
         checks.append(_answered(variable))
     return pa.Column(
-        "string",
+        TEXT,
         checks=checks,
         # Ingest turns an empty coded or numeric cell into "-9", so only text columns may be <NA>;
         # a required id never.
