@@ -78,6 +78,20 @@ CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", 
 NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")
 
 
+# The frame's columns `frame_variables` reads: a stage that only weights may keep just these.
+FRAME_SOURCE_COLUMNS = (
+    "lsp_id",
+    "authority_type",
+    "tier",
+    "region",
+    "laa_round",
+    "imd2007_mean_lsoa_score_unweighted",
+    "imd2007_pct_lsoas_in_most_deprived_10pct",
+    "imd2007_lsoa_count",
+    "case_study_2008",
+)
+
+
 def frame_variables(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per LSP of the frame with the variables of `FRAME_VARIABLES` (blank columns never read).
 
@@ -448,6 +462,12 @@ def calibration_inputs(
         x, totals = x[:, keep], totals[keep]
     _remember_inputs(key, (x, totals, merges))
     return x, totals, merges
+
+
+def forget_calibration_inputs() -> None:
+    """Give up every calibration input kept (`calibration_inputs`): a stage whose calibrations are done
+    need not hold their indicator matrices (hundreds of megabytes at Place-Survey size)."""
+    _INPUTS_CACHE.clear()
 
 
 def _remember_inputs(key: tuple, inputs: tuple[np.ndarray, np.ndarray, list[str]]) -> None:
