@@ -594,12 +594,12 @@ def calibrate_population(
             diagnostics.append(_diagnose(instrument, method, design, design, rows, None, []))
             continue
         x_rows, totals, merges = calibration_inputs(design, rows, frame_vars, spec)
-        x = np.zeros((design.n, x_rows.shape[1]))
-        x[rows] = x_rows
         try:
             current, summary = calibrate(
                 current,
-                x,
+                # The calibrated rows' values only: a rows x cells matrix over the whole design, zero on
+                # the other instrument's rows, was a few hundred megabytes at Place-Survey size.
+                x_rows,
                 totals,
                 calfun=CALFUN[method],
                 bounds=spec.bounds or (-np.inf, np.inf),

@@ -515,15 +515,25 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
             lone_scale = None
     projected = gram = None
     if fitted_columns:
-        fitted = np.hstack(fitted_columns)
+        # PSUs x rank matrices are hundreds of megabytes for the all-respondents design at Place-Survey
+        # size: filled in place, the working copies are two or three of them, not five (the same values).
+        fitted = np.empty((psus, sum(part.shape[1] for part in fitted_columns)))
+        start = 0
+        while fitted_columns:
+            part = fitted_columns.pop(0)
+            fitted[:, start : start + part.shape[1]] = part
+            start += part.shape[1]
+        del part
         stratum_mean = np.asarray(group_sum_matrix(h, design.n_psu.size) @ fitted) / design.n_psu[:, None]
-        centred = fitted - stratum_mean[h]
+        # A one-row PSU needs its fitted part after centring (below); otherwise centre it in place.
+        centred = _less_group_means(fitted, stratum_mean, h, out=None if lone_scale is not None else fitted)
         projected = stratum_scale[h][:, None] * centred
         gram = centred.T @ projected
+        del centred
         if lone_scale is not None:
             # A one-row PSU's uncentred total includes its fitted part.
             lone = lone_scale[:, None] * fitted
-            projected = projected + lone
+            projected += lone
             gram = gram + fitted.T @ lone
     return VariancePlan(
         psu=design.psu,
@@ -538,6 +548,19 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
         within_scale=within_scale,
         rows_per_psu=rows_per_psu,
     )
+
+
+def _less_group_means(
+    values: np.ndarray, means: np.ndarray, group: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``values - means[group]``, a slice of rows at a time (into `out`, which may be `values`): the
+    indexed means were a second copy of the whole matrix."""
+    result = np.empty_like(values) if out is None else out
+    step = 65_536
+    for start in range(0, values.shape[0], step):
+        rows = slice(start, start + step)
+        np.subtract(values[rows], means[group[rows]], out=result[rows])
+    return result
 
 
 def _row_units(entries: list[_Entry], owner: np.ndarray) -> np.ndarray:
