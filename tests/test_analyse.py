@@ -210,3 +210,60 @@ def test_published_quantity_uses_its_domain_and_codes(tables, base):
     answered = codes[codes.between(1, 5)]
     assert row["n"] == len(answered)
     assert row["unweighted_estimate"] == pytest.approx(100 * answered.isin([4, 5]).mean(), rel=1e-12)
+
+
+def test_compact_outcome_columns_hold_the_float_columns_values(base, frame, codebook):
+    """``outcome_columns(compact=True)`` (the analyse stage's) stores indicators as nullable boolean and
+    Likert scores as Int8: read through ``astype("Float64")``, as the estimators read them, every column
+    is the Float64 column exactly, missing where it is missing."""
+    weighted = design_columns(base, frame)
+    plain, outcomes = outcome_columns(weighted, codebook)
+    compact, compact_outcomes = outcome_columns(weighted, codebook, compact=True)
+    assert compact_outcomes == outcomes
+    columns = list(dict.fromkeys(o.column for o in outcomes if o.column in plain.columns))
+    columns += [o.ordinal for o in outcomes if o.ordinal]
+    dtypes = {str(compact[c].dtype) for c in dict.fromkeys(columns)}
+    assert dtypes == {"boolean", "Int8", "Float64"}
+    for column in dict.fromkeys(columns):
+        pd.testing.assert_series_equal(compact[column].astype("Float64"), plain[column].astype("Float64"))
+    scores = [o.ordinal for o in outcomes if o.ordinal]
+    assert {str(compact[c].dtype) for c in scores} == {"Int8"}
+    indicators = [o.column for o in outcomes if o.is_proportion]
+    assert {str(compact[c].dtype) for c in indicators} == {"boolean"}
+
+
+def test_compact_scores_stay_float_where_they_are_not_small_whole_numbers():
+    from pipeline.study.outcomes import _small_integers
+
+    assert str(_small_integers(pd.Series([1.0, 5.0, None], dtype="Float64")).dtype) == "Int8"
+    for values in ([1.5, 2.0, None], [1.0, 300.0], [-200.0, 1.0]):
+        kept = _small_integers(pd.Series(values, dtype="Float64"))
+        assert str(kept.dtype) == "Float64"
+        pd.testing.assert_series_equal(kept, pd.Series(values, dtype="Float64"))
+
+
+def test_compact_outcome_columns_change_no_estimate_or_test(base, frame, codebook, config):
+    """Estimates, differences, Rao-Scott tests and proportional-odds fits over the compact columns are the
+    Float64 columns' to the bit (a Likert item's three measures, a yes/no, a share and a scale)."""
+    from pipeline.study.designs import population_rows, prepare_designs
+    from pipeline.study.estimation import comparisons, estimates
+    from pipeline.study.weighting import calibrator
+
+    weighted = design_columns(base, frame)
+    results = []
+    for compact in (False, True):
+        data, outcomes = outcome_columns(weighted, codebook, compact=compact)
+        likert = next(o.item for o in outcomes if o.measure == "agree")
+        choice = next(o.item for o in outcomes if o.measure.startswith("share:"))
+        kept = [o for o in outcomes if o.item in (likert, choice) or o.measure in ("yes", "positive")]
+        weigh = calibrator(frame, config.weighting)
+        designs = prepare_designs(data, "weighted", population_rows(data), weigh)
+        results.append((estimates(designs, kept, config), comparisons(designs, kept, config)))
+    (plain_estimates, plain_comparisons), (compact_estimates, compact_comparisons) = results
+    assert set(plain_comparisons["test"]) == {
+        "difference (design-based t)",
+        "Rao-Scott F",
+        "proportional-odds regression (Wald z)",
+    }
+    pd.testing.assert_frame_equal(compact_estimates, plain_estimates)
+    pd.testing.assert_frame_equal(compact_comparisons, plain_comparisons)

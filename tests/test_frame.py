@@ -86,3 +86,38 @@ def test_the_remembered_check_is_keyed_by_every_project_module_the_check_imports
     imported = {str(Path(name).relative_to(package)) for name in listed if not name.endswith("__init__.py")}
     # frame.py holds check_frame itself; what it imports to store the stamp does not decide a pass.
     assert imported | {"study/frame.py"} == set(frame_module.CHECK_CODE)
+
+
+def test_a_stage_may_keep_some_columns_and_a_new_frame_is_still_checked_whole(config, tmp_path, monkeypatch):
+    """``read_frame(path, columns)`` is ``read_frame(path)[columns]``, whether the frame is new (read whole
+    and checked) or already passed (only those columns parsed); a broken frame is refused either way."""
+    import shutil
+
+    import pandas as pd
+    import pytest
+
+    from pipeline.core.errors import PipelineError
+    from pipeline.study import frame as frame_module
+
+    monkeypatch.setattr(frame_module, "CHECKED_FRAMES", tmp_path / "checked")
+    checks = []
+    original_check = frame_module.check_frame
+    monkeypatch.setattr(
+        frame_module, "check_frame", lambda *a: checks.append(a[0].shape) or original_check(*a)
+    )
+    path = tmp_path / "lsp_frame_2008.csv"
+    shutil.copyfile(config.frame, path)
+    columns = ["region", "lsp_id", "case_study_2008"]
+    new = frame_module.read_frame(path, columns)
+    passed = frame_module.read_frame(path, columns)
+    whole = frame_module.read_frame(path)
+    assert len(checks) == 1 and checks[0][1] > len(columns)  # the new frame was checked whole
+    pd.testing.assert_frame_equal(new, whole[columns])
+    pd.testing.assert_frame_equal(passed, whole[columns])
+    assert list(passed.columns) == columns and passed["lsp_id"].str.startswith("0").any()
+    text = path.read_text(encoding="utf-8").splitlines()
+    header, row = text[0].split(","), text[1].split(",")
+    row[header.index("tier")] = "nowhere"
+    path.write_text("\n".join([text[0], ",".join(row), *text[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"row 2 .* column tier: 'nowhere' fails tier"):
+        frame_module.read_frame(path, columns)

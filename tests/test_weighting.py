@@ -478,11 +478,9 @@ def test_the_propensity_models_columns_are_the_level_dummies_that_add_rank(data,
 
 
 def test_the_frame_variables_come_from_their_declared_source_columns_alone(frame):
-    """A stage may hold the frame's FRAME_VARIABLE_SOURCES alone (the models stage does): the frame
+    """A stage may hold the frame's FRAME_SOURCE_COLUMNS alone (the models stage does): the frame
     variables from them are those from the whole frame."""
-    from pipeline.study.weighting import FRAME_VARIABLE_SOURCES, frame_variables
+    from pipeline.study.weighting import FRAME_SOURCE_COLUMNS, frame_variables
 
-    assert set(FRAME_VARIABLE_SOURCES) < set(frame.columns)
-    pd.testing.assert_frame_equal(
-        frame_variables(frame[list(FRAME_VARIABLE_SOURCES)]), frame_variables(frame)
-    )
+    assert set(FRAME_SOURCE_COLUMNS) < set(frame.columns)
+    pd.testing.assert_frame_equal(frame_variables(frame[list(FRAME_SOURCE_COLUMNS)]), frame_variables(frame))

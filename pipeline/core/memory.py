@@ -4,9 +4,11 @@ glibc's malloc keeps what a process frees for its later requests, and once a lar
 it serves arrays of up to 32 MB from that pool rather than mapping each on its own. At 1,000 times the
 bundled survey a stage's steps leave a few hundred MB freed but held that way (the models stage: 370 MB
 before its partners' calibration), and the next step's temporaries are laid on top: the process's peak
-counts both. ``malloc_trim(0)`` hands the free pages back, and Arrow's allocator (which pandas reads
-parquet files and text columns through) gives back what it keeps for reuse (64 MB more there). The numbers
-computed are untouched; on a system without glibc only Arrow's part is done.
+counts both. ``malloc_trim(0)`` hands the free pages back. pandas keeps text columns in Arrow arrays, and
+Arrow's allocator keeps the pages of freed arrays for its own reuse, which numpy's arrays cannot use: every
+text operation of a step (a column read, compared, mapped or relabelled) leaves its pages resident for the
+rest of the stage (64 MB more in models; a few hundred MB of the analyse stage's peak). Releasing both costs
+milliseconds and changes no number; on a system without glibc only Arrow's part is done.
 """
 
 from __future__ import annotations

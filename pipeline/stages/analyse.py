@@ -27,6 +27,7 @@ from pipeline import __version__
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import Config, parse_stage_arguments, path_option, stage_parser
 from pipeline.core.io import run_stage, sha256_file, write_csv, write_json, write_text
+from pipeline.core.memory import release_free_memory
 from pipeline.core.paths import relative_to_root
 from pipeline.study.designs import (
     StudyDesigns,
@@ -60,7 +61,7 @@ from pipeline.study.published import load_targets, published_vs_reproduced
 from pipeline.study.respondents import read_analysis_base
 from pipeline.study.schemas import check_output
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.study.weighting import calibrator
+from pipeline.study.weighting import FRAME_SOURCE_COLUMNS, calibrator, forget_calibration_inputs
 from pipeline.survey import minimum_detectable_difference, p_adjust_bh
 
 log = logging.getLogger("pipeline.stages.analyse")
@@ -208,15 +209,24 @@ def analyse(
 ) -> dict[str, pd.DataFrame]:
     """Every table of the study, suppressed and ready to write."""
     base = design_columns(base, frame)
-    data, outcomes = outcome_columns(base, codebook)
+    data, outcomes = outcome_columns(base, codebook, compact=True)
+    # Each step's text operations leave Arrow's pages behind (pipeline.core.memory): given back between
+    # steps, the stage's peak at Place-Survey size is its own working arrays, not theirs.
+    release_free_memory()
     tables = {}
     estimate_tables, comparison_tables = [], []
     populations = population_rows(data)
-    primary_weighting = calibrator(frame, config.weighting) if config.weighting else None
     for weighting in ("weighted", "unweighted"):
-        designs = prepare_designs(data, weighting, populations, primary_weighting)
+        weigh = calibrator(frame, config.weighting) if config.weighting and weighting == "weighted" else None
+        designs = prepare_designs(data, weighting, populations, weigh)
+        # The weighted designs are the stage's only calibrations: their inputs need not stay.
+        del weigh
+        forget_calibration_inputs()
+        release_free_memory()
         estimate_tables.append(estimates(designs, outcomes, config))
+        release_free_memory()
         comparison_tables.append(comparisons(designs, outcomes, config))
+        release_free_memory()
         if weighting == "weighted":
             weighted_designs = designs
         else:
@@ -256,10 +266,13 @@ def main(argv: list[str] | None = None) -> None:
     path_option(parser, "--base", "{processed_dir}/analysis_base.parquet", "the analysis base")
     path_option(parser, "--out-dir", "{analysis_dir}/tables", "where to write the tables")
     arguments, config = parse_stage_arguments(parser, argv)
-    base = read_analysis_base(arguments.base)
-    log.info("read %s: %d rows", relative_to_root(arguments.base), len(base))
     codebook = load_codebook(config.codebook)
-    frame = read_frame(config.frame)
+    # No table reads the free-text answers, and the stage reads the frame only to weight: at Place-Survey
+    # size the comments and the frame's other columns were 300 MB held through the whole stage.
+    free_text = [variable.name for variable in codebook.variables if variable.type == "free_text"]
+    base = read_analysis_base(arguments.base, unread=free_text)
+    log.info("read %s: %d rows", relative_to_root(arguments.base), len(base))
+    frame = read_frame(config.frame, FRAME_SOURCE_COLUMNS)
     tables = analyse(base, frame, codebook, config)
     for name, table in tables.items():
         check_output(name, table, codebook)

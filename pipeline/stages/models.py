@@ -79,7 +79,7 @@ from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import models_maturity_definition
 from pipeline.study.respondents import read_analysis_base
 from pipeline.study.vocabulary import INSTRUMENTS
-from pipeline.study.weighting import FRAME_VARIABLE_SOURCES, primary_weighting
+from pipeline.study.weighting import FRAME_SOURCE_COLUMNS, primary_weighting
 from pipeline.survey import PreparedDesign
 
 log = logging.getLogger("pipeline.stages.models")
@@ -91,7 +91,7 @@ def models(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook, config: 
     # analysis base, every outcome column and a population for all respondents, held beside each
     # other, were most of the stage's memory at Place-Survey size.
     # Of the frame the stage reads the design's strata and the weightings' frame variables alone.
-    frame = frame[list(FRAME_VARIABLE_SOURCES)]
+    frame = frame[list(FRAME_SOURCE_COLUMNS)]
     populations = model_populations(model_data(base, frame, codebook, config, MODELLED_TYPES), codebook)
     del base
     weigh = primary_weighting(frame, config)

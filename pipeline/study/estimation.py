@@ -257,12 +257,14 @@ def _differences(design: PreparedDesign, members: list[Outcome], groups: DomainD
 def _rao_scott_rows(design, outcomes: list[Outcome], by: np.ndarray) -> list[dict[str, float]]:
     """The Rao-Scott test of each outcome (its Likert score where it has one) against the group labels:
     the group column coded once for all of them (`svychisq_many`); {} where a test cannot be made."""
-    categories = [
+    # One outcome's values at a time, as the tests reach it: the list of every outcome's column was
+    # hundreds of megabytes for the all-respondents design at Place-Survey size.
+    categories = (
         design.data[outcome.ordinal or outcome.column]
         .astype("Float64")
         .to_numpy(dtype=float, na_value=np.nan)
         for outcome in outcomes
-    ]
+    )
     rows = []
     for test in svychisq_many(design, categories, np.asarray(by, dtype=object)):
         if test is None:
@@ -284,11 +286,14 @@ def _rao_scott_rows(design, outcomes: list[Outcome], by: np.ndarray) -> list[dic
 def _ordinal_rows(design, outcome: Outcome, predictors: dict[str, tuple[np.ndarray, str]]) -> list[dict]:
     """Proportional-odds regression of a Likert item on the given 0/1 predictors; odds ratios with CIs."""
     # A narrow copy of the design's data: the fit subsets rows, and the wide analysis frame makes that slow.
-    data = design.data[[*design.design.columns, outcome.ordinal]].assign(
+    # The score as Float64 whatever its stored dtype (`outcome_columns(compact=True)` keeps it as Int8):
+    # the fit sees the values and level labels it always saw.
+    data = design.data[[*design.design.columns]].assign(
+        **{outcome.ordinal: design.data[outcome.ordinal].astype("Float64")},
         **{
             name: pd.Series(values, index=design.data.index).astype("Float64")
             for name, (values, _) in predictors.items()
-        }
+        },
     )
     # The same rows in the same order: the design's arrays, calibrated weights and variance carry over
     # (preparing the design again factorised the LSP ids for every item: minutes at 1000x).

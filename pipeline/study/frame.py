@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -38,12 +39,24 @@ CHECK_CODE = (
 )
 
 
-def read_frame(path: Path) -> pd.DataFrame:
+def read_frame(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read the sampling frame as text and check it; a missing, empty, unparseable or invalid file is one
-    clear error naming it."""
+    clear error naming it.
+
+    ``columns`` keeps just those columns, in that order (a stage that reads a few need not hold all 29:
+    at Place-Survey size the frame is about 200 MB). A frame already checked is parsed for just those; one
+    not seen before is read whole and checked first.
+    """
     name = relative_to_root(path)
+    stamp = _checked_stamp(path)
+    checked = stamp is not None and stamp.is_file()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            usecols=list(columns) if columns is not None and checked else None,
+        )
     except FileNotFoundError:
         raise PipelineError(f"{name}: not found") from None
     except IsADirectoryError:
@@ -57,15 +70,14 @@ def read_frame(path: Path) -> pd.DataFrame:
         ) from None
     except OSError as error:
         raise PipelineError(f"{name}: cannot be read ({error.strerror})") from None
-    stamp = _checked_stamp(path)
-    if stamp is None or not stamp.is_file():
+    if not checked:
         check_frame(frame, name)
         if stamp is not None:
             try:
                 write_text(stamp, f"{name}: passed its schema\n")
             except (OSError, PipelineError) as error:  # a read-only checkout checks the frame every time
                 log.debug("frame check not remembered: %s", error)
-    return frame
+    return frame if columns is None else frame[list(columns)]
 
 
 def _checked_stamp(path: Path) -> Path | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.memory import release_free_memory
 from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.study.vocabulary import INSTRUMENTS
 
@@ -61,9 +62,7 @@ def read_analysis_base(
         base = pd.read_parquet(path)
     # Arrow keeps the pages it decoded the file into for reuse; the frame no longer needs them (about
     # 280 MB of a process's peak at 1000x the bundled survey).
-    import pyarrow
-
-    pyarrow.default_memory_pool().release_unused()
+    release_free_memory()
     check_analysis_base(base, relative_to_root(path))
     return base
 

@@ -78,9 +78,8 @@ CATEGORICAL_FRAME_VARIABLES = ("authority_type", "tier", "region", "laa_round", 
 NUMERIC_FRAME_VARIABLES = ("imd_score", "pct_most_deprived", "lsoa_count")
 
 
-# The frame's columns `frame_variables` reads: a stage that needs nothing else of the frame can hold just
-# these (the frame's other columns are about 0.1 GB of text at 1,000 times the bundled survey).
-FRAME_VARIABLE_SOURCES = (
+# The frame's columns `frame_variables` reads: a stage that only weights may keep just these.
+FRAME_SOURCE_COLUMNS = (
     "lsp_id",
     "authority_type",
     "tier",
@@ -595,15 +594,12 @@ def calibrate_population(
             diagnostics.append(_diagnose(instrument, method, design, design, rows, None, []))
             continue
         x_rows, totals, merges = calibration_inputs(design, rows, frame_vars, spec)
-        if rows.all():
-            x = x_rows  # calibrate reads it, never writes: no zero-padded copy of every row's indicators
-        else:
-            x = np.zeros((design.n, x_rows.shape[1]))
-            x[rows] = x_rows
         try:
             current, summary = calibrate(
                 current,
-                x,
+                # The calibrated rows' values only: a rows x cells matrix over the whole design, zero on
+                # the other instrument's rows, was a few hundred megabytes at Place-Survey size.
+                x_rows,
                 totals,
                 calfun=CALFUN[method],
                 bounds=spec.bounds or (-np.inf, np.inf),

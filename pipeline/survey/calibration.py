@@ -29,6 +29,8 @@ leverage are its pattern's scaled by its share of the pattern's weight.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -543,7 +545,9 @@ def calibrate(
     design
         The prepared design.
     x
-        ``(n, p)`` calibration variables per row; with `unit`, constant within a unit.
+        ``(n, p)`` calibration variables per row; with `unit`, constant within a unit. With `rows`, it may
+        hold just the calibrated rows, in order (``(rows.sum(), p)``): the other rows' values are never
+        read, and a matrix over every row of a large design is hundreds of megabytes.
     population
         Their population totals (over units).
     calfun, bounds, trim, epsilon, maxit
@@ -586,34 +590,32 @@ def calibrate(
         Convergence and g-weight range.
     """
     x = np.asarray(x, dtype=float)
-    if x.shape[0] != design.n:
-        raise CalibrationError(f"x has {x.shape[0]} rows, the design has {design.n}")
     positions = np.arange(design.n) if rows is None else np.flatnonzero(np.asarray(rows, dtype=bool))
+    if x.shape[0] not in (design.n, positions.size):
+        raise CalibrationError(f"x has {x.shape[0]} rows, the design has {design.n}")
     if positions.size == 0:
         raise CalibrationError("no rows to calibrate")
+    # Where each calibrated row's values are in x: x covers every row of the design, or just these.
+    x_rows = positions if x.shape[0] == design.n else np.arange(positions.size)
     codes, first = _units(design, unit, positions)
     # The units' rows of x, never a copy of every calibrated row (hundreds of megabytes at 1000x).
-    ux, uw = x[positions[first]], design.weights[positions][first]
-    if unit is not None and not _constant_within_units(ux, codes, x, positions):
+    ux, uw = x[x_rows[first]], design.weights[positions][first]
+    if unit is not None and not _constant_within_units(ux, codes, x, x_rows):
         raise CalibrationError("calibration variables must be constant within a unit")
-    patterns = row_patterns(ux)
-    g, summary = calibration_factors(
+    unit_stratum = design.stratum[positions][first]
+    solution = _solve(
         ux,
         uw,
-        population,
-        calfun=calfun,
-        bounds=bounds,
-        trim=trim,
-        epsilon=epsilon,
-        maxit=maxit,
-        patterns=patterns,
+        np.asarray(population, dtype=float),
+        unit_stratum,
+        {"calfun": calfun, "bounds": bounds, "trim": trim, "epsilon": epsilon, "maxit": maxit},
+        leverage=df_adjust == "leverage",
     )
+    g, summary, u, rank = solution.g, solution.summary, solution.basis, solution.rank
     half = np.sqrt(uw)
-    u, s = weighted_svd(ux, uw, patterns)
-    rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
     unit_scale = _unit_fpc_scale(design, positions[first], uw * g) if unit_fpc else None
     if df_adjust == "leverage":
-        leverage = _leverage_scale(ux, uw, design.stratum[positions][first])
+        leverage = solution.leverage
         unit_scale = leverage if unit_scale is None else unit_scale * leverage
     entry = GregResiduals(
         basis=u[:, :rank],
@@ -621,12 +623,73 @@ def calibrate(
         unit=codes,
         rows_per_unit=np.bincount(codes).astype(float),
         rows=positions,
-        inflation=_df_inflation(ux, design.stratum[positions][first]) if df_adjust is True else 1.0,
+        inflation=_df_inflation(ux, unit_stratum) if df_adjust is True else 1.0,
         unit_scale=unit_scale,
     )
     weights = design.weights.copy()
     weights[positions] *= g[codes]
     return _with_weights(design, weights, entry), summary
+
+
+@dataclass(frozen=True, eq=False)
+class _Solution:
+    """What a calibration works out from its units alone: g-weights, summary, basis, rank, leverage."""
+
+    g: np.ndarray
+    summary: CalibrationSummary
+    basis: np.ndarray  # the left singular vectors (units x columns); the basis is its first `rank`
+    rank: int
+    leverage: np.ndarray | None
+
+
+# Solutions by a digest of their inputs. A design of both instruments calibrates the same units with
+# the same weights as each instrument's own design (the study's all-respondents design): the second is
+# the first's solution, the same numbers without a second solve and SVD, and the designs share one basis
+# (about 50 MB per instrument at Place-Survey size). The basis is held weakly (never kept alive by this
+# table, only reused while a design holds it); the rest is a few vectors per unit, the last few kept.
+_SOLVED: dict[bytes, tuple[weakref.ref, _Solution]] = {}
+_SOLVED_KEPT = 4
+
+
+def _solve(
+    ux: np.ndarray,
+    uw: np.ndarray,
+    population: np.ndarray,
+    unit_stratum: np.ndarray,
+    options: dict[str, Any],
+    leverage: bool,
+) -> _Solution:
+    """`calibration_factors`, `weighted_svd` and (with `leverage`) `_leverage_scale` of a calibration's
+    units, or the solution of the same inputs already worked out while its basis is still in use."""
+    digest = hashlib.blake2b(digest_size=32)
+    for array in (ux, uw, population, pd.factorize(unit_stratum)[0]):
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(array)  # the buffer itself, not a copy of it
+    digest.update(repr(sorted(options.items())).encode())
+    key = digest.digest()
+    known = _SOLVED.get(key)
+    basis = None if known is None else known[0]()
+    if known is not None and basis is not None:
+        solution = dataclasses.replace(known[1], basis=basis)
+        if leverage and solution.leverage is None:
+            solution = dataclasses.replace(solution, leverage=_leverage_scale(ux, uw, unit_stratum))
+    else:
+        patterns = row_patterns(ux)
+        g, summary = calibration_factors(ux, uw, population, patterns=patterns, **options)
+        basis, s = weighted_svd(ux, uw, patterns)
+        rank = int(np.sum(s > s[0] * max(ux.shape) * np.finfo(float).eps)) if s.size else 0
+        lev = _leverage_scale(ux, uw, unit_stratum) if leverage else None
+        solution = _Solution(g, summary, basis, rank, lev)
+    _SOLVED.pop(key, None)
+    # Kept without its basis: the table must not be what keeps the basis alive.
+    _SOLVED[key] = (weakref.ref(basis), dataclasses.replace(solution, basis=_NO_BASIS))
+    while len(_SOLVED) > _SOLVED_KEPT:
+        _SOLVED.pop(next(iter(_SOLVED)))
+    return solution
+
+
+_NO_BASIS = np.empty((0, 0))
 
 
 def _constant_within_units(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -131,9 +131,12 @@ def svychisq(
 
 
 def svychisq_many(
-    design: PreparedDesign, rows: Sequence[ArrayLike], col: ArrayLike
+    design: PreparedDesign, rows: Iterable[ArrayLike], col: ArrayLike
 ) -> list[RaoScottTest | None]:
     """`svychisq` of each of `rows` against the one column variable `col`, over the whole design.
+
+    `rows` is read once, in order: a generator lets a caller make each variable's values only when its
+    test comes (the memory of one variable, not of all).
 
     The column variable is coded once, and the design's domain counts once, for all the tests; each
     test is then a pass of weighted cell counts over its rows (on a large design, `pipeline.survey.domains`,

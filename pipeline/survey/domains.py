@@ -517,16 +517,18 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
             lone_scale = None
     projected = gram = None
     if fitted_columns:
-        fitted = np.hstack(fitted_columns)
-        fitted_columns.clear()
+        # PSUs x rank matrices are hundreds of megabytes for the all-respondents design at Place-Survey
+        # size: filled in place, the working copies are two or three of them, not five (the same values).
+        fitted = np.empty((psus, sum(part.shape[1] for part in fitted_columns)))
+        start = 0
+        while fitted_columns:
+            part = fitted_columns.pop(0)
+            fitted[:, start : start + part.shape[1]] = part
+            start += part.shape[1]
+        del part
         stratum_mean = np.asarray(group_sum_matrix(h, design.n_psu.size) @ fitted) / design.n_psu[:, None]
-        # PSUs x rank arrays are large (277,000 x 54 at 1,000 times the bundled survey, 120 MB each):
-        # the centring runs a block of PSUs at a time, in place where the uncentred totals are not needed
-        # again, so no stratum-mean copy of the matrix is made (the same differences).
-        centred = fitted if lone_scale is None else np.empty_like(fitted)
-        for start in range(0, h.size, _PSU_BLOCK):
-            block = slice(start, start + _PSU_BLOCK)
-            np.subtract(fitted[block], stratum_mean[h[block]], out=centred[block])
+        # A one-row PSU needs its fitted part after centring (below); otherwise centre it in place.
+        centred = _less_group_means(fitted, stratum_mean, h, out=None if lone_scale is not None else fitted)
         projected = stratum_scale[h][:, None] * centred
         gram = centred.T @ projected
         del centred
@@ -550,6 +552,18 @@ def _build(design: PreparedDesign) -> VariancePlan | None:
         within_scale=within_scale,
         rows_per_psu=rows_per_psu,
     )
+
+
+def _less_group_means(
+    values: np.ndarray, means: np.ndarray, group: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``values - means[group]``, a slice of rows at a time (into `out`, which may be `values`): the
+    indexed means were a second copy of the whole matrix."""
+    result = np.empty_like(values) if out is None else out
+    for start in range(0, values.shape[0], _PSU_BLOCK):
+        rows = slice(start, start + _PSU_BLOCK)
+        np.subtract(values[rows], means[group[rows]], out=result[rows])
+    return result
 
 
 def _row_units(entries: list[_Entry], owner: np.ndarray) -> np.ndarray:

@@ -351,3 +351,60 @@ def test_bootstrap_counts_draws_and_reuse_recalibrates_in_place_to_the_same_numb
     thetas = (rw * np.where(present, y, 0.0)[:, None]).sum(axis=0) / rw.sum(axis=0)
     assert replicate.REPLICATE_BLOCK < 70
     assert replicate_mean(reused, y).se == float(np.sqrt(reused.variance(thetas)[0, 0]))
+
+
+def _coordinators_twice():
+    """Two copies of the coordinators in one design, each with the coordinator design's own weights: the
+    first copy's rows are the coordinator design's units, as a design of both instruments holds them."""
+    alone = SurveyDesign(strata="authority_type", fpc="N_h").prepare(coordinators())
+    both = pd.concat([coordinators().assign(w=alone.weights)] * 2, ignore_index=True)
+    first = np.arange(len(both)) < len(coordinators())
+    return alone, SurveyDesign(weights="w", strata="authority_type").prepare(both), first
+
+
+def test_x_of_the_calibrated_rows_alone_is_x_over_every_row():
+    _, both, first = _coordinators_twice()
+    x, totals, _ = margin_matrix(coordinators(), population(), MAIN)
+    everywhere = np.zeros((both.n, x.shape[1]))
+    everywhere[first] = x
+    from_rows = calibrate(both, x, totals, calfun="raking", rows=first, df_adjust="leverage")[0]
+    from_all = calibrate(both, everywhere, totals, calfun="raking", rows=first, df_adjust="leverage")[0]
+    np.testing.assert_array_equal(from_rows.weights, from_all.weights)
+    for y in Y:
+        assert svymean(from_rows, y).se == svymean(from_all, y).se
+    with pytest.raises(CalibrationError, match="x has"):
+        calibrate(both, x[:-1], totals, rows=first)
+
+
+def test_the_same_units_calibrated_again_reuse_the_solution_while_a_design_holds_its_basis(monkeypatch):
+    """The all-respondents design calibrates each instrument's units with that instrument's weights: its
+    calibration is the instrument design's solution (the same numbers as solving again, one shared basis),
+    and the table of solutions never keeps a basis alive by itself."""
+    import gc
+
+    from pipeline.survey import calibration
+
+    monkeypatch.setattr(calibration, "_SOLVED", {})
+    alone, both, first = _coordinators_twice()
+    x, totals, _ = margin_matrix(coordinators(), population(), MAIN)
+    options = {"calfun": "raking", "df_adjust": "leverage", "unit_fpc": True}
+    instrument = calibrate(alone, x, totals, **options)[0]
+    shared = calibrate(both, x, totals, rows=first, **options)[0]
+    assert np.shares_memory(instrument.calibrations[-1].basis, shared.calibrations[-1].basis)
+    monkeypatch.setattr(calibration, "_SOLVED", {})
+    solved_again = calibrate(both, x, totals, rows=first, **options)[0]
+    assert not np.shares_memory(solved_again.calibrations[-1].basis, shared.calibrations[-1].basis)
+    np.testing.assert_array_equal(shared.weights, solved_again.weights)
+    for name in ("basis", "scale", "unit_scale"):
+        np.testing.assert_array_equal(
+            getattr(shared.calibrations[-1], name), getattr(solved_again.calibrations[-1], name)
+        )
+    for y in Y:
+        assert svymean(shared, y).se == svymean(solved_again, y).se
+    # The weighting changed the weights, so a calibration of the first copy with them is a new solve.
+    again = calibrate(shared, x, totals, rows=first, **options)[0]
+    assert not np.shares_memory(again.calibrations[-1].basis, shared.calibrations[-1].basis)
+    kept = list(calibration._SOLVED.values())
+    del instrument, shared, solved_again, again
+    gc.collect()
+    assert kept and all(basis() is None for basis, _ in kept)
