@@ -70,7 +70,41 @@ class geom_text_by_panel(geom_text):
     """
 
     def draw_panel(self, data: pd.DataFrame, panel_params: Any, coord: Any, ax: Any) -> None:
-        self.draw_group(data.reset_index(drop=True), panel_params, coord, ax, self.params)
+        data = data.reset_index(drop=True)
+        params = self.params
+        if "boxstyle" in params or params["adjust_text"] is not None or params["path_effects"]:
+            self.draw_group(data, panel_params, coord, ax, params)
+            return
+        # plotnine's draw_group for plain text, except that each label's arguments come from one
+        # conversion of the frame to records rather than a row selection per label: the same values
+        # (pandas boxes both to Python scalars), in the same order, to the same ``ax.text``.
+        from plotnine._utils import to_rgba
+
+        data = coord.transform(data, panel_params)
+        names = list(set(geom_text.DEFAULT_AES) | geom_text.REQUIRED_AES)
+        renamed = {"label": "s", "angle": "rotation", "lineheight": "linespacing"}
+        plot_data = data[names].rename(renamed, axis=1)
+        plot_data["color"] = to_rgba(data["color"], data["alpha"])
+        plot_data["zorder"] = params["zorder"]
+        plot_data["rasterized"] = params["raster"]
+        plot_data["clip_on"] = True
+        for arguments in plot_data.to_dict("records"):
+            ax.text(**arguments)
+
+
+class geom_vline_once(geom_vline):
+    """``geom_vline`` of one line per panel, drawn as plotnine draws it (one segment across the panel's
+    range) without the duplicate search and grouping that plotnine's draw_panel does for many lines."""
+
+    def draw_panel(self, data: pd.DataFrame, panel_params: Any, coord: Any, ax: Any) -> None:
+        if len(data) != 1:
+            super().draw_panel(data, panel_params, coord, ax)
+            return
+        from plotnine import geom_segment
+
+        ranges = coord.backtransform_range(panel_params)
+        data = data.assign(x=data["xintercept"], xend=data["xintercept"], y=ranges.y[0], yend=ranges.y[1])
+        geom_segment.draw_group(data.reset_index(), panel_params, coord, ax, self.params)
 
 
 class coord_cartesian_columns(coord_cartesian):
@@ -593,7 +627,7 @@ def diverging_likert(
         ggplot(drawn, aes(x="x", y="item"))
         + geom_blank(data=limits, mapping=aes(x="x"), inherit_aes=False)
         + geom_tile(aes(width="width", fill="fill"), height=0.72, colour="white", size=0.2)
-        + geom_vline(xintercept=0, colour="#444444", size=0.3)
+        + geom_vline_once(xintercept=0, colour="#444444", size=0.3)
         + geom_text_by_panel(labelled, aes(label="label"), size=5.5, colour="#1A1A1A")
         + facet_grid(rows="group", cols="panel", scales="free", space={"x": [5.0, 1.0], "y": heights})
         + scale_fill_manual(
