@@ -119,7 +119,7 @@ def test_editing_one_figure_module_redraws_that_figure_only(scratch_project):
 
     wait_until_an_edit_is_newer(project)
     edited = original.replace(
-        'geom_vline(xintercept=0, colour="#444444"', 'geom_vline(xintercept=0, colour="#333333"'
+        'geom_vline_once(xintercept=0, colour="#444444"', 'geom_vline_once(xintercept=0, colour="#333333"'
     )
     assert edited != original
     module.write_text(edited, encoding="utf-8")

@@ -16,7 +16,6 @@ from plotnine import (
     facet_grid,
     geom_point,
     geom_segment,
-    geom_vline,
     ggplot,
     labs,
     scale_colour_manual,
@@ -31,6 +30,7 @@ from pipeline.figures.common import (
     Figure,
     Inputs,
     caption_text,
+    geom_vline_once,
     instrument_label,
     plot_caption,
     theme_report,
@@ -91,7 +91,7 @@ def build(inputs: Inputs) -> Figure:
     labels = {position[v.name]: v.label for v in order}
     plot = (
         ggplot(shown, aes(y="y", colour="respondents"))
-        + geom_vline(xintercept=0, colour="#444444", size=0.3)
+        + geom_vline_once(xintercept=0, colour="#444444", size=0.3)
         + geom_segment(aes(x="ci_low_points", xend="ci_high_points", yend="y"), size=0.6)
         + geom_point(aes(x="difference_points", shape="significance", fill="fill"), size=1.9, stroke=0.7)
         + facet_grid(rows="element_label", cols="comparison", scales="free_y", space="free_y")
