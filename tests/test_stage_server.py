@@ -312,6 +312,20 @@ def test_the_key_follows_the_install_the_server_code_and_the_blas_threads(tmp_pa
     assert stage_server.server_key(environment) != before
 
 
+def test_a_runner_of_many_stages_uses_the_server_and_a_stage_by_hand_does_not():
+    """make's recipes and `lsp-rap run`'s stages go through the server; a stage run by hand, or with the
+    variable 0, is one whole process. `lsp-rap run` names itself as pipeline.core.paths says."""
+    from pipeline.core import paths
+
+    assert stage_server.RUNNER == paths.RUNNER_ENV
+    base = {key: value for key, value in os.environ.items() if key not in ("MAKELEVEL", paths.RUNNER_ENV)}
+    base[stage_server.ENABLE] = "1"
+    assert stage_server.enabled({**base, "MAKELEVEL": "1"})
+    assert stage_server.enabled({**base, paths.RUNNER_ENV: "1"})
+    assert not stage_server.enabled(base)
+    assert not stage_server.enabled({**base, paths.RUNNER_ENV: "1", stage_server.ENABLE: "0"})
+
+
 def test_where_no_server_can_serve_the_stage_runs_here(served, tmp_path):
     """A socket folder others could enter is never used: the stage runs in-process and starts nothing. Nor
     is the server used outside make (a stage timed by hand or by the benchmark is all its own process)."""

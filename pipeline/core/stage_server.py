@@ -52,6 +52,9 @@ from typing import Any
 
 ENABLE = "LSP_RAP_STAGE_SERVER"
 IDLE = "LSP_RAP_STAGE_SERVER_IDLE"
+# Set by `lsp-rap run` for the stages it starts (pipeline.core.paths.RUNNER_ENV; this module imports nothing
+# of the pipeline's, so the name is written here too and a test holds the two equal).
+RUNNER = "LSP_RAP_RUNNER"
 DEFAULT_IDLE_SECONDS = 90.0
 # The libraries the stages import, measured (python -X importtime and sys.modules after each stage): the
 # chain's first (ingest's: pandas, pyarrow, YAML and the spreadsheet reader; every stage needs the first
@@ -129,13 +132,15 @@ _FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def enabled(environment: dict[str, str] | os._Environ[str] | None = None) -> bool:
-    """Whether a stage command goes through the server: ``LSP_RAP_STAGE_SERVER=1`` (the Makefile exports
-    it), run by make (``MAKELEVEL``: a recipe), on a platform that can. A stage process run by hand or by
-    the benchmark (which clears make's variables) stays whole: its time and memory are all its own."""
+    """Whether a stage command goes through the server: ``LSP_RAP_STAGE_SERVER=1`` (the Makefile and
+    ``lsp-rap run`` set it unless it is set already), started by a runner of many stages (a make recipe,
+    ``MAKELEVEL``, or ``lsp-rap run``, ``LSP_RAP_RUNNER=1``), on a platform that can. A stage process run by
+    hand or by the benchmark (which clears make's variables) stays whole: its time and memory are all its
+    own."""
     environment = os.environ if environment is None else environment
     return (
         environment.get(ENABLE, "0") == "1"
-        and "MAKELEVEL" in environment
+        and ("MAKELEVEL" in environment or environment.get(RUNNER, "") == "1")
         and sys.platform.startswith("linux")
         and hasattr(socket, "send_fds")
         and hasattr(os, "pidfd_open")
