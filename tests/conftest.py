@@ -19,10 +19,13 @@ from tests.config_copy import write_config_copy
 # package (one full build, the longest unit of work, needing nothing else), then the tests that need no built
 # project (while the shared build runs beside them), then those that rebuild a private copy of it, then
 # those that only read it. Within each phase a module grouped on one worker (``xdist_group``: a costly
-# fixture computed once) comes before the single tests. Collection order is the order pytest-xdist hands
-# the work out (``pytest_configure`` turns off its reordering of groups by size, which put the browser
-# groups first, to wait on the shared build), so the long units start early and the short single tests
-# fill both workers to the end.
+# fixture computed once) comes before the single tests, and once the shared build exists every grouped
+# module (those that rebuild a copy and those that only read it) comes before any single test: a group is
+# one unit of work (the browser groups take 15-20 s), and one left for last kept one worker busy about 13 s
+# after the other had nothing to do. Collection order is the order pytest-xdist hands the work out
+# (``pytest_configure`` turns off its reordering of groups by size, which put the browser groups first, to
+# wait on the shared build), so the long units start early and the short single tests fill both workers to
+# the end.
 OWN_BUILD, NO_BUILD, REBUILDS, READS_BUILD = 0, 1, 2, 3
 
 
@@ -35,9 +38,13 @@ def build_phase(item: pytest.Item) -> int:
     return READS_BUILD if "built_project" in fixtures else NO_BUILD
 
 
-def run_order(item: pytest.Item) -> tuple[int, int]:
-    """The phase, then a grouped module before the single tests."""
-    return build_phase(item), 0 if item.get_closest_marker("xdist_group") else 1
+def run_order(item: pytest.Item) -> tuple[int, int, int]:
+    """The phase, then a grouped module before the single tests; after the shared build, every grouped
+    module before any single test."""
+    phase, single = build_phase(item), 0 if item.get_closest_marker("xdist_group") else 1
+    if phase >= REBUILDS:
+        return REBUILDS, single, phase
+    return phase, single, 0
 
 
 def pytest_configure(config: pytest.Config) -> None:
