@@ -31,3 +31,18 @@ def test_freed_arrays_that_malloc_holds_are_handed_back():
     memory.release_free_memory()
     assert before - _rss_bytes() > 64 * 2**20
     assert in_use.sum() == 16_000
+
+
+def test_without_heap_malloc_keeps_what_it_holds():
+    """`heap=False` gives back Arrow's pages only: malloc's freed arrays stay for the next step's reuse."""
+    if memory._malloc_trim() is None:
+        return
+    held = [np.ones(16_000) for _ in range(1_000)]
+    in_use = np.ones(16_000)
+    del held
+    before = _rss_bytes()
+    memory.release_free_memory(heap=False)
+    assert before - _rss_bytes() < 16 * 2**20
+    memory.release_free_memory()
+    assert before - _rss_bytes() > 64 * 2**20
+    assert in_use.sum() == 16_000

@@ -212,7 +212,7 @@ def analyse(
     data, outcomes = outcome_columns(base, codebook, compact=True)
     # Each step's text operations leave Arrow's pages behind (pipeline.core.memory): given back between
     # steps, the stage's peak at Place-Survey size is its own working arrays, not theirs.
-    release_free_memory()
+    release_free_memory(heap=False)
     tables = {}
     estimate_tables, comparison_tables = [], []
     populations = population_rows(data)
@@ -222,11 +222,11 @@ def analyse(
         # The weighted designs are the stage's only calibrations: their inputs need not stay.
         del weigh
         forget_calibration_inputs()
-        release_free_memory()
+        release_free_memory(heap=False)
         estimate_tables.append(estimates(designs, outcomes, config))
-        release_free_memory()
+        release_free_memory(heap=False)
         comparison_tables.append(comparisons(designs, outcomes, config))
-        release_free_memory()
+        release_free_memory(heap=False)
         if weighting == "weighted":
             weighted_designs = designs
         else:

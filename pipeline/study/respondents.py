@@ -62,7 +62,7 @@ def read_analysis_base(
         base = pd.read_parquet(path)
     # Arrow keeps the pages it decoded the file into for reuse; the frame no longer needs them (about
     # 280 MB of a process's peak at 1000x the bundled survey).
-    release_free_memory()
+    release_free_memory(heap=False)
     check_analysis_base(base, relative_to_root(path))
     return base
 
