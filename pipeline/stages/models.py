@@ -310,10 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     arguments, config = parse_stage_arguments(parser, argv)
     codebook = load_codebook(config.codebook)
     # The base is not held here: `models` lets it go once its columns are built. The answers no model
-    # reads stay on disk (about 0.1 GB of the stage's first peak at 1,000 times the bundled survey).
+    # reads stay on disk (about 0.1 GB of the stage's first peak at 1,000 times the bundled survey), and
+    # so do the frame's columns `models` does not keep.
     result = models(
         read_analysis_base(arguments.base, unread=unmodelled_answers(codebook)),
-        read_frame(config.frame),
+        read_frame(config.frame, FRAME_SOURCE_COLUMNS),
         codebook,
         config,
     )
