@@ -3,10 +3,16 @@
 Chromium's ``--remote-debugging-pipe`` reads DevTools commands from file descriptor 3 and writes replies
 and events to descriptor 4, as NUL-terminated JSON. That is all the test needs, so it needs no browser
 automation library: Debian's ``chromium`` package and the standard library.
+
+One Chromium serves every page a test process opens (``_browser``), and each page gets a browser context
+of its own: the isolation of a fresh profile (no cookies, storage or cache from another page) without
+paying Chromium's start-up for each page, about 2 CPU-s, which eleven launches made some 20 CPU-s of the
+suite. A page that fails closes the browser, so the next page starts a fresh one.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import fcntl
@@ -154,15 +160,20 @@ class _DevTools:
                 return message.get("result", {})
             self.events.append(message)
 
-    def wait_for(self, event: str, timeout: float = 60) -> None:
+    def wait_for(self, event: str, session: str, timeout: float = 60) -> None:
+        """Until the tab's session has sent ``event`` (since ``events`` was last cleared)."""
         deadline = time.monotonic() + timeout
-        if any(e.get("method") == event for e in self.events):
+        if any(e.get("method") == event for e in self.session_events(session)):
             return
         while True:
             message = self._read_message(deadline)
             self.events.append(message)
-            if message.get("method") == event:
+            if message.get("method") == event and message.get("sessionId") == session:
                 return
+
+    def session_events(self, session: str) -> list[dict[str, Any]]:
+        """The events one tab's session has sent (the browser's own events carry no session)."""
+        return [e for e in self.events if e.get("sessionId") == session]
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, TimeoutError, OSError):
@@ -210,47 +221,93 @@ def open_page_at(
     """Load ``page`` once per viewport width: its facts, console errors, the first two screens as PNGs
     and, given axe-core's script, the accessibility audit's violations at that width."""
     reports = {}
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        tools = _DevTools(chromium, Path(profile))
+    with _tab(chromium, ("Page", "Runtime", "Log")) as (tools, session):
+        for width in widths:
+            tools.events.clear()
+            tools.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800},
+                session=session,
+            )
+            tools.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+            tools.wait_for("Page.loadEventFired", session)
+            facts = json.loads(_evaluate(tools, session, PAGE_FACTS))
+            first = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+            second = tools.call(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": height, "width": width, "height": height, "scale": 1},
+                },
+                session=session,
+            )["data"]
+            violations = None
+            if axe_script is not None:
+                _evaluate(tools, session, axe_script.read_text(encoding="utf-8"))
+                violations = json.loads(_evaluate(tools, session, AXE_RUN, awaited=True, timeout=120))
+            reports[width] = PageReport(
+                facts,
+                _console_errors(tools.session_events(session)),
+                base64.b64decode(first),
+                base64.b64decode(second),
+                violations,
+            )
+    return reports
+
+
+# The one browser of this test process, by executable: started on first use, closed at exit.
+_BROWSERS: dict[str, tuple[_DevTools, tempfile.TemporaryDirectory]] = {}
+
+
+def _browser(chromium: str) -> _DevTools:
+    """This process's Chromium, started now if none is running (never started, or closed after a failure)."""
+    running = _BROWSERS.get(chromium)
+    if running is not None and running[0].process.poll() is None:
+        return running[0]
+    profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+    tools = _DevTools(chromium, Path(profile.name))
+    if not _BROWSERS:
+        atexit.register(close_browsers)
+    _BROWSERS[chromium] = (tools, profile)
+    return tools
+
+
+def close_browsers() -> None:
+    """Close every browser this process started (at exit, and at the end of a pytest session)."""
+    while _BROWSERS:
+        _, (tools, profile) = _BROWSERS.popitem()
+        tools.close()
+        profile.cleanup()
+
+
+@contextlib.contextmanager
+def _tab(chromium: str, domains: tuple[str, ...]):
+    """A tab in a browser context of its own (a fresh profile's isolation), with ``domains``' events on;
+    the context and everything in it is thrown away on exit. Yields the browser and the tab's session."""
+    tools = _browser(chromium)
+    context = tools.call("Target.createBrowserContext")["browserContextId"]
+    failed = True
+    try:
+        target = tools.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})
+        session = tools.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})[
+            "sessionId"
+        ]
+        for domain in domains:
+            tools.call(f"{domain}.enable", session=session)
+        yield tools, session
+        failed = False
+    finally:
+        tools.events.clear()
         try:
-            target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
-                tools.call(f"{domain}.enable", session=session)
-            for width in widths:
-                tools.events.clear()
-                tools.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800},
-                    session=session,
-                )
-                tools.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-                tools.wait_for("Page.loadEventFired")
-                facts = json.loads(_evaluate(tools, session, PAGE_FACTS))
-                first = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
-                second = tools.call(
-                    "Page.captureScreenshot",
-                    {
-                        "format": "png",
-                        "captureBeyondViewport": True,
-                        "clip": {"x": 0, "y": height, "width": width, "height": height, "scale": 1},
-                    },
-                    session=session,
-                )["data"]
-                violations = None
-                if axe_script is not None:
-                    _evaluate(tools, session, axe_script.read_text(encoding="utf-8"))
-                    violations = json.loads(_evaluate(tools, session, AXE_RUN, awaited=True, timeout=120))
-                reports[width] = PageReport(
-                    facts,
-                    _console_errors(tools.events),
-                    base64.b64decode(first),
-                    base64.b64decode(second),
-                    violations,
-                )
-            return reports
-        finally:
-            tools.close()
+            tools.call("Target.disposeBrowserContext", {"browserContextId": context}, timeout=10)
+        except (RuntimeError, TimeoutError, OSError):
+            failed = True
+        if failed:  # a browser in an unknown state serves no other page
+            running = _BROWSERS.pop(chromium, None)
+            if running is not None:
+                running[0].close()
+                running[1].cleanup()
 
 
 def _evaluate(
@@ -289,7 +346,7 @@ class PageSession:
     def navigate(self, page: Path) -> None:
         self.tools.events.clear()
         self.call("Page.navigate", {"url": page.resolve().as_uri()})
-        self.tools.wait_for("Page.loadEventFired")
+        self.tools.wait_for("Page.loadEventFired", self.session)
 
     def evaluate(self, expression: str, awaited: bool = False, timeout: float = 60) -> Any:
         return _evaluate(self.tools, self.session, expression, awaited, timeout)
@@ -324,26 +381,19 @@ class PageSession:
         """The URL of every request the page has sent since it was opened (DevTools Network events)."""
         return [
             e["params"]["request"]["url"]
-            for e in self.tools.events
+            for e in self.tools.session_events(self.session)
             if e.get("method") == "Network.requestWillBeSent"
         ]
 
     def console_errors(self) -> list[str]:
-        return _console_errors(self.tools.events)
+        return _console_errors(self.tools.session_events(self.session))
 
 
 @contextlib.contextmanager
 def page_session(chromium: str, width: int = 1280, height: int = 900):
-    """A headless tab with Page, Runtime, Log, DOM and Network events on; closed on exit."""
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        tools = _DevTools(chromium, Path(profile))
-        try:
-            target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for domain in ("Page", "Runtime", "Log", "DOM", "Network"):
-                tools.call(f"{domain}.enable", session=session)
-            page = PageSession(tools, session)
-            page.resize(width, height)
-            yield page
-        finally:
-            tools.close()
+    """A headless tab in a fresh browser context with Page, Runtime, Log, DOM and Network events on;
+    thrown away on exit."""
+    with _tab(chromium, ("Page", "Runtime", "Log", "DOM", "Network")) as (tools, session):
+        page = PageSession(tools, session)
+        page.resize(width, height)
+        yield page

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +64,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
     os.environ[SHARED_FOLDER_ENV] = str(root)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The browser tests share one Chromium per process (tests/browser.py): close it with the session.
+    browser = sys.modules.get("tests.browser")
+    if browser is not None:
+        browser.close_browsers()
 
 
 @pytest.hookimpl(trylast=True)
