@@ -61,12 +61,14 @@ def scale_scores(responses: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     Each respondent is scored on the scale's items their instrument asks (`pipeline.study.scales`);
     ``responses`` holds one or both instruments, told apart by ``respondent_type``.
     """
-    scores: dict[str, pd.Series] = {}
+    scores: dict[str, pd.api.extensions.ExtensionArray] = {}
     kinds = responses["respondent_type"]
+    instrument_rows = {
+        instrument: kinds.eq(instrument).to_numpy(dtype=bool, na_value=False) for instrument in INSTRUMENTS
+    }
     for element in codebook.elements:
         score = np.full(len(responses), np.nan)
-        for instrument in INSTRUMENTS:
-            rows = kinds.eq(instrument).to_numpy(dtype=bool, na_value=False)
+        for instrument, rows in instrument_rows.items():
             if not rows.any():
                 continue
             # The scale's columns only, as numbers (pandas' row-wise mean over masked columns costs several
@@ -77,10 +79,10 @@ def scale_scores(responses: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
             enough = answered >= math.ceil(items.shape[1] / 2)
             with np.errstate(invalid="ignore", divide="ignore"):
                 score[rows] = np.where(enough, np.nansum(items, axis=1) / answered, np.nan)
-        column = pd.Series(pd.array(score, dtype="Float64"), index=responses.index)
-        scores[scale_column(element)] = column
-        scores[f"{scale_column(element)}_positive"] = (
-            (column >= SCALE_POSITIVE_FROM).astype("boolean").where(column.notna())
+        unscored = np.isnan(score)
+        scores[scale_column(element)] = pd.arrays.FloatingArray(score, unscored)
+        scores[f"{scale_column(element)}_positive"] = pd.arrays.BooleanArray(
+            np.where(unscored, False, score >= SCALE_POSITIVE_FROM), unscored
         )
     return pd.DataFrame(scores, index=responses.index)
 
@@ -110,32 +112,51 @@ def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _by_lsp(base: pd.DataFrame, values: pd.Series) -> pd.Series:
-    """Give every respondent the value held on their LSP's coordinator row (partners inherit it)."""
-    coordinators = base["respondent_type"] == "coordinator"
-    per_lsp = pd.Series(values[coordinators].to_numpy(), index=base.loc[coordinators, "lsp_id"].to_numpy())
-    return base["lsp_id"].map(per_lsp)
+def _coordinator_rows(base: pd.DataFrame) -> np.ndarray:
+    """Each respondent's row of their LSP's coordinator (-1 where the LSP has no coordinator row).
+
+    Raises as ``Series.map`` does if an LSP has two coordinator rows."""
+    coordinators = np.flatnonzero(
+        base["respondent_type"].eq("coordinator").to_numpy(dtype=bool, na_value=False)
+    )
+    lsp = base["lsp_id"].to_numpy()
+    position = pd.Index(lsp[coordinators]).get_indexer(lsp)
+    return np.where(position >= 0, coordinators[np.maximum(position, 0)], -1)
 
 
-def _label(more_mature: pd.Series) -> pd.Series:
-    labels = pd.Series(pd.NA, index=more_mature.index, dtype="string")
-    known = more_mature.notna()
-    labels[known] = np.where(more_mature[known].astype(bool), MORE_MATURE, LESS_MATURE)
-    return labels
+def _by_lsp(base: pd.DataFrame, more_mature: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give every respondent the value held on their LSP's coordinator row (partners inherit it):
+    (more mature, known), unknown where the LSP has no coordinator row or its value is unknown."""
+    rows = _coordinator_rows(base)
+    has_coordinator = rows >= 0
+    rows = np.maximum(rows, 0)
+    return more_mature[rows] & has_coordinator, known[rows] & has_coordinator
+
+
+def _label(index: pd.Index, more_mature: np.ndarray, known: np.ndarray) -> pd.Series:
+    labels = np.where(more_mature, MORE_MATURE, LESS_MATURE).astype(object)
+    labels[~known] = pd.NA
+    return pd.Series(pd.array(labels, dtype="string"), index=index)
+
+
+def _numbers(base: pd.DataFrame, column: str) -> np.ndarray:
+    """A column's values as floats, NaN where missing (pandas' Float64 comparisons without their cost)."""
+    return base[column].to_numpy(dtype=float, na_value=np.nan)
 
 
 def maturity_development_stage(base: pd.DataFrame, config: Config) -> pd.Series:
     """More mature: the coordinator places the LSP at cooperation or collaboration (report Figure 2)."""
-    stage = base["development_stage"].astype("Float64")
-    stage = stage.where(stage.between(1, 4))
-    return _label(_by_lsp(base, stage >= 3))
+    stage = _numbers(base, "development_stage")
+    known = (stage >= 1) & (stage <= 4)
+    return _label(base.index, *_by_lsp(base, stage >= 3, known))
 
 
 def maturity_years_joint_working(base: pd.DataFrame, config: Config) -> pd.Series:
     """More mature: partners in the area had worked together for at least ``mature_min_years`` by 2008."""
-    year = base["joint_working_year"].astype("Float64")
-    year = year.where(year > 0)
-    return _label(_by_lsp(base, (SURVEY_YEAR - year) >= config.mature_min_years))
+    year = _numbers(base, "joint_working_year")
+    with np.errstate(invalid="ignore"):
+        more_mature = (SURVEY_YEAR - year) >= config.mature_min_years
+    return _label(base.index, *_by_lsp(base, more_mature, year > 0))
 
 
 def maturity_laa_first_round(base: pd.DataFrame, config: Config) -> pd.Series:
@@ -143,7 +164,26 @@ def maturity_laa_first_round(base: pd.DataFrame, config: Config) -> pd.Series:
 
     The only definition known for every LSP, responding or not, and independent of every answer.
     """
-    return _label(base["laa_round"].eq("1"))
+    first_round = base["laa_round"].eq("1")
+    return _label(
+        base.index,
+        first_round.to_numpy(dtype=bool, na_value=False),
+        first_round.notna().to_numpy(dtype=bool),
+    )
+
+
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """Each row's mean over its columns, summed left to right with Kahan's compensation: pandas'
+    ``DataFrame.mean(axis=1)`` over nullable Float64 columns (its grouped mean), to the bit, where
+    the row is complete. Vectorised over rows instead of pandas' grouped reduction per call."""
+    total = np.zeros(len(values))
+    compensation = np.zeros(len(values))
+    for column in values.T:
+        y = column - compensation
+        t = total + y
+        compensation = t - total - y
+        total = t
+    return total / values.shape[1]
 
 
 def maturity_composite_other_elements(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
@@ -152,14 +192,20 @@ def maturity_composite_other_elements(base: pd.DataFrame, codebook: Codebook) ->
     One column per element, so that an element is never compared across a maturity split made from
     its own answers.
     """
-    coordinators = base["respondent_type"] == "coordinator"
+    coordinators = base["respondent_type"].eq("coordinator").to_numpy(dtype=bool, na_value=False)
+    scales = {element: _numbers(base, scale_column(element)) for element in codebook.elements}
     columns = {}
     for element in codebook.elements:
-        others = [scale_column(other) for other in codebook.elements if other != element]
-        composite = base[others].astype("Float64").mean(axis=1).where(base[others].notna().all(axis=1))
-        median = composite[coordinators].median()
+        others = np.column_stack([scales[other] for other in codebook.elements if other != element])
+        complete = ~np.isnan(others).any(axis=1)
+        composite = np.where(complete, _row_means(others), np.nan)
+        known = complete[coordinators]
+        # pandas' median of the Float64 column is numpy's nanmedian over its known values.
+        median = np.nanmedian(composite[coordinators][known]) if known.any() else np.nan
+        with np.errstate(invalid="ignore"):
+            more_mature = composite > median
         columns[maturity_column("composite_other_elements", element)] = _label(
-            _by_lsp(base, composite > median)
+            base.index, *_by_lsp(base, more_mature, complete)
         )
     return pd.DataFrame(columns, index=base.index)
 
