@@ -113,15 +113,18 @@ def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
 
 
 def _coordinator_rows(base: pd.DataFrame) -> np.ndarray:
-    """Each respondent's row of their LSP's coordinator (-1 where the LSP has no coordinator row).
-
-    Raises as ``Series.map`` does if an LSP has two coordinator rows."""
-    coordinators = np.flatnonzero(
-        base["respondent_type"].eq("coordinator").to_numpy(dtype=bool, na_value=False)
-    )
-    lsp = base["lsp_id"].to_numpy()
-    position = pd.Index(lsp[coordinators]).get_indexer(lsp)
-    return np.where(position >= 0, coordinators[np.maximum(position, 0)], -1)
+    """Each respondent's row of their LSP's coordinator (-1 where the LSP has no coordinator row)."""
+    coordinator = base["respondent_type"].eq("coordinator").to_numpy(dtype=bool, na_value=False)
+    lsp_codes, lsps = pd.factorize(base["lsp_id"].to_numpy())
+    coordinator_codes = lsp_codes[coordinator]
+    counts = np.bincount(coordinator_codes[coordinator_codes >= 0], minlength=len(lsps))
+    if (counts > 1).any():
+        # Validation keeps one coordinator per LSP; a second would make "the LSP's value" ambiguous.
+        twice = ", ".join(str(lsp) for lsp in lsps[counts > 1][:5])
+        raise PipelineError(f"LSPs with more than one coordinator row: {twice}")
+    row_of_lsp = np.full(len(lsps) + 1, -1)  # the last entry answers a missing LSP id (code -1)
+    row_of_lsp[coordinator_codes] = np.flatnonzero(coordinator)
+    return row_of_lsp[lsp_codes]
 
 
 def _by_lsp(base: pd.DataFrame, more_mature: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
