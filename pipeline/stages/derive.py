@@ -95,8 +95,7 @@ def scale_reliability(base: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
         for element, label in codebook.elements.items():
             variables = scale_items(codebook, element, instrument)
             # The valid scores as plain floats (NaN for NA): alpha reads them as numbers either way.
-            scores = pd.DataFrame(valid_score_matrix(base, variables)[mine])
-            alpha, n_complete = cronbach_alpha(scores)
+            alpha, n_complete = cronbach_alpha(valid_score_matrix(base, variables)[mine])
             rows.append(
                 {
                     "element": element,

@@ -9,16 +9,18 @@ tests/survey/fixtures/r_alpha.json (tests/survey/r/make_alpha_fixture.R).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
-def cronbach_alpha(items: pd.DataFrame) -> tuple[float, int]:
+def cronbach_alpha(items: pd.DataFrame | np.ndarray) -> tuple[float, int]:
     """Cronbach's alpha over the respondents who answered every item, and how many they are.
 
     Parameters
     ----------
     items
-        One column per item, one row per respondent; missing answers as NA.
+        One column per item, one row per respondent; missing answers as NA (NaN in a float matrix,
+        which skips building a frame: the same rows, the same numbers).
 
     Returns
     -------
@@ -27,7 +29,12 @@ def cronbach_alpha(items: pd.DataFrame) -> tuple[float, int]:
     n_complete : int
         Respondents who answered every item.
     """
-    complete = items.dropna().to_numpy(dtype=float)
+    if isinstance(items, pd.DataFrame):
+        complete = items.dropna().to_numpy(dtype=float)
+    else:
+        # Column-major, as a frame's values come out, so numpy's sums add in the same order: the same bits.
+        values = np.asarray(items, dtype=float)
+        complete = np.asfortranarray(values[~np.isnan(values).any(axis=1)])
     n_complete, n_items = complete.shape
     if n_complete < 2 or n_items < 2:
         return float("nan"), n_complete

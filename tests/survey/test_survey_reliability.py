@@ -40,3 +40,20 @@ def test_alpha_is_undefined_without_two_items_or_two_complete_respondents():
     one_item = ITEMS[["scs_shared_vision"]]
     assert np.isnan(cronbach_alpha(one_item)[0])
     assert np.isnan(cronbach_alpha(ITEMS.iloc[:1, :4])[0])
+
+
+@pytest.mark.parametrize(
+    "case", REFERENCE["cases"], ids=lambda c: f"{c['scale']}-{c['group']}-{c['blanked']}"
+)
+def test_a_float_matrix_gives_the_frames_alpha_to_the_bit(case):
+    # The derive stage passes its NaN matrix; the frame path is the one checked against R above.
+    rows = ITEMS if case["group"] == "all" else ITEMS[ITEMS["group"] == case["group"]]
+    items = rows[case["items"]].astype(float).reset_index(drop=True)
+    if case["blanked"]:
+        items.iloc[:: case["blanked"][0], 0] = np.nan
+        items.iloc[1 :: case["blanked"][1], 1] = np.nan
+    from_frame = cronbach_alpha(items)
+    from_matrix = cronbach_alpha(items.to_numpy())
+    assert from_matrix[1] == from_frame[1]
+    assert np.float64(from_matrix[0]).tobytes() == np.float64(from_frame[0]).tobytes()
+    assert np.isnan(cronbach_alpha(items.to_numpy()[:1])[0])
