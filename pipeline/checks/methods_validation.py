@@ -173,20 +173,22 @@ def population_differences(base: pd.DataFrame, codebook: Codebook, config: Confi
     agree_codes = list(codebook.agree_codes)
     rows = []
     for instrument, comparison in COMPARISONS:
-        members = base[base["respondent_type"] == instrument]
+        # The instrument's rows as a mask over each column read, not a copy of the whole table per
+        # comparison: the same members in the same order.
+        members = base["respondent_type"].eq(instrument).to_numpy(dtype=bool, na_value=False)
         a, b, _ = COMPARISON_LEVELS[comparison]
         groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # each grouping column's two groups, once
         for variable in codebook.likert_items(instrument):
             # As numbers (NA as NaN, in no list of codes): the same counts as pandas' masked isin, faster.
-            codes = members[variable.name].to_numpy(dtype=float, na_value=np.nan)
+            codes = base[variable.name].to_numpy(dtype=float, na_value=np.nan)[members]
             valid = np.isin(codes, list(variable.codes))
             agree = np.isin(codes, agree_codes)
             column = grouping_column(config, comparison, variable.element)
             if column not in groups:
-                labels = members[column].astype("string")
+                labels = base[column].astype("string")
                 groups[column] = (
-                    labels.eq(a).fillna(False).to_numpy(dtype=bool),
-                    labels.eq(b).fillna(False).to_numpy(dtype=bool),
+                    labels.eq(a).fillna(False).to_numpy(dtype=bool)[members],
+                    labels.eq(b).fillna(False).to_numpy(dtype=bool)[members],
                 )
             in_a = groups[column][0] & valid
             in_b = groups[column][1] & valid
