@@ -69,11 +69,15 @@ def calibrate(
     }
 
     def likert_share(instrument: str, variable: Variable, group: str, mask: np.ndarray):
+        # What does not depend on the intercept is selected and scaled once, not at each of the solver's
+        # steps (the same arrays, so the same sums).
+        group_people = people[instrument]
+        sign = -1.0 if variable.reverse else 1.0
+        signed_favourability = sign * group_people.favourability[mask, elements[variable.element]]
+        weight = group_people.weight[mask]
+
         def share(intercept: float) -> float:
-            group_people = people[instrument]
-            sign = -1.0 if variable.reverse else 1.0
-            predictor = intercept + sign * group_people.favourability[mask, elements[variable.element]]
-            return _weighted_mean(expit(predictor), group_people.weight[mask])
+            return _weighted_mean(expit(intercept + signed_favourability), weight)
 
         return share
 
@@ -129,11 +133,11 @@ def calibrate(
 
     def binary_share(instrument: str, name: str, element: str, mask: np.ndarray):
         group_people = people[instrument]
-        trait = group_people.lsp_traits[mask, elements[element]]
-        slope = p.factual_slope[name]
+        sloped_trait = p.factual_slope[name] * group_people.lsp_traits[mask, elements[element]]
+        weight = group_people.weight[mask]
 
         def share(intercept: float) -> float:
-            return _weighted_mean(expit(intercept + slope * trait), group_people.weight[mask])
+            return _weighted_mean(expit(intercept + sloped_trait), weight)
 
         return share
 
