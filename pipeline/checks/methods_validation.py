@@ -54,7 +54,13 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import run_stage, write_csv, write_text
 from pipeline.core.paths import relative_to_root
 from pipeline.stages.derive import derive
-from pipeline.study.designs import ANALYTIC_DESIGNS, DESIGNS, design_columns, prepare_designs
+from pipeline.study.designs import (
+    ANALYTIC_DESIGNS,
+    DESIGNS,
+    design_columns,
+    population_rows,
+    prepare_designs,
+)
 from pipeline.study.frame import read_frame
 from pipeline.study.outcomes import COMPARISON_LEVELS, maturity_group_column, outcome_columns
 from pipeline.study.targets import load_targets
@@ -227,12 +233,15 @@ def analysis_data(base: pd.DataFrame, frame: pd.DataFrame, codebook: Codebook) -
     return data, {o.item: o.column for o in outcomes if o.measure == "agree"}
 
 
-def prepare_overrides(data: pd.DataFrame, overrides: Mapping[str, SurveyDesign]) -> dict[str, PreparedDesign]:
-    """Prepare other designs over the same rows ``prepare_designs`` gives each instrument."""
-    return {
-        instrument: design.prepare(data[data["respondent_type"] == instrument].reset_index(drop=True))
-        for instrument, design in overrides.items()
-    }
+def prepare_overrides(
+    data: pd.DataFrame,
+    overrides: Mapping[str, SurveyDesign],
+    populations: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, PreparedDesign]:
+    """Prepare other designs over the same rows ``prepare_designs`` gives each instrument
+    (``populations``: those rows, from ``population_rows``, when the caller already has them)."""
+    rows = population_rows(data) if populations is None else populations
+    return {instrument: design.prepare(rows[instrument]) for instrument, design in overrides.items()}
 
 
 def sample_differences(
@@ -329,10 +338,15 @@ def simulate_once(
         expected_differences(survey.population, codebook, params, config), on=KEYS, how="left"
     )
     data, agree_columns = analysis_data(sample_base, frame, codebook)
-    declared = prepare_designs(data, "weighted")
+    # Each instrument's rows once (slices of ``data``) for every design; the all-respondents design is
+    # not scored here, so it is not prepared.
+    populations = population_rows(data)
+    declared = prepare_designs(
+        data, "weighted", populations={instrument: populations[instrument] for instrument in INSTRUMENTS}
+    )
     designs = {DECLARED: {instrument: declared[instrument] for instrument in INSTRUMENTS}}
     for name, overrides in DIAGNOSTIC_DESIGNS.items():
-        designs[name] = prepare_overrides(data, overrides)
+        designs[name] = prepare_overrides(data, overrides, populations)
     return pd.concat(
         [
             score(truth, sample_differences(prepared, agree_columns, codebook, config)).assign(design=name)
