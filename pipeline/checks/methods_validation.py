@@ -265,11 +265,11 @@ def sample_differences(
             )
         for column, items in by_column.items():
             labels = design.data[column].astype("string")
-            values = (
-                design.data[[agree_columns[item] for item in items]]
-                .astype("Float64")
-                .to_numpy(dtype=float, na_value=np.nan)
-            )
+            # Column by column into a column-major matrix: what the frame's Float64 block gave (the same
+            # layout, so the same sums), without selecting and converting a sub-frame.
+            values = np.empty((len(design.data), len(items)), order="F")
+            for position, item in enumerate(items):
+                values[:, position] = design.data[agree_columns[item]].to_numpy(dtype=float, na_value=np.nan)
             result = batch_differences(
                 design,
                 values,
