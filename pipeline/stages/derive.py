@@ -130,10 +130,13 @@ def _coordinator_rows(base: pd.DataFrame) -> np.ndarray:
     return row_of_lsp[lsp_codes]
 
 
-def _by_lsp(base: pd.DataFrame, more_mature: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _by_lsp(
+    base: pd.DataFrame, more_mature: np.ndarray, known: np.ndarray, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Give every respondent the value held on their LSP's coordinator row (partners inherit it):
-    (more mature, known), unknown where the LSP has no coordinator row or its value is unknown."""
-    rows = _coordinator_rows(base)
+    (more mature, known), unknown where the LSP has no coordinator row or its value is unknown.
+    ``rows``: `_coordinator_rows(base)`, when the caller has it."""
+    rows = _coordinator_rows(base) if rows is None else rows
     has_coordinator = rows >= 0
     rows = np.maximum(rows, 0)
     return more_mature[rows] & has_coordinator, known[rows] & has_coordinator
@@ -200,6 +203,7 @@ def maturity_composite_other_elements(base: pd.DataFrame, codebook: Codebook) ->
     """
     coordinators = base["respondent_type"].eq("coordinator").to_numpy(dtype=bool, na_value=False)
     scales = {element: _numbers(base, scale_column(element)) for element in codebook.elements}
+    rows = _coordinator_rows(base)
     columns = {}
     for element in codebook.elements:
         others = np.column_stack([scales[other] for other in codebook.elements if other != element])
@@ -211,7 +215,7 @@ def maturity_composite_other_elements(base: pd.DataFrame, codebook: Codebook) ->
         with np.errstate(invalid="ignore"):
             more_mature = composite > median
         columns[maturity_column("composite_other_elements", element)] = _label(
-            base.index, *_by_lsp(base, more_mature, complete)
+            base.index, *_by_lsp(base, more_mature, complete, rows)
         )
     return pd.DataFrame(columns, index=base.index)
 
@@ -222,12 +226,12 @@ def derive(
     """Build the analysis base and the scale reliability table from validated responses."""
     stacked = []
     for instrument in INSTRUMENTS:
-        table = responses[instrument].copy()
-        # Codebook order, so the stacked table has the same columns in the same order on every run.
-        for name in (v.name for v in codebook.variables):
-            if name not in table:
-                table[name] = pd.NA
-        stacked.append(table.assign(respondent_type=instrument))
+        table = responses[instrument]
+        # Codebook order, so the stacked table has the same columns in the same order on every run: the
+        # variables this instrument does not ask, empty (object columns of NA), added in one step.
+        missing = [v.name for v in codebook.variables if v.name not in table.columns]
+        empty = pd.DataFrame(dict.fromkeys(missing, pd.NA), index=table.index, columns=missing)
+        stacked.append(pd.concat([table, empty], axis=1).assign(respondent_type=instrument))
     base = pd.concat(stacked, ignore_index=True)
     base = base.drop(columns=[c for c in ("source_file", "source_row") if c in base])
     base = pd.concat([base, join_frame(base, frame), scale_scores(base, codebook)], axis=1)
@@ -236,9 +240,10 @@ def derive(
         "years_joint_working": maturity_years_joint_working,
         "laa_first_round": maturity_laa_first_round,
     }
-    for definition, function in simple.items():
-        base[maturity_column(definition)] = function(base, config)
-    base = pd.concat([base, maturity_composite_other_elements(base, codebook)], axis=1)
+    maturity = pd.DataFrame(
+        {maturity_column(definition): function(base, config) for definition, function in simple.items()}
+    )
+    base = pd.concat([base, maturity, maturity_composite_other_elements(base, codebook)], axis=1)
     base["tier"] = pd.Categorical(base["tier"], categories=list(TIERS))
     base = base.sort_values(["respondent_type", "respondent_id"], kind="stable", ignore_index=True)
     reliability = scale_reliability(base, codebook)
