@@ -178,6 +178,7 @@ def population_differences(base: pd.DataFrame, codebook: Codebook, config: Confi
     """
     agree_codes = list(codebook.agree_codes)
     rows = []
+    answers: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (valid, agree), once per item
     for instrument, comparison in COMPARISONS:
         # The instrument's rows as a mask over each column read, not a copy of the whole table per
         # comparison: the same members in the same order.
@@ -185,10 +186,14 @@ def population_differences(base: pd.DataFrame, codebook: Codebook, config: Confi
         a, b, _ = COMPARISON_LEVELS[comparison]
         groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # each grouping column's two groups, once
         for variable in codebook.likert_items(instrument):
-            # As numbers (NA as NaN, in no list of codes): the same counts as pandas' masked isin, faster.
-            codes = base[variable.name].to_numpy(dtype=float, na_value=np.nan)[members]
-            valid = np.isin(codes, list(variable.codes))
-            agree = np.isin(codes, agree_codes)
+            if (instrument, variable.name) not in answers:
+                # As numbers (NA as NaN, in no list of codes): the same counts as pandas' masked isin.
+                codes = base[variable.name].to_numpy(dtype=float, na_value=np.nan)[members]
+                answers[instrument, variable.name] = (
+                    np.isin(codes, list(variable.codes)),
+                    np.isin(codes, agree_codes),
+                )
+            valid, agree = answers[instrument, variable.name]
             column = grouping_column(config, comparison, variable.element)
             if column not in groups:
                 labels = base[column].astype("string")
