@@ -143,9 +143,10 @@ def _by_lsp(
 
 
 def _label(index: pd.Index, more_mature: np.ndarray, known: np.ndarray) -> pd.Series:
-    labels = np.where(more_mature, MORE_MATURE, LESS_MATURE).astype(object)
-    labels[~known] = pd.NA
-    return pd.Series(pd.array(labels, dtype="string"), index=index)
+    """The group's name where known, NA elsewhere (a string column: one take from the two names)."""
+    names = pd.array([MORE_MATURE, LESS_MATURE], dtype="string")
+    labels = names.take(np.where(known, np.where(more_mature, 0, 1), -1), allow_fill=True)
+    return pd.Series(labels, index=index)
 
 
 def _numbers(base: pd.DataFrame, column: str) -> np.ndarray:
