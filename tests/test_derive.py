@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.errors import PipelineError
 from pipeline.stages.derive import derive
 from pipeline.study.scales import scale_items
 from pipeline.study.vocabulary import (
@@ -143,3 +144,33 @@ def test_derive_does_not_change_its_inputs(codebook, frame, config):
     derive({"coordinator": coordinators, "partner": partners}, frame, codebook, config)
     pd.testing.assert_frame_equal(coordinators, before[0])
     pd.testing.assert_frame_equal(partners, before[1])
+
+
+def _one_coordinator_each(codebook, lsp_ids):
+    coordinators = _responses(
+        codebook,
+        "coordinator",
+        [
+            {"respondent_id": f"C{n:04d}", "lsp_id": lsp, "development_stage": 3}
+            for n, lsp in enumerate(lsp_ids)
+        ],
+    )
+    partners = _responses(codebook, "partner", [{"respondent_id": "P0001", "lsp_id": lsp_ids[0]}])
+    return {"coordinator": coordinators, "partner": partners}
+
+
+def test_responses_naming_an_lsp_outside_the_frame_stop_in_one_line(codebook, frame, config):
+    with pytest.raises(PipelineError, match="responses name LSPs not in the frame: NOPE"):
+        derive(_one_coordinator_each(codebook, ["00BL", "NOPE"]), frame, codebook, config)
+
+
+def test_a_frame_listing_an_lsp_twice_stops_in_one_line(codebook, frame, config):
+    twice = pd.concat([frame, frame[frame["lsp_id"] == "09"]], ignore_index=True)
+    with pytest.raises(PipelineError, match="the frame lists LSPs more than once: 09"):
+        derive(_one_coordinator_each(codebook, ["00BL"]), twice, codebook, config)
+
+
+def test_two_coordinator_rows_for_one_lsp_stop_in_one_line(codebook, frame, config):
+    # Validation keeps one coordinator per LSP; derive refuses rather than pick one's maturity.
+    with pytest.raises(PipelineError, match="LSPs with more than one coordinator row: 09"):
+        derive(_one_coordinator_each(codebook, ["00BL", "09", "09"]), frame, codebook, config)
