@@ -131,6 +131,20 @@ def test_composite_maturity_excludes_the_element_compared(derived, codebook):
     )
 
 
+def test_without_a_coordinator_composite_no_lsp_is_split(codebook, frame, config):
+    """No coordinator answered enough to score the other elements: there is no median to split at, so
+    every respondent's composite maturity is unknown, not "less mature"."""
+    coordinators = _responses(
+        codebook, "coordinator", [{"respondent_id": "C0001", "lsp_id": "00BL", "development_stage": 4}]
+    )
+    partners = _responses(
+        codebook, "partner", [{"respondent_id": "P0001", "lsp_id": "00BL", **_all_items(codebook, 5)}]
+    )
+    base, _ = derive({"coordinator": coordinators, "partner": partners}, frame, codebook, config)
+    for element in codebook.elements:
+        assert base[maturity_column("composite_other_elements", element)].isna().all(), element
+
+
 def test_reliability_table_has_every_scale_for_each_instrument(derived, codebook):
     _, reliability = derived
     assert len(reliability) == 2 * len(codebook.elements)
