@@ -171,14 +171,16 @@ def outcome_columns(
         }
 
         def indicator(condition: np.ndarray, missing: np.ndarray = invalid) -> ExtensionArray:
-            """``condition`` as 0/1 (Float64, or nullable boolean when compact), missing where ``missing``."""
+            """``condition`` as 0/1 (Float64, or nullable boolean when compact), missing where ``missing``.
+            Each column its own mask: masked arrays share the one they are given, so an edit of one column
+            would otherwise change every column built on the same mask."""
             if compact:
-                return pd.arrays.BooleanArray(condition, missing)
-            return pd.arrays.FloatingArray(condition.astype(float), missing)
+                return pd.arrays.BooleanArray(condition, missing.copy())
+            return pd.arrays.FloatingArray(condition.astype(float), missing.copy())
 
         if variable.type == "likert5":
             score_column = f"{variable.name}__score"
-            score = pd.Series(pd.arrays.FloatingArray(codes, invalid), index=base.index)
+            score = pd.Series(pd.arrays.FloatingArray(codes, invalid.copy()), index=base.index)
             columns[score_column] = _small_integers(score) if compact else score
             columns[f"{variable.name}__agree"] = indicator(np.isin(codes, agree))
             dont_know = codes == -8
@@ -214,7 +216,7 @@ def outcome_columns(
                 columns[column] = indicator(codes == code)
                 outcomes.append(Outcome(**common, measure=f"share:{code}", column=column, is_proportion=True))
         elif variable.type in ("count", "year"):
-            columns[f"{variable.name}__value"] = pd.arrays.FloatingArray(codes, invalid)
+            columns[f"{variable.name}__value"] = pd.arrays.FloatingArray(codes, invalid.copy())
             outcomes.append(
                 Outcome(**common, measure="value", column=f"{variable.name}__value", is_proportion=False)
             )
