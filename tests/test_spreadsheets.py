@@ -324,12 +324,18 @@ def _rewrite_zip(path: Path, member: str, change) -> None:
             archive.writestr(info, change(data) if info.filename == member else data)
 
 
-def _broken_xlsx(path: Path, tmp_path: Path, breaking) -> checklist.ReadBook:
+def _broken_xlsx_path(path: Path, tmp_path: Path, breakings) -> Path:
+    """A copy of the .xlsx saved by openpyxl with each of ``breakings`` done to it, in order."""
     workbook = openpyxl.load_workbook(path)
-    breaking(workbook)
+    for breaking in breakings:
+        breaking(workbook)
     target = tmp_path / "broken.xlsx"
     workbook.save(target)
-    return checklist.read(target)
+    return target
+
+
+def _broken_xlsx(path: Path, tmp_path: Path, breaking) -> checklist.ReadBook:
+    return checklist.read(_broken_xlsx_path(path, tmp_path, [breaking]))
 
 
 def _planted_ods(path: Path, tmp_path: Path, changes: list[tuple[str, str, str]]) -> Path:
@@ -431,6 +437,80 @@ def test_each_check_fails_on_an_xlsx_with_its_fault_planted(workbooks, config, t
     assert {
         name: found for name, found in problems.items() if found and name != check and name not in also
     } == {}
+
+
+# Cell shapes the stage's writer never makes but an .xlsx may hold, for the readers' comparison: a boolean,
+# text and theme colours, a fill on an empty cell, a linked cell with a fill, a link to a web address (no
+# location: the cell is then judged by its colour), a border alone, an exponent and a large whole number.
+def _xlsx_shapes(workbook) -> None:
+    from openpyxl.styles import Border, Color, Font, PatternFill, Side
+
+    sheet = workbook["Cover"]
+    sheet["H1"].value = True
+    sheet["H2"].value, sheet["H2"].font = "green", Font(color="FF00FF00")
+    sheet["H3"].value, sheet["H3"].font = "theme", Font(color=Color(theme=1))
+    sheet["H4"].fill = PatternFill("solid", fgColor="FF0000FF")
+    sheet["H5"].value, sheet["H5"].fill = "linked", PatternFill("solid", fgColor="FF0000FF")
+    sheet["H5"].hyperlink = "#'Notes'!A1"
+    sheet["H5"].hyperlink.location = "'Notes'!A1"
+    sheet["H6"].value, sheet["H6"].hyperlink = "web", "https://example.org/"
+    sheet["H6"].fill = PatternFill("solid", fgColor="FF0000FF")
+    sheet["H7"].value, sheet["H7"].border = "framed", Border(left=Side(style="thin"))
+    sheet["H8"].value, sheet["H9"].value = 1e-05, 12345678901234
+
+
+def test_the_streaming_xlsx_reader_reads_what_openpyxl_reads(workbooks, read_back, tmp_path):
+    """The checks read every .xlsx with ``read_xlsx`` (streamed); openpyxl's workbook, cell by cell, is the
+    reference. Equal on the clean workbook (xlsxwriter's), and on one openpyxl saved with every planted
+    fault of XLSX_FAULTS but the merge and every cell shape of _xlsx_shapes at once, so each fault the checks
+    look for is read as openpyxl reads it. What the streamed reader does not read (a merge, a formula, a
+    date, a link on an empty cell) it refuses, and ``read_xlsx`` reads it with openpyxl."""
+    assert checklist.read_xlsx_with_openpyxl(workbooks["xlsx"]) == read_back["xlsx"]
+    # The table mark goes last: the other plants find their cells by Table_2's table.
+    faults = sorted(
+        (plant for check, plant in XLSX_FAULTS.items() if check != "no merged cells"),
+        key=lambda plant: plant is _unmarked,
+    )
+    planted = _broken_xlsx_path(workbooks["xlsx"], tmp_path, [*faults, _xlsx_shapes])
+    fast, reference = checklist.read_xlsx_streamed(planted), checklist.read_xlsx_with_openpyxl(planted)
+    assert fast == reference
+    # As openpyxl reads them: a theme colour has no rgb, so H3 does not count.
+    assert fast.sheets["Cover"].coloured == ["H2", "H4", "H6"]
+    assert fast.sheets["Cover"].links["linked"] == "Notes" and "web" not in fast.sheets["Cover"].links
+    # (Planted together, some faults hide others: each check failing on its own fault is the test above.)
+
+    def merged(sheet) -> None:
+        sheet["A1"], sheet["B1"] = "a", "b"
+        sheet.merge_cells("A1:B1")
+
+    def formula(sheet) -> None:
+        sheet["A1"] = "=1+1"
+
+    def date(sheet) -> None:
+        sheet["A1"] = pd.Timestamp("2008-04-01").to_pydatetime()
+
+    def link_on_empty(sheet) -> None:
+        sheet["A1"] = "a"  # and a link on A2, which has no cell (openpyxl makes one, the link its value)
+
+    for name, shape in (("merged", merged), ("formula", formula), ("date", date), ("empty", link_on_empty)):
+        workbook = openpyxl.Workbook()
+        shape(workbook.active)
+        path = tmp_path / f"{name}.xlsx"
+        workbook.save(path)
+        if shape is link_on_empty:
+            _rewrite_zip(
+                path,
+                "xl/worksheets/sheet1.xml",
+                lambda xml: xml.replace(
+                    b"<pageMargins",
+                    b'<hyperlinks><hyperlink ref="A2" location="Sheet!A1" /></hyperlinks><pageMargins',
+                ),
+            )
+        with pytest.raises(checklist.NotStreamable):
+            checklist.read_xlsx_streamed(path)
+            pytest.fail(name)
+        assert checklist.read_xlsx(path) == checklist.read_xlsx_with_openpyxl(path), name
+    assert checklist.read_xlsx(path).sheets["Sheet"].rows == [["a"], ["Sheet!A1"]]
 
 
 ODS_FAULTS = {
