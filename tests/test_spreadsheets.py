@@ -536,22 +536,33 @@ def _xlsx_shapes(workbook) -> None:
     sheet["H8"].value, sheet["H9"].value = 1e-05, 12345678901234
 
 
+def _same(read: checklist.ReadBook, reference: checklist.ReadBook) -> None:
+    """Equal, and of the same types and order too (1 == 1.0 == True, but a check may tell them apart)."""
+    assert read == reference
+    assert repr(read) == repr(reference)
+
+
 def test_the_streaming_xlsx_reader_reads_what_openpyxl_reads(workbooks, read_back, tmp_path):
     """The checks read every .xlsx with ``read_xlsx`` (streamed); openpyxl's workbook, cell by cell, is the
-    reference. Equal on the clean workbook (xlsxwriter's); on it with every planted fault of XLSX_FAULTS
-    but the merge at once, so each fault the checks look for is read as openpyxl reads it; and on that
-    workbook saved again by openpyxl with every cell shape of _xlsx_shapes (openpyxl writes inline strings,
-    its own styles and links). What the streamed reader does not read (a merge, a formula, a date, a link
-    on an empty cell) it refuses, and ``read_xlsx`` reads it with openpyxl."""
-    assert checklist.read_xlsx_with_openpyxl(workbooks["xlsx"]) == read_back["xlsx"]
+    reference. Equal (values, types and order) on the clean workbook (xlsxwriter's); on it with every
+    planted fault of XLSX_FAULTS but the merge at once, and an empty inline text, so each fault the checks
+    look for is read as openpyxl reads it; and on that workbook saved again by openpyxl with every cell
+    shape of _xlsx_shapes (openpyxl writes inline strings, its own styles and links). What the streamed
+    reader does not read (a merge, a formula, a date, a link on an empty cell) it refuses, and
+    ``read_xlsx`` reads it with openpyxl."""
+    _same(checklist.read_xlsx_with_openpyxl(workbooks["xlsx"]), read_back["xlsx"])
+
+    def empty_text(parts: _XlsxParts) -> None:  # an inline string with an empty text, inside a row
+        parts.set_cell("Table_4", f"A{parts.table_start('Table_4') + 1}", "")
+
     faults = [plant for check, plant in XLSX_FAULTS.items() if check != "no merged cells"]
-    planted = _planted_xlsx(workbooks["xlsx"], tmp_path / "planted", read_back["xlsx"], faults)
+    planted = _planted_xlsx(workbooks["xlsx"], tmp_path / "planted", read_back["xlsx"], [*faults, empty_text])
     fast = checklist.read_xlsx_streamed(planted)
-    assert fast == checklist.read_xlsx_with_openpyxl(planted)
+    _same(fast, checklist.read_xlsx_with_openpyxl(planted))
     assert fast.sheets["Table_1"].coloured == ["C9"] and "Nowhere" in fast.sheets["Contents"].links.values()
     resaved = _broken_xlsx_path(planted, tmp_path, [_xlsx_shapes])
     fast = checklist.read_xlsx_streamed(resaved)
-    assert fast == checklist.read_xlsx_with_openpyxl(resaved)
+    _same(fast, checklist.read_xlsx_with_openpyxl(resaved))
     # As openpyxl reads them: a theme colour has no rgb, so H3 does not count.
     assert fast.sheets["Cover"].coloured == ["H2", "H4", "H6"]
     assert fast.sheets["Cover"].links["linked"] == "Notes" and "web" not in fast.sheets["Cover"].links
@@ -587,7 +598,7 @@ def test_the_streaming_xlsx_reader_reads_what_openpyxl_reads(workbooks, read_bac
         with pytest.raises(checklist.NotStreamable):
             checklist.read_xlsx_streamed(path)
             pytest.fail(name)
-        assert checklist.read_xlsx(path) == checklist.read_xlsx_with_openpyxl(path), name
+        _same(checklist.read_xlsx(path), checklist.read_xlsx_with_openpyxl(path))
     assert checklist.read_xlsx(path).sheets["Sheet"].rows == [["a"], ["Sheet!A1"]]
 
 
@@ -654,12 +665,12 @@ def test_the_streaming_ods_reader_reads_what_odfpy_reads(workbooks, read_back, c
     """The checks read every .ods with ``read_ods`` (expat, streamed); odfpy's document model is the
     reference. Equal on the clean workbook, and on one with every planted fault of ODS_FAULTS and every
     cell shape of ODS_SHAPES at once, so each fault the checks look for is read as odfpy reads it."""
-    assert checklist.read_ods_with_odfpy(workbooks["ods"]) == read_back["ods"]
+    _same(checklist.read_ods_with_odfpy(workbooks["ods"]), read_back["ods"])
     planted = _planted_ods(workbooks["ods"], tmp_path, [*ODS_FAULTS.values(), *ODS_SHAPES])
     with zipfile.ZipFile(planted, "a") as archive:
         archive.writestr("styles.xml", STYLES_XML)
     fast, reference = checklist.read_ods(planted), checklist.read_ods_with_odfpy(planted)
-    assert fast == reference
+    _same(fast, reference)
     cover = fast.sheets["Cover"]
     assert cover.rows[0][1:] == [None, "abc\nd", "abc\nd", "abc\nd", "50%", 0.25]
     # Merged: the spanned cell of ODS_FAULTS and the covered cell; coloured by styles.xml's style alone.
