@@ -1,4 +1,4 @@
-"""Spreadsheets stage: the .xlsx and .ods read back (openpyxl; odfpy) and held to the Analysis Function's
+"""Spreadsheets stage: the .xlsx and .ods read back (streamed; held equal to openpyxl and odfpy) and held to the Analysis Function's
 spreadsheet checklist (tests/workbook_checklist.py), every table the report shows a sheet of both, numbers
 as the report shows them, and each check shown to fail on a workbook with that fault planted."""
 
