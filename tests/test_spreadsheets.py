@@ -1,6 +1,7 @@
-"""Spreadsheets stage: the .xlsx and .ods read back (streamed; held equal to openpyxl and odfpy) and held to the Analysis Function's
-spreadsheet checklist (tests/workbook_checklist.py), every table the report shows a sheet of both, numbers
-as the report shows them, and each check shown to fail on a workbook with that fault planted."""
+"""Spreadsheets stage: the .xlsx and .ods read back (streamed, held equal to openpyxl's and odfpy's
+readings) and held to the Analysis Function's spreadsheet checklist (tests/workbook_checklist.py), every
+table the report shows a sheet of both, numbers as the report shows them, and each check shown to fail on
+a workbook with that fault planted."""
 
 from __future__ import annotations
 

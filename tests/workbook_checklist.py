@@ -6,14 +6,15 @@ with its title in A1, tables marked as tables, no merged cells, no blank rows or
 no colour carrying meaning, units in headers, no codes where a reader expects words, every sheet titled,
 every shorthand explained, numbers stored as numbers, document metadata.
 
-Both formats are read into one neutral ``ReadBook``, so each check is written once and run on both: for
+Both formats are read into one neutral ``ReadBook``, so each check is written once and run on both. For
 .xlsx a streaming reader of the sheets' XML with openpyxl's own readers for the rest (``read_xlsx``; a
 workbook holding what it does not read goes to openpyxl whole), held equal to openpyxl's cell-by-cell
-reading (``read_xlsx_with_openpyxl``) by tests/test_spreadsheets.py; for .ods a streaming reader of the document's XML over the standard library's expat parser
-(``read_ods``), independent of the writer (pipeline/stages/spreadsheets_ods.py writes content.xml as text).
-odfpy reads the same ``ReadBook`` too (``read_ods_with_odfpy``), and tests/test_spreadsheets.py holds the
-two readers equal on a workbook with every kind of cell and every planted fault: odfpy's document model
-costs many times the CPU on the built workbook's 220,000 cells, so only that comparison uses it.
+reading (``read_xlsx_with_openpyxl``) by tests/test_spreadsheets.py. For .ods a streaming reader of the
+document's XML over the standard library's expat parser (``read_ods``), independent of the writer
+(pipeline/stages/spreadsheets_ods.py writes content.xml as text). odfpy reads the same ``ReadBook`` too
+(``read_ods_with_odfpy``), and tests/test_spreadsheets.py holds the two readers equal on a workbook with
+every kind of cell and every planted fault: odfpy's document model costs many times the CPU on the built
+workbook's 220,000 cells, so only that comparison uses it (as openpyxl's cells do for the .xlsx).
 Every check returns the problems it finds (empty when the workbook passes), so a test can plant a fault
 and see the check name it.
 """
