@@ -1,6 +1,7 @@
-"""Spreadsheets stage: the .xlsx and .ods read back (openpyxl; odfpy) and held to the Analysis Function's
-spreadsheet checklist (tests/workbook_checklist.py), every table the report shows a sheet of both, numbers
-as the report shows them, and each check shown to fail on a workbook with that fault planted."""
+"""Spreadsheets stage: the .xlsx and .ods read back (streamed, held equal to openpyxl's and odfpy's
+readings) and held to the Analysis Function's spreadsheet checklist (tests/workbook_checklist.py), every
+table the report shows a sheet of both, numbers as the report shows them, and each check shown to fail on
+a workbook with that fault planted."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.utils import get_column_letter
 
 from pipeline.core.errors import PipelineError
 from pipeline.stages import spreadsheets
@@ -324,12 +327,14 @@ def _rewrite_zip(path: Path, member: str, change) -> None:
             archive.writestr(info, change(data) if info.filename == member else data)
 
 
-def _broken_xlsx(path: Path, tmp_path: Path, breaking) -> checklist.ReadBook:
+def _broken_xlsx_path(path: Path, tmp_path: Path, breakings) -> Path:
+    """A copy of the .xlsx saved by openpyxl with each of ``breakings`` done to it, in order."""
     workbook = openpyxl.load_workbook(path)
-    breaking(workbook)
+    for breaking in breakings:
+        breaking(workbook)
     target = tmp_path / "broken.xlsx"
     workbook.save(target)
-    return checklist.read(target)
+    return target
 
 
 def _planted_ods(path: Path, tmp_path: Path, changes: list[tuple[str, str, str]]) -> Path:
@@ -351,59 +356,136 @@ def _broken_ods(path: Path, tmp_path: Path, member: str, old: str, new: str) -> 
     return checklist.read(_planted_ods(path, tmp_path, [(member, old, new)]))
 
 
-def _merge(workbook) -> None:
-    workbook["Table_1"].merge_cells("A8:B8")
+@dataclasses.dataclass
+class _XlsxParts:
+    """An .xlsx's XML members by name, to plant a fault in as text (``_planted_xlsx``), and the clean
+    workbook as read back (where its tables start, its headers, its titles)."""
+
+    xml: dict[str, str]
+    clean: checklist.ReadBook
+
+    def sheet(self, name: str) -> str:
+        """The member holding sheet ``name`` (xlsxwriter numbers them in the workbook's order)."""
+        return f"xl/worksheets/sheet{list(self.clean.sheets).index(name) + 1}.xml"
+
+    def table_start(self, name: str) -> int:
+        return next(iter(self.clean.sheets[name].tables.values()))[0]
+
+    def set_cell(self, name: str, reference: str, value: object) -> None:
+        """Cell ``reference`` of sheet ``name`` holding ``value`` (None: nothing; text: an inline string;
+        else a number), its style kept."""
+        member = self.sheet(name)
+        xml = self.xml[member]
+        found = re.search(rf'<c r="{reference}"(?P<attributes>[^>]*?)(?:/>|>.*?</c>)', xml, re.DOTALL)
+        assert found, (name, reference)
+        style = re.search(r' s="\d+"', found["attributes"])
+        style = style[0] if style else ""
+        if value is None:
+            cell = f'<c r="{reference}"{style}/>'
+        elif isinstance(value, str):
+            cell = f'<c r="{reference}"{style} t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+        else:
+            cell = f'<c r="{reference}"{style}><v>{value}</v></c>'
+        self.xml[member] = xml[: found.start()] + cell + xml[found.end() :]
+
+    def replace(self, member: str, old: str, new: str) -> None:
+        assert old in self.xml[member], (member, old)
+        self.xml[member] = self.xml[member].replace(old, new, 1)
 
 
-def _blank(workbook) -> None:
-    sheet = workbook["Table_1"]
-    start = int(re.search(r"\d+", next(iter(sheet.tables.values())).ref).group())
-    sheet.cell(start + 1, 3).value = None
+def _planted_xlsx(path: Path, tmp_path: Path, clean: checklist.ReadBook, plants) -> Path:
+    """A copy of the .xlsx with each of ``plants`` made to its XML, in order (a fault planted as an edit of
+    the file's text, as ``_planted_ods`` does: no openpyxl load and save of the whole workbook)."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        parts = _XlsxParts({info.filename: archive.read(info).decode("utf-8") for info in infos}, clean)
+    for plant in plants:
+        plant(parts)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    target = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(target, "w") as archive:
+        for info in infos:
+            archive.writestr(info, parts.xml[info.filename].encode("utf-8"))
+    return target
 
 
-def _colour(workbook) -> None:
-    sheet = workbook["Table_1"]
-    sheet["C9"].fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF0000")
+def _merge(parts: _XlsxParts) -> None:
+    member = parts.sheet("Table_1")
+    parts.replace(
+        member, "</sheetData>", '</sheetData><mergeCells count="1"><mergeCell ref="A8:B8"/></mergeCells>'
+    )
 
 
-def _text_number(workbook) -> None:
-    sheet = workbook["Table_3"]
-    start = int(re.search(r"\d+", next(iter(sheet.tables.values())).ref).group())
-    sheet.cell(start + 1, 2).value = "191"
+def _blank(parts: _XlsxParts) -> None:
+    parts.set_cell("Table_1", f"C{parts.table_start('Table_1') + 1}", None)
 
 
-def _code(workbook) -> None:
-    workbook["Table_2"]["A7"].value = "shire_district"
+def _colour(parts: _XlsxParts) -> None:
+    # A red solid fill added to the styles, and C9 given a copy of its style with that fill.
+    styles = parts.xml["xl/styles.xml"]
+    fills = int(re.search(r'<fills count="(\d+)">', styles)[1])
+    styles = styles.replace(f'<fills count="{fills}">', f'<fills count="{fills + 1}">', 1).replace(
+        "</fills>",
+        '<fill><patternFill patternType="solid"><fgColor rgb="FFFF0000"/></patternFill></fill></fills>',
+        1,
+    )
+    cell_styles = re.search(r'<cellXfs count="(\d+)">(.*?)</cellXfs>', styles, re.DOTALL)
+    formats = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", cell_styles[2], re.DOTALL)
+    xml = parts.xml[parts.sheet("Table_1")]
+    style = int(re.search(r'<c r="C9"[^>]*? s="(\d+)"', xml)[1])
+    red = re.sub(r'fillId="\d+"', f'fillId="{fills}" applyFill="1"', formats[style], count=1)
+    count = int(cell_styles[1])
+    parts.xml["xl/styles.xml"] = styles.replace(
+        cell_styles[0], f'<cellXfs count="{count + 1}">{cell_styles[2]}{red}</cellXfs>', 1
+    )
+    parts.xml[parts.sheet("Table_1")] = re.sub(r'(<c r="C9"[^>]*? s=")\d+"', rf'\g<1>{count}"', xml, count=1)
 
 
-def _shorthand(workbook) -> None:
-    sheet = workbook["Table_3"]
-    start = int(re.search(r"\d+", next(iter(sheet.tables.values())).ref).group())
-    sheet.cell(start + 1, 2).value = "[x]"
+def _text_number(parts: _XlsxParts) -> None:
+    parts.set_cell("Table_3", f"B{parts.table_start('Table_3') + 1}", "191")
 
 
-def _link(workbook) -> None:
-    workbook["Contents"]["A4"].hyperlink.location = "'Nowhere'!A1"
+def _code(parts: _XlsxParts) -> None:
+    parts.set_cell("Table_2", "A7", "shire_district")
 
 
-def _unmarked(workbook) -> None:
-    del workbook["Table_2"].tables[next(iter(workbook["Table_2"].tables))]
+def _shorthand(parts: _XlsxParts) -> None:
+    parts.set_cell("Table_3", f"B{parts.table_start('Table_3') + 1}", "[x]")
 
 
-def _note(workbook) -> None:
-    workbook["Table_1"]["A1"].value = workbook["Table_1"]["A1"].value + "[note 99]"
+def _link(parts: _XlsxParts) -> None:
+    parts.replace(
+        parts.sheet("Contents"),
+        '<hyperlink ref="A4" location="\'Table_1\'!A1"',
+        '<hyperlink ref="A4" location="\'Nowhere\'!A1"',
+    )
 
 
-def _metadata(workbook) -> None:
-    workbook.properties.language = None
-    workbook.custom_doc_props.props = [p for p in workbook.custom_doc_props.props if p.name != "Next update"]
+def _unmarked(parts: _XlsxParts) -> None:
+    member = parts.sheet("Table_2")
+    parts.xml[member], found = re.subn(
+        r"<tableParts .*?</tableParts>", "", parts.xml[member], flags=re.DOTALL
+    )
+    assert found == 1
 
 
-def _small_n(workbook) -> None:
-    sheet = workbook["Table_2"]
-    start = int(re.search(r"\d+", next(iter(sheet.tables.values())).ref).group())
-    column = [c.value for c in sheet[start]].index("n") + 1
-    sheet.cell(start + 1, column).value = 3
+def _note(parts: _XlsxParts) -> None:
+    parts.set_cell("Table_1", "A1", parts.clean.sheets["Table_1"].cell(1, 1) + "[note 99]")
+
+
+def _metadata(parts: _XlsxParts) -> None:
+    parts.replace("docProps/core.xml", "<dc:language>en-GB</dc:language>", "")
+    custom = parts.xml["docProps/custom.xml"]
+    parts.xml["docProps/custom.xml"], found = re.subn(
+        r'<property [^>]*name="Next update">.*?</property>', "", custom
+    )
+    assert found == 1
+
+
+def _small_n(parts: _XlsxParts) -> None:
+    headers, _ = parts.clean.sheets["Table_2"].table()
+    column = get_column_letter(headers.index("n") + 1)
+    parts.set_cell("Table_2", f"{column}{parts.table_start('Table_2') + 1}", 3)
 
 
 XLSX_FAULTS = {
@@ -422,8 +504,10 @@ XLSX_FAULTS = {
 
 
 @pytest.mark.parametrize("check", list(XLSX_FAULTS))
-def test_each_check_fails_on_an_xlsx_with_its_fault_planted(workbooks, config, tmp_path, check):
-    broken = _broken_xlsx(workbooks["xlsx"], tmp_path, XLSX_FAULTS[check])
+def test_each_check_fails_on_an_xlsx_with_its_fault_planted(workbooks, read_back, config, tmp_path, check):
+    broken = checklist.read(
+        _planted_xlsx(workbooks["xlsx"], tmp_path, read_back["xlsx"], [XLSX_FAULTS[check]])
+    )
     problems = _checks(broken, config)
     assert problems[check], check
     # The fault is this check's alone (a merge also blanks the cells it covers): every other check passes.
@@ -431,6 +515,92 @@ def test_each_check_fails_on_an_xlsx_with_its_fault_planted(workbooks, config, t
     assert {
         name: found for name, found in problems.items() if found and name != check and name not in also
     } == {}
+
+
+# Cell shapes the stage's writer never makes but an .xlsx may hold, for the readers' comparison: a boolean,
+# text and theme colours, a fill on an empty cell, a linked cell with a fill, a link to a web address (no
+# location: the cell is then judged by its colour), a border alone, an exponent and a large whole number.
+def _xlsx_shapes(workbook) -> None:
+    from openpyxl.styles import Border, Color, Font, PatternFill, Side
+
+    sheet = workbook["Cover"]
+    sheet["H1"].value = True
+    sheet["H2"].value, sheet["H2"].font = "green", Font(color="FF00FF00")
+    sheet["H3"].value, sheet["H3"].font = "theme", Font(color=Color(theme=1))
+    sheet["H4"].fill = PatternFill("solid", fgColor="FF0000FF")
+    sheet["H5"].value, sheet["H5"].fill = "linked", PatternFill("solid", fgColor="FF0000FF")
+    sheet["H5"].hyperlink = "#'Notes'!A1"
+    sheet["H5"].hyperlink.location = "'Notes'!A1"
+    sheet["H6"].value, sheet["H6"].hyperlink = "web", "https://example.org/"
+    sheet["H6"].fill = PatternFill("solid", fgColor="FF0000FF")
+    sheet["H7"].value, sheet["H7"].border = "framed", Border(left=Side(style="thin"))
+    sheet["H8"].value, sheet["H9"].value = 1e-05, 12345678901234
+
+
+def _same(read: checklist.ReadBook, reference: checklist.ReadBook) -> None:
+    """Equal, and of the same types and order too (1 == 1.0 == True, but a check may tell them apart)."""
+    assert read == reference
+    assert repr(read) == repr(reference)
+
+
+def test_the_streaming_xlsx_reader_reads_what_openpyxl_reads(workbooks, read_back, tmp_path):
+    """The checks read every .xlsx with ``read_xlsx`` (streamed); openpyxl's workbook, cell by cell, is the
+    reference. Equal (values, types and order) on the clean workbook (xlsxwriter's); on it with every
+    planted fault of XLSX_FAULTS but the merge at once, and an empty inline text, so each fault the checks
+    look for is read as openpyxl reads it; and on that workbook saved again by openpyxl with every cell
+    shape of _xlsx_shapes (openpyxl writes inline strings, its own styles and links). What the streamed
+    reader does not read (a merge, a formula, a date, a link on an empty cell) it refuses, and
+    ``read_xlsx`` reads it with openpyxl."""
+    _same(checklist.read_xlsx_with_openpyxl(workbooks["xlsx"]), read_back["xlsx"])
+
+    def empty_text(parts: _XlsxParts) -> None:  # an inline string with an empty text, inside a row
+        parts.set_cell("Table_4", f"A{parts.table_start('Table_4') + 1}", "")
+
+    faults = [plant for check, plant in XLSX_FAULTS.items() if check != "no merged cells"]
+    planted = _planted_xlsx(workbooks["xlsx"], tmp_path / "planted", read_back["xlsx"], [*faults, empty_text])
+    fast = checklist.read_xlsx_streamed(planted)
+    _same(fast, checklist.read_xlsx_with_openpyxl(planted))
+    assert fast.sheets["Table_1"].coloured == ["C9"] and "Nowhere" in fast.sheets["Contents"].links.values()
+    resaved = _broken_xlsx_path(planted, tmp_path, [_xlsx_shapes])
+    fast = checklist.read_xlsx_streamed(resaved)
+    _same(fast, checklist.read_xlsx_with_openpyxl(resaved))
+    # As openpyxl reads them: a theme colour has no rgb, so H3 does not count.
+    assert fast.sheets["Cover"].coloured == ["H2", "H4", "H6"]
+    assert fast.sheets["Cover"].links["linked"] == "Notes" and "web" not in fast.sheets["Cover"].links
+    # (Planted together, some faults hide others: each check failing on its own fault is the test above.)
+
+    def merged(sheet) -> None:
+        sheet["A1"], sheet["B1"] = "a", "b"
+        sheet.merge_cells("A1:B1")
+
+    def formula(sheet) -> None:
+        sheet["A1"] = "=1+1"
+
+    def date(sheet) -> None:
+        sheet["A1"] = pd.Timestamp("2008-04-01").to_pydatetime()
+
+    def link_on_empty(sheet) -> None:
+        sheet["A1"] = "a"  # and a link on A2, which has no cell (openpyxl makes one, the link its value)
+
+    for name, shape in (("merged", merged), ("formula", formula), ("date", date), ("empty", link_on_empty)):
+        workbook = openpyxl.Workbook()
+        shape(workbook.active)
+        path = tmp_path / f"{name}.xlsx"
+        workbook.save(path)
+        if shape is link_on_empty:
+            _rewrite_zip(
+                path,
+                "xl/worksheets/sheet1.xml",
+                lambda xml: xml.replace(
+                    b"<pageMargins",
+                    b'<hyperlinks><hyperlink ref="A2" location="Sheet!A1" /></hyperlinks><pageMargins',
+                ),
+            )
+        with pytest.raises(checklist.NotStreamable):
+            checklist.read_xlsx_streamed(path)
+            pytest.fail(name)
+        _same(checklist.read_xlsx(path), checklist.read_xlsx_with_openpyxl(path))
+    assert checklist.read_xlsx(path).sheets["Sheet"].rows == [["a"], ["Sheet!A1"]]
 
 
 ODS_FAULTS = {
@@ -496,12 +666,12 @@ def test_the_streaming_ods_reader_reads_what_odfpy_reads(workbooks, read_back, c
     """The checks read every .ods with ``read_ods`` (expat, streamed); odfpy's document model is the
     reference. Equal on the clean workbook, and on one with every planted fault of ODS_FAULTS and every
     cell shape of ODS_SHAPES at once, so each fault the checks look for is read as odfpy reads it."""
-    assert checklist.read_ods_with_odfpy(workbooks["ods"]) == read_back["ods"]
+    _same(checklist.read_ods_with_odfpy(workbooks["ods"]), read_back["ods"])
     planted = _planted_ods(workbooks["ods"], tmp_path, [*ODS_FAULTS.values(), *ODS_SHAPES])
     with zipfile.ZipFile(planted, "a") as archive:
         archive.writestr("styles.xml", STYLES_XML)
     fast, reference = checklist.read_ods(planted), checklist.read_ods_with_odfpy(planted)
-    assert fast == reference
+    _same(fast, reference)
     cover = fast.sheets["Cover"]
     assert cover.rows[0][1:] == [None, "abc\nd", "abc\nd", "abc\nd", "50%", 0.25]
     # Merged: the spanned cell of ODS_FAULTS and the covered cell; coloured by styles.xml's style alone.

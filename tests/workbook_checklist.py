@@ -6,12 +6,15 @@ with its title in A1, tables marked as tables, no merged cells, no blank rows or
 no colour carrying meaning, units in headers, no codes where a reader expects words, every sheet titled,
 every shorthand explained, numbers stored as numbers, document metadata.
 
-Both formats are read into one neutral ``ReadBook``, so each check is written once and run on both: openpyxl
-for .xlsx; for .ods a streaming reader of the document's XML over the standard library's expat parser
-(``read_ods``), independent of the writer (pipeline/stages/spreadsheets_ods.py writes content.xml as text).
-odfpy reads the same ``ReadBook`` too (``read_ods_with_odfpy``), and tests/test_spreadsheets.py holds the
-two readers equal on a workbook with every kind of cell and every planted fault: odfpy's document model
-costs many times the CPU on the built workbook's 220,000 cells, so only that comparison uses it.
+Both formats are read into one neutral ``ReadBook``, so each check is written once and run on both. For
+.xlsx a streaming reader of the sheets' XML with openpyxl's own readers for the rest (``read_xlsx``; a
+workbook holding what it does not read goes to openpyxl whole), held equal to openpyxl's cell-by-cell
+reading (``read_xlsx_with_openpyxl``) by tests/test_spreadsheets.py. For .ods a streaming reader of the
+document's XML over the standard library's expat parser (``read_ods``), independent of the writer
+(pipeline/stages/spreadsheets_ods.py writes content.xml as text). odfpy reads the same ``ReadBook`` too
+(``read_ods_with_odfpy``), and tests/test_spreadsheets.py holds the two readers equal on a workbook with
+every kind of cell and every planted fault: odfpy's document model costs many times the CPU on the built
+workbook's 220,000 cells, so only that comparison uses it (as openpyxl's cells do for the .xlsx).
 Every check returns the problems it finds (empty when the workbook passes), so a test can plant a fault
 and see the check name it.
 """
@@ -95,7 +98,9 @@ def _address(ref: str) -> tuple[int, int]:
     return int(digits), column
 
 
-def read_xlsx(path: Path) -> ReadBook:
+def read_xlsx_with_openpyxl(path: Path) -> ReadBook:
+    """The reference .xlsx reader: openpyxl's workbook, cell by cell (slow; ``read_xlsx`` is held equal to
+    it)."""
     import openpyxl
 
     book = openpyxl.load_workbook(path)
@@ -124,6 +129,177 @@ def read_xlsx(path: Path) -> ReadBook:
         "language": properties.language or "",
     }
     metadata |= {prop.name: str(prop.value) for prop in book.custom_doc_props.props}
+    return ReadBook(path, sheets, metadata)
+
+
+class NotStreamable(Exception):
+    """A workbook holding something ``read_xlsx_streamed`` does not read (the reason is the message)."""
+
+
+SPREADSHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+CELL_REFERENCE = re.compile(r"([A-Z]{1,3})(\d+)")
+
+
+def read_xlsx(path: Path) -> ReadBook:
+    """The .xlsx as openpyxl reads it (``read_xlsx_with_openpyxl``): streamed where the workbook holds only
+    what ``read_xlsx_streamed`` reads, else by openpyxl itself."""
+    try:
+        return read_xlsx_streamed(path)
+    except NotStreamable:
+        return read_xlsx_with_openpyxl(path)
+
+
+def read_xlsx_streamed(path: Path) -> ReadBook:
+    """The .xlsx read as openpyxl reads it, without its cell objects: the package, shared strings, styles,
+    document properties, relationships and tables are read by openpyxl's own readers; each sheet's XML is
+    streamed (xml.etree's ``iterparse`` over expat) and each cell's value made by openpyxl's rule, step for
+    step. Whether a cell is coloured is decided once per style id, by the reference's own test on the font
+    and fill that style names. What openpyxl would turn into something else (a formula, a date, an error,
+    a merged range, a link over a range or on an empty cell, a comment, a coloured default style) raises
+    ``NotStreamable``, and ``read_xlsx`` reads that workbook with openpyxl."""
+    from xml.etree.ElementTree import fromstring, iterparse
+
+    from openpyxl.cell.text import Text
+    from openpyxl.packaging.relationship import get_dependents, get_rels_path
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.cell_style import StyleArray
+    from openpyxl.styles.stylesheet import apply_stylesheet
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.table import Table
+
+    reader = ExcelReader(path, read_only=True)
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    reader.read_properties()
+    reader.read_custom()
+    apply_stylesheet(reader.archive, reader.parser.wb)
+    workbook, strings, archive = reader.parser.wb, reader.shared_strings, reader.archive
+    # Tagged ids: cells with this style are coloured (the reference's own test on the style's font and fill).
+    coloured_style: dict[int, bool] = {}
+
+    def is_coloured(style: Any) -> bool:
+        font, fill = workbook._fonts[style.fontId], workbook._fills[style.fillId]
+        colour = font.color.rgb if font and font.color is not None else None
+        filled = fill is not None and fill.fill_type not in (None, "none")
+        return filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000"))
+
+    if is_coloured(StyleArray()):
+        # openpyxl's iter_rows makes every empty cell of the sheet's rectangle with the default style.
+        raise NotStreamable("the default style is coloured")
+    cell_tag, value_tag, formula_tag = f"{SPREADSHEET}c", f"{SPREADSHEET}v", f"{SPREADSHEET}f"
+    inline_tag, text_tag = f"{SPREADSHEET}is", f"{SPREADSHEET}t"
+    merge_tag, link_tag, table_part_tag = (
+        f"{SPREADSHEET}mergeCell",
+        f"{SPREADSHEET}hyperlink",
+        f"{SPREADSHEET}tablePart",
+    )
+    row_tag, date_formats = f"{SPREADSHEET}row", workbook._date_formats
+    columns: dict[str, int] = {}  # a column's letters -> its number
+    sheets = {}
+    for sheet_entry, relation in reader.parser.find_sheets():
+        if relation.target not in reader.valid_files:
+            continue
+        if "chartsheet" in relation.Type:
+            raise NotStreamable("a chart sheet")
+        relations_path = get_rels_path(relation.target)
+        relations = get_dependents(archive, relations_path) if relations_path in reader.valid_files else None
+        if relations is not None and any(r.Type.endswith("/comments") for r in relations):
+            raise NotStreamable("comments")
+        cells: dict[tuple[int, int], tuple[Any, int]] = {}
+        # Cells whose style is coloured and cells with a link: the only ones the colour and link pass visits.
+        marked: set[tuple[int, int]] = set()
+        links: dict[tuple[int, int], str | None] = {}
+        table_parts: list[str] = []
+        with archive.open(relation.target) as source:
+            for _, element in iterparse(source):
+                tag = element.tag
+                if tag == cell_tag:
+                    found = CELL_REFERENCE.fullmatch(element.get("r") or "")
+                    if found is None:
+                        raise NotStreamable(f"a cell without a plain reference: {element.get('r')!r}")
+                    kind, style = element.get("t", "n"), int(element.get("s") or 0)
+                    if element.find(formula_tag) is not None:
+                        raise NotStreamable("a formula")
+                    value: Any = None if kind == "inlineStr" else element.findtext(value_tag, None) or None
+                    if kind == "inlineStr":
+                        # openpyxl's rule: the inline string's text (Text.content), when it has one.
+                        inline = element.find(inline_tag)
+                        if inline is not None:
+                            only = inline[0] if len(inline) == 1 else None
+                            if only is not None and only.tag == text_tag:
+                                value = only.text or ""  # a plain text: Text.content, without its objects
+                            else:
+                                value = Text.from_tree(inline).content
+                    elif value is not None:
+                        if kind == "n":
+                            if style in date_formats:
+                                raise NotStreamable("a date")
+                            exponent_or_point = "." in value or "E" in value or "e" in value
+                            value = float(value) if exponent_or_point else int(value)
+                        elif kind == "s":
+                            value = strings[int(value)]
+                        elif kind == "b":
+                            value = bool(int(value))
+                        elif kind != "str":
+                            raise NotStreamable(f"a cell of type {kind!r}")
+                    letters, digits = found.groups()
+                    column = columns.get(letters)
+                    if column is None:
+                        column = columns[letters] = _address(f"{letters}1")[1]
+                    key = (int(digits), column)
+                    cells[key] = (value, style)
+                    coloured = coloured_style.get(style)
+                    if coloured is None:
+                        coloured = coloured_style[style] = is_coloured(workbook._cell_styles[style])
+                    if coloured:
+                        marked.add(key)
+                    element.clear()
+                elif tag == row_tag:
+                    element.clear()
+                elif tag == merge_tag:
+                    raise NotStreamable("a merged range")
+                elif tag == link_tag:
+                    reference = element.get("ref") or ""
+                    if CELL_REFERENCE.fullmatch(reference) is None:
+                        raise NotStreamable(f"a link over {reference!r}")
+                    links[_address(reference)] = element.get("location")
+                elif tag == table_part_tag:
+                    table_parts.append(relations.get(element.get(RELATIONSHIP_ID)).Target)
+        last_row = max((row for row, _ in cells), default=0)
+        width = max((column for _, column in cells), default=0)
+        rows: list[list[Any]] = [[None] * width for _ in range(last_row)]
+        for (row, column), (value, _) in cells.items():
+            rows[row - 1][column - 1] = value
+        read = ReadSheet(sheet_entry.name, _trim(rows))
+        for part in table_parts:
+            table = Table.from_tree(fromstring(archive.read(part)))
+            start, end = table.ref.split(":")
+            read.tables[table.name] = (*_address(start), *_address(end))
+        # The reference's pass over every cell, row by row, for the cells it can find anything in.
+        for key in sorted(marked | links.keys()):
+            if key not in cells:
+                raise NotStreamable("a link on a cell that is not in the sheet")
+            value, style = cells[key]
+            if key in links:
+                if value is None:
+                    raise NotStreamable("a link on an empty cell (openpyxl gives it the link as its value)")
+                if links[key]:
+                    read.links[str(value)] = links[key].split("!")[0].strip("'")
+                    continue
+            if coloured_style[style]:
+                read.coloured.append(f"{get_column_letter(key[1])}{key[0]}")
+        sheets[sheet_entry.name] = read
+    archive.close()
+    properties = workbook.properties
+    metadata = {
+        "title": properties.title or "",
+        "subject": properties.subject or "",
+        "creator": properties.creator or "",
+        "language": properties.language or "",
+    }
+    metadata |= {prop.name: str(prop.value) for prop in workbook.custom_doc_props.props}
     return ReadBook(path, sheets, metadata)
 
 

@@ -35,7 +35,14 @@ from pipeline.core.io import run_stage
 from pipeline.core.parallel import call_side_by_side
 from pipeline.core.paths import rebuild_command, relative_to_root
 from pipeline.stages.spreadsheets_analysis import Labels, analysis_sheet
-from pipeline.stages.spreadsheets_book import NOT_APPLICABLE, SUPPRESSED, Book, Sheet
+from pipeline.stages.spreadsheets_book import (
+    BLANK_TEXT,
+    NOT_APPLICABLE,
+    SUPPRESSED,
+    Book,
+    Sheet,
+    has_blank_text,
+)
 from pipeline.stages.spreadsheets_ods import write_ods
 from pipeline.stages.spreadsheets_report import report_sheet
 from pipeline.stages.spreadsheets_xlsx import write_xlsx
@@ -149,7 +156,8 @@ def _true_false_only(values: pd.Series) -> bool:
 def analysis_sheet_frame(name: str, table: pd.DataFrame, labels: Labels, min_cell: int) -> pd.DataFrame:
     """An analysis table as its sheet shows it: labels, units, headers in words, no blank cell."""
     shown, headers = analysis_sheet(name, table, labels, min_cell)
-    shown = shown.replace(r"^\s*$", float("nan"), regex=True)
+    if has_blank_text(shown):
+        shown = shown.replace(BLANK_TEXT.pattern, float("nan"), regex=True)
     suppressed = (
         shown["suppressed"].notna() & shown["suppressed"].astype(str).str.strip().ne("")
         if "suppressed" in shown

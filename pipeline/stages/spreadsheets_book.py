@@ -7,6 +7,7 @@ so they cannot drift apart: the same sheet names, titles, note numbers, table na
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -24,6 +25,21 @@ INSTRUCTIONS = (
 FIXED_DATE = dt.datetime(2009, 4, 1, tzinfo=dt.UTC)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 LANGUAGE = "en-GB"
+# Text a cell shows as blank (gptables' pattern): such a cell is a missing value.
+BLANK_TEXT = re.compile(r"^\s*$")
+
+
+def has_blank_text(table: pd.DataFrame) -> bool:
+    """Whether any text cell of ``table`` matches ``BLANK_TEXT`` as pandas' regex replace tests a cell
+    (text only, searched). Where none does, that replacement changes nothing, no value and no column's
+    type, and its pass over every cell can be skipped."""
+    search = BLANK_TEXT.search
+    for _, values in table.items():
+        if values.dtype.kind in "biufcmM":  # numbers and dates hold no text
+            continue
+        if any(isinstance(value, str) and search(value) for value in values.tolist()):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.io import atomic_path
-from pipeline.stages.spreadsheets_book import FIXED_DATE, INSTRUCTIONS, Book
+from pipeline.stages.spreadsheets_book import BLANK_TEXT, FIXED_DATE, INSTRUCTIONS, Book, has_blank_text
 
 CONTENTS_LABEL, NOTES_LABEL = "Contents", "Notes"
 
@@ -79,8 +79,12 @@ def _make_classes() -> tuple[type, type]:
         def _write_table_elements(self, pos: list, gptable: Any, auto_width: bool) -> list:
             if gptable.additional_formatting:  # not used by the workbook: gptables' own way
                 return super()._write_table_elements(pos, gptable, auto_width)
-            # gptables' checks, as it makes them (blank text is a missing cell).
-            table = gptable.table = gptable.table.replace({r"^\s*$": None}, regex=True)
+            # gptables' checks, as it makes them (blank text is a missing cell). Where no text is blank the
+            # replacement changes nothing (no value, no column type): pandas' regex pass over every cell
+            # is made only where there is something to replace.
+            if has_blank_text(gptable.table):
+                gptable.table = gptable.table.replace({BLANK_TEXT.pattern: None}, regex=True)
+            table = gptable.table
             if table.isna().to_numpy().all():
                 raise ValueError(f"{gptable.table_name} contains only null or whitespace cells.")
             if table.isna().all(axis=1).any():
@@ -126,6 +130,11 @@ def _make_classes() -> tuple[type, type]:
             up once per row kind (first looked up where gptables first does, so numbered in its order)."""
             workbook = self._workbook
             made: dict[tuple[int, int], Any] = {}
+            # xlsxwriter's ``write`` converts an A1 reference and dispatches on the value's type: with row
+            # and column numbers and no handler of its own for a type, a plain str or a number goes
+            # straight to the method ``write`` would choose (the same checks of the text, the same cell).
+            direct = not self.write_handlers
+            as_text, as_number = self._write_token_as_string, self._write_number
             for index, values in enumerate(rows):
                 kind = min(index, 1)
                 formats = heading if kind == 0 else body
@@ -137,6 +146,10 @@ def _make_classes() -> tuple[type, type]:
                             cell_format = made[kind, column] = workbook.add_format(formats[column])
                         if value != value:  # NaN, as pd.isna: a blank cell
                             self.write_blank(row, pos[1] + column, None, cell_format)
+                        elif direct and value.__class__ is str:
+                            as_text(value, row, pos[1] + column, value, cell_format)
+                        elif direct and value.__class__ in (int, float):
+                            as_number(row, pos[1] + column, value, cell_format)
                         else:
                             self.write(row, pos[1] + column, value, cell_format)
                     else:  # links, lists, rich text, None: gptables' own dispatch
