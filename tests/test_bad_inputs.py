@@ -815,7 +815,7 @@ def _assert_one_error_line(completed: subprocess.CompletedProcess, stage: str, m
 def test_bad_input(file, codebook, frame, cli_runs):
     outcome = OUTCOMES[file]
     if outcome.kind == "error":
-        _check_error(file, outcome, codebook, cli_runs)
+        _check_error(file, outcome, codebook, frame, cli_runs)
     else:
         _check_rows(file, outcome, codebook, frame)
 
@@ -823,7 +823,9 @@ def test_bad_input(file, codebook, frame, cli_runs):
 CliResult = Callable[[str], tuple[subprocess.CompletedProcess, dict[str, str]]]
 
 
-def _check_error(file: str, outcome: Outcome, codebook: Codebook, cli_runs: CliResult) -> None:
+def _check_error(
+    file: str, outcome: Outcome, codebook: Codebook, frame: pd.DataFrame, cli_runs: CliResult
+) -> None:
     if outcome.stage.startswith("cli-"):
         completed, extra = cli_runs(file)
         _assert_one_error_line(completed, outcome.stage.removeprefix("cli-"), outcome.message.format(**extra))
@@ -833,7 +835,7 @@ def _check_error(file: str, outcome: Outcome, codebook: Codebook, cli_runs: CliR
             path = CORPUS / file
             validate({}, read_frame(path), codebook)
         else:
-            ingest([_spec(file, outcome)], codebook, read_frame(PROJECT_ROOT / "data/raw/lsp_frame_2008.csv"))
+            ingest([_spec(file, outcome)], codebook, frame)  # the session's frame, read once
     message = str(caught.value)
     assert message == outcome.message
     assert "\n" not in message and "\r" not in message

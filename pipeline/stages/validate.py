@@ -41,7 +41,13 @@ from pipeline.study.frame import read_frame
 from pipeline.study.labels import split_code_and_label
 from pipeline.study.lsp_names import AuthorityNames
 from pipeline.study.respondents import read_instrument_table, refuse_empty_instruments
-from pipeline.study.schemas import ensure_validation_enabled, failures, response_schema, valid_cells
+from pipeline.study.schemas import (
+    ensure_validation_enabled,
+    failures,
+    no_failures,
+    response_schema,
+    valid_cells,
+)
 
 log = logging.getLogger("pipeline.stages.validate")
 # The reconciliation lines read "validate: <file>: read N = valid V + rejected R" (the logging format
@@ -147,7 +153,10 @@ def row_failures(
     duplicate = table[answers].duplicated(keep="first")
     lines = [_lines(duplicate, table, "respondent_id", "duplicate_submission")]
     # The schema sees each submission once, so a repeated respondent_id left means conflicting answers.
-    found = failures(response_schema(codebook, instrument), table[~duplicate])
+    # A table of no rows (an instrument the inputs lack) has no cell to fail, and _prepare has given it
+    # every column as text: pandera would find nothing, at the cost of checking every column (~15 ms).
+    schema = response_schema(codebook, instrument)
+    found = failures(schema, table[~duplicate]) if len(table) else no_failures()
     if found["index"].isna().any():
         structural = found[found["index"].isna()].iloc[0]
         raise PipelineError(
@@ -179,15 +188,17 @@ def row_failures(
 def typed_valid(table: pd.DataFrame, codebook: Codebook, instrument: str) -> pd.DataFrame:
     """Valid rows with codes as Int64 (missing codes kept negative), ids and free text as string."""
     columns = {}
+    # The columns' arrays, cast without a Series around each, and a new 0..n-1 index: the same table as
+    # casting each column as a Series and dropping the index, at half the cost (~4 ms an instrument).
     for variable in codebook.for_instrument(instrument):
-        values = table[variable.name]
+        values = table[variable.name].array
         columns[variable.name] = (
             # Every cell passed its schema, so it is integer text; a direct cast is ~10x to_numeric.
             values.astype("string") if variable.is_text else values.astype("Int64")
         )
-    columns["source_file"] = table["source_file"].astype("string")
-    columns["source_row"] = table["source_row"].astype("Int64")
-    return pd.DataFrame(columns, index=table.index).reset_index(drop=True)
+    columns["source_file"] = table["source_file"].array.astype("string")
+    columns["source_row"] = table["source_row"].array.astype("Int64")
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(table)))
 
 
 def validate(

@@ -18,7 +18,9 @@ Pandera is imported here and in pipeline/stages/validate.py only.
 
 from __future__ import annotations
 
+import functools
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -121,8 +123,28 @@ def column_schema(variable: Variable, id_pattern: str) -> pa.Column:
     )
 
 
+# One schema per codebook object and instrument: pandera deep-copies every column when a schema is made
+# (about 3 ms an instrument, more than checking a small export takes), and validate makes one per
+# instrument per run; the property and bad-input tests validate hundreds of small tables. A codebook is
+# frozen, and the weak reference makes sure a new codebook at a reused id() gets its own schemas.
+_SCHEMAS: dict[tuple[int, str], tuple[weakref.ref, pa.DataFrameSchema]] = {}
+
+
 def response_schema(codebook: Codebook, instrument: str) -> pa.DataFrameSchema:
-    """The schema of one instrument's tidy text table (source columns and extras are not checked)."""
+    """The schema of one instrument's tidy text table (source columns and extras are not checked).
+
+    Made once per codebook and instrument; callers must not change it (pandera's methods that alter a
+    schema return a new one)."""
+    key = (id(codebook), instrument)
+    cached = _SCHEMAS.get(key)
+    if cached is not None and cached[0]() is codebook:
+        return cached[1]
+    schema = _response_schema(codebook, instrument)
+    _SCHEMAS[key] = (weakref.ref(codebook), schema)
+    return schema
+
+
+def _response_schema(codebook: Codebook, instrument: str) -> pa.DataFrameSchema:
     pattern = codebook.instruments[instrument]["respondent_id_pattern"]
     return pa.DataFrameSchema(
         {variable.name: column_schema(variable, pattern) for variable in codebook.for_instrument(instrument)},
@@ -184,9 +206,22 @@ def failures(schema: pa.DataFrameSchema, table: pd.DataFrame) -> pd.DataFrame:
                 "value": cases["failure_case"].astype("string"),
             }
         ).reset_index(drop=True)
-    return pd.DataFrame({name: pd.Series(dtype="string") for name in FAILURE_COLUMNS}).astype(
-        {"index": "Int64"}
-    )
+    return no_failures()
+
+
+def no_failures() -> pd.DataFrame:
+    """What ``failures`` returns for a table that passes: no lines, the same columns and dtypes."""
+    # Empty arrays of the final dtypes: the same frame as empty Series cast afterwards, at an eighth of the
+    # cost (validate asks for one per instrument that passes or has no rows).
+    columns = {name: pd.array([], dtype="Int64" if name == "index" else "string") for name in FAILURE_COLUMNS}
+    return pd.DataFrame(columns, index=pd.RangeIndex(0))
+
+
+@functools.cache
+def _canary_schema() -> pa.DataFrameSchema:
+    """A one-column schema the canary table fails: made once (making it is most of the canary's cost), run
+    on every call."""
+    return pa.DataFrameSchema({"x": pa.Column("string", pa.Check.isin(["1"]))})
 
 
 def ensure_validation_enabled() -> None:
@@ -213,8 +248,7 @@ def ensure_validation_enabled() -> None:
                 "pandera validation depth is SCHEMA_ONLY (PANDERA_VALIDATION_DEPTH?), which skips every "
                 "data check; unset it"
             )
-    canary = pa.DataFrameSchema({"x": pa.Column("string", pa.Check.isin(["1"]))})
-    if not len(failures(canary, pd.DataFrame({"x": pd.array(["2"], dtype="string")}))):
+    if not len(failures(_canary_schema(), pd.DataFrame({"x": pd.array(["2"], dtype="string")}))):
         raise PipelineError("pandera validation does not reject a known-bad table; check the pandera setup")
 
 

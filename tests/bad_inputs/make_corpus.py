@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import io
 import re
@@ -51,12 +52,19 @@ def coordinator_records() -> Records:
 
 def partner_records() -> Records:
     """The header and the first five partners of the synthetic Excel export (empty cells as "")."""
+    return [list(record) for record in _partner_rows()]
+
+
+@functools.cache
+def _partner_rows() -> tuple[tuple[str, ...], ...]:
+    # Read once per process (opening the workbook is ~30 ms, and most corpus files start from these
+    # rows); the file is data/raw/, which nothing writes.
     import openpyxl
 
     workbook = openpyxl.load_workbook(RAW / "synthetic_partner_survey_2008.xlsx", read_only=True)
     try:
         rows = workbook["responses"].iter_rows(min_row=1, max_row=BASE_ROWS + 1, values_only=True)
-        return [["" if value is None else str(value) for value in row] for row in rows]
+        return tuple(tuple("" if value is None else str(value) for value in row) for row in rows)
     finally:
         workbook.close()
 
