@@ -121,6 +121,11 @@ def read_xlsx_with_openpyxl(path: Path) -> ReadBook:
                 if filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000")):
                     read.coloured.append(cell.coordinate)
         sheets[sheet.title] = read
+    return ReadBook(path, sheets, _xlsx_metadata(book))
+
+
+def _xlsx_metadata(book: Any) -> dict[str, str]:
+    """An openpyxl workbook's document properties and custom properties, as text."""
     properties = book.properties
     metadata = {
         "title": properties.title or "",
@@ -128,8 +133,7 @@ def read_xlsx_with_openpyxl(path: Path) -> ReadBook:
         "creator": properties.creator or "",
         "language": properties.language or "",
     }
-    metadata |= {prop.name: str(prop.value) for prop in book.custom_doc_props.props}
-    return ReadBook(path, sheets, metadata)
+    return metadata | {prop.name: str(prop.value) for prop in book.custom_doc_props.props}
 
 
 class NotStreamable(Exception):
@@ -292,15 +296,7 @@ def read_xlsx_streamed(path: Path) -> ReadBook:
                 read.coloured.append(f"{get_column_letter(key[1])}{key[0]}")
         sheets[sheet_entry.name] = read
     archive.close()
-    properties = workbook.properties
-    metadata = {
-        "title": properties.title or "",
-        "subject": properties.subject or "",
-        "creator": properties.creator or "",
-        "language": properties.language or "",
-    }
-    metadata |= {prop.name: str(prop.value) for prop in workbook.custom_doc_props.props}
-    return ReadBook(path, sheets, metadata)
+    return ReadBook(path, sheets, _xlsx_metadata(workbook))
 
 
 def read_ods_with_odfpy(path: Path) -> ReadBook:

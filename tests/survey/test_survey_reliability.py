@@ -21,17 +21,22 @@ def test_fixture_is_from_the_committed_items():
     assert hashlib.md5((FIXTURES / "cfa_items.csv").read_bytes()).hexdigest() == REFERENCE["meta"]["csv_md5"]
 
 
-@pytest.mark.parametrize(
-    "case", REFERENCE["cases"], ids=lambda c: f"{c['scale']}-{c['group']}-{c['blanked']}"
-)
-def test_alpha_matches_r(case):
+def _case_items(case: dict) -> pd.DataFrame:
+    """The case's items and rows as R scored them."""
     rows = ITEMS if case["group"] == "all" else ITEMS[ITEMS["group"] == case["group"]]
     items = rows[case["items"]].astype(float).reset_index(drop=True)
     if case["blanked"]:
         # R blanks every fifth row of the first item and every seventh of the second (from rows 1 and 2).
         items.iloc[:: case["blanked"][0], 0] = np.nan
         items.iloc[1 :: case["blanked"][1], 1] = np.nan
-    alpha, n_complete = cronbach_alpha(items)
+    return items
+
+
+@pytest.mark.parametrize(
+    "case", REFERENCE["cases"], ids=lambda c: f"{c['scale']}-{c['group']}-{c['blanked']}"
+)
+def test_alpha_matches_r(case):
+    alpha, n_complete = cronbach_alpha(_case_items(case))
     assert n_complete == case["n_complete"]
     assert alpha == pytest.approx(case["alpha"], rel=1e-12)
 
@@ -47,11 +52,7 @@ def test_alpha_is_undefined_without_two_items_or_two_complete_respondents():
 )
 def test_a_float_matrix_gives_the_frames_alpha_to_the_bit(case):
     # The derive stage passes its NaN matrix; the frame path is the one checked against R above.
-    rows = ITEMS if case["group"] == "all" else ITEMS[ITEMS["group"] == case["group"]]
-    items = rows[case["items"]].astype(float).reset_index(drop=True)
-    if case["blanked"]:
-        items.iloc[:: case["blanked"][0], 0] = np.nan
-        items.iloc[1 :: case["blanked"][1], 1] = np.nan
+    items = _case_items(case)
     from_frame = cronbach_alpha(items)
     from_matrix = cronbach_alpha(items.to_numpy())
     assert from_matrix[1] == from_frame[1]
