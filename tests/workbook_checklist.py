@@ -116,12 +116,17 @@ def read_xlsx_with_openpyxl(path: Path) -> ReadBook:
                 if cell.hyperlink is not None and cell.hyperlink.location:
                     read.links[str(cell.value)] = cell.hyperlink.location.split("!")[0].strip("'")
                     continue  # a link is blue and underlined: its colour is not its only mark
-                colour = cell.font.color.rgb if cell.font and cell.font.color is not None else None
-                filled = cell.fill is not None and cell.fill.fill_type not in (None, "none")
-                if filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000")):
+                if _coloured(cell.font, cell.fill):
                     read.coloured.append(cell.coordinate)
         sheets[sheet.title] = read
     return ReadBook(path, sheets, _xlsx_metadata(book))
+
+
+def _coloured(font: Any, fill: Any) -> bool:
+    """Whether a cell with this font and fill shows colour: a fill, or text in a colour other than black."""
+    colour = font.color.rgb if font and font.color is not None else None
+    filled = fill is not None and fill.fill_type not in (None, "none")
+    return filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000"))
 
 
 def _xlsx_metadata(book: Any) -> dict[str, str]:
@@ -184,10 +189,7 @@ def read_xlsx_streamed(path: Path) -> ReadBook:
     coloured_style: dict[int, bool] = {}
 
     def is_coloured(style: Any) -> bool:
-        font, fill = workbook._fonts[style.fontId], workbook._fills[style.fillId]
-        colour = font.color.rgb if font and font.color is not None else None
-        filled = fill is not None and fill.fill_type not in (None, "none")
-        return filled or (isinstance(colour, str) and colour not in ("FF000000", "00000000"))
+        return _coloured(workbook._fonts[style.fontId], workbook._fills[style.fillId])
 
     if is_coloured(StyleArray()):
         # openpyxl's iter_rows makes every empty cell of the sheet's rectangle with the default style.
